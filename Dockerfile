@@ -1,0 +1,72 @@
+# syntax=docker/dockerfile:1
+#
+# One image for every govhub service. The target is chosen at run time:
+#   docker run IMAGE                                  # all-in-one (default)
+#   docker run IMAGE run --target exchange --port 8000  # one service, as the Helm chart runs it
+#   docker run IMAGE migrate                          # database migrations
+#
+# Build stage: uv (installed from PyPI with pip) resolves the workspace from uv.lock only
+# (--frozen) without dev dependencies, into a self-contained virtualenv (--no-editable)
+# that the final stage copies. Nothing is downloaded from anywhere but PyPI.
+
+ARG PYTHON_IMAGE=python:3.11-slim
+ARG UV_VERSION=0.13.9
+
+FROM ${PYTHON_IMAGE} AS build
+ARG UV_VERSION
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PYTHON=/usr/local/bin/python3.11 \
+    UV_PROJECT_ENVIRONMENT=/opt/govhub/venv
+RUN pip install "uv==${UV_VERSION}"
+WORKDIR /src
+
+# Third-party dependencies first, from the lock file and the members' metadata only, so
+# this layer is rebuilt only when a dependency changes, not on every source edit.
+COPY pyproject.toml uv.lock README.md ./
+COPY libs/common/pyproject.toml libs/common/
+COPY services/registry/pyproject.toml services/registry/
+COPY services/exchange/pyproject.toml services/exchange/
+COPY services/alerting/pyproject.toml services/alerting/
+COPY services/sms-gateway/pyproject.toml services/sms-gateway/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-install-workspace
+
+# Then the workspace packages themselves, installed as wheels (not editable links into
+# /src) so the virtualenv stands alone in the final stage.
+COPY libs/ libs/
+COPY services/ services/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-editable \
+    && /opt/govhub/venv/bin/govhub --help >/dev/null
+
+
+FROM ${PYTHON_IMAGE} AS runtime
+LABEL org.opencontainers.image.title="govhub" \
+      org.opencontainers.image.description="Municipal e-government data hub" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+# No build or packaging tools in the final image: drop the base image's pip/setuptools.
+RUN python -m pip uninstall --yes --quiet pip setuptools wheel 2>/dev/null || true; \
+    groupadd --system --gid 10001 govhub \
+    && useradd --system --uid 10001 --gid govhub --no-create-home \
+       --home-dir /var/lib/govhub --shell /usr/sbin/nologin govhub \
+    && install -d -o govhub -g govhub -m 0750 /var/lib/govhub
+
+# The virtualenv's interpreter links to /usr/local/bin/python3.11, the same path in both
+# stages since both start from the same base image.
+COPY --from=build /opt/govhub/venv /opt/govhub/venv
+
+ENV PATH=/opt/govhub/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    GOVHUB_HOME=/var/lib/govhub
+
+USER 10001:10001
+WORKDIR /var/lib/govhub
+EXPOSE 8000
+ENTRYPOINT ["govhub"]
+CMD ["run", "--target", "all"]
