@@ -1,0 +1,128 @@
+{{/* Chart name, truncated to the 63 characters a label allows. */}}
+{{- define "govhub.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Release-qualified name; a release already named like the chart is not repeated. */}}
+{{- define "govhub.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "govhub.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The targets this release deploys, as a list of dicts {target, prefixes}.
+AllInOne: one target `all` serving every prefix. Microservices: one per service.
+*/}}
+{{- define "govhub.targets" -}}
+{{- if eq .Values.deploymentMode "AllInOne" }}
+- target: all
+  prefixes: [/registry, /exchange, /alerting, /sms]
+{{- else }}
+- target: registry
+  prefixes: [/registry]
+- target: exchange
+  prefixes: [/exchange]
+- target: alerting
+  prefixes: [/alerting]
+- target: sms-gateway
+  prefixes: [/sms]
+{{- end }}
+{{- end }}
+
+{{/* Name of one target's objects: <fullname>-<target>. Call with (dict "root" $ "target" "x"). */}}
+{{- define "govhub.componentName" -}}
+{{- printf "%s-%s" (include "govhub.fullname" .root) .target | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Selector labels: name, instance and component only (immutable in a Deployment). */}}
+{{- define "govhub.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "govhub.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .target }}
+{{- end }}
+
+{{/* Common labels of every object. Call with (dict "root" $ "target" "x"). */}}
+{{- define "govhub.labels" -}}
+helm.sh/chart: {{ include "govhub.chart" .root }}
+{{ include "govhub.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: govhub
+{{- end }}
+
+{{/* Labels of release-wide objects that belong to no one target. */}}
+{{- define "govhub.releaseLabels" -}}
+helm.sh/chart: {{ include "govhub.chart" . }}
+app.kubernetes.io/name: {{ include "govhub.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: govhub
+{{- end }}
+
+{{- define "govhub.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "govhub.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "govhub.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/* Environment from the pre-existing Secrets holding the PostgreSQL and RabbitMQ URLs. */}}
+{{- define "govhub.databaseEnv" -}}
+- name: GOVHUB_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "database.existingSecret is required" .Values.database.existingSecret }}
+      key: {{ .Values.database.urlKey }}
+{{- end }}
+
+{{- define "govhub.brokerEnv" -}}
+- name: GOVHUB_AMQP_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "broker.existingSecret is required" .Values.broker.existingSecret }}
+      key: {{ .Values.broker.urlKey }}
+{{- end }}
+
+{{/* The plain settings, shared by the ConfigMap and the migration hook. */}}
+{{- define "govhub.configData" -}}
+GOVHUB_ENVIRONMENT: {{ .Values.environment | quote }}
+GOVHUB_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
+GOVHUB_HOME: {{ .Values.homeVolume.path | quote }}
+{{- range $k, $v := .Values.config.extraEnv }}
+{{ $k }}: {{ $v | toString | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Does this target run the SMS gateway (and so talk to the SMSC)? */}}
+{{- define "govhub.talksToSmsc" -}}
+{{- if or (eq . "sms-gateway") (eq . "all") }}true{{ end }}
+{{- end }}
+
+{{/* Does this target run the exchange (it issues tokens, so it needs the JWT private key,
+and it delivers webhooks)? */}}
+{{- define "govhub.runsExchange" -}}
+{{- if or (eq . "exchange") (eq . "all") }}true{{ end }}
+{{- end }}
