@@ -1,0 +1,123 @@
+"""The `govhub` command: run, migrate, version, and the services' own sub-commands."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from govhub_common.logs import configure_logging
+from govhub_common.runtime import ALL, ConfigurationError, create_app, select_services
+from govhub_common.settings import CommonSettings
+
+app = typer.Typer(
+    name="govhub",
+    help="govhub: the municipal e-government data hub.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+log = logging.getLogger("govhub.cli")
+
+
+def resolve_database(settings: CommonSettings) -> tuple[str, Any]:
+    """The configured URL, or the embedded PostgreSQL under GOVHUB_HOME (started here)."""
+    if settings.database_url:
+        return settings.database_url, None
+    if not settings.is_development:
+        raise ConfigurationError("GOVHUB_DATABASE_URL is required in production")
+    from govhub_common.embedded import start_embedded_postgres
+
+    console.print(
+        f"[dim]no GOVHUB_DATABASE_URL: using the embedded PostgreSQL in {settings.home}/pgdata[/]"
+    )
+    server, url = start_embedded_postgres(settings.home)
+    return url, server
+
+
+@app.command()
+def run(
+    target: Annotated[
+        str, typer.Option(help="all, or one service: registry, exchange, alerting, sms-gateway")
+    ] = ALL,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the hub (all services in one process) or one service (split mode)."""
+    import uvicorn
+
+    settings = CommonSettings()
+    configure_logging(settings.log_level, settings.log_format, mask_uscc=settings.mask_uscc)
+    try:
+        select_services(target)
+        if target != ALL and not settings.amqp_url:
+            raise ConfigurationError(
+                f"--target {target} runs one service per process; separate processes talk "
+                "through RabbitMQ, so set GOVHUB_AMQP_URL (e.g. amqp://guest:guest@localhost:5672/)"
+            )
+        url, _server = resolve_database(settings)
+        application = create_app(target, database_url=url, settings=settings)
+    except ConfigurationError as exc:
+        console.print(f"[red]govhub: {exc}[/]")
+        raise typer.Exit(2) from None
+    console.print(
+        f"govhub {target} listening on http://{host}:{port}  (OpenAPI: http://{host}:{port}/<service>/docs)"
+    )
+    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+
+
+@app.command()
+def migrate(
+    target: Annotated[str, typer.Option(help="all, or one service")] = ALL,
+) -> None:
+    """Upgrade every service's schema (or one) to its newest migration."""
+    from govhub_common.migrations import upgrade
+
+    settings = CommonSettings()
+    configure_logging(settings.log_level, "text")
+    try:
+        services = select_services(target)
+        url, _server = resolve_database(settings)
+    except ConfigurationError as exc:
+        console.print(f"[red]govhub: {exc}[/]")
+        raise typer.Exit(2) from None
+    for spec in services.values():
+        upgrade(spec.migrations, url, spec.schema)
+        console.print(f"migrated {spec.name} (schema {spec.schema})")
+
+
+@app.command()
+def version() -> None:
+    """Print the versions of govhub and its services."""
+    from importlib.metadata import version as pkg_version
+
+    print(f"govhub {pkg_version('govhub-common')}")
+    for spec in select_services(ALL).values():
+        print(f"  {spec.name} {spec.version}")
+
+
+def _add_service_commands() -> None:
+    try:
+        services = select_services(ALL)
+    except Exception:  # a broken service package must not take the CLI down
+        return
+    for spec in services.values():
+        if spec.cli is not None:
+            sub = spec.cli()
+            app.add_typer(sub, name=sub.info.name or spec.name)
+
+
+def main() -> None:
+    _add_service_commands()
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def run_async(coro: Any) -> Any:
+    return asyncio.run(coro)

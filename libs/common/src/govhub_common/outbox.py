@@ -1,0 +1,239 @@
+"""Transactional outbox and inbox.
+
+A service writes its state change and its events into `<schema>.outbox` in one transaction;
+the relay publishes unsent rows with publisher confirms and only then marks them sent, so
+a crash in between republishes (at-least-once). Consumers record each processed event id in
+`<schema>.inbox` in the same transaction as their effect (effect exactly-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from govhub_common.bus.base import EventBus
+from govhub_common.db import Database
+from govhub_common.events import CloudEvent
+from govhub_common.metrics import (
+    EVENTS_CONSUMED,
+    EVENTS_PUBLISHED,
+    OUTBOX_OLDEST_AGE,
+    OUTBOX_PENDING,
+)
+
+log = logging.getLogger("govhub.outbox")
+
+
+def outbox_table(metadata: sa.MetaData, schema: str) -> sa.Table:
+    return sa.Table(
+        "outbox",
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("event_id", UUID(as_uuid=False), nullable=False, unique=True),
+        sa.Column("type", sa.Text, nullable=False),
+        sa.Column("routing_key", sa.Text, nullable=False),
+        sa.Column("payload", JSONB, nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.Column("sent_at", sa.DateTime(timezone=True)),
+        sa.Index("outbox_unsent", "id", postgresql_where=sa.text("sent_at IS NULL")),
+        schema=schema,
+    )
+
+
+def inbox_table(metadata: sa.MetaData, schema: str) -> sa.Table:
+    return sa.Table(
+        "inbox",
+        metadata,
+        sa.Column("consumer", sa.Text, primary_key=True),
+        sa.Column("event_id", UUID(as_uuid=False), primary_key=True),
+        sa.Column(
+            "processed_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        schema=schema,
+    )
+
+
+def create_outbox_tables(op: object, schema: str) -> None:
+    """For a service's first migration: `create_outbox_tables(op, "exchange")`."""
+    metadata = sa.MetaData()
+    for table in (outbox_table(metadata, schema), inbox_table(metadata, schema)):
+        table.create(op.get_bind(), checkfirst=True)  # type: ignore[attr-defined]
+
+
+async def add_events(session: AsyncSession, schema: str, events: Sequence[CloudEvent]) -> None:
+    """Stage events in the caller's transaction; they leave only if it commits."""
+    if not events:
+        return
+    await session.execute(
+        sa.text(
+            f"INSERT INTO {schema}.outbox (event_id, type, routing_key, payload) "
+            "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[]), "
+            "CAST(:keys AS text[]), CAST(:payloads AS jsonb[]))"
+        ),
+        {
+            "ids": [e.id for e in events],
+            "types": [e.type for e in events],
+            "keys": [e.routing_key for e in events],
+            "payloads": [e.to_json().decode() for e in events],
+        },
+    )
+    await session.execute(sa.text(f"SELECT pg_notify('govhub_outbox_{schema}', '')"))
+
+
+class OutboxRelay:
+    """Publishes a schema's unsent outbox rows; several replicas share them (SKIP LOCKED)."""
+
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        schema: str,
+        *,
+        service: str,
+        batch_size: int = 200,
+        poll_seconds: float = 0.2,
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.schema = schema
+        self.service = service
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def relay_once(self) -> int:
+        """Publish one batch; returns how many rows were published."""
+        async with self.db.session() as session:
+            rows = (
+                await session.execute(
+                    sa.text(
+                        f"SELECT id, routing_key, payload::text AS payload FROM {self.schema}.outbox "
+                        "WHERE sent_at IS NULL ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED"
+                    ),
+                    {"n": self.batch_size},
+                )
+            ).all()
+            if not rows:
+                return 0
+            events = [CloudEvent.from_json(row.payload) for row in rows]
+            # The routing suffix is not serialised; restore the key stored beside the row.
+            events = [
+                e.model_copy(update={"routing_suffix": row.routing_key[len(e.type) + 1 :] or None})
+                for e, row in zip(events, rows, strict=True)
+            ]
+            await self.bus.publish(events)
+            await self.mark_sent(session, [row.id for row in rows])
+        for event in events:
+            EVENTS_PUBLISHED.labels(self.service, event.type).inc()
+        return len(rows)
+
+    async def mark_sent(self, session: AsyncSession, ids: list[int]) -> None:
+        await session.execute(
+            sa.text(f"UPDATE {self.schema}.outbox SET sent_at = now() WHERE id = ANY(:ids)"),
+            {"ids": ids},
+        )
+
+    async def update_gauges(self) -> None:
+        async with self.db.session() as session:
+            row = (
+                await session.execute(
+                    sa.text(
+                        "SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age "
+                        f"FROM {self.schema}.outbox WHERE sent_at IS NULL"
+                    )
+                )
+            ).one()
+        OUTBOX_PENDING.labels(self.service).set(row.n)
+        OUTBOX_OLDEST_AGE.labels(self.service).set(float(row.age))
+
+    async def run(self) -> None:
+        """Until cancelled: publish whatever is pending, then sleep until poked or polled."""
+        failures = 0
+        while not self._stopping:
+            try:
+                while await self.relay_once() == self.batch_size:
+                    pass
+                failures = 0
+                await self.update_gauges()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                log.warning("outbox relay for %s failed (%s); retrying", self.schema, exc)
+                await asyncio.sleep(min(5.0, 0.2 * 2**failures))
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+
+    async def listen(self) -> None:
+        """Wake the relay on NOTIFY from any process writing to this schema's outbox."""
+        import asyncpg
+
+        from govhub_common.db import asyncpg_dsn
+
+        while not self._stopping:
+            try:
+                conn = await asyncpg.connect(asyncpg_dsn(self.db.url))
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda *_, lost=lost: lost.set())
+                try:
+                    await conn.add_listener(f"govhub_outbox_{self.schema}", lambda *_: self.wake())
+                    await lost.wait()
+                finally:
+                    await conn.close()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox listener for %s lost its connection (%s)", self.schema, exc)
+                await asyncio.sleep(1.0)
+
+
+InboxHandler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+
+
+def idempotent(
+    db: Database, schema: str, consumer: str, handler: InboxHandler, *, service: str
+) -> Callable[[CloudEvent], Awaitable[None]]:
+    """Wrap a handler so each event id takes effect once: inbox row and effect in one
+    transaction; the bus acks only after this returns (after commit)."""
+
+    async def run(event: CloudEvent) -> None:
+        try:
+            async with db.session() as session:
+                inserted = (
+                    await session.execute(
+                        sa.text(
+                            f"INSERT INTO {schema}.inbox (consumer, event_id) VALUES (:c, :e) "
+                            "ON CONFLICT DO NOTHING RETURNING 1"
+                        ),
+                        {"c": consumer, "e": event.id},
+                    )
+                ).first()
+                if inserted is None:
+                    EVENTS_CONSUMED.labels(service, consumer, "duplicate").inc()
+                    return
+                await handler(session, event)
+        except Exception:
+            EVENTS_CONSUMED.labels(service, consumer, "failed").inc()
+            raise
+        EVENTS_CONSUMED.labels(service, consumer, "processed").inc()
+
+    return run
+
+
+def dumps(value: object) -> str:
+    return orjson.dumps(value).decode()

@@ -1,0 +1,278 @@
+"""Hosting services: one process runs all of them (all-in-one) or one (split mode).
+
+Like Mimir's targets: the same code, selected by `--target`. Each service is a FastAPI
+sub-app mounted at its prefix, so agency URLs are the same in both modes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+
+from govhub_common.bus import InProcessBus, Subscription
+from govhub_common.bus.base import EventBus
+from govhub_common.clock import Clock
+from govhub_common.db import Database
+from govhub_common.migrations import upgrade_async
+from govhub_common.outbox import OutboxRelay, idempotent
+from govhub_common.problems import install_problem_handlers
+from govhub_common.security import KeyPair, TokenVerifier, load_key_pair
+from govhub_common.service import ServiceSpec, discover_services
+from govhub_common.settings import CommonSettings
+from govhub_common.web import RequestContextMiddleware, health_router
+
+log = logging.getLogger("govhub.runtime")
+
+ALL = "all"
+
+
+class ConfigurationError(RuntimeError):
+    """A setting makes the requested run impossible; the message says which."""
+
+
+@dataclass
+class ServiceContext:
+    """What a service's startup, consumers and background tasks get."""
+
+    runtime: Runtime
+    spec: ServiceSpec
+    settings: Any
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def db(self) -> Database:
+        return self.runtime.db
+
+    @property
+    def bus(self) -> EventBus:
+        return self.runtime.bus
+
+    @property
+    def clock(self) -> Clock:
+        return self.runtime.clock
+
+    def relay(self) -> OutboxRelay | None:
+        return self.runtime.relays.get(self.spec.name)
+
+
+@dataclass
+class Runtime:
+    settings: CommonSettings
+    services: dict[str, ServiceSpec]
+    database_url: str
+    keys: KeyPair
+    verifier: TokenVerifier
+    clock: Clock = field(default_factory=Clock)
+    db: Database = field(init=False)
+    bus: EventBus = field(init=False)
+    contexts: dict[str, ServiceContext] = field(default_factory=dict)
+    relays: dict[str, OutboxRelay] = field(default_factory=dict)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def context(self, service: str) -> ServiceContext:
+        return self.contexts[service]
+
+
+def select_services(target: str) -> dict[str, ServiceSpec]:
+    available = discover_services()
+    if target == ALL:
+        return available
+    if target not in available:
+        raise ConfigurationError(
+            f"unknown target {target!r}; choose one of: all, {', '.join(available)}"
+        )
+    return {target: available[target]}
+
+
+def make_bus(settings: CommonSettings, target: str, service: str) -> EventBus:
+    if settings.amqp_url:
+        from govhub_common.bus.rabbitmq import RabbitMQBus
+
+        return RabbitMQBus(
+            settings.amqp_url,
+            exchange=settings.amqp_exchange,
+            prefetch=settings.bus_prefetch,
+            delivery_limit=settings.bus_delivery_limit,
+            service=service,
+        )
+    if target != ALL:
+        raise ConfigurationError(
+            f"--target {target} runs one service per process, and services in separate "
+            "processes talk through RabbitMQ: set GOVHUB_AMQP_URL (e.g. amqp://guest:guest@localhost:5672/)"
+        )
+    return InProcessBus(delivery_limit=settings.bus_delivery_limit, service=service)
+
+
+def create_app(
+    target: str = ALL,
+    *,
+    database_url: str,
+    settings: CommonSettings | None = None,
+    migrate: bool = True,
+    clock: Clock | None = None,
+) -> FastAPI:
+    """The ASGI app for a target. The database URL is resolved by the caller (the CLI
+    starts the embedded server when none is configured)."""
+    settings = settings or CommonSettings()
+    services = select_services(target)
+    bus_label = "govhub" if target == ALL else target
+    make_bus(settings, target, bus_label)  # refuse early, before anything starts
+    keys = load_key_pair(settings)
+    runtime = Runtime(
+        settings=settings,
+        services=services,
+        database_url=database_url,
+        keys=keys,
+        verifier=TokenVerifier(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
+        clock=clock or Clock(),
+    )
+    for spec in services.values():
+        runtime.contexts[spec.name] = ServiceContext(runtime, spec, spec.settings_class())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await _start(runtime, target, migrate=migrate)
+        try:
+            yield
+        finally:
+            await _stop(runtime)
+
+    root = FastAPI(
+        title="govhub",
+        version=_version(),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    root.state.runtime = runtime
+    install_problem_handlers(root)
+    root.include_router(health_router(_readiness(runtime)))
+    for spec in services.values():
+        root.mount(spec.prefix, _service_app(spec, runtime))
+
+    @root.get("/", include_in_schema=False)
+    async def index() -> dict[str, Any]:
+        return {
+            "service": "govhub",
+            "target": target,
+            "services": {
+                s.name: {
+                    "prefix": s.prefix,
+                    "openapi": f"{s.prefix}/openapi.json",
+                    "docs": f"{s.prefix}/docs",
+                }
+                for s in services.values()
+            },
+        }
+
+    prefixes = {spec.prefix: spec.name for spec in services.values()}
+    root.add_middleware(RequestContextMiddleware, service=bus_label, prefixes=prefixes)
+    return root
+
+
+def _service_app(spec: ServiceSpec, runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title=f"govhub {spec.title}",
+        description=spec.description,
+        version=spec.version,
+    )
+    app.state.runtime = runtime
+    app.state.context = runtime.contexts[spec.name]
+    app.state.settings = runtime.contexts[spec.name].settings
+    install_problem_handlers(app)
+    app.include_router(health_router(_readiness(runtime)))
+    for router in spec.routers():
+        app.include_router(router)
+    return app
+
+
+def _readiness(runtime: Runtime) -> dict[str, Any]:
+    async def database() -> None:
+        await runtime.db.ping()
+
+    async def broker() -> None:
+        await runtime.bus.ping()
+
+    return {"database": database, "broker": broker}
+
+
+async def _start(runtime: Runtime, target: str, *, migrate: bool) -> None:
+    settings = runtime.settings
+    label = "govhub" if target == ALL else target
+    runtime.db = Database(runtime.database_url, pool_size=settings.db_pool_size)
+    runtime.bus = make_bus(settings, target, label)
+    await runtime.bus.start()
+    if migrate:
+        for spec in runtime.services.values():
+            await upgrade_async(spec.migrations, runtime.database_url, spec.schema)
+    for spec in runtime.services.values():
+        ctx = runtime.contexts[spec.name]
+        if spec.startup:
+            await spec.startup(ctx)
+    # Subscribe every consumer before any relay publishes.
+    for spec in runtime.services.values():
+        ctx = runtime.contexts[spec.name]
+        for consumer in spec.consumers(ctx):
+            group = f"{spec.name}.{consumer.name}"
+            handler = idempotent(
+                runtime.db, spec.schema, group, consumer.handler, service=spec.name
+            )
+            await runtime.bus.subscribe(Subscription(group, consumer.patterns, handler))
+    for spec in runtime.services.values():
+        ctx = runtime.contexts[spec.name]
+        relay = OutboxRelay(
+            runtime.db,
+            runtime.bus,
+            spec.schema,
+            service=spec.name,
+            batch_size=settings.outbox_batch_size,
+            poll_seconds=settings.outbox_poll_seconds,
+        )
+        runtime.relays[spec.name] = relay
+        runtime.tasks.append(asyncio.create_task(relay.run(), name=f"{spec.name}-outbox"))
+        runtime.tasks.append(asyncio.create_task(relay.listen(), name=f"{spec.name}-notify"))
+        for task in spec.background:
+            runtime.tasks.append(asyncio.create_task(_guard(task, ctx), name=f"{spec.name}-bg"))
+    log.info("govhub %s started: %s", target, ", ".join(runtime.services))
+
+
+async def _guard(task: Any, ctx: ServiceContext) -> None:
+    """Keep a background task alive across unexpected errors, with a pause between tries."""
+    while True:
+        try:
+            await task(ctx)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background task of %s failed; restarting it", ctx.spec.name)
+            await asyncio.sleep(1.0)
+
+
+async def _stop(runtime: Runtime) -> None:
+    for task in runtime.tasks:
+        task.cancel()
+    await asyncio.gather(*runtime.tasks, return_exceptions=True)
+    runtime.tasks.clear()
+    for spec in runtime.services.values():
+        if spec.shutdown:
+            await spec.shutdown(runtime.contexts[spec.name])
+    await runtime.bus.close()
+    await runtime.db.close()
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("govhub-common")
+
+
+def targets() -> Sequence[str]:
+    return [ALL, *discover_services()]

@@ -1,0 +1,227 @@
+"""Identity: signed JWT access tokens (OAuth2 client credentials) verified offline.
+
+The exchange issues tokens with the private key; every service verifies them with the
+public key. In development, a key pair is generated once under GOVHUB_HOME/keys.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from govhub_common.problems import Problem
+from govhub_common.settings import CommonSettings
+
+ALGORITHM = "RS256"
+OPERATOR_SCOPE = "operator"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who calls: an agency (sub = agency code) and the scopes its token grants."""
+
+    agency: str
+    scopes: frozenset[str]
+    client_id: str | None = None
+    claims: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_operator(self) -> bool:
+        return OPERATOR_SCOPE in self.scopes
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    private_pem: bytes | None
+    public_pem: bytes
+
+    @property
+    def kid(self) -> str:
+        # Stable per key: the JWK thumbprint would do too; a hash of the PEM is enough here.
+        import hashlib
+
+        return hashlib.sha256(self.public_pem).hexdigest()[:16]
+
+    def jwk(self) -> dict[str, Any]:
+        public_key = serialization.load_pem_public_key(self.public_pem)
+        assert isinstance(public_key, rsa.RSAPublicKey)
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(public_key))
+        jwk.update({"kid": self.kid, "use": "sig", "alg": ALGORITHM})
+        return dict(jwk)
+
+
+def generate_key_pair() -> KeyPair:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return KeyPair(private_pem, public_pem)
+
+
+def load_key_pair(settings: CommonSettings) -> KeyPair:
+    """Configured key files, or (development only) a pair generated under GOVHUB_HOME/keys."""
+    if settings.jwt_public_key_file:
+        public_pem = Path(settings.jwt_public_key_file).read_bytes()
+        private_pem = (
+            Path(settings.jwt_private_key_file).read_bytes()
+            if settings.jwt_private_key_file
+            else None
+        )
+        return KeyPair(private_pem, public_pem)
+    if not settings.is_development:
+        raise RuntimeError("GOVHUB_JWT_PUBLIC_KEY_FILE is required outside development")
+    key_dir = Path(settings.home) / "keys"
+    private_path, public_path = key_dir / "jwt-private.pem", key_dir / "jwt-public.pem"
+    if not private_path.exists():
+        key_dir.mkdir(parents=True, exist_ok=True)
+        pair = generate_key_pair()
+        # Write to a temporary name and rename, so two processes starting together agree.
+        tmp = key_dir / f".tmp-{os.getpid()}"
+        tmp.mkdir(exist_ok=True)
+        (tmp / "jwt-private.pem").write_bytes(pair.private_pem or b"")
+        (tmp / "jwt-public.pem").write_bytes(pair.public_pem)
+        os.chmod(tmp / "jwt-private.pem", 0o600)
+        if not private_path.exists():
+            os.replace(tmp / "jwt-public.pem", public_path)
+            os.replace(tmp / "jwt-private.pem", private_path)
+        for leftover in tmp.iterdir():
+            leftover.unlink()
+        tmp.rmdir()
+    return KeyPair(private_path.read_bytes(), public_path.read_bytes())
+
+
+class TokenIssuer:
+    def __init__(self, keys: KeyPair, *, issuer: str, audience: str) -> None:
+        if keys.private_pem is None:
+            raise RuntimeError("this process has no private key; only the exchange issues tokens")
+        self.keys = keys
+        self.private_pem: bytes = keys.private_pem
+        self.issuer = issuer
+        self.audience = audience
+
+    def issue(
+        self,
+        agency: str,
+        scopes: Iterable[str],
+        *,
+        ttl_seconds: int = 900,
+        client_id: str | None = None,
+        now: float | None = None,
+    ) -> str:
+        issued = int(now if now is not None else time.time())
+        claims = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": agency,
+            "scope": " ".join(sorted(set(scopes))),
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + ttl_seconds,
+            "jti": uuid.uuid4().hex,
+        }
+        if client_id:
+            claims["client_id"] = client_id
+        return jwt.encode(
+            claims, self.private_pem, algorithm=ALGORITHM, headers={"kid": self.keys.kid}
+        )
+
+
+class TokenVerifier:
+    def __init__(self, keys: KeyPair, *, issuer: str, audience: str) -> None:
+        self.public_key = serialization.load_pem_public_key(keys.public_pem)
+        self.issuer = issuer
+        self.audience = audience
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self.public_key,  # type: ignore[arg-type]
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "sub", "iat"]},
+                leeway=5,
+            )
+        except jwt.ExpiredSignatureError:
+            raise _unauthorized("invalid_token", "the access token has expired") from None
+        except jwt.InvalidTokenError as exc:
+            raise _unauthorized("invalid_token", f"the access token is not valid: {exc}") from None
+        scopes = frozenset(str(claims.get("scope", "")).split())
+        return Principal(str(claims["sub"]), scopes, claims.get("client_id"), claims)
+
+
+def _unauthorized(error: str, detail: str) -> Problem:
+    return Problem(
+        401,
+        "unauthorized",
+        detail,
+        headers={"WWW-Authenticate": f'Bearer error="{error}"'},
+    )
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Problem(
+            401,
+            "unauthorized",
+            "an access token is required (Authorization: Bearer <token>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    verifier: TokenVerifier = request.app.state.runtime.verifier
+    return verifier.verify(credentials.credentials)
+
+
+def require_scope(*scopes: str) -> Callable[..., Any]:
+    """A dependency that admits a principal holding any of `scopes` (or `operator`)."""
+    accepted = set(scopes) | {OPERATOR_SCOPE}
+
+    async def dependency(
+        principal: Annotated[Principal, Depends(current_principal)],
+    ) -> Principal:
+        if principal.scopes.isdisjoint(accepted):
+            raise Problem(
+                403,
+                "insufficient_scope",
+                f"this operation needs one of the scopes: {', '.join(sorted(accepted))}",
+                headers={
+                    "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{" ".join(sorted(scopes))}"'
+                },
+            )
+        return principal
+
+    return dependency
+
+
+def require_operator() -> Callable[..., Any]:
+    return require_scope(OPERATOR_SCOPE)
+
+
+Operator = Annotated[Principal, Depends(require_operator())]
+AnyPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -1,0 +1,65 @@
+"""What a service declares so the runtime can host it, alone or beside the others.
+
+Services register a ServiceSpec under the `govhub.services` entry-point group; common
+never imports a service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter
+
+from govhub_common.outbox import InboxHandler
+from govhub_common.settings import CommonSettings
+
+if TYPE_CHECKING:
+    import typer
+
+    from govhub_common.runtime import ServiceContext
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """A consumer group of this service: `<service>.<name>` bound to routing patterns.
+    The handler runs in a transaction with the inbox row (effect exactly once)."""
+
+    name: str
+    patterns: Sequence[str]
+    handler: InboxHandler
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str  # the --target name
+    prefix: str  # URL prefix, the same in both run modes
+    schema: str  # the PostgreSQL schema this service owns
+    title: str
+    description: str
+    version: str
+    migrations: Path
+    settings_class: type[CommonSettings] = CommonSettings
+    routers: Callable[[], Sequence[APIRouter]] = lambda: ()
+    consumers: Callable[[ServiceContext], Sequence[Consumer]] = lambda ctx: ()
+    # Long-running tasks (schedulers, pollers); cancelled at shutdown.
+    background: Sequence[Callable[[ServiceContext], Awaitable[None]]] = ()
+    startup: Callable[[ServiceContext], Awaitable[None]] | None = None
+    shutdown: Callable[[ServiceContext], Awaitable[None]] | None = None
+    cli: Callable[[], typer.Typer] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def discover_services() -> dict[str, ServiceSpec]:
+    """Every installed service, by target name, in a stable order."""
+    found: dict[str, ServiceSpec] = {}
+    for ep in entry_points(group="govhub.services"):
+        spec = ep.load()
+        found[spec.name] = spec
+    order = ["registry", "exchange", "alerting", "sms-gateway"]
+    return dict(
+        sorted(found.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 99, kv[0]))
+    )

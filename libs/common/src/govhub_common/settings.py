@@ -1,0 +1,86 @@
+"""Settings shared by every service; each service extends CommonSettings.
+
+Only this module (and its subclasses in the services) reads the environment.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GOVHUB_", extra="ignore", env_file=None)
+
+    environment: Environment = Field(
+        "development",
+        description="development allows generated keys and the embedded database; "
+        "production refuses insecure defaults.",
+    )
+    home: Path = Field(Path(".govhub"), description="Data folder: embedded PostgreSQL, dev keys.")
+    database_url: str | None = Field(
+        None, description="PostgreSQL URL. Unset: an embedded PostgreSQL under GOVHUB_HOME."
+    )
+    amqp_url: str | None = Field(
+        None, description="RabbitMQ URL. Unset (all-in-one only): events travel in-process."
+    )
+    amqp_exchange: str = Field("govhub.events", description="The topic exchange for events.")
+    bus_prefetch: int = Field(32, ge=1, description="Unacknowledged events per consumer.")
+    bus_delivery_limit: int = Field(
+        5, ge=1, description="Deliveries of one event before it is dead-lettered."
+    )
+    outbox_poll_seconds: float = Field(0.2, gt=0, description="Outbox relay poll interval.")
+    outbox_batch_size: int = Field(200, ge=1, description="Outbox rows published per round.")
+    jwt_private_key_file: Path | None = Field(
+        None, description="PEM RSA private key that signs tokens (exchange only)."
+    )
+    jwt_public_key_file: Path | None = Field(
+        None, description="PEM public key that verifies tokens (every service)."
+    )
+    jwt_issuer: str = Field("govhub", description="iss claim of issued tokens.")
+    jwt_audience: str = Field("govhub", description="aud claim required in tokens.")
+    log_level: str = Field("INFO", description="Root log level.")
+    log_format: Literal["json", "text"] = Field("json", description="Log line format.")
+    mask_uscc: bool = Field(False, description="Also mask USCCs in log lines.")
+    db_pool_size: int = Field(10, ge=1, description="Connections per process pool.")
+    service_name: str = Field("govhub", description="CloudEvents source and metrics label.")
+    operator_bootstrap_secret: SecretStr | None = Field(
+        None,
+        description="Secret of the built-in operator client `operator`. Unset in development: "
+        "generated under GOVHUB_HOME.",
+    )
+
+    @model_validator(mode="after")
+    def _refuse_insecure_production(self) -> CommonSettings:
+        if self.environment != "production":
+            return self
+        missing = []
+        if not self.database_url:
+            missing.append("GOVHUB_DATABASE_URL")
+        if not self.jwt_public_key_file:
+            missing.append("GOVHUB_JWT_PUBLIC_KEY_FILE")
+        if missing:
+            raise ValueError("production refuses development defaults; set " + ", ".join(missing))
+        secret = self.operator_bootstrap_secret
+        if secret is not None and len(secret.get_secret_value()) < 24:
+            raise ValueError("GOVHUB_OPERATOR_BOOTSTRAP_SECRET must be at least 24 characters")
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment != "production"
+
+
+S = TypeVar("S", bound=CommonSettings)
+
+
+@lru_cache
+def get_settings(cls: type[S] = CommonSettings) -> S:  # type: ignore[assignment]
+    """One settings object per class per process."""
+    return cls()

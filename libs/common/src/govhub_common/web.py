@@ -1,0 +1,138 @@
+"""The pieces every service app shares: middleware, health, readiness and metrics endpoints."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from govhub_common.logs import request_id_var, trace_id_var
+from govhub_common.metrics import HTTP_DURATION, HTTP_REQUESTS
+
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+def new_traceparent(trace_id: str | None = None) -> str:
+    return f"00-{trace_id or uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
+
+
+def current_traceparent() -> str:
+    return new_traceparent(trace_id_var.get())
+
+
+class RequestContextMiddleware:
+    """Sets request id and trace id for the logs, echoes them, and records HTTP metrics."""
+
+    def __init__(self, app: ASGIApp, service: str, prefixes: dict[str, str] | None = None) -> None:
+        self.app = app
+        self.service = service
+        self.prefixes = prefixes or {}
+
+    def _service_for(self, path: str) -> str:
+        for prefix, name in self.prefixes.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return name
+        return self.service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        match = _TRACEPARENT.match(headers.get("traceparent", ""))
+        trace_id = match.group(1) if match else uuid.uuid4().hex
+        rid_token = request_id_var.set(request_id)
+        tid_token = trace_id_var.set(trace_id)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_wrapper(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"].append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = _route_template(scope)
+            if route not in ("/metrics",):
+                service = self._service_for(scope["path"])
+                HTTP_REQUESTS.labels(service, route, scope["method"], str(status)).inc()
+                HTTP_DURATION.labels(service, route, scope["method"]).observe(
+                    time.perf_counter() - started
+                )
+            request_id_var.reset(rid_token)
+            trace_id_var.reset(tid_token)
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's path template (through mounts), so metrics do not explode by ID."""
+    app: Any = scope.get("app")
+    router: Any = getattr(app, "router", None)
+    prefix = ""
+    while router is not None:
+        for route in router.routes:
+            match, child = route.matches(scope)
+            if match != Match.FULL:
+                continue
+            template = str(getattr(route, "path", scope["path"]))
+            sub_app: Any = getattr(route, "app", None)
+            if getattr(route, "routes", None) is not None and hasattr(sub_app, "router"):
+                prefix += template
+                scope = {**scope, **child}
+                router = sub_app.router
+                break
+            return prefix + template
+        else:
+            return "unmatched"
+    return "unmatched"
+
+
+def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="Alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Database and broker reachable")
+    async def readyz() -> Response:
+        results: dict[str, str] = {}
+        ok = True
+        for name, check in checks.items():
+            try:
+                await check()
+                results[name] = "ok"
+            except Exception as exc:
+                ok = False
+                results[name] = f"failed: {type(exc).__name__}"
+        body = {"status": "ok" if ok else "unavailable", "checks": results}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def add_request_context(app: FastAPI, service: str) -> None:
+    app.add_middleware(RequestContextMiddleware, service=service)

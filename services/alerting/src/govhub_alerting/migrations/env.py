@@ -1,0 +1,4 @@
+from alembic import context
+from govhub_common.migrations import run_env
+
+run_env(context, None)

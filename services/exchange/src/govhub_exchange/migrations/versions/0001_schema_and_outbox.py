@@ -1,0 +1,23 @@
+"""The exchange schema with its outbox and inbox.
+
+Revision ID: 0001
+Revises:
+"""
+
+from alembic import op
+
+from govhub_common.outbox import create_outbox_tables
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute('CREATE SCHEMA IF NOT EXISTS "exchange"')
+    create_outbox_tables(op, "exchange")
+
+
+def downgrade() -> None:
+    op.execute('DROP TABLE IF EXISTS "exchange".inbox, "exchange".outbox')
