@@ -25,7 +25,7 @@ from govhub_common.problems import install_problem_handlers
 from govhub_common.security import KeyPair, TokenVerifier, load_key_pair
 from govhub_common.service import ServiceSpec, discover_services
 from govhub_common.settings import CommonSettings
-from govhub_common.web import RequestContextMiddleware, health_router
+from govhub_common.web import RequestContextMiddleware, health_router, whoami_router
 
 log = logging.getLogger("govhub.runtime")
 
@@ -97,6 +97,7 @@ def make_bus(settings: CommonSettings, target: str, service: str) -> EventBus:
         return RabbitMQBus(
             settings.amqp_url,
             exchange=settings.amqp_exchange,
+            queue_prefix=settings.amqp_queue_prefix,
             prefetch=settings.bus_prefetch,
             delivery_limit=settings.bus_delivery_limit,
             service=service,
@@ -188,6 +189,7 @@ def _service_app(spec: ServiceSpec, runtime: Runtime) -> FastAPI:
     app.state.settings = runtime.contexts[spec.name].settings
     install_problem_handlers(app)
     app.include_router(health_router(_readiness(runtime)))
+    app.include_router(whoami_router())
     for router in spec.routers():
         app.include_router(router)
     return app

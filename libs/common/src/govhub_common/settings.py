@@ -31,6 +31,9 @@ class CommonSettings(BaseSettings):
         None, description="RabbitMQ URL. Unset (all-in-one only): events travel in-process."
     )
     amqp_exchange: str = Field("govhub.events", description="The topic exchange for events.")
+    amqp_queue_prefix: str = Field(
+        "", description="Prefix of every queue name (to share one vhost between hubs)."
+    )
     bus_prefetch: int = Field(32, ge=1, description="Unacknowledged events per consumer.")
     bus_delivery_limit: int = Field(
         5, ge=1, description="Deliveries of one event before it is dead-lettered."

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from govhub_common.logs import request_id_var, trace_id_var
 from govhub_common.metrics import HTTP_DURATION, HTTP_REQUESTS
+from govhub_common.security import AnyPrincipal
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 
@@ -136,3 +137,14 @@ def client_ip(request: Request) -> str:
 
 def add_request_context(app: FastAPI, service: str) -> None:
     app.add_middleware(RequestContextMiddleware, service=service)
+
+
+def whoami_router() -> APIRouter:
+    """`GET /v1/whoami`: lets an agency integration check its token against a service."""
+    router = APIRouter(tags=["identity"])
+
+    @router.get("/v1/whoami", summary="The agency and scopes of the calling token")
+    async def whoami(principal: AnyPrincipal) -> dict[str, Any]:
+        return {"agency": principal.agency, "scopes": sorted(principal.scopes)}
+
+    return router

@@ -30,12 +30,15 @@ class RabbitMQBus:
         url: str,
         *,
         exchange: str = "govhub.events",
+        queue_prefix: str = "",
         prefetch: int = 32,
         delivery_limit: int = 5,
         service: str = "govhub",
     ) -> None:
         self.url = url
         self.exchange_name = exchange
+        self.queue_prefix = queue_prefix
+        self._declared_queues: list[str] = []
         self.dlx_name = f"{exchange}.dlx"
         self.prefetch = prefetch
         self.delivery_limit = delivery_limit
@@ -104,13 +107,15 @@ class RabbitMQBus:
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=self.prefetch)
         exchange = await self._declare_exchange(channel)
+        name = self.queue_prefix + subscription.group
         dlq = await channel.declare_queue(
-            f"{subscription.group}.dlq", durable=True, arguments={"x-queue-type": "quorum"}
+            f"{name}.dlq", durable=True, arguments={"x-queue-type": "quorum"}
         )
-        await dlq.bind(self.dlx_name, routing_key=subscription.group)
+        await dlq.bind(self.dlx_name, routing_key=name)
         queue = await channel.declare_queue(
-            subscription.group, durable=True, arguments=self._queue_arguments(subscription.group)
+            name, durable=True, arguments=self._queue_arguments(name)
         )
+        self._declared_queues += [name, f"{name}.dlq"]
         for pattern in subscription.patterns:
             await queue.bind(exchange, routing_key=pattern)
 
@@ -147,7 +152,9 @@ class RabbitMQBus:
             raise ConnectionError("bus not started")
         async with self._connection.channel() as channel:
             queue = await channel.declare_queue(
-                f"{group}.dlq", durable=True, arguments={"x-queue-type": "quorum"}
+                f"{self.queue_prefix}{group}.dlq",
+                durable=True,
+                arguments={"x-queue-type": "quorum"},
             )
             events: list[CloudEvent] = []
             messages = []
@@ -157,3 +164,12 @@ class RabbitMQBus:
             for message in messages:
                 await message.nack(requeue=True)
             return events
+
+    async def delete_declared_queues(self) -> None:
+        """Remove the queues this bus declared (test hubs clean up after themselves)."""
+        if self._connection is None:
+            return
+        async with self._connection.channel() as channel:
+            for name in self._declared_queues:
+                await channel.queue_delete(name)
+        self._declared_queues.clear()

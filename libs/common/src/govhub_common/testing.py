@@ -1,0 +1,171 @@
+"""Test support shared by every service's tests: real PostgreSQL and RabbitMQ, never mocks.
+
+- PostgreSQL: GOVHUB_TEST_DATABASE_URL if set; under CI the machine's server on
+  127.0.0.1:5432; otherwise the embedded server under .govhub-test/. Each test session gets
+  a fresh database, dropped at the end.
+- RabbitMQ: GOVHUB_TEST_AMQP_URL or amqp://guest:guest@127.0.0.1:5672/. Under CI a missing
+  broker fails the tests that need it; elsewhere they skip with one line saying how to run them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import asyncpg
+import httpx
+from fastapi import FastAPI
+
+from govhub_common.db import asyncpg_dsn, with_database
+from govhub_common.runtime import ALL, Runtime, create_app
+from govhub_common.security import TokenIssuer
+from govhub_common.settings import CommonSettings
+
+CI_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def admin_database_url(work_dir: Path) -> str:
+    configured = os.environ.get("GOVHUB_TEST_DATABASE_URL")
+    if configured:
+        return configured
+    if in_ci():
+        return CI_DATABASE_URL
+    from govhub_common.embedded import start_embedded_postgres
+
+    server, url = start_embedded_postgres(work_dir)
+    _keep_alive.append(server)
+    return url
+
+
+_keep_alive: list[Any] = []
+
+
+async def create_test_database(admin_url: str, prefix: str = "govhub_test") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return with_database(admin_url, name)
+
+
+async def drop_test_database(admin_url: str, url: str) -> None:
+    name = urlparse(asyncpg_dsn(url)).path.lstrip("/").split("?")[0]
+    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def amqp_url() -> str:
+    return os.environ.get("GOVHUB_TEST_AMQP_URL", DEFAULT_AMQP_URL)
+
+
+def broker_reachable(url: str, timeout: float = 1.0) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or 5672), timeout
+        ):
+            return True
+    except OSError:
+        return False
+
+
+BROKER_MISSING = (
+    "RabbitMQ is not reachable at {url}; start it (rabbitmq-server -detached) or set "
+    "GOVHUB_TEST_AMQP_URL to run the broker tests"
+)
+
+
+class Hub:
+    """A running app (all-in-one or one target) with an HTTP client and a token helper."""
+
+    def __init__(self, app: FastAPI, client: httpx.AsyncClient) -> None:
+        self.app = app
+        self.client = client
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.app.state.runtime  # type: ignore[no-any-return]
+
+    def token(self, agency: str, scopes: Iterable[str], *, ttl_seconds: int = 900) -> str:
+        issuer = TokenIssuer(
+            self.runtime.keys,
+            issuer=self.runtime.settings.jwt_issuer,
+            audience=self.runtime.settings.jwt_audience,
+        )
+        return issuer.issue(agency, scopes, ttl_seconds=ttl_seconds)
+
+    def auth(self, agency: str, *scopes: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(agency, scopes)}"}
+
+    def operator(self) -> dict[str, str]:
+        return self.auth("hub", "operator")
+
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Wait until every service's outbox is published (events handed to the bus)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            pending = 0
+            async with self.runtime.db.session() as session:
+                from sqlalchemy import text
+
+                for spec in self.runtime.services.values():
+                    pending += (
+                        await session.execute(
+                            text(f"SELECT count(*) FROM {spec.schema}.outbox WHERE sent_at IS NULL")
+                        )
+                    ).scalar_one()
+            if pending == 0:
+                return
+            if loop.time() > deadline:
+                raise TimeoutError(f"{pending} outbox events still unpublished after {timeout}s")
+            for relay in self.runtime.relays.values():
+                relay.wake()
+            await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def running_hub(
+    database_url: str,
+    *,
+    target: str = ALL,
+    settings: CommonSettings | None = None,
+    base_url: str = "http://testserver",
+) -> AsyncIterator[Hub]:
+    app = create_app(target, database_url=database_url, settings=settings or CommonSettings())
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url, timeout=30) as client:
+            yield Hub(app, client)
+
+
+async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll an async or sync predicate until it returns something truthy."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise TimeoutError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
