@@ -1,0 +1,731 @@
+"""Generate govhub's Grafana dashboards from code into helm/govhub/dashboards/*.json.
+
+    uv run --with 'grafana-foundation-sdk==1769699379!11.6.0' \
+        python deploy/dashboards/generate.py           # write the JSON files
+    ... python deploy/dashboards/generate.py --check   # exit 1 if the files are stale
+
+Every query uses only metric names from docs/metrics.md (tests/deploy checks it). The
+dashboards take their Prometheus data source from a `datasource` variable, so they work in
+any Grafana whatever its data source is called.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders import prometheus, stat, timeseries
+from grafana_foundation_sdk.builders.common import (
+    ReduceDataOptions,
+    StackingConfig,
+    VizLegendOptions,
+)
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.common import LegendDisplayMode, LegendPlacement, StackingMode
+from grafana_foundation_sdk.models.dashboard import (
+    DashboardCursorSync,
+    DataSourceRef,
+    VariableRefresh,
+    VariableSort,
+)
+
+# The SDK version the checked-in JSON was generated with; another version may serialise
+# differently and make --check report stale files.
+SDK_VERSION = "1769699379!11.6.0"
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT_DIR = ROOT / "helm" / "govhub" / "dashboards"
+
+DS = DataSourceRef(type_val="prometheus", uid="${datasource}")
+RATE = "$__rate_interval"
+TAGS = ["govhub", "generated"]
+
+
+def q(expr: str, legend: str = "", ref: str = "A") -> prometheus.Dataquery:
+    return prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(ref).datasource(DS)
+
+
+def graph(
+    title: str,
+    queries: Iterable[tuple[str, str]],
+    *,
+    unit: str = "short",
+    description: str = "",
+    span: int = 12,
+    height: int = 8,
+    stacked: bool = False,
+) -> timeseries.Panel:
+    panel = (
+        timeseries.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DS)
+        .unit(unit)
+        .span(span)
+        .height(height)
+        .min(0)
+        .fill_opacity(10 if not stacked else 40)
+        .legend(
+            VizLegendOptions()
+            .show_legend(True)
+            .display_mode(LegendDisplayMode.TABLE)
+            .placement(LegendPlacement.BOTTOM)
+            .calcs(["mean", "max", "lastNotNull"])
+        )
+    )
+    if stacked:
+        panel = panel.stacking(StackingConfig().mode(StackingMode.NORMAL))
+    for i, (expr, legend) in enumerate(queries):
+        panel = panel.with_target(q(expr, legend, chr(ord("A") + i)))
+    return panel
+
+
+def single(
+    title: str, expr: str, *, unit: str = "short", description: str = "", span: int = 6
+) -> stat.Panel:
+    return (
+        stat.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DS)
+        .unit(unit)
+        .span(span)
+        .height(4)
+        .reduce_options(ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+        .with_target(q(expr))
+    )
+
+
+def base(uid: str, title: str, description: str) -> dash.Dashboard:
+    return (
+        dash.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(TAGS)
+        .editable()
+        .tooltip(DashboardCursorSync.CROSSHAIR)
+        .refresh("1m")
+        .time("now-6h", "now")
+        .timezone("browser")
+        .with_variable(
+            dash.DatasourceVariable("datasource").label("Data source").type("prometheus")
+        )
+    )
+
+
+def label_variable(name: str, label: str, query: str) -> dash.QueryVariable:
+    return (
+        dash.QueryVariable(name)
+        .label(label)
+        .datasource(DS)
+        .query(query)
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+    )
+
+
+def quantile(q_: float, metric: str, by: str, selector: str = "") -> str:
+    return f"histogram_quantile({q_}, sum by (le, {by}) (rate({metric}_bucket{selector}[{RATE}])))"
+
+
+# --- dashboards ------------------------------------------------------------------------
+
+
+def overview() -> dash.Dashboard:
+    sel = '{service=~"$service"}'
+    err = '{service=~"$service", status=~"5.."}'
+    return (
+        base(
+            "govhub-overview",
+            "govhub / Overview",
+            "Rate, errors and duration of every govhub service, and the event bus behind them.",
+        )
+        .with_variable(
+            label_variable(
+                "service", "Service", "label_values(govhub_http_requests_total, service)"
+            )
+        )
+        .with_row(dash.Row("Services"))
+        .with_panel(
+            single("Targets up", 'sum(up{job="govhub"})', description="Scraped govhub pods.")
+        )
+        .with_panel(
+            single(
+                "Targets down",
+                'count(up{job="govhub"} == 0) or vector(0)',
+                description="govhub pods Prometheus cannot scrape.",
+            )
+        )
+        .with_panel(
+            single(
+                "Requests / s",
+                f"sum(rate(govhub_http_requests_total{sel}[{RATE}]))",
+                unit="reqps",
+            )
+        )
+        .with_panel(
+            single(
+                "5xx ratio",
+                f"sum(rate(govhub_http_requests_total{err}[{RATE}]))"
+                f" / sum(rate(govhub_http_requests_total{sel}[{RATE}]))",
+                unit="percentunit",
+            )
+        )
+        .with_panel(
+            graph(
+                "Request rate by service",
+                [
+                    (
+                        f"sum by (service) (rate(govhub_http_requests_total{sel}[{RATE}]))",
+                        "{{service}}",
+                    )
+                ],
+                unit="reqps",
+                description="Rate: HTTP requests per second.",
+            )
+        )
+        .with_panel(
+            graph(
+                "5xx ratio by service",
+                [
+                    (
+                        f"sum by (service) (rate(govhub_http_requests_total{err}[{RATE}]))"
+                        f" / sum by (service) (rate(govhub_http_requests_total{sel}[{RATE}]))",
+                        "{{service}}",
+                    )
+                ],
+                unit="percentunit",
+                description="Errors: share of requests answered with a server error.",
+            )
+        )
+        .with_panel(
+            graph(
+                "Latency p95 by service",
+                [
+                    (
+                        quantile(0.95, "govhub_http_request_duration_seconds", "service", sel),
+                        "{{service}}",
+                    )
+                ],
+                unit="s",
+                description="Duration: 95th percentile of request latency.",
+            )
+        )
+        .with_panel(
+            graph(
+                "Latency p50 by service",
+                [
+                    (
+                        quantile(0.5, "govhub_http_request_duration_seconds", "service", sel),
+                        "{{service}}",
+                    )
+                ],
+                unit="s",
+                description="Duration: median request latency.",
+            )
+        )
+        .with_panel(
+            graph(
+                "Slowest routes (p95)",
+                [
+                    (
+                        "topk(10, "
+                        + quantile(
+                            0.95, "govhub_http_request_duration_seconds", "service, route", sel
+                        )
+                        + ")",
+                        "{{service}} {{route}}",
+                    )
+                ],
+                unit="s",
+                span=24,
+            )
+        )
+        .with_row(dash.Row("Event bus and outbox"))
+        .with_panel(
+            graph(
+                "Events published by service",
+                [
+                    (
+                        f"sum by (service) (rate(govhub_bus_events_published_total{sel}[{RATE}]))",
+                        "{{service}}",
+                    )
+                ],
+                unit="ops",
+                span=8,
+            )
+        )
+        .with_panel(
+            graph(
+                "Events consumed by outcome",
+                [
+                    (
+                        f"sum by (service, outcome) (rate(govhub_bus_events_consumed_total{sel}[{RATE}]))",
+                        "{{service}} {{outcome}}",
+                    )
+                ],
+                unit="ops",
+                span=8,
+            )
+        )
+        .with_panel(
+            graph(
+                "Dead-lettered events",
+                [
+                    (
+                        f"sum by (service, group) (increase(govhub_bus_dead_letters_total{sel}[{RATE}]))",
+                        "{{service}} {{group}}",
+                    )
+                ],
+                span=8,
+                description="Events moved to a dead-letter queue after the delivery limit.",
+            )
+        )
+        .with_panel(
+            graph(
+                "Outbox pending events",
+                [(f"sum by (service) (govhub_outbox_pending_events{sel})", "{{service}}")],
+            )
+        )
+        .with_panel(
+            graph(
+                "Oldest unpublished outbox event",
+                [
+                    (
+                        f"max by (service) (govhub_outbox_oldest_pending_age_seconds{sel})",
+                        "{{service}}",
+                    )
+                ],
+                unit="s",
+                description="Alerted on above one minute.",
+            )
+        )
+        .with_row(dash.Row("Registry"))
+        .with_panel(
+            graph(
+                "Records ingested by topic",
+                [
+                    (
+                        "sum by (topic) (rate(govhub_registry_records_ingested_total["
+                        + RATE
+                        + "]))",
+                        "{{topic}}",
+                    )
+                ],
+                unit="ops",
+            )
+        )
+        .with_panel(
+            graph(
+                "Open conflicts and matches to review",
+                [
+                    ("sum(govhub_registry_conflicts_open)", "conflicts open"),
+                    ("sum(govhub_registry_match_review_pending)", "matches to review"),
+                ],
+            )
+        )
+    )
+
+
+def exchange() -> dash.Dashboard:
+    sel = '{topic=~"$topic"}'
+    return (
+        base(
+            "govhub-exchange",
+            "govhub / Exchange",
+            "Records published and rejected per topic, delivery to subscribers, dead letters.",
+        )
+        .with_variable(
+            label_variable(
+                "topic", "Topic", "label_values(govhub_exchange_records_published_total, topic)"
+            )
+        )
+        .with_row(dash.Row("Publishing"))
+        .with_panel(
+            graph(
+                "Records published by topic",
+                [
+                    (
+                        f"sum by (topic) (rate(govhub_exchange_records_published_total{sel}[{RATE}]))",
+                        "{{topic}}",
+                    )
+                ],
+                unit="ops",
+                stacked=True,
+            )
+        )
+        .with_panel(
+            graph(
+                "Records rejected by topic",
+                [
+                    (
+                        f"sum by (topic) (rate(govhub_exchange_records_rejected_total{sel}[{RATE}]))",
+                        "{{topic}}",
+                    )
+                ],
+                unit="ops",
+                description="Records that failed validation and were quarantined.",
+            )
+        )
+        .with_panel(
+            graph(
+                "Rejection ratio by topic",
+                [
+                    (
+                        f"sum by (topic) (rate(govhub_exchange_records_rejected_total{sel}[{RATE}]))"
+                        f" / (sum by (topic) (rate(govhub_exchange_records_published_total{sel}[{RATE}]))"
+                        f" + sum by (topic) (rate(govhub_exchange_records_rejected_total{sel}[{RATE}])))",
+                        "{{topic}}",
+                    )
+                ],
+                unit="percentunit",
+                span=24,
+            )
+        )
+        .with_row(dash.Row("Delivery"))
+        .with_panel(
+            graph(
+                "Delivery latency p95 by mode",
+                [
+                    (
+                        quantile(0.95, "govhub_exchange_delivery_latency_seconds", "mode", sel),
+                        "p95 {{mode}}",
+                    ),
+                    (
+                        quantile(0.5, "govhub_exchange_delivery_latency_seconds", "mode", sel),
+                        "p50 {{mode}}",
+                    ),
+                ],
+                unit="s",
+                description="From publication to delivery (feed read or webhook accepted).",
+            )
+        )
+        .with_panel(
+            graph(
+                "Delivery latency p95 by topic",
+                [
+                    (
+                        quantile(0.95, "govhub_exchange_delivery_latency_seconds", "topic", sel),
+                        "{{topic}}",
+                    )
+                ],
+                unit="s",
+            )
+        )
+        .with_panel(
+            graph(
+                "Subscriber lag (time), top 10",
+                [
+                    (
+                        f"topk(10, max by (subscriber, topic) (govhub_exchange_subscription_lag_seconds{sel}))",
+                        "{{subscriber}} / {{topic}}",
+                    )
+                ],
+                unit="s",
+                description="Alerted on above five minutes.",
+            )
+        )
+        .with_panel(
+            graph(
+                "Subscriber lag (records), top 10",
+                [
+                    (
+                        f"topk(10, max by (subscriber, topic) (govhub_exchange_subscription_lag_records{sel}))",
+                        "{{subscriber}} / {{topic}}",
+                    )
+                ],
+            )
+        )
+        .with_row(dash.Row("Webhooks and dead letters"))
+        .with_panel(
+            graph(
+                "Webhook attempts by outcome",
+                [
+                    (
+                        f"sum by (outcome) (rate(govhub_exchange_webhook_attempts_total[{RATE}]))",
+                        "{{outcome}}",
+                    )
+                ],
+                unit="ops",
+                span=8,
+            )
+        )
+        .with_panel(
+            graph(
+                "Webhook dead letters by subscriber",
+                [("sum by (subscriber) (govhub_exchange_webhook_dead_letters)", "{{subscriber}}")],
+                span=8,
+            )
+        )
+        .with_panel(
+            graph(
+                "Exchange events dead-lettered",
+                [
+                    (
+                        'sum by (group) (increase(govhub_bus_dead_letters_total{service="exchange"}['
+                        + RATE
+                        + "]))",
+                        "{{group}}",
+                    )
+                ],
+                span=8,
+            )
+        )
+    )
+
+
+def warnings() -> dash.Dashboard:
+    sel = '{rule=~"$rule"}'
+    return (
+        base(
+            "govhub-warnings",
+            "govhub / Warnings",
+            "Warnings raised and resolved per rule, open backlog per agency, follow-up rate.",
+        )
+        .with_variable(
+            label_variable(
+                "rule", "Rule", "label_values(govhub_alerting_warnings_raised_total, rule)"
+            )
+        )
+        .with_row(dash.Row("Backlog"))
+        .with_panel(single("Open warnings", f"sum(govhub_alerting_warnings_open{sel})"))
+        .with_panel(single("Pending timers", "sum(govhub_alerting_timers_pending)"))
+        .with_panel(
+            single(
+                "Raised (24 h)",
+                f"sum(increase(govhub_alerting_warnings_raised_total{sel}[24h]))",
+            )
+        )
+        .with_panel(
+            single(
+                "Resolved (24 h)",
+                f"sum(increase(govhub_alerting_warnings_resolved_total{sel}[24h]))",
+            )
+        )
+        .with_panel(
+            graph(
+                "Open warnings by agency",
+                [(f"sum by (agency) (govhub_alerting_warnings_open{sel})", "{{agency}}")],
+                stacked=True,
+                span=24,
+                description="The case backlog each agency has to work.",
+            )
+        )
+        .with_row(dash.Row("Flow"))
+        .with_panel(
+            graph(
+                "Warnings raised by rule",
+                [
+                    (
+                        f"sum by (rule) (increase(govhub_alerting_warnings_raised_total{sel}[1h]))",
+                        "{{rule}}",
+                    )
+                ],
+                description="Per hour.",
+            )
+        )
+        .with_panel(
+            graph(
+                "Warnings resolved by rule and resolution",
+                [
+                    (
+                        f"sum by (rule, resolution) (increase(govhub_alerting_warnings_resolved_total{sel}[1h]))",
+                        "{{rule}} {{resolution}}",
+                    )
+                ],
+                description="Per hour.",
+            )
+        )
+        .with_panel(
+            graph(
+                "Follow-up rate by rule",
+                [(f"max by (rule) (govhub_alerting_follow_up_ratio{sel})", "{{rule}}")],
+                unit="percentunit",
+                description="Share of warnings an agency followed up.",
+            )
+        )
+        .with_panel(
+            graph(
+                "Reminders due by rule",
+                [
+                    (
+                        f"sum by (rule) (increase(govhub_alerting_reminders_due_total{sel}[1h]))",
+                        "{{rule}}",
+                    )
+                ],
+                description="Reminders sent to citizens and enterprises, per hour.",
+            )
+        )
+    )
+
+
+def sms() -> dash.Dashboard:
+    sel = '{provider=~"$provider"}'
+    return (
+        base(
+            "govhub-sms",
+            "govhub / SMS",
+            "SMS sent, delivered and failed per provider, time to delivery report, queue depth.",
+        )
+        .with_variable(
+            label_variable(
+                "provider", "Provider", "label_values(govhub_sms_messages_sent_total, provider)"
+            )
+        )
+        .with_row(dash.Row("Messages"))
+        .with_panel(single("Queue depth", "sum(govhub_sms_queue_depth)", span=8))
+        .with_panel(
+            single(
+                "Sent (24 h)", f"sum(increase(govhub_sms_messages_sent_total{sel}[24h]))", span=8
+            )
+        )
+        .with_panel(
+            single(
+                "Failure ratio (24 h)",
+                f"sum(increase(govhub_sms_messages_failed_total{sel}[24h]))"
+                f" / (sum(increase(govhub_sms_messages_failed_total{sel}[24h]))"
+                f" + sum(increase(govhub_sms_messages_delivered_total{sel}[24h])))",
+                unit="percentunit",
+                span=8,
+            )
+        )
+        .with_panel(
+            graph(
+                "Sent, delivered and failed by provider",
+                [
+                    (
+                        f"sum by (provider) (rate(govhub_sms_messages_sent_total{sel}[{RATE}]))",
+                        "sent {{provider}}",
+                    ),
+                    (
+                        f"sum by (provider) (rate(govhub_sms_messages_delivered_total{sel}[{RATE}]))",
+                        "delivered {{provider}}",
+                    ),
+                    (
+                        f"sum by (provider) (rate(govhub_sms_messages_failed_total{sel}[{RATE}]))",
+                        "failed {{provider}}",
+                    ),
+                ],
+                unit="ops",
+                span=24,
+            )
+        )
+        .with_panel(
+            graph(
+                "Failed by template",
+                [
+                    (
+                        f"sum by (template) (increase(govhub_sms_messages_failed_total{sel}[1h]))",
+                        "{{template}}",
+                    )
+                ],
+                description="Per hour.",
+            )
+        )
+        .with_panel(
+            graph(
+                "Queue depth",
+                [("sum(govhub_sms_queue_depth)", "queued")],
+                description="Messages waiting to be sent (quiet hours, rate limits, retries).",
+            )
+        )
+        .with_row(dash.Row("Delivery reports"))
+        .with_panel(
+            graph(
+                "Time to delivery report by provider",
+                [
+                    (
+                        quantile(0.5, "govhub_sms_delivery_report_seconds", "provider", sel),
+                        "p50 {{provider}}",
+                    ),
+                    (
+                        quantile(0.95, "govhub_sms_delivery_report_seconds", "provider", sel),
+                        "p95 {{provider}}",
+                    ),
+                ],
+                unit="s",
+                span=24,
+                description="From submission to the provider's delivery receipt.",
+            )
+        )
+    )
+
+
+DASHBOARDS: dict[str, Callable[[], dash.Dashboard]] = {
+    "overview": overview,
+    "exchange": exchange,
+    "warnings": warnings,
+    "sms": sms,
+}
+
+
+def render(builder: dash.Dashboard) -> str:
+    model = builder.build()
+    for panel_id, panel in enumerate(_all_panels(model.panels or []), start=1):
+        panel.id_val = panel_id
+    return JSONEncoder(sort_keys=True, indent=2).encode(model) + "\n"
+
+
+def _all_panels(panels: list) -> list:
+    out = []
+    for panel in panels:
+        out.append(panel)
+        out.extend(getattr(panel, "panels", None) or [])
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if the checked-in JSON is stale"
+    )
+    parser.add_argument("--out-dir", type=Path, default=OUT_DIR)
+    args = parser.parse_args(argv)
+
+    installed = importlib.metadata.version("grafana-foundation-sdk")
+    if installed != SDK_VERSION:
+        print(
+            f"warning: grafana-foundation-sdk {installed} installed; the dashboards are "
+            f"generated with {SDK_VERSION}",
+            file=sys.stderr,
+        )
+
+    wanted = {f"{name}.json": render(build()) for name, build in DASHBOARDS.items()}
+    if args.check:
+        stale = [
+            name
+            for name, text in wanted.items()
+            if not (args.out_dir / name).is_file()
+            or (args.out_dir / name).read_text(encoding="utf-8") != text
+        ]
+        extra = sorted(p.name for p in args.out_dir.glob("*.json") if p.name not in wanted)
+        for name in stale:
+            print(f"stale: {args.out_dir / name}", file=sys.stderr)
+        for name in extra:
+            print(f"not generated by this script: {args.out_dir / name}", file=sys.stderr)
+        if stale or extra:
+            print(
+                "run: uv run --with 'grafana-foundation-sdk==" + SDK_VERSION + "' "
+                "python deploy/dashboards/generate.py",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"{len(wanted)} dashboards up to date")
+        return 0
+
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in wanted.items():
+        (args.out_dir / name).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out_dir / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,491 @@
+"""The Helm chart: lints, renders, validates against Kubernetes 1.30, and does what an
+operator expects in each mode."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+from conftest import (
+    CHART,
+    KUBE_VERSION,
+    NAMESPACE,
+    RELEASE,
+    component,
+    load_values,
+    notes,
+    of_kind,
+    render,
+)
+
+SERVICES = {"registry", "exchange", "alerting", "sms-gateway"}
+PREFIXES = {
+    "/registry": "registry",
+    "/exchange": "exchange",
+    "/alerting": "alerting",
+    "/sms": "sms-gateway",
+}
+SELECTOR_KEYS = {
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/component",
+}
+STANDARD_LABELS = SELECTOR_KEYS | {
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/managed-by",
+    "helm.sh/chart",
+}
+# Prometheus Operator kinds: no schema in kubernetes-validate; checked below by hand.
+OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}
+
+
+def manifest(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k != "_template"}
+
+
+def container(deployment: dict[str, Any]) -> dict[str, Any]:
+    (c,) = deployment["spec"]["template"]["spec"]["containers"]
+    return c
+
+
+def env(c: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in c.get("env", [])}
+
+
+# --- lint, schema, validation ---------------------------------------------------------
+
+
+def test_chart_lints_strict(values_name: str) -> None:
+    report = helm.lint(
+        CHART, load_values(values_name), strict=True, kube_version=f"v{KUBE_VERSION}"
+    )
+    problems = [m for m in report["messages"] if m["severity"] >= 2]
+    assert not report["errors"] and not problems, report
+
+
+def test_lint_reports_a_broken_values_file() -> None:
+    report = helm.lint(CHART, {"deploymentMode": "Split"}, strict=True)
+    assert report["errors"] or any(m["severity"] >= 3 for m in report["messages"])
+
+
+def test_schema_rejects_typos_and_bad_modes() -> None:
+    with helm.Chart.load(CHART) as chart:
+        chart.validate_schema(load_values("ha"))
+        with pytest.raises(helm.HelmValuesError, match="deploymentMode"):
+            chart.validate_schema({"deploymentMode": "Split"})
+        with pytest.raises(helm.HelmValuesError):
+            chart.validate_schema({"autoscalling": {"enabled": True}})
+        with pytest.raises(helm.HelmValuesError):
+            chart.validate_schema({"services": {"exchange": {"replicas": "three"}}})
+
+
+def test_every_values_key_is_described() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text(encoding="utf-8"))
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
+    undescribed: list[str] = []
+
+    def walk(node: dict[str, Any], value: Any, path: str) -> None:
+        if not node.get("description"):
+            undescribed.append(path or "<root>")
+        props = node.get("properties", {})
+        for key, sub in props.items():
+            walk(sub, value.get(key) if isinstance(value, dict) else None, f"{path}.{key}")
+        if isinstance(value, dict) and props:
+            for key in value:
+                if key not in props:
+                    undescribed.append(f"{path}.{key} (in values.yaml, not in the schema)")
+
+    walk(schema, defaults, "")
+    assert not undescribed, undescribed
+
+
+def test_manifests_validate_against_kubernetes(rendered: dict[str, list[dict]]) -> None:
+    failures: list[str] = []
+    checked = 0
+    for name, objects in rendered.items():
+        for obj in objects:
+            if obj["kind"] in OPERATOR_KINDS:
+                continue
+            try:
+                kubernetes_validate.validate(manifest(obj), KUBE_VERSION, strict=True)
+                checked += 1
+            except (
+                kubernetes_validate.ValidationError,
+                kubernetes_validate.SchemaNotFoundError,
+            ) as exc:
+                what = f"{name}: {obj['kind']}/{obj['metadata']['name']}"
+                failures.append(f"{what}: {getattr(exc, 'message', exc)}")
+    assert not failures, "\n".join(failures)
+    assert checked >= 20
+
+
+def test_operator_objects_are_well_formed(rendered: dict[str, list[dict]]) -> None:
+    objects = rendered["ha"]
+    (sm,) = of_kind(objects, "ServiceMonitor")
+    assert sm["apiVersion"] == "monitoring.coreos.com/v1"
+    (endpoint,) = sm["spec"]["endpoints"]
+    assert endpoint["port"] == "http" and endpoint["path"] == "/metrics"
+    # govhub's own `service` label must survive the scrape, and job="govhub" is what the
+    # alert rules select.
+    assert endpoint["honorLabels"] is True
+    assert {"targetLabel": "job", "replacement": "govhub"} in endpoint["relabelings"]
+    for svc in of_kind(objects, "Service"):
+        labels = svc["metadata"]["labels"]
+        assert all(labels[k] == v for k, v in sm["spec"]["selector"]["matchLabels"].items())
+
+    (rule,) = of_kind(objects, "PrometheusRule")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    rules_file = yaml.safe_load((CHART / "rules" / "govhub-alerts.yaml").read_text())
+    assert rule["spec"] == rules_file
+
+
+def test_operator_objects_are_off_by_default(rendered: dict[str, list[dict]]) -> None:
+    kinds = {o["kind"] for o in rendered["default"]}
+    assert not kinds & OPERATOR_KINDS
+
+
+# --- the two modes ----------------------------------------------------------------------
+
+
+def test_microservices_renders_one_deployment_per_service(rendered: dict[str, list[dict]]) -> None:
+    deployments = of_kind(rendered["default"], "Deployment")
+    assert {component(d) for d in deployments} == SERVICES
+    selectors = [
+        json.dumps(d["spec"]["selector"]["matchLabels"], sort_keys=True) for d in deployments
+    ]
+    assert len(set(selectors)) == 4, "two Deployments would fight over the same pods"
+    for d in deployments:
+        target = component(d)
+        assert container(d)["args"] == ["run", "--target", target, "--port", "8000"]
+        assert set(d["spec"]["selector"]["matchLabels"]) == SELECTOR_KEYS
+        assert (
+            d["spec"]["template"]["metadata"]["labels"].items()
+            >= d["spec"]["selector"]["matchLabels"].items()
+        )
+
+
+def test_allinone_renders_one_deployment(rendered: dict[str, list[dict]]) -> None:
+    objects = rendered["allinone"]
+    (d,) = of_kind(objects, "Deployment")
+    assert component(d) == "all"
+    assert container(d)["args"] == ["run", "--target", "all", "--port", "8000"]
+    assert len(of_kind(objects, "Service")) == 1
+
+
+def test_services_select_their_deployments_pods(rendered: dict[str, list[dict]]) -> None:
+    for name in ("default", "allinone"):
+        objects = rendered[name]
+        pods = {
+            component(d): d["spec"]["template"]["metadata"]["labels"]
+            for d in of_kind(objects, "Deployment")
+        }
+        for svc in of_kind(objects, "Service"):
+            selector = svc["spec"]["selector"]
+            matched = [c for c, labels in pods.items() if labels.items() >= selector.items()]
+            assert matched == [component(svc)], (name, svc["metadata"]["name"], matched)
+            assert svc["spec"]["ports"][0]["targetPort"] == "http"
+
+
+def ingress_routes(objects: list[dict]) -> dict[str, str]:
+    (ing,) = of_kind(objects, "Ingress")
+    services = {s["metadata"]["name"]: component(s) for s in of_kind(objects, "Service")}
+    routes: dict[str, str] = {}
+    for rule in ing["spec"]["rules"]:
+        for path in rule["http"]["paths"]:
+            assert path["pathType"] == "Prefix"
+            backend = path["backend"]["service"]
+            assert backend["port"] == {"name": "http"}
+            routes[path["path"]] = services[backend["name"]]  # KeyError: no such Service
+    return routes
+
+
+def test_ingress_routes_every_prefix_to_its_service(rendered: dict[str, list[dict]]) -> None:
+    assert ingress_routes(rendered["default"]) == PREFIXES
+
+
+def test_allinone_ingress_keeps_the_same_urls(rendered: dict[str, list[dict]]) -> None:
+    routes = ingress_routes(rendered["allinone"])
+    assert set(routes) == set(PREFIXES)
+    assert set(routes.values()) == {"all"}
+
+
+# --- pods ------------------------------------------------------------------------------
+
+
+def test_pods_are_hardened(values_name: str, rendered: dict[str, list[dict]]) -> None:
+    for d in of_kind(rendered[values_name], "Deployment"):
+        pod = d["spec"]["template"]["spec"]
+        c = container(d)
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] != 0
+        assert c["securityContext"]["readOnlyRootFilesystem"] is True
+        assert c["securityContext"]["allowPrivilegeEscalation"] is False
+        assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
+        mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        home = env_value(d, "GOVHUB_HOME", rendered[values_name])
+        assert home == "/var/lib/govhub"
+        for path in ("/tmp", home):
+            assert "emptyDir" in volumes[mounts[path]], f"{path} must be writable"
+        assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
+
+
+def env_value(d: dict, name: str, objects: list[dict]) -> str:
+    """A variable's value in the container, following envFrom into the chart's ConfigMap."""
+    c = container(d)
+    if name in env(c):
+        return env(c)[name]["value"]
+    maps = {m["metadata"]["name"]: m["data"] for m in of_kind(objects, "ConfigMap")}
+    for source in c.get("envFrom", []):
+        data = maps[source["configMapRef"]["name"]]
+        if name in data:
+            return data[name]
+    raise KeyError(name)
+
+
+def test_probes_use_health_endpoints(rendered: dict[str, list[dict]]) -> None:
+    for d in of_kind(rendered["default"], "Deployment") + of_kind(
+        rendered["allinone"], "Deployment"
+    ):
+        c = container(d)
+        assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+        assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+        assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
+        assert {"name": "http", "containerPort": 8000, "protocol": "TCP"} in c["ports"]
+
+
+def test_external_services_come_from_existing_secrets(rendered: dict[str, list[dict]]) -> None:
+    objects = rendered["default"]
+    assert not of_kind(objects, "Secret"), "the chart must not create or overwrite Secrets"
+    for d in of_kind(objects, "Deployment"):
+        e = env(container(d))
+        assert e["GOVHUB_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+            "name": "govhub-database",
+            "key": "url",
+        }
+        assert e["GOVHUB_AMQP_URL"]["valueFrom"]["secretKeyRef"] == {
+            "name": "govhub-rabbitmq",
+            "key": "url",
+        }
+        assert env_value(d, "GOVHUB_ENVIRONMENT", objects) == "production"
+
+
+def test_secret_names_and_keys_are_configurable() -> None:
+    objects = render(
+        {
+            "database": {"existingSecret": "pg", "urlKey": "DATABASE_URL"},
+            "broker": {"existingSecret": "mq", "urlKey": "AMQP_URL"},
+        }
+    )
+    for d in of_kind(objects, "Deployment"):
+        e = env(container(d))
+        assert e["GOVHUB_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+            "name": "pg",
+            "key": "DATABASE_URL",
+        }
+        assert e["GOVHUB_AMQP_URL"]["valueFrom"]["secretKeyRef"] == {
+            "name": "mq",
+            "key": "AMQP_URL",
+        }
+
+
+def test_jwt_private_key_only_where_tokens_are_issued(rendered: dict[str, list[dict]]) -> None:
+    for name in ("default", "allinone"):
+        for d in of_kind(rendered[name], "Deployment"):
+            c = container(d)
+            e = env(c)
+            (jwt,) = [v for v in d["spec"]["template"]["spec"]["volumes"] if v["name"] == "jwt"]
+            mounted = {item["key"] for item in jwt["secret"]["items"]}
+            (mount,) = [m for m in c["volumeMounts"] if m["name"] == "jwt"]
+            assert mount["readOnly"] is True
+            assert jwt["secret"]["secretName"] == "govhub-jwt"
+            assert e["GOVHUB_JWT_PUBLIC_KEY_FILE"]["value"] == f"{mount['mountPath']}/public.pem"
+            if component(d) in {"exchange", "all"}:
+                assert mounted == {"public.pem", "private.pem"}
+                assert (
+                    e["GOVHUB_JWT_PRIVATE_KEY_FILE"]["value"] == f"{mount['mountPath']}/private.pem"
+                )
+            else:
+                assert mounted == {"public.pem"}
+                assert "GOVHUB_JWT_PRIVATE_KEY_FILE" not in e
+
+
+def test_config_change_rolls_the_pods() -> None:
+    def checksums(values: dict) -> set[str]:
+        return {
+            d["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+            for d in of_kind(render(values), "Deployment")
+        }
+
+    before = checksums({})
+    after = checksums({"config": {"logLevel": "DEBUG"}})
+    assert len(before) == 1 and len(after) == 1 and before != after
+
+
+def test_topology_spread_selects_own_pods(rendered: dict[str, list[dict]]) -> None:
+    for d in of_kind(rendered["ha"], "Deployment"):
+        constraints = d["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        assert {c["topologyKey"] for c in constraints} == {
+            "topology.kubernetes.io/zone",
+            "kubernetes.io/hostname",
+        }
+        for c in constraints:
+            assert c["labelSelector"]["matchLabels"] == d["spec"]["selector"]["matchLabels"]
+
+
+def test_standard_labels_everywhere(values_name: str, rendered: dict[str, list[dict]]) -> None:
+    for obj in rendered[values_name]:
+        labels = obj["metadata"].get("labels", {})
+        missing = (STANDARD_LABELS - {"app.kubernetes.io/component"}) - set(labels)
+        assert not missing, (obj["kind"], obj["metadata"]["name"], missing)
+        assert labels["app.kubernetes.io/instance"] == RELEASE
+
+
+# --- high availability -----------------------------------------------------------------
+
+
+def test_ha_values_scale_and_protect_every_service(rendered: dict[str, list[dict]]) -> None:
+    objects = rendered["ha"]
+    deployments = {component(d): d for d in of_kind(objects, "Deployment")}
+    assert set(deployments) == SERVICES
+    hpas = {component(h): h for h in of_kind(objects, "HorizontalPodAutoscaler")}
+    pdbs = {component(p): p for p in of_kind(objects, "PodDisruptionBudget")}
+    assert set(hpas) == set(pdbs) == SERVICES
+    for target, d in deployments.items():
+        assert "replicas" not in d["spec"], "the HPA owns the replica count"
+        hpa = hpas[target]["spec"]
+        assert hpa["scaleTargetRef"] == {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": d["metadata"]["name"],
+        }
+        assert hpa["minReplicas"] >= 2 and hpa["maxReplicas"] >= hpa["minReplicas"]
+        assert (
+            pdbs[target]["spec"]["selector"]["matchLabels"] == d["spec"]["selector"]["matchLabels"]
+        )
+        assert pdbs[target]["spec"]["maxUnavailable"] < hpa["minReplicas"]
+
+
+def test_hpa_and_pdb_are_switchable(rendered: dict[str, list[dict]]) -> None:
+    kinds = {o["kind"] for o in rendered["default"]}
+    assert "HorizontalPodAutoscaler" not in kinds and "PodDisruptionBudget" not in kinds
+    for d in of_kind(rendered["default"], "Deployment"):
+        assert d["spec"]["replicas"] == 1
+
+
+# --- network policies ------------------------------------------------------------------
+
+
+def egress_ports(policy: dict) -> set[tuple[str, Any]]:
+    return {
+        (p["protocol"], p["port"])
+        for rule in policy["spec"]["egress"]
+        for p in rule.get("ports", [])
+    }
+
+
+def test_network_policy_egress_is_limited(rendered: dict[str, list[dict]]) -> None:
+    policies = {component(p): p for p in of_kind(rendered["default"], "NetworkPolicy")}
+    deployments = {component(d): d for d in of_kind(rendered["default"], "Deployment")}
+    assert set(policies) == SERVICES
+    base = {("UDP", 53), ("TCP", 53), ("TCP", 5432), ("TCP", 5672), ("TCP", 5671)}
+    for target, policy in policies.items():
+        assert (
+            policy["spec"]["podSelector"]["matchLabels"]
+            == deployments[target]["spec"]["selector"]["matchLabels"]
+        )
+        assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+        assert all(rule.get("ports") for rule in policy["spec"]["egress"]), (
+            "an egress rule without ports allows everything"
+        )
+        extra = {"sms-gateway": {("TCP", 2775)}, "exchange": {("TCP", 443)}}.get(target, set())
+        assert egress_ports(policy) == base | extra, target
+
+
+def test_sms_gateway_reaches_the_configured_smsc() -> None:
+    smsc = {"ipBlock": {"cidr": "203.0.113.10/32"}}
+    objects = render(
+        {"smsc": {"host": "smsc.example", "port": 3700}, "networkPolicy": {"smsc": {"to": [smsc]}}}
+    )
+    (policy,) = [p for p in of_kind(objects, "NetworkPolicy") if component(p) == "sms-gateway"]
+    rules = [r for r in policy["spec"]["egress"] if {"port": 3700, "protocol": "TCP"} in r["ports"]]
+    assert rules and rules[0]["to"] == [smsc]
+    (d,) = [d for d in of_kind(objects, "Deployment") if component(d) == "sms-gateway"]
+    assert env(container(d))["GOVHUB_SMS_SMPP_PORT"]["value"] == "3700"
+    others = [p for p in of_kind(objects, "NetworkPolicy") if component(p) != "sms-gateway"]
+    assert all(("TCP", 3700) not in egress_ports(p) for p in others)
+
+
+def test_allinone_policy_allows_the_smsc(rendered: dict[str, list[dict]]) -> None:
+    (policy,) = of_kind(rendered["allinone"], "NetworkPolicy")
+    assert ("TCP", 2775) in egress_ports(policy)
+
+
+def test_network_policy_is_switchable() -> None:
+    assert not of_kind(render({"networkPolicy": {"enabled": False}}), "NetworkPolicy")
+
+
+# --- migration hook ---------------------------------------------------------------------
+
+
+def test_migration_runs_as_pre_install_and_pre_upgrade_hook(
+    rendered: dict[str, list[dict]],
+) -> None:
+    (job,) = of_kind(rendered["default"], "Job")
+    notes_ = job["metadata"]["annotations"]
+    assert set(notes_["helm.sh/hook"].split(",")) == {"pre-install", "pre-upgrade"}
+    assert int(notes_["helm.sh/hook-weight"]) < 0
+    assert "before-hook-creation" in notes_["helm.sh/hook-delete-policy"]
+    pod = job["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["args"] == ["migrate"]
+    assert pod["restartPolicy"] == "Never"
+    # The hook runs before the release's own objects exist: it may use none of them.
+    own = {o["metadata"]["name"] for o in rendered["default"] if o["kind"] != "Job"}
+    assert "envFrom" not in c
+    assert pod.get("serviceAccountName", "default") not in own
+    e = env(c)
+    assert e["GOVHUB_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "govhub-database"
+    assert e["GOVHUB_ENVIRONMENT"]["value"] == "production"
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+# --- dashboards and notes ---------------------------------------------------------------
+
+
+def test_dashboards_ship_as_sidecar_configmaps(rendered: dict[str, list[dict]]) -> None:
+    maps = [
+        m
+        for m in of_kind(rendered["default"], "ConfigMap")
+        if m["metadata"]["labels"].get("grafana_dashboard") == "1"
+    ]
+    shipped = {key for m in maps for key in m["data"]}
+    files = {p.name for p in (CHART / "dashboards").glob("*.json")}
+    assert (
+        shipped == files
+        and {"overview.json", "exchange.json", "warnings.json", "sms.json"} <= files
+    )
+    for m in maps:
+        for key, text in m["data"].items():
+            assert json.loads(text) == json.loads((CHART / "dashboards" / key).read_text())
+
+
+def test_dashboard_label_is_configurable() -> None:
+    objects = render({"dashboards": {"label": "grafana-dashboard", "labelValue": "govhub"}})
+    maps = [
+        m for m in of_kind(objects, "ConfigMap") if "grafana-dashboard" in m["metadata"]["labels"]
+    ]
+    assert len(maps) == 4 and all(
+        m["metadata"]["labels"]["grafana-dashboard"] == "govhub" for m in maps
+    )
+
+
+def test_notes_tell_which_secrets_to_create() -> None:
+    text = notes()
+    for secret in ("govhub-database", "govhub-rabbitmq", "govhub-jwt"):
+        assert secret in text
+    assert f"-n {NAMESPACE}" in text

@@ -1,0 +1,142 @@
+"""Grafana dashboards: generated from deploy/dashboards/generate.py, checked in up to date,
+and showing what operators look for."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from conftest import CHART, ROOT, missing_tool
+
+GENERATOR = ROOT / "deploy" / "dashboards" / "generate.py"
+DASHBOARDS = CHART / "dashboards"
+
+
+def sdk_pin() -> str:
+    match = re.search(r'^SDK_VERSION = "([^"]+)"', GENERATOR.read_text(encoding="utf-8"), re.M)
+    assert match, "generate.py lost its SDK_VERSION pin"
+    return match.group(1)
+
+
+def generator_command() -> list[str]:
+    """The generator under the pinned SDK: in this interpreter if it has the SDK (once it is
+    in the dev group), else in a throwaway environment that uv builds from PyPI."""
+    if importlib.util.find_spec("grafana_foundation_sdk") is not None:
+        return [sys.executable, str(GENERATOR)]
+    uv = shutil.which("uv")
+    if uv is None:
+        missing_tool("neither grafana-foundation-sdk nor uv is installed")
+    assert uv is not None
+    return [
+        uv,
+        "run",
+        "--no-project",
+        "--with",
+        f"grafana-foundation-sdk=={sdk_pin()}",
+        "python",
+        str(GENERATOR),
+    ]
+
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((DASHBOARDS / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def panels(board: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for panel in board["panels"]:
+        out.append(panel)
+        out.extend(panel.get("panels", []))
+    return [p for p in out if p["type"] != "row"]
+
+
+def exprs(board: dict[str, Any]) -> str:
+    return "\n".join(t["expr"] for p in panels(board) for t in p.get("targets", []))
+
+
+def test_checked_in_dashboards_are_up_to_date() -> None:
+    result = subprocess.run(
+        [*generator_command(), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_mode_detects_a_stale_file(tmp_path) -> None:
+    for path in DASHBOARDS.glob("*.json"):
+        (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    stale = tmp_path / "sms.json"
+    stale.write_text(
+        stale.read_text(encoding="utf-8").replace("Queue depth", "Queue"), encoding="utf-8"
+    )
+    result = subprocess.run(
+        [*generator_command(), "--check", "--out-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 1 and "sms.json" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["overview", "exchange", "warnings", "sms"])
+def test_dashboard_is_importable_anywhere(name: str) -> None:
+    board = load(name)
+    assert board["uid"] == f"govhub-{name}" and board["title"].startswith("govhub / ")
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    ids = [p["id"] for p in board["panels"]]
+    assert len(ids) == len(set(ids))
+    for panel in panels(board):
+        assert panel["targets"], f"{name}: panel {panel['title']} has no query"
+        for target in [panel, *panel["targets"]]:
+            assert target["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+
+
+def test_overview_shows_rate_errors_duration_per_service() -> None:
+    text = exprs(load("overview"))
+    assert "sum by (service) (rate(govhub_http_requests_total" in text
+    assert 'status=~"5.."' in text
+    assert (
+        "histogram_quantile(0.95, sum by (le, service) (rate(govhub_http_request_duration_seconds_bucket"
+        in text
+    )
+    assert 'up{job="govhub"}' in text
+
+
+def test_exchange_dashboard() -> None:
+    text = exprs(load("exchange"))
+    assert "sum by (topic) (rate(govhub_exchange_records_published_total" in text
+    assert "sum by (topic) (rate(govhub_exchange_records_rejected_total" in text
+    assert "govhub_exchange_delivery_latency_seconds_bucket" in text
+    assert "govhub_exchange_subscription_lag_seconds" in text
+    assert (
+        "govhub_exchange_webhook_dead_letters" in text and "govhub_bus_dead_letters_total" in text
+    )
+
+
+def test_warnings_dashboard() -> None:
+    text = exprs(load("warnings"))
+    assert "sum by (rule) (increase(govhub_alerting_warnings_raised_total" in text
+    assert "govhub_alerting_warnings_resolved_total" in text
+    assert "sum by (agency) (govhub_alerting_warnings_open" in text
+    assert "govhub_alerting_follow_up_ratio" in text
+
+
+def test_sms_dashboard() -> None:
+    text = exprs(load("sms"))
+    for counter in ("sent", "delivered", "failed"):
+        assert f"sum by (provider) (rate(govhub_sms_messages_{counter}_total" in text
+    assert "govhub_sms_delivery_report_seconds_bucket" in text
+    assert "govhub_sms_queue_depth" in text
