@@ -2,7 +2,7 @@
 #
 # One image for every govhub service. The target is chosen at run time:
 #   docker run IMAGE                                  # all-in-one (default)
-#   docker run IMAGE run --target exchange --port 8000  # one service, as the Helm chart runs it
+#   docker run IMAGE run --target exchange --host 0.0.0.0 --port 8000  # one service
 #   docker run IMAGE migrate                          # database migrations
 #
 # Build stage: uv (installed from PyPI with pip) resolves the workspace from uv.lock only
@@ -69,4 +69,6 @@ USER 10001:10001
 WORKDIR /var/lib/govhub
 EXPOSE 8000
 ENTRYPOINT ["govhub"]
-CMD ["run", "--target", "all"]
+# `govhub run` listens on 127.0.0.1 unless told otherwise: in a container it must
+# listen on every interface to be reachable at all.
+CMD ["run", "--target", "all", "--host", "0.0.0.0"]

@@ -10,7 +10,7 @@ import helm_python as helm
 import kubernetes_validate
 import pytest
 import yaml
-from conftest import (
+from deploy_helpers import (
     CHART,
     KUBE_VERSION,
     NAMESPACE,
@@ -160,7 +160,15 @@ def test_microservices_renders_one_deployment_per_service(rendered: dict[str, li
     assert len(set(selectors)) == 4, "two Deployments would fight over the same pods"
     for d in deployments:
         target = component(d)
-        assert container(d)["args"] == ["run", "--target", target, "--port", "8000"]
+        assert container(d)["args"] == [
+            "run",
+            "--target",
+            target,
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "8000",
+        ]
         assert set(d["spec"]["selector"]["matchLabels"]) == SELECTOR_KEYS
         assert (
             d["spec"]["template"]["metadata"]["labels"].items()
@@ -172,7 +180,7 @@ def test_allinone_renders_one_deployment(rendered: dict[str, list[dict]]) -> Non
     objects = rendered["allinone"]
     (d,) = of_kind(objects, "Deployment")
     assert component(d) == "all"
-    assert container(d)["args"] == ["run", "--target", "all", "--port", "8000"]
+    assert container(d)["args"] == ["run", "--target", "all", "--host", "0.0.0.0", "--port", "8000"]
     assert len(of_kind(objects, "Service")) == 1
 
 
@@ -452,6 +460,29 @@ def test_migration_runs_as_pre_install_and_pre_upgrade_hook(
     assert e["GOVHUB_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "govhub-database"
     assert e["GOVHUB_ENVIRONMENT"]["value"] == "production"
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    # Production settings refuse to load without the verification key, migrate included;
+    # the signing key stays out of the Job.
+    (jwt,) = [v for v in pod["volumes"] if v["name"] == "jwt"]
+    assert [i["key"] for i in jwt["secret"]["items"]] == ["public.pem"]
+    (mount,) = [m for m in c["volumeMounts"] if m["name"] == "jwt"]
+    assert e["GOVHUB_JWT_PUBLIC_KEY_FILE"]["value"] == f"{mount['mountPath']}/public.pem"
+    assert "GOVHUB_AMQP_URL" not in e and "GOVHUB_JWT_PRIVATE_KEY_FILE" not in e
+
+
+def test_operator_bootstrap_secret_reaches_only_the_exchange() -> None:
+    objects = render({"operatorBootstrap": {"existingSecret": "govhub-operator", "key": "s"}})
+    for d in of_kind(objects, "Deployment"):
+        e = env(container(d))
+        if component(d) == "exchange":
+            ref = e["GOVHUB_OPERATOR_BOOTSTRAP_SECRET"]["valueFrom"]["secretKeyRef"]
+            assert ref == {"name": "govhub-operator", "key": "s"}
+        else:
+            assert "GOVHUB_OPERATOR_BOOTSTRAP_SECRET" not in e
+    unset = render({})
+    assert all(
+        "GOVHUB_OPERATOR_BOOTSTRAP_SECRET" not in env(container(d))
+        for d in of_kind(unset, "Deployment")
+    )
 
 
 # --- dashboards and notes ---------------------------------------------------------------

@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 import pytest
-from conftest import CHART, ROOT, missing_tool
+from deploy_helpers import CHART, ROOT, missing_tool
 
 GENERATOR = ROOT / "deploy" / "dashboards" / "generate.py"
 DASHBOARDS = CHART / "dashboards"

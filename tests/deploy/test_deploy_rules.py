@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import CHART, HERE, missing_tool
+from deploy_helpers import CHART, HERE, missing_tool
 
 RULES = CHART / "rules" / "govhub-alerts.yaml"
 RULE_TESTS = HERE / "promtool" / "govhub-alerts.test.yaml"
