@@ -121,3 +121,7 @@ def main() -> None:
 
 def run_async(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+if __name__ == "__main__":
+    main()
