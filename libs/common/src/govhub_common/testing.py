@@ -101,7 +101,7 @@ class Hub:
 
     @property
     def runtime(self) -> Runtime:
-        return self.app.state.runtime  # type: ignore[no-any-return]
+        return self.app.state.runtime
 
     def token(self, agency: str, scopes: Iterable[str], *, ttl_seconds: int = 900) -> str:
         issuer = TokenIssuer(
