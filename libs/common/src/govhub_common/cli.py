@@ -101,14 +101,25 @@ def version() -> None:
 
 
 def _add_service_commands() -> None:
+    """Sub-commands of the services (ServiceSpec.cli) and of other packages (entry-point
+    group `govhub.cli`, e.g. `govhub demo`)."""
+    from importlib.metadata import entry_points
+
     try:
         services = select_services(ALL)
     except Exception:  # a broken service package must not take the CLI down
-        return
+        log.exception("could not load the services' commands")
+        services = {}
     for spec in services.values():
         if spec.cli is not None:
             sub = spec.cli()
             app.add_typer(sub, name=sub.info.name or spec.name)
+    for ep in entry_points(group="govhub.cli"):
+        command = ep.load()
+        if isinstance(command, typer.Typer):
+            app.add_typer(command, name=ep.name)
+        else:
+            app.command(name=ep.name)(command)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""`govhub demo`: the Guangzhou year, replayed through govhub's own HTTP APIs."""
