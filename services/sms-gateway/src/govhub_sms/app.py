@@ -2,13 +2,64 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from govhub_common.service import ServiceSpec
+from fastapi import APIRouter
 
+from govhub_common.runtime import ServiceContext
+from govhub_common.service import ServiceSpec
+from govhub_sms.consumers import reminder_consumer
 from govhub_sms.settings import SmsSettings
 
 SCHEMA = "sms"
+log = logging.getLogger("govhub.sms")
+
+
+async def startup(ctx: ServiceContext) -> None:
+    from govhub_sms.sending.gateway import build_gateway
+    from govhub_sms.templates.service import load_template_file
+
+    settings: SmsSettings = ctx.settings
+    async with ctx.db.session() as session:
+        count = await load_template_file(
+            session,
+            path=settings.sms_templates_file,
+            notification_opt_out=settings.sms_notification_opt_out,
+        )
+    log.info("sms: %d templates loaded from %s", count, settings.sms_templates_file)
+    gateway = build_gateway(settings)
+    await gateway.start()
+    ctx.state["sms"] = gateway
+    log.info("sms: providers %s", ", ".join(s.name for s in gateway.slots))
+
+
+async def shutdown(ctx: ServiceContext) -> None:
+    gateway = ctx.state.pop("sms", None)
+    if gateway is not None:
+        await gateway.close()
+
+
+async def sender(ctx: ServiceContext) -> None:
+    from govhub_sms.sending.sender import run_sender
+
+    if ctx.settings.sms_sender_enabled:
+        await run_sender(ctx)
+
+
+async def reports(ctx: ServiceContext) -> None:
+    from govhub_sms.sending.reports import run_reports
+
+    await run_reports(ctx)
+
+
+def _routers() -> list[APIRouter]:
+    from govhub_sms.messages.routes import router as messages
+    from govhub_sms.optouts.routes import router as opt_outs
+    from govhub_sms.templates.routes import router as templates
+
+    return [messages, templates, opt_outs]
+
 
 SERVICE = ServiceSpec(
     name="sms-gateway",
@@ -19,4 +70,9 @@ SERVICE = ServiceSpec(
     version="0.1.0",
     migrations=Path(__file__).parent / "migrations",
     settings_class=SmsSettings,
+    routers=_routers,
+    consumers=lambda ctx: [reminder_consumer(ctx)],
+    background=[sender, reports],
+    startup=startup,
+    shutdown=shutdown,
 )

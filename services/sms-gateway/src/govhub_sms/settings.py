@@ -1,7 +1,75 @@
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
 from govhub_common.settings import CommonSettings
+
+DEFAULT_TEMPLATES = Path(__file__).parent / "templates" / "default_templates.yaml"
+
+
+class ProviderSettings(BaseModel):
+    """One provider in GOVHUB_SMS_PROVIDERS (a JSON list, tried in order for failover)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    kind: Literal["log", "smpp"]
+    # log
+    path: Path | None = Field(None, description="JSONL file; default $GOVHUB_HOME/sms/outbox.jsonl")
+    # smpp
+    host: str = "127.0.0.1"
+    port: int = 2775
+    system_id: str = ""
+    password: str = ""
+    system_type: str = ""
+    source_addr: str = Field("", description="Our service number (e.g. 10690000...).")
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    window: int = Field(50, ge=1, description="submit_sm in flight at most.")
+    submit_timeout_s: float = 10.0
+    bind_timeout_s: float = 5.0
+    bind_wait_s: float = 5.0
+    receipt_id_format: Literal["auto", "same", "hex_dec", "dec_hex"] = "auto"
+    # both
+    rate_per_s: float = Field(200.0, gt=0, description="Token bucket: messages per second.")
+    burst: float = Field(50.0, ge=1)
 
 
 class SmsSettings(CommonSettings):
     """Settings of the sms-gateway service (prefix GOVHUB_)."""
+
+    sms_providers: list[ProviderSettings] = Field(
+        default_factory=lambda: [ProviderSettings(name="log", kind="log")],
+        description="Providers as a JSON list, in failover order.",
+    )
+    sms_templates_file: Path = Field(
+        DEFAULT_TEMPLATES, description="YAML templates upserted at startup."
+    )
+    sms_quiet_hours_start: str | None = Field(
+        "21:00", description="Asia/Shanghai; unset or empty disables quiet hours."
+    )
+    sms_quiet_hours_end: str | None = Field("08:00")
+    sms_cap_per_day: int = Field(5, ge=1, description="Messages per recipient per day.")
+    sms_cap_per_template_per_day: int = Field(
+        1, ge=1, description="Messages of one template per recipient per day."
+    )
+    sms_notification_opt_out: bool = Field(
+        False, description="Whether opt-outs also stop notification templates by default."
+    )
+    sms_batch_size: int = Field(200, ge=1, description="Messages claimed per sending round.")
+    sms_poll_seconds: float = Field(0.5, gt=0, description="Sender poll interval.")
+    sms_sender_enabled: bool = Field(True, description="Run the background sender.")
+    sms_retry_max_attempts: int = Field(
+        4, ge=1, description="Submits per provider before failing over on retryable errors."
+    )
+    sms_retry_max_delay_seconds: float = Field(300.0, gt=0)
+    sms_message_ttl_hours: float = Field(
+        72.0, gt=0, description="Messages not sent within this time expire."
+    )
+    sms_failover_on_report: bool = Field(
+        True, description="Resend through the next provider when a delivery report fails."
+    )
+    sms_hub_agency: str = Field(
+        "gz-datacenter", description="The agency that owns messages made from bus reminders."
+    )

@@ -1,0 +1,74 @@
+"""The opt-out list (operators): numbers that replied TD, or were added by hand."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Response
+from pydantic import BaseModel
+
+from govhub_common.db import SessionDep
+from govhub_common.identifiers import MobileNumber
+from govhub_common.problems import not_found
+from govhub_common.security import Operator
+
+router = APIRouter(prefix="/v1/opt-outs", tags=["opt-outs"])
+
+
+class OptOutCreate(BaseModel):
+    recipient: MobileNumber
+
+
+class OptOutPublic(BaseModel):
+    recipient: str
+    source: str
+    created_at: datetime
+
+
+@router.get("/{recipient}", response_model=OptOutPublic, summary="Whether a number opted out")
+async def get_opt_out(recipient: MobileNumber, session: SessionDep, _: Operator) -> OptOutPublic:
+    row = (
+        (
+            await session.execute(
+                sa.text(
+                    "SELECT recipient, source, created_at FROM sms.opt_outs WHERE recipient = :r"
+                ),
+                {"r": recipient},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise not_found("opt-out", "for this number")
+    return OptOutPublic(**row)
+
+
+@router.post("", status_code=201, response_model=OptOutPublic, summary="Add a number")
+async def add_opt_out(body: OptOutCreate, session: SessionDep, _: Operator) -> OptOutPublic:
+    row = (
+        (
+            await session.execute(
+                sa.text(
+                    "INSERT INTO sms.opt_outs (recipient, source) VALUES (:r, 'operator') "
+                    "ON CONFLICT (recipient) DO UPDATE SET recipient = EXCLUDED.recipient "
+                    "RETURNING recipient, source, created_at"
+                ),
+                {"r": body.recipient},
+            )
+        )
+        .mappings()
+        .one()
+    )
+    return OptOutPublic(**row)
+
+
+@router.delete("/{recipient}", status_code=204, summary="Remove a number (it opted back in)")
+async def remove_opt_out(recipient: MobileNumber, session: SessionDep, _: Operator) -> Response:
+    result = await session.execute(
+        sa.text("DELETE FROM sms.opt_outs WHERE recipient = :r RETURNING 1"), {"r": recipient}
+    )
+    if result.first() is None:
+        raise not_found("opt-out", "for this number")
+    return Response(status_code=204)
