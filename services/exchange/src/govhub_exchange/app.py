@@ -2,13 +2,49 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
-from govhub_common.service import ServiceSpec
+from fastapi import APIRouter
 
+from govhub_common.runtime import ServiceContext
+from govhub_common.service import ServiceSpec
+from govhub_exchange.background import refresh_gauges, sign_audit_head
+from govhub_exchange.cli import make_cli
+from govhub_exchange.consumers import consumers
+from govhub_exchange.delivery.notify import notifier
+from govhub_exchange.delivery.webhooks import run_webhooks
+from govhub_exchange.hub import ensure_warnings_topic
+from govhub_exchange.identity.service import ensure_hub_operator
 from govhub_exchange.settings import ExchangeSettings
 
 SCHEMA = "exchange"
+
+
+def routers() -> list[APIRouter]:
+    from govhub_exchange.audit.routes import router as audit
+    from govhub_exchange.catalog.routes import router as catalog
+    from govhub_exchange.delivery.routes import router as delivery
+    from govhub_exchange.identity.routes import router as identity
+    from govhub_exchange.publishing.routes import router as publishing
+    from govhub_exchange.subscriptions.routes import router as subscriptions
+
+    return [identity, catalog, subscriptions, publishing, delivery, audit]
+
+
+async def startup(ctx: ServiceContext) -> None:
+    settings: ExchangeSettings = ctx.settings
+    notifier(ctx)
+    ctx.state["webhook_wake"] = asyncio.Event()
+    configured = settings.operator_bootstrap_secret
+    async with ctx.db.session() as session:
+        await ensure_hub_operator(
+            session,
+            configured_secret=configured.get_secret_value() if configured else None,
+            home=Path(settings.home),
+        )
+        await ensure_warnings_topic(session)
+
 
 SERVICE = ServiceSpec(
     name="exchange",
@@ -19,4 +55,9 @@ SERVICE = ServiceSpec(
     version="0.1.0",
     migrations=Path(__file__).parent / "migrations",
     settings_class=ExchangeSettings,
+    routers=routers,
+    consumers=consumers,
+    background=[run_webhooks, sign_audit_head, refresh_gauges],
+    startup=startup,
+    cli=make_cli,
 )

@@ -1,0 +1,61 @@
+"""Periodic tasks: signing the audit chain head, refreshing lag and dead-letter gauges."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import sqlalchemy as sa
+
+from govhub_common.runtime import ServiceContext
+from govhub_exchange.audit import service as audit
+from govhub_exchange.metrics import (
+    SUBSCRIPTION_LAG_RECORDS,
+    SUBSCRIPTION_LAG_SECONDS,
+    WEBHOOK_DEAD_LETTERS,
+)
+from govhub_exchange.settings import ExchangeSettings
+
+log = logging.getLogger("govhub.exchange.background")
+
+
+async def sign_audit_head(ctx: ServiceContext) -> None:
+    settings: ExchangeSettings = ctx.settings
+    while True:
+        await asyncio.sleep(settings.audit_checkpoint_seconds)
+        async with ctx.db.session() as session:
+            await audit.sign_head(session, keys=ctx.runtime.keys)
+
+
+async def refresh_gauges_once(ctx: ServiceContext) -> None:
+    async with ctx.db.session() as session:
+        rows = await session.execute(
+            sa.text(
+                "SELECT s.id, s.topic_code, s.subscriber, t.head_seq - s.acked_seq AS lag, "
+                "coalesce((SELECT extract(epoch FROM now() - r.published_at) FROM exchange.records r "
+                "WHERE r.topic_code = s.topic_code AND r.seq = s.acked_seq + 1), 0) AS age "
+                "FROM exchange.subscriptions s JOIN exchange.topics t ON t.code = s.topic_code "
+                "WHERE s.status = 'approved'"
+            )
+        )
+        for row in rows:
+            labels = (str(row.id), row.topic_code, row.subscriber)
+            SUBSCRIPTION_LAG_RECORDS.labels(*labels).set(row.lag)
+            SUBSCRIPTION_LAG_SECONDS.labels(*labels).set(float(row.age))
+        dead = await session.execute(
+            sa.text(
+                "SELECT s.subscriber, count(w.seq) AS n FROM exchange.subscriptions s "
+                "LEFT JOIN exchange.webhook_deliveries w ON w.subscription_id = s.id "
+                "AND w.status = 'dead' WHERE s.webhook_url IS NOT NULL OR w.seq IS NOT NULL "
+                "GROUP BY s.subscriber"
+            )
+        )
+        for row in dead:
+            WEBHOOK_DEAD_LETTERS.labels(row.subscriber).set(row.n)
+
+
+async def refresh_gauges(ctx: ServiceContext) -> None:
+    settings: ExchangeSettings = ctx.settings
+    while True:
+        await refresh_gauges_once(ctx)
+        await asyncio.sleep(settings.lag_refresh_seconds)

@@ -1,0 +1,35 @@
+"""Bus handlers of the exchange."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from govhub_common.events import CloudEvent
+from govhub_common.runtime import ServiceContext
+from govhub_common.service import Consumer
+from govhub_exchange.delivery.notify import notifier
+from govhub_exchange.hub import append_warnings
+
+
+def consumers(ctx: ServiceContext) -> Sequence[Consumer]:
+    async def records_published(session: AsyncSession, event: CloudEvent) -> None:
+        # Another replica published: wake this one's long-polls and webhook worker.
+        topic = (event.data or {}).get("topic")
+        if topic:
+            notifier(ctx).notify(topic)
+        wake: asyncio.Event | None = ctx.state.get("webhook_wake")
+        if wake is not None:
+            wake.set()
+
+    async def warning_changed(session: AsyncSession, event: CloudEvent) -> None:
+        warnings = (event.data or {}).get("warnings") or []
+        if warnings:
+            await append_warnings(session, list(warnings))
+
+    return [
+        Consumer("record-notify", ["exchange.record.published.#"], records_published),
+        Consumer("hub-warnings", ["alerting.warning.*"], warning_changed),
+    ]

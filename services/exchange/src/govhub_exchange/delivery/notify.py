@@ -1,0 +1,33 @@
+"""Wakes long-polling feed readers when a topic gets new records."""
+
+from __future__ import annotations
+
+import asyncio
+
+from govhub_common.runtime import ServiceContext
+
+
+class TopicNotifier:
+    """One event per topic, replaced at each notification, so a waiter that took the event
+    before querying cannot miss a publish that commits after its query."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+
+    def current(self, topic: str) -> asyncio.Event:
+        event = self._events.get(topic)
+        if event is None:
+            event = self._events[topic] = asyncio.Event()
+        return event
+
+    def notify(self, topic: str) -> None:
+        event = self._events.pop(topic, None)
+        if event is not None:
+            event.set()
+
+
+def notifier(ctx: ServiceContext) -> TopicNotifier:
+    found = ctx.state.get("notifier")
+    if found is None:
+        found = ctx.state["notifier"] = TopicNotifier()
+    return found

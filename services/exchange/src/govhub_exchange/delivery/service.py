@@ -1,0 +1,206 @@
+"""The pull feed, delivery status and per-subscription figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from govhub_common.clock import utcnow
+from govhub_common.db import raw_connection
+from govhub_common.problems import Problem, not_found
+from govhub_common.security import Principal
+from govhub_exchange.audit import service as audit
+from govhub_exchange.metrics import DELIVERY_LATENCY
+
+
+async def feed_grant(
+    session: AsyncSession, *, who: Principal, subscription_id: int
+) -> dict[str, Any]:
+    """The subscription a feed reads, checked for the caller, with the items to withhold."""
+    row = (
+        await session.execute(
+            sa.text(
+                "SELECT s.id, s.topic_code, s.subscriber, s.status, s.items, s.delivered_seq, "
+                "ARRAY(SELECT name FROM exchange.data_items d WHERE d.topic_code = s.topic_code "
+                "AND d.name <> ALL(s.items)) AS withheld "
+                "FROM exchange.subscriptions s WHERE s.id = :id"
+            ),
+            {"id": subscription_id},
+        )
+    ).first()
+    if row is None or (row.subscriber != who.agency and not who.is_operator):
+        raise not_found("subscription", subscription_id)
+    if row.status != "approved":
+        raise Problem(
+            403,
+            "subscription_not_active",
+            f"subscription {subscription_id} is {row.status}; only approved subscriptions deliver",
+        )
+    return {
+        "id": row.id,
+        "topic": row.topic_code,
+        "subscriber": row.subscriber,
+        "withheld": list(row.withheld),
+    }
+
+
+async def read_page(
+    session: AsyncSession, *, grant: dict[str, Any], after: int, limit: int
+) -> list[Any]:
+    """Records after the cursor with only the granted items (withheld keys removed in SQL)."""
+    raw = await raw_connection(session)
+    return list(
+        await raw.fetch(
+            "SELECT seq, record_id, version, topic_version, business_time, published_at, "
+            "(data - $3::text[])::text AS data FROM exchange.records "
+            "WHERE topic_code = $1 AND seq > $2 ORDER BY seq LIMIT $4",
+            grant["topic"],
+            after,
+            grant["withheld"],
+            limit,
+        )
+    )
+
+
+async def acknowledge(
+    session: AsyncSession, *, grant: dict[str, Any], after: int, page: list[Any]
+) -> None:
+    """Reading after=N acknowledges up to N; returning records marks them delivered."""
+    last_seq = page[-1]["seq"] if page else 0
+    previous = (
+        await session.execute(
+            sa.text(
+                "UPDATE exchange.subscriptions s SET acked_seq = greatest(s.acked_seq, :after), "
+                "acked_at = now(), delivered_seq = greatest(s.delivered_seq, :last) "
+                "FROM exchange.subscriptions old WHERE s.id = :id AND old.id = s.id "
+                "RETURNING old.delivered_seq"
+            ),
+            {"id": grant["id"], "after": after, "last": last_seq},
+        )
+    ).scalar_one()
+    fresh = [r for r in page if r["seq"] > previous]
+    if not fresh:
+        return
+    now = utcnow()
+    histogram = DELIVERY_LATENCY.labels(grant["topic"], "feed")
+    for record in fresh:
+        histogram.observe(max(0.0, (now - record["published_at"]).total_seconds()))
+    await audit.append(
+        session,
+        actor=grant["subscriber"],
+        action="records.delivered",
+        agency=grant["subscriber"],
+        topic=grant["topic"],
+        details={
+            "mode": "feed",
+            "subscription_id": grant["id"],
+            "count": len(fresh),
+            "first_seq": fresh[0]["seq"],
+            "last_seq": fresh[-1]["seq"],
+        },
+    )
+
+
+def page_body(page: list[Any], after: int) -> bytes:
+    records = [
+        {
+            "seq": r["seq"],
+            "record_id": r["record_id"],
+            "version": r["version"],
+            "topic_version": r["topic_version"],
+            "business_time": r["business_time"],
+            "published_at": r["published_at"],
+            "data": orjson.Fragment(r["data"]),
+        }
+        for r in page
+    ]
+    return orjson.dumps({"data": records, "next": page[-1]["seq"] if page else after})
+
+
+async def delivery_status(
+    session: AsyncSession,
+    *,
+    who: Principal,
+    topic: str,
+    record_id: str | None,
+    subscriber: str | None,
+    status: str | None,
+    before: int | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    owner = (
+        await session.execute(
+            sa.text("SELECT owner FROM exchange.topics WHERE code = :t"), {"t": topic}
+        )
+    ).scalar_one_or_none()
+    if owner is None:
+        raise not_found("topic", topic)
+    if not who.is_operator and who.agency != owner:
+        subscriber = who.agency  # a subscriber sees only its own deliveries
+    rows = await session.execute(
+        sa.text(
+            "SELECT * FROM (SELECT s.id AS subscription_id, s.subscriber, r.seq, r.record_id, "
+            "r.version, r.published_at, "
+            "CASE WHEN r.seq <= s.acked_seq THEN 'acknowledged' "
+            "WHEN r.seq <= s.delivered_seq THEN 'delivered' ELSE 'pending' END AS feed_status, "
+            "w.webhook_id, w.status AS webhook_status, w.attempts AS webhook_attempts, "
+            "w.last_error AS webhook_last_error, w.delivered_at AS webhook_delivered_at "
+            "FROM exchange.records r JOIN exchange.subscriptions s "
+            "ON s.topic_code = r.topic_code AND s.status = 'approved' "
+            "LEFT JOIN exchange.webhook_deliveries w ON w.subscription_id = s.id AND w.seq = r.seq "
+            "WHERE r.topic_code = :topic AND (CAST(:rid AS text) IS NULL OR r.record_id = :rid) "
+            "AND (CAST(:sub AS text) IS NULL OR s.subscriber = :sub) "
+            "AND (CAST(:before AS bigint) IS NULL OR r.seq < :before)) x "
+            "WHERE CAST(:status AS text) IS NULL OR :status IN (feed_status, webhook_status) "
+            "ORDER BY seq DESC, subscription_id LIMIT :limit"
+        ),
+        {
+            "topic": topic,
+            "rid": record_id,
+            "sub": subscriber,
+            "status": status,
+            "before": before,
+            "limit": limit,
+        },
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+async def subscription_stats(session: AsyncSession, *, subscription_id: int) -> dict[str, Any]:
+    row = (
+        await session.execute(
+            sa.text(
+                "SELECT s.id, s.topic_code, s.subscriber, s.acked_seq, s.delivered_seq, t.head_seq, "
+                "t.head_seq - s.acked_seq AS lag_records, "
+                "coalesce((SELECT extract(epoch FROM now() - r.published_at) FROM exchange.records r "
+                "WHERE r.topic_code = s.topic_code AND r.seq = s.acked_seq + 1), 0) AS lag_seconds "
+                "FROM exchange.subscriptions s JOIN exchange.topics t ON t.code = s.topic_code "
+                "WHERE s.id = :id"
+            ),
+            {"id": subscription_id},
+        )
+    ).one()
+    webhook = {
+        r.status: {"count": r.n, "attempts": r.attempts}
+        for r in await session.execute(
+            sa.text(
+                "SELECT status, count(*) AS n, coalesce(sum(attempts), 0) AS attempts "
+                "FROM exchange.webhook_deliveries WHERE subscription_id = :id GROUP BY status"
+            ),
+            {"id": subscription_id},
+        )
+    }
+    return {
+        "subscription_id": row.id,
+        "topic": row.topic_code,
+        "subscriber": row.subscriber,
+        "head_seq": row.head_seq,
+        "acked_seq": row.acked_seq,
+        "delivered_seq": row.delivered_seq,
+        "lag_records": row.lag_records,
+        "lag_seconds": float(row.lag_seconds),
+        "webhook": webhook,
+    }

@@ -1,0 +1,34 @@
+"""The exchange's Prometheus series (names fixed by docs/metrics.md)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+RECORDS_PUBLISHED = Counter(
+    "govhub_exchange_records_published", "Records appended to the exchange log.", ["topic"]
+)
+RECORDS_REJECTED = Counter(
+    "govhub_exchange_records_rejected", "Records quarantined as invalid.", ["topic"]
+)
+SUBSCRIPTION_LAG_RECORDS = Gauge(
+    "govhub_exchange_subscription_lag_records",
+    "Records published but not yet acknowledged by the subscriber.",
+    ["subscription", "topic", "subscriber"],
+)
+SUBSCRIPTION_LAG_SECONDS = Gauge(
+    "govhub_exchange_subscription_lag_seconds",
+    "Age of the oldest record not yet acknowledged by the subscriber.",
+    ["subscription", "topic", "subscriber"],
+)
+DELIVERY_LATENCY = Histogram(
+    "govhub_exchange_delivery_latency_seconds",
+    "From publish to first delivery of a record.",
+    ["topic", "mode"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+)
+WEBHOOK_ATTEMPTS = Counter(
+    "govhub_exchange_webhook_attempts", "Webhook posts by outcome.", ["subscriber", "outcome"]
+)
+WEBHOOK_DEAD_LETTERS = Gauge(
+    "govhub_exchange_webhook_dead_letters", "Webhook deliveries parked as dead.", ["subscriber"]
+)

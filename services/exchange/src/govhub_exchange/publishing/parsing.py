@@ -1,0 +1,167 @@
+"""Turning a publish request body into records, one fault per record rather than per batch."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from govhub_common.clock import ensure_utc
+from govhub_common.problems import Problem
+
+JSON_TYPES = {"application/json"}
+NDJSON_TYPES = {
+    "application/x-ndjson",
+    "application/ndjson",
+    "application/jsonl",
+    "application/jsonlines",
+}
+_ENVELOPE_KEYS = {"record_id", "data", "business_time", "schema_version"}
+
+
+@dataclass
+class Incoming:
+    """One record of a publish request, as far as it could be read."""
+
+    index: int
+    line: int | None
+    raw: Any = None
+    record_id: str | None = None
+    data: dict[str, Any] | None = None
+    business_time: datetime | None = None
+    schema_version: int | None = None
+    errors: list[dict[str, str]] = field(default_factory=list)
+    content_hash: bytes = b""
+    payload_text: str | None = None  # for lines that did not parse
+
+
+def split_body(content_type: str, body: bytes, *, max_records: int) -> list[Incoming]:
+    media = content_type.split(";")[0].strip().lower()
+    if media in JSON_TYPES:
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise Problem(
+                400,
+                "malformed_json",
+                f"the body is not valid JSON ({exc}); send NDJSON to have bad lines rejected one by one",
+                errors=[{"path": "$", "message": str(exc)}],
+            ) from None
+        if not isinstance(parsed, list):
+            raise Problem(
+                400,
+                "not_an_array",
+                "a JSON body must be an array of records",
+                errors=[{"path": "$", "message": "expected an array"}],
+            )
+        _check_count(len(parsed), max_records)
+        return [Incoming(index=i, line=None, raw=value) for i, value in enumerate(parsed)]
+    if media in NDJSON_TYPES:
+        items: list[Incoming] = []
+        for number, line in enumerate(body.split(b"\n"), start=1):
+            if not line.strip():
+                continue
+            item = Incoming(index=len(items), line=number)
+            try:
+                item.raw = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                item.payload_text = line.decode("utf-8", errors="replace")[:10_000]
+                item.errors.append(
+                    {
+                        "path": f"$[{item.index}]",
+                        "message": f"line {number} is not valid JSON: {exc}",
+                    }
+                )
+            items.append(item)
+            _check_count(len(items), max_records)
+        return items
+    raise Problem(
+        415,
+        "unsupported_media_type",
+        "send application/json (an array) or application/x-ndjson (one record per line)",
+    )
+
+
+def _check_count(count: int, max_records: int) -> None:
+    if count > max_records:
+        raise Problem(
+            413,
+            "too_many_records",
+            f"a publish request holds at most {max_records} records",
+            limit=max_records,
+        )
+
+
+def read_envelope(item: Incoming) -> None:
+    """Check the record's own fields; fills record_id, data, business_time or errors."""
+    if item.errors:
+        return
+    where = f"$[{item.index}]"
+    raw = item.raw
+    if not isinstance(raw, dict):
+        item.errors.append({"path": where, "message": "a record must be an object"})
+        return
+    for key in raw.keys() - _ENVELOPE_KEYS:
+        item.errors.append({"path": f"{where}.{key}", "message": "unknown field"})
+    record_id = raw.get("record_id")
+    if isinstance(record_id, str) and 0 < len(record_id) <= 200:
+        item.record_id = record_id
+    else:
+        item.errors.append(
+            {"path": f"{where}.record_id", "message": "required: a string of 1 to 200 characters"}
+        )
+    data = raw.get("data")
+    if isinstance(data, dict):
+        item.data = data
+    else:
+        item.errors.append({"path": f"{where}.data", "message": "required: an object"})
+    business_time = raw.get("business_time")
+    if business_time is not None:
+        try:
+            if not isinstance(business_time, str):
+                raise ValueError
+            item.business_time = ensure_utc(datetime.fromisoformat(business_time))
+        except ValueError:
+            item.errors.append(
+                {"path": f"{where}.business_time", "message": "must be an ISO 8601 date-time"}
+            )
+    version = raw.get("schema_version")
+    if version is not None:
+        if isinstance(version, int) and not isinstance(version, bool) and version >= 1:
+            item.schema_version = version
+        else:
+            item.errors.append(
+                {"path": f"{where}.schema_version", "message": "must be a positive integer"}
+            )
+
+
+def content_hash(data: dict[str, Any], business_time: datetime | None) -> bytes:
+    """What makes two publications of a record id the same: its data and business time."""
+    canonical = orjson.dumps(
+        [data, business_time.isoformat() if business_time else None], option=orjson.OPT_SORT_KEYS
+    )
+    return hashlib.sha256(canonical).digest()
+
+
+def schema_faults(validator: Any, data: dict[str, Any], where: str) -> list[dict[str, str]]:
+    faults = []
+    for error in validator.iter_errors(data):
+        path = where + "".join(
+            f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.instance_path
+        )
+        kind = error.kind
+        name = getattr(kind, "property", None)
+        unexpected = getattr(kind, "unexpected", None)
+        if isinstance(name, str):  # a missing required item: point at the item itself
+            faults.append({"path": f"{path}.{name}", "message": error.message})
+        elif isinstance(unexpected, list):  # undeclared items: one fault each
+            faults.extend(
+                {"path": f"{path}.{extra}", "message": "not a data item of this topic"}
+                for extra in unexpected
+            )
+        else:
+            faults.append({"path": path, "message": error.message})
+    return faults

@@ -1,0 +1,251 @@
+"""Subscription requests, the owner's decisions, revocation and webhook endpoints."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from govhub_common.problems import Problem, forbidden, not_found
+from govhub_common.security import Principal
+from govhub_exchange.audit import service as audit
+from govhub_exchange.catalog import service as catalog
+from govhub_exchange.subscriptions.schemas import (
+    Decision,
+    SubscriptionCreate,
+    SubscriptionPublic,
+    WebhookSecret,
+)
+
+_COLUMNS = (
+    "s.id, s.topic_code, t.owner, s.subscriber, s.purpose, s.items, s.status, s.reason, "
+    "s.requested_at, s.decided_at, s.decided_by, s.webhook_url, s.delivered_seq, s.acked_seq, "
+    "CASE WHEN s.status = 'pending' THEN extract(epoch FROM now() - s.requested_at) END AS age"
+)
+_FROM = "exchange.subscriptions s JOIN exchange.topics t ON t.code = s.topic_code"
+
+
+def _public(row: Any) -> SubscriptionPublic:
+    return SubscriptionPublic(
+        id=row.id,
+        topic=row.topic_code,
+        owner=row.owner,
+        subscriber=row.subscriber,
+        purpose=row.purpose,
+        items=list(row.items),
+        status=row.status,
+        reason=row.reason,
+        requested_at=row.requested_at,
+        decided_at=row.decided_at,
+        decided_by=row.decided_by,
+        pending_age_seconds=float(row.age) if row.age is not None else None,
+        webhook_url=row.webhook_url,
+        delivered_seq=row.delivered_seq,
+        acked_seq=row.acked_seq,
+    )
+
+
+async def _row(session: AsyncSession, *, subscription_id: int, lock: bool = False) -> Any:
+    row = (
+        await session.execute(
+            sa.text(
+                f"SELECT {_COLUMNS} FROM {_FROM} WHERE s.id = :id"
+                + (" FOR UPDATE OF s" if lock else "")
+            ),
+            {"id": subscription_id},
+        )
+    ).first()
+    if row is None:
+        raise not_found("subscription", subscription_id)
+    return row
+
+
+async def request(
+    session: AsyncSession, *, who: Principal, body: SubscriptionCreate
+) -> SubscriptionPublic:
+    topic = await catalog.get_topic_row(session, code=body.topic)
+    known = set(
+        (
+            await session.execute(
+                sa.text("SELECT name FROM exchange.data_items WHERE topic_code = :t"),
+                {"t": body.topic},
+            )
+        ).scalars()
+    )
+    unknown = [(i, name) for i, name in enumerate(body.items) if name not in known]
+    if unknown:
+        raise Problem(
+            422,
+            "unknown_data_items",
+            f"topic {body.topic} has no data items {', '.join(n for _, n in unknown)}",
+            errors=[
+                {"path": f"$.items[{i}]", "message": f"unknown data item {n}"} for i, n in unknown
+            ],
+        )
+    if topic.sharing_type == "unconditional":
+        status, reason, decided_by = "approved", "unconditional sharing", "system"
+    elif topic.sharing_type == "not_shared":
+        status, reason, decided_by = "refused", f"not shared: {topic.legal_basis}", "system"
+    else:
+        status, reason, decided_by = "pending", None, None
+    subscription_id = (
+        await session.execute(
+            sa.text(
+                "INSERT INTO exchange.subscriptions (topic_code, subscriber, purpose, items, status, "
+                "reason, decided_at, decided_by) VALUES (:topic, :subscriber, :purpose, :items, "
+                ":status, :reason, CASE WHEN :status = 'pending' THEN NULL ELSE now() END, :by) "
+                "RETURNING id"
+            ),
+            {
+                "topic": body.topic,
+                "subscriber": who.agency,
+                "purpose": body.purpose,
+                "items": sorted(set(body.items)),
+                "status": status,
+                "reason": reason,
+                "by": decided_by,
+            },
+        )
+    ).scalar_one()
+    await audit.append(
+        session,
+        actor=who.agency,
+        action=f"subscription.{'requested' if status == 'pending' else status}",
+        agency=who.agency,
+        topic=body.topic,
+        details={
+            "subscription_id": subscription_id,
+            "items": sorted(set(body.items)),
+            "purpose": body.purpose,
+            "status": status,
+        },
+    )
+    return _public(await _row(session, subscription_id=subscription_id))
+
+
+def can_view(who: Principal, row: Any) -> bool:
+    return who.is_operator or who.agency in (row.subscriber, row.owner)
+
+
+async def get(session: AsyncSession, *, who: Principal, subscription_id: int) -> SubscriptionPublic:
+    row = await _row(session, subscription_id=subscription_id)
+    if not can_view(who, row):
+        raise not_found("subscription", subscription_id)
+    return _public(row)
+
+
+async def list_for(
+    session: AsyncSession,
+    *,
+    who: Principal,
+    role: str,
+    status: str | None,
+    topic: str | None,
+    after: int,
+    limit: int,
+) -> list[SubscriptionPublic]:
+    if who.is_operator and role == "any":
+        scope = "TRUE"
+    elif role == "owner":
+        scope = "t.owner = :agency"
+    else:
+        scope = "s.subscriber = :agency"
+    rows = await session.execute(
+        sa.text(
+            f"SELECT {_COLUMNS} FROM {_FROM} WHERE {scope} AND s.id > :after "
+            "AND (CAST(:status AS text) IS NULL OR s.status = :status) "
+            "AND (CAST(:topic AS text) IS NULL OR s.topic_code = :topic) ORDER BY s.id LIMIT :limit"
+        ),
+        {"agency": who.agency, "after": after, "status": status, "topic": topic, "limit": limit},
+    )
+    return [_public(row) for row in rows]
+
+
+async def decide(
+    session: AsyncSession, *, who: Principal, subscription_id: int, decision: Decision
+) -> SubscriptionPublic:
+    row = await _row(session, subscription_id=subscription_id, lock=True)
+    if who.agency != row.owner and not who.is_operator:
+        raise forbidden(f"only the topic's owner ({row.owner}) decides requests")
+    if row.status != "pending":
+        raise Problem(409, "not_pending", f"subscription {subscription_id} is {row.status}")
+    status = "approved" if decision.approve else "refused"
+    await session.execute(
+        sa.text(
+            "UPDATE exchange.subscriptions SET status = :status, reason = :reason, "
+            "decided_at = now(), decided_by = :by WHERE id = :id"
+        ),
+        {"id": subscription_id, "status": status, "reason": decision.reason, "by": who.agency},
+    )
+    await audit.append(
+        session,
+        actor=who.agency,
+        action=f"subscription.{status}",
+        agency=row.subscriber,
+        topic=row.topic_code,
+        details={"subscription_id": subscription_id, "reason": decision.reason},
+    )
+    return _public(await _row(session, subscription_id=subscription_id))
+
+
+async def revoke(
+    session: AsyncSession, *, who: Principal, subscription_id: int, reason: str
+) -> SubscriptionPublic:
+    row = await _row(session, subscription_id=subscription_id, lock=True)
+    if who.agency not in (row.owner, row.subscriber) and not who.is_operator:
+        raise forbidden("only the topic's owner, the subscriber or an operator may revoke")
+    if row.status not in ("approved", "pending"):
+        raise Problem(409, "not_active", f"subscription {subscription_id} is {row.status}")
+    await session.execute(
+        sa.text(
+            "UPDATE exchange.subscriptions SET status = 'revoked', reason = :reason, "
+            "decided_at = now(), decided_by = :by WHERE id = :id"
+        ),
+        {"id": subscription_id, "reason": reason, "by": who.agency},
+    )
+    # Pending webhook deliveries stop with the grant.
+    await session.execute(
+        sa.text(
+            "DELETE FROM exchange.webhook_deliveries WHERE subscription_id = :id AND status = 'pending'"
+        ),
+        {"id": subscription_id},
+    )
+    await audit.append(
+        session,
+        actor=who.agency,
+        action="subscription.revoked",
+        agency=row.subscriber,
+        topic=row.topic_code,
+        details={"subscription_id": subscription_id, "reason": reason},
+    )
+    return _public(await _row(session, subscription_id=subscription_id))
+
+
+async def set_webhook(
+    session: AsyncSession, *, who: Principal, subscription_id: int, url: str | None
+) -> WebhookSecret | None:
+    row = await _row(session, subscription_id=subscription_id, lock=True)
+    if who.agency != row.subscriber and not who.is_operator:
+        raise not_found("subscription", subscription_id)
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode() if url else None
+    await session.execute(
+        sa.text(
+            "UPDATE exchange.subscriptions SET webhook_url = :url, webhook_secret = :secret "
+            "WHERE id = :id"
+        ),
+        {"id": subscription_id, "url": url, "secret": secret},
+    )
+    await audit.append(
+        session,
+        actor=who.agency,
+        action="subscription.webhook_set" if url else "subscription.webhook_removed",
+        agency=row.subscriber,
+        topic=row.topic_code,
+        details={"subscription_id": subscription_id, "url": url},
+    )
+    if url is None or secret is None:
+        return None
+    return WebhookSecret(subscription_id=subscription_id, url=url, secret=secret)

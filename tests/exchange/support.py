@@ -1,0 +1,126 @@
+"""Helpers for the exchange tests: unique agencies and topics on the shared session hub."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from govhub_common.testing import Hub
+
+BASE = "/exchange/v1"
+ALL_AGENCY_SCOPES = ("exchange:publish", "exchange:subscribe", "exchange:catalog")
+
+ENTERPRISE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "uscc": {"type": "string", "format": "cn-uscc", "title": "统一社会信用代码"},
+        "name": {"type": "string", "title": "企业名称", "x-sensitivity": "public"},
+        "legal_rep_id": {
+            "type": "string",
+            "format": "cn-ric",
+            "title": "法定代表人身份证号",
+            "x-sensitivity": "sensitive",
+            "x-personal": True,
+        },
+        "legal_rep_name": {"type": "string", "title": "法定代表人", "x-personal": True},
+        "address": {"type": "string", "title": "住所"},
+        "district": {"type": "string", "title": "所属区"},
+        "industry": {"type": "string", "title": "行业"},
+        "registered_capital": {"type": "number", "title": "注册资本"},
+        "established_date": {"type": "string", "format": "date", "title": "成立日期"},
+        "mobile": {
+            "type": "string",
+            "format": "cn-mobile",
+            "title": "联系电话",
+            "x-sensitivity": "sensitive",
+            "x-personal": True,
+        },
+    },
+    "required": [
+        "uscc",
+        "name",
+        "legal_rep_id",
+        "legal_rep_name",
+        "address",
+        "district",
+        "established_date",
+    ],
+}
+
+VALID_USCCS = ["91440101MA59ABCD1D", "91350100M000100Y43", "91110108700123456W"]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+def agency_headers(hub: Hub, agency: str) -> dict[str, str]:
+    return hub.auth(agency, *ALL_AGENCY_SCOPES)
+
+
+async def make_agency(hub: Hub, name: str = "测试局") -> str:
+    code = unique("t-")
+    response = await hub.client.post(
+        f"{BASE}/agencies", json={"code": code, "name": name}, headers=hub.operator()
+    )
+    assert response.status_code == 201, response.text
+    return code
+
+
+async def make_topic(
+    hub: Hub,
+    owner: str,
+    *,
+    sharing_type: str = "unconditional",
+    schema: dict[str, Any] | None = None,
+    legal_basis: str | None = None,
+) -> str:
+    code = unique("t_")
+    body: dict[str, Any] = {
+        "code": code,
+        "title": "企业开业登记",
+        "sharing_type": sharing_type,
+        "schema": schema or ENTERPRISE_SCHEMA,
+    }
+    if legal_basis:
+        body["legal_basis"] = legal_basis
+    response = await hub.client.post(
+        f"{BASE}/topics", json=body, headers=agency_headers(hub, owner)
+    )
+    assert response.status_code == 201, response.text
+    return code
+
+
+async def subscribe(hub: Hub, agency: str, topic: str, items: list[str]) -> dict[str, Any]:
+    response = await hub.client.post(
+        f"{BASE}/subscriptions",
+        json={"topic": topic, "purpose": "税务登记比对", "items": items},
+        headers=agency_headers(hub, agency),
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def enterprise(i: int, **overrides: Any) -> dict[str, Any]:
+    data = {
+        "uscc": VALID_USCCS[i % len(VALID_USCCS)],
+        "name": f"广州示例贸易有限公司{i}",
+        "legal_rep_id": "11010519491231002X",
+        "legal_rep_name": "张三",
+        "address": "广州市天河区体育西路1号",
+        "district": "天河区",
+        "established_date": "2008-03-01",
+        "mobile": "+8613800138000",
+    }
+    data.update(overrides)
+    return data
+
+
+async def publish(
+    hub: Hub, agency: str, topic: str, records: list[dict[str, Any]]
+) -> dict[str, Any]:
+    response = await hub.client.post(
+        f"{BASE}/topics/{topic}/records", json=records, headers=agency_headers(hub, agency)
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
