@@ -2,13 +2,60 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 
+import sqlalchemy as sa
+from fastapi import APIRouter
+
+from govhub_alerting.consumers import consumers
+from govhub_alerting.engine.routes import router as engine_router
+from govhub_alerting.engine.sweep import sweep
+from govhub_alerting.rules.routes import router as rules_router
+from govhub_alerting.rules.service import DEFAULTS_DIR, load_rule_files
+from govhub_alerting.settings import AlertingSettings
+from govhub_alerting.stats.routes import router as stats_router
+from govhub_alerting.stats.service import refresh_gauges
+from govhub_alerting.warnings.routes import router as warnings_router
+from govhub_common.runtime import ServiceContext
 from govhub_common.service import ServiceSpec
 
-from govhub_alerting.settings import AlertingSettings
-
 SCHEMA = "alerting"
+
+log = logging.getLogger("govhub.alerting")
+
+
+def routers() -> list[APIRouter]:
+    return [rules_router, engine_router, warnings_router, stats_router]
+
+
+async def startup(ctx: ServiceContext) -> None:
+    settings: AlertingSettings = ctx.settings
+    folders = [DEFAULTS_DIR]
+    if settings.alerting_rules_dir:
+        folders.append(Path(settings.alerting_rules_dir))
+    async with ctx.db.session() as session:
+        # Replicas starting together install the files once.
+        await session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('alerting.rules'))"))
+        changed = await load_rule_files(
+            session, folders=folders, exchange_url=settings.exchange_url
+        )
+    if changed:
+        log.info("rules installed or updated from files: %s", ", ".join(changed))
+
+
+async def scheduler(ctx: ServiceContext) -> None:
+    """Fire due timers as of now() on a schedule; replicas share the work (SKIP LOCKED)."""
+    settings: AlertingSettings = ctx.settings
+    if settings.alerting_sweep_interval_seconds <= 0:
+        return
+    while True:
+        await sweep(ctx.db, as_of=ctx.clock.now(), batch_size=settings.alerting_sweep_batch_size)
+        async with ctx.db.session() as session:
+            await refresh_gauges(session)
+        await asyncio.sleep(settings.alerting_sweep_interval_seconds)
+
 
 SERVICE = ServiceSpec(
     name="alerting",
@@ -19,4 +66,8 @@ SERVICE = ServiceSpec(
     version="0.1.0",
     migrations=Path(__file__).parent / "migrations",
     settings_class=AlertingSettings,
+    routers=routers,
+    consumers=consumers,
+    background=[scheduler],
+    startup=startup,
 )

@@ -1,0 +1,96 @@
+"""The events alerting emits: one per batch of warnings or reminders (docs/contracts.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from govhub_alerting.metrics import REMINDERS_DUE, WARNINGS_RAISED, WARNINGS_RESOLVED
+from govhub_common.events import CloudEvent
+from govhub_common.outbox import add_events
+
+SOURCE = "govhub/alerting"
+SCHEMA = "alerting"
+
+# The columns of alerting.warnings a warning event and the API carry.
+WARNING_COLUMNS = (
+    "id, rule_id, rule_version, kind, title, severity, subject, assigned_agency, status, "
+    "resolution, note, trigger_date, due_date, raised_at, resolved_at, updated_at, evidence"
+)
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date | datetime) else value
+
+
+def warning_payload(row: Any) -> dict[str, Any]:
+    m = row._mapping if hasattr(row, "_mapping") else row
+    return {
+        "id": m["id"],
+        "rule_id": m["rule_id"],
+        "rule_version": m["rule_version"],
+        "title": m["title"],
+        "severity": m["severity"],
+        "subject": m["subject"],
+        "assigned_agency": m["assigned_agency"],
+        "status": m["status"],
+        "resolution": m["resolution"],
+        "raised_at": _iso(m["raised_at"]),
+        "due_date": _iso(m["due_date"]),
+        "evidence": m["evidence"],
+    }
+
+
+async def emit_warnings(
+    session: AsyncSession,
+    *,
+    raised: Sequence[Any] = (),
+    resolved: Sequence[Any] = (),
+) -> None:
+    """Stage one event for the raised and one for the resolved warnings of a batch."""
+    events = []
+    if raised:
+        events.append(
+            CloudEvent(
+                source=SOURCE,
+                type="alerting.warning.raised",
+                subject=f"{len(raised)} warnings",
+                data={"warnings": [warning_payload(w) for w in raised]},
+            )
+        )
+    if resolved:
+        events.append(
+            CloudEvent(
+                source=SOURCE,
+                type="alerting.warning.resolved",
+                subject=f"{len(resolved)} warnings",
+                data={"warnings": [warning_payload(w) for w in resolved]},
+            )
+        )
+    await add_events(session, SCHEMA, events)
+    for w in raised:
+        WARNINGS_RAISED.labels(w.rule_id).inc()
+    for w in resolved:
+        WARNINGS_RESOLVED.labels(w.rule_id, w.resolution or "other").inc()
+
+
+async def emit_reminders(session: AsyncSession, reminders: Sequence[dict[str, Any]]) -> None:
+    if not reminders:
+        return
+    await add_events(
+        session,
+        SCHEMA,
+        [
+            CloudEvent(
+                source=SOURCE,
+                type="alerting.reminder.due",
+                subject=f"{len(reminders)} reminders",
+                data={"reminders": list(reminders)},
+            )
+        ],
+    )
+    for r in reminders:
+        REMINDERS_DUE.labels(r["rule_id"]).inc()

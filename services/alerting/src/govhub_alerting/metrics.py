@@ -1,0 +1,28 @@
+"""Prometheus series of the alerting service (names in docs/metrics.md)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+WARNINGS_RAISED = Counter(
+    "govhub_alerting_warnings_raised_total", "Warnings raised, by rule.", ["rule"]
+)
+WARNINGS_RESOLVED = Counter(
+    "govhub_alerting_warnings_resolved_total",
+    "Warnings resolved, by rule and resolution.",
+    ["rule", "resolution"],
+)
+WARNINGS_OPEN = Gauge(
+    "govhub_alerting_warnings_open",
+    "Warnings open or under investigation, by rule and assigned agency.",
+    ["rule", "agency"],
+)
+REMINDERS_DUE = Counter(
+    "govhub_alerting_reminders_due_total", "Reminders emitted (alerting.reminder.due).", ["rule"]
+)
+FOLLOW_UP_RATIO = Gauge(
+    "govhub_alerting_follow_up_ratio",
+    "Warnings resolved as complied late over warnings raised, by rule (all time).",
+    ["rule"],
+)
+TIMERS_PENDING = Gauge("govhub_alerting_timers_pending", "Timers not yet fired or cancelled.")

@@ -1,0 +1,130 @@
+"""Which topics and fields exist, so a rule naming an unknown one is refused.
+
+The catalog belongs to the exchange and alerting may not read its tables. Known topics are
+the union of the shipped demo topics (known_topics.yaml), the topics and fields seen in
+record events, and, when GOVHUB_EXCHANGE_URL is set, the exchange's catalog API.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+import yaml
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from govhub_alerting.rules.model import AbsenceRule, AnyRule, DuplicateRule, referenced_fields
+
+log = logging.getLogger("govhub.alerting.catalog")
+
+SHIPPED = Path(__file__).parent / "known_topics.yaml"
+
+
+@cache
+def shipped_topics() -> dict[str, frozenset[str]]:
+    raw = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
+    return {topic: frozenset(fields) for topic, fields in raw.items()}
+
+
+async def seen_topics(session: AsyncSession, topics: list[str]) -> dict[str, set[str]]:
+    rows = await session.execute(
+        sa.text("SELECT topic, fields FROM alerting.known_topics WHERE topic = ANY(:t)"),
+        {"t": topics},
+    )
+    return {row.topic: set(row.fields) for row in rows}
+
+
+async def remember_topic_fields(session: AsyncSession, topic: str, fields: set[str]) -> None:
+    """Grow the known fields of a topic from a record event (one statement per event)."""
+    await session.execute(
+        sa.text(
+            "INSERT INTO alerting.known_topics (topic, fields, source) VALUES (:t, :f, 'seen') "
+            "ON CONFLICT (topic) DO UPDATE SET fields = ARRAY(SELECT DISTINCT unnest("
+            "alerting.known_topics.fields || EXCLUDED.fields) ORDER BY 1), updated_at = now() "
+            "WHERE NOT alerting.known_topics.fields @> EXCLUDED.fields"
+        ),
+        {"t": topic, "f": sorted(fields)},
+    )
+
+
+async def live_topic_fields(exchange_url: str, topic: str) -> set[str] | None:
+    """The data items of the topic's current schema in the exchange catalog, or None."""
+    url = f"{exchange_url.rstrip('/')}/exchange/v1/topics/{topic}"
+    try:
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            response = await client.get(url)
+    except httpx.HTTPError as exc:
+        log.warning("exchange catalog unreachable (%s); using the known topics", exc)
+        return None
+    if response.status_code != 200:
+        return None
+    body: Any = response.json()
+    for candidate in (body.get("schema"), body.get("json_schema"), body):
+        if isinstance(candidate, dict) and isinstance(candidate.get("properties"), dict):
+            return set(candidate["properties"])
+    return None
+
+
+async def reference_errors(
+    session: AsyncSession, rule: AnyRule, *, exchange_url: str | None
+) -> list[dict[str, str]]:
+    """One error per unknown topic or field, with the JSON path of where the rule names it."""
+    needed = referenced_fields(rule)
+    seen = await seen_topics(session, list(needed))
+    known: dict[str, set[str]] = {}
+    for topic in needed:
+        fields = set(shipped_topics().get(topic, ())) | seen.get(topic, set())
+        if exchange_url:
+            live = await live_topic_fields(exchange_url, topic)
+            if live is not None:
+                fields |= live
+        if fields:
+            known[topic] = fields
+    errors: list[dict[str, str]] = []
+    for path, topic, field in _references(rule):
+        if topic not in known:
+            if field is None:
+                errors.append({"path": path, "message": f"unknown topic {topic!r}"})
+        elif field is not None and field not in known[topic]:
+            errors.append({"path": path, "message": f"topic {topic!r} has no field {field!r}"})
+    return errors
+
+
+def _references(rule: AnyRule) -> list[tuple[str, str, str | None]]:
+    """(JSON path, topic, field or None for the topic itself) for everything a rule names."""
+    out: list[tuple[str, str, str | None]] = []
+
+    def spec(path: str, topic: str, key: str, date: str) -> None:
+        out.append((f"{path}.topic", topic, None))
+        out.append((f"{path}.key", topic, key))
+        out.append((f"{path}.date", topic, date))
+
+    if isinstance(rule, AbsenceRule):
+        trigger = rule.trigger
+        spec("$.trigger", trigger.topic, trigger.key, trigger.date)
+        for name in trigger.filter or {}:
+            out.append((f"$.trigger.filter.{name}", trigger.topic, name))
+        for i, expected in enumerate(rule.expected):
+            spec(f"$.expected[{i}]", expected.topic, expected.key, expected.date)
+        for i, reminder in enumerate(rule.reminders):
+            out.append(
+                (f"$.reminders[{i}].recipient_field", trigger.topic, reminder.recipient_field)
+            )
+            for param, source in reminder.params.items():
+                if not source.startswith("$"):
+                    out.append((f"$.reminders[{i}].params.{param}", trigger.topic, source))
+    elif isinstance(rule, DuplicateRule):
+        for i, record in enumerate(rule.records):
+            spec(f"$.records[{i}]", record.topic, record.key, record.date)
+            for j, name in enumerate(rule.same):
+                out.append((f"$.same[{j}]", record.topic, name))
+    else:
+        for i, record in enumerate(rule.forbidding):
+            spec(f"$.forbidding[{i}]", record.topic, record.key, record.date)
+        for i, record in enumerate(rule.forbidden):
+            spec(f"$.forbidden[{i}]", record.topic, record.key, record.date)
+    return out

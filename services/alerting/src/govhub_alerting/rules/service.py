@@ -1,0 +1,225 @@
+"""Rules: parsed and checked, stored as versions, loaded from YAML files at start-up."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+import yaml
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from govhub_alerting.rules.catalog import reference_errors
+from govhub_alerting.rules.model import RULE_ADAPTER, AnyRule, pydantic_error_path
+from govhub_common.problems import Problem, not_found
+
+log = logging.getLogger("govhub.alerting.rules")
+
+DEFAULTS_DIR = Path(__file__).parent / "defaults"
+
+
+@dataclass(frozen=True)
+class StoredRule:
+    rule: AnyRule
+    version: int
+    enabled: bool
+    source: str
+    updated_at: Any = None
+    updated_by: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.rule.id
+
+
+def parse_rule(raw: Any) -> AnyRule:
+    """A rule from its JSON/YAML form; every fault is reported with its JSON path."""
+    try:
+        return RULE_ADAPTER.validate_python(raw)
+    except ValidationError as exc:
+        errors = [
+            {"path": pydantic_error_path(tuple(e["loc"])), "message": e["msg"], "type": e["type"]}
+            for e in exc.errors()
+        ]
+        raise Problem(
+            422,
+            "invalid_rule",
+            "the rule is not valid: " + ", ".join(e["path"] for e in errors[:5]),
+            errors=errors,
+        ) from None
+
+
+async def check_rule(session: AsyncSession, rule: AnyRule, *, exchange_url: str | None) -> None:
+    errors = await reference_errors(session, rule, exchange_url=exchange_url)
+    if errors:
+        raise Problem(
+            422,
+            "unknown_reference",
+            "the rule names unknown topics or fields: " + ", ".join(e["path"] for e in errors[:5]),
+            errors=errors,
+        )
+
+
+def _definition(rule: AnyRule) -> str:
+    return orjson.dumps(rule.model_dump(mode="json", exclude_none=True)).decode()
+
+
+async def _store_version(
+    session: AsyncSession, rule: AnyRule, *, version: int, source: str, actor: str
+) -> None:
+    await session.execute(
+        sa.text(
+            "INSERT INTO alerting.rule_versions (rule_id, version, definition, source, created_by) "
+            "VALUES (:id, :v, CAST(:d AS jsonb), :s, :a)"
+        ),
+        {"id": rule.id, "v": version, "d": _definition(rule), "s": source, "a": actor},
+    )
+
+
+async def create_rule(
+    session: AsyncSession, *, rule: AnyRule, actor: str, source: str = "api"
+) -> StoredRule:
+    inserted = (
+        await session.execute(
+            sa.text(
+                "INSERT INTO alerting.rules (id, current_version, enabled, updated_by) "
+                "VALUES (:id, 1, :enabled, :a) ON CONFLICT (id) DO NOTHING RETURNING id"
+            ),
+            {"id": rule.id, "enabled": rule.enabled, "a": actor},
+        )
+    ).first()
+    if inserted is None:
+        raise Problem(
+            409,
+            "rule_exists",
+            f"rule {rule.id} exists; update it with PUT /v1/rules/{rule.id}",
+            errors=[{"path": "$.id", "message": "already exists"}],
+        )
+    await _store_version(session, rule, version=1, source=source, actor=actor)
+    return await get_rule(session, rule_id=rule.id)
+
+
+async def update_rule(
+    session: AsyncSession, *, rule_id: str, rule: AnyRule, actor: str, source: str = "api"
+) -> StoredRule:
+    """A new version; warnings and timers keep the version they were raised under."""
+    if rule.id != rule_id:
+        raise Problem(
+            422,
+            "invalid_rule",
+            "the rule id in the body differs from the URL",
+            errors=[{"path": "$.id", "message": f"must be {rule_id}"}],
+        )
+    row = (
+        await session.execute(
+            sa.text(
+                "UPDATE alerting.rules SET current_version = current_version + 1, "
+                "enabled = :enabled, updated_at = now(), updated_by = :a WHERE id = :id "
+                "RETURNING current_version"
+            ),
+            {"id": rule_id, "enabled": rule.enabled, "a": actor},
+        )
+    ).first()
+    if row is None:
+        raise not_found("rule", rule_id)
+    await _store_version(session, rule, version=row.current_version, source=source, actor=actor)
+    return await get_rule(session, rule_id=rule_id)
+
+
+async def set_enabled(
+    session: AsyncSession, *, rule_id: str, enabled: bool, actor: str
+) -> StoredRule:
+    row = (
+        await session.execute(
+            sa.text(
+                "UPDATE alerting.rules SET enabled = :e, updated_at = now(), updated_by = :a "
+                "WHERE id = :id RETURNING id"
+            ),
+            {"id": rule_id, "e": enabled, "a": actor},
+        )
+    ).first()
+    if row is None:
+        raise not_found("rule", rule_id)
+    return await get_rule(session, rule_id=rule_id)
+
+
+_SELECT = (
+    "SELECT r.id, r.enabled, r.updated_at, r.updated_by, v.version, v.definition, v.source "
+    "FROM alerting.rules r JOIN alerting.rule_versions v "
+    "ON v.rule_id = r.id AND v.version = r.current_version "
+)
+
+
+def _stored(row: Any) -> StoredRule:
+    return StoredRule(
+        rule=RULE_ADAPTER.validate_python(row.definition),
+        version=row.version,
+        enabled=row.enabled,
+        source=row.source,
+        updated_at=row.updated_at,
+        updated_by=row.updated_by,
+    )
+
+
+async def get_rule(session: AsyncSession, *, rule_id: str) -> StoredRule:
+    row = (await session.execute(sa.text(_SELECT + "WHERE r.id = :id"), {"id": rule_id})).first()
+    if row is None:
+        raise not_found("rule", rule_id)
+    return _stored(row)
+
+
+async def list_rules(session: AsyncSession, *, enabled_only: bool = False) -> list[StoredRule]:
+    where = "WHERE r.enabled " if enabled_only else ""
+    rows = await session.execute(sa.text(_SELECT + where + "ORDER BY r.id"))
+    return [_stored(row) for row in rows]
+
+
+async def rule_versions(session: AsyncSession, *, rule_id: str) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        sa.text(
+            "SELECT version, definition, source, created_at, created_by "
+            "FROM alerting.rule_versions WHERE rule_id = :id ORDER BY version"
+        ),
+        {"id": rule_id},
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+def read_rule_files(folder: Path) -> list[AnyRule]:
+    rules = []
+    for path in sorted(folder.glob("*.y*ml")):
+        try:
+            rules.append(parse_rule(yaml.safe_load(path.read_text(encoding="utf-8"))))
+        except Problem as problem:
+            # A bad file must not stop the service: the others still load; the log says why.
+            log.error("rule file %s refused: %s %s", path.name, problem.detail, problem.errors)
+    return rules
+
+
+async def load_rule_files(
+    session: AsyncSession, *, folders: list[Path], exchange_url: str | None = None
+) -> list[str]:
+    """Install rules from files: new ones are created; a changed file becomes a new version
+    unless an operator changed the rule through the API since (the API wins)."""
+    changed: list[str] = []
+    for folder in folders:
+        for rule in read_rule_files(folder):
+            try:
+                await check_rule(session, rule, exchange_url=exchange_url)
+            except Problem as problem:
+                log.error("rule %s refused: %s %s", rule.id, problem.detail, problem.errors)
+                continue
+            current = (
+                await session.execute(sa.text(_SELECT + "WHERE r.id = :id"), {"id": rule.id})
+            ).first()
+            if current is None:
+                await create_rule(session, rule=rule, actor="file", source="file")
+                changed.append(rule.id)
+            elif current.source == "file" and _stored(current).rule != rule:
+                await update_rule(session, rule_id=rule.id, rule=rule, actor="file", source="file")
+                changed.append(rule.id)
+    return changed
