@@ -2,13 +2,58 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
-from govhub_common.service import ServiceSpec
+import typer
+from fastapi import APIRouter
+from sqlalchemy import text
 
+from govhub_common.runtime import ServiceContext
+from govhub_common.service import ServiceSpec
+from govhub_registry.access.policy import load_access_policy
+from govhub_registry.consumers import registry_consumers
+from govhub_registry.ingest.mapping import load_mapping
+from govhub_registry.metrics import CONFLICTS_OPEN, MATCH_REVIEW_PENDING
 from govhub_registry.settings import RegistrySettings
 
 SCHEMA = "registry"
+
+
+async def startup(ctx: ServiceContext) -> None:
+    settings: RegistrySettings = ctx.settings
+    ctx.state["mapping"] = load_mapping(settings.registry_mapping_file)
+    ctx.state["access_policy"] = load_access_policy(settings.registry_access_policy_file)
+
+
+async def refresh_gauges(ctx: ServiceContext) -> None:
+    settings: RegistrySettings = ctx.settings
+    while True:
+        async with ctx.db.session() as session:
+            row = (
+                await session.execute(
+                    text(
+                        "SELECT (SELECT count(*) FROM registry.conflict WHERE status = 'open') AS c, "
+                        "(SELECT count(*) FROM registry.match_review WHERE status = 'pending') AS r"
+                    )
+                )
+            ).one()
+        CONFLICTS_OPEN.set(row.c)
+        MATCH_REVIEW_PENDING.set(row.r)
+        await asyncio.sleep(settings.registry_gauge_seconds)
+
+
+def _routers() -> list[APIRouter]:
+    from govhub_registry.routes import router
+
+    return [router]
+
+
+def _cli() -> typer.Typer:
+    from govhub_registry.cli import cli
+
+    return cli
+
 
 SERVICE = ServiceSpec(
     name="registry",
@@ -19,4 +64,9 @@ SERVICE = ServiceSpec(
     version="0.1.0",
     migrations=Path(__file__).parent / "migrations",
     settings_class=RegistrySettings,
+    routers=_routers,
+    consumers=registry_consumers,
+    background=[refresh_gauges],
+    startup=startup,
+    cli=_cli,
 )

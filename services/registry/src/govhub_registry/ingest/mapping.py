@@ -1,0 +1,211 @@
+"""The declared mapping from exchange topics to registry subjects (YAML, validated).
+
+`default_mapping.yaml` beside this file covers the demo city's topics; a deployment may
+point `GOVHUB_REGISTRY_MAPPING_FILE` at its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from govhub_common.identifiers import is_valid_ric, is_valid_uscc, normalize_mobile
+
+SubjectKind = Literal["legal_entity", "person"]
+DEFAULT_MAPPING = Path(__file__).with_name("default_mapping.yaml")
+
+
+class AttributeRule(BaseModel):
+    """Where an attribute's value comes from: a field, a constant, or a field read through
+    a table of values (with a default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    field: str | None = None
+    value: str | None = None
+    values: dict[str, str] | None = None
+    default: str | None = None
+    rank: int = Field(ge=0)
+    type: Literal["text", "mobile"] = "text"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AttributeRule:
+        if (self.field is None) == (self.value is None):
+            raise ValueError("give exactly one of `field` or `value`")
+        return self
+
+
+class FactRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["registration", "deregistration", "death", "benefit"]
+    registration: str | None = None  # the registration kind (business_licence, pension ...)
+    reference: str | None = None  # field holding the agency's own number
+    start_date: str | None = None
+    end_date: str | None = None
+    date: str | None = None
+    details: list[str] = []
+
+    @model_validator(mode="after")
+    def _complete(self) -> FactRule:
+        if self.kind != "death" and not self.registration:
+            raise ValueError(f"a {self.kind} fact names its `registration` kind")
+        if self.kind in ("death", "benefit") and not self.date:
+            raise ValueError(f"a {self.kind} fact names its `date` field")
+        return self
+
+
+class TopicMapping(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject: SubjectKind
+    key: str
+    valid_from: str | None = None  # date field; the record's business time otherwise
+    attributes: dict[str, AttributeRule] = {}
+    fact: FactRule | None = None
+
+
+class DerivedFromId(BaseModel):
+    rank: int = 0
+    source: str = "gb11643"
+
+
+class Mapping(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    derived_from_id: DerivedFromId = DerivedFromId()
+    topics: dict[str, TopicMapping]
+
+
+def load_mapping(path: Path | None = None) -> Mapping:
+    """Read and validate a mapping file; a mistake fails at startup, naming the place."""
+    raw = yaml.safe_load((path or DEFAULT_MAPPING).read_text(encoding="utf-8"))
+    return Mapping.model_validate(raw)
+
+
+@lru_cache
+def default_mapping() -> Mapping:
+    return load_mapping()
+
+
+class Unmappable(ValueError):
+    """A record the mapping cannot turn into facts; kept with this reason."""
+
+
+@dataclass
+class MappedRecord:
+    topic: str
+    subject_kind: SubjectKind
+    key: str | None
+    key_valid: bool
+    seq: int
+    agency: str
+    valid_from: date
+    data: dict[str, Any]
+    record: dict[str, Any]
+    attributes: dict[str, tuple[Any, int]] = field(default_factory=dict)
+    derived: dict[str, tuple[Any, int]] = field(default_factory=dict)
+
+
+def key_is_valid(kind: SubjectKind, key: str | None) -> bool:
+    if not key:
+        return False
+    return is_valid_uscc(key) if kind == "legal_entity" else is_valid_ric(key)
+
+
+def parse_date(data: dict[str, Any], name: str, where: str) -> date:
+    raw = data.get(name)
+    try:
+        return date.fromisoformat(str(raw))
+    except (TypeError, ValueError):
+        raise Unmappable(f"{where}.{name}: expected an ISO date, got {raw!r}") from None
+
+
+def map_record(
+    topic: str,
+    rule: TopicMapping,
+    record: dict[str, Any],
+    *,
+    agency: str,
+    where: str,
+    derived: DerivedFromId,
+) -> MappedRecord:
+    """One exchange record -> its attributes with ranks; raises Unmappable."""
+    data = record.get("data")
+    if not isinstance(data, dict):
+        raise Unmappable(f"{where}.data: expected an object")
+    seq = record.get("seq")
+    if not isinstance(seq, int):
+        raise Unmappable(f"{where}.seq: expected an integer")
+    raw_key = data.get(rule.key)
+    key = raw_key.strip().upper() if isinstance(raw_key, str) and raw_key.strip() else None
+    if rule.valid_from:
+        valid_from = parse_date(data, rule.valid_from, f"{where}.data")
+    else:
+        valid_from = _business_date(record, where)
+    mapped = MappedRecord(
+        topic=topic,
+        subject_kind=rule.subject,
+        key=key,
+        key_valid=key_is_valid(rule.subject, key),
+        seq=seq,
+        agency=agency,
+        valid_from=valid_from,
+        data=data,
+        record=record,
+    )
+    for name, attr in rule.attributes.items():
+        value: Any
+        if attr.value is not None:
+            value = attr.value
+        else:
+            assert attr.field is not None
+            value = data.get(attr.field)
+            if attr.values is not None:
+                fallback = attr.default if attr.default is not None else value
+                value = attr.values.get(str(value), fallback) if value is not None else attr.default
+            if value is None or value == "":
+                continue
+            if attr.type == "mobile":
+                try:
+                    value = normalize_mobile(str(value))
+                except ValueError as exc:
+                    raise Unmappable(f"{where}.data.{attr.field}: {exc}") from None
+        mapped.attributes[name] = (value, attr.rank)
+    if rule.fact:
+        for date_field in (rule.fact.start_date, rule.fact.end_date, rule.fact.date):
+            if date_field:
+                parse_date(data, date_field, f"{where}.data")
+    if rule.subject == "person" and mapped.key_valid and key:
+        # The ID number itself states sex and birth date; where a record states them too,
+        # both claims are kept, so a mismatch shows as a conflict.
+        from_id = {"birth_date": f"{key[6:10]}-{key[10:12]}-{key[12:14]}", "sex": _sex_of(key)}
+        for name, value in from_id.items():
+            if name in mapped.attributes:
+                mapped.derived[name] = (value, derived.rank)
+    return mapped
+
+
+def _sex_of(id_number: str) -> str:
+    return "male" if int(id_number[16]) % 2 else "female"
+
+
+def _business_date(record: dict[str, Any], where: str) -> date:
+    from datetime import datetime
+
+    from govhub_common.clock import business_date
+
+    for name in ("business_time", "published_at"):
+        raw = record.get(name)
+        if isinstance(raw, str):
+            try:
+                return business_date(datetime.fromisoformat(raw.replace("Z", "+00:00")))
+            except ValueError:
+                raise Unmappable(f"{where}.{name}: expected an ISO date-time") from None
+    raise Unmappable(f"{where}.business_time: missing")

@@ -1,0 +1,163 @@
+"""Reading the registries: golden records (now, as of a valid time, as known at a recorded
+time), history, registrations, search by name; and the access log every read writes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from govhub_common.db import raw_connection
+from govhub_common.security import Principal
+from govhub_registry.subjects import SubjectTable
+
+_AS_OF_SQL = """
+SELECT DISTINCT ON (attribute) attribute, value::text AS value, source_agency, seq, valid_from
+FROM registry.attribute_value
+WHERE subject_kind = $1 AND subject_id = $2 AND recorded_at <= $4
+  AND valid_from <= $3
+  AND (valid_to IS NULL OR closed_at > $4 OR valid_to > $3)
+ORDER BY attribute, rank, valid_from DESC, seq DESC
+"""
+
+
+async def get_subject(
+    session: AsyncSession,
+    *,
+    subject: SubjectTable,
+    key: str,
+    as_of: date | None = None,
+    known_at: datetime | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(attributes, sources) of a golden record, or None when it does not exist. With
+    `as_of` / `known_at` the record is rebuilt from the attribute history."""
+    raw = await raw_connection(session)
+    row = await raw.fetchrow(
+        f"SELECT attributes::text AS attributes, sources::text AS sources FROM {subject.table} "
+        f"WHERE {subject.key} = $1",
+        key,
+    )
+    if row is None:
+        return None
+    if as_of is None and known_at is None:
+        return orjson.loads(row["attributes"]), orjson.loads(row["sources"])
+    from govhub_common.clock import business_date, utcnow
+
+    known_at = known_at or utcnow()
+    as_of = as_of or business_date(known_at)
+    rows = await raw.fetch(_AS_OF_SQL, subject.kind, key, as_of, known_at)
+    attributes = {r["attribute"]: orjson.loads(r["value"]) for r in rows}
+    sources = {
+        r["attribute"]: {
+            "agency": r["source_agency"],
+            "seq": r["seq"],
+            "valid_from": r["valid_from"],
+        }
+        for r in rows
+    }
+    return attributes, sources
+
+
+async def history(
+    session: AsyncSession,
+    *,
+    subject: SubjectTable,
+    key: str,
+    attributes: frozenset[str] | None,
+    limit: int,
+    after: int | None,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Every value every agency asserted, oldest first; `attributes` None means all."""
+    raw = await raw_connection(session)
+    rows = await raw.fetch(
+        "SELECT id, attribute, value::text AS value, source_agency, source_topic, seq, rank, "
+        "valid_from, valid_to, recorded_at, closed_at FROM registry.attribute_value "
+        "WHERE subject_kind = $1 AND subject_id = $2 AND id > $3 "
+        "AND ($4::text[] IS NULL OR attribute = ANY($4)) ORDER BY id LIMIT $5",
+        subject.kind,
+        key,
+        after or 0,
+        sorted(attributes) if attributes is not None else None,
+        limit + 1,
+    )
+    items = [{**dict(r), "value": orjson.loads(r["value"])} for r in rows[:limit]]
+    following = rows[limit - 1]["id"] if len(rows) > limit else None
+    return items, following
+
+
+async def registrations(
+    session: AsyncSession, *, subject: SubjectTable, key: str
+) -> list[dict[str, Any]]:
+    raw = await raw_connection(session)
+    rows = await raw.fetch(
+        "SELECT agency, kind, reference, status, start_date, end_date, last_date, "
+        "details::text AS details, source_topic, source_seq FROM registry.registration "
+        "WHERE subject_kind = $1 AND subject_id = $2 ORDER BY kind, agency",
+        subject.kind,
+        key,
+    )
+    return [{**dict(r), "details": orjson.loads(r["details"])} for r in rows]
+
+
+async def search_by_name(
+    session: AsyncSession, *, subject: SubjectTable, name: str, limit: int
+) -> list[dict[str, Any]]:
+    """Trigram similarity on the current name (pg_trgm, GIN index)."""
+    raw = await raw_connection(session)
+    rows = await raw.fetch(
+        f"SELECT {subject.key} AS id, name, public.similarity(name, $1) AS similarity, "
+        f"attributes::text AS attributes FROM {subject.table} "
+        "WHERE name OPERATOR(public.%) $1 OR name LIKE '%' || $1 || '%' "
+        "ORDER BY similarity DESC, id LIMIT $2",
+        name,
+        limit,
+    )
+    return [{**dict(r), "attributes": orjson.loads(r["attributes"])} for r in rows]
+
+
+async def log_access(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    subject: SubjectTable,
+    reads: list[tuple[str, list[str]]],
+    purpose: str,
+    action: str,
+) -> None:
+    """One access-log row per subject read, with the fields the caller was shown."""
+    if not reads:
+        return
+    raw = await raw_connection(session)
+    await raw.execute(
+        "INSERT INTO registry.access_log (agency, client_id, subject_kind, subject_id, fields, "
+        "purpose, action) SELECT $1, $2, $3, s.id, "
+        "ARRAY(SELECT jsonb_array_elements_text(s.fields)), $5, $6 "
+        "FROM unnest($4::text[], $7::jsonb[]) AS s(id, fields)",
+        principal.agency,
+        principal.client_id,
+        subject.kind,
+        [subject_id for subject_id, _ in reads],
+        purpose,
+        action,
+        [orjson.dumps(fields).decode() for _, fields in reads],
+    )
+
+
+async def access_log(
+    session: AsyncSession, *, subject: SubjectTable, key: str, limit: int, after: int | None
+) -> tuple[list[dict[str, Any]], int | None]:
+    raw = await raw_connection(session)
+    rows = await raw.fetch(
+        "SELECT id, accessed_at, agency, client_id, fields, purpose, action "
+        "FROM registry.access_log WHERE subject_kind = $1 AND subject_id = $2 AND id > $3 "
+        "ORDER BY id LIMIT $4",
+        subject.kind,
+        key,
+        after or 0,
+        limit + 1,
+    )
+    items = [dict(r) for r in rows[:limit]]
+    following = rows[limit - 1]["id"] if len(rows) > limit else None
+    return items, following

@@ -1,0 +1,149 @@
+"""The review queue of records that might be a registered subject, and the records the
+mapping could not use; operators resolve the first and read both."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from govhub_common.db import raw_connection
+from govhub_common.problems import Problem, not_found
+from govhub_registry.ingest.mapping import Mapping, Unmappable, map_record
+from govhub_registry.ingest.service import apply_records, record_unmapped
+from govhub_registry.matching.service import record_decisions
+from govhub_registry.subjects import SUBJECTS
+
+_COLUMNS = (
+    "id, subject_kind, topic, seq, publisher, record::text AS record, "
+    "candidates::text AS candidates, status, linked_id, created_at, resolved_at, resolved_by"
+)
+
+
+def _public(row: Any) -> dict[str, Any]:
+    return {
+        **dict(row),
+        "record": orjson.loads(row["record"]),
+        "candidates": orjson.loads(row["candidates"]),
+    }
+
+
+async def list_reviews(
+    session: AsyncSession, *, status: str | None, limit: int, after: int | None
+) -> tuple[list[dict[str, Any]], int | None]:
+    raw = await raw_connection(session)
+    rows = await raw.fetch(
+        f"SELECT {_COLUMNS} FROM registry.match_review WHERE id > $1 "
+        "AND ($2::text IS NULL OR status = $2) ORDER BY id LIMIT $3",
+        after or 0,
+        status,
+        limit + 1,
+    )
+    following = rows[limit - 1]["id"] if len(rows) > limit else None
+    return [_public(r) for r in rows[:limit]], following
+
+
+async def list_unmapped(
+    session: AsyncSession, *, topic: str | None, limit: int, after: int | None
+) -> tuple[list[dict[str, Any]], int | None]:
+    raw = await raw_connection(session)
+    rows = await raw.fetch(
+        "SELECT id, topic, seq, publisher, data::text AS data, reason, received_at "
+        "FROM registry.unmapped_record WHERE id > $1 AND ($2::text IS NULL OR topic = $2) "
+        "ORDER BY id LIMIT $3",
+        after or 0,
+        topic,
+        limit + 1,
+    )
+    following = rows[limit - 1]["id"] if len(rows) > limit else None
+    return [{**dict(r), "data": orjson.loads(r["data"])} for r in rows[:limit]], following
+
+
+async def resolve_review(
+    session: AsyncSession,
+    *,
+    review_id: int,
+    decision: str,
+    linked_id: str | None,
+    resolved_by: str,
+    mapping: Mapping,
+) -> dict[str, Any]:
+    """Link the record to a subject (and apply it) or reject it; the decision is kept."""
+    raw = await raw_connection(session)
+    row = await raw.fetchrow(
+        f"SELECT {_COLUMNS} FROM registry.match_review WHERE id = $1 FOR UPDATE", review_id
+    )
+    if row is None:
+        raise not_found("review", review_id)
+    if row["status"] != "pending":
+        raise Problem(409, "review_not_pending", f"review {review_id} is already {row['status']}")
+    review = _public(row)
+    subject = SUBJECTS[review["subject_kind"]]
+    rule = mapping.topics.get(review["topic"])
+    if decision == "link":
+        if not linked_id:
+            raise Problem(
+                422,
+                "validation_failed",
+                "linking needs the subject's ID",
+                errors=[{"path": "$.id", "message": "required when decision is link"}],
+            )
+        exists = await raw.fetchval(
+            f"SELECT 1 FROM {subject.table} WHERE {subject.key} = $1", linked_id
+        )
+        if not exists or rule is None:
+            raise Problem(
+                422,
+                "validation_failed",
+                f"{linked_id} is not a registered {subject.kind.replace('_', ' ')}",
+                errors=[{"path": "$.id", "message": "no such subject"}],
+            )
+        record = review["record"]
+        record = {**record, "data": {**record.get("data", {}), rule.key: linked_id}}
+        try:
+            mapped = map_record(
+                review["topic"],
+                rule,
+                record,
+                agency=review["publisher"],
+                where="$.record",
+                derived=mapping.derived_from_id,
+            )
+        except Unmappable as exc:
+            raise Problem(422, "unmappable", str(exc)) from None
+        await apply_records(session, topic=review["topic"], rule=rule, records=[mapped])
+        status, outcome = "linked", "operator_link"
+    else:
+        linked_id = None
+        status, outcome = "rejected", "operator_reject"
+        await record_unmapped(
+            session,
+            topic=review["topic"],
+            publisher=review["publisher"],
+            items=[(review["seq"], review["record"], f"rejected in review by {resolved_by}")],
+        )
+    updated = await raw.fetchrow(
+        "UPDATE registry.match_review SET status = $2, linked_id = $3, resolved_at = now(), "
+        f"resolved_by = $4 WHERE id = $1 RETURNING {_COLUMNS}",
+        review_id,
+        status,
+        linked_id,
+        resolved_by,
+    )
+    await record_decisions(
+        session,
+        rows=[
+            (
+                review["subject_kind"],
+                review["topic"],
+                review["seq"],
+                outcome,
+                linked_id,
+                None,
+                orjson.dumps(review["candidates"]).decode(),
+                resolved_by,
+            )
+        ],
+    )
+    return _public(updated)

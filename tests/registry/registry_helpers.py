@@ -1,0 +1,87 @@
+"""Building exchange events and valid identifiers for the registry tests."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from datetime import date
+from typing import Any
+
+from stdnum.cn import ric, uscc
+
+from govhub_common.bus import Subscription
+from govhub_common.events import CloudEvent
+from govhub_common.testing import Hub
+
+_seq = itertools.count(int(random.random() * 1e9))
+_serial = itertools.count(random.randrange(100, 900))
+
+
+def next_seq() -> int:
+    return next(_seq)
+
+
+def make_ric(birth: date = date(1950, 3, 7), region: str = "440106", sex: str = "male") -> str:
+    serial = next(_serial) % 100
+    gender_digit = random.choice("13579" if sex == "male" else "02468")
+    body = f"{region}{birth:%Y%m%d}{serial:02d}{gender_digit}"
+    return body + ric.calc_check_digit(body + "0")  # stdnum skips the last character
+
+
+def make_uscc() -> str:
+    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    body = "91440101" + "".join(random.choice(alphabet) for _ in range(9))
+    return body + uscc.calc_check_digit(body)
+
+
+def break_check(identifier: str) -> str:
+    """The same identifier with a wrong check character."""
+    last = identifier[-1]
+    return identifier[:-1] + ("0" if last != "0" else "1")
+
+
+def record(
+    data: dict[str, Any], *, seq: int | None = None, when: str = "2024-03-01T10:00:00+08:00"
+) -> dict[str, Any]:
+    return {
+        "seq": seq if seq is not None else next_seq(),
+        "record_id": f"r-{next_seq()}",
+        "version": 1,
+        "business_time": when,
+        "published_at": when,
+        "data": data,
+    }
+
+
+def published(topic: str, publisher: str, records: list[dict[str, Any]]) -> CloudEvent:
+    return CloudEvent(
+        source="govhub/exchange",
+        type="exchange.record.published",
+        subject=topic,
+        data={"topic": topic, "topic_version": 1, "publisher": publisher, "records": records},
+        routing_suffix=topic,
+    )
+
+
+async def publish(hub: Hub, event: CloudEvent) -> None:
+    """With the in-process bus, this returns once the registry has handled the event."""
+    await hub.runtime.bus.publish([event])
+
+
+class Collector:
+    """A test consumer group collecting the registry's events."""
+
+    def __init__(self) -> None:
+        self.events: list[CloudEvent] = []
+
+    async def handle(self, event: CloudEvent) -> None:
+        self.events.append(event)
+
+    def items(self, event_type: str, key: str) -> list[dict[str, Any]]:
+        return [i for e in self.events if e.type == event_type for i in e.data[key]]
+
+
+async def collect(hub: Hub, group: str, *patterns: str) -> Collector:
+    collector = Collector()
+    await hub.runtime.bus.subscribe(Subscription(group, patterns, collector.handle))
+    return collector

@@ -1,0 +1,387 @@
+"""Feeding the registry from exchange events: golden records, provenance, registrations,
+replays, unmapped records, conflicts and bitemporal reads, through the bus and the API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from registry_helpers import collect, make_ric, make_uscc, publish, published, record
+
+from govhub_common.testing import Hub
+
+
+def enterprise(uscc: str, **overrides: object) -> dict[str, object]:
+    data: dict[str, object] = {
+        "uscc": uscc,
+        "name": "广州市海创信息有限公司",
+        "legal_rep_id": make_ric(date(1970, 5, 1)),
+        "legal_rep_name": "李明",
+        "address": "广州市天河区体育西路1号",
+        "district": "天河区",
+        "industry": "I6510",
+        "registered_capital": 1000000,
+        "established_date": "2024-03-01",
+        "mobile": "13800138000",
+    }
+    data.update(overrides)
+    return data
+
+
+def person(id_number: str, name: str = "张三", **overrides: object) -> dict[str, object]:
+    birth = f"{id_number[6:10]}-{id_number[10:12]}-{id_number[12:14]}"
+    data: dict[str, object] = {
+        "id_number": id_number,
+        "name": name,
+        "sex": "男" if int(id_number[16]) % 2 else "女",
+        "birth_date": birth,
+        "household_id": f"H{uuid.uuid4().hex[:8]}",
+        "address": "广州市越秀区中山五路2号",
+        "district": "越秀区",
+        "mobile": "13900139000",
+    }
+    data.update(overrides)
+    return data
+
+
+async def test_enterprise_registration_builds_the_legal_entity_with_provenance(hub: Hub) -> None:
+    changes = await collect(hub, f"t-{uuid.uuid4().hex[:6]}", "registry.legal_entity.changed")
+    uscc = make_uscc()
+    rec = record(enterprise(uscc))
+    await publish(hub, published("enterprise_registered", "gz-amr", [rec]))
+    await publish(
+        hub,
+        published(
+            "local_tax_registered",
+            "gz-ltax",
+            [record({"uscc": uscc, "tax_no": "T-1", "registered_date": "2024-03-20"})],
+        ),
+    )
+
+    reply = await hub.client.get(f"/registry/v1/legal-entities/{uscc}", headers=hub.operator())
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["attributes"]["name"] == "广州市海创信息有限公司"
+    assert body["attributes"]["status"] == "active"
+    assert body["attributes"]["mobile"] == "+8613800138000"
+    assert body["sources"]["name"] == {
+        "agency": "gz-amr",
+        "seq": rec["seq"],
+        "valid_from": "2024-03-01",
+    }
+
+    regs = (
+        await hub.client.get(
+            f"/registry/v1/legal-entities/{uscc}/registrations", headers=hub.operator()
+        )
+    ).json()["data"]
+    by_kind = {(r["agency"], r["kind"]): r for r in regs}
+    assert by_kind[("gz-amr", "business_licence")]["status"] == "active"
+    assert by_kind[("gz-ltax", "tax_registration")]["reference"] == "T-1"
+    assert by_kind[("gz-ltax", "tax_registration")]["start_date"] == "2024-03-20"
+
+    mine = [
+        i for i in changes.items("registry.legal_entity.changed", "entities") if i["uscc"] == uscc
+    ]
+    assert mine and mine[0]["source_agency"] == "gz-amr" and "name" in mine[0]["attributes"]
+
+    history = (
+        await hub.client.get(f"/registry/v1/legal-entities/{uscc}/history", headers=hub.operator())
+    ).json()["data"]
+    name_rows = [h for h in history if h["attribute"] == "name"]
+    assert name_rows[0]["source_agency"] == "gz-amr" and name_rows[0]["seq"] == rec["seq"]
+    assert name_rows[0]["valid_from"] == "2024-03-01" and name_rows[0]["valid_to"] is None
+
+
+async def test_deregistration_and_replay_change_nothing_twice(hub: Hub) -> None:
+    uscc = make_uscc()
+    await publish(hub, published("enterprise_registered", "gz-amr", [record(enterprise(uscc))]))
+    dereg = published(
+        "enterprise_deregistered",
+        "gz-amr",
+        [record({"uscc": uscc, "deregistered_date": "2024-09-30", "reason": "吊销营业执照"})],
+    )
+    await hub.settle()  # the registration's own change event is out before we listen
+    changes = await collect(hub, f"t-{uuid.uuid4().hex[:6]}", "registry.legal_entity.changed")
+    await publish(hub, dereg)
+    await hub.settle()
+    history_before = (
+        await hub.client.get(f"/registry/v1/legal-entities/{uscc}/history", headers=hub.operator())
+    ).json()["data"]
+    await publish(hub, dereg)  # the same event again: the inbox drops it
+    await publish(
+        hub, published("enterprise_deregistered", "gz-amr", dereg.data["records"])
+    )  # same records, new event
+    await hub.settle()
+    history_after = (
+        await hub.client.get(f"/registry/v1/legal-entities/{uscc}/history", headers=hub.operator())
+    ).json()["data"]
+    assert history_after == history_before
+
+    body = (
+        await hub.client.get(f"/registry/v1/legal-entities/{uscc}", headers=hub.operator())
+    ).json()
+    assert body["attributes"]["status"] == "revoked"
+    mine = [
+        i for i in changes.items("registry.legal_entity.changed", "entities") if i["uscc"] == uscc
+    ]
+    assert len(mine) == 1 and set(mine[0]["attributes"]) == {"status", "deregistered_date"}
+    regs = (
+        await hub.client.get(
+            f"/registry/v1/legal-entities/{uscc}/registrations", headers=hub.operator()
+        )
+    ).json()["data"]
+    licence = next(r for r in regs if r["kind"] == "business_licence")
+    assert licence["status"] == "deregistered" and licence["end_date"] == "2024-09-30"
+
+
+async def test_bad_records_are_kept_with_the_reason_and_the_rest_applied(hub: Hub) -> None:
+    good, bad = make_uscc(), make_uscc()
+    records = [
+        record(enterprise(good)),
+        record(enterprise(bad, established_date="2024-02-30")),
+        record(enterprise(make_uscc(), mobile="12345")),
+    ]
+    await publish(hub, published("enterprise_registered", "gz-amr", records))
+    assert (
+        await hub.client.get(f"/registry/v1/legal-entities/{good}", headers=hub.operator())
+    ).status_code == 200
+    missing = await hub.client.get(f"/registry/v1/legal-entities/{bad}", headers=hub.operator())
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    unmapped = (
+        await hub.client.get(
+            "/registry/v1/unmapped-records?topic=enterprise_registered&limit=500",
+            headers=hub.operator(),
+        )
+    ).json()["data"]
+    reasons = {u["seq"]: u["reason"] for u in unmapped}
+    assert reasons[records[1]["seq"]].startswith("$.records[1].data.established_date")
+    assert reasons[records[2]["seq"]].startswith("$.records[2].data.mobile")
+
+
+async def test_conflicting_names_are_listed_with_both_sources_and_can_be_settled(hub: Hub) -> None:
+    id_number = make_ric(date(1948, 6, 2))
+    await publish(
+        hub, published("person_registered", "gz-psb", [record(person(id_number, "王秀英"))])
+    )
+    await publish(
+        hub,
+        published(
+            "pension_paid",
+            "gz-hrss",
+            [
+                record(
+                    {
+                        "id_number": id_number,
+                        "name": "王秀瑛",
+                        "amount": 3200,
+                        "paid_date": "2024-03-10",
+                        "period": "2024-03",
+                    }
+                )
+            ],
+        ),
+    )
+
+    listed = (
+        await hub.client.get(
+            f"/registry/v1/conflicts?subject_id={id_number}", headers=hub.operator()
+        )
+    ).json()["data"]
+    assert len(listed) == 1
+    conflict = listed[0]
+    assert conflict["attribute"] == "name" and conflict["status"] == "open"
+    assert {(c["agency"], c["value"]) for c in conflict["claims"]} == {
+        ("gz-psb", "王秀英"),
+        ("gz-hrss", "王秀瑛"),
+    }
+    # The current name follows the more authoritative source (public security).
+    body = (
+        await hub.client.get(f"/registry/v1/persons/{id_number}", headers=hub.operator())
+    ).json()
+    assert body["attributes"]["name"] == "王秀英" and body["sources"]["name"]["agency"] == "gz-psb"
+
+    settled = await hub.client.post(
+        f"/registry/v1/conflicts/{conflict['id']}/settle",
+        json={"note": "户籍为准"},
+        headers=hub.operator(),
+    )
+    assert settled.status_code == 200 and settled.json()["status"] == "settled"
+    # The same claims again do not reopen it.
+    await publish(
+        hub,
+        published(
+            "pension_paid",
+            "gz-hrss",
+            [
+                record(
+                    {
+                        "id_number": id_number,
+                        "name": "王秀瑛",
+                        "amount": 3200,
+                        "paid_date": "2024-03-10",
+                        "period": "2024-03",
+                    },
+                    seq=conflict["claims"][1]["seq"],
+                )
+            ],
+        ),
+    )
+    still = (
+        await hub.client.get(
+            f"/registry/v1/conflicts?subject_id={id_number}", headers=hub.operator()
+        )
+    ).json()["data"]
+    assert still == []
+    again = await hub.client.post(
+        f"/registry/v1/conflicts/{conflict['id']}/settle",
+        json={"note": "x"},
+        headers=hub.operator(),
+    )
+    assert again.status_code == 409
+    bad = await hub.client.post(
+        f"/registry/v1/conflicts/{conflict['id']}/settle", json={"note": ""}, headers=hub.operator()
+    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["path"] == "$.note"
+
+    benefits = (
+        await hub.client.get(
+            f"/registry/v1/persons/{id_number}/registrations", headers=hub.operator()
+        )
+    ).json()["data"]
+    pension = next(b for b in benefits if b["kind"] == "pension")
+    assert pension["agency"] == "gz-hrss" and pension["details"]["amount"] == 3200
+
+
+async def test_a_birth_date_contradicting_the_id_number_is_a_conflict(hub: Hub) -> None:
+    id_number = make_ric(date(1961, 1, 15))
+    await publish(
+        hub,
+        published(
+            "person_registered", "gz-psb", [record(person(id_number, birth_date="1961-01-16"))]
+        ),
+    )
+    listed = (
+        await hub.client.get(
+            f"/registry/v1/conflicts?subject_id={id_number}", headers=hub.operator()
+        )
+    ).json()["data"]
+    assert [c["attribute"] for c in listed] == ["birth_date"]
+    assert {(c["agency"], c["value"]) for c in listed[0]["claims"]} == {
+        ("gb11643", "1961-01-15"),
+        ("gz-psb", "1961-01-16"),
+    }
+
+
+async def test_as_of_a_valid_time_and_as_known_at_a_recorded_time(hub: Hub) -> None:
+    id_number = make_ric(date(1980, 2, 2))
+    await publish(
+        hub,
+        published(
+            "person_registered",
+            "gz-psb",
+            [record(person(id_number, address="旧地址1号"), when="2020-01-10T09:00:00+08:00")],
+        ),
+    )
+    first = (
+        await hub.client.get(f"/registry/v1/persons/{id_number}", headers=hub.operator())
+    ).json()
+    between = (
+        await hub.client.get(f"/registry/v1/persons/{id_number}/history", headers=hub.operator())
+    ).json()["data"][0]["recorded_at"]
+    await publish(
+        hub,
+        published(
+            "person_registered",
+            "gz-psb",
+            [record(person(id_number, address="新地址2号"), when="2023-06-01T09:00:00+08:00")],
+        ),
+    )
+
+    now = (await hub.client.get(f"/registry/v1/persons/{id_number}", headers=hub.operator())).json()
+    assert (
+        first["attributes"]["address"] == "旧地址1号"
+        and now["attributes"]["address"] == "新地址2号"
+    )
+    then = (
+        await hub.client.get(
+            f"/registry/v1/persons/{id_number}",
+            params={"as_of": "2021-05-01"},
+            headers=hub.operator(),
+        )
+    ).json()
+    assert then["attributes"]["address"] == "旧地址1号"
+    assert then["sources"]["address"]["valid_from"] == "2020-01-10"
+    known = (
+        await hub.client.get(
+            f"/registry/v1/persons/{id_number}",
+            params={"known_at": between, "as_of": "2024-01-01"},
+            headers=hub.operator(),
+        )
+    ).json()
+    assert known["attributes"]["address"] == "旧地址1号"
+    before = (
+        await hub.client.get(
+            f"/registry/v1/persons/{id_number}",
+            params={"as_of": "2019-01-01"},
+            headers=hub.operator(),
+        )
+    ).json()
+    assert "address" not in before["attributes"]
+
+
+async def test_a_death_from_public_security_emits_person_deceased_once(hub: Hub) -> None:
+    deaths = await collect(hub, f"t-{uuid.uuid4().hex[:6]}", "registry.person.deceased")
+    id_number = make_ric(date(1935, 8, 8))
+    await publish(
+        hub, published("person_registered", "gz-psb", [record(person(id_number, "陈伯"))])
+    )
+    died = record({"id_number": id_number, "name": "陈伯", "death_date": "2024-04-02"})
+    await publish(hub, published("person_died", "gz-psb", [died]))
+    await publish(
+        hub,
+        published(
+            "death_certified",
+            "gz-health",
+            [record({"id_number": id_number, "name": "陈伯", "death_date": "2024-04-02"})],
+        ),
+    )
+    await hub.settle()
+    mine = [
+        p
+        for p in deaths.items("registry.person.deceased", "persons")
+        if p["id_number"] == id_number
+    ]
+    assert mine == [
+        {
+            "id_number": id_number,
+            "death_date": "2024-04-02",
+            "source_agency": "gz-psb",
+            "seq": died["seq"],
+        }
+    ]
+    body = (
+        await hub.client.get(f"/registry/v1/persons/{id_number}", headers=hub.operator())
+    ).json()
+    assert body["attributes"]["vital_status"] == "deceased"
+
+
+async def test_a_thousand_records_in_one_event(hub: Hub) -> None:
+    usccs = [make_uscc() for _ in range(1000)]
+    changes = await collect(hub, f"t-{uuid.uuid4().hex[:6]}", "registry.legal_entity.changed")
+    await publish(
+        hub,
+        published(
+            "enterprise_registered",
+            "gz-amr",
+            [record(enterprise(u, name=f"广州市测试{i}有限公司")) for i, u in enumerate(usccs)],
+        ),
+    )
+    await hub.settle()
+    events = [e for e in changes.events if any(i["uscc"] == usccs[0] for i in e.data["entities"])]
+    assert len(events) == 1 and len(events[0].data["entities"]) == 1000
+    last = (
+        await hub.client.get(f"/registry/v1/legal-entities/{usccs[-1]}", headers=hub.operator())
+    ).json()
+    assert last["attributes"]["name"] == "广州市测试999有限公司"
