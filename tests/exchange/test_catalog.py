@@ -1,0 +1,187 @@
+"""Topics, versioned schemas with data items, search and pagination."""
+
+from __future__ import annotations
+
+import copy
+
+from exchange.support import (
+    BASE,
+    ENTERPRISE_SCHEMA,
+    agency_headers,
+    enterprise,
+    make_agency,
+    make_topic,
+    publish,
+    unique,
+)
+from govhub_common.testing import Hub
+
+
+async def test_topic_lists_its_data_items_with_sensitivity_and_personal_flag(hub: Hub) -> None:
+    owner = await make_agency(hub)
+    topic = await make_topic(hub, owner)
+    detail = (
+        await hub.client.get(f"{BASE}/topics/{topic}", headers=agency_headers(hub, owner))
+    ).json()
+    assert detail["owner"] == owner and detail["current_version"] == 1
+    assert detail["schema"]["additionalProperties"] is False
+    items = {i["name"]: i for i in detail["data_items"]}
+    assert len(items) == 10
+    assert items["legal_rep_id"]["personal"] is True
+    assert items["legal_rep_id"]["sensitivity"] == "sensitive"
+    assert items["uscc"]["required"] is True and items["industry"]["required"] is False
+
+
+async def test_a_bad_schema_is_refused_naming_each_fault(hub: Hub) -> None:
+    owner = await make_agency(hub)
+    schema = copy.deepcopy(ENTERPRISE_SCHEMA)
+    del schema["properties"]["name"]["title"]
+    schema["properties"]["uscc"]["x-sensitivity"] = "extreme"
+    response = await hub.client.post(
+        f"{BASE}/topics",
+        json={
+            "code": unique("t_"),
+            "title": "坏",
+            "sharing_type": "unconditional",
+            "schema": schema,
+        },
+        headers=agency_headers(hub, owner),
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    paths = {e["path"] for e in response.json()["errors"]}
+    assert paths == {"$.schema.properties.name.title", "$.schema.properties.uscc.x-sensitivity"}
+
+
+async def test_not_shared_topics_need_a_legal_basis(hub: Hub) -> None:
+    owner = await make_agency(hub)
+    response = await hub.client.post(
+        f"{BASE}/topics",
+        json={
+            "code": unique("t_"),
+            "title": "不共享",
+            "sharing_type": "not_shared",
+            "schema": ENTERPRISE_SCHEMA,
+        },
+        headers=agency_headers(hub, owner),
+    )
+    assert response.status_code == 422
+
+
+async def test_new_versions_may_only_add_optional_items(hub: Hub) -> None:
+    owner = await make_agency(hub)
+    topic = await make_topic(hub, owner)
+    headers = agency_headers(hub, owner)
+    added = copy.deepcopy(ENTERPRISE_SCHEMA)
+    added["properties"]["website"] = {"type": "string", "title": "网站"}
+    ok = await hub.client.post(
+        f"{BASE}/topics/{topic}/versions", json={"schema": added}, headers=headers
+    )
+    assert ok.status_code == 201, ok.text
+    assert ok.json()["current_version"] == 2
+
+    required = copy.deepcopy(added)
+    required["properties"]["fax"] = {"type": "string", "title": "传真"}
+    required["required"] = [*required["required"], "fax"]
+    refused = await hub.client.post(
+        f"{BASE}/topics/{topic}/versions", json={"schema": required}, headers=headers
+    )
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["path"] == "$.schema.required"
+
+    removed = copy.deepcopy(added)
+    del removed["properties"]["industry"]
+    refused = await hub.client.post(
+        f"{BASE}/topics/{topic}/versions", json={"schema": removed}, headers=headers
+    )
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["path"] == "$.schema.properties.industry"
+
+    other = await make_agency(hub)
+    forbidden = await hub.client.post(
+        f"{BASE}/topics/{topic}/versions",
+        json={"schema": added},
+        headers=agency_headers(hub, other),
+    )
+    assert forbidden.status_code == 403
+
+    # Records say which version they follow; v1 records cannot carry the v2 item.
+    result = await publish(
+        hub,
+        owner,
+        topic,
+        [
+            {"record_id": "a", "data": enterprise(0, website="https://a.cn"), "schema_version": 2},
+            {"record_id": "b", "data": enterprise(0, website="https://b.cn"), "schema_version": 1},
+        ],
+    )
+    assert result["counts"]["accepted"] == 1
+    assert result["rejected"][0]["errors"][0]["path"] == "$[1].data.website"
+
+
+async def test_search_and_paginate_topics_and_items(hub: Hub) -> None:
+    owner = await make_agency(hub)
+    marker = unique("zz")
+    codes = []
+    for _ in range(3):
+        code = f"{marker}_{unique('')}"
+        response = await hub.client.post(
+            f"{BASE}/topics",
+            json={
+                "code": code,
+                "title": "死亡登记",
+                "sharing_type": "conditional",
+                "schema": ENTERPRISE_SCHEMA,
+            },
+            headers=agency_headers(hub, owner),
+        )
+        assert response.status_code == 201
+        codes.append(code)
+    headers = agency_headers(hub, owner)
+    first = (
+        await hub.client.get(f"{BASE}/topics", params={"q": marker, "limit": 2}, headers=headers)
+    ).json()
+    assert [t["code"] for t in first["data"]] == sorted(codes)[:2]
+    second = (
+        await hub.client.get(
+            f"{BASE}/topics",
+            params={"q": marker, "limit": 2, "after": first["next"]},
+            headers=headers,
+        )
+    ).json()
+    assert [t["code"] for t in second["data"]] == sorted(codes)[2:]
+    assert second["next"] is None
+
+    by_owner = (
+        await hub.client.get(f"{BASE}/topics", params={"owner": owner}, headers=headers)
+    ).json()
+    assert {t["code"] for t in by_owner["data"]} == set(codes)
+
+    items = (
+        await hub.client.get(
+            f"{BASE}/data-items",
+            params={"topic": codes[0], "personal": "true", "limit": 2},
+            headers=headers,
+        )
+    ).json()
+    assert [i["name"] for i in items["data"]] == ["legal_rep_id", "legal_rep_name"]
+    rest = (
+        await hub.client.get(
+            f"{BASE}/data-items",
+            params={"topic": codes[0], "personal": "true", "after": items["next"]},
+            headers=headers,
+        )
+    ).json()
+    assert [i["name"] for i in rest["data"]] == ["mobile"]
+    found = (
+        await hub.client.get(
+            f"{BASE}/data-items", params={"q": "信用代码", "topic": codes[1]}, headers=headers
+        )
+    ).json()
+    assert [i["name"] for i in found["data"]] == ["uscc"]
+
+
+async def test_catalog_needs_an_exchange_scope(hub: Hub) -> None:
+    response = await hub.client.get(f"{BASE}/topics", headers=hub.auth("gz-amr", "sms:send"))
+    assert response.status_code == 403
+    assert response.json()["code"] == "insufficient_scope"
