@@ -24,8 +24,9 @@ IDENTIFIER_ATTRIBUTES = frozenset({"legal_rep_id"})
 class Grant(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    legal_entity: list[str] = []
-    person: list[str] = []
+    # None: as the policy's default grant says.
+    legal_entity: list[str] | None = None
+    person: list[str] | None = None
     identifiers: bool = False
 
 
@@ -39,7 +40,10 @@ class AccessPolicy(BaseModel):
         if principal.is_operator:
             return View(frozenset({ALL}), unmask=True)
         grant = self.agencies.get(principal.agency, self.default)
-        return View(frozenset(getattr(grant, kind)), unmask=grant.identifiers)
+        fields = getattr(grant, kind)
+        if fields is None:
+            fields = getattr(self.default, kind) or []
+        return View(frozenset(fields), unmask=grant.identifiers)
 
 
 @dataclass(frozen=True)

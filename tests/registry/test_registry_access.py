@@ -1,0 +1,140 @@
+"""Field-level authorisation, masking of other people's ID numbers, the access log, and
+the errors a caller sees."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from registry_helpers import make_ric, make_uscc, publish, published, record
+from test_registry_ingest import enterprise, person
+
+from govhub_common.testing import Hub
+
+
+async def test_each_agency_sees_only_its_granted_attributes(hub: Hub) -> None:
+    uscc, rep = make_uscc(), make_ric(date(1975, 9, 9))
+    await publish(
+        hub,
+        published("enterprise_registered", "gz-amr", [record(enterprise(uscc, legal_rep_id=rep))]),
+    )
+    url = f"/registry/v1/legal-entities/{uscc}"
+
+    tax = (await hub.client.get(url, headers=hub.auth("gz-ltax", "registry:read"))).json()
+    assert (
+        tax["attributes"]["legal_rep_id"] == rep and tax["attributes"]["mobile"] == "+8613800138000"
+    )
+
+    quality = (await hub.client.get(url, headers=hub.auth("gz-qts", "registry:read"))).json()
+    assert quality["attributes"]["legal_rep_id"] == rep[:6] + "********" + rep[-4:]
+    assert "mobile" not in quality["attributes"] and "mobile" not in quality["sources"]
+
+    health = (await hub.client.get(url, headers=hub.auth("gz-health", "registry:read"))).json()
+    assert set(health["attributes"]) == {
+        "name",
+        "district",
+        "industry",
+        "status",
+        "established_date",
+        "registered_capital",
+    }
+
+    forbidden = await hub.client.get(
+        f"{url}/registrations", headers=hub.auth("gz-health", "registry:read")
+    )
+    assert forbidden.status_code == 403
+
+
+async def test_tax_sees_no_household_data_of_persons(hub: Hub) -> None:
+    id_number = make_ric(date(1990, 1, 1), sex="female")
+    await publish(
+        hub, published("person_registered", "gz-psb", [record(person(id_number, "林小红"))])
+    )
+    url = f"/registry/v1/persons/{id_number}"
+    tax = (await hub.client.get(url, headers=hub.auth("gz-ntax", "registry:read"))).json()
+    assert tax["attributes"] == {"name": "林小红", "vital_status": "alive"}
+    police = (await hub.client.get(url, headers=hub.auth("gz-psb", "registry:read"))).json()
+    assert (
+        police["attributes"]["household_id"].startswith("H")
+        and police["attributes"]["sex"] == "female"
+    )
+    history = (
+        await hub.client.get(f"{url}/history", headers=hub.auth("gz-ntax", "registry:read"))
+    ).json()["data"]
+    assert {h["attribute"] for h in history} == {"name", "vital_status"}
+
+
+async def test_every_read_is_in_the_persons_access_log(hub: Hub) -> None:
+    id_number = make_ric(date(1966, 12, 12))
+    await publish(
+        hub, published("person_registered", "gz-psb", [record(person(id_number, "黄志强"))])
+    )
+    await hub.client.get(
+        f"/registry/v1/persons/{id_number}",
+        params={"purpose": "养老金资格核查"},
+        headers=hub.auth("gz-hrss", "registry:read"),
+    )
+    await hub.client.get(
+        "/registry/v1/persons",
+        params={"name": "黄志强", "purpose": "救助审核"},
+        headers=hub.auth("gz-civil", "registry:read"),
+    )
+
+    log = await hub.client.get(
+        f"/registry/v1/persons/{id_number}/access-log", headers=hub.operator()
+    )
+    assert log.status_code == 200
+    entries = [(e["agency"], e["purpose"], e["action"]) for e in log.json()["data"]]
+    assert ("gz-hrss", "养老金资格核查", "get") in entries
+    assert ("gz-civil", "救助审核", "search") in entries
+    hrss = next(e for e in log.json()["data"] if e["agency"] == "gz-hrss")
+    assert "household_id" in hrss["fields"] and "mobile" not in hrss["fields"]
+
+    agency = await hub.client.get(
+        f"/registry/v1/persons/{id_number}/access-log", headers=hub.auth("gz-hrss", "registry:read")
+    )
+    assert agency.status_code == 403
+
+
+async def test_search_by_name_finds_similar_names(hub: Hub) -> None:
+    uscc = make_uscc()
+    await publish(
+        hub,
+        published(
+            "enterprise_registered",
+            "gz-amr",
+            [record(enterprise(uscc, name="广州市白云山制药有限公司"))],
+        ),
+    )
+    hits = (
+        await hub.client.get(
+            "/registry/v1/legal-entities",
+            params={"name": "白云山制药"},
+            headers=hub.auth("gz-ltax", "registry:read"),
+        )
+    ).json()["data"]
+    assert uscc in [h["id"] for h in hits]
+
+
+async def test_errors_are_problem_json(hub: Hub) -> None:
+    unknown = make_ric(date(1999, 9, 9))
+    missing = await hub.client.get(f"/registry/v1/persons/{unknown}", headers=hub.operator())
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+    malformed = await hub.client.get(
+        "/registry/v1/persons/440106199909091234", headers=hub.operator()
+    )
+    assert (
+        malformed.status_code == 422 and malformed.json()["errors"][0]["path"] == "path:$.id_number"
+    )
+    no_scope = await hub.client.get(
+        f"/registry/v1/persons/{unknown}", headers=hub.auth("gz-hrss", "sms:send")
+    )
+    assert (
+        no_scope.status_code == 403
+        and no_scope.headers["content-type"] == "application/problem+json"
+    )
+    anonymous = await hub.client.get(f"/registry/v1/persons/{unknown}")
+    assert anonymous.status_code == 401
+    bad_date = await hub.client.get(
+        f"/registry/v1/persons/{unknown}", params={"as_of": "yesterday"}, headers=hub.operator()
+    )
+    assert bad_date.status_code == 422 and bad_date.json()["errors"][0]["path"] == "query:$.as_of"
