@@ -20,6 +20,10 @@ class TopicNotifier:
             event = self._events[topic] = asyncio.Event()
         return event
 
+    def watched(self, topic: str) -> bool:
+        """Whether someone waits (or is about to) on this topic."""
+        return topic in self._events
+
     def notify(self, topic: str) -> None:
         event = self._events.pop(topic, None)
         if event is not None:
