@@ -59,6 +59,23 @@ def _business_date(value: Any) -> date | None:
         return None
 
 
+SUBJECT_LOCK_BUCKETS = 64
+
+
+async def lock_subjects(session: AsyncSession, subjects: list[str]) -> None:
+    """Events about the same subjects are judged one after the other: without this, a death
+    and a pension payment handled at once would each miss the other's uncommitted fact.
+    Subjects hash into a few buckets (taken in order, so no deadlock) to bound the locks."""
+    await session.execute(
+        sa.text(
+            "SELECT pg_advisory_xact_lock(hashtext('alerting.subjects'), b) FROM ("
+            "SELECT DISTINCT abs(hashtext(s) % :n) AS b FROM unnest(CAST(:s AS text[])) s "
+            "ORDER BY 1) buckets"
+        ),
+        {"s": subjects, "n": SUBJECT_LOCK_BUCKETS},
+    )
+
+
 async def store_facts(
     session: AsyncSession, *, topic: str, records: list[IncomingRecord], rules: list[StoredRule]
 ) -> dict[str, list[int]]:
@@ -92,6 +109,7 @@ async def store_facts(
         log.warning("%d %s records lack a key or business date; not kept", skipped, topic)
     if not columns:
         return {}
+    await lock_subjects(session, columns["subject"])
     rows = await session.execute(
         sa.text(
             """

@@ -40,15 +40,24 @@ async def seen_topics(session: AsyncSession, topics: list[str]) -> dict[str, set
 
 async def remember_topic_fields(session: AsyncSession, topic: str, fields: set[str]) -> None:
     """Grow the known fields of a topic from a record event (one statement per event)."""
-    await session.execute(
+    # The UPDATE takes no row lock when nothing is new, so events of one topic do not queue.
+    params = {"t": topic, "f": sorted(fields)}
+    updated = await session.execute(
         sa.text(
-            "INSERT INTO alerting.known_topics (topic, fields, source) VALUES (:t, :f, 'seen') "
-            "ON CONFLICT (topic) DO UPDATE SET fields = ARRAY(SELECT DISTINCT unnest("
-            "alerting.known_topics.fields || EXCLUDED.fields) ORDER BY 1), updated_at = now() "
-            "WHERE NOT alerting.known_topics.fields @> EXCLUDED.fields"
+            "UPDATE alerting.known_topics SET fields = ARRAY(SELECT DISTINCT unnest(fields || "
+            "CAST(:f AS text[])) ORDER BY 1), updated_at = now() "
+            "WHERE topic = :t AND NOT fields @> CAST(:f AS text[]) RETURNING 1"
         ),
-        {"t": topic, "f": sorted(fields)},
+        params,
     )
+    if updated.first() is None:
+        await session.execute(
+            sa.text(
+                "INSERT INTO alerting.known_topics (topic, fields, source) "
+                "VALUES (:t, :f, 'seen') ON CONFLICT (topic) DO NOTHING"
+            ),
+            params,
+        )
 
 
 async def live_topic_fields(exchange_url: str, topic: str) -> set[str] | None:
