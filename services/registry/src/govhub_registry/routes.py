@@ -18,11 +18,13 @@ from govhub_registry.conflicts import service as conflicts
 from govhub_registry.ingest.mapping import Mapping
 from govhub_registry.lookup import service as lookup
 from govhub_registry.matching import review
+from govhub_registry.matching.service import list_decisions
 from govhub_registry.schemas import (
     AccessLogPublic,
     AttributeValuePublic,
     ConflictPublic,
     ConflictSettle,
+    MatchDecisionPublic,
     Page,
     RegistrationPublic,
     ReviewPublic,
@@ -337,6 +339,25 @@ async def resolve_review(
         mapping=mapping,
     )
     return ReviewPublic(**row)
+
+
+@router.get(
+    "/match-decisions",
+    response_model=Page[MatchDecisionPublic],
+    summary="Every matching decision, automatic or by an operator",
+)
+async def list_match_decisions(
+    session: SessionDep,
+    operator: Operator,
+    topic: str | None = None,
+    seq: int | None = None,
+    limit: Limit = 100,
+    after: str | None = None,
+) -> Page[MatchDecisionPublic]:
+    items, following = await list_decisions(
+        session, topic=topic, seq=seq, limit=limit, after=_cursor(after)
+    )
+    return Page(data=[MatchDecisionPublic(**i) for i in items], next=_next(following))
 
 
 @router.get(

@@ -126,3 +126,16 @@ class AccessLogPublic(BaseModel):
     fields: list[str]
     purpose: str
     action: str
+
+
+class MatchDecisionPublic(BaseModel):
+    id: int
+    subject_kind: str
+    topic: str
+    seq: int
+    decision: Literal["auto_link", "review", "no_match", "operator_link", "operator_reject"]
+    linked_id: str | None
+    score: float | None
+    candidates: list[dict[str, Any]]
+    decided_by: str
+    decided_at: datetime

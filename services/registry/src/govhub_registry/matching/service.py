@@ -62,6 +62,11 @@ def _birth_date_of(rec: MappedRecord) -> str | None:
     return None
 
 
+def _body(rec: MappedRecord) -> str | None:
+    """The ID without its check character, when it has the full length."""
+    return rec.key[:17] if rec.key and len(rec.key) == 18 else None
+
+
 def _similar(a: str | None, b: str | None) -> float | None:
     if not a or not b:
         return None
@@ -110,21 +115,28 @@ def score_entity(rec: MappedRecord, candidate: dict[str, Any]) -> float:
 
 
 _PERSON_CANDIDATES = """
-WITH q AS (SELECT * FROM unnest($1::int[], $2::text[], $3::text[]) AS q(i, birth_date, name))
+WITH q AS (SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[])
+           AS q(i, birth_date, name, id_body))
 SELECT q.i, p.id_number AS id, p.attributes::text AS attributes
 FROM q JOIN registry.person p ON p.birth_date = q.birth_date
 UNION
 SELECT q.i, p.id_number, p.attributes::text FROM q JOIN registry.person p ON p.name = q.name
+UNION
+SELECT q.i, p.id_number, p.attributes::text
+FROM q JOIN registry.person p ON left(p.id_number, 17) = q.id_body
 """
 
 _ENTITY_CANDIDATES = """
-WITH q AS (SELECT * FROM unnest($1::int[], $2::text[]) AS q(i, name))
+WITH q AS (SELECT * FROM unnest($1::int[], $2::text[], $3::text[]) AS q(i, name, id_body))
 SELECT q.i, c.uscc AS id, c.attributes::text AS attributes
 FROM q CROSS JOIN LATERAL (
     SELECT e.uscc, e.attributes FROM registry.legal_entity e
-    WHERE e.name OPERATOR(public.%) q.name
+    WHERE q.name <> '' AND e.name OPERATOR(public.%) q.name
     ORDER BY public.similarity(e.name, q.name) DESC LIMIT 20
 ) c
+UNION
+SELECT q.i, e.uscc, e.attributes::text
+FROM q JOIN registry.legal_entity e ON left(e.uscc, 17) = q.id_body
 """
 
 
@@ -140,12 +152,14 @@ async def find_candidates(
             list(range(len(records))),
             [_birth_date_of(r) for r in records],
             [str(r.data.get("name") or "") or None for r in records],
+            [_body(r) for r in records],
         )
     else:
         rows = await raw.fetch(
             _ENTITY_CANDIDATES,
             list(range(len(records))),
             [str(r.data.get("name") or "") for r in records],
+            [_body(r) for r in records],
         )
     scored: list[list[Candidate]] = [[] for _ in records]
     score = score_person if kind == "person" else score_entity
@@ -239,6 +253,25 @@ async def match_records(
 
 def _candidates_json(candidates: list[Candidate]) -> str:
     return orjson.dumps([c.__dict__ for c in candidates]).decode()
+
+
+async def list_decisions(
+    session: AsyncSession, *, topic: str | None, seq: int | None, limit: int, after: int | None
+) -> tuple[list[dict[str, Any]], int | None]:
+    raw = await raw_connection(session)
+    rows = await raw.fetch(
+        "SELECT id, subject_kind, topic, seq, decision, linked_id, score, "
+        "candidates::text AS candidates, decided_by, decided_at FROM registry.match_decision "
+        "WHERE id > $1 AND ($2::text IS NULL OR topic = $2) AND ($3::bigint IS NULL OR seq = $3) "
+        "ORDER BY id LIMIT $4",
+        after or 0,
+        topic,
+        seq,
+        limit + 1,
+    )
+    following = rows[limit - 1]["id"] if len(rows) > limit else None
+    items = [{**dict(r), "candidates": orjson.loads(r["candidates"])} for r in rows[:limit]]
+    return items, following
 
 
 async def record_decisions(session: AsyncSession, *, rows: list[tuple[Any, ...]]) -> None:

@@ -43,6 +43,9 @@ _DDL = """
         );
         CREATE INDEX person_name_trgm ON registry.person USING gin (name public.gin_trgm_ops);
         CREATE INDEX person_birth_date ON registry.person (birth_date);
+        -- Matching: a record whose ID fails only its check character finds its subject.
+        CREATE INDEX person_id_body ON registry.person (left(id_number, 17));
+        CREATE INDEX legal_entity_uscc_body ON registry.legal_entity (left(uscc, 17));
 
         -- One row per value an agency asserted: valid time (valid_from/valid_to) and
         -- recorded time (recorded_at, and closed_at when valid_to was set).
