@@ -3,6 +3,7 @@ dry run and backfill."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import yaml
@@ -85,16 +86,22 @@ async def create_rule(
 
 @router.post("/dry-run", response_model=BackfillResult, openapi_extra=_RULE_BODY)
 async def dry_run_new_rule(
-    request: Request, session: SessionDep, operator: Operator, settings: Settings, ctx: Context
+    request: Request,
+    session: SessionDep,
+    operator: Operator,
+    settings: Settings,
+    ctx: Context,
+    as_of: datetime | None = None,
 ) -> BackfillResult:
-    """What a rule not yet stored (or a changed one) would raise over the stored facts now."""
+    """What a rule not yet stored (or a changed one) would raise over the stored facts as of
+    a time (default now). Facts are kept for the topics and fields some stored rule reads."""
     rule = service.parse_rule(await _rule_body(request))
     await service.check_rule(session, rule, exchange_url=settings.exchange_url)
     stored = service.StoredRule(rule=rule, version=0, enabled=True, source="api")
     return await backfill_service.backfill(
         session,
         stored=stored,
-        as_of=ctx.clock.now(),
+        as_of=as_of or ctx.clock.now(),
         dry_run=True,
         limit=100,
         batch_size=settings.alerting_sweep_batch_size,
