@@ -164,7 +164,8 @@ async def transition(
                 WITH updated AS (
                     UPDATE alerting.warnings SET status = :status, resolution = :resolution,
                         note = coalesce(:note, note), updated_at = now(),
-                        resolved_at = CASE WHEN :status = 'resolved' THEN :now END
+                        resolved_at = CASE WHEN CAST(:status AS text) = 'resolved'
+                            THEN CAST(:now AS timestamptz) END
                     WHERE id = :id RETURNING *
                 ), logged AS (
                     INSERT INTO alerting.warning_history
