@@ -329,6 +329,15 @@ async def apply_records(
     raw = await raw_connection(session)
     agency = records[0].agency
     touched = sorted({r.key for r in records if r.key})
+    # Events about one subject may be handled concurrently (several deliveries in flight);
+    # each recomputes the golden record from history, so they take turns per subject.
+    # Sorted, so two batches never wait on each other in a cycle.
+    await raw.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || k, 0)) "
+        "FROM unnest($2::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n",
+        subject.kind,
+        touched,
+    )
     cols = _attribute_rows(records)
     if cols[0]:
         await raw.execute(_ATTRIBUTES_SQL, *cols, subject.kind, topic)
