@@ -59,6 +59,10 @@ def record_event(topic: str, publisher: str, *records: dict[str, Any]) -> CloudE
     )
 
 
+def moment(day: date, hour: int = 9) -> datetime:
+    return datetime.combine(day, time(hour), tzinfo=BUSINESS_TZ)
+
+
 def at(day: date, hour: int = 9) -> str:
     """A moment of a business day (Asia/Shanghai), as the API takes it."""
     return datetime.combine(day, time(hour), tzinfo=BUSINESS_TZ).isoformat()
