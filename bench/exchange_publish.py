@@ -1,0 +1,463 @@
+"""Exchange benchmark: publish -> readable in three subscribers' feeds, against the local
+PostgreSQL and RabbitMQ, with the hub as a `govhub run` subprocess (all-in-one).
+
+Measures, in one run:
+1. sustained records/s from HTTP publish (1,000-record batches) until three subscribers
+   have read every record from their feeds;
+2. p99 from "accepted" (the publish reply) to "readable" (seen by a long-polling feed
+   reader) at an offered 2,000 records/s;
+3. raw COPY of the same rows into PostgreSQL, and the ratio of 1 to it;
+4. the founding document's catalog (46 agencies, 269 topics, 4,535 data items): list and search.
+
+Usage: .venv/bin/python bench/exchange_publish.py [--records 100000]
+Env: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
+     BENCH_AMQP_URL (default amqp://guest:guest@127.0.0.1:5672/; "" for in-process events).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+
+ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+GOVHUB = str(Path(sys.executable).parent / "govhub")
+USCCS = ["91440101MA59ABCD1D", "91350100M000100Y43", "91110108700123456W"]
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "uscc": {"type": "string", "format": "cn-uscc", "title": "统一社会信用代码"},
+        "name": {"type": "string", "title": "企业名称"},
+        "legal_rep_id": {
+            "type": "string",
+            "format": "cn-ric",
+            "title": "法定代表人身份证号",
+            "x-personal": True,
+        },
+        "legal_rep_name": {"type": "string", "title": "法定代表人", "x-personal": True},
+        "address": {"type": "string", "title": "住所"},
+        "district": {"type": "string", "title": "所属区"},
+        "industry": {"type": "string", "title": "行业"},
+        "registered_capital": {"type": "number", "title": "注册资本"},
+        "established_date": {"type": "string", "format": "date", "title": "成立日期"},
+        "mobile": {
+            "type": "string",
+            "format": "cn-mobile",
+            "title": "联系电话",
+            "x-personal": True,
+        },
+    },
+    "required": [
+        "uscc",
+        "name",
+        "legal_rep_id",
+        "legal_rep_name",
+        "address",
+        "district",
+        "established_date",
+    ],
+}
+GRANTS = [
+    ["uscc", "name", "address"],
+    ["uscc", "name", "legal_rep_name", "established_date"],
+    ["uscc", "name", "registered_capital"],
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def record(i: int) -> dict[str, Any]:
+    return {
+        "record_id": f"E{i:09d}",
+        "data": {
+            "uscc": USCCS[i % 3],
+            "name": f"广州示例贸易有限公司{i}",
+            "legal_rep_id": "11010519491231002X",
+            "legal_rep_name": "张三",
+            "address": "广州市天河区体育西路1号",
+            "district": "天河区",
+            "industry": "批发业",
+            "registered_capital": 1_000_000 + i,
+            "established_date": "2008-03-01",
+            "mobile": "+8613800138000",
+        },
+        "business_time": "2008-03-01T09:30:00+08:00",
+    }
+
+
+class Hub:
+    def __init__(self, base: str, client: httpx.AsyncClient) -> None:
+        self.base = base
+        self.client = client
+
+    async def token(self, client_id: str, secret: str) -> dict[str, str]:
+        r = await self.client.post(
+            f"{self.base}/exchange/v1/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": secret,
+            },
+        )
+        r.raise_for_status()
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    async def call(self, method: str, path: str, headers: dict[str, str], **kw: Any) -> Any:
+        r = await self.client.request(
+            method, f"{self.base}/exchange/v1{path}", headers=headers, **kw
+        )
+        if r.status_code >= 400:
+            raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:300]}")
+        return r.json()
+
+    async def agency(
+        self, op: dict[str, str], code: str, name: str, scopes: list[str]
+    ) -> dict[str, str]:
+        await self.call("POST", "/agencies", op, json={"code": code, "name": name})
+        client = await self.call("POST", f"/agencies/{code}/clients", op, json={"scopes": scopes})
+        return await self.token(client["client_id"], client["client_secret"])
+
+
+async def start_hub(db_url: str, home: Path, port: int) -> asyncio.subprocess.Process:
+    env = {
+        **os.environ,
+        "GOVHUB_DATABASE_URL": db_url,
+        "GOVHUB_HOME": str(home),
+        "GOVHUB_LOG_LEVEL": "WARNING",
+        "GOVHUB_DB_POOL_SIZE": "20",
+    }
+    if AMQP_URL:
+        env["GOVHUB_AMQP_URL"] = AMQP_URL
+        env["GOVHUB_AMQP_EXCHANGE"] = f"bench.{uuid.uuid4().hex[:6]}"
+        env["GOVHUB_AMQP_QUEUE_PREFIX"] = env["GOVHUB_AMQP_EXCHANGE"] + "."
+    process = await asyncio.create_subprocess_exec(
+        GOVHUB, "run", "--port", str(port), env=env, stdout=asyncio.subprocess.DEVNULL
+    )
+    async with httpx.AsyncClient() as client:
+        for _ in range(600):
+            try:
+                health = await client.get(f"http://127.0.0.1:{port}/exchange/healthz")
+                if health.status_code == 200 and (home / "operator-secret").exists():
+                    return process
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError("the hub did not start")
+
+
+async def reader(
+    hub: Hub, headers: dict[str, str], sub_id: int, until: int, seen: dict[int, float] | None
+) -> float:
+    """Long-poll a feed until `until` records were read; returns when done."""
+    after = 0
+    count = 0
+    while count < until:
+        page = await hub.call(
+            "GET",
+            f"/subscriptions/{sub_id}/records",
+            headers,
+            params={"after": after, "limit": 5000, "wait": 5},
+        )
+        now = time.perf_counter()
+        for r in page["data"]:
+            if seen is not None:
+                seen.setdefault(r["seq"], now)
+        count += len(page["data"])
+        after = page["next"]
+    return time.perf_counter()
+
+
+async def throughput(
+    hub: Hub, amr: dict[str, str], readers: list[tuple[dict[str, str], int]], topic: str, n: int
+) -> float:
+    batches = [orjson.dumps([record(i) for i in range(b, b + 1000)]) for b in range(0, n, 1000)]
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in batches:
+        queue.put_nowait(body)
+
+    async def publisher() -> None:
+        while not queue.empty():
+            body = queue.get_nowait()
+            r = await hub.client.post(
+                f"{hub.base}/exchange/v1/topics/{topic}/records",
+                content=body,
+                headers={**amr, "content-type": "application/json"},
+            )
+            assert r.status_code == 200 and orjson.loads(r.content)["counts"]["accepted"] == 1000, (
+                r.text[:300]
+            )
+
+    started = time.perf_counter()
+    reading = [asyncio.create_task(reader(hub, h, s, n, None)) for h, s in readers]
+    await asyncio.gather(*(publisher() for _ in range(3)))
+    ends = await asyncio.gather(*reading)
+    return n / (max(ends) - started)
+
+
+async def latency(
+    hub: Hub,
+    amr: dict[str, str],
+    readers: list[tuple[dict[str, str], int]],
+    topic: str,
+    rate: int,
+    seconds: float,
+) -> list[float]:
+    batch = rate // 20  # a batch every 50 ms
+    total = int(rate * seconds) // batch * batch
+    seen: list[dict[int, float]] = [{} for _ in readers]
+    accepted: dict[int, float] = {}
+    reading = [
+        asyncio.create_task(reader(hub, h, s, total, seen[k])) for k, (h, s) in enumerate(readers)
+    ]
+    start = time.perf_counter()
+
+    async def one(b: int) -> None:
+        body = orjson.dumps([record(10_000_000 + i) for i in range(b, b + batch)])
+        r = await hub.client.post(
+            f"{hub.base}/exchange/v1/topics/{topic}/records",
+            content=body,
+            headers={**amr, "content-type": "application/json"},
+        )
+        now = time.perf_counter()
+        for a in orjson.loads(r.content)["accepted"]:
+            accepted[a["seq"]] = now
+
+    tasks = []
+    for k, b in enumerate(range(0, total, batch)):
+        delay = start + k * 0.05 - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(b)))
+    await asyncio.gather(*tasks)
+    await asyncio.gather(*reading)
+    return [max(0.0, s[seq] - accepted[seq]) for s in seen for seq in accepted]
+
+
+async def raw_copy(db_url: str, n: int) -> float:
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute("CREATE TABLE public.bench_copy (LIKE exchange.records INCLUDING ALL)")
+        rows = []
+        for i in range(n):
+            r = record(i)
+            rows.append(
+                (
+                    "t",
+                    i + 1,
+                    r["record_id"],
+                    1,
+                    1,
+                    os.urandom(32),
+                    None,
+                    None,
+                    "x",
+                    orjson.dumps(r["data"]).decode(),
+                )
+            )
+        started = time.perf_counter()
+        for b in range(0, n, 1000):
+            async with conn.transaction():
+                await conn.copy_records_to_table(
+                    "bench_copy",
+                    schema_name="public",
+                    columns=[
+                        "topic_code",
+                        "seq",
+                        "record_id",
+                        "version",
+                        "topic_version",
+                        "content_hash",
+                        "business_time",
+                        "published_at",
+                        "publisher",
+                        "data",
+                    ],
+                    records=[
+                        (
+                            *row[:7],
+                            datetime.now(UTC),
+                            *row[8:],
+                        )
+                        for row in rows[b : b + 1000]
+                    ],
+                )
+        return n / (time.perf_counter() - started)
+    finally:
+        await conn.close()
+
+
+async def catalog(hub: Hub, op: dict[str, str]) -> dict[str, float]:
+    """46 agencies, 269 topics, 4,535 data items; then list and search."""
+    agencies = []
+    for a in range(45):  # plus gz-datacenter, which owns hub_warnings
+        code = f"cat-{a:02d}"
+        agencies.append(
+            await hub.agency(op, code, f"广州市第{a}局", ["exchange:catalog", "exchange:publish"])
+        )
+    hub_items = 8
+    total_items, topics = 4535 - hub_items, 268
+    per_topic = [
+        total_items // topics + (1 if t < total_items % topics else 0) for t in range(topics)
+    ]
+    for t, n_items in enumerate(per_topic):
+        schema = {
+            "type": "object",
+            "properties": {
+                f"item_{k:02d}": {"type": "string", "title": f"数据项{t}-{k}"}
+                for k in range(n_items)
+            },
+            "required": ["item_00"],
+        }
+        await hub.call(
+            "POST",
+            "/topics",
+            agencies[t % 45],
+            json={
+                "code": f"cat_topic_{t:03d}",
+                "title": f"主题{t}登记信息",
+                "sharing_type": "conditional",
+                "schema": schema,
+            },
+        )
+    timings: dict[str, float] = {}
+
+    async def timed(name: str, fn: Any) -> Any:
+        started = time.perf_counter()
+        result = await fn()
+        timings[name] = (time.perf_counter() - started) * 1000
+        return result
+
+    async def list_topics() -> int:
+        count, after = 0, ""
+        while True:
+            page = await hub.call("GET", "/topics", op, params={"limit": 100, "after": after})
+            count += len(page["data"])
+            if not page["next"]:
+                return count
+            after = page["next"]
+
+    async def list_items() -> int:
+        count, after = 0, ""
+        while True:
+            page = await hub.call("GET", "/data-items", op, params={"limit": 1000, "after": after})
+            count += len(page["data"])
+            if not page["next"]:
+                return count
+            after = page["next"]
+
+    topics_seen = await timed("list all topics (3 pages) ms", list_topics)
+    items_seen = await timed("list all data items (5 pages) ms", list_items)
+    await timed(
+        "search topics q=登记 ms", lambda: hub.call("GET", "/topics", op, params={"q": "登记"})
+    )
+    await timed(
+        "search data items q=数据项12- ms",
+        lambda: hub.call("GET", "/data-items", op, params={"q": "数据项12-"}),
+    )
+    timings["topics"] = topics_seen
+    timings["data items"] = items_seen
+    return timings
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--latency-seconds", type=float, default=10)
+    args = parser.parse_args()
+    admin = await asyncpg.connect(ADMIN_URL)
+    name = f"govhub_bench_{uuid.uuid4().hex[:8]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    db_url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    home = Path(tempfile.mkdtemp(prefix="govhub-bench-"))
+    port = free_port()
+    process = await start_hub(db_url, home, port)
+    try:
+        async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=20)) as client:
+            hub = Hub(f"http://127.0.0.1:{port}", client)
+            op = await hub.token("operator", (home / "operator-secret").read_text().strip())
+            amr = await hub.agency(
+                op, "b-amr", "广州市工商行政管理局", ["exchange:publish", "exchange:catalog"]
+            )
+            subscribers = [
+                await hub.agency(op, code, title, ["exchange:subscribe"])
+                for code, title in (("b-qts", "质监"), ("b-ltax", "地税"), ("b-ntax", "国税"))
+            ]
+            results: dict[str, Any] = {}
+            for phase in ("throughput", "latency"):
+                topic = f"bench_{phase}"
+                await hub.call(
+                    "POST",
+                    "/topics",
+                    amr,
+                    json={
+                        "code": topic,
+                        "title": "企业开业登记",
+                        "sharing_type": "unconditional",
+                        "schema": SCHEMA,
+                    },
+                )
+                readers = []
+                for headers, items in zip(subscribers, GRANTS, strict=True):
+                    sub = await hub.call(
+                        "POST",
+                        "/subscriptions",
+                        headers,
+                        json={"topic": topic, "purpose": "bench", "items": items},
+                    )
+                    readers.append((headers, sub["id"]))
+                if phase == "throughput":
+                    results["rate"] = await throughput(hub, amr, readers, topic, args.records)
+                else:
+                    lat = await latency(hub, amr, readers, topic, 2000, args.latency_seconds)
+                    lat.sort()
+                    results["p50"] = statistics.median(lat)
+                    results["p99"] = lat[int(len(lat) * 0.99) - 1]
+            results["catalog"] = await catalog(hub, op)
+        copy_rate = await raw_copy(db_url, args.records)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await process.wait()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
+    )
+    print(
+        f"bus: {'RabbitMQ' if AMQP_URL else 'in-process'}; hub: govhub run (all-in-one) subprocess"
+    )
+    print(
+        f"publish -> readable in 3 feeds: {results['rate']:,.0f} records/s ({args.records:,} records, 1,000 per batch)"
+    )
+    print(
+        f"raw COPY of the same rows: {copy_rate:,.0f} rows/s; ratio {results['rate'] / copy_rate:.2f}"
+    )
+    print(
+        f"accepted -> readable at 2,000 records/s: p50 {results['p50'] * 1000:.0f} ms, p99 {results['p99'] * 1000:.0f} ms"
+    )
+    for key, value in results["catalog"].items():
+        print(f"catalog {key}: {value:,.0f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
