@@ -87,7 +87,10 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(_request_session)]
+# scope="function": commit before the response is sent, so a client is never told "done"
+# about a write that then fails to commit (FastAPI's default ends yield-dependencies after
+# the response).
+SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
 
 
 def rows_as_dicts(result: Any) -> list[dict[str, Any]]:

@@ -1,0 +1,50 @@
+"""The request-scoped transaction: committed before the reply, so a failed commit is never
+reported as success."""
+
+import uuid
+from types import SimpleNamespace
+
+import httpx
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from govhub_common.db import Database, SessionDep
+from govhub_common.problems import install_problem_handlers
+
+
+async def test_a_commit_that_fails_is_not_reported_as_success(db_url: str) -> None:
+    table = f"public.deferred_{uuid.uuid4().hex[:8]}"
+    db = Database(db_url, pool_size=2)
+    async with db.session() as session:
+        await session.execute(
+            sa.text(f"CREATE TABLE {table} (code text UNIQUE DEFERRABLE INITIALLY DEFERRED)")
+        )
+    app = FastAPI()
+    app.state.runtime = SimpleNamespace(db=db)
+    install_problem_handlers(app)
+
+    @app.post("/codes/{code}")
+    async def add(code: str, session: SessionDep) -> dict[str, str]:
+        # Two equal rows: the deferred unique check fails only at COMMIT.
+        await session.execute(sa.text(f"INSERT INTO {table} VALUES (:c), (:c)"), {"c": code})
+        return {"status": "created"}
+
+    @app.post("/ok/{code}")
+    async def ok(code: str, session: SessionDep) -> dict[str, str]:
+        await session.execute(sa.text(f"INSERT INTO {table} VALUES (:c)"), {"c": code})
+        return {"status": "created"}
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            failed = await client.post("/codes/x")
+            assert failed.status_code == 500
+            assert failed.headers["content-type"] == "application/problem+json"
+            assert (await client.post("/ok/y")).status_code == 200
+        async with db.session() as session:
+            rows = (await session.execute(sa.text(f"SELECT code FROM {table}"))).scalars().all()
+        assert rows == ["y"]
+    finally:
+        async with db.session() as session:
+            await session.execute(sa.text(f"DROP TABLE {table}"))
+        await db.close()
