@@ -168,3 +168,16 @@ async def test_an_unhandled_error_is_a_problem_without_internals() -> None:
     assert reply.headers["content-type"] == "application/problem+json"
     assert reply.json()["code"] == "internal_error"
     assert "secret" not in reply.text
+
+
+async def test_events_status_says_when_a_service_has_caught_up(hub: Hub) -> None:
+    assert (
+        await hub.client.get(
+            "/registry/v1/events/status", headers=hub.auth("gz-tax", "registry:read")
+        )
+    ).status_code == 403
+    await hub.settle()
+    for prefix in PREFIXES:
+        status = (await hub.client.get(f"{prefix}/v1/events/status", headers=hub.operator())).json()
+        assert status["outbox_pending"] == 0
+        assert status["idle"] is True

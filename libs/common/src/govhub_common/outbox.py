@@ -205,13 +205,37 @@ class OutboxRelay:
 InboxHandler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 
 
+class InFlight:
+    """Handlers running now, per consumer group (for the events status endpoint)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
 def idempotent(
-    db: Database, schema: str, consumer: str, handler: InboxHandler, *, service: str
+    db: Database,
+    schema: str,
+    consumer: str,
+    handler: InboxHandler,
+    *,
+    service: str,
+    in_flight: InFlight | None = None,
 ) -> Callable[[CloudEvent], Awaitable[None]]:
     """Wrap a handler so each event id takes effect once: inbox row and effect in one
     transaction; the bus acks only after this returns (after commit)."""
+    tracker = in_flight or InFlight()
 
     async def run(event: CloudEvent) -> None:
+        tracker.counts[consumer] = tracker.counts.get(consumer, 0) + 1
+        try:
+            await _run(event)
+        finally:
+            tracker.counts[consumer] -= 1
+
+    async def _run(event: CloudEvent) -> None:
         try:
             async with db.session() as session:
                 inserted = (

@@ -20,12 +20,17 @@ from govhub_common.bus.base import EventBus
 from govhub_common.clock import Clock
 from govhub_common.db import Database
 from govhub_common.migrations import upgrade_async
-from govhub_common.outbox import OutboxRelay, idempotent
+from govhub_common.outbox import InFlight, OutboxRelay, idempotent
 from govhub_common.problems import install_problem_handlers
 from govhub_common.security import KeyPair, TokenVerifier, load_key_pair
 from govhub_common.service import ServiceSpec, discover_services
 from govhub_common.settings import CommonSettings
-from govhub_common.web import RequestContextMiddleware, health_router, whoami_router
+from govhub_common.web import (
+    RequestContextMiddleware,
+    events_status_router,
+    health_router,
+    whoami_router,
+)
 
 log = logging.getLogger("govhub.runtime")
 
@@ -74,6 +79,8 @@ class Runtime:
     contexts: dict[str, ServiceContext] = field(default_factory=dict)
     relays: dict[str, OutboxRelay] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    in_flight: InFlight = field(default_factory=InFlight)
+    groups: dict[str, list[str]] = field(default_factory=dict)  # service -> consumer groups
 
     def context(self, service: str) -> ServiceContext:
         return self.contexts[service]
@@ -190,6 +197,7 @@ def _service_app(spec: ServiceSpec, runtime: Runtime) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(health_router(_readiness(runtime)))
     app.include_router(whoami_router())
+    app.include_router(events_status_router(spec))
     for router in spec.routers():
         app.include_router(router)
     return app
@@ -224,8 +232,14 @@ async def _start(runtime: Runtime, target: str, *, migrate: bool) -> None:
         for consumer in spec.consumers(ctx):
             group = f"{spec.name}.{consumer.name}"
             handler = idempotent(
-                runtime.db, spec.schema, group, consumer.handler, service=spec.name
+                runtime.db,
+                spec.schema,
+                group,
+                consumer.handler,
+                service=spec.name,
+                in_flight=runtime.in_flight,
             )
+            runtime.groups.setdefault(spec.name, []).append(group)
             await runtime.bus.subscribe(Subscription(group, consumer.patterns, handler))
     for spec in runtime.services.values():
         ctx = runtime.contexts[spec.name]

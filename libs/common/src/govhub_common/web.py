@@ -11,12 +11,13 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from govhub_common.logs import request_id_var, trace_id_var
 from govhub_common.metrics import HTTP_DURATION, HTTP_REQUESTS
-from govhub_common.security import AnyPrincipal
+from govhub_common.security import AnyPrincipal, Operator
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 
@@ -146,5 +147,43 @@ def whoami_router() -> APIRouter:
     @router.get("/v1/whoami", summary="The agency and scopes of the calling token")
     async def whoami(principal: AnyPrincipal) -> dict[str, Any]:
         return {"agency": principal.agency, "scopes": sorted(principal.scopes)}
+
+    return router
+
+
+def events_status_router(spec: Any) -> APIRouter:
+    """`GET /v1/events/status` (operator): is this service caught up with the bus?
+
+    Idle means: nothing in its outbox, nothing waiting in its consumers' queues and no
+    handler running. A simulation waits for every service to be idle before it moves the
+    clock; operators see where events are stuck.
+    """
+    router = APIRouter(tags=["events"])
+
+    @router.get("/v1/events/status", summary="Outbox and consumer backlog of this service")
+    async def events_status(request: Request, operator: Operator) -> dict[str, Any]:
+        runtime = request.app.state.runtime
+        async with runtime.db.session() as session:
+            pending = (
+                await session.execute(
+                    text(f"SELECT count(*) FROM {spec.schema}.outbox WHERE sent_at IS NULL")
+                )
+            ).scalar_one()
+        consumers = []
+        for group in runtime.groups.get(spec.name, []):
+            consumers.append(
+                {
+                    "group": group,
+                    "backlog": await runtime.bus.backlog(group),
+                    "in_flight": runtime.in_flight.counts.get(group, 0),
+                }
+            )
+        idle = pending == 0 and all(c["backlog"] == 0 and c["in_flight"] == 0 for c in consumers)
+        return {
+            "service": spec.name,
+            "outbox_pending": pending,
+            "consumers": consumers,
+            "idle": idle,
+        }
 
     return router

@@ -35,6 +35,10 @@ class EventBus(Protocol):
 
     async def ping(self) -> None: ...
 
+    async def backlog(self, group: str) -> int:
+        """Events waiting in the group's queue, not yet handed to a consumer."""
+        ...
+
     async def dead_letters(self, group: str) -> list[CloudEvent]:
         """Events parked in the group's dead-letter queue (for operators and tests)."""
         ...

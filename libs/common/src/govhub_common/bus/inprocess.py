@@ -69,5 +69,8 @@ class InProcessBus:
         DEAD_LETTERS.labels(self.service, subscription.group).inc()
         log.error("event %s dead-lettered for %s", event.id, subscription.group)
 
+    async def backlog(self, group: str) -> int:
+        return 0  # publish() returns only once every consumer has handled the event
+
     async def dead_letters(self, group: str) -> list[CloudEvent]:
         return list(self._dead.get(group, []))

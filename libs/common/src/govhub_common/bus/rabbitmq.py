@@ -146,6 +146,13 @@ class RabbitMQBus:
 
         await queue.consume(on_message)
 
+    async def backlog(self, group: str) -> int:
+        if self._connection is None:
+            raise ConnectionError("bus not started")
+        async with self._connection.channel() as channel:
+            queue = await channel.declare_queue(self.queue_prefix + group, passive=True)
+            return int(queue.declaration_result.message_count or 0)
+
     async def dead_letters(self, group: str) -> list[CloudEvent]:
         """Reads (and requeues) what is parked in the group's dead-letter queue."""
         if self._connection is None:
