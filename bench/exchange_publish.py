@@ -37,6 +37,9 @@ import orjson
 
 ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+# "exchange" measures the exchange alone (split mode, as deployed); "all" runs every service
+# in the process, so the registry's and alerting's consumers of each batch share its CPU.
+TARGET = os.environ.get("BENCH_TARGET", "exchange")
 GOVHUB = str(Path(sys.executable).parent / "govhub")
 USCCS = ["91440101MA59ABCD1D", "91350100M000100Y43", "91110108700123456W"]
 
@@ -152,7 +155,7 @@ async def start_hub(db_url: str, home: Path, port: int) -> asyncio.subprocess.Pr
         env["GOVHUB_AMQP_EXCHANGE"] = f"bench.{uuid.uuid4().hex[:6]}"
         env["GOVHUB_AMQP_QUEUE_PREFIX"] = env["GOVHUB_AMQP_EXCHANGE"] + "."
     process = await asyncio.create_subprocess_exec(
-        GOVHUB, "run", "--port", str(port), env=env, stdout=asyncio.subprocess.DEVNULL
+        GOVHUB, "run", "--target", TARGET, "--port", str(port), env=env, stdout=asyncio.subprocess.DEVNULL
     )
     async with httpx.AsyncClient() as client:
         for _ in range(600):

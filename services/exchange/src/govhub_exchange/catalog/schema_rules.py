@@ -7,8 +7,8 @@ from typing import Any
 
 import jsonschema_rs
 
-from govhub_common.identifiers import FORMAT_CHECKERS
 from govhub_common.problems import Problem
+from govhub_exchange.catalog.formats import RECORD_FORMATS
 
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 SENSITIVITY_LEVELS = ("public", "internal", "sensitive", "confidential")
@@ -100,7 +100,7 @@ def check_evolution(old: dict[str, Any], new: dict[str, Any]) -> None:
 
 
 def compile_validator(schema: dict[str, Any]) -> Any:
-    return jsonschema_rs.validator_for(schema, formats=FORMAT_CHECKERS, validate_formats=True)
+    return jsonschema_rs.validator_for(schema, formats=RECORD_FORMATS, validate_formats=True)
 
 
 def data_items(schema: dict[str, Any]) -> list[dict[str, Any]]:

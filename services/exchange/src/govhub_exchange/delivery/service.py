@@ -84,10 +84,12 @@ async def acknowledge(
     fresh = [r for r in page if r["seq"] > previous]
     if not fresh:
         return
+    # Records of one publish batch share published_at: observe once per batch and page
+    # rather than once per record (a prometheus observe per record cost a tenth of a core).
     now = utcnow()
     histogram = DELIVERY_LATENCY.labels(grant["topic"], "feed")
-    for record in fresh:
-        histogram.observe(max(0.0, (now - record["published_at"]).total_seconds()))
+    for published_at in {r["published_at"] for r in fresh}:
+        histogram.observe(max(0.0, (now - published_at).total_seconds()))
     await audit.append(
         session,
         actor=grant["subscriber"],
