@@ -221,8 +221,8 @@ async def dispatch(body: DispatchRequest, request: Request, _: Operator) -> Disp
     totals = DispatchReply(
         as_of=as_of, claimed=0, sent=0, deferred=0, failed=0, expired=0, reports_applied=0
     )
-    settings: SmsSettings = ctx.settings
-    # Rounds until nothing due is left (bounded, so a flood cannot pin the request).
+    # Rounds until nothing is due (a failover is due at once); bounded, so a flood
+    # cannot pin the request.
     for _round in range(100):
         result = await dispatch_round(ctx, as_of=as_of)
         totals.claimed += result.claimed
@@ -231,6 +231,6 @@ async def dispatch(body: DispatchRequest, request: Request, _: Operator) -> Disp
         totals.failed += result.failed
         totals.expired += result.expired
         totals.reports_applied += await process_pending(ctx, as_of=as_of)
-        if result.claimed < settings.sms_batch_size:
+        if result.claimed == 0:
             break
     return totals
