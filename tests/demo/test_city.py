@@ -46,7 +46,7 @@ def test_warned_enterprises_had_no_tax_registration_by_the_deadline() -> None:
         for _, d in topics.get(topic, []):
             day = date.fromisoformat(d["registered_date"])
             registered[d["uscc"]] = min(day, registered.get(d["uscc"], day))
-    warned = city.truth.warnings["licence_without_tax_registration"]
+    warned = city.truth.warnings["tax_registration_missing"]
     assert warned, "a 200-day city has late registrants"
     for code, day in licensed.items():
         deadline = day + timedelta(days=DEADLINE_DAYS)

@@ -155,7 +155,7 @@ def _enterprises(city: City, rng: random.Random, fake: Names, count: int) -> Non
         if reminder_day <= last and (registered is None or registered > reminder_day):
             truth.reminders.add(code)
         if deadline < last and (registered is None or registered > deadline):
-            truth.warnings["licence_without_tax_registration"].add(code)
+            truth.warnings["tax_registration_missing"].add(code)
             if registered is not None and registered <= last:
                 truth.complied_late.add(code)
         if registered is not None:
@@ -194,7 +194,7 @@ def _enterprises(city: City, rng: random.Random, fake: Names, count: int) -> Non
                         {"uscc": code, "deregistered_date": _iso(tax_closed)},
                     )
             elif closed + timedelta(days=DEADLINE_DAYS) < last:
-                truth.warnings["deregistered_without_tax_deregistration"].add(code)
+                truth.warnings["tax_deregistration_missing"].add(code)
 
 
 def _person(rng: random.Random, fake: Names, birth_from: int, birth_to: int) -> dict[str, Any]:
@@ -220,13 +220,16 @@ def _pensioners(city: City, rng: random.Random, fake: Names, count: int) -> None
         person = _person(rng, fake, 1925, 1955)
         city.publish(city.start, "person_registered", f"PR-{person['id_number']}", person)
         died: date | None = None
+        death_known = False
         if rng.random() < 0.06:
             died = city.start + timedelta(days=rng.randrange(city.days))
             if died.day == 15:
                 died += timedelta(days=1)
             topic, agency_prefix = rng.choice([("person_died", "PD"), ("death_certified", "DC")])
+            reported = died + timedelta(days=rng.randrange(0, 11))
+            death_known = reported <= city.end
             city.publish(
-                died + timedelta(days=rng.randrange(0, 11)),
+                reported,
                 topic,
                 f"{agency_prefix}-{person['id_number']}",
                 {
@@ -254,7 +257,7 @@ def _pensioners(city: City, rng: random.Random, fake: Names, count: int) -> None
                     },
                 )
             month = (month.replace(day=1) + timedelta(days=32)).replace(day=15)
-        if paid_after_death:
+        if paid_after_death and death_known:
             city.truth.warnings["pension_after_death"].add(person["id_number"])
 
 
@@ -274,10 +277,11 @@ def _households(city: City, rng: random.Random, fake: Names, count: int) -> None
         roll = rng.random()
         gifts = [(givers[0], first)]
         if roll < 0.12:  # the same item twice, from two agencies, within the window
-            gifts.append(
-                (givers[1], first + timedelta(days=rng.randrange(1, RELIEF_WINDOW_DAYS - 5)))
-            )
-            city.truth.warnings["duplicate_relief"].add(head["household_id"])
+            second = first + timedelta(days=rng.randrange(1, RELIEF_WINDOW_DAYS - 5))
+            gifts.append((givers[1], second))
+            if second <= city.end:
+                # alerting names a duplicate by household and item
+                city.truth.warnings["duplicate_relief"].add(f"{head['household_id']}/{item}")
         elif roll < 0.2:  # two agencies, but months apart: not a duplicate
             later = first + timedelta(days=RELIEF_WINDOW_DAYS + rng.randrange(30, 90))
             gifts.append((givers[1], later))

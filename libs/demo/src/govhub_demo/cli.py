@@ -2,20 +2,189 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+import contextlib
+import os
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from govhub_common.settings import CommonSettings
+
+console = Console()
+
+DEMO_DATABASE = "govhub_demo"
+
+# What a hub driven by a simulation needs: no scheduler acting on the wall clock.
+SIMULATION_SETTINGS = {
+    "GOVHUB_ALERTING_SWEEP_INTERVAL_SECONDS": "0",
+    "GOVHUB_SMS_SENDER_ENABLED": "false",
+}
 
 
 def command(
     scale: Annotated[
-        float, typer.Option(help="Fraction of the city (1.0 = 34,000 enterprises a year).")
+        float, typer.Option(help="Fraction of the city (1.0 = 34,000 new enterprises a year).")
     ] = 0.05,
-    days: Annotated[int, typer.Option(help="Days to simulate.")] = 365,
+    days: Annotated[int, typer.Option(help="Days to simulate, from 2008-01-01.")] = 365,
     seed: Annotated[int, typer.Option(help="Same seed, same city, same report.")] = 2008,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="Drive a hub that is already running (e.g. split mode); default: start one here."
+        ),
+    ] = None,
+    keep_serving: Annotated[
+        bool, typer.Option(help="Keep the hub up afterwards with the demo data.")
+    ] = False,
+    host: Annotated[str, typer.Option(help="Where the hub started here listens.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the hub started here.")] = 8000,
+    report: Annotated[Path, typer.Option(help="Where to write the Markdown report.")] = Path(
+        "demo-report.md"
+    ),
 ) -> None:
-    """Seed a city and replay a year through the hub's HTTP APIs."""
-    from govhub_demo.city import simulate
+    """Seed a city (agencies, topics, subscriptions) and replay a year of its records through
+    the hub's HTTP APIs, then report the hub's figures beside the founding document's."""
+    settings = CommonSettings()
+    try:
+        ok = asyncio.run(_main(settings, scale, days, seed, url, keep_serving, host, port, report))
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    if not ok:
+        raise typer.Exit(1)
 
-    city = simulate(seed=seed, scale=scale, days=days)
-    typer.echo(f"simulated {city.records()} records over {days} days")
+
+async def _main(
+    settings: CommonSettings,
+    scale: float,
+    days: int,
+    seed: int,
+    url: str | None,
+    keep_serving: bool,
+    host: str,
+    port: int,
+    report_path: Path,
+) -> bool:
+    from govhub_demo.city import simulate
+    from govhub_demo.client import HubClient
+    from govhub_demo.report import build_report
+    from govhub_demo.scenario import replay
+
+    console.print(
+        f"[bold]govhub demo[/]: simulating the city (scale {scale}, {days} days, seed {seed})"
+    )
+    city = await asyncio.to_thread(simulate, seed=seed, scale=scale, days=days)
+    console.print(
+        f"  {city.truth.enterprises:,} new enterprises, {city.records():,} records to publish"
+    )
+
+    server: Any = None
+    serving: asyncio.Task[None] | None = None
+    if url is None:
+        server, serving = await _start_hub(settings, host, port)
+        url = f"http://{host}:{port}"
+    hub = HubClient(url, _operator_secret(settings))
+    try:
+        with Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as bar:
+            task = bar.add_task("replaying the year", total=days)
+            measurements = await replay(
+                hub,
+                city,
+                run_tag=uuid.uuid4().hex[:6],
+                progress=lambda done: bar.update(task, completed=done),
+            )
+        result = await build_report(hub, city, measurements, scale=scale, seed=seed)
+        text = result.markdown()
+        await asyncio.to_thread(report_path.write_text, text, encoding="utf-8")
+        console.print(Markdown(text))
+        console.print(f"report written to {report_path}")
+        if keep_serving and serving is not None:
+            token = await hub.token("operator")
+            console.print(
+                f"\n[bold green]The hub keeps serving the demo data[/] at {url} (Ctrl-C stops it).\n"
+                + "".join(
+                    f"  {name:12} {url}{prefix}/docs\n"
+                    for name, prefix in [
+                        ("registry", "/registry"),
+                        ("exchange", "/exchange"),
+                        ("alerting", "/alerting"),
+                        ("sms-gateway", "/sms"),
+                    ]
+                )
+                + f"\nAn operator token (valid 15 minutes; more from POST {url}/exchange/v1/oauth/token):\n{token}\n"
+                + f"\n  curl -H 'Authorization: Bearer <token>' '{url}/alerting/v1/warnings?limit=5'\n"
+            )
+            await serving
+        return result.all_exact
+    finally:
+        await hub.close()
+        if server is not None and serving is not None and not serving.done():
+            server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving
+
+
+def _operator_secret(settings: CommonSettings) -> str:
+    if settings.operator_bootstrap_secret is not None:
+        return settings.operator_bootstrap_secret.get_secret_value()
+    path = Path(settings.home) / "operator-secret"
+    if not path.exists():
+        raise typer.BadParameter(
+            f"no operator secret: set GOVHUB_OPERATOR_BOOTSTRAP_SECRET or run the hub with GOVHUB_HOME={settings.home}"
+        )
+    return path.read_text(encoding="utf-8").strip()
+
+
+async def _start_hub(
+    settings: CommonSettings, host: str, port: int
+) -> tuple[Any, asyncio.Task[None]]:
+    """The whole hub in this process on a fresh demo database (embedded by default)."""
+    import uvicorn
+
+    from govhub_common.db import with_database
+    from govhub_common.logs import configure_logging
+    from govhub_common.runtime import create_app
+    from govhub_common.testing import drop_test_database
+
+    configure_logging(os.environ.get("GOVHUB_LOG_LEVEL", "WARNING"), settings.log_format)
+    # The simulation moves time itself (evaluate and dispatch "as of" each day): the
+    # services' wall-clock schedulers would fire every 2008 timer at once.
+    for name, value in SIMULATION_SETTINGS.items():
+        os.environ.setdefault(name, value)
+    if settings.database_url:
+        admin_url = settings.database_url
+    else:
+        from govhub_common.embedded import start_embedded_postgres
+
+        _server, admin_url = await asyncio.to_thread(start_embedded_postgres, settings.home)
+        _keep.append(_server)
+    demo_url = with_database(admin_url, DEMO_DATABASE)
+    await drop_test_database(admin_url, demo_url)  # same seed, same report: start empty
+    from govhub_common.embedded import ensure_database
+
+    await ensure_database(admin_url, DEMO_DATABASE)
+    app = create_app("all", database_url=demo_url, settings=settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            serving.result()
+            raise RuntimeError("the hub did not start")
+        await asyncio.sleep(0.05)
+    return server, serving
+
+
+_keep: list[Any] = []

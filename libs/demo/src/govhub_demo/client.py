@@ -1,0 +1,88 @@
+"""An agency's view of the hub: OAuth2 client credentials and the HTTP APIs, nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+
+class HubError(RuntimeError):
+    pass
+
+
+class HubClient:
+    """Talks to a running hub over HTTP with each agency's own token."""
+
+    def __init__(self, base_url: str, operator_secret: str) -> None:
+        self.http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(120.0),
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        )
+        self.credentials: dict[str, tuple[str, str]] = {"operator": ("operator", operator_secret)}
+        self._tokens: dict[str, tuple[str, float]] = {}
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def token(self, who: str) -> str:
+        cached = self._tokens.get(who)
+        if cached and cached[1] > time.monotonic() + 30:
+            return cached[0]
+        client_id, secret = self.credentials[who]
+        reply = await self.http.post(
+            "/exchange/v1/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(client_id, secret),
+        )
+        if reply.status_code != 200:
+            raise HubError(f"token for {who}: {reply.status_code} {reply.text}")
+        body = reply.json()
+        self._tokens[who] = (body["access_token"], time.monotonic() + float(body["expires_in"]))
+        return str(body["access_token"])
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        who: str = "operator",
+        *,
+        ok: tuple[int, ...] = (200, 201, 204),
+        **kwargs: Any,
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {await self.token(who)}", **kwargs.pop("headers", {})}
+        reply = await self.http.request(method, path, headers=headers, **kwargs)
+        if reply.status_code not in ok:
+            raise HubError(f"{method} {path} as {who}: {reply.status_code} {reply.text[:500]}")
+        return reply
+
+    async def pages(self, path: str, who: str = "operator", **params: Any) -> list[dict[str, Any]]:
+        """Every item of a `{"data": [...], "next": cursor}` listing."""
+        items: list[dict[str, Any]] = []
+        cursor: Any = None
+        while True:
+            query = dict(params)
+            if cursor is not None:
+                query["cursor"] = cursor
+            body = (await self.call("GET", path, who, params=query)).json()
+            items.extend(body["data"])
+            cursor = body.get("next")
+            if not cursor or not body["data"]:
+                return items
+
+    async def settle(self, prefixes: tuple[str, ...], *, timeout: float = 300.0) -> None:
+        """Wait until every service is idle (empty outbox, empty queues, no handler
+        running), twice in a row, so events caused by events are caught too."""
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while quiet < 2:
+            statuses = [
+                (await self.call("GET", f"{prefix}/v1/events/status")).json() for prefix in prefixes
+            ]
+            quiet = quiet + 1 if all(s["idle"] for s in statuses) else 0
+            if time.monotonic() > deadline:
+                raise HubError(f"the hub did not catch up within {timeout}s: {statuses}")
+            await asyncio.sleep(0.02 if quiet else 0.05)

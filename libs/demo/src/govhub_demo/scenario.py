@@ -1,0 +1,186 @@
+"""Seed the city through the APIs, then replay it day by day as agencies' systems would."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from typing import Any
+
+from govhub_common.clock import BUSINESS_TZ
+from govhub_demo.catalog import AGENCIES, AGENCY_SCOPES, MEASURED_TOPIC, SUBSCRIPTIONS, TOPICS
+from govhub_demo.city import City
+from govhub_demo.client import HubClient, HubError
+
+PREFIXES = ("/exchange", "/registry", "/alerting", "/sms")
+BATCH = 1000
+
+
+@dataclass
+class Measurements:
+    records_published: int = 0
+    records_accepted: int = 0
+    records_rejected: int = 0
+    publish_calls: int = 0
+    delivery_latencies: list[float] = field(default_factory=list)
+    elapsed_seconds: float = 0.0
+    subscriptions: dict[int, tuple[str, str]] = field(default_factory=dict)  # id -> (agency, topic)
+
+
+def at(day: date, hour: int, minute: int = 0, second: int = 0) -> str:
+    return datetime.combine(day, dtime(hour, minute, second), tzinfo=BUSINESS_TZ).isoformat()
+
+
+async def seed(hub: HubClient, run_tag: str) -> dict[int, tuple[str, str]]:
+    """Agencies with their OAuth clients, topics, subscriptions and approvals."""
+    for code, name in AGENCIES.items():
+        await hub.call(
+            "POST",
+            "/exchange/v1/agencies",
+            json={"code": code, "name": name, "contact": {"department": "信息中心"}},
+            ok=(201, 409),
+        )
+        client = (
+            await hub.call(
+                "POST",
+                f"/exchange/v1/agencies/{code}/clients",
+                json={"client_id": f"{code}-{run_tag}", "scopes": AGENCY_SCOPES},
+                ok=(201,),
+            )
+        ).json()
+        hub.credentials[code] = (client["client_id"], client["client_secret"])
+    for code, (owner, title, sharing, schema) in TOPICS.items():
+        await hub.call(
+            "POST",
+            "/exchange/v1/topics",
+            json={
+                "code": code,
+                "title": title,
+                "sharing_type": sharing,
+                "owner": owner,
+                "description": f"{AGENCIES[owner]}：{title}",
+                "schema": schema,
+            },
+            ok=(201, 409),
+        )
+    subscriptions: dict[int, tuple[str, str]] = {}
+    for agency, topic, purpose, items in SUBSCRIPTIONS:
+        sub = (
+            await hub.call(
+                "POST",
+                "/exchange/v1/subscriptions",
+                agency,
+                json={"topic": topic, "purpose": purpose, "items": items},
+                ok=(201, 200),
+            )
+        ).json()
+        if sub["status"] == "pending":
+            owner = TOPICS[topic][0]
+            sub = (
+                await hub.call(
+                    "POST",
+                    f"/exchange/v1/subscriptions/{sub['id']}/decision",
+                    owner,
+                    json={"approve": True, "reason": "依法共享"},
+                )
+            ).json()
+        if sub["status"] != "approved":
+            raise HubError(f"subscription of {agency} to {topic} is {sub['status']}")
+        subscriptions[sub["id"]] = (agency, topic)
+    return subscriptions
+
+
+async def publish_day(
+    hub: HubClient, city: City, day_index: int, m: Measurements
+) -> list[tuple[int, float]]:
+    """Publish one day's records, topic by topic, in batches; returns the measured topic's
+    (highest seq, accepted at) pairs."""
+    day = city.start + timedelta(days=day_index)
+    by_topic: dict[str, list[dict[str, Any]]] = {}
+    for record in city.published.get(day_index, []):
+        by_topic.setdefault(record.topic, []).append(
+            {"record_id": record.record_id, "data": record.data, "business_time": at(day, 10)}
+        )
+    measured: list[tuple[int, float]] = []
+    for topic, records in by_topic.items():
+        owner = TOPICS[topic][0]
+        for start in range(0, len(records), BATCH):
+            chunk = records[start : start + BATCH]
+            reply = (
+                await hub.call("POST", f"/exchange/v1/topics/{topic}/records", owner, json=chunk)
+            ).json()
+            accepted_at = time.monotonic()
+            m.publish_calls += 1
+            m.records_published += len(chunk)
+            counts = reply["counts"]
+            m.records_accepted += counts["accepted"] + counts["duplicates"]
+            m.records_rejected += counts["rejected"]
+            if counts["rejected"]:
+                raise HubError(
+                    f"{topic}: {counts['rejected']} records rejected: {reply['rejected'][:3]}"
+                )
+            if topic == MEASURED_TOPIC and reply["accepted"]:
+                measured.append((max(r["seq"] for r in reply["accepted"]), accepted_at))
+    return measured
+
+
+async def read_feeds(
+    hub: HubClient, m: Measurements, cursors: dict[int, int], measured: list[tuple[int, float]]
+) -> None:
+    """Each subscriber of the flagship topic reads its feed; the time from the publisher's
+    acceptance to the record being readable is the delivery latency."""
+    if not measured:
+        return
+    target = max(seq for seq, _ in measured)
+    for sub_id, (agency, topic) in m.subscriptions.items():
+        if topic != MEASURED_TOPIC:
+            continue
+        while cursors.get(sub_id, 0) < target:
+            body = (
+                await hub.call(
+                    "GET",
+                    f"/exchange/v1/subscriptions/{sub_id}/records",
+                    agency,
+                    params={"after": cursors.get(sub_id, 0), "limit": 1000, "wait": 5},
+                )
+            ).json()
+            readable_at = time.monotonic()
+            for seq, accepted_at in measured:
+                if cursors.get(sub_id, 0) < seq <= (body["next"] or 0):
+                    m.delivery_latencies.append(readable_at - accepted_at)
+            if body["next"] is not None:
+                cursors[sub_id] = body["next"]
+
+
+async def replay(
+    hub: HubClient,
+    city: City,
+    *,
+    run_tag: str,
+    progress: Callable[[int], None] = lambda day: None,
+) -> Measurements:
+    started = time.monotonic()
+    m = Measurements()
+    m.subscriptions = await seed(hub, run_tag)
+    cursors: dict[int, int] = {}
+    await hub.settle(PREFIXES)
+    for day_index in range(city.days):
+        day = city.start + timedelta(days=day_index)
+        # Morning: send what quiet hours held back overnight; then the day's records.
+        await hub.call("POST", "/sms/v1/dispatch", json={"as_of": at(day, 9, 30)})
+        measured = await publish_day(hub, city, day_index, m)
+        await read_feeds(hub, m, cursors, measured)
+        await hub.settle(PREFIXES)
+        # End of the business day: timers due by then fire (reminders, deadlines).
+        await hub.call("POST", "/alerting/v1/evaluate", json={"as_of": at(day, 23, 59, 59)})
+        await hub.settle(PREFIXES)
+        progress(day_index + 1)
+    # The morning after the last day: the reminders of the last evening go out.
+    await hub.call(
+        "POST", "/sms/v1/dispatch", json={"as_of": at(city.end + timedelta(days=1), 9, 30)}
+    )
+    await hub.settle(PREFIXES)
+    m.elapsed_seconds = time.monotonic() - started
+    return m
