@@ -275,3 +275,18 @@ async def test_phone_numbers_are_masked_in_logs(
     await sink.wait(lambda s: len(s.inbound) == 1 and len(s.reports) == 1)
     assert "+86138****8000" in caplog.text
     assert "13800138000" not in caplog.text
+
+
+async def test_a_full_window_of_traffic_loses_no_receipt(
+    smsc: SmscProcess, provider_factory: ProviderFactory
+) -> None:
+    provider, sink = await provider_factory(test_config(smsc.port, window=50))
+    n = 600
+    results = await asyncio.gather(
+        *(provider.submit(OutboundMessage.build(f"w-{i}", PHONE, f"message {i}")) for i in range(n))
+    )
+    await sink.wait(lambda s: len(s.reports) == n, timeout_s=30)
+    assert {r.message_id for r in sink.reports} == {f"w-{i}" for i in range(n)}
+    assert {r.provider_message_id for r in sink.reports} == {r.provider_message_id for r in results}
+    assert all(r.status == "delivered" for r in sink.reports)
+    assert provider.binds == 1

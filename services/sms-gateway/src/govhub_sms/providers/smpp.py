@@ -84,6 +84,7 @@ ESM_TYPE_MASK = 0x3C
 ESM_SMSC_RECEIPT = 0x04
 ESM_INTERMEDIATE = 0x20
 
+READ_AHEAD = 32
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _STATUS_IN_ERROR = re.compile(r"\(0x([0-9A-Fa-f]{1,8})\)")
 
@@ -207,14 +208,30 @@ class SmppConfig:
 
 
 class _Session:
-    __slots__ = ("bound_at", "client", "dead", "ended", "smsc")
+    __slots__ = ("ahead", "bound_at", "client", "dead", "ended", "smsc")
 
     def __init__(self, client: smpp34.Client, smsc: smpp34.Smsc) -> None:
         self.client = client
         self.smsc = smsc
+        self.ahead: set[asyncio.Future[Any]] = set()
         self.dead = False
         self.ended = asyncio.Event()
         self.bound_at = time.monotonic()
+
+    def release(self) -> list[asyncio.Future[Any]]:
+        """Drop our references to the smpp34 objects; returns the unresolved next() calls.
+
+        Only once nothing holds the ``Client`` / ``Smsc`` does the core close the session's
+        event channel, which resolves the pending next() calls. Left pending, they would
+        resolve while the interpreter shuts down, and a core thread taking the GIL then
+        aborts the process (seen with smpp34 1.5).
+        """
+        leftover = [f for f in self.ahead if not f.done()]
+        self.ahead.clear()
+        for name in ("client", "smsc"):
+            with contextlib.suppress(AttributeError):
+                delattr(self, name)
+        return leftover
 
 
 class SmppProvider:
@@ -287,6 +304,11 @@ class SmppProvider:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         self._supervisor = self._housekeeper = None
+        self._session = None
+        if session is not None:
+            leftover = session.release()
+            if leftover:
+                await asyncio.wait(leftover, timeout=2.0)
 
     # -- submit ----------------------------------------------------------------------------
     async def submit(self, msg: OutboundMessage) -> SubmitResult:
@@ -362,8 +384,8 @@ class SmppProvider:
         async with self._window:
             session = await self._wait_session()
             try:
-                resp = await asyncio.wait_for(
-                    session.smsc.submit_sm(
+                async with asyncio.timeout(cfg.submit_timeout_s):
+                    resp = await session.smsc.submit_sm(
                         dest,
                         pdu.short_message,
                         source_addr=cfg.source_addr,
@@ -375,9 +397,7 @@ class SmppProvider:
                         esm_class=pdu.esm_class,
                         data_coding=pdu.data_coding,
                         registered_delivery=cfg.registered_delivery,
-                    ),
-                    cfg.submit_timeout_s,
-                )
+                    )
             except TimeoutError:
                 await self._on_submit_timeout(session)
                 raise ProviderError(
@@ -488,6 +508,8 @@ class SmppProvider:
             self.disconnects += 1
             with contextlib.suppress(Exception):
                 await client.stop()
+            session.release()
+            del client, smsc
             if time.monotonic() - session.bound_at >= cfg.stable_session_s:
                 delay = cfg.reconnect_initial_s
             log.warning(
@@ -497,29 +519,48 @@ class SmppProvider:
             delay = min(delay * 2, cfg.reconnect_max_s)
 
     async def _read(self, session: _Session) -> None:
-        # One next() is kept pending across watchdog checks: cancelling it could drop a
-        # deliver_sm that the core has already ACKed.
-        pending: asyncio.Future[Any] = asyncio.ensure_future(session.smsc.next())
+        # smpp34 hands over one inbound event per next() future, and a future resolves on
+        # a loop iteration: with a single next() in flight the reader would take one
+        # receipt per iteration while a full window of submits completes in the same
+        # iteration, fall behind, and the core would NAK receipts (ESME_RMSGQFUL) once its
+        # inbound queue fills. So ``READ_AHEAD`` next() calls are kept pending and taken in
+        # the order they resolve (which is not the order they were made: the core's tasks
+        # race for its channel). None is ever cancelled: that could drop a deliver_sm the
+        # core has already ACKed.
+        resolved: asyncio.Queue[asyncio.Future[Any]] = asyncio.Queue()
+
+        def arm() -> None:
+            fut = asyncio.ensure_future(session.smsc.next())
+            session.ahead.add(fut)
+            fut.add_done_callback(resolved.put_nowait)
+
+        for _ in range(READ_AHEAD):
+            arm()
         while True:
-            done, _ = await asyncio.wait({pending}, timeout=self.config.watchdog_s)
-            if not done:
-                if session.dead:
-                    return
-                try:
-                    alive = await session.client.is_alive()
-                except Exception:
-                    alive = False
-                if not alive:
-                    return
-                continue
             try:
-                event = pending.result()
+                fut = resolved.get_nowait()
+            except asyncio.QueueEmpty:
+                try:
+                    fut = await asyncio.wait_for(resolved.get(), self.config.watchdog_s)
+                except TimeoutError:
+                    if session.dead:
+                        return
+                    try:
+                        alive = await session.client.is_alive()
+                    except Exception:
+                        alive = False
+                    if not alive:
+                        return
+                    continue
+            session.ahead.discard(fut)
+            try:
+                event = fut.result()
             except Exception as exc:
                 log.warning("smpp: reading the session failed: %s", exc)
                 return
             if isinstance(event, smpp34.Disconnected):
                 return
-            pending = asyncio.ensure_future(session.smsc.next())
+            arm()
             try:
                 await self._on_deliver(event)
             except Exception:

@@ -128,18 +128,27 @@ class Smsc:
             f"id:{rid} sub:001 dlvrd:{'001' if stat == 'DELIVRD' else '000'} submit date:{now}"
             f" done date:{now} stat:{stat} err:{err} text:"
         )
-        try:
-            resp = await esme.deliver_sm(
-                our_addr,
-                text.encode("ascii"),
-                source_addr=handset,
-                source_addr_ton=1,
-                source_addr_npi=1,
-                esm_class=0x04,
-            )
-            self.emit("receipt_sent", id=rid, stat=stat, status=resp.command_status)
-        except Exception as exc:
-            self.emit("error", where="receipt", detail=str(exc))
+        # Like a real SMSC, retry a receipt the ESME NAKs (ESME_RMSGQFUL when its inbound
+        # queue is full), with a growing pause.
+        for attempt in range(1, 21):
+            try:
+                resp = await esme.deliver_sm(
+                    our_addr,
+                    text.encode("ascii"),
+                    source_addr=handset,
+                    source_addr_ton=1,
+                    source_addr_npi=1,
+                    esm_class=0x04,
+                )
+            except Exception as exc:
+                self.emit("error", where="receipt", detail=str(exc))
+                return
+            if resp.command_status == 0:
+                self.emit("receipt_sent", id=rid, stat=stat, status=0, attempts=attempt)
+                return
+            self.emit("receipt_nak", id=rid, status=resp.command_status)
+            await asyncio.sleep(0.05 * attempt)
+        self.emit("error", where="receipt", detail=f"receipt {rid} NAKed 20 times")
 
     async def send_mo(self, source: str, text: str, dest: str) -> None:
         esme = self.last
