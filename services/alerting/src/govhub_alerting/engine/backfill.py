@@ -13,7 +13,7 @@ from govhub_alerting.engine.rules_sql import (
     raise_direct,
     would_raise,
 )
-from govhub_alerting.engine.sweep import fire_batch
+from govhub_alerting.engine.sweep import START, fire_batch
 from govhub_alerting.rules.model import AbsenceRule
 from govhub_alerting.rules.schemas import BackfillResult, WouldRaise
 from govhub_alerting.rules.service import StoredRule
@@ -50,11 +50,13 @@ async def backfill(
         result.timers_created = await create_timers(session, stored=stored, fact_ids=None)
         resolved = await apply_compliance(session, stored=stored, subjects=None, now=as_of)
         await emit_warnings(session, resolved=resolved)
+        after = START
         while True:
-            batch = await fire_batch(session, as_of=as_of, limit=batch_size)
+            batch = await fire_batch(session, as_of=as_of, limit=batch_size, after=after)
             result.raised += batch.warnings_raised
-            if batch.timers_fired < batch_size:
+            if batch.timers_fired < batch_size or batch.last is None:
                 break
+            after = batch.last
     else:
         raised = await raise_direct(session, stored=stored, fact_ids=None, now=as_of)
         await emit_warnings(session, raised=raised)

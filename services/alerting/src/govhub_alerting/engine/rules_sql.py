@@ -32,6 +32,12 @@ EVIDENCE = (
 )
 
 
+def _only_ids(fact_ids: Sequence[int] | None) -> str:
+    """The condition to the facts that just arrived; none for all (a planner-friendly form:
+    `:ids IS NULL OR id = ANY(:ids)` would scan every fact)."""
+    return "" if fact_ids is None else "AND f.id = ANY(CAST(:ids AS bigint[]))"
+
+
 def _ev(alias: str) -> str:
     return EVIDENCE.format(f=alias)
 
@@ -66,7 +72,7 @@ async def create_timers(
         )
     result = await session.execute(
         sa.text(
-            """
+            f"""
             INSERT INTO alerting.timers (rule_id, rule_version, subject, kind, trigger_fact_id,
                 trigger_date, deadline_date, due_at, awaited_views, reminder)
             SELECT :rule_id, :version, f.subject, s.kind, f.id, f.business_date,
@@ -80,7 +86,7 @@ async def create_timers(
                             WHEN '$deadline' THEN to_jsonb((f.business_date + CAST(:within AS int))::text)
                             WHEN '$trigger_date' THEN to_jsonb(f.business_date::text)
                             WHEN '$subject' THEN to_jsonb(f.subject)
-                            ELSE f.data->p.value END), '{}'::jsonb)
+                            ELSE f.data->p.value END), '{{}}'::jsonb)
                         FROM jsonb_each_text(s.params) p),
                     'idempotency_key',
                         :rule_id || ':' || f.subject || ':' || f.business_date || ':' || s.after)
@@ -89,7 +95,7 @@ async def create_timers(
             CROSS JOIN jsonb_to_recordset(CAST(:steps AS jsonb)) AS s(kind text,
                 offset_days int, after text, template text, recipient_field text, params jsonb)
             WHERE f.view = :view
-              AND (CAST(:ids AS bigint[]) IS NULL OR f.id = ANY(CAST(:ids AS bigint[])))
+              {_only_ids(fact_ids)}
               AND f.data @> CAST(:filter AS jsonb)
             ON CONFLICT DO NOTHING
             """
@@ -128,13 +134,12 @@ async def apply_compliance(
         "subjects": list(subjects) if subjects is not None else None,
         "now": now,
     }
-    awaited = """
+    awaited = f"""
         WITH awaited AS (
             SELECT f.subject, min(f.business_date) AS first_date
             FROM alerting.facts f
             WHERE f.view = ANY(CAST(:awaited AS text[]))
-              AND (CAST(:subjects AS text[]) IS NULL
-                   OR f.subject = ANY(CAST(:subjects AS text[])))
+              {"" if subjects is None else "AND f.subject = ANY(CAST(:subjects AS text[]))"}
             GROUP BY f.subject
         )
     """
@@ -195,14 +200,14 @@ async def apply_compliance(
 # ---------------------------------------------------- contradiction and duplicate
 
 
-def _contradiction_candidates(rule: ContradictionRule) -> str:
+def _contradiction_candidates(rule: ContradictionRule, fact_ids: Sequence[int] | None) -> str:
     """(subject, trigger_date, evidence) for subjects with a forbidden record dated after the
     first forbidding one."""
     return f"""
         touched AS (
             SELECT DISTINCT f.subject FROM alerting.facts f
             WHERE f.view = ANY(CAST(:views AS text[]))
-              AND (CAST(:ids AS bigint[]) IS NULL OR f.id = ANY(CAST(:ids AS bigint[])))
+              {_only_ids(fact_ids)}
         ), first_forbidding AS (
             SELECT f.subject, min(f.business_date) AS first_date
             FROM alerting.facts f JOIN touched USING (subject)
@@ -230,7 +235,7 @@ def _group_key(alias: str, same: Sequence[str]) -> str:
     return " || '/' || ".join(parts)
 
 
-def _duplicate_candidates(rule: DuplicateRule) -> str:
+def _duplicate_candidates(rule: DuplicateRule, fact_ids: Sequence[int] | None) -> str:
     """(subject = key/same values, trigger_date, evidence) where the records of one group
     within `window` days before one of them come from at least `min_agencies` publishers."""
     same_equal = "".join(
@@ -240,7 +245,7 @@ def _duplicate_candidates(rule: DuplicateRule) -> str:
         touched AS (
             SELECT DISTINCT f.subject FROM alerting.facts f
             WHERE f.view = ANY(CAST(:views AS text[]))
-              AND (CAST(:ids AS bigint[]) IS NULL OR f.id = ANY(CAST(:ids AS bigint[])))
+              {_only_ids(fact_ids)}
         ), groups AS (
             SELECT {_group_key("a", rule.same)} AS subject, a.id AS anchor,
                 count(DISTINCT g.publisher) AS agencies, min(g.business_date) AS first_date,
@@ -261,16 +266,16 @@ def _duplicate_candidates(rule: DuplicateRule) -> str:
     """
 
 
-def _candidates(rule: AnyRule) -> tuple[str, dict[str, Any]]:
+def _candidates(rule: AnyRule, fact_ids: Sequence[int] | None) -> tuple[str, dict[str, Any]]:
     views = [spec.view for spec in record_specs(rule)]
     if isinstance(rule, ContradictionRule):
-        return _contradiction_candidates(rule), {
+        return _contradiction_candidates(rule, fact_ids), {
             "views": views,
             "forbidding": [s.view for s in rule.forbidding],
             "forbidden": [s.view for s in rule.forbidden],
         }
     if isinstance(rule, DuplicateRule):
-        return _duplicate_candidates(rule), {
+        return _duplicate_candidates(rule, fact_ids), {
             "views": views,
             "window": days_of(rule.window),
             "min_agencies": rule.min_agencies,
@@ -288,7 +293,7 @@ async def raise_direct(
     """Contradiction and duplicate rules raise as soon as the facts show it: one warning per
     subject, none while one is open or the subject is silenced."""
     rule = stored.rule
-    candidates, params = _candidates(rule)
+    candidates, params = _candidates(rule, fact_ids)
     rows = await session.execute(
         sa.text(
             f"""
@@ -362,7 +367,7 @@ async def would_raise(
             "awaited": [s.view for s in rule.expected],
         }
     else:
-        candidates, params = _candidates(rule)
+        candidates, params = _candidates(rule, None)
         sql = f"WITH {candidates}"
         params["ids"] = None
     rows = await session.execute(

@@ -80,7 +80,6 @@ SCHEMA = """
             WHERE fired_at IS NULL AND cancelled_at IS NULL;
         CREATE INDEX timers_pending_by_subject ON alerting.timers (rule_id, subject)
             WHERE fired_at IS NULL AND cancelled_at IS NULL;
-        CREATE INDEX timers_by_trigger_date ON alerting.timers (rule_id, trigger_date);
         CREATE TABLE alerting.warnings (
             id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
             rule_id text NOT NULL,

@@ -1,0 +1,236 @@
+"""Alerting benchmark: the 30-day tax-registration rule swept over N enterprises, and the
+event-driven path's rate.
+
+For each N, N licences and their tax registrations (91% in time, 3% late, 6% never) are
+COPYed into alerting.facts; the rule's timers are set from them set-based (what a backfill
+does); then the sweep judges every deadline as of a day after all of them. Then licences are
+fed through the consumer (inbox + facts + timers) in events of 1,000 records.
+
+    .venv/bin/python bench/alerting_sweep.py                  # 100k and 1M
+    .venv/bin/python bench/alerting_sweep.py 100000 1000000 10000000
+
+The database server is GOVHUB_BENCH_DATABASE_URL (default the local one, trust auth); a
+scratch database is created and dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import sys
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import orjson
+import sqlalchemy as sa
+
+from govhub_alerting.app import SERVICE
+from govhub_alerting.engine.ingest import ingest_event
+from govhub_alerting.engine.rules_sql import create_timers, would_raise
+from govhub_alerting.engine.sweep import sweep
+from govhub_alerting.rules.service import DEFAULTS_DIR, get_rule, load_rule_files
+from govhub_common.db import Database, raw_connection
+from govhub_common.events import CloudEvent
+from govhub_common.migrations import upgrade_async
+from govhub_common.outbox import idempotent
+from govhub_common.testing import create_test_database, drop_test_database
+
+ADMIN_URL = os.environ.get(
+    "GOVHUB_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+DAY0 = date(2008, 1, 1)
+LICENCE_VIEW = "enterprise_registered:uscc:established_date"
+TAX_VIEW = "local_tax_registered:uscc:registered_date"
+RULE = "tax_registration_missing"
+
+
+def uscc(i: int) -> str:
+    return f"914401{i:012d}"
+
+
+def facts(n: int, seq0: int) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    licences, registrations = [], []
+    for i in range(n):
+        code, established = uscc(i), DAY0 + timedelta(days=i % 365)
+        data = orjson.dumps(
+            {
+                "uscc": code,
+                "name": "示范企业",
+                "established_date": established.isoformat(),
+                "mobile": "+8613800138000",
+            }
+        ).decode()
+        licences.append(
+            (LICENCE_VIEW, "enterprise_registered", seq0 + i, code, established, "gz-amr", data)
+        )
+        bucket = i % 100
+        if bucket < 94:  # 91% in time, 3% after the deadline, 6% never
+            registered = established + timedelta(days=(i % 30) if bucket < 91 else 45)
+            tax = orjson.dumps({"uscc": code, "registered_date": registered.isoformat()}).decode()
+            registrations.append(
+                (TAX_VIEW, "local_tax_registered", seq0 + n + i, code, registered, "gz-ltax", tax)
+            )
+    return licences, registrations
+
+
+COLUMNS = ["view", "topic", "seq", "subject", "business_date", "publisher", "data"]
+
+
+async def reset(db: Database) -> None:
+    async with db.session() as session:
+        await session.execute(
+            sa.text(
+                "TRUNCATE alerting.facts, alerting.timers, alerting.warning_history, "
+                "alerting.warnings, alerting.outbox, alerting.inbox"
+            )
+        )
+
+
+async def vacuum(db: Database, table: str) -> None:
+    """What autovacuum does after a bulk load: statistics and the visibility map."""
+    async with db.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(sa.text(f"VACUUM ANALYZE {table}"))
+
+
+async def sweep_point(db: Database, n: int) -> dict[str, object]:
+    await reset(db)
+    started = time.perf_counter()
+    licences, registrations = facts(n, seq0=1)
+    generated = time.perf_counter() - started
+    started = time.perf_counter()
+    async with db.session() as session:
+        raw = await raw_connection(session)
+        await raw.copy_records_to_table(
+            "facts", schema_name="alerting", records=licences, columns=COLUMNS
+        )
+        await raw.copy_records_to_table(
+            "facts", schema_name="alerting", records=registrations, columns=COLUMNS
+        )
+    del licences, registrations
+    await vacuum(db, "alerting.facts")
+    copied = time.perf_counter() - started
+
+    async with db.session() as session:
+        stored = await get_rule(session, rule_id=RULE)
+    as_of = datetime.combine(DAY0 + timedelta(days=365 + 31), datetime.min.time(), tzinfo=UTC)
+
+    started = time.perf_counter()
+    async with db.session() as session:
+        total, _ = await would_raise(session, stored=stored, as_of=as_of, limit=10)
+    dry_run = time.perf_counter() - started
+
+    # Deadline timers only: the figure is the 30-day judgement, not the reminders.
+    deadline_only = stored.__class__(
+        rule=stored.rule.model_copy(update={"reminders": []}),
+        version=stored.version,
+        enabled=True,
+        source="file",
+    )
+    started = time.perf_counter()
+    async with db.session() as session:
+        timers = await create_timers(session, stored=deadline_only, fact_ids=None)
+
+    timers_set = time.perf_counter() - started
+    await vacuum(db, "alerting.timers")
+
+    started = time.perf_counter()
+    result = await sweep(db, as_of=as_of, batch_size=10_000, workers=2)
+    swept = time.perf_counter() - started
+    return {
+        "enterprises": n,
+        "generate_s": round(generated, 1),
+        "copy_s": round(copied, 1),
+        "dry_run_s": round(dry_run, 2),
+        "would_raise": total,
+        "set_timers_s": round(timers_set, 1),
+        "timers": timers,
+        "sweep_s": round(swept, 2),
+        "timers_fired": result.timers_fired,
+        "warnings_raised": result.warnings_raised,
+        "resolved_complied_late": result.warnings_resolved,
+        "timers_per_s": round(result.timers_fired / swept),
+    }
+
+
+async def event_rate(db: Database, events: int = 50, per_event: int = 1000) -> dict[str, object]:
+    await reset(db)
+    handler = idempotent(
+        db,
+        "alerting",
+        "alerting.facts",
+        lambda s, e: ingest_event(s, e, now=datetime.now(UTC)),
+        service="alerting",
+    )
+    batches = []
+    seq = 10**9
+    for b in range(events):
+        records = []
+        for _ in range(per_event):
+            seq += 1
+            code = f"915{uuid.uuid4().hex[:15].upper()}"
+            records.append(
+                {
+                    "seq": seq,
+                    "record_id": str(seq),
+                    "version": 1,
+                    "business_time": None,
+                    "published_at": None,
+                    "data": {
+                        "uscc": code,
+                        "name": "示范企业",
+                        "established_date": (DAY0 + timedelta(days=b)).isoformat(),
+                        "mobile": "+8613800138000",
+                    },
+                }
+            )
+        batches.append(
+            CloudEvent(
+                source="bench",
+                type="exchange.record.published",
+                routing_suffix="enterprise_registered",
+                data={
+                    "topic": "enterprise_registered",
+                    "topic_version": 1,
+                    "publisher": "gz-amr",
+                    "records": records,
+                },
+            )
+        )
+    started = time.perf_counter()
+    for event in batches:
+        await handler(event)
+    elapsed = time.perf_counter() - started
+    return {
+        "events": events,
+        "records_per_event": per_event,
+        "seconds": round(elapsed, 2),
+        "trigger_records_per_s": round(events * per_event / elapsed),
+        "events_per_s": round(events / elapsed, 1),
+    }
+
+
+async def main(sizes: list[int]) -> None:
+    url = await create_test_database(ADMIN_URL, prefix="govhub_bench")
+    db = Database(url, pool_size=4)
+    try:
+        await upgrade_async(SERVICE.migrations, url, SERVICE.schema)
+        async with db.session() as session:
+            await load_rule_files(session, folders=[DEFAULTS_DIR])
+        print(
+            f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        )
+        async with db.session() as session:
+            print("server:", (await session.execute(sa.text("SHOW server_version"))).scalar_one())
+        for n in sizes:
+            print("sweep", await sweep_point(db, n), flush=True)
+        print("events", await event_rate(db), flush=True)
+    finally:
+        await db.close()
+        await drop_test_database(ADMIN_URL, url)
+
+
+if __name__ == "__main__":
+    asyncio.run(main([int(a) for a in sys.argv[1:]] or [100_000, 1_000_000]))
