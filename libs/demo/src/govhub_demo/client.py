@@ -85,4 +85,5 @@ class HubClient:
             quiet = quiet + 1 if all(s["idle"] for s in statuses) else 0
             if time.monotonic() > deadline:
                 raise HubError(f"the hub did not catch up within {timeout}s: {statuses}")
-            await asyncio.sleep(0.02 if quiet else 0.05)
+            if quiet == 0:
+                await asyncio.sleep(0.02)

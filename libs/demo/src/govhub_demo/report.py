@@ -65,6 +65,12 @@ class Report:
             f"Replayed in {m.elapsed_seconds:.1f} s: {m.records_accepted:,} records accepted in "
             f"{m.publish_calls:,} publish calls ({m.records_accepted / max(m.elapsed_seconds, 1e-9):,.0f} records/s overall).",
             "",
+            "Time by phase: "
+            + ", ".join(
+                f"{k} {v:.1f} s" for k, v in sorted(m.phase_seconds.items(), key=lambda kv: -kv[1])
+            )
+            + ".",
+            "",
             "| figure | govhub measured | ground truth | founding document (2008) |",
             "|---|---|---|---|",
             f"| new-enterprise records sent to tax | {tax.get('triggers', 0):,} | {self.enterprises:,} | 34,000+ |",

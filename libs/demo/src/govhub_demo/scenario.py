@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
@@ -26,7 +27,23 @@ class Measurements:
     publish_calls: int = 0
     delivery_latencies: list[float] = field(default_factory=list)
     elapsed_seconds: float = 0.0
+    phase_seconds: dict[str, float] = field(default_factory=dict)
     subscriptions: dict[int, tuple[str, str]] = field(default_factory=dict)  # id -> (agency, topic)
+
+
+class PhaseClock:
+    """Adds up the seconds spent in each phase of the replay (shown in the report)."""
+
+    def __init__(self, totals: dict[str, float]) -> None:
+        self.totals = totals
+
+    @contextlib.contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.totals[phase] = self.totals.get(phase, 0.0) + time.monotonic() - started
 
 
 def at(day: date, hour: int, minute: int = 0, second: int = 0) -> str:
@@ -166,16 +183,29 @@ async def replay(
     m.subscriptions = await seed(hub, run_tag)
     cursors: dict[int, int] = {}
     await hub.settle(PREFIXES)
+    clock = PhaseClock(m.phase_seconds)
     for day_index in range(city.days):
         day = city.start + timedelta(days=day_index)
         # Morning: send what quiet hours held back overnight; then the day's records.
-        await hub.call("POST", "/sms/v1/dispatch", json={"as_of": at(day, 9, 30)})
-        measured = await publish_day(hub, city, day_index, m)
-        await read_feeds(hub, m, cursors, measured)
-        await hub.settle(PREFIXES)
+        with clock("dispatch"):
+            await hub.call("POST", "/sms/v1/dispatch", json={"as_of": at(day, 9, 30)})
+        with clock("publish"):
+            measured = await publish_day(hub, city, day_index, m)
+        with clock("feeds"):
+            await read_feeds(hub, m, cursors, measured)
+        if measured or day_index in city.published:
+            with clock("settle"):
+                await hub.settle(PREFIXES)  # registry and alerting have today's records
         # End of the business day: timers due by then fire (reminders, deadlines).
-        await hub.call("POST", "/alerting/v1/evaluate", json={"as_of": at(day, 23, 59, 59)})
-        await hub.settle(PREFIXES)
+        with clock("evaluate"):
+            fired = (
+                await hub.call("POST", "/alerting/v1/evaluate", json={"as_of": at(day, 23, 59, 59)})
+            ).json()
+        if fired["timers_fired"] or fired["warnings_raised"] or fired["warnings_resolved"]:
+            with clock("settle"):
+                await hub.settle(
+                    PREFIXES
+                )  # reminders reached the SMS gateway, warnings the exchange
         progress(day_index + 1)
     # The morning after the last day: the reminders of the last evening go out.
     await hub.call(
