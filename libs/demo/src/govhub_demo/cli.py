@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
@@ -44,15 +45,20 @@ def command(
     ] = False,
     host: Annotated[str, typer.Option(help="Where the hub started here listens.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port of the hub started here.")] = 8000,
-    report: Annotated[Path, typer.Option(help="Where to write the Markdown report.")] = Path(
-        "demo-report.md"
-    ),
+    report: Annotated[
+        Path, typer.Option(help="Where to write the Markdown report (and its .json beside it).")
+    ] = Path("demo-report.md"),
+    database: Annotated[
+        str, typer.Option(help="Database the hub started here uses; recreated at each run.")
+    ] = DEMO_DATABASE,
 ) -> None:
     """Seed a city (agencies, topics, subscriptions) and replay a year of its records through
     the hub's HTTP APIs, then report the hub's figures beside the founding document's."""
     settings = CommonSettings()
     try:
-        ok = asyncio.run(_main(settings, scale, days, seed, url, keep_serving, host, port, report))
+        ok = asyncio.run(
+            _main(settings, scale, days, seed, url, keep_serving, host, port, report, database)
+        )
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     if not ok:
@@ -69,6 +75,7 @@ async def _main(
     host: str,
     port: int,
     report_path: Path,
+    database: str,
 ) -> bool:
     from govhub_demo.city import simulate
     from govhub_demo.client import HubClient
@@ -86,9 +93,9 @@ async def _main(
     server: Any = None
     serving: asyncio.Task[None] | None = None
     if url is None:
-        server, serving = await _start_hub(settings, host, port)
+        server, serving = await _start_hub(settings, host, port, database)
         url = f"http://{host}:{port}"
-    hub = HubClient(url, _operator_secret(settings))
+    hub = HubClient(parse_urls(url), _operator_secret(settings))
     try:
         with Progress(
             TextColumn("[progress.description]{task.description}"),
@@ -107,6 +114,8 @@ async def _main(
         result = await build_report(hub, city, measurements, scale=scale, seed=seed)
         text = result.markdown()
         await asyncio.to_thread(report_path.write_text, text, encoding="utf-8")
+        figures = orjson.dumps(result.figures(), option=orjson.OPT_INDENT_2)
+        await asyncio.to_thread(report_path.with_suffix(".json").write_bytes, figures)
         console.print(Markdown(text))
         console.print(f"report written to {report_path}")
         if keep_serving and serving is not None:
@@ -135,6 +144,14 @@ async def _main(
                 await serving
 
 
+def parse_urls(url: str) -> str | dict[str, str]:
+    """ "http://hub:8000", or "/exchange=http://a:8001,/registry=http://b:8002,..."."""
+    if "=" not in url:
+        return url
+    pairs = (part.split("=", 1) for part in url.split(","))
+    return {prefix.strip(): base.strip() for prefix, base in pairs}
+
+
 def _operator_secret(settings: CommonSettings) -> str:
     if settings.operator_bootstrap_secret is not None:
         return settings.operator_bootstrap_secret.get_secret_value()
@@ -147,7 +164,7 @@ def _operator_secret(settings: CommonSettings) -> str:
 
 
 async def _start_hub(
-    settings: CommonSettings, host: str, port: int
+    settings: CommonSettings, host: str, port: int, database: str
 ) -> tuple[Any, asyncio.Task[None]]:
     """The whole hub in this process on a fresh demo database (embedded by default)."""
     import uvicorn
@@ -169,11 +186,11 @@ async def _start_hub(
 
         _server, admin_url = await asyncio.to_thread(start_embedded_postgres, settings.home)
         _keep.append(_server)
-    demo_url = with_database(admin_url, DEMO_DATABASE)
+    demo_url = with_database(admin_url, database)
     await drop_test_database(admin_url, demo_url)  # same seed, same report: start empty
     from govhub_common.embedded import ensure_database
 
-    await ensure_database(admin_url, DEMO_DATABASE)
+    await ensure_database(admin_url, database)
     app = create_app("all", database_url=demo_url, settings=settings)
     server = uvicorn.Server(
         uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)

@@ -16,24 +16,35 @@ class HubError(RuntimeError):
 class HubClient:
     """Talks to a running hub over HTTP with each agency's own token."""
 
-    def __init__(self, base_url: str, operator_secret: str) -> None:
-        self.http = httpx.AsyncClient(
-            base_url=base_url,
-            timeout=httpx.Timeout(120.0),
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
-        )
+    def __init__(self, urls: str | dict[str, str], operator_secret: str) -> None:
+        """`urls`: the hub's one base URL (all-in-one, or behind an Ingress), or a base URL
+        per service prefix (split mode without an Ingress: {"/exchange": "http://...:8001"})."""
+        by_prefix = urls if isinstance(urls, dict) else {"": urls}
+        self._http = {
+            prefix: httpx.AsyncClient(
+                base_url=url,
+                timeout=httpx.Timeout(120.0),
+                limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+            )
+            for prefix, url in by_prefix.items()
+        }
         self.credentials: dict[str, tuple[str, str]] = {"operator": ("operator", operator_secret)}
         self._tokens: dict[str, tuple[str, float]] = {}
 
+    def http(self, path: str) -> httpx.AsyncClient:
+        prefix = "/" + path.lstrip("/").split("/", 1)[0]
+        return self._http.get(prefix) or self._http[""]
+
     async def close(self) -> None:
-        await self.http.aclose()
+        for client in self._http.values():
+            await client.aclose()
 
     async def token(self, who: str) -> str:
         cached = self._tokens.get(who)
         if cached and cached[1] > time.monotonic() + 30:
             return cached[0]
         client_id, secret = self.credentials[who]
-        reply = await self.http.post(
+        reply = await self.http("/exchange").post(
             "/exchange/v1/oauth/token",
             data={"grant_type": "client_credentials"},
             auth=(client_id, secret),
@@ -54,7 +65,7 @@ class HubClient:
         **kwargs: Any,
     ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {await self.token(who)}", **kwargs.pop("headers", {})}
-        reply = await self.http.request(method, path, headers=headers, **kwargs)
+        reply = await self.http(path).request(method, path, headers=headers, **kwargs)
         if reply.status_code not in ok:
             raise HubError(f"{method} {path} as {who}: {reply.status_code} {reply.text[:500]}")
         return reply
