@@ -39,7 +39,7 @@ async def startup(ctx: ServiceContext) -> None:
         # Replicas starting together install the files once.
         await session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('alerting.rules'))"))
         changed = await load_rule_files(
-            session, folders=folders, exchange_url=settings.exchange_url
+            session, folders=folders, exchange=settings.exchange_catalog()
         )
     if changed:
         log.info("rules installed or updated from files: %s", ", ".join(changed))

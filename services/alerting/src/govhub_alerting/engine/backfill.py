@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_alerting.engine.events import emit_warnings
@@ -50,6 +51,8 @@ async def backfill(
         result.timers_created = await create_timers(session, stored=stored, fact_ids=None)
         resolved = await apply_compliance(session, stored=stored, subjects=None, now=as_of)
         await emit_warnings(session, resolved=resolved)
+        # Many timers were just written in this transaction: plan the firing with their counts.
+        await session.execute(sa.text("ANALYZE alerting.timers"))
         after = START
         while True:
             batch = await fire_batch(session, as_of=as_of, limit=batch_size, after=after)

@@ -8,6 +8,7 @@ record events, and, when GOVHUB_EXCHANGE_URL is set, the exchange's catalog API.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -60,16 +61,44 @@ async def remember_topic_fields(session: AsyncSession, topic: str, fields: set[s
         )
 
 
-async def live_topic_fields(exchange_url: str, topic: str) -> set[str] | None:
-    """The data items of the topic's current schema in the exchange catalog, or None."""
-    url = f"{exchange_url.rstrip('/')}/exchange/v1/topics/{topic}"
+@dataclass(frozen=True)
+class ExchangeCatalog:
+    """Where the live catalog is and the client credentials to read it."""
+
+    url: str
+    client_id: str | None = None
+    client_secret: str | None = None
+
+
+async def _token(client: httpx.AsyncClient, catalog: ExchangeCatalog) -> str | None:
+    if not (catalog.client_id and catalog.client_secret):
+        return None
+    response = await client.post(
+        f"{catalog.url.rstrip('/')}/exchange/v1/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "exchange:catalog"},
+        auth=(catalog.client_id, catalog.client_secret),
+    )
+    if response.status_code != 200:
+        log.warning("exchange refused alerting's client credentials (%s)", response.status_code)
+        return None
+    return str(response.json()["access_token"])
+
+
+async def live_topic_fields(catalog: ExchangeCatalog, topic: str) -> set[str] | None:
+    """The data items of the topic's current schema in the exchange catalog, or None when
+    the catalog cannot say (then the known topics decide)."""
+    url = f"{catalog.url.rstrip('/')}/exchange/v1/topics/{topic}"
     try:
         async with httpx.AsyncClient(timeout=5.0) as client:
-            response = await client.get(url)
+            token = await _token(client, catalog)
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            response = await client.get(url, headers=headers)
     except httpx.HTTPError as exc:
         log.warning("exchange catalog unreachable (%s); using the known topics", exc)
         return None
     if response.status_code != 200:
+        if response.status_code != 404:
+            log.warning("exchange catalog answered %s for %s", response.status_code, topic)
         return None
     body: Any = response.json()
     for candidate in (body.get("schema"), body.get("json_schema"), body):
@@ -79,7 +108,7 @@ async def live_topic_fields(exchange_url: str, topic: str) -> set[str] | None:
 
 
 async def reference_errors(
-    session: AsyncSession, rule: AnyRule, *, exchange_url: str | None
+    session: AsyncSession, rule: AnyRule, *, exchange: ExchangeCatalog | None
 ) -> list[dict[str, str]]:
     """One error per unknown topic or field, with the JSON path of where the rule names it."""
     needed = referenced_fields(rule)
@@ -87,8 +116,8 @@ async def reference_errors(
     known: dict[str, set[str]] = {}
     for topic in needed:
         fields = set(shipped_topics().get(topic, ())) | seen.get(topic, set())
-        if exchange_url:
-            live = await live_topic_fields(exchange_url, topic)
+        if exchange:
+            live = await live_topic_fields(exchange, topic)
             if live is not None:
                 fields |= live
         if fields:

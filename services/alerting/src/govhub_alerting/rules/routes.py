@@ -80,7 +80,7 @@ async def create_rule(
     request: Request, session: SessionDep, operator: Operator, settings: Settings
 ) -> RulePublic:
     rule = service.parse_rule(await _rule_body(request))
-    await service.check_rule(session, rule, exchange_url=settings.exchange_url)
+    await service.check_rule(session, rule, exchange=settings.exchange_catalog())
     return _public(await service.create_rule(session, rule=rule, actor=operator.agency))
 
 
@@ -96,7 +96,7 @@ async def dry_run_new_rule(
     """What a rule not yet stored (or a changed one) would raise over the stored facts as of
     a time (default now). Facts are kept for the topics and fields some stored rule reads."""
     rule = service.parse_rule(await _rule_body(request))
-    await service.check_rule(session, rule, exchange_url=settings.exchange_url)
+    await service.check_rule(session, rule, exchange=settings.exchange_catalog())
     stored = service.StoredRule(rule=rule, version=0, enabled=True, source="api")
     return await backfill_service.backfill(
         session,
@@ -124,7 +124,7 @@ async def update_rule(
     rule_id: str, request: Request, session: SessionDep, operator: Operator, settings: Settings
 ) -> RulePublic:
     rule = service.parse_rule(await _rule_body(request))
-    await service.check_rule(session, rule, exchange_url=settings.exchange_url)
+    await service.check_rule(session, rule, exchange=settings.exchange_catalog())
     return _public(
         await service.update_rule(session, rule_id=rule_id, rule=rule, actor=operator.agency)
     )

@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from govhub_alerting.rules.catalog import reference_errors
+from govhub_alerting.rules.catalog import ExchangeCatalog, reference_errors
 from govhub_alerting.rules.model import RULE_ADAPTER, AnyRule, pydantic_error_path
 from govhub_common.problems import Problem, not_found
 
@@ -53,8 +53,10 @@ def parse_rule(raw: Any) -> AnyRule:
         ) from None
 
 
-async def check_rule(session: AsyncSession, rule: AnyRule, *, exchange_url: str | None) -> None:
-    errors = await reference_errors(session, rule, exchange_url=exchange_url)
+async def check_rule(
+    session: AsyncSession, rule: AnyRule, *, exchange: ExchangeCatalog | None
+) -> None:
+    errors = await reference_errors(session, rule, exchange=exchange)
     if errors:
         raise Problem(
             422,
@@ -201,7 +203,7 @@ def read_rule_files(folder: Path) -> list[AnyRule]:
 
 
 async def load_rule_files(
-    session: AsyncSession, *, folders: list[Path], exchange_url: str | None = None
+    session: AsyncSession, *, folders: list[Path], exchange: ExchangeCatalog | None = None
 ) -> list[str]:
     """Install rules from files: new ones are created; a changed file becomes a new version
     unless an operator changed the rule through the API since (the API wins)."""
@@ -209,7 +211,7 @@ async def load_rule_files(
     for folder in folders:
         for rule in read_rule_files(folder):
             try:
-                await check_rule(session, rule, exchange_url=exchange_url)
+                await check_rule(session, rule, exchange=exchange)
             except Problem as problem:
                 log.error("rule %s refused: %s %s", rule.id, problem.detail, problem.errors)
                 continue
