@@ -142,8 +142,12 @@ def _subject_routes(subject: SubjectTable, segment: str) -> None:
         if await lookup.get_subject(session, subject=subject, key=key) is None:
             raise not_found(name, key)
         granted = None if view.allows("*") else frozenset(view.fields)
+        position = None
+        if after is not None:
+            row_id, _, attribute = after.partition(":")
+            position = (_cursor(row_id) or 0, attribute)
         items, following = await lookup.history(
-            session, subject=subject, key=key, attributes=granted, limit=limit, after=_cursor(after)
+            session, subject=subject, key=key, attributes=granted, limit=limit, after=position
         )
         for item in items:
             item["value"] = view.shape({item["attribute"]: item["value"]})[item["attribute"]]
@@ -155,7 +159,8 @@ def _subject_routes(subject: SubjectTable, segment: str) -> None:
             purpose=purpose,
             action="history",
         )
-        return Page(data=[AttributeValuePublic(**i) for i in items], next=_next(following))
+        cursor = f"{following[0]}:{following[1]}" if following else None
+        return Page(data=[AttributeValuePublic(**i) for i in items], next=cursor)
 
     async def get_registrations(
         key: str,

@@ -40,7 +40,7 @@ class AttributeValuePublic(BaseModel):
     valid_from: date
     valid_to: date | None
     recorded_at: datetime
-    closed_at: datetime | None
+    closed_at: datetime | None = Field(description="When valid_to became known.")
 
 
 class RegistrationPublic(BaseModel):

@@ -115,76 +115,21 @@ async def record_unmapped(
     )
 
 
-_ATTRIBUTES_SQL = """
-WITH staged AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::bigint[],
-                         $6::int[], $7::date[], $8::date[])
-        AS s(subject_id, attribute, value, source_agency, seq, rank, valid_from, valid_to)
-),
-inserted AS (
-    INSERT INTO registry.attribute_value AS a (subject_kind, subject_id, attribute, value,
-        source_agency, source_topic, seq, rank, valid_from, valid_to, closed_at)
-    SELECT $9, s.subject_id, s.attribute, s.value, s.source_agency, $10, s.seq, s.rank,
-           s.valid_from, coalesce(s.valid_to, later.valid_from),
-           CASE WHEN coalesce(s.valid_to, later.valid_from) IS NOT NULL THEN now() END
-    FROM staged s
-    -- A record older than what this agency already said arrives closed.
-    LEFT JOIN LATERAL (
-        SELECT min(o.valid_from) AS valid_from FROM registry.attribute_value o
-        WHERE o.subject_kind = $9 AND o.subject_id = s.subject_id
-          AND o.attribute = s.attribute AND o.source_agency = s.source_agency
-          AND o.valid_to IS NULL AND (o.valid_from, o.seq) > (s.valid_from, s.seq)
-    ) later ON s.valid_to IS NULL
-    ON CONFLICT DO NOTHING
-    RETURNING subject_id, attribute, source_agency, seq, valid_from, valid_to
-)
--- The agency's previous value of the attribute ends where the new one starts.
-UPDATE registry.attribute_value o SET valid_to = i.valid_from, closed_at = now()
-FROM inserted i
-WHERE i.valid_to IS NULL AND o.subject_kind = $9 AND o.subject_id = i.subject_id
-  AND o.attribute = i.attribute AND o.source_agency = i.source_agency
-  AND o.valid_to IS NULL AND (o.valid_from, o.seq) < (i.valid_from, i.seq)
+_ASSERTIONS_SQL = """
+INSERT INTO registry.assertion (subject_kind, subject_id, source_agency, source_topic, seq,
+    valid_from, attributes, ranks)
+SELECT $1, s.subject_id, s.agency, $2, s.seq, s.valid_from, s.attributes, s.ranks
+FROM unnest($3::text[], $4::text[], $5::bigint[], $6::date[], $7::jsonb[], $8::jsonb[])
+    AS s(subject_id, agency, seq, valid_from, attributes, ranks)
+ON CONFLICT DO NOTHING
 """
 
-# Current value per attribute: best rank, then newest valid time, then newest record.
 _GOLDEN_SQL = """
-WITH touched AS (SELECT unnest($1::text[]) AS id),
-current_values AS (
-    SELECT DISTINCT ON (a.subject_id, a.attribute)
-           a.subject_id, a.attribute, a.value, a.source_agency, a.seq, a.valid_from
-    FROM registry.attribute_value a JOIN touched t ON a.subject_id = t.id
-    WHERE a.subject_kind = $2 AND a.valid_to IS NULL
-    ORDER BY a.subject_id, a.attribute, a.rank, a.valid_from DESC, a.seq DESC
-),
-golden AS (
-    SELECT subject_id,
-           jsonb_object_agg(attribute, value) AS attributes,
-           jsonb_object_agg(attribute, jsonb_build_object(
-               'agency', source_agency, 'seq', seq, 'valid_from', valid_from)) AS sources
-    FROM current_values GROUP BY subject_id
-),
-previous AS (
-    SELECT g.{key} AS id, g.attributes FROM {table} g JOIN touched t ON g.{key} = t.id
-),
-upserted AS (
-    INSERT INTO {table} AS g ({key}, attributes, sources)
-    SELECT subject_id, attributes, sources FROM golden
-    ON CONFLICT ({key}) DO UPDATE
-        SET attributes = excluded.attributes, sources = excluded.sources, updated_at = now()
-        WHERE g.attributes IS DISTINCT FROM excluded.attributes
-           OR g.sources IS DISTINCT FROM excluded.sources
-    RETURNING g.{key} AS id, g.attributes, g.sources
-)
-SELECT u.id,
-       ARRAY(SELECT k FROM (SELECT jsonb_object_keys(u.attributes) AS k
-                            UNION SELECT jsonb_object_keys(coalesce(p.attributes, '{{}}'))) keys
-             WHERE u.attributes -> k IS DISTINCT FROM p.attributes -> k ORDER BY k) AS changed,
-       p.attributes ->> 'vital_status' AS was_vital,
-       u.attributes ->> 'vital_status' AS vital,
-       u.attributes ->> 'death_date' AS death_date,
-       u.sources -> 'vital_status' ->> 'agency' AS vital_agency,
-       (u.sources -> 'vital_status' ->> 'seq')::bigint AS vital_seq
-FROM upserted u LEFT JOIN previous p ON p.id = u.id
+INSERT INTO {table} AS g ({key}, attributes, sources, claims)
+SELECT * FROM unnest($1::text[], $2::jsonb[], $3::jsonb[], $4::jsonb[])
+ON CONFLICT ({key}) DO UPDATE
+    SET attributes = excluded.attributes, sources = excluded.sources,
+        claims = excluded.claims, updated_at = now()
 """
 
 _REGISTRATIONS_SQL = """
@@ -210,36 +155,25 @@ ON CONFLICT (subject_kind, subject_id, agency, kind) DO UPDATE SET
     updated_at = now()
 """
 
-# Agencies disagree when their current (open) values of an attribute differ. A conflict an
+# Agencies disagree when their current values of an attribute differ. A conflict an
 # operator settled stays settled while the same claims stand.
 _CONFLICTS_SQL = """
-WITH touched AS (SELECT unnest($1::text[]) AS id),
-claims AS (
-    SELECT a.subject_id, a.attribute,
-           jsonb_agg(jsonb_build_object('agency', a.source_agency, 'value', a.value,
-                     'topic', a.source_topic, 'seq', a.seq, 'valid_from', a.valid_from)
-                     ORDER BY a.rank, a.source_agency) AS claims,
-           md5(string_agg(a.source_agency || '=' || a.value::text, '|'
-                          ORDER BY a.source_agency)) AS fingerprint,
-           count(DISTINCT a.value) AS distinct_values
-    FROM registry.attribute_value a JOIN touched t ON a.subject_id = t.id
-    WHERE a.subject_kind = $2 AND a.valid_to IS NULL
-    GROUP BY a.subject_id, a.attribute
+WITH disputed AS (
+    SELECT * FROM unnest($2::text[], $3::text[], $4::jsonb[], $5::text[])
+        AS d(subject_id, attribute, claims, fingerprint)
 ),
-disputed AS (SELECT * FROM claims WHERE distinct_values > 1),
 agreed AS (
     UPDATE registry.conflict c SET status = 'resolved', updated_at = now()
-    FROM touched t
-    WHERE c.subject_kind = $2 AND c.subject_id = t.id AND c.status = 'open'
+    WHERE c.subject_kind = $1 AND c.subject_id = ANY($6::text[]) AND c.status = 'open'
       AND NOT EXISTS (SELECT 1 FROM disputed d
                       WHERE d.subject_id = c.subject_id AND d.attribute = c.attribute)
     RETURNING c.id
 ),
 raised AS (
     INSERT INTO registry.conflict AS c (subject_kind, subject_id, attribute, claims, fingerprint)
-    SELECT $2, d.subject_id, d.attribute, d.claims, d.fingerprint FROM disputed d
+    SELECT $1, d.subject_id, d.attribute, d.claims, d.fingerprint FROM disputed d
     WHERE NOT EXISTS (SELECT 1 FROM registry.conflict s
-                      WHERE s.subject_kind = $2 AND s.subject_id = d.subject_id
+                      WHERE s.subject_kind = $1 AND s.subject_id = d.subject_id
                         AND s.attribute = d.attribute AND s.status = 'settled'
                         AND s.fingerprint = d.fingerprint)
     ON CONFLICT (subject_kind, subject_id, attribute) WHERE status = 'open' DO UPDATE
@@ -250,27 +184,81 @@ raised AS (
 SELECT (SELECT count(*) FROM agreed) AS agreed, (SELECT count(*) FROM raised) AS raised
 """
 
+DERIVED_AGENCY = "gb11643"
+# A claim: [value, rank, valid_from (ISO), seq, topic]; claims[attribute][agency] = claim.
+Claims = dict[str, dict[str, list[Any]]]
 
-def _attribute_rows(records: list[MappedRecord]) -> list[list[Any]]:
-    """Column arrays for _ATTRIBUTES_SQL. Within the batch, each agency's successive values
-    of an attribute close one another, so the SQL only closes what was stored before."""
-    rows: dict[tuple[str, str, str], dict[int, tuple[Any, int, date]]] = {}
+
+def merge_claims(claims: Claims, rec: MappedRecord, derived_agency: str = DERIVED_AGENCY) -> None:
+    """Each agency's newest statement of an attribute replaces its earlier one."""
+    valid_from = rec.valid_from.isoformat()
+    for agency, stated in ((rec.agency, rec.attributes), (derived_agency, rec.derived)):
+        for name, (value, rank) in stated.items():
+            slot = claims.setdefault(name, {})
+            held = slot.get(agency)
+            if held is None or (valid_from, rec.seq) >= (held[2], held[3]):
+                slot[agency] = [value, rank, valid_from, rec.seq, rec.topic]
+
+
+def current_values(claims: Claims) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Per attribute: the best rank, then the newest valid time, then the newest record."""
+    attributes: dict[str, Any] = {}
+    sources: dict[str, Any] = {}
+    for name, by_agency in claims.items():
+        if len(by_agency) == 1:
+            [(agency, claim)] = by_agency.items()
+        else:
+            agency, claim = min(
+                by_agency.items(),
+                key=lambda kv: (kv[1][1], _negated(kv[1][2]), -kv[1][3]),
+            )
+        attributes[name] = claim[0]
+        sources[name] = {"agency": agency, "seq": claim[3], "valid_from": claim[2]}
+    return attributes, sources
+
+
+def _negated(iso_date: str) -> int:
+    return -int(iso_date.replace("-", ""))
+
+
+def disputes(claims: Claims) -> dict[str, list[dict[str, Any]]]:
+    """Attributes on which the agencies' current values differ, with every claim."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for name, by_agency in claims.items():
+        if len(by_agency) < 2:
+            continue
+        values = {_dumps(c[0]) for c in by_agency.values()}
+        if len(values) > 1:
+            found[name] = [
+                {"agency": a, "value": c[0], "topic": c[4], "seq": c[3], "valid_from": c[2]}
+                for a, c in sorted(by_agency.items(), key=lambda kv: (kv[1][1], kv[0]))
+            ]
+    return found
+
+
+def _fingerprint(claims: list[dict[str, Any]]) -> str:
+    import hashlib
+
+    text = "|".join(sorted(f"{c['agency']}={_dumps(c['value'])}" for c in claims))
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def _assertion_rows(records: list[MappedRecord]) -> list[list[Any]]:
+    """Column arrays for _ASSERTIONS_SQL: a row per record, and one for what its ID states."""
+    cols: list[list[Any]] = [[] for _ in range(6)]
     for rec in records:
-        assert rec.key is not None
-        claims = [(name, v, r, rec.agency) for name, (v, r) in rec.attributes.items()]
-        claims += [(name, v, r, "gb11643") for name, (v, r) in rec.derived.items()]
-        for name, value, rank, agency in claims:
-            rows.setdefault((rec.key, name, agency), {})[rec.seq] = (value, rank, rec.valid_from)
-    cols: list[list[Any]] = [[] for _ in range(8)]
-    for (subject_id, attribute, agency), by_seq in rows.items():
-        ordered = sorted(by_seq.items(), key=lambda kv: (kv[1][2], kv[0]))
-        for i, (seq, (value, rank, valid_from)) in enumerate(ordered):
-            valid_to = ordered[i + 1][1][2] if i + 1 < len(ordered) else None
-            for col, item in zip(
-                cols,
-                (subject_id, attribute, _dumps(value), agency, seq, rank, valid_from, valid_to),
-                strict=True,
-            ):
+        for agency, stated in ((rec.agency, rec.attributes), (DERIVED_AGENCY, rec.derived)):
+            if not stated:
+                continue
+            row = (
+                rec.key,
+                agency,
+                rec.seq,
+                rec.valid_from,
+                _dumps({k: v for k, (v, _) in stated.items()}),
+                _dumps({k: r for k, (_, r) in stated.items()}),
+            )
+            for col, item in zip(cols, row, strict=True):
                 col.append(item)
     return cols
 
@@ -323,14 +311,14 @@ def _registration_rows(fact: FactRule, records: list[MappedRecord]) -> list[list
 async def apply_records(
     session: AsyncSession, *, topic: str, rule: TopicMapping, records: list[MappedRecord]
 ) -> list[CloudEvent]:
-    """Attribute history, golden records, registrations and conflicts for one batch of one
-    topic; stages the change events in the outbox and returns them."""
+    """Assertions, golden records, registrations and conflicts for one batch of one topic;
+    stages the change events in the outbox and returns them."""
     subject = SUBJECTS[rule.subject]
     raw = await raw_connection(session)
     agency = records[0].agency
     touched = sorted({r.key for r in records if r.key})
     # Events about one subject may be handled concurrently (several deliveries in flight);
-    # each recomputes the golden record from history, so they take turns per subject.
+    # each reads and rewrites the golden record's claims, so they take turns per subject.
     # Sorted, so two batches never wait on each other in a cycle.
     await raw.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || k, 0)) "
@@ -338,18 +326,60 @@ async def apply_records(
         subject.kind,
         touched,
     )
-    cols = _attribute_rows(records)
+    # Read after the locks: a statement sees what was committed when it started.
+    previous = {
+        row["id"]: row
+        for row in await raw.fetch(
+            f"SELECT {subject.key} AS id, attributes::text AS attributes, claims::text AS claims "
+            f"FROM {subject.table} WHERE {subject.key} = ANY($1::text[])",
+            touched,
+        )
+    }
+    cols = _assertion_rows(records)
     if cols[0]:
-        await raw.execute(_ATTRIBUTES_SQL, *cols, subject.kind, topic)
+        await raw.execute(_ASSERTIONS_SQL, subject.kind, topic, *cols)
     if rule.fact and rule.fact.kind != "death":
         reg = _registration_rows(rule.fact, records)
         await raw.execute(_REGISTRATIONS_SQL, subject.kind, agency, topic, *reg)
-    changed = await raw.fetch(
-        _GOLDEN_SQL.format(table=subject.table, key=subject.key), touched, subject.kind
-    )
-    if cols[0]:
-        await raw.execute(_CONFLICTS_SQL, touched, subject.kind)
-    events = _change_events(subject, topic, agency, records, changed)
+
+    claims_of: dict[str, Claims] = {
+        key: orjson.loads(row["claims"]) for key, row in previous.items()
+    }
+    for rec in sorted(records, key=lambda r: (r.valid_from, r.seq)):
+        assert rec.key is not None
+        merge_claims(claims_of.setdefault(rec.key, {}), rec)
+    golden: list[list[Any]] = [[] for _ in range(4)]
+    changes: list[dict[str, Any]] = []
+    disputed: list[list[Any]] = [[] for _ in range(4)]
+    for key in touched:
+        claims = claims_of[key]
+        attributes, sources = current_values(claims)
+        before = orjson.loads(previous[key]["attributes"]) if key in previous else {}
+        changed = sorted(
+            n for n in attributes.keys() | before.keys() if attributes.get(n) != before.get(n)
+        )
+        for col, item in zip(
+            golden, (key, _dumps(attributes), _dumps(sources), _dumps(claims)), strict=True
+        ):
+            col.append(item)
+        changes.append(
+            {
+                "id": key,
+                "changed": changed,
+                "before": before,
+                "after": attributes,
+                "sources": sources,
+            }
+        )
+        for name, listed in disputes(claims).items():
+            for col, item in zip(
+                disputed, (key, name, _dumps(listed), _fingerprint(listed)), strict=True
+            ):
+                col.append(item)
+    await raw.execute(_GOLDEN_SQL.format(table=subject.table, key=subject.key), *golden)
+    if disputed[0] or previous:
+        await raw.execute(_CONFLICTS_SQL, subject.kind, *disputed, sorted(previous))
+    events = _change_events(subject, topic, agency, records, changes)
     await add_events(session, "registry", events)
     return events
 
@@ -359,7 +389,7 @@ def _change_events(
     topic: str,
     agency: str,
     records: list[MappedRecord],
-    changed: list[Any],
+    changed: list[dict[str, Any]],
 ) -> list[CloudEvent]:
     last_seq: dict[str, int] = {}
     for rec in records:
@@ -368,7 +398,7 @@ def _change_events(
     items = [
         {
             subject.key: row["id"],
-            "attributes": list(row["changed"]),
+            "attributes": row["changed"],
             "source_agency": agency,
             "seq": last_seq.get(row["id"]),
         }
@@ -388,14 +418,14 @@ def _change_events(
     deceased = [
         {
             "id_number": row["id"],
-            "death_date": row["death_date"],
-            "source_agency": row["vital_agency"],
-            "seq": row["vital_seq"],
+            "death_date": row["after"].get("death_date"),
+            "source_agency": row["sources"]["vital_status"]["agency"],
+            "seq": row["sources"]["vital_status"]["seq"],
         }
         for row in changed
         if subject.kind == "person"
-        and row["vital"] == "deceased"
-        and row["was_vital"] != "deceased"
+        and row["after"].get("vital_status") == "deceased"
+        and row["before"].get("vital_status") != "deceased"
     ]
     if deceased:
         events.append(

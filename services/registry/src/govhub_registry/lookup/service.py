@@ -13,12 +13,28 @@ from govhub_common.db import raw_connection
 from govhub_common.security import Principal
 from govhub_registry.subjects import SubjectTable
 
-_AS_OF_SQL = """
-SELECT DISTINCT ON (attribute) attribute, value::text AS value, source_agency, seq, valid_from
-FROM registry.attribute_value
-WHERE subject_kind = $1 AND subject_id = $2 AND recorded_at <= $4
-  AND valid_from <= $3
-  AND (valid_to IS NULL OR closed_at > $4 OR valid_to > $3)
+# Attribute values as known at $3: each agency's value of an attribute is valid until the
+# same agency's next value of it (valid_to), which became known when that one was recorded.
+_VALUES_SQL = """
+WITH known AS (
+    SELECT a.id, e.key AS attribute, e.value, a.source_agency, a.source_topic, a.seq,
+           (a.ranks ->> e.key)::int AS rank, a.valid_from, a.recorded_at
+    FROM registry.assertion a, jsonb_each(a.attributes) e
+    WHERE a.subject_kind = $1 AND a.subject_id = $2 AND a.recorded_at <= $3
+      AND ($4::text[] IS NULL OR e.key = ANY($4))
+)
+SELECT id, attribute, value::text AS value, source_agency, source_topic, seq, rank,
+       valid_from, recorded_at,
+       lead(valid_from) OVER w AS valid_to,
+       greatest(recorded_at, lead(recorded_at) OVER w) AS closed_at
+FROM known
+WINDOW w AS (PARTITION BY attribute, source_agency ORDER BY valid_from, seq)
+"""
+
+_AS_OF_SQL = f"""
+SELECT DISTINCT ON (attribute) attribute, value, source_agency, seq, valid_from
+FROM ({_VALUES_SQL}) v
+WHERE valid_from <= $5 AND (valid_to IS NULL OR valid_to > $5)
 ORDER BY attribute, rank, valid_from DESC, seq DESC
 """
 
@@ -47,7 +63,7 @@ async def get_subject(
 
     known_at = known_at or utcnow()
     as_of = as_of or business_date(known_at)
-    rows = await raw.fetch(_AS_OF_SQL, subject.kind, key, as_of, known_at)
+    rows = await raw.fetch(_AS_OF_SQL, subject.kind, key, known_at, None, as_of)
     attributes = {r["attribute"]: orjson.loads(r["value"]) for r in rows}
     sources = {
         r["attribute"]: {
@@ -67,23 +83,25 @@ async def history(
     key: str,
     attributes: frozenset[str] | None,
     limit: int,
-    after: int | None,
-) -> tuple[list[dict[str, Any]], int | None]:
+    after: tuple[int, str] | None,
+) -> tuple[list[dict[str, Any]], tuple[int, str] | None]:
     """Every value every agency asserted, oldest first; `attributes` None means all."""
+    from govhub_common.clock import utcnow
+
     raw = await raw_connection(session)
     rows = await raw.fetch(
-        "SELECT id, attribute, value::text AS value, source_agency, source_topic, seq, rank, "
-        "valid_from, valid_to, recorded_at, closed_at FROM registry.attribute_value "
-        "WHERE subject_kind = $1 AND subject_id = $2 AND id > $3 "
-        "AND ($4::text[] IS NULL OR attribute = ANY($4)) ORDER BY id LIMIT $5",
+        f"SELECT * FROM ({_VALUES_SQL}) v WHERE (id, attribute) > ($5, $6) "
+        "ORDER BY id, attribute LIMIT $7",
         subject.kind,
         key,
-        after or 0,
+        utcnow(),
         sorted(attributes) if attributes is not None else None,
+        after[0] if after else 0,
+        after[1] if after else "",
         limit + 1,
     )
     items = [{**dict(r), "value": orjson.loads(r["value"])} for r in rows[:limit]]
-    following = rows[limit - 1]["id"] if len(rows) > limit else None
+    following = (rows[limit - 1]["id"], rows[limit - 1]["attribute"]) if len(rows) > limit else None
     return items, following
 
 
