@@ -152,8 +152,18 @@ async def sweep_point(db: Database, n: int) -> dict[str, object]:
     # Worst case for the timer path: every deadline still pending when the sweep comes
     # (in service, registrations cancel their timers as they arrive).
     await reset(db, keep_facts=True)
+    # Set the timers as if no registration had been seen yet (so none is settled at once),
+    # then point them back at the registrations: all 100% are pending and must be judged.
+    nothing = rule.model_copy(
+        update={"expected": [e.model_copy(update={"topic": "not_loaded"}) for e in rule.expected]}
+    )
+    blind = StoredRule(rule=nothing, version=stored.version, enabled=True, source="file")
     async with db.session() as session:
-        timers = await create_timers(session, stored=deadline_only, fact_ids=None)
+        timers = await create_timers(session, stored=blind, fact_ids=None)
+        await session.execute(
+            sa.text("UPDATE alerting.timers SET awaited_views = :v"),
+            {"v": [e.view for e in rule.expected]},
+        )
     await vacuum(db, "alerting.timers")
     started = time.perf_counter()
     result = await sweep(db, as_of=as_of, batch_size=10_000, workers=2)

@@ -52,7 +52,8 @@ def _dumps(value: Any) -> str:
 async def create_timers(
     session: AsyncSession, *, stored: StoredRule, fact_ids: Sequence[int] | None
 ) -> int:
-    """A deadline timer (and one per reminder) for each trigger fact; idempotent."""
+    """A deadline timer (and one per reminder) for each trigger fact; idempotent. Timers
+    whose expected record is already stored are written settled."""
     rule = stored.rule
     assert isinstance(rule, AbsenceRule)
     within = days_of(rule.within)
@@ -74,7 +75,7 @@ async def create_timers(
         sa.text(
             f"""
             INSERT INTO alerting.timers (rule_id, rule_version, subject, kind, trigger_fact_id,
-                trigger_date, deadline_date, due_at, awaited_views, reminder)
+                trigger_date, deadline_date, due_at, awaited_views, reminder, cancelled_at, outcome)
             SELECT :rule_id, :version, f.subject, s.kind, f.id, f.business_date,
                 f.business_date + CAST(:within AS int),
                 (f.business_date + s.offset_days)::timestamp AT TIME ZONE 'Asia/Shanghai',
@@ -90,10 +91,21 @@ async def create_timers(
                         FROM jsonb_each_text(s.params) p),
                     'idempotency_key',
                         :rule_id || ':' || f.subject || ':' || f.business_date || ':' || s.after)
+                END,
+                CASE WHEN c.complied THEN now() END,
+                CASE WHEN c.complied THEN
+                    CASE WHEN s.kind = 'deadline' THEN 'complied_on_time' ELSE 'skipped' END
                 END
             FROM alerting.facts f
             CROSS JOIN jsonb_to_recordset(CAST(:steps AS jsonb)) AS s(kind text,
                 offset_days int, after text, template text, recipient_field text, params jsonb)
+            -- Expected records already stored (out of order, or a backfill): the timer is
+            -- settled as it is set, and never enters the due index.
+            CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM alerting.facts x
+                WHERE x.view = ANY(CAST(:awaited AS text[])) AND x.subject = f.subject
+                  AND (s.kind = 'reminder'
+                       OR x.business_date <= f.business_date + CAST(:within AS int)))
+                AS complied OFFSET 0) c
             WHERE f.view = :view
               {_only_ids(fact_ids)}
               AND f.data @> CAST(:filter AS jsonb)

@@ -63,7 +63,7 @@ SCHEMA = """
             rule_version integer NOT NULL,
             subject text NOT NULL,
             kind text NOT NULL CHECK (kind IN ('reminder', 'deadline')),
-            trigger_fact_id bigint,
+            trigger_fact_id bigint NOT NULL,
             trigger_date date NOT NULL,
             deadline_date date NOT NULL,
             due_at timestamptz NOT NULL,
@@ -74,7 +74,8 @@ SCHEMA = """
             fired_as_of timestamptz,
             cancelled_at timestamptz,
             outcome text,
-            UNIQUE (rule_id, subject, trigger_date, kind, due_at)
+            -- A trigger record sets each of a rule's timers once (the fact is view + seq).
+            UNIQUE (trigger_fact_id, rule_id, kind, due_at)
         );
         CREATE INDEX timers_due ON alerting.timers (due_at, id)
             WHERE fired_at IS NULL AND cancelled_at IS NULL;
