@@ -2,7 +2,10 @@
 through the consumer path (inbox + mapping + set-based SQL + outbox), on a scratch database.
 
     GOVHUB_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \
-        .venv/bin/python bench/registry_ingest.py [events] [records-per-event]
+        .venv/bin/python bench/registry_ingest.py [events] [records-per-event] [concurrency]
+
+`concurrency` events are handled at once, as the RabbitMQ consumer does with its prefetch
+window (each on its own connection), so Python and PostgreSQL overlap on the two cores.
 """
 
 from __future__ import annotations
@@ -81,12 +84,12 @@ class _Ctx:
         self.state = {"mapping": default_mapping()}
 
 
-async def run(events: int, size: int) -> None:
+async def run(events: int, size: int, concurrency: int = 2) -> None:
     admin = os.environ.get("GOVHUB_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     url = await create_test_database(admin, prefix="govhub_bench_registry")
     try:
         await upgrade_async(SERVICE.migrations, url, SERVICE.schema)
-        db = Database(url, pool_size=2)
+        db = Database(url, pool_size=max(2, concurrency))
         [consumer] = registry_consumers(_Ctx())  # type: ignore[arg-type]
         handle = idempotent(
             db, "registry", "registry.records", consumer.handler, service="registry"
@@ -94,9 +97,16 @@ async def run(events: int, size: int) -> None:
         rng = random.Random(1)
         batch = [enterprise_event(rng, 1 + n * size, size) for n in range(events)]
         await handle(enterprise_event(rng, 10**9, size))  # warm-up (plans, statistics)
-        started = time.perf_counter()
+        queue: asyncio.Queue[CloudEvent] = asyncio.Queue()
         for event in batch:
-            await handle(event)
+            queue.put_nowait(event)
+
+        async def worker() -> None:
+            while not queue.empty():
+                await handle(queue.get_nowait())
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
         async with db.session() as session:
             from sqlalchemy import text
@@ -107,7 +117,8 @@ async def run(events: int, size: int) -> None:
         await db.close()
         total = events * size
         print(
-            f"registry ingest: {total} records in {events} events of {size}: {elapsed:.2f} s, "
+            f"registry ingest: {total} records in {events} events of {size}, "
+            f"{concurrency} at a time: {elapsed:.2f} s, "
             f"{total / elapsed:,.0f} records/s ({rows:,} source assertions with provenance)"
         )
     finally:
@@ -115,6 +126,6 @@ async def run(events: int, size: int) -> None:
 
 
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:3]]
-    events, size = (args + [20, 1000][len(args) :])[:2]
-    asyncio.run(run(events, size))
+    args = [int(a) for a in sys.argv[1:4]]
+    events, size, concurrency = (args + [20, 1000, 2][len(args) :])[:3]
+    asyncio.run(run(events, size, concurrency))

@@ -66,7 +66,6 @@ class SearchHit(BaseModel):
 class Claim(BaseModel):
     agency: str
     value: Any
-    topic: str
     seq: int
     valid_from: date
 

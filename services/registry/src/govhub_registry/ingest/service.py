@@ -125,11 +125,10 @@ ON CONFLICT DO NOTHING
 """
 
 _GOLDEN_SQL = """
-INSERT INTO {table} AS g ({key}, attributes, sources, claims)
-SELECT * FROM unnest($1::text[], $2::jsonb[], $3::jsonb[], $4::jsonb[])
+INSERT INTO {table} AS g ({key}, attributes, claims)
+SELECT * FROM unnest($1::text[], $2::jsonb[], $3::jsonb[])
 ON CONFLICT ({key}) DO UPDATE
-    SET attributes = excluded.attributes, sources = excluded.sources,
-        claims = excluded.claims, updated_at = now()
+    SET attributes = excluded.attributes, claims = excluded.claims, updated_at = now()
 """
 
 _REGISTRATIONS_SQL = """
@@ -185,19 +184,23 @@ SELECT (SELECT count(*) FROM agreed) AS agreed, (SELECT count(*) FROM raised) AS
 """
 
 DERIVED_AGENCY = "gb11643"
-# A claim: [value, rank, valid_from (ISO), seq, topic]; claims[attribute][agency] = claim.
+# A claim: [value, rank, valid_from (ISO), seq]; claims[attribute][agency] = claim.
 Claims = dict[str, dict[str, list[Any]]]
 
 
 def merge_claims(claims: Claims, rec: MappedRecord, derived_agency: str = DERIVED_AGENCY) -> None:
     """Each agency's newest statement of an attribute replaces its earlier one."""
     valid_from = rec.valid_from.isoformat()
+    seq = rec.seq
     for agency, stated in ((rec.agency, rec.attributes), (derived_agency, rec.derived)):
         for name, (value, rank) in stated.items():
-            slot = claims.setdefault(name, {})
+            slot = claims.get(name)
+            if slot is None:
+                claims[name] = {agency: [value, rank, valid_from, seq]}
+                continue
             held = slot.get(agency)
-            if held is None or (valid_from, rec.seq) >= (held[2], held[3]):
-                slot[agency] = [value, rank, valid_from, rec.seq, rec.topic]
+            if held is None or held[2] < valid_from or (held[2] == valid_from and held[3] <= seq):
+                slot[agency] = [value, rank, valid_from, seq]
 
 
 def current_values(claims: Claims) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -230,7 +233,7 @@ def disputes(claims: Claims) -> dict[str, list[dict[str, Any]]]:
         values = {_dumps(c[0]) for c in by_agency.values()}
         if len(values) > 1:
             found[name] = [
-                {"agency": a, "value": c[0], "topic": c[4], "seq": c[3], "valid_from": c[2]}
+                {"agency": a, "value": c[0], "seq": c[3], "valid_from": c[2]}
                 for a, c in sorted(by_agency.items(), key=lambda kv: (kv[1][1], kv[0]))
             ]
     return found
@@ -348,7 +351,7 @@ async def apply_records(
     for rec in sorted(records, key=lambda r: (r.valid_from, r.seq)):
         assert rec.key is not None
         merge_claims(claims_of.setdefault(rec.key, {}), rec)
-    golden: list[list[Any]] = [[] for _ in range(4)]
+    golden: list[list[Any]] = [[] for _ in range(3)]
     changes: list[dict[str, Any]] = []
     disputed: list[list[Any]] = [[] for _ in range(4)]
     for key in touched:
@@ -358,9 +361,7 @@ async def apply_records(
         changed = sorted(
             n for n in attributes.keys() | before.keys() if attributes.get(n) != before.get(n)
         )
-        for col, item in zip(
-            golden, (key, _dumps(attributes), _dumps(sources), _dumps(claims)), strict=True
-        ):
+        for col, item in zip(golden, (key, _dumps(attributes), _dumps(claims)), strict=True):
             col.append(item)
         changes.append(
             {

@@ -51,14 +51,16 @@ async def get_subject(
     `as_of` / `known_at` the record is rebuilt from the attribute history."""
     raw = await raw_connection(session)
     row = await raw.fetchrow(
-        f"SELECT attributes::text AS attributes, sources::text AS sources FROM {subject.table} "
+        f"SELECT attributes::text AS attributes, claims::text AS claims FROM {subject.table} "
         f"WHERE {subject.key} = $1",
         key,
     )
     if row is None:
         return None
     if as_of is None and known_at is None:
-        return orjson.loads(row["attributes"]), orjson.loads(row["sources"])
+        from govhub_registry.ingest.service import current_values
+
+        return orjson.loads(row["attributes"]), current_values(orjson.loads(row["claims"]))[1]
     from govhub_common.clock import business_date, utcnow
 
     known_at = known_at or utcnow()

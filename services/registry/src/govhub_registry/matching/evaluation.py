@@ -118,14 +118,19 @@ def generate(
             }
             sample.append((data, who["id_number"]))
         else:
+            # Nobody registered: at random, or a hard case sharing the birth date and the
+            # surname, or even the whole name (namesakes born the same day).
             twin = rng.choice(registered)
-            if rng.random() < 0.5:
-                birth = date.fromisoformat(twin["birth_date"])
-            else:
+            roll = rng.random()
+            if roll < 0.5:
                 birth = date(1930, 1, 1) + timedelta(days=rng.randrange(75 * 365))
-            name = fake.name()
-            if rng.random() < 0.5:
-                name = twin["name"][0] + name[1:]
+                name = fake.name()
+            elif roll < 0.8:
+                birth = date.fromisoformat(twin["birth_date"])
+                name = twin["name"][0] + fake.name()[1:]
+            else:
+                birth = date.fromisoformat(twin["birth_date"])
+                name = twin["name"]
             data = {
                 "id_number": _break(rng, _ric(rng, birth)),
                 "name": name,

@@ -10,6 +10,7 @@ kept in match_decision.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import orjson
@@ -52,14 +53,34 @@ class MatchOutcome:
     )
 
 
-def _birth_date_of(rec: MappedRecord) -> str | None:
+def _stated_birth_date(rec: MappedRecord) -> str | None:
     stated = rec.data.get("birth_date")
-    if isinstance(stated, str) and stated:
-        return stated
-    key = rec.key or ""
-    if len(key) >= 14 and key[6:14].isdigit():
-        return f"{key[6:10]}-{key[10:12]}-{key[12:14]}"
-    return None
+    return stated if isinstance(stated, str) and stated else None
+
+
+def _id_birth_date(key: str | None) -> str | None:
+    """The birth date an ID number states, even when its check character fails."""
+    if not key or len(key) < 14 or not key[6:14].isdigit():
+        return None
+    try:
+        return date(int(key[6:10]), int(key[10:12]), int(key[12:14])).isoformat()
+    except ValueError:
+        return None
+
+
+def _birth_similarity(rec: MappedRecord, registered: str) -> float | None:
+    """1 when the stated or the ID's birth date is the registered one, 0.5 a day apart."""
+    claimed = [d for d in (_stated_birth_date(rec), _id_birth_date(rec.key)) if d]
+    if not claimed:
+        return None
+    if registered in claimed:
+        return 1.0
+    try:
+        born = date.fromisoformat(registered)
+        gaps = [abs((date.fromisoformat(d) - born).days) for d in claimed]
+    except ValueError:
+        return 0.0
+    return 0.5 if min(gaps) <= 1 else 0.0
 
 
 def _body(rec: MappedRecord) -> str | None:
@@ -81,9 +102,9 @@ def score_person(rec: MappedRecord, candidate: dict[str, Any]) -> float:
     if name and attrs.get("name"):
         sim = fuzz.ratio(normalise_person_name(str(name)), normalise_person_name(attrs["name"]))
         features.append((0.4, sim / 100.0))
-    birth = _birth_date_of(rec)
-    if birth and attrs.get("birth_date"):
-        features.append((0.2, 1.0 if birth == attrs["birth_date"] else 0.0))
+    birth = _birth_similarity(rec, attrs["birth_date"]) if attrs.get("birth_date") else None
+    if birth is not None:
+        features.append((0.2, birth))
     if rec.key:
         features.append((0.3, Levenshtein.normalized_similarity(rec.key, candidate["id"])))
     address = _similar(rec.data.get("address"), attrs.get("address"))
@@ -115,10 +136,13 @@ def score_entity(rec: MappedRecord, candidate: dict[str, Any]) -> float:
 
 
 _PERSON_CANDIDATES = """
-WITH q AS (SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[])
-           AS q(i, birth_date, name, id_body))
+WITH q AS (SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[])
+           AS q(i, birth_date, id_birth_date, name, id_body))
 SELECT q.i, p.id_number AS id, p.attributes::text AS attributes
 FROM q JOIN registry.person p ON p.birth_date = q.birth_date
+UNION
+SELECT q.i, p.id_number, p.attributes::text
+FROM q JOIN registry.person p ON p.birth_date = q.id_birth_date
 UNION
 SELECT q.i, p.id_number, p.attributes::text FROM q JOIN registry.person p ON p.name = q.name
 UNION
@@ -150,8 +174,9 @@ async def find_candidates(
         rows = await raw.fetch(
             _PERSON_CANDIDATES,
             list(range(len(records))),
-            [_birth_date_of(r) for r in records],
-            [str(r.data.get("name") or "") or None for r in records],
+            [_stated_birth_date(r) for r in records],
+            [_id_birth_date(r.key) for r in records],
+            [normalise_person_name(str(r.data.get("name") or "")) or None for r in records],
             [_body(r) for r in records],
         )
     else:

@@ -28,8 +28,10 @@ CREATE TABLE registry.assertion (
     ranks jsonb NOT NULL,
     UNIQUE (subject_kind, subject_id, source_agency, seq)
 );
-ALTER TABLE registry.legal_entity ADD COLUMN claims jsonb NOT NULL DEFAULT '{}';
-ALTER TABLE registry.person ADD COLUMN claims jsonb NOT NULL DEFAULT '{}'
+-- Sources are derived from the claims when read; a golden row stays under the TOAST
+-- threshold (about 2 kB), which keeps ingest from compressing every row it writes.
+ALTER TABLE registry.legal_entity DROP COLUMN sources, ADD COLUMN claims jsonb NOT NULL DEFAULT '{}';
+ALTER TABLE registry.person DROP COLUMN sources, ADD COLUMN claims jsonb NOT NULL DEFAULT '{}'
 """
 
 
@@ -41,5 +43,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP TABLE IF EXISTS registry.assertion")
-    op.execute("ALTER TABLE registry.legal_entity DROP COLUMN IF EXISTS claims")
-    op.execute("ALTER TABLE registry.person DROP COLUMN IF EXISTS claims")
+    for table in ("legal_entity", "person"):
+        op.execute(
+            f"ALTER TABLE registry.{table} DROP COLUMN IF EXISTS claims, "
+            "ADD COLUMN sources jsonb NOT NULL DEFAULT '{}'"
+        )
