@@ -275,7 +275,7 @@ async def test_background_sender_writes_to_the_log_provider(
             await session.execute(
                 text(
                     "SELECT payload FROM sms.outbox WHERE type = 'sms.message.status_changed' "
-                    "AND payload::text LIKE :id"
+                    "AND payload::text LIKE :id ORDER BY id"
                 ),
                 {"id": f"%{message_id}%"},
             )

@@ -58,6 +58,9 @@ class SmsSettings(CommonSettings):
         False, description="Whether opt-outs also stop notification templates by default."
     )
     sms_batch_size: int = Field(200, ge=1, description="Messages claimed per sending round.")
+    sms_sender_concurrency: int = Field(
+        2, ge=1, description="Sending rounds in flight at once (claim/record overlap submits)."
+    )
     sms_poll_seconds: float = Field(0.5, gt=0, description="Sender poll interval.")
     sms_sender_enabled: bool = Field(True, description="Run the background sender.")
     sms_retry_max_attempts: int = Field(

@@ -79,12 +79,11 @@ async def submit_message(
     if outcome.errors:
         paths = ", ".join(e["path"] for e in outcome.errors[:5])
         raise Problem(422, "validation_failed", f"invalid input at {paths}", errors=outcome.errors)
-    assert outcome.message is not None
     if outcome.outcome == "existing":
         response.status_code = 200
     else:
         _wake(request)
-    return outcome.message
+    return service.public(outcome.row)
 
 
 @router.post(
@@ -122,10 +121,12 @@ async def submit_batch(
     )
     for i, outcome in zip(positions, outcomes, strict=True):
         kind = "rejected" if outcome.errors else outcome.outcome
+        row = outcome.row
         results[i] = BatchResult(
             index=i,
             outcome=kind,
-            message=outcome.message,
+            id=row["id"] if row is not None else None,
+            status=service.public_status(row["status"]) if row is not None else None,
             errors=outcome.errors or None,
         )
     final = [r for r in results if r is not None]

@@ -65,7 +65,8 @@ class MessageList(BaseModel):
 class BatchResult(BaseModel):
     index: int
     outcome: Literal["created", "existing", "rejected", "conflict"]
-    message: MessagePublic | None = None
+    id: str | None = None
+    status: PublicStatus | None = None
     errors: list[dict[str, Any]] | None = None
 
 

@@ -38,8 +38,9 @@ class Submission:
 
 @dataclass
 class SubmitOutcome:
-    outcome: str  # created, existing, rejected
-    message: MessagePublic | None = None
+    outcome: str  # created, existing, rejected, conflict
+    row: Any = None
+    """The stored message (a row mapping; `public(row)` gives the API shape)."""
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -56,8 +57,13 @@ def request_hash(data: MessageCreate) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
+def public_status(status: str) -> Any:
+    """'sending' is the sender's claim; clients see it as queued."""
+    return "queued" if status == "sending" else status
+
+
 def public(row: Any, history: Sequence[Any] | None = None) -> MessagePublic:
-    status = "queued" if row["status"] == "sending" else row["status"]
+    status = public_status(row["status"])
     return MessagePublic(
         id=row["id"],
         agency=row["agency"],
@@ -202,7 +208,7 @@ async def submit_messages(
         created = row["key"] in inserted and row["key"] not in seen_new
         seen_new.add(row["key"])
         outcomes[i].outcome = "created" if created else "existing"
-        outcomes[i].message = public(existing)
+        outcomes[i].row = existing
         if created:
             changes.append(
                 StatusChange(existing["id"], row["key"], row["template"], "queued", None, as_of)

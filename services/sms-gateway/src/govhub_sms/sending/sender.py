@@ -387,7 +387,13 @@ async def update_queue_depth(ctx: ServiceContext) -> None:
 
 
 async def run_sender(ctx: ServiceContext) -> None:
-    """Background task: a round as of the clock's now, again at once while batches are full."""
+    """Background task: rounds as of the clock's now. Several rounds overlap, so one
+    claims and records in the database while another waits for the carrier."""
+    settings: SmsSettings = ctx.settings
+    await asyncio.gather(*(_sender_loop(ctx) for _ in range(settings.sms_sender_concurrency)))
+
+
+async def _sender_loop(ctx: ServiceContext) -> None:
     settings: SmsSettings = ctx.settings
     gateway: Gateway = ctx.state["sms"]
     failures = 0
@@ -404,6 +410,7 @@ async def run_sender(ctx: ServiceContext) -> None:
             await asyncio.sleep(min(10.0, 0.5 * 2**failures))
             continue
         if result.claimed >= settings.sms_batch_size:
+            gateway.wake.set()  # more is waiting: let the other loops go too
             continue
         gateway.wake.clear()
         with contextlib.suppress(TimeoutError):
