@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,7 +15,6 @@ from govhub_alerting.engine.rules_sql import (
     raise_direct,
     would_raise,
 )
-from govhub_alerting.engine.sweep import START, fire_batch
 from govhub_alerting.rules.model import AbsenceRule
 from govhub_alerting.rules.schemas import BackfillResult, WouldRaise
 from govhub_alerting.rules.service import StoredRule
@@ -31,39 +31,43 @@ async def backfill(
     limit: int,
     batch_size: int,
 ) -> BackfillResult:
-    """Dry run: list the warnings the rule would raise as of `as_of`. Apply: set the timers an
-    absence rule would have set from every stored trigger (existing ones are kept), then fire
-    those due in this transaction; contradiction and duplicate rules raise directly."""
+    """Dry run: list the warnings the rule would raise as of `as_of`. Apply: raise them in
+    one set-based pass (an absence whose expected record came late resolves as complied
+    late at once), and set the timers of the deadlines and reminders still ahead. Past
+    reminders are not sent after the fact."""
     as_of = ensure_utc(as_of)
     # JIT compiling these statements costs more than it saves, even over a million facts.
     await session.execute(sa.text("SET LOCAL jit = off"))
-    total, listed = await would_raise(session, stored=stored, as_of=as_of, limit=limit)
-    result = BackfillResult(
-        rule_id=stored.id,
-        as_of=as_of,
-        dry_run=dry_run,
-        would_raise=total,
-        warnings=[WouldRaise(**w) for w in listed],
-    )
     if dry_run:
-        return result
+        total, listed = await would_raise(session, stored=stored, as_of=as_of, limit=limit)
+        return BackfillResult(
+            rule_id=stored.id,
+            as_of=as_of,
+            dry_run=True,
+            would_raise=total,
+            warnings=[WouldRaise(**w) for w in listed],
+        )
     if not stored.enabled:
         raise Problem(409, "rule_disabled", f"rule {stored.id} is disabled; enable it first")
+    # One set-based pass: every deadline already past is judged over the facts now.
+    raised = await raise_direct(session, stored=stored, fact_ids=None, now=as_of)
+    resolved: list[Any] = []
+    timers = 0
     if isinstance(stored.rule, AbsenceRule):
-        result.timers_created = await create_timers(session, stored=stored, fact_ids=None)
-        resolved = await apply_compliance(session, stored=stored, subjects=None, now=as_of)
-        await emit_warnings(session, resolved=resolved)
-        # Many timers were just written in this transaction: plan the firing with their counts.
-        await session.execute(sa.text("ANALYZE alerting.timers"))
-        after = START
-        while True:
-            batch = await fire_batch(session, as_of=as_of, limit=batch_size, after=after)
-            result.raised += batch.warnings_raised
-            if batch.timers_fired < batch_size or batch.last is None:
-                break
-            after = batch.last
-    else:
-        raised = await raise_direct(session, stored=stored, fact_ids=None, now=as_of)
-        await emit_warnings(session, raised=raised)
-        result.raised = len(raised)
-    return result
+        # Expected records dated after the deadline already stored: complied late at once.
+        if raised:
+            resolved = await apply_compliance(
+                session, stored=stored, subjects=[w.subject for w in raised], now=as_of
+            )
+        # Deadlines and reminders still ahead get their timers, as the event path sets them.
+        timers = await create_timers(session, stored=stored, fact_ids=None, due_after=as_of)
+    await emit_warnings(session, raised=raised, resolved=resolved)
+    return BackfillResult(
+        rule_id=stored.id,
+        as_of=as_of,
+        dry_run=False,
+        would_raise=len(raised),
+        warnings=[],
+        raised=len(raised),
+        timers_created=timers,
+    )

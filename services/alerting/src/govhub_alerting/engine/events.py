@@ -22,6 +22,14 @@ WARNING_COLUMNS = (
 )
 
 
+# Warnings or reminders per event: a batch, yet a message the broker carries comfortably.
+EVENT_SIZE = 1000
+
+
+def _chunks(rows: Sequence[Any]) -> list[Sequence[Any]]:
+    return [rows[i : i + EVENT_SIZE] for i in range(0, len(rows), EVENT_SIZE)]
+
+
 def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date | datetime) else value
 
@@ -50,26 +58,22 @@ async def emit_warnings(
     raised: Sequence[Any] = (),
     resolved: Sequence[Any] = (),
 ) -> None:
-    """Stage one event for the raised and one for the resolved warnings of a batch."""
+    """Stage one event for the raised and one for the resolved warnings of a batch (a
+    backfill's tens of thousands go out in events of EVENT_SIZE)."""
     events = []
-    if raised:
-        events.append(
-            CloudEvent(
-                source=SOURCE,
-                type="alerting.warning.raised",
-                subject=f"{len(raised)} warnings",
-                data={"warnings": [warning_payload(w) for w in raised]},
+    for type_, rows in (
+        ("alerting.warning.raised", raised),
+        ("alerting.warning.resolved", resolved),
+    ):
+        for chunk in _chunks(rows):
+            events.append(
+                CloudEvent(
+                    source=SOURCE,
+                    type=type_,
+                    subject=f"{len(chunk)} warnings",
+                    data={"warnings": [warning_payload(w) for w in chunk]},
+                )
             )
-        )
-    if resolved:
-        events.append(
-            CloudEvent(
-                source=SOURCE,
-                type="alerting.warning.resolved",
-                subject=f"{len(resolved)} warnings",
-                data={"warnings": [warning_payload(w) for w in resolved]},
-            )
-        )
     await add_events(session, SCHEMA, events)
     for w in raised:
         WARNINGS_RAISED.labels(w.rule_id).inc()
@@ -87,9 +91,10 @@ async def emit_reminders(session: AsyncSession, reminders: Sequence[dict[str, An
             CloudEvent(
                 source=SOURCE,
                 type="alerting.reminder.due",
-                subject=f"{len(reminders)} reminders",
-                data={"reminders": list(reminders)},
+                subject=f"{len(chunk)} reminders",
+                data={"reminders": list(chunk)},
             )
+            for chunk in _chunks(reminders)
         ],
     )
     for r in reminders:

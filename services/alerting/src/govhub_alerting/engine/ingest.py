@@ -157,7 +157,11 @@ async def evaluate_new_facts(
             continue
         if isinstance(rule, AbsenceRule):
             if new_facts.get(rule.trigger.view):
+                # Timers whose expected record is already stored are set settled.
                 await create_timers(session, stored=stored, fact_ids=new_facts[rule.trigger.view])
+            ids = [i for spec in rule.expected for i in new_facts.get(spec.view, ())]
+            if not ids:
+                continue
             subjects = (
                 await session.execute(
                     sa.text("SELECT DISTINCT subject FROM alerting.facts WHERE id = ANY(:ids)"),

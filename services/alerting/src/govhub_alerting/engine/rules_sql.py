@@ -50,7 +50,11 @@ def _dumps(value: Any) -> str:
 
 
 async def create_timers(
-    session: AsyncSession, *, stored: StoredRule, fact_ids: Sequence[int] | None
+    session: AsyncSession,
+    *,
+    stored: StoredRule,
+    fact_ids: Sequence[int] | None,
+    due_after: datetime | None = None,
 ) -> int:
     """A deadline timer (and one per reminder) for each trigger fact; idempotent. Timers
     whose expected record is already stored are written settled."""
@@ -109,6 +113,11 @@ async def create_timers(
             WHERE f.view = :view
               {_only_ids(fact_ids)}
               AND f.data @> CAST(:filter AS jsonb)
+              {
+                ""
+                if due_after is None
+                else "AND (f.business_date + s.offset_days)::timestamp AT TIME ZONE 'Asia/Shanghai' > :due_after"
+            }
             ON CONFLICT DO NOTHING
             """
         ),
@@ -121,6 +130,7 @@ async def create_timers(
             "view": rule.trigger.view,
             "ids": list(fact_ids) if fact_ids is not None else None,
             "filter": _dumps(rule.trigger.filter or {}),
+            "due_after": due_after,
         },
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -278,8 +288,37 @@ def _duplicate_candidates(rule: DuplicateRule, fact_ids: Sequence[int] | None) -
     """
 
 
+def _absence_candidates(rule: AbsenceRule) -> str:
+    """Triggers whose deadline passed before `today` with no expected record dated in time,
+    and no warning yet for that trigger (a backfill applied twice raises nothing new)."""
+    return f"""
+        candidates AS (
+            SELECT f.subject, f.business_date AS trigger_date,
+                f.business_date + CAST(:within AS int) AS due_date,
+                jsonb_build_array({_ev("f")}) AS evidence
+            FROM alerting.facts f
+            WHERE f.view = :view AND f.data @> CAST(:filter AS jsonb)
+              AND f.business_date + CAST(:within AS int) < CAST(:today AS date)
+              AND NOT EXISTS (SELECT 1 FROM alerting.facts x
+                  WHERE x.view = ANY(CAST(:awaited AS text[])) AND x.subject = f.subject
+                    AND x.business_date <= f.business_date + CAST(:within AS int))
+              AND NOT EXISTS (SELECT 1 FROM alerting.warnings w
+                  WHERE w.rule_id = :rule_id AND w.trigger_date = f.business_date
+                    AND w.subject = f.subject)
+        )
+    """
+
+
 def _candidates(rule: AnyRule, fact_ids: Sequence[int] | None) -> tuple[str, dict[str, Any]]:
     views = [spec.view for spec in record_specs(rule)]
+    if isinstance(rule, AbsenceRule):
+        # Only over all stored facts (backfill): on the event path, timers judge absences.
+        return _absence_candidates(rule), {
+            "within": days_of(rule.within),
+            "view": rule.trigger.view,
+            "filter": _dumps(rule.trigger.filter or {}),
+            "awaited": [s.view for s in rule.expected],
+        }
     if isinstance(rule, ContradictionRule):
         return _contradiction_candidates(rule, fact_ids), {
             "views": views,
@@ -292,7 +331,7 @@ def _candidates(rule: AnyRule, fact_ids: Sequence[int] | None) -> tuple[str, dic
             "window": days_of(rule.window),
             "min_agencies": rule.min_agencies,
         }
-    raise TypeError(f"{rule.kind} rules raise through timers")
+    raise TypeError(f"unknown rule kind {rule.kind}")
 
 
 async def raise_direct(
@@ -302,8 +341,9 @@ async def raise_direct(
     fact_ids: Sequence[int] | None,
     now: datetime,
 ) -> list[Any]:
-    """Contradiction and duplicate rules raise as soon as the facts show it: one warning per
-    subject, none while one is open or the subject is silenced."""
+    """Contradiction and duplicate rules raise as soon as the facts show it (absence rules
+    only in a backfill, over all facts): one warning per subject, none while one is open or
+    the subject is silenced."""
     rule = stored.rule
     candidates, params = _candidates(rule, fact_ids)
     rows = await session.execute(
@@ -358,30 +398,8 @@ async def would_raise(
     raising them: (how many, the first `limit`)."""
     rule = stored.rule
     today = _business_today(as_of)
-    if isinstance(rule, AbsenceRule):
-        within = days_of(rule.within)
-        sql = f"""
-            WITH candidates AS (
-                SELECT f.subject, f.business_date AS trigger_date,
-                    f.business_date + CAST(:within AS int) AS due_date, jsonb_build_array({_ev("f")}) AS evidence
-                FROM alerting.facts f
-                WHERE f.view = :view AND f.data @> CAST(:filter AS jsonb)
-                  AND f.business_date + CAST(:within AS int) < CAST(:today AS date)
-                  AND NOT EXISTS (SELECT 1 FROM alerting.facts x
-                      WHERE x.view = ANY(CAST(:awaited AS text[])) AND x.subject = f.subject
-                        AND x.business_date <= f.business_date + CAST(:within AS int))
-            )
-        """
-        params: dict[str, Any] = {
-            "within": within,
-            "view": rule.trigger.view,
-            "filter": _dumps(rule.trigger.filter or {}),
-            "awaited": [s.view for s in rule.expected],
-        }
-    else:
-        candidates, params = _candidates(rule, None)
-        sql = f"WITH {candidates}"
-        params["ids"] = None
+    candidates, params = _candidates(rule, None)
+    sql = f"WITH {candidates}"
     rows = await session.execute(
         sa.text(
             sql
