@@ -77,8 +77,8 @@ async def through_the_hub(port: int, messages: int, window: int) -> tuple[float,
         ]
     )
     os.environ["GOVHUB_SMS_QUIET_HOURS_START"] = ""  # the real clock may be at night
-    os.environ["GOVHUB_SMS_BATCH_SIZE"] = "1000"
-    os.environ["GOVHUB_SMS_POLL_SECONDS"] = "0.05"
+    os.environ.setdefault("GOVHUB_SMS_BATCH_SIZE", "1000")
+    os.environ.setdefault("GOVHUB_SMS_POLL_SECONDS", "0.05")
     admin = os.environ.get("GOVHUB_BENCH_DATABASE_URL", testing.CI_DATABASE_URL)
     url = await testing.create_test_database(admin, prefix="govhub_bench")
     try:

@@ -296,3 +296,17 @@ async def test_the_peer_dropping_mid_batch_loses_nothing_and_sends_nothing_twice
     assert resent.status_code == 200, resent.text
     await sms_hub.wait_status(failed[0]["id"], "delivered")  # the background sender's
     assert len(submits_of(sms_hub, failed[0]["text"])) == 2
+
+
+async def test_a_message_not_sent_in_time_expires_with_its_reason(sms_hub: SmsHub) -> None:
+    evening = at(10, 21, 30)
+    message = await submit(sms_hub, random_mobile(), not_before=evening)
+    await sms_hub.dispatch(evening)  # quiet hours: deferred to 08:00
+    assert (await sms_hub.message(message["id"]))["status"] == "deferred"
+    await sms_hub.dispatch(evening + timedelta(hours=73))  # past the 72-hour validity
+    expired = await sms_hub.message(message["id"])
+    assert (expired["status"], expired["reason"]) == ("expired", "not sent before it expired")
+    assert [h["status"] for h in expired["history"]] == ["queued", "deferred", "expired"]
+    assert submits_of(sms_hub, expired["text"]) == []
+    metrics = (await sms_hub.hub.client.get("/sms/metrics")).text
+    assert "govhub_sms_queue_depth " in metrics
