@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from pathlib import Path
@@ -68,6 +69,16 @@ async def test_the_same_idempotency_key_never_makes_a_second_message(hub: testin
         headers=headers,
     )
     assert [m["id"] for m in listed.json()["data"]] == [first.json()["id"]]
+
+
+async def test_concurrent_submits_with_one_key_make_one_message(hub: testing.Hub) -> None:
+    headers = {**hub.auth("gz-ltax", "sms:send"), "Idempotency-Key": uuid.uuid4().hex}
+    body = reminder_body(random_mobile())
+    replies = await asyncio.gather(
+        *(hub.client.post("/sms/v1/messages", json=body, headers=headers) for _ in range(5))
+    )
+    assert sorted(r.status_code for r in replies) == [200, 200, 200, 200, 201]
+    assert len({r.json()["id"] for r in replies}) == 1
 
 
 async def test_bad_input_is_a_problem_naming_the_field(hub: testing.Hub) -> None:

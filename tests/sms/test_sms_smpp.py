@@ -194,6 +194,20 @@ async def test_caps_and_opt_outs_refuse_with_a_reason(sms_hub: SmsHub) -> None:
     assert submits_of(sms_hub, marketing["text"]) == []
     # a notification template is not stopped by an opt-out unless configured so
     await sms_hub.wait_status(notice["id"], "delivered")
+    stoppable = await sms_hub.post(
+        "/v1/templates",
+        {
+            "code": f"t_{uuid.uuid4().hex[:8]}",
+            "signature": "【广州市政务服务数据管理局】",
+            "body": "{name}：办事指南已更新。",
+            "opt_out_allowed": True,
+        },
+    )
+    configured = await submit(
+        sms_hub, opted, template=stoppable.json()["code"], params={"name": "赵六"}, not_before=at(5)
+    )
+    await sms_hub.dispatch(at(5))
+    assert (await sms_hub.message(configured["id"]))["reason"].startswith("opted_out")
 
 
 async def test_throttling_slows_the_sender_and_retries_later(sms_hub: SmsHub) -> None:
@@ -246,7 +260,7 @@ async def test_failover_to_the_second_provider(sms_hub: SmsHub) -> None:
 
 
 async def test_the_peer_dropping_mid_batch_loses_nothing_and_sends_nothing_twice(
-    sms_hub: SmsHub,
+    sms_hub: SmsHub, caplog: pytest.LogCaptureFixture
 ) -> None:
     when = at(9)
     held = 50  # the whole window: these are in flight when the peer goes away
@@ -291,6 +305,9 @@ async def test_the_peer_dropping_mid_batch_loses_nothing_and_sends_nothing_twice
     assert len(delivered) == count - held
     for m in messages:
         assert len(submits_of(sms_hub, m["text"])) == 1, m["id"]
+    # the failures were logged, the numbers masked
+    assert "ambiguous_timeout" in caplog.text
+    assert not [m for m in messages if m["recipient"][1:] in caplog.text]
     # an operator may decide to resend one
     resent = await sms_hub.post(f"/v1/messages/{failed[0]['id']}/resend", {})
     assert resent.status_code == 200, resent.text

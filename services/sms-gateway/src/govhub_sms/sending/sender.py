@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -400,7 +401,9 @@ async def _sender_loop(ctx: ServiceContext) -> None:
     while True:
         try:
             result = await dispatch_round(ctx, as_of=ctx.clock.now())
-            await update_queue_depth(ctx)
+            if time.monotonic() - gateway.depth_updated >= 1.0:  # a count, at most once a second
+                gateway.depth_updated = time.monotonic()
+                await update_queue_depth(ctx)
             failures = 0
         except asyncio.CancelledError:
             raise
