@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from conftest import random_mobile
+from sms_support import random_mobile
 
 from govhub_common import testing
 from govhub_common.events import CloudEvent

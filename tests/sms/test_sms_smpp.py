@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import SmsHub, at, random_mobile
+from sms_support import SmsHub, at, random_mobile
 
 from govhub_common import testing
 from govhub_common.events import CloudEvent
