@@ -120,5 +120,14 @@ async def scalar(hub: Hub, sql: str, **params: Any) -> Any:
         return (await session.execute(sa.text(sql), params)).scalar_one()
 
 
+async def facts_about(hub: Hub, *subjects: str) -> int:
+    """How many facts alerting keeps about these subjects (to wait for the bus)."""
+    return int(
+        await scalar(
+            hub, "SELECT count(*) FROM alerting.facts WHERE subject = ANY(:s)", s=list(subjects)
+        )
+    )
+
+
 def days(n: int) -> timedelta:
     return timedelta(days=n)

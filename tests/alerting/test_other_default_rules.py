@@ -11,6 +11,7 @@ from alerting_support import (
     Capture,
     days,
     evaluate,
+    facts_about,
     next_seq,
     record_event,
     uscc,
@@ -21,8 +22,11 @@ from govhub_common.events import CloudEvent
 from govhub_common.testing import Hub, wait_for
 
 
-async def test_deregistered_at_market_regulation_but_not_at_tax(hub: Hub, day0: date) -> None:
-    missing, done = uscc(), uscc()
+@pytest.mark.rabbitmq
+async def test_deregistered_at_market_regulation_but_not_at_tax(
+    rabbit_hub: Hub, day0: date
+) -> None:
+    hub, missing, done = rabbit_hub, uscc(), uscc()
     await hub.runtime.bus.publish(
         [
             record_event(
@@ -38,6 +42,11 @@ async def test_deregistered_at_market_regulation_but_not_at_tax(hub: Hub, day0: 
             ),
         ]
     )
+
+    async def both_in() -> bool:
+        return await facts_about(hub, done) == 2
+
+    await wait_for(both_in)
     await evaluate(hub, day0 + days(31))
     (warning,) = await warnings_of(hub, "gz-ltax", subject=missing)
     assert warning["title"] == "已办工商注销未办税务注销"
@@ -136,9 +145,11 @@ def relief(household: str, item: str, day: date) -> dict[str, object]:
     }
 
 
+@pytest.mark.rabbitmq
 async def test_two_agencies_giving_one_household_the_same_relief_raise_one_warning(
-    hub: Hub, capture: Capture, day0: date
+    rabbit_hub: Hub, rabbit_capture: Capture, day0: date
 ) -> None:
+    hub, capture = rabbit_hub, rabbit_capture
     household, apart, other_items = (f"HH{uuid.uuid4().hex[:10]}" for _ in range(3))
     await hub.runtime.bus.publish(
         [
@@ -161,8 +172,15 @@ async def test_two_agencies_giving_one_household_the_same_relief_raise_one_warni
             ),
         ]
     )
-    await hub.settle()
     subject = f"{household}/棉被"
+    await wait_for(lambda: capture.warnings("alerting.warning.raised", subject), timeout=15)
+
+    # Every record is in (the last event judged them all) before asserting nothing else rose.
+    async def all_in() -> bool:
+        return await facts_about(hub, household, apart, other_items) == 7
+
+    await wait_for(all_in)
+    await hub.settle()
     (warning,) = await warnings_of(hub, "gz-civil", subject=subject)
     assert warning["rule_id"] == "duplicate_relief"
     assert {e["publisher"] for e in warning["evidence"]} >= {"gz-civil", "gz-union"}
