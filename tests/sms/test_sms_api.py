@@ -89,6 +89,8 @@ async def test_bad_input_is_a_problem_naming_the_field(hub: testing.Hub) -> None
         (reminder_body(random_mobile(), params={"name": "某公司"}), "$.params.deadline"),
         (reminder_body(random_mobile(), params={**PARAMS, "amount": "5"}), "$.params.amount"),
         (reminder_body(random_mobile(), params={**PARAMS, "name": "{deadline}"}), "$.params.name"),
+        (reminder_body(random_mobile(), params={**PARAMS, "name": ["甲"]}), "$.params.name"),
+        (reminder_body(random_mobile(), not_before="9999-12-31T23:59:59+08:00"), "$.not_before"),
     ]
     for body, path in cases:
         response = await hub.client.post("/sms/v1/messages", json=body, headers=headers)

@@ -219,6 +219,13 @@ async def dispatch(body: DispatchRequest, request: Request, _: Operator) -> Disp
 
     ctx = _context(request)
     as_of = ensure_utc(body.as_of) if body.as_of else ctx.clock.now()
+    if not 2000 <= as_of.year <= 2200:
+        raise Problem(
+            422,
+            "validation_failed",
+            "invalid input at $.as_of",
+            errors=[{"path": "$.as_of", "message": "must lie between the years 2000 and 2200"}],
+        )
     totals = DispatchReply(
         as_of=as_of, claimed=0, sent=0, deferred=0, failed=0, expired=0, reports_applied=0
     )

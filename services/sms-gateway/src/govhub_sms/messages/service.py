@@ -27,6 +27,9 @@ _COLUMNS = (
 )
 
 
+MAX_SCHEDULE_AHEAD = timedelta(days=366)
+
+
 @dataclass
 class Submission:
     """One message to accept: its input and where it sits in the request (for error paths)."""
@@ -126,6 +129,11 @@ async def submit_messages(
             outcomes[i].errors += [{"path": p, "message": m} for p, m in exc.errors]
             continue
         not_before = ensure_utc(sub.data.not_before) if sub.data.not_before else None
+        if not_before is not None and not_before > as_of + MAX_SCHEDULE_AHEAD:
+            outcomes[i].errors.append(
+                {"path": f"{sub.path}.not_before", "message": "at most one year ahead"}
+            )
+            continue
         start = max(as_of, not_before) if not_before else as_of
         rows.append(
             {
@@ -320,6 +328,10 @@ async def resend_message(
 ) -> MessagePublic:
     """An operator's explicit resend of a failed or expired message (e.g. after an
     ambiguous submit, which the sender never repeats by itself)."""
+    try:
+        uuid.UUID(message_id)
+    except ValueError:
+        raise not_found("message", message_id) from None
     row = (
         (
             await session.execute(
