@@ -21,9 +21,15 @@ if TYPE_CHECKING:
 
 
 def async_url(url: str) -> str:
-    """Any PostgreSQL URL -> the SQLAlchemy asyncpg form."""
+    """Any PostgreSQL URL -> the SQLAlchemy asyncpg form (libpq's `sslmode` becomes the
+    `ssl` argument asyncpg takes)."""
     parsed = make_url(url)
-    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    query = dict(parsed.query)
+    if "sslmode" in query:
+        query["ssl"] = query.pop("sslmode")
+    return parsed.set(drivername="postgresql+asyncpg", query=query).render_as_string(
+        hide_password=False
+    )
 
 
 def asyncpg_dsn(url: str) -> str:

@@ -28,7 +28,7 @@ from govhub_common.runtime import ALL, Runtime, create_app
 from govhub_common.security import TokenIssuer
 from govhub_common.settings import CommonSettings
 
-CI_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+CI_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 
