@@ -169,7 +169,11 @@ async def main() -> None:
         peer = await peer_limit(port, args.messages, args.window)
     finally:
         await stop(smsc)
-    print(f"sms-gateway: {args.messages} messages, SMPP window {args.window}, loopback smpp34 SMSC")
+    load = os.getloadavg()[0]
+    print(
+        f"sms-gateway: {args.messages} messages, SMPP window {args.window}, loopback smpp34 SMSC"
+        f" ({os.cpu_count()} CPUs, load average {load:.1f})"
+    )
     print(f"  API accepted (batches of 1,000):            {api:10,.0f} messages/s")
     print(f"  API submit -> submitted at the SMPP peer:   {end_to_end:10,.0f} messages/s")
     print(f"  the peer's own limit (provider, no database): {peer:8,.0f} submit_sm/s")
