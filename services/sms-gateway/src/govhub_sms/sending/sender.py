@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -60,7 +60,6 @@ class Update:
     parts: int | None = None
     keep_sent_on: bool = False
     submitted: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 async def dispatch_round(ctx: ServiceContext, *, as_of: datetime) -> RoundResult:
@@ -68,7 +67,7 @@ async def dispatch_round(ctx: ServiceContext, *, as_of: datetime) -> RoundResult
     gateway: Gateway = ctx.state["sms"]
     result = RoundResult()
     async with ctx.db.session() as session:
-        claimed, decided = await _claim(session, settings, gateway, as_of=as_of, result=result)
+        claimed = await _claim(session, settings, gateway, as_of=as_of, result=result)
     if claimed:
         outcomes = await asyncio.gather(*(_submit(gateway, row) for row in claimed))
         updates = [
@@ -84,7 +83,6 @@ async def dispatch_round(ctx: ServiceContext, *, as_of: datetime) -> RoundResult
                 result.deferred += 1
             elif update.status == "failed":
                 result.failed += 1
-    del decided
     return result
 
 
@@ -95,7 +93,8 @@ async def _claim(
     *,
     as_of: datetime,
     result: RoundResult,
-) -> tuple[list[Any], list[Update]]:
+) -> list[Any]:
+    """Expire, decide the due messages by policy, and mark the ones to submit `sending`."""
     # One claimer at a time across replicas, so two rounds cannot both count a recipient
     # under the cap; submits run outside this short transaction.
     await session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('sms.dispatch'))"))
@@ -226,7 +225,7 @@ async def _claim(
             else:
                 result.deferred += 1
     await record_status_changes(session, changes)
-    return to_send, decisions
+    return to_send
 
 
 async def _submit(gateway: Gateway, row: Any) -> SubmitResult | BaseException:
