@@ -41,6 +41,8 @@ async def test_schema_is_published_and_needs_a_token(hub: Hub) -> None:
     schema = response.json()
     assert set(schema["discriminator"]["mapping"]) == {"absence", "contradiction", "duplicate"}
     assert "AbsenceRule" in schema["$defs"]
+    openapi = (await hub.client.get("/alerting/openapi.json")).json()
+    assert "/v1/warnings/{warning_id}/transitions" in openapi["paths"]
 
 
 async def test_invalid_rule_is_refused_with_the_path_of_each_fault(hub: Hub) -> None:

@@ -10,12 +10,12 @@ import sys
 import textwrap
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alerting_support import at, moment, next_year, record_event, uscc
+from alerting_support import at, moment, next_year, record_event, uscc, warnings_of
 
 from govhub_alerting.app import SERVICE
 from govhub_alerting.engine.ingest import ingest_event
@@ -23,7 +23,7 @@ from govhub_alerting.engine.sweep import sweep
 from govhub_alerting.rules.service import DEFAULTS_DIR, load_rule_files
 from govhub_common.db import Database
 from govhub_common.migrations import upgrade_async
-from govhub_common.testing import wait_for
+from govhub_common.testing import running_hub, wait_for
 
 ENTERPRISES = 1500
 REGISTERED_IN_TIME = 500  # the first 500 register with tax on day 10
@@ -190,3 +190,28 @@ async def test_replicas_sweeping_at_once_never_fire_a_timer_twice(
         await other.close()
     assert sum(r.timers_fired for r in results) == 2 * (ENTERPRISES - REGISTERED_IN_TIME)
     await assert_fired_exactly_once(db)
+
+
+async def test_scheduler_fires_due_timers_as_of_now(
+    fresh_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In service nobody calls /evaluate: the scheduler sweeps as of now() by itself."""
+    monkeypatch.setenv("GOVHUB_ALERTING_SWEEP_INTERVAL_SECONDS", "0.1")
+    code = uscc()
+    licensed = date.today() - timedelta(days=45)
+    async with running_hub(fresh_db_url) as hub:
+        await hub.runtime.bus.publish(
+            [
+                record_event(
+                    "enterprise_registered",
+                    "gz-amr",
+                    {"uscc": code, "name": "己", "established_date": licensed.isoformat()},
+                )
+            ]
+        )
+
+        async def raised() -> list[dict[str, object]]:
+            return await warnings_of(hub, "gz-ltax", subject=code)
+
+        (warning,) = await wait_for(raised)
+        assert warning["due_date"] == (licensed + timedelta(days=30)).isoformat()
