@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from govhub_common.clock import ensure_utc
 from govhub_common.db import SessionDep
@@ -16,6 +16,7 @@ from govhub_common.security import Operator, Principal, require_scope
 from govhub_registry.access.policy import AccessPolicy, View
 from govhub_registry.conflicts import service as conflicts
 from govhub_registry.ingest.mapping import Mapping
+from govhub_registry.ingest.service import current_values
 from govhub_registry.lookup import service as lookup
 from govhub_registry.matching import review
 from govhub_registry.matching.service import list_decisions
@@ -90,6 +91,7 @@ def _subject_routes(subject: SubjectTable, segment: str) -> None:
 
     async def get_one(
         key: str,
+        request: Request,
         session: SessionDep,
         principal: Reader,
         policy: PolicyDep,
@@ -98,35 +100,52 @@ def _subject_routes(subject: SubjectTable, segment: str) -> None:
         known_at: Annotated[
             datetime | None, Query(description="Recorded time: what the registry knew then.")
         ] = None,
-    ) -> SubjectPublic:
+    ) -> Response:
         key = _checked(subject, key)
-        found = await lookup.get_subject(
-            session,
-            subject=subject,
-            key=key,
-            as_of=as_of,
-            known_at=ensure_utc(known_at) if known_at else None,
-        )
-        if found is None:
-            raise not_found(name, key)
         view = policy.view(principal, subject.kind)
-        attributes = view.shape(found[0])
-        await lookup.log_access(
-            session,
-            principal=principal,
-            subject=subject,
-            reads=[(key, sorted(attributes))],
-            purpose=purpose,
-            action="get",
-        )
-        return SubjectPublic(
+        if as_of is None and known_at is None:
+            current = await lookup.read_current_logged(
+                request.app.state.context.state["lookup_pool"],
+                subject=subject,
+                key=key,
+                principal=principal,
+                granted=None if view.allows("*") else view.fields,
+                purpose=purpose,
+            )
+            if current is None:
+                raise not_found(name, key)
+            attributes = view.shape(current[0])
+            sources = current_values(current[1])[1]
+        else:
+            found = await lookup.get_subject(
+                session,
+                subject=subject,
+                key=key,
+                as_of=as_of,
+                known_at=ensure_utc(known_at) if known_at else None,
+            )
+            if found is None:
+                raise not_found(name, key)
+            attributes = view.shape(found[0])
+            sources = found[1]
+            await lookup.log_access(
+                session,
+                principal=principal,
+                subject=subject,
+                reads=[(key, sorted(attributes))],
+                purpose=purpose,
+                action="get",
+            )
+        body = SubjectPublic(
             kind=subject.kind,
             id=key,
             attributes=attributes,
-            sources={k: v for k, v in found[1].items() if k in attributes},
+            sources={k: v for k, v in sources.items() if k in attributes},
             as_of=as_of,
             known_at=known_at,
         )
+        # Already a validated SubjectPublic: skip FastAPI's second validation pass.
+        return Response(body.model_dump_json(), media_type="application/json")
 
     async def get_history(
         key: str,

@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_common.db import raw_connection
 from govhub_common.security import Principal
+from govhub_registry.ingest.service import Claims
 from govhub_registry.subjects import SubjectTable
 
 # Attribute values as known at $3: each agency's value of an attribute is valid until the
@@ -76,6 +78,45 @@ async def get_subject(
         for r in rows
     }
     return attributes, sources
+
+
+async def read_current_logged(
+    pool: asyncpg.Pool,
+    *,
+    subject: SubjectTable,
+    key: str,
+    principal: Principal,
+    granted: frozenset[str] | None,
+    purpose: str,
+) -> tuple[dict[str, Any], Claims] | None:
+    """The hot path: the current golden record and its access-log row in one statement
+    (one round trip, its own implicit transaction). `granted` None means every field."""
+    row = await pool.fetchrow(
+        f"""
+        WITH found AS (
+            SELECT attributes, claims FROM {subject.table} WHERE {subject.key} = $1
+        ),
+        logged AS (
+            INSERT INTO registry.access_log (agency, client_id, subject_kind, subject_id,
+                                             fields, purpose, action)
+            SELECT $2, $3, $4, $1,
+                   ARRAY(SELECT k FROM jsonb_object_keys(f.attributes) k
+                         WHERE $5::text[] IS NULL OR k = ANY($5) ORDER BY k),
+                   $6, 'get'
+            FROM found f
+        )
+        SELECT attributes::text AS attributes, claims::text AS claims FROM found
+        """,
+        key,
+        principal.agency,
+        principal.client_id,
+        subject.kind,
+        sorted(granted) if granted is not None else None,
+        purpose,
+    )
+    if row is None:
+        return None
+    return orjson.loads(row["attributes"]), orjson.loads(row["claims"])
 
 
 async def history(
