@@ -51,7 +51,12 @@ async def scheduler(ctx: ServiceContext) -> None:
     if settings.alerting_sweep_interval_seconds <= 0:
         return
     while True:
-        await sweep(ctx.db, as_of=ctx.clock.now(), batch_size=settings.alerting_sweep_batch_size)
+        await sweep(
+            ctx.db,
+            as_of=ctx.clock.now(),
+            batch_size=settings.alerting_sweep_batch_size,
+            workers=settings.alerting_sweep_workers,
+        )
         async with ctx.db.session() as session:
             await refresh_gauges(session)
         await asyncio.sleep(settings.alerting_sweep_interval_seconds)

@@ -24,6 +24,12 @@ class AlertingSettings(CommonSettings):
     alerting_sweep_batch_size: int = Field(
         5000, ge=1, description="Timers fired per transaction by the sweep."
     )
+    alerting_sweep_workers: int = Field(
+        2,
+        ge=1,
+        le=16,
+        description="Concurrent batches per sweep (they share timers like replicas).",
+    )
     exchange_url: str | None = Field(
         None,
         description="Base URL of the exchange service; when set, rules are validated against "

@@ -39,7 +39,12 @@ async def evaluate(
 ) -> EvaluateResult:
     # Each batch commits on its own (not the request's transaction): a crash keeps what fired.
     as_of = ensure_utc(body.as_of) if body.as_of else ctx.clock.now()
-    result = await sweep(ctx.db, as_of=as_of, batch_size=settings.alerting_sweep_batch_size)
+    result = await sweep(
+        ctx.db,
+        as_of=as_of,
+        batch_size=settings.alerting_sweep_batch_size,
+        workers=settings.alerting_sweep_workers,
+    )
     async with ctx.db.session() as session:
         await refresh_gauges(session)
     return EvaluateResult(
