@@ -39,7 +39,6 @@ class Gateway:
     reports: asyncio.Queue[tuple[str, DeliveryReport]] = field(default_factory=asyncio.Queue)
     inbound: asyncio.Queue[InboundMessage] = field(default_factory=asyncio.Queue)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
-    depth_updated: float = 0.0
 
     def slot(self, index: int) -> ProviderSlot | None:
         return self.slots[index] if 0 <= index < len(self.slots) else None

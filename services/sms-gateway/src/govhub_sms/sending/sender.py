@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -390,7 +389,20 @@ async def run_sender(ctx: ServiceContext) -> None:
     """Background task: rounds as of the clock's now. Several rounds overlap, so one
     claims and records in the database while another waits for the carrier."""
     settings: SmsSettings = ctx.settings
-    await asyncio.gather(*(_sender_loop(ctx) for _ in range(settings.sms_sender_concurrency)))
+    loops = [_sender_loop(ctx) for _ in range(settings.sms_sender_concurrency)]
+    await asyncio.gather(*loops, _queue_depth_loop(ctx))
+
+
+async def _queue_depth_loop(ctx: ServiceContext) -> None:
+    """The gauge, once a second, off the sending path."""
+    while True:
+        try:
+            await update_queue_depth(ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("counting the queue failed: %s", exc)
+        await asyncio.sleep(1.0)
 
 
 async def _sender_loop(ctx: ServiceContext) -> None:
@@ -400,9 +412,6 @@ async def _sender_loop(ctx: ServiceContext) -> None:
     while True:
         try:
             result = await dispatch_round(ctx, as_of=ctx.clock.now())
-            if time.monotonic() - gateway.depth_updated >= 1.0:  # a count, at most once a second
-                gateway.depth_updated = time.monotonic()
-                await update_queue_depth(ctx)
             failures = 0
         except asyncio.CancelledError:
             raise
