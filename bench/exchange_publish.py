@@ -154,8 +154,17 @@ async def start_hub(db_url: str, home: Path, port: int) -> asyncio.subprocess.Pr
         env["GOVHUB_AMQP_URL"] = AMQP_URL
         env["GOVHUB_AMQP_EXCHANGE"] = f"bench.{uuid.uuid4().hex[:6]}"
         env["GOVHUB_AMQP_QUEUE_PREFIX"] = env["GOVHUB_AMQP_EXCHANGE"] + "."
+    profile = os.environ.get("BENCH_PROFILE")  # a cProfile output file for the hub process
+    prefix = [sys.executable, "-m", "cProfile", "-o", profile, GOVHUB] if profile else [GOVHUB]
     process = await asyncio.create_subprocess_exec(
-        GOVHUB, "run", "--target", TARGET, "--port", str(port), env=env, stdout=asyncio.subprocess.DEVNULL
+        *prefix,
+        "run",
+        "--target",
+        TARGET,
+        "--port",
+        str(port),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
     )
     async with httpx.AsyncClient() as client:
         for _ in range(600):
@@ -447,7 +456,7 @@ async def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
     )
     print(
-        f"bus: {'RabbitMQ' if AMQP_URL else 'in-process'}; hub: govhub run (all-in-one) subprocess"
+        f"bus: {'RabbitMQ' if AMQP_URL else 'in-process'}; hub: govhub run --target {TARGET} subprocess"
     )
     print(
         f"publish -> readable in 3 feeds: {results['rate']:,.0f} records/s ({args.records:,} records, 1,000 per batch)"
