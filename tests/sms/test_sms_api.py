@@ -252,6 +252,9 @@ async def test_reminder_events_become_messages_once(hub: testing.Hub) -> None:
         assert message["recipient"] == recipient
         assert message["agency"] == "gz-datacenter"
         assert message["template"] == "tax_registration_reminder"
+        # due as of the reminder's time: a simulation dispatching that day sends it
+        assert message["status"] == "queued"
+        assert message["next_attempt_at"] == "2030-07-20T02:00:00Z"
 
 
 async def test_background_sender_writes_to_the_log_provider(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_common.events import CloudEvent
@@ -18,6 +18,7 @@ from govhub_sms.sending.gateway import Gateway
 from govhub_sms.settings import SmsSettings
 
 log = logging.getLogger("govhub.sms.consumers")
+_DUE_AT = TypeAdapter(datetime | None)
 
 
 def reminder_consumer(ctx: ServiceContext) -> Consumer:
@@ -35,11 +36,14 @@ def reminder_consumer(ctx: ServiceContext) -> Consumer:
                     params=reminder.get("params") or {},
                 )
                 key = str(reminder["idempotency_key"])
+                # Due as of the reminder's own time, so a simulation that dispatches
+                # "as of" its days sends it on the right day.
+                due_at = _DUE_AT.validate_python(reminder.get("due_at"))
             except (KeyError, ValidationError) as exc:
                 # A bad reminder is reported, never retried forever, never blocks the batch.
                 log.warning("event %s: reminder %s is invalid: %s", event.id, path, _brief(exc))
                 continue
-            submissions.append(Submission(data, key, path))
+            submissions.append(Submission(data, key, path, due_at))
         outcomes = await submit_messages(
             session,
             agency=settings.sms_hub_agency,

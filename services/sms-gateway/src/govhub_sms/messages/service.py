@@ -37,6 +37,8 @@ class Submission:
     data: MessageCreate
     idempotency_key: str
     path: str = "$"
+    due_at: datetime | None = None
+    """When the message is due (a reminder's due_at); default: when it is accepted."""
 
 
 @dataclass
@@ -134,7 +136,8 @@ async def submit_messages(
                 {"path": f"{sub.path}.not_before", "message": "at most one year ahead"}
             )
             continue
-        start = max(as_of, not_before) if not_before else as_of
+        due = ensure_utc(sub.due_at) if sub.due_at else as_of
+        start = max(due, not_before) if not_before else due
         rows.append(
             {
                 "index": i,
@@ -152,7 +155,8 @@ async def submit_messages(
                 "segments": rendered.segments.segments,
                 "not_before": not_before,
                 "next_attempt_at": start,
-                "expires_at": start + ttl,
+                # a late reminder still gets its full validity from now
+                "expires_at": max(start, as_of) + ttl,
             }
         )
     # The same key twice in one batch: the first wins, the rest compare against it.
