@@ -117,10 +117,14 @@ async def test_a_72_character_chinese_text_goes_out_as_two_parts(sms_hub: SmsHub
     message = await submit(sms_hub, random_mobile(), template=code, params={"name": "某公司"})
     assert len(message["text"]) == 72
     assert (message["encoding"], message["segments"]) == ("ucs2", 2)
-    before = len(sms_hub.smsc.submits())
     message = await sms_hub.wait_status(message["id"], "delivered")
-    parts = sms_hub.smsc.submits(after=0)[before:]
-    parts = [p for p in sms_hub.smsc.submits() if p["esm_class"] & 0x40][-2:]
+    parts = [
+        p
+        for p in sms_hub.smsc.submits()
+        if p["esm_class"] & 0x40
+        and bytes.fromhex(p["short_message"])[6:].decode("utf-16-be") in message["text"]
+    ]
+    assert len(parts) == 2
     payloads = [bytes.fromhex(p["short_message"]) for p in parts]
     assert [p[4:6] for p in payloads] == [bytes([2, 1]), bytes([2, 2])]
     assert "".join(p[6:].decode("utf-16-be") for p in payloads) == message["text"]
