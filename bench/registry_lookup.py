@@ -2,7 +2,9 @@
 with 1,000,000 persons and 200,000 legal entities loaded by COPY.
 
     GOVHUB_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \
-        .venv/bin/python bench/registry_lookup.py [persons] [entities] [rate] [seconds]
+        .venv/bin/python bench/registry_lookup.py [persons] [entities] [rates] [seconds]
+
+(`rates`: one or several, comma-separated, measured one after the other: 100,250,500)
 
 Starts `govhub run` (all-in-one, in-process events) on a scratch database, loads the
 registries with COPY (indexes built after the load), then sends requests open-loop at
@@ -200,7 +202,7 @@ async def measure(
     return latencies
 
 
-async def main(persons: int, entities: int, rate: int, seconds: int) -> None:
+async def main(persons: int, entities: int, rates: list[int], seconds: int) -> None:
     admin = os.environ.get("GOVHUB_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     url = await create_test_database(admin, prefix="govhub_bench_lookup")
     home = Path(tempfile.mkdtemp(prefix="govhub-bench-"))
@@ -232,7 +234,8 @@ async def main(persons: int, entities: int, rate: int, seconds: int) -> None:
         token = TokenIssuer(pair, issuer="govhub", audience="govhub").issue(
             "gz-ltax", ["registry:read"], ttl_seconds=3600
         )
-        await measure(port, token, person_ids, entity_ids, rate, seconds)
+        for rate in rates:
+            await measure(port, token, person_ids, entity_ids, rate, seconds)
     finally:
         server.terminate()
         await server.wait()
@@ -240,6 +243,9 @@ async def main(persons: int, entities: int, rate: int, seconds: int) -> None:
 
 
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:5]]
-    persons, entities, rate, seconds = (args + [1_000_000, 200_000, 500, 20][len(args) :])[:4]
-    asyncio.run(main(persons, entities, rate, seconds))
+    argv = sys.argv[1:]
+    persons = int(argv[0]) if len(argv) > 0 else 1_000_000
+    entities = int(argv[1]) if len(argv) > 1 else 200_000
+    rates = [int(r) for r in argv[2].split(",")] if len(argv) > 2 else [500]
+    seconds = int(argv[3]) if len(argv) > 3 else 20
+    asyncio.run(main(persons, entities, rates, seconds))
