@@ -385,3 +385,48 @@ async def test_a_thousand_records_in_one_event(hub: Hub) -> None:
         await hub.client.get(f"/registry/v1/legal-entities/{usccs[-1]}", headers=hub.operator())
     ).json()
     assert last["attributes"]["name"] == "广州市测试999有限公司"
+
+
+async def test_a_thousand_record_event_is_a_handful_of_statements(hub: Hub) -> None:
+    from govhub_common.db import raw_connection
+    from govhub_registry.ingest.mapping import default_mapping
+    from govhub_registry.ingest.service import ingest_published
+
+    ids = [make_ric(date(1940 + i % 60, 1 + i % 12, 1 + i % 28)) for i in range(1000)]
+    records = [record(person(i, "测试")) for i in ids]
+    records[7]["data"]["birth_date"] = "not a date"  # unmappable, kept
+    records[9]["data"]["id_number"] = ids[9][:-1] + ("0" if ids[9][-1] != "0" else "1")
+    statements: list[str] = []
+
+    def log(query: object) -> None:
+        statements.append(str(getattr(query, "query", query)))
+
+    async with hub.runtime.db.session() as session:
+        raw = await raw_connection(session)
+        # Once first, so asyncpg's one-time type introspection is not counted.
+        warm_up = [record(person(make_ric(date(1939, 9, 9)), "预热")) for _ in range(3)]
+        warm_up[1]["data"]["birth_date"] = "not a date"
+        warm_up[2]["data"]["id_number"] = "440106193909090000"
+        await ingest_published(
+            session,
+            event_data={"topic": "person_registered", "publisher": "gz-psb", "records": warm_up},
+            mapping=default_mapping(),
+        )
+        raw.add_query_logger(log)
+        try:
+            result = await ingest_published(
+                session,
+                event_data={
+                    "topic": "person_registered",
+                    "publisher": "gz-psb",
+                    "records": records,
+                },
+                mapping=default_mapping(),
+            )
+        finally:
+            raw.remove_query_logger(log)
+    assert result.applied + result.unmapped + result.in_review == 1000
+    assert result.unmapped >= 1
+    # Locks, read, assertions, registrations, golden records, conflicts, outbox, unmapped,
+    # matching (candidates, decisions): a fixed number, whatever the batch size.
+    assert len(statements) <= 12, statements
