@@ -126,7 +126,7 @@ ON CONFLICT DO NOTHING
 
 _GOLDEN_SQL = """
 INSERT INTO {table} AS g ({key}, attributes, claims)
-SELECT * FROM unnest($1::text[], $2::jsonb[], $3::jsonb[])
+SELECT * FROM unnest($1::text[], $2::jsonb[], $3::text[])
 ON CONFLICT ({key}) DO UPDATE
     SET attributes = excluded.attributes, claims = excluded.claims, updated_at = now()
 """
