@@ -201,3 +201,17 @@ async def test_redelivered_and_republished_events_change_nothing(hub: Hub, day0:
     await hub.runtime.bus.publish([event])
     await evaluate(hub, day0 + days(31))
     assert len(await warnings_of(hub, "gz-ltax", subject=code)) == 1
+
+
+async def test_a_malformed_record_loses_nothing_else_of_its_event(hub: Hub, day0: date) -> None:
+    good, undated = uscc(), uscc()
+    event = record_event(
+        "enterprise_registered", "gz-amr", licence(good, day0), {"uscc": undated, "name": "庚"}
+    )
+    records = [*event.data["records"], {"record_id": "no-seq", "data": licence(uscc(), day0)}]
+    await hub.runtime.bus.publish(
+        [event.model_copy(update={"data": {**event.data, "records": records}})]
+    )
+    await evaluate(hub, day0 + days(31))
+    assert len(await warnings_of(hub, "gz-ltax", subject=good)) == 1
+    assert await warnings_of(hub, "gz-ltax", subject=undated) == []

@@ -37,19 +37,33 @@ class IncomingRecord:
 
 
 def records_of(event: CloudEvent) -> tuple[str, list[IncomingRecord]] | None:
-    data = event.data or {}
+    """The records an event carries; a malformed record is skipped (and logged), never the
+    rest of the batch with it."""
+    data = event.data if isinstance(event.data, dict) else {}
     if event.type == "exchange.record.published":
-        publisher = str(data.get("publisher", ""))
-        return str(data.get("topic", "")), [
-            IncomingRecord(int(r["seq"]), publisher, dict(r.get("data") or {}))
-            for r in data.get("records", [])
+        topic, publisher = str(data.get("topic", "")), str(data.get("publisher", ""))
+        raw = [(r.get("seq"), publisher, r.get("data")) for r in _dicts(data.get("records"))]
+    elif event.type == "registry.person.deceased":
+        topic = DECEASED_TOPIC
+        raw = [
+            (p.get("seq"), str(p.get("source_agency", "")), p) for p in _dicts(data.get("persons"))
         ]
-    if event.type == "registry.person.deceased":
-        return DECEASED_TOPIC, [
-            IncomingRecord(int(p["seq"]), str(p.get("source_agency", "")), dict(p))
-            for p in data.get("persons", [])
-        ]
-    return None
+    else:
+        return None
+    records = [
+        IncomingRecord(seq, publisher, dict(body))
+        for seq, publisher, body in raw
+        if isinstance(seq, int) and isinstance(body, dict)
+    ]
+    if len(records) < len(raw):
+        log.warning(
+            "event %s: %d records without a seq or data skipped", event.id, len(raw) - len(records)
+        )
+    return topic, records
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 def _business_date(value: Any) -> date | None:
