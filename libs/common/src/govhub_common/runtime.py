@@ -29,6 +29,7 @@ from govhub_common.web import (
     RequestContextMiddleware,
     events_status_router,
     health_router,
+    process_events_router,
     whoami_router,
 )
 
@@ -162,6 +163,7 @@ def create_app(
     root.state.runtime = runtime
     install_problem_handlers(root)
     root.include_router(health_router(_readiness(runtime)))
+    root.include_router(process_events_router())
     for spec in services.values():
         root.mount(spec.prefix, _service_app(spec, runtime))
 

@@ -151,39 +151,52 @@ def whoami_router() -> APIRouter:
     return router
 
 
-def events_status_router(spec: Any) -> APIRouter:
-    """`GET /v1/events/status` (operator): is this service caught up with the bus?
+async def service_events_status(runtime: Any, spec: Any) -> dict[str, Any]:
+    """Is one hosted service caught up with the bus? Idle means: nothing in its outbox,
+    nothing waiting in its consumers' queues and no handler running."""
+    async with runtime.db.session() as session:
+        pending = (
+            await session.execute(
+                text(f"SELECT count(*) FROM {spec.schema}.outbox WHERE sent_at IS NULL")
+            )
+        ).scalar_one()
+    consumers = [
+        {
+            "group": group,
+            "backlog": await runtime.bus.backlog(group),
+            "in_flight": runtime.in_flight.counts.get(group, 0),
+        }
+        for group in runtime.groups.get(spec.name, [])
+    ]
+    idle = pending == 0 and all(c["backlog"] == 0 and c["in_flight"] == 0 for c in consumers)
+    return {"service": spec.name, "outbox_pending": pending, "consumers": consumers, "idle": idle}
 
-    Idle means: nothing in its outbox, nothing waiting in its consumers' queues and no
-    handler running. A simulation waits for every service to be idle before it moves the
-    clock; operators see where events are stuck.
+
+def events_status_router(spec: Any) -> APIRouter:
+    """`GET /<prefix>/v1/events/status` (operator): one service's catch-up state.
+
+    A simulation waits for every service to be idle before it moves the clock; operators
+    see where events are stuck.
     """
     router = APIRouter(tags=["events"])
 
     @router.get("/v1/events/status", summary="Outbox and consumer backlog of this service")
     async def events_status(request: Request, operator: Operator) -> dict[str, Any]:
+        return await service_events_status(request.app.state.runtime, spec)
+
+    return router
+
+
+def process_events_router() -> APIRouter:
+    """`GET /events/status` (operator): every service this process hosts, in one call."""
+    router = APIRouter(tags=["events"])
+
+    @router.get("/events/status", summary="Outbox and consumer backlog of this process")
+    async def events_status(request: Request, operator: Operator) -> dict[str, Any]:
         runtime = request.app.state.runtime
-        async with runtime.db.session() as session:
-            pending = (
-                await session.execute(
-                    text(f"SELECT count(*) FROM {spec.schema}.outbox WHERE sent_at IS NULL")
-                )
-            ).scalar_one()
-        consumers = []
-        for group in runtime.groups.get(spec.name, []):
-            consumers.append(
-                {
-                    "group": group,
-                    "backlog": await runtime.bus.backlog(group),
-                    "in_flight": runtime.in_flight.counts.get(group, 0),
-                }
-            )
-        idle = pending == 0 and all(c["backlog"] == 0 and c["in_flight"] == 0 for c in consumers)
-        return {
-            "service": spec.name,
-            "outbox_pending": pending,
-            "consumers": consumers,
-            "idle": idle,
-        }
+        services = [
+            await service_events_status(runtime, spec) for spec in runtime.services.values()
+        ]
+        return {"services": services, "idle": all(s["idle"] for s in services)}
 
     return router

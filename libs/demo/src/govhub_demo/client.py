@@ -31,7 +31,10 @@ class HubClient:
         self.credentials: dict[str, tuple[str, str]] = {"operator": ("operator", operator_secret)}
         self._tokens: dict[str, tuple[str, float]] = {}
 
-    def http(self, path: str) -> httpx.AsyncClient:
+    def http(self, path: str, via: str | None = None) -> httpx.AsyncClient:
+        """The client for a path: by its service prefix, or `via` a given process."""
+        if via is not None:
+            return self._http[via]
         prefix = "/" + path.lstrip("/").split("/", 1)[0]
         return self._http.get(prefix) or self._http[""]
 
@@ -62,10 +65,11 @@ class HubClient:
         who: str = "operator",
         *,
         ok: tuple[int, ...] = (200, 201, 204),
+        via: str | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {await self.token(who)}", **kwargs.pop("headers", {})}
-        reply = await self.http(path).request(method, path, headers=headers, **kwargs)
+        reply = await self.http(path, via).request(method, path, headers=headers, **kwargs)
         if reply.status_code not in ok:
             raise HubError(f"{method} {path} as {who}: {reply.status_code} {reply.text[:500]}")
         return reply
@@ -84,17 +88,18 @@ class HubClient:
             if not cursor or not body["data"]:
                 return items
 
-    async def settle(self, prefixes: tuple[str, ...], *, timeout: float = 300.0) -> None:
-        """Wait until every service is idle (empty outbox, empty queues, no handler
+    async def settle(self, *, timeout: float = 300.0) -> None:
+        """Wait until every hub process is idle (empty outboxes, empty queues, no handler
         running), twice in a row, so events caused by events are caught too."""
         deadline = time.monotonic() + timeout
         quiet = 0
         while quiet < 2:
             statuses = [
-                (await self.call("GET", f"{prefix}/v1/events/status")).json() for prefix in prefixes
+                (await self.call("GET", "/events/status", via=prefix)).json()
+                for prefix in self._http
             ]
             quiet = quiet + 1 if all(s["idle"] for s in statuses) else 0
             if time.monotonic() > deadline:
                 raise HubError(f"the hub did not catch up within {timeout}s: {statuses}")
             if quiet == 0:
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(0.01)

@@ -15,7 +15,6 @@ from govhub_demo.catalog import AGENCIES, AGENCY_SCOPES, MEASURED_TOPIC, SUBSCRI
 from govhub_demo.city import City
 from govhub_demo.client import HubClient, HubError
 
-PREFIXES = ("/exchange", "/registry", "/alerting", "/sms")
 BATCH = 1000
 
 
@@ -182,35 +181,38 @@ async def replay(
     m = Measurements()
     m.subscriptions = await seed(hub, run_tag)
     cursors: dict[int, int] = {}
-    await hub.settle(PREFIXES)
+    await hub.settle()
     clock = PhaseClock(m.phase_seconds)
+    reminders_waiting = False
     for day_index in range(city.days):
         day = city.start + timedelta(days=day_index)
         # Morning: send what quiet hours held back overnight; then the day's records.
-        with clock("dispatch"):
-            await hub.call("POST", "/sms/v1/dispatch", json={"as_of": at(day, 9, 30)})
+        if reminders_waiting:
+            with clock("dispatch"):
+                await hub.call("POST", "/sms/v1/dispatch", json={"as_of": at(day, 9, 30)})
+            reminders_waiting = False
         with clock("publish"):
             measured = await publish_day(hub, city, day_index, m)
         with clock("feeds"):
             await read_feeds(hub, m, cursors, measured)
         if measured or day_index in city.published:
             with clock("settle"):
-                await hub.settle(PREFIXES)  # registry and alerting have today's records
+                await hub.settle()  # registry and alerting have today's records
         # End of the business day: timers due by then fire (reminders, deadlines).
         with clock("evaluate"):
             fired = (
                 await hub.call("POST", "/alerting/v1/evaluate", json={"as_of": at(day, 23, 59, 59)})
             ).json()
+        reminders_waiting = reminders_waiting or fired["reminders_due"] > 0
         if fired["timers_fired"] or fired["warnings_raised"] or fired["warnings_resolved"]:
             with clock("settle"):
-                await hub.settle(
-                    PREFIXES
-                )  # reminders reached the SMS gateway, warnings the exchange
+                # reminders reach the SMS gateway, warnings the exchange
+                await hub.settle()
         progress(day_index + 1)
     # The morning after the last day: the reminders of the last evening go out.
     await hub.call(
         "POST", "/sms/v1/dispatch", json={"as_of": at(city.end + timedelta(days=1), 9, 30)}
     )
-    await hub.settle(PREFIXES)
+    await hub.settle()
     m.elapsed_seconds = time.monotonic() - started
     return m
