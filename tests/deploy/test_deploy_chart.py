@@ -417,13 +417,17 @@ def test_network_policy_egress_is_limited(rendered: dict[str, list[dict]]) -> No
 def test_sms_gateway_reaches_the_configured_smsc() -> None:
     smsc = {"ipBlock": {"cidr": "203.0.113.10/32"}}
     objects = render(
-        {"smsc": {"host": "smsc.example", "port": 3700}, "networkPolicy": {"smsc": {"to": [smsc]}}}
+        {
+            "smsc": {"existingSecret": "govhub-smsc", "port": 3700},
+            "networkPolicy": {"smsc": {"to": [smsc]}},
+        }
     )
     (policy,) = [p for p in of_kind(objects, "NetworkPolicy") if component(p) == "sms-gateway"]
     rules = [r for r in policy["spec"]["egress"] if {"port": 3700, "protocol": "TCP"} in r["ports"]]
     assert rules and rules[0]["to"] == [smsc]
     (d,) = [d for d in of_kind(objects, "Deployment") if component(d) == "sms-gateway"]
-    assert env(container(d))["GOVHUB_SMS_SMPP_PORT"]["value"] == "3700"
+    providers = env(container(d))["GOVHUB_SMS_PROVIDERS"]["valueFrom"]["secretKeyRef"]
+    assert providers == {"name": "govhub-smsc", "key": "providers.json"}
     others = [p for p in of_kind(objects, "NetworkPolicy") if component(p) != "sms-gateway"]
     assert all(("TCP", 3700) not in egress_ports(p) for p in others)
 
