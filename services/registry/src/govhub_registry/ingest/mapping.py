@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
+from operator import mul
 from pathlib import Path
 from typing import Any, Literal
 
@@ -131,7 +132,7 @@ def key_is_valid(kind: SubjectKind, key: str | None) -> bool:
     if kind == "legal_entity":
         if not _USCC_SHAPE.fullmatch(key):
             return False
-        total = sum(_USCC_INDEX[c] * w for c, w in zip(key[:17], _USCC_WEIGHTS, strict=True))
+        total = sum(map(mul, map(_USCC_INDEX.__getitem__, key[:17]), _USCC_WEIGHTS))
         return key[17] == _USCC_ALPHABET[(31 - total) % 31]
     if not _RIC_SHAPE.fullmatch(key):
         return False

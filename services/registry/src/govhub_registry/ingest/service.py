@@ -192,6 +192,12 @@ def merge_claims(claims: Claims, rec: MappedRecord, derived_agency: str = DERIVE
     """Each agency's newest statement of an attribute replaces its earlier one."""
     valid_from = rec.valid_from.isoformat()
     seq = rec.seq
+    if not claims and not rec.derived:
+        # A subject's first record (the bulk of a registration feed): nothing to compare.
+        agency = rec.agency
+        for name, (value, rank) in rec.attributes.items():
+            claims[name] = {agency: [value, rank, valid_from, seq]}
+        return
     for agency, stated in ((rec.agency, rec.attributes), (derived_agency, rec.derived)):
         for name, (value, rank) in stated.items():
             slot = claims.get(name)
@@ -358,9 +364,12 @@ async def apply_records(
         claims = claims_of[key]
         attributes, sources = current_values(claims)
         before = orjson.loads(previous[key]["attributes"]) if key in previous else {}
-        changed = sorted(
-            n for n in attributes.keys() | before.keys() if attributes.get(n) != before.get(n)
-        )
+        if before:
+            changed = sorted(
+                n for n in attributes.keys() | before.keys() if attributes.get(n) != before.get(n)
+            )
+        else:
+            changed = sorted(attributes)
         for col, item in zip(golden, (key, _dumps(attributes), _dumps(claims)), strict=True):
             col.append(item)
         changes.append(
