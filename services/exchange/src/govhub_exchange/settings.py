@@ -20,6 +20,12 @@ class ExchangeSettings(CommonSettings):
     webhook_backoff_base_seconds: float = Field(2.0, gt=0, description="First retry delay.")
     webhook_backoff_max_seconds: float = Field(3600, gt=0, description="Longest retry delay.")
     webhook_timeout_seconds: float = Field(10, gt=0, description="HTTP timeout of one attempt.")
+    webhook_lease_seconds: float = Field(
+        120,
+        gt=0,
+        description="How long a claimed delivery is reserved; after a crash it is retried "
+        "(same webhook id) once this has passed. Must exceed a round of posts.",
+    )
     webhook_concurrency: int = Field(32, ge=1, description="Webhook posts in flight.")
     webhook_poll_seconds: float = Field(0.5, gt=0, description="Idle poll of the webhook worker.")
     audit_checkpoint_seconds: float = Field(

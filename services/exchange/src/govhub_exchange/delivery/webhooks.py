@@ -110,9 +110,7 @@ async def deliver_round(ctx: ServiceContext, client: httpx.AsyncClient) -> int:
     """One round: claim, post, record outcomes. Returns how many were attempted."""
     settings: ExchangeSettings = ctx.settings
     async with ctx.db.session() as session:
-        rows = await claim_due(
-            session, batch=200, lease_seconds=settings.webhook_timeout_seconds + 30
-        )
+        rows = await claim_due(session, batch=200, lease_seconds=settings.webhook_lease_seconds)
     if not rows:
         return 0
     sem = asyncio.Semaphore(settings.webhook_concurrency)
