@@ -181,3 +181,10 @@ async def test_events_status_says_when_a_service_has_caught_up(hub: Hub) -> None
         status = (await hub.client.get(f"{prefix}/v1/events/status", headers=hub.operator())).json()
         assert status["outbox_pending"] == 0
         assert status["idle"] is True
+
+
+async def test_metrics_label_routes_by_template_never_by_identifier(hub: Hub) -> None:
+    await hub.client.get("/registry/v1/persons/11010519491231002X")
+    text = (await hub.client.get("/metrics")).text
+    assert "11010519491231002X" not in text
+    assert 'route="/registry/v1/persons/{id_number}"' in text

@@ -12,7 +12,6 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
-from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from govhub_common.logs import request_id_var, trace_id_var
@@ -67,10 +66,11 @@ class RequestContextMiddleware:
                 message["headers"].append((b"x-request-id", request_id.encode()))
             await send(message)
 
+        root_path = scope.get("root_path", "")
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = _route_template(scope)
+            route = _route_template(scope, root_path)
             if route not in ("/metrics",):
                 service = self._service_for(scope["path"])
                 HTTP_REQUESTS.labels(service, route, scope["method"], str(status)).inc()
@@ -81,27 +81,17 @@ class RequestContextMiddleware:
             trace_id_var.reset(tid_token)
 
 
-def _route_template(scope: Scope) -> str:
-    """The matched route's path template (through mounts), so metrics do not explode by ID."""
-    app: Any = scope.get("app")
-    router: Any = getattr(app, "router", None)
-    prefix = ""
-    while router is not None:
-        for route in router.routes:
-            match, child = route.matches(scope)
-            if match != Match.FULL:
-                continue
-            template = str(getattr(route, "path", scope["path"]))
-            sub_app: Any = getattr(route, "app", None)
-            if getattr(route, "routes", None) is not None and hasattr(sub_app, "router"):
-                prefix += template
-                scope = {**scope, **child}
-                router = sub_app.router
-                break
-            return prefix + template
-        else:
-            return "unmatched"
-    return "unmatched"
+def _route_template(scope: Scope, root_path: str) -> str:
+    """The matched route's path template, so metrics never carry an ID nor explode by it.
+
+    Routing leaves the matched route in the scope, and each mount it went through in the
+    root path ("/registry" + "/v1/persons/{id_number}").
+    """
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if template is None:
+        return "unmatched"
+    return str(scope.get("root_path", ""))[len(root_path) :] + str(template)
 
 
 def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
