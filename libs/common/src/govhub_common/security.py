@@ -147,12 +147,32 @@ class TokenIssuer:
 
 
 class TokenVerifier:
-    def __init__(self, keys: KeyPair, *, issuer: str, audience: str) -> None:
+    """Verifies access tokens offline; a token verified once is remembered until it expires,
+    so an agency's integration sending the same token on every call pays for RSA once."""
+
+    def __init__(
+        self, keys: KeyPair, *, issuer: str, audience: str, cache_size: int = 4096
+    ) -> None:
         self.public_key = serialization.load_pem_public_key(keys.public_pem)
         self.issuer = issuer
         self.audience = audience
+        self.cache_size = cache_size
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     def verify(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        if cached is not None:
+            principal, expires = cached
+            if time.time() < expires:
+                return principal
+            del self._verified[token]
+        principal = self._verify(token)
+        if len(self._verified) >= self.cache_size:
+            self._verified.pop(next(iter(self._verified)))  # the oldest entry
+        self._verified[token] = (principal, float(principal.claims["exp"]))
+        return principal
+
+    def _verify(self, token: str) -> Principal:
         try:
             claims = jwt.decode(
                 token,
