@@ -60,6 +60,21 @@ async def test_feed_pages_by_cursor_and_acknowledges(hub: Hub) -> None:
     ).json()["data"]
     assert sorted(d["record_id"] for d in acknowledged) == ["p0", "p1", "p2"]
 
+    # The same figures for Prometheus: lag per subscription, latency, records published.
+    async def exported() -> str | None:
+        text = (await hub.client.get("/exchange/metrics")).text
+        lag = (
+            f'govhub_exchange_subscription_lag_records{{subscriber="{reader}",'
+            f'subscription="{sub["id"]}",topic="{topic}"}} 2.0'
+        )
+        return text if lag in text else None
+
+    metrics = await wait_for(exported, timeout=10)
+    assert f'govhub_exchange_records_published_total{{topic="{topic}"}} 5.0' in metrics
+    assert (
+        f'govhub_exchange_delivery_latency_seconds_count{{mode="feed",topic="{topic}"}}' in metrics
+    )
+
     # Another agency cannot read this subscription's feed.
     stranger = await make_agency(hub)
     assert (await hub.client.get(url, headers=agency_headers(hub, stranger))).status_code == 404

@@ -3,10 +3,8 @@ local tax and national tax read it with only their granted items (one by webhook
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-import orjson
 from standardwebhooks.webhooks import Webhook
 
 from exchange.support import (
@@ -66,13 +64,24 @@ async def test_new_enterprise_reaches_three_agencies_with_only_their_items(hub: 
         assert payload["data"]["record_id"] == "AMR-0001"
         assert payload["data"]["data"] == {k: record[k] for k in grants[ntax]}
 
-    verify = await hub.client.get(f"{BASE}/audit/verify", headers=hub.operator())
-    assert verify.json()["valid"] is True
-    audit = await hub.client.get(
-        f"{BASE}/audit", params={"topic": topic, "limit": 1000}, headers=hub.operator()
-    )
-    actions = [e["action"] for e in audit.json()["data"]]
+    async def audited() -> list[dict[str, Any]] | None:
+        entries = (
+            await hub.client.get(
+                f"{BASE}/audit", params={"topic": topic, "limit": 1000}, headers=hub.operator()
+            )
+        ).json()["data"]
+        delivered = [e for e in entries if e["action"] == "records.delivered"]
+        return entries if len(delivered) == 3 else None
+
+    entries = await wait_for(audited, timeout=10)
+    actions = [e["action"] for e in entries]
     assert "records.published" in actions
     assert actions.count("subscription.approved") == 3
-    assert "records.delivered" in actions
-    _ = asyncio, orjson
+    delivered = {
+        e["agency"]: (e["details"]["first_seq"], e["details"]["last_seq"])
+        for e in entries
+        if e["action"] == "records.delivered"
+    }
+    assert delivered == {qts: (1, 1), ltax: (1, 1), ntax: (1, 1)}
+    verify = await hub.client.get(f"{BASE}/audit/verify", headers=hub.operator())
+    assert verify.json()["valid"] is True

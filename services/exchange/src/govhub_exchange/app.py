@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from govhub_common.runtime import ServiceContext
 from govhub_common.service import ServiceSpec
-from govhub_exchange.background import refresh_gauges, sign_audit_head
+from govhub_exchange.background import audit_deliveries, refresh_gauges, sign_audit_head
 from govhub_exchange.cli import make_cli
 from govhub_exchange.consumers import consumers
 from govhub_exchange.delivery.notify import notifier
@@ -57,7 +57,7 @@ SERVICE = ServiceSpec(
     settings_class=ExchangeSettings,
     routers=routers,
     consumers=consumers,
-    background=[run_webhooks, sign_audit_head, refresh_gauges],
+    background=[run_webhooks, sign_audit_head, refresh_gauges, audit_deliveries],
     startup=startup,
     cli=make_cli,
 )

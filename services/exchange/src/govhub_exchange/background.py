@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from govhub_common.runtime import ServiceContext
 from govhub_exchange.audit import service as audit
+from govhub_exchange.delivery.service import audit_feed_deliveries
 from govhub_exchange.metrics import (
     SUBSCRIPTION_LAG_RECORDS,
     SUBSCRIPTION_LAG_SECONDS,
@@ -59,3 +60,11 @@ async def refresh_gauges(ctx: ServiceContext) -> None:
     while True:
         await refresh_gauges_once(ctx)
         await asyncio.sleep(settings.lag_refresh_seconds)
+
+
+async def audit_deliveries(ctx: ServiceContext) -> None:
+    settings: ExchangeSettings = ctx.settings
+    while True:
+        await asyncio.sleep(settings.audit_delivery_seconds)
+        async with ctx.db.session() as session:
+            await audit_feed_deliveries(session)

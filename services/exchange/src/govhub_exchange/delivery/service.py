@@ -90,20 +90,39 @@ async def acknowledge(
     histogram = DELIVERY_LATENCY.labels(grant["topic"], "feed")
     for published_at in {r["published_at"] for r in fresh}:
         histogram.observe(max(0.0, (now - published_at).total_seconds()))
-    await audit.append(
-        session,
-        actor=grant["subscriber"],
-        action="records.delivered",
-        agency=grant["subscriber"],
-        topic=grant["topic"],
-        details={
-            "mode": "feed",
-            "subscription_id": grant["id"],
-            "count": len(fresh),
-            "first_seq": fresh[0]["seq"],
-            "last_seq": fresh[-1]["seq"],
-        },
-    )
+    # The audit entry for these deliveries is appended by audit_feed_deliveries, off the
+    # read path: feed reads would otherwise queue behind publishes on the chain's lock.
+
+
+async def audit_feed_deliveries(session: AsyncSession) -> int:
+    """One audit entry per subscription for the records its feed delivered since the last
+    round (from its audited_seq cursor); returns how many entries were appended."""
+    rows = (
+        await session.execute(
+            sa.text(
+                "UPDATE exchange.subscriptions s SET audited_seq = s.delivered_seq "
+                "FROM exchange.subscriptions old WHERE old.id = s.id "
+                "AND s.delivered_seq > s.audited_seq "
+                "RETURNING s.id, s.topic_code, s.subscriber, old.audited_seq + 1 AS first_seq, "
+                "s.delivered_seq AS last_seq"
+            )
+        )
+    ).all()
+    for row in sorted(rows, key=lambda r: r.id):
+        await audit.append(
+            session,
+            actor=row.subscriber,
+            action="records.delivered",
+            agency=row.subscriber,
+            topic=row.topic_code,
+            details={
+                "mode": "feed",
+                "subscription_id": row.id,
+                "first_seq": row.first_seq,
+                "last_seq": row.last_seq,
+            },
+        )
+    return len(rows)
 
 
 def page_body(page: list[Any], after: int) -> bytes:
