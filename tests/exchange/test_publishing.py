@@ -110,6 +110,33 @@ async def test_ndjson_bad_lines_are_rejected_with_their_numbers(hub: Hub) -> Non
     assert "line 2" in rejected["errors"][0]["message"]
 
 
+async def test_a_json_array_with_one_broken_line_rejects_only_that_line(hub: Hub) -> None:
+    owner = await make_agency(hub)
+    topic = await make_topic(hub, owner)
+    body = (
+        b"[\n"
+        + b",\n".join(
+            [
+                orjson.dumps({"record_id": "j1", "data": enterprise(0)}),
+                b'{"record_id": "j2", "data": {"uscc": }',
+                orjson.dumps({"record_id": "j3", "data": enterprise(1)}),
+            ]
+        )
+        + b"\n]\n"
+    )
+    response = await hub.client.post(
+        f"{BASE}/topics/{topic}/records",
+        content=body,
+        headers={**agency_headers(hub, owner), "content-type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert [a["record_id"] for a in result["accepted"]] == ["j1", "j3"]
+    [rejected] = result["rejected"]
+    assert (rejected["index"], rejected["line"]) == (1, 3)
+    assert rejected["errors"][0]["path"] == "$[1]"
+
+
 async def test_request_level_faults_are_problems(hub: Hub) -> None:
     owner = await make_agency(hub)
     topic = await make_topic(hub, owner)

@@ -44,6 +44,9 @@ def split_body(content_type: str, body: bytes, *, max_records: int) -> list[Inco
         try:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
+            per_line = _array_lines(body, max_records=max_records)
+            if per_line is not None:
+                return per_line
             raise Problem(
                 400,
                 "malformed_json",
@@ -83,6 +86,40 @@ def split_body(content_type: str, body: bytes, *, max_records: int) -> list[Inco
         "unsupported_media_type",
         "send application/json (an array) or application/x-ndjson (one record per line)",
     )
+
+
+def _array_lines(body: bytes, *, max_records: int) -> list[Incoming] | None:
+    """A broken array written one record per line (`[`, `{...},` lines, `]`): judge each
+    line on its own, so one bad line does not cost the batch. None when the body is not
+    laid out that way (then the whole body is refused)."""
+    lines = body.split(b"\n")
+    items: list[Incoming] = []
+    parsed_lines = 0
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if text in (b"", b"[", b"]", b"[]"):
+            continue
+        if text.startswith(b"["):
+            text = text[1:].strip()
+        if text.endswith(b"]"):
+            text = text[:-1].strip()
+        if text.endswith(b","):
+            text = text[:-1]
+        item = Incoming(index=len(items), line=number)
+        try:
+            item.raw = orjson.loads(text)
+            parsed_lines += 1
+        except orjson.JSONDecodeError as exc:
+            item.payload_text = line.decode("utf-8", errors="replace")[:10_000]
+            item.errors.append(
+                {"path": f"$[{item.index}]", "message": f"line {number} is not valid JSON: {exc}"}
+            )
+        items.append(item)
+    # Mostly unparseable lines mean a pretty-printed or truncated body, not bad records.
+    if not items or parsed_lines * 2 < len(items):
+        return None
+    _check_count(len(items), max_records)
+    return items
 
 
 def _check_count(count: int, max_records: int) -> None:
