@@ -42,8 +42,9 @@ def run_env(context: EnvironmentContext, metadata: MetaData | None) -> None:
             include_name=lambda name, type_, parent: type_ != "schema" or name == schema,
         )
         with context.begin_transaction():
-            # Two replicas migrating at once: the second waits for the first.
-            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": schema})
+            # Replicas and services migrating at once (split mode starts four processes):
+            # one at a time, since some objects are shared (CREATE EXTENSION pg_trgm).
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('govhub-migrations'))"))
             context.run_migrations()
 
     async def run_async() -> None:
