@@ -163,6 +163,9 @@ class OutboxRelay:
         """Until cancelled: publish whatever is pending, then sleep until poked or polled."""
         failures = 0
         while not self._stopping:
+            # Cleared before the work, not after: a NOTIFY arriving while a batch is being
+            # published must wake the next round, not be forgotten until the next poll.
+            self._wake.clear()
             try:
                 while await self.relay_once() == self.batch_size:
                     pass
@@ -175,7 +178,6 @@ class OutboxRelay:
                 log.warning("outbox relay for %s failed (%s); retrying", self.schema, exc)
                 await asyncio.sleep(min(5.0, 0.2 * 2**failures))
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
 
