@@ -294,3 +294,18 @@ async def test_events_survive_a_broker_connection_drop(rabbit_rig: Rig) -> None:
 async def _at_least(rig: Rig, n: int) -> list[tuple[str, int]] | None:
     effects = await rig.effects()
     return effects if len(effects) >= n else None
+
+
+def test_an_event_survives_its_json_form() -> None:
+    from datetime import date
+    from decimal import Decimal
+
+    event = CloudEvent(
+        source="govhub/test",
+        type="test.record.published",
+        subject="ER-1",
+        data={"records": [{"amount": Decimal("1850.50"), "day": date(2008, 3, 1), "名称": "广州"}]},
+    )
+    again = CloudEvent.from_json(event.to_json())
+    assert again.id == event.id and again.time == event.time and again.subject == "ER-1"
+    assert again.data == {"records": [{"amount": "1850.50", "day": "2008-03-01", "名称": "广州"}]}

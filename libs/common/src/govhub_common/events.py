@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -36,7 +37,22 @@ class CloudEvent(BaseModel):
         return f"{self.type}.{self.routing_suffix}" if self.routing_suffix else self.type
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json"))
+        # orjson straight from the fields: a 1,000-record batch is serialised in a fraction
+        # of what pydantic's model_dump takes walking `data`.
+        return orjson.dumps(
+            {
+                "specversion": self.specversion,
+                "id": self.id,
+                "source": self.source,
+                "type": self.type,
+                "subject": self.subject,
+                "time": self.time,
+                "datacontenttype": self.datacontenttype,
+                "traceparent": self.traceparent,
+                "data": self.data,
+            },
+            default=_json_default,
+        )
 
     @classmethod
     def from_json(cls, body: bytes | str) -> CloudEvent:
@@ -57,3 +73,13 @@ def routing_matches(pattern: str, key: str) -> bool:
         return (pat[i] == "*" or pat[i] == words[j]) and match(i + 1, j + 1)
 
     return match(0, 0)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"cannot put {type(value).__name__} in an event")
