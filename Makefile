@@ -22,7 +22,13 @@ $(STAMP): uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyp
 
 install: $(STAMP) ## Install the workspace into .venv (uv sync --frozen)
 
-run: $(STAMP) ## Start the whole hub (all-in-one, embedded PostgreSQL) on :8000
+DEMO_SCALE ?= 0.05
+
+run: $(STAMP) ## Replay the Guangzhou year (govhub demo), then keep serving the hub on :8000
+	$(VENV)/bin/govhub demo --scale $(DEMO_SCALE) --keep-serving \
+		--host $${GOVHUB_HOST:-127.0.0.1} --port $${GOVHUB_PORT:-8000}
+
+serve: $(STAMP) ## Start the whole hub alone (all-in-one, embedded PostgreSQL) on :8000
 	$(VENV)/bin/govhub run --host $${GOVHUB_HOST:-127.0.0.1} --port $${GOVHUB_PORT:-8000}
 
 test: $(STAMP) ## Run the tests (real PostgreSQL and RabbitMQ; see README)
@@ -43,4 +49,4 @@ bench: $(STAMP) ## Run the benchmarks (not part of CI; figures go into the READM
 clean: ## Remove the venv and local data (.govhub)
 	rm -rf $(VENV) .tools .govhub .govhub-test
 
-.PHONY: help install run test lint format bench clean
+.PHONY: help install run serve test lint format bench clean
