@@ -1,17 +1,21 @@
 from datetime import date
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
+from stdnum.cn import ric, uscc
 
 from govhub_common.identifiers import (
     MobileNumber,
     ResidentId,
     Uscc,
+    is_valid_ric,
+    is_valid_uscc,
     mask_mobile,
     mask_ric,
     normalize_mobile,
+    validate_ric,
 )
 
 VALID_RIC = "11010519491231002X"
@@ -71,3 +75,57 @@ def test_bad_mobiles_are_refused(bad: str) -> None:
 def test_masks_keep_only_what_identifies_nobody() -> None:
     assert mask_ric("440106199001011234") == "440106********1234"
     assert mask_mobile("+8613800138000") == "+86138****8000"
+
+
+USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXYZIOSV"
+
+
+@st.composite
+def usccs(draw: st.DrawFn) -> str:
+    body = draw(st.text(alphabet="0123456789", min_size=8, max_size=8)) + draw(
+        st.text(alphabet=USCC_CHARS, min_size=9, max_size=9)
+    )
+    if draw(st.booleans()):
+        try:
+            return body + uscc.calc_check_digit(body)
+        except ValueError:
+            pass
+    return body + draw(st.sampled_from(USCC_CHARS + "x"))
+
+
+@st.composite
+def rics(draw: st.DrawFn) -> str:
+    region = draw(st.text(alphabet="0123456789", min_size=6, max_size=6))
+    born = (
+        draw(st.dates()).strftime("%Y%m%d")
+        if draw(st.booleans())
+        else draw(st.text(alphabet="0123456789", min_size=8, max_size=8))
+    )
+    body = (
+        region
+        + born[-8:].rjust(8, "0")
+        + draw(st.text(alphabet="0123456789", min_size=3, max_size=3))
+    )
+    if draw(st.booleans()):
+        return body + ric.calc_check_digit(body + "0")
+    return body + draw(st.sampled_from("0123456789Xx "))
+
+
+def stdnum_ric(value: str) -> bool:
+    try:
+        validate_ric(value)
+    except ValueError:
+        return False
+    return True
+
+
+@settings(max_examples=400, deadline=None)
+@given(usccs() | st.text(max_size=20))
+def test_the_uscc_fast_path_answers_as_stdnum(value: str) -> None:
+    assert is_valid_uscc(value) == uscc.is_valid(value)
+
+
+@settings(max_examples=400, deadline=None)
+@given(rics() | st.text(max_size=20))
+def test_the_ric_fast_path_answers_as_stdnum(value: str) -> None:
+    assert is_valid_ric(value) == stdnum_ric(value)

@@ -8,7 +8,6 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.environment import EnvironmentContext
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -24,8 +23,9 @@ def alembic_config(migrations_dir: Path, url: str, schema: str) -> Config:
     return cfg
 
 
-def run_env(context: EnvironmentContext, metadata: MetaData | None) -> None:
-    """Called from each service's migrations/env.py: online migrations in the service schema."""
+def run_env(context: Any, metadata: MetaData | None) -> None:
+    """Called from each service's migrations/env.py with `alembic.context` (a module proxy
+    of the EnvironmentContext): online migrations in the service schema."""
     cfg = context.config
     schema: str = cfg.attributes["schema"]
     url = cfg.get_main_option("sqlalchemy.url")

@@ -7,8 +7,8 @@ from typing import Any
 
 import jsonschema_rs
 
+from govhub_common.identifiers import FORMAT_CHECKERS as RECORD_FORMATS
 from govhub_common.problems import Problem
-from govhub_exchange.catalog.formats import RECORD_FORMATS
 
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 SENSITIVITY_LEVELS = ("public", "internal", "sensitive", "confidential")

@@ -6,11 +6,9 @@ point `GOVHUB_REGISTRY_MAPPING_FILE` at its own.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
-from operator import mul
 from pathlib import Path
 from typing import Any, Literal
 
@@ -115,36 +113,10 @@ class MappedRecord:
     derived: dict[str, tuple[Any, int]] = field(default_factory=dict)
 
 
-_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_USCC_INDEX = {c: i for i, c in enumerate(_USCC_ALPHABET)}
-_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-_USCC_SHAPE = re.compile(r"\d{8}[0-9A-HJ-NPQRTUWXY]{10}")
-_RIC_SHAPE = re.compile(r"\d{17}[\dX]")
-
-
 def key_is_valid(kind: SubjectKind, key: str | None) -> bool:
-    """GB 32100 / GB 11643 check characters, as govhub_common's validators (python-stdnum)
-    decide them, on already-compact keys. stdnum's own entry points re-clean the string
-    three times per call, which was most of the ingest time; tests/registry pins this
-    function to stdnum's answers."""
-    if not key or len(key) != 18:
+    """GB 32100 / GB 11643 check characters (govhub_common's validators)."""
+    if not key:
         return False
-    if kind == "legal_entity":
-        if not _USCC_SHAPE.fullmatch(key):
-            return False
-        total = sum(map(mul, map(_USCC_INDEX.__getitem__, key[:17]), _USCC_WEIGHTS))
-        return key[17] == _USCC_ALPHABET[(31 - total) % 31]
-    if not _RIC_SHAPE.fullmatch(key):
-        return False
-    try:
-        date(int(key[6:10]), int(key[10:12]), int(key[12:14]))
-    except ValueError:
-        return False
-    check = (1 - 2 * int(key[:17], 13)) % 11
-    return key[17] == ("X" if check == 10 else str(check))
-
-
-def key_is_valid_by_stdnum(kind: SubjectKind, key: str) -> bool:
     return is_valid_uscc(key) if kind == "legal_entity" else is_valid_ric(key)
 
 
