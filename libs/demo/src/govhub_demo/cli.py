@@ -131,8 +131,12 @@ async def _main(
                         ("sms-gateway", "/sms"),
                     ]
                 )
-                + f"\nAn operator token (valid 15 minutes; more from POST {url}/exchange/v1/oauth/token):\n{token}\n"
-                + f"\n  curl -H 'Authorization: Bearer <token>' '{url}/alerting/v1/warnings?limit=5'\n"
+                + f"\nAn operator token, valid 15 minutes (more from POST {url}/exchange/v1/oauth/token):\n"
+            )
+            # Plain print, as shell lines: a wrapped token cannot be copied.
+            print(f"TOKEN={token}")
+            print(
+                f"curl -H \"Authorization: Bearer $TOKEN\" '{url}/alerting/v1/warnings?limit=5'\n"
             )
             await serving
         return result.all_exact
