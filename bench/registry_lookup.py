@@ -215,7 +215,11 @@ async def main(persons: int, entities: int, rates: list[int], seconds: int) -> N
     }
     env.pop("GOVHUB_AMQP_URL", None)
     govhub = str(Path(sys.executable).with_name("govhub"))
-    server = await asyncio.create_subprocess_exec(govhub, "run", "--port", str(port), env=env)
+    # BENCH_WORKERS=2: `govhub run --workers 2`, one process per core.
+    workers = os.environ.get("BENCH_WORKERS", "1")
+    server = await asyncio.create_subprocess_exec(
+        govhub, "run", "--port", str(port), "--workers", workers, env=env
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as probe:

@@ -160,3 +160,18 @@ async def test_the_embedded_default_serves_everything_and_keeps_its_data(
     finally:
         await conn.close()
     second.stop(signal.SIGINT)
+
+
+async def test_several_worker_processes_serve_one_port(
+    servers: list[Server], fresh_db_url: str, tmp_path: Path
+) -> None:
+    env = clean_env(GOVHUB_HOME=str(tmp_path), GOVHUB_DATABASE_URL=fresh_db_url)
+    server = Server(["--workers", "2"], env)
+    servers.append(server)
+    await server.ready()
+    async with httpx.AsyncClient(base_url=server.base) as client:
+        for _ in range(10):
+            assert (await client.get("/registry/healthz")).status_code == 200
+    output = server.stop(signal.SIGTERM)
+    # uvicorn's process manager started two workers, each migrating and serving.
+    assert output.count("Application startup complete") == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from typing import Annotated, Any
 
@@ -46,6 +47,14 @@ def run(
     ] = ALL,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processes serving the port, each a full copy of the target (one Python "
+            "process uses one core). They share the outboxes, inboxes and timers in PostgreSQL.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the hub (all services in one process) or one service (split mode)."""
     import uvicorn
@@ -67,7 +76,30 @@ def run(
     console.print(
         f"govhub {target} listening on http://{host}:{port}  (OpenAPI: http://{host}:{port}/<service>/docs)"
     )
-    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+    if workers == 1:
+        uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+        return
+    # Worker processes build their own app from the environment: hand them the database
+    # this process resolved (the embedded server lives as long as this process).
+    os.environ["GOVHUB_DATABASE_URL"] = url
+    os.environ["GOVHUB_WORKER_TARGET"] = target
+    uvicorn.run(
+        "govhub_common.cli:worker_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+def worker_app() -> Any:
+    """The app of one `--workers` process (uvicorn calls this in each child)."""
+    settings = CommonSettings()
+    configure_logging(settings.log_level, settings.log_format, mask_uscc=settings.mask_uscc)
+    assert settings.database_url, "the parent process sets GOVHUB_DATABASE_URL"
+    return create_app(settings.worker_target, database_url=settings.database_url, settings=settings)
 
 
 @app.command()

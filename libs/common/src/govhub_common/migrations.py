@@ -32,6 +32,11 @@ def run_env(context: Any, metadata: MetaData | None) -> None:
     assert url
 
     def do_run(connection: Connection) -> None:
+        # Replicas, workers and services migrating at once (split mode starts four
+        # processes): one at a time, since some objects are shared (CREATE EXTENSION
+        # pg_trgm) and even CREATE SCHEMA IF NOT EXISTS races. The lock is taken first, in
+        # the transaction that does everything else, and ends with it.
+        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('govhub-migrations'))"))
         connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         context.configure(
             connection=connection,
@@ -42,9 +47,6 @@ def run_env(context: Any, metadata: MetaData | None) -> None:
             include_name=lambda name, type_, parent: type_ != "schema" or name == schema,
         )
         with context.begin_transaction():
-            # Replicas and services migrating at once (split mode starts four processes):
-            # one at a time, since some objects are shared (CREATE EXTENSION pg_trgm).
-            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('govhub-migrations'))"))
             context.run_migrations()
 
     async def run_async() -> None:

@@ -53,6 +53,9 @@ class CommonSettings(BaseSettings):
     mask_uscc: bool = Field(False, description="Also mask USCCs in log lines.")
     db_pool_size: int = Field(10, ge=1, description="Connections per process pool.")
     service_name: str = Field("govhub", description="CloudEvents source and metrics label.")
+    worker_target: str = Field(
+        "all", description="Internal: the target each `govhub run --workers N` process hosts."
+    )
     operator_bootstrap_secret: SecretStr | None = Field(
         None,
         description="Secret of the built-in operator client `operator`. Unset in development: "
