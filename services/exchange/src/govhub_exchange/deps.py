@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_common.runtime import ServiceContext
 from govhub_common.security import Principal, require_scope
@@ -37,12 +35,3 @@ CatalogReader = Annotated[
     Depends(require_scope("exchange:catalog", "exchange:subscribe", "exchange:publish")),
 ]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
-
-
-async def committed(session: AsyncSession, work: Awaitable[T]) -> T:
-    """Run the work and commit before the reply: FastAPI ends yield-dependencies (and so
-    SessionDep's commit) only after the response is sent, and an agency must never be
-    told "done" about a write that is not yet durable and visible."""
-    result = await work
-    await session.commit()
-    return result

@@ -16,7 +16,7 @@ from govhub_exchange.catalog.schemas import (
     TopicUpdate,
     TopicVersionCreate,
 )
-from govhub_exchange.deps import CatalogEditor, CatalogReader, Limit, committed
+from govhub_exchange.deps import CatalogEditor, CatalogReader, Limit
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
 
@@ -27,7 +27,7 @@ def _detail(topic: Any, status: int = 200) -> JSONResponse:
 
 @router.post("/topics", status_code=201)
 async def create_topic(body: TopicCreate, session: SessionDep, who: CatalogEditor) -> JSONResponse:
-    return _detail(await committed(session, service.create_topic(session, who=who, body=body)), 201)
+    return _detail(await service.create_topic(session, who=who, body=body), 201)
 
 
 @router.get("/topics")
@@ -55,9 +55,7 @@ async def get_topic(code: str, session: SessionDep, who: CatalogReader) -> JSONR
 async def update_topic(
     code: str, body: TopicUpdate, session: SessionDep, who: CatalogEditor
 ) -> JSONResponse:
-    return _detail(
-        await committed(session, service.update_topic(session, who=who, code=code, body=body))
-    )
+    return _detail(await service.update_topic(session, who=who, code=code, body=body))
 
 
 @router.post("/topics/{code}/versions", status_code=201)
@@ -65,9 +63,7 @@ async def add_version(
     code: str, body: TopicVersionCreate, session: SessionDep, who: CatalogEditor
 ) -> JSONResponse:
     return _detail(
-        await committed(
-            session, service.add_version(session, who=who, code=code, schema=body.json_schema)
-        ),
+        await service.add_version(session, who=who, code=code, schema=body.json_schema),
         201,
     )
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from govhub_common.db import SessionDep
 from govhub_common.problems import Problem
 from govhub_common.security import Operator, TokenIssuer
-from govhub_exchange.deps import Context, Limit, Settings, committed
+from govhub_exchange.deps import Context, Limit, Settings
 from govhub_exchange.identity import service
 from govhub_exchange.identity.schemas import (
     AgencyCreate,
@@ -31,7 +31,7 @@ router = APIRouter(prefix="/v1", tags=["identity"])
 
 @router.post("/agencies", status_code=201, response_model=AgencyPublic)
 async def create_agency(body: AgencyCreate, session: SessionDep, who: Operator) -> AgencyPublic:
-    return await committed(session, service.create_agency(session, actor=who.agency, body=body))
+    return await service.create_agency(session, actor=who.agency, body=body)
 
 
 @router.get("/agencies")
@@ -51,18 +51,14 @@ async def get_agency(code: str, session: SessionDep, who: Operator) -> AgencyPub
 async def update_agency(
     code: str, body: AgencyUpdate, session: SessionDep, who: Operator
 ) -> AgencyPublic:
-    return await committed(
-        session, service.update_agency(session, actor=who.agency, code=code, body=body)
-    )
+    return await service.update_agency(session, actor=who.agency, code=code, body=body)
 
 
 @router.post("/agencies/{code}/clients", status_code=201, response_model=ClientWithSecret)
 async def create_client(
     code: str, body: ClientCreate, session: SessionDep, who: Operator
 ) -> ClientWithSecret:
-    return await committed(
-        session, service.create_client(session, actor=who.agency, agency=code, body=body)
-    )
+    return await service.create_client(session, actor=who.agency, agency=code, body=body)
 
 
 @router.get("/agencies/{code}/clients")
@@ -74,20 +70,15 @@ async def list_clients(code: str, session: SessionDep, who: Operator) -> dict[st
 async def rotate_client(
     code: str, client_id: str, session: SessionDep, who: Operator
 ) -> ClientWithSecret:
-    return await committed(
-        session, service.rotate_client(session, actor=who.agency, agency=code, client_id=client_id)
-    )
+    return await service.rotate_client(session, actor=who.agency, agency=code, client_id=client_id)
 
 
 @router.patch("/agencies/{code}/clients/{client_id}", response_model=ClientPublic)
 async def update_client(
     code: str, client_id: str, body: ClientUpdate, session: SessionDep, who: Operator
 ) -> ClientPublic:
-    return await committed(
-        session,
-        service.update_client(
-            session, actor=who.agency, agency=code, client_id=client_id, body=body
-        ),
+    return await service.update_client(
+        session, actor=who.agency, agency=code, client_id=client_id, body=body
     )
 
 
@@ -141,17 +132,14 @@ async def token(
         )
     cache = ctx.state.setdefault("secret_cache", VerifiedSecretCache(settings.secret_cache_seconds))
     scopes = form.get("scope", "").split() or None
-    return await committed(
+    return await service.issue_token(
         session,
-        service.issue_token(
-            session,
-            client_id=client_id,
-            client_secret=secret,
-            requested_scopes=scopes,
-            issuer=issuer,
-            cache=cache,
-            ttl_seconds=settings.token_ttl_seconds,
-        ),
+        client_id=client_id,
+        client_secret=secret,
+        requested_scopes=scopes,
+        issuer=issuer,
+        cache=cache,
+        ttl_seconds=settings.token_ttl_seconds,
     )
 
 

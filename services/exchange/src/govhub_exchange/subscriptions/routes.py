@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from govhub_common.db import SessionDep
 from govhub_common.security import Principal, require_scope
-from govhub_exchange.deps import CatalogEditor, Limit, Subscriber, committed
+from govhub_exchange.deps import CatalogEditor, Limit, Subscriber
 from govhub_exchange.subscriptions import service
 from govhub_exchange.subscriptions.schemas import (
     Decision,
@@ -29,7 +29,7 @@ AnyExchange = Annotated[Principal, Depends(require_scope("exchange:subscribe", "
 async def request_subscription(
     body: SubscriptionCreate, session: SessionDep, who: Subscriber
 ) -> SubscriptionPublic:
-    return await committed(session, service.request(session, who=who, body=body))
+    return await service.request(session, who=who, body=body)
 
 
 @router.get("/subscriptions")
@@ -62,18 +62,15 @@ async def get_subscription(
 async def decide(
     subscription_id: int, body: Decision, session: SessionDep, who: CatalogEditor
 ) -> SubscriptionPublic:
-    return await committed(
-        session, service.decide(session, who=who, subscription_id=subscription_id, decision=body)
-    )
+    return await service.decide(session, who=who, subscription_id=subscription_id, decision=body)
 
 
 @router.post("/subscriptions/{subscription_id}/revoke", response_model=SubscriptionPublic)
 async def revoke(
     subscription_id: int, body: Revocation, session: SessionDep, who: AnyExchange
 ) -> SubscriptionPublic:
-    return await committed(
-        session,
-        service.revoke(session, who=who, subscription_id=subscription_id, reason=body.reason),
+    return await service.revoke(
+        session, who=who, subscription_id=subscription_id, reason=body.reason
     )
 
 
@@ -81,15 +78,12 @@ async def revoke(
 async def set_webhook(
     subscription_id: int, body: WebhookSet, session: SessionDep, who: Subscriber
 ) -> WebhookSecret | None:
-    return await committed(
-        session,
-        service.set_webhook(session, who=who, subscription_id=subscription_id, url=str(body.url)),
+    return await service.set_webhook(
+        session, who=who, subscription_id=subscription_id, url=str(body.url)
     )
 
 
 @router.delete("/subscriptions/{subscription_id}/webhook", status_code=204)
 async def remove_webhook(subscription_id: int, session: SessionDep, who: Subscriber) -> Response:
-    await committed(
-        session, service.set_webhook(session, who=who, subscription_id=subscription_id, url=None)
-    )
+    await service.set_webhook(session, who=who, subscription_id=subscription_id, url=None)
     return Response(status_code=204)
