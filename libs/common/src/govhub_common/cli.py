@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
@@ -160,10 +159,6 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
-
-
-def run_async(coro: Any) -> Any:
-    return asyncio.run(coro)
 
 
 if __name__ == "__main__":

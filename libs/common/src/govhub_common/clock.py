@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
@@ -27,10 +27,6 @@ def business_date(moment: datetime) -> date:
 def start_of_business_day(day: date) -> datetime:
     """00:00 Asia/Shanghai of that date, in UTC."""
     return datetime.combine(day, time.min, tzinfo=BUSINESS_TZ).astimezone(UTC)
-
-
-def add_days(day: date, days: int) -> date:
-    return day + timedelta(days=days)
 
 
 class Clock:

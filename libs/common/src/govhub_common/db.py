@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import text
@@ -36,10 +36,6 @@ def asyncpg_dsn(url: str) -> str:
     """Any PostgreSQL URL -> the plain form asyncpg.connect() takes."""
     parsed = make_url(url)
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def database_name(url: str) -> str:
-    return make_url(url).database or "postgres"
 
 
 def with_database(url: str, name: str) -> str:
@@ -97,7 +93,3 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
 # about a write that then fails to commit (FastAPI's default ends yield-dependencies after
 # the response).
 SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
-
-
-def rows_as_dicts(result: Any) -> list[dict[str, Any]]:
-    return [dict(row) for row in result.mappings()]

@@ -70,15 +70,3 @@ def upgrade(migrations_dir: Path, url: str, schema: str, revision: str = "head")
 
 async def upgrade_async(migrations_dir: Path, url: str, schema: str) -> None:
     await asyncio.to_thread(upgrade, migrations_dir, url, schema)
-
-
-def execute_script(op: Any, sql: str) -> None:
-    """Run a multi-statement SQL script in a migration (DDL with functions, triggers ...).
-
-    `op.execute` prepares its statement, and asyncpg refuses several commands in one
-    prepared statement; the driver's simple-query path takes a whole script.
-    """
-    from sqlalchemy.util import await_
-
-    driver_connection = op.get_bind().connection.driver_connection
-    await_(driver_connection.execute(sql))

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -120,14 +120,6 @@ def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
-
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-def add_request_context(app: FastAPI, service: str) -> None:
-    app.add_middleware(RequestContextMiddleware, service=service)
 
 
 def whoami_router() -> APIRouter:
