@@ -35,6 +35,8 @@ import asyncpg
 import httpx
 import orjson
 
+from govhub_demo.catalog import TOPICS
+
 ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 # "exchange" measures the exchange alone (split mode, as deployed); "all" runs every service
@@ -43,40 +45,8 @@ TARGET = os.environ.get("BENCH_TARGET", "exchange")
 GOVHUB = str(Path(sys.executable).parent / "govhub")
 USCCS = ["91440101MA59ABCD1D", "91350100M000100Y43", "91110108700123456W"]
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "uscc": {"type": "string", "format": "cn-uscc", "title": "统一社会信用代码"},
-        "name": {"type": "string", "title": "企业名称"},
-        "legal_rep_id": {
-            "type": "string",
-            "format": "cn-ric",
-            "title": "法定代表人身份证号",
-            "x-personal": True,
-        },
-        "legal_rep_name": {"type": "string", "title": "法定代表人", "x-personal": True},
-        "address": {"type": "string", "title": "住所"},
-        "district": {"type": "string", "title": "所属区"},
-        "industry": {"type": "string", "title": "行业"},
-        "registered_capital": {"type": "number", "title": "注册资本"},
-        "established_date": {"type": "string", "format": "date", "title": "成立日期"},
-        "mobile": {
-            "type": "string",
-            "format": "cn-mobile",
-            "title": "联系电话",
-            "x-personal": True,
-        },
-    },
-    "required": [
-        "uscc",
-        "name",
-        "legal_rep_id",
-        "legal_rep_name",
-        "address",
-        "district",
-        "established_date",
-    ],
-}
+# The demo city's own schema of new enterprises (one definition of the topic).
+SCHEMA: dict[str, Any] = TOPICS["enterprise_registered"][3]
 GRANTS = [
     ["uscc", "name", "address"],
     ["uscc", "name", "legal_rep_name", "established_date"],
