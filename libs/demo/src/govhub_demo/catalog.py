@@ -223,6 +223,21 @@ TOPICS: dict[str, tuple[str, str, str, dict[str, Any]]] = {
     "redcross_relief_given": ("gz-redcross", "红十字会救助发放", "conditional", _relief()),
 }
 
+# What the tax offices need of a new enterprise, and what relief and death records hold.
+TAX_ITEMS = [
+    "uscc",
+    "name",
+    "legal_rep_id",
+    "legal_rep_name",
+    "address",
+    "district",
+    "industry",
+    "registered_capital",
+    "established_date",
+]
+RELIEF_ITEMS = ["household_id", "id_number", "item", "quantity", "given_date"]
+DEATH_ITEMS = ["id_number", "name", "death_date"]
+
 # The founding document's flow: new enterprises to quality supervision, local and national
 # tax (each with only the items it needs); deaths to social security; relief to civil affairs.
 SUBSCRIPTIONS: list[tuple[str, str, str, list[str]]] = [
@@ -232,54 +247,14 @@ SUBSCRIPTIONS: list[tuple[str, str, str, list[str]]] = [
         "组织机构代码赋码",
         ["uscc", "name", "legal_rep_name", "address", "district", "industry", "established_date"],
     ),
-    (
-        "gz-ltax",
-        "enterprise_registered",
-        "地税税务登记比对",
-        [
-            "uscc",
-            "name",
-            "legal_rep_id",
-            "legal_rep_name",
-            "address",
-            "district",
-            "industry",
-            "registered_capital",
-            "established_date",
-        ],
-    ),
-    (
-        "gz-ntax",
-        "enterprise_registered",
-        "国税税务登记比对",
-        [
-            "uscc",
-            "name",
-            "legal_rep_id",
-            "legal_rep_name",
-            "address",
-            "district",
-            "industry",
-            "registered_capital",
-            "established_date",
-        ],
-    ),
+    ("gz-ltax", "enterprise_registered", "地税税务登记比对", TAX_ITEMS),
+    ("gz-ntax", "enterprise_registered", "国税税务登记比对", TAX_ITEMS),
     ("gz-ltax", "enterprise_deregistered", "税务注销比对", ["uscc", "deregistered_date"]),
     ("gz-ntax", "enterprise_deregistered", "税务注销比对", ["uscc", "deregistered_date"]),
-    ("gz-hrss", "person_died", "停发养老金", ["id_number", "name", "death_date"]),
-    ("gz-hrss", "death_certified", "停发养老金", ["id_number", "name", "death_date"]),
-    (
-        "gz-civil",
-        "union_relief_given",
-        "救助信息共享",
-        ["household_id", "id_number", "item", "quantity", "given_date"],
-    ),
-    (
-        "gz-civil",
-        "redcross_relief_given",
-        "救助信息共享",
-        ["household_id", "id_number", "item", "quantity", "given_date"],
-    ),
+    ("gz-hrss", "person_died", "停发养老金", DEATH_ITEMS),
+    ("gz-hrss", "death_certified", "停发养老金", DEATH_ITEMS),
+    ("gz-civil", "union_relief_given", "救助信息共享", RELIEF_ITEMS),
+    ("gz-civil", "redcross_relief_given", "救助信息共享", RELIEF_ITEMS),
 ]
 
 # Subscriptions whose delivery the report measures (the flagship flow).
