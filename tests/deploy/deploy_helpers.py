@@ -8,12 +8,13 @@ behind a C ABI): no helm binary, no cluster, no network.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from govhub_common.testing import in_ci
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -26,10 +27,6 @@ VALUES_FILES = {
 RELEASE = "gh"
 NAMESPACE = "govhub"
 KUBE_VERSION = "1.30.0"
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 def missing_tool(reason: str) -> None:
