@@ -84,6 +84,9 @@ async def test_enterprise_registration_builds_the_legal_entity_with_provenance(h
         i for i in changes.items("registry.legal_entity.changed", "entities") if i["uscc"] == uscc
     ]
     assert mine and mine[0]["source_agency"] == "gz-amr" and "name" in mine[0]["attributes"]
+    assert set(mine[0]["values"]) == set(mine[0]["attributes"])
+    assert mine[0]["values"]["name"] == "广州市海创信息有限公司"
+    assert mine[0]["values"]["mobile"] == "+8613800138000"
 
     history = (
         await hub.client.get(f"/registry/v1/legal-entities/{uscc}/history", headers=hub.operator())
@@ -126,6 +129,7 @@ async def test_deregistration_and_replay_change_nothing_twice(hub: Hub) -> None:
         i for i in changes.items("registry.legal_entity.changed", "entities") if i["uscc"] == uscc
     ]
     assert len(mine) == 1 and set(mine[0]["attributes"]) == {"status", "deregistered_date"}
+    assert mine[0]["values"] == {"status": "revoked", "deregistered_date": "2024-09-30"}
     regs = (
         await hub.client.get(
             f"/registry/v1/legal-entities/{uscc}/registrations", headers=hub.operator()
@@ -133,6 +137,28 @@ async def test_deregistration_and_replay_change_nothing_twice(hub: Hub) -> None:
     ).json()["data"]
     licence = next(r for r in regs if r["kind"] == "business_licence")
     assert licence["status"] == "deregistered" and licence["end_date"] == "2024-09-30"
+
+
+async def test_a_changed_mobile_travels_with_its_new_value(hub: Hub) -> None:
+    id_number = make_ric(date(1966, 8, 2))
+    first = person(id_number, "刘芳", mobile="13900139000")
+    await publish(hub, published("person_registered", "gz-psb", [record(first)]))
+    await hub.settle()
+    changes = await collect(hub, f"t-{uuid.uuid4().hex[:6]}", "registry.person.changed")
+    moved = dict(first, mobile="13700137000")
+    await publish(
+        hub,
+        published("person_registered", "gz-psb", [record(moved, when="2024-06-01T10:00:00+08:00")]),
+    )
+    await hub.settle()
+    mine = [
+        i
+        for i in changes.items("registry.person.changed", "persons")
+        if i["id_number"] == id_number
+    ]
+    assert len(mine) == 1
+    assert mine[0]["attributes"] == ["mobile"]
+    assert mine[0]["values"] == {"mobile": "+8613700137000"}
 
 
 async def test_bad_records_are_kept_with_the_reason_and_the_rest_applied(hub: Hub) -> None:

@@ -409,6 +409,9 @@ def _change_events(
         {
             subject.key: row["id"],
             "attributes": row["changed"],
+            # The current values after the change, so consumers can keep a projection
+            # (e.g. an enterprise's contact mobile) without reading the registry back.
+            "values": {name: row["after"].get(name) for name in row["changed"]},
             "source_agency": agency,
             "seq": last_seq.get(row["id"]),
         }
