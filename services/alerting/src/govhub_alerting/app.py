@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter
 
 from govhub_alerting.consumers import consumers
+from govhub_alerting.engine.history import prune_expired_records
 from govhub_alerting.engine.routes import router as engine_router
 from govhub_alerting.engine.sweep import sweep
 from govhub_alerting.rules.routes import router as rules_router
@@ -39,7 +40,10 @@ async def startup(ctx: ServiceContext) -> None:
         # Replicas starting together install the files once.
         await session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('alerting.rules'))"))
         changed = await load_rule_files(
-            session, folders=folders, exchange=settings.exchange_catalog()
+            session,
+            folders=folders,
+            exchange=settings.exchange_catalog(),
+            contact_attributes=settings.contact_attributes,
         )
     if changed:
         log.info("rules installed or updated from files: %s", ", ".join(changed))
@@ -59,6 +63,7 @@ async def scheduler(ctx: ServiceContext) -> None:
         )
         async with ctx.db.session() as session:
             await refresh_gauges(session)
+        await prune_expired_records(ctx.db, settings.alerting_record_retention_days)
         await asyncio.sleep(settings.alerting_sweep_interval_seconds)
 
 

@@ -1,10 +1,13 @@
-"""Bus handlers: record events and deaths become facts, timers and warnings."""
+"""Bus handlers: record events and deaths become facts, timers and warnings; registry changes
+keep the contacts reminders are sent to."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from govhub_alerting.engine.contacts import CHANGE_EVENTS, ingest_registry_change
 from govhub_alerting.engine.ingest import ingest_event
+from govhub_alerting.settings import AlertingSettings
 from govhub_common.events import CloudEvent
 from govhub_common.runtime import ServiceContext
 from govhub_common.service import Consumer
@@ -13,7 +16,17 @@ PATTERNS = ("exchange.record.published.*", "registry.person.deceased")
 
 
 def consumers(ctx: ServiceContext) -> list[Consumer]:
+    settings: AlertingSettings = ctx.settings
+    contact_attributes = tuple(settings.alerting_registry_attributes)
+
     async def on_event(session: AsyncSession, event: CloudEvent) -> None:
         await ingest_event(session, event, now=ctx.clock.now())
 
-    return [Consumer("facts", PATTERNS, on_event)]
+    async def on_registry_change(session: AsyncSession, event: CloudEvent) -> None:
+        await ingest_registry_change(session, event, attributes=contact_attributes)
+
+    # A queue of its own: registry changes never wait behind a backlog of records.
+    return [
+        Consumer("facts", PATTERNS, on_event),
+        Consumer("contacts", tuple(CHANGE_EVENTS), on_registry_change),
+    ]

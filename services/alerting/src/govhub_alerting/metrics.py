@@ -20,6 +20,11 @@ WARNINGS_OPEN = Gauge(
 REMINDERS_DUE = Counter(
     "govhub_alerting_reminders_due_total", "Reminders emitted (alerting.reminder.due).", ["rule"]
 )
+REMINDERS_UNSENT = Counter(
+    "govhub_alerting_reminders_unsent_total",
+    "Reminders due but not emitted, by rule and reason (no_recipient: no mobile known).",
+    ["rule", "reason"],
+)
 FOLLOW_UP_RATIO = Gauge(
     "govhub_alerting_follow_up_ratio",
     "Warnings resolved as complied late over warnings raised, by rule (all time).",

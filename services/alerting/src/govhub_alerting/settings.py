@@ -30,6 +30,19 @@ class AlertingSettings(CommonSettings):
         le=16,
         description="Concurrent batches per sweep (they share timers like replicas).",
     )
+    alerting_registry_attributes: list[str] = Field(
+        default_factory=lambda: ["mobile"],
+        description="Registry attributes alerting keeps a projection of, from "
+        "registry.legal_entity.changed / registry.person.changed, so a reminder can be sent "
+        "to the subject's current mobile (recipient: {registry_attribute: mobile}).",
+    )
+    alerting_record_retention_days: int = Field(
+        400,
+        ge=0,
+        description="Days every exchange record alerting receives is kept (in alerting.records) "
+        "so a new or changed rule can be dry-run and backfilled over any topic; 0 keeps them "
+        "for ever.",
+    )
     exchange_url: str | None = Field(
         None,
         description="Base URL of the exchange service; when set, rules are validated against "
@@ -41,6 +54,10 @@ class AlertingSettings(CommonSettings):
     exchange_client_secret: SecretStr | None = Field(
         None, description="Secret of GOVHUB_EXCHANGE_CLIENT_ID."
     )
+
+    @property
+    def contact_attributes(self) -> tuple[str, ...]:
+        return tuple(self.alerting_registry_attributes)
 
     def exchange_catalog(self) -> ExchangeCatalog | None:
         if not self.exchange_url:

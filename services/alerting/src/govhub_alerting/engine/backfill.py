@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_alerting.engine.events import emit_warnings
+from govhub_alerting.engine.history import materialize
 from govhub_alerting.engine.rules_sql import (
     apply_compliance,
     create_timers,
@@ -17,7 +18,7 @@ from govhub_alerting.engine.rules_sql import (
 )
 from govhub_alerting.rules.model import AbsenceRule
 from govhub_alerting.rules.schemas import BackfillResult, WouldRaise
-from govhub_alerting.rules.service import StoredRule
+from govhub_alerting.rules.service import StoredRule, list_rules
 from govhub_common.clock import ensure_utc
 from govhub_common.problems import Problem
 
@@ -39,7 +40,14 @@ async def backfill(
     # JIT compiling these statements costs more than it saves, even over a million facts.
     await session.execute(sa.text("SET LOCAL jit = off"))
     if dry_run:
-        total, listed = await would_raise(session, stored=stored, as_of=as_of, limit=limit)
+        # The facts the rule needs are derived from the stored records in a savepoint that
+        # is rolled back: a dry run changes nothing, not even the facts.
+        savepoint = await session.begin_nested()
+        try:
+            await _complete_facts(session, stored)
+            total, listed = await would_raise(session, stored=stored, as_of=as_of, limit=limit)
+        finally:
+            await savepoint.rollback()
         return BackfillResult(
             rule_id=stored.id,
             as_of=as_of,
@@ -49,6 +57,7 @@ async def backfill(
         )
     if not stored.enabled:
         raise Problem(409, "rule_disabled", f"rule {stored.id} is disabled; enable it first")
+    await _complete_facts(session, stored)
     # One set-based pass: every deadline already past is judged over the facts now.
     raised = await raise_direct(session, stored=stored, fact_ids=None, now=as_of)
     resolved: list[Any] = []
@@ -71,3 +80,10 @@ async def backfill(
         raised=len(raised),
         timers_created=timers,
     )
+
+
+async def _complete_facts(session: AsyncSession, stored: StoredRule) -> None:
+    """Every stored record of the topics the rule reads, with the fields it reads, as facts
+    (records of a topic no rule read before, or received before the rule was changed)."""
+    others = [s.rule for s in await list_rules(session) if s.id != stored.id]
+    await materialize(session, rule=stored.rule, stored=others)

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_alerting.engine.events import emit_warnings
+from govhub_alerting.engine.history import store_records
 from govhub_alerting.engine.rules_sql import apply_compliance, create_timers, raise_direct
 from govhub_alerting.rules.catalog import remember_topic_fields
 from govhub_alerting.rules.model import AbsenceRule, RecordSpec, record_specs, referenced_fields
@@ -204,6 +205,9 @@ async def ingest_event(session: AsyncSession, event: CloudEvent, *, now: datetim
     # JIT compiling these short set-based statements costs more than running them.
     await session.execute(sa.text("SET LOCAL jit = off"))
     await remember_topic_fields(session, topic, fields)
+    # Every record is kept, whether a rule reads its topic or not: a rule written later
+    # can then be dry-run and backfilled over it (engine/history.py).
+    await store_records(session, topic=topic, records=records)
     rules = await list_rules(session)
     new_facts = await store_facts(session, topic=topic, records=records, rules=rules)
     if not new_facts:

@@ -30,6 +30,9 @@ class EvaluateResult(BaseModel):
     warnings_raised: int
     warnings_resolved: int
     reminders_due: int
+    reminders_without_recipient: int = Field(
+        description="Reminders due but not emitted: no mobile known for the subject."
+    )
     batches: int
 
 
@@ -53,5 +56,6 @@ async def evaluate(
         warnings_raised=result.warnings_raised,
         warnings_resolved=result.warnings_resolved,
         reminders_due=result.reminders_due,
+        reminders_without_recipient=result.reminders_without_recipient,
         batches=result.batches,
     )

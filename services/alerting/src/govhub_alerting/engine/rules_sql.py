@@ -71,7 +71,10 @@ async def create_timers(
                 "offset_days": days_of(reminder.after),
                 "after": reminder.after,
                 "template": reminder.template,
-                "recipient_field": reminder.recipient_field,
+                "recipient_field": reminder.field,
+                # Read when the reminder fires, from the contacts projection (sweep.py).
+                "registry": rule.reminder_registry(reminder),
+                "registry_attribute": reminder.registry_attribute,
                 "params": reminder.params,
             }
         )
@@ -84,8 +87,10 @@ async def create_timers(
                 f.business_date + CAST(:within AS int),
                 (f.business_date + s.offset_days)::timestamp AT TIME ZONE 'Asia/Shanghai',
                 CAST(:awaited AS text[]),
-                CASE WHEN s.kind = 'reminder' THEN jsonb_build_object(
+                CASE WHEN s.kind = 'reminder' THEN jsonb_strip_nulls(jsonb_build_object(
                     'recipient', f.data->>s.recipient_field,
+                    'registry', s.registry,
+                    'registry_attribute', s.registry_attribute)) || jsonb_build_object(
                     'template', s.template,
                     'params', (SELECT coalesce(jsonb_object_agg(p.key, CASE p.value
                             WHEN '$deadline' THEN to_jsonb((f.business_date + CAST(:within AS int))::text)
@@ -102,7 +107,8 @@ async def create_timers(
                 END
             FROM alerting.facts f
             CROSS JOIN jsonb_to_recordset(CAST(:steps AS jsonb)) AS s(kind text,
-                offset_days int, after text, template text, recipient_field text, params jsonb)
+                offset_days int, after text, template text, recipient_field text, registry text,
+                registry_attribute text, params jsonb)
             -- Expected records already stored (out of order, or a backfill): the timer is
             -- settled as it is set, and never enters the due index.
             CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM alerting.facts x

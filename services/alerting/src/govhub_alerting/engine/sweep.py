@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_alerting.engine.events import WARNING_COLUMNS, emit_reminders, emit_warnings
 from govhub_alerting.engine.rules_sql import apply_compliance
+from govhub_alerting.metrics import REMINDERS_UNSENT
 from govhub_alerting.rules.model import AbsenceRule
 from govhub_alerting.rules.service import list_rules
 from govhub_common.clock import business_date, ensure_utc
@@ -41,7 +42,15 @@ WITH due AS (
                   AND (t.kind = 'reminder' OR f.business_date <= t.deadline_date)) AS complied,
         EXISTS (SELECT 1 FROM alerting.silences s
                 WHERE s.rule_id = t.rule_id AND s.subject = t.subject
-                  AND s.until >= CAST(:today AS date)) AS silenced
+                  AND s.until >= CAST(:today AS date)) AS silenced,
+        -- A reminder goes to the registry's current value when the rule says so, else (or
+        -- while the registry has none) to the trigger record's field.
+        CASE WHEN t.kind = 'reminder' THEN coalesce(
+            CASE WHEN t.reminder ? 'registry_attribute' THEN
+                (SELECT c.value FROM alerting.registry_contacts c
+                 WHERE c.registry = t.reminder->>'registry' AND c.subject = t.subject
+                   AND c.attribute = t.reminder->>'registry_attribute') END,
+            t.reminder->>'recipient') END AS recipient
     FROM due t
 ), raised AS (
     INSERT INTO alerting.warnings (rule_id, rule_version, kind, title, severity, subject,
@@ -72,21 +81,29 @@ WITH due AS (
             ELSE CASE
                 WHEN j.complied THEN 'skipped'
                 WHEN j.silenced THEN 'silenced'
-                WHEN j.reminder->>'recipient' IS NULL THEN 'no_recipient'
+                WHEN j.recipient IS NULL THEN 'no_recipient'
                 ELSE 'sent' END
-        END
+        END,
+        -- What a reminder was sent to, as it was when it fired.
+        reminder = CASE WHEN j.kind = 'reminder'
+            THEN t.reminder || jsonb_build_object('sent_to', j.recipient) END
     FROM judged j
     -- The array keeps the planner on the primary key rather than a scan of every timer.
     WHERE t.id = j.id AND t.id = ANY(ARRAY(SELECT id FROM due))
-    RETURNING t.id, t.kind, t.outcome, t.rule_id, t.subject, t.reminder, t.due_at
+    RETURNING t.id, t.kind, t.outcome, t.rule_id, t.subject, t.reminder, t.due_at,
+        j.recipient
 )
 SELECT 'warning' AS what, to_jsonb(w) AS body
 FROM (SELECT {WARNING_COLUMNS} FROM raised) w
 UNION ALL
 SELECT 'reminder', jsonb_build_object('idempotency_key', reminder->>'idempotency_key',
-    'rule_id', rule_id, 'subject', subject, 'recipient', reminder->>'recipient',
+    'rule_id', rule_id, 'subject', subject, 'recipient', recipient,
     'template', reminder->>'template', 'params', reminder->'params', 'due_at', due_at)
 FROM fired WHERE kind = 'reminder' AND outcome = 'sent'
+UNION ALL
+-- Reminders nobody could be sent to: counted per rule, never silently dropped.
+SELECT 'unsent', jsonb_build_object('rule_id', rule_id, 'n', count(*))
+FROM fired WHERE kind = 'reminder' AND outcome = 'no_recipient' GROUP BY rule_id
 UNION ALL
 SELECT 'count', jsonb_build_object('n', count(*), 'last', (
     SELECT jsonb_build_object('due_at', due_at, 'id', id) FROM fired
@@ -113,6 +130,7 @@ class SweepResult:
     warnings_raised: int = 0
     warnings_resolved: int = 0
     reminders_due: int = 0
+    reminders_without_recipient: int = 0
     batches: int = 0
     raised_ids: list[int] = field(default_factory=list)
     # (due_at, id) of the last timer fired: the next batch starts after it.
@@ -123,6 +141,7 @@ class SweepResult:
         self.warnings_raised += other.warnings_raised
         self.warnings_resolved += other.warnings_resolved
         self.reminders_due += other.reminders_due
+        self.reminders_without_recipient += other.reminders_without_recipient
         self.batches += other.batches
         self.raised_ids += other.raised_ids
         self.last = other.last or self.last
@@ -155,6 +174,9 @@ async def fire_batch(
     ).all()
     raised = [_Row(r.body) for r in rows if r.what == "warning"]
     reminders = [r.body for r in rows if r.what == "reminder"]
+    unsent = [r.body for r in rows if r.what == "unsent"]
+    for u in unsent:
+        REMINDERS_UNSENT.labels(u["rule_id"], "no_recipient").inc(u["n"])
     count = next(r.body for r in rows if r.what == "count")
     fired = int(count["n"])
     last = (
@@ -180,6 +202,7 @@ async def fire_batch(
         warnings_raised=len(raised),
         warnings_resolved=len(resolved),
         reminders_due=len(reminders),
+        reminders_without_recipient=sum(int(u["n"]) for u in unsent),
         batches=1 if fired else 0,
         raised_ids=[int(w._mapping["id"]) for w in raised],
         last=last,
@@ -205,6 +228,12 @@ async def sweep(db: Database, *, as_of: datetime, batch_size: int, workers: int 
     total = SweepResult()
     for result in await asyncio.gather(*(worker() for _ in range(workers))):
         total.add(result)
+    if total.reminders_without_recipient:
+        log.warning(
+            "sweep as of %s: %d reminders not sent, no mobile known for their subjects",
+            as_of.isoformat(),
+            total.reminders_without_recipient,
+        )
     if total.timers_fired:
         log.info(
             "sweep as of %s: %d timers fired, %d warnings raised, %d reminders due",

@@ -20,15 +20,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_alerting.rules.model import AbsenceRule, AnyRule, DuplicateRule, referenced_fields
 
+# The registry's subjects, kept in alerting.known_topics under these names (not topic codes:
+# those have no dot) with the attributes seen in their change events.
+REGISTRY_NAMES = {"legal_entity": "registry.legal_entity", "person": "registry.person"}
+# The registry attributes alerting keeps a projection of unless settings say otherwise.
+DEFAULT_CONTACT_ATTRIBUTES = ("mobile",)
+
 log = logging.getLogger("govhub.alerting.catalog")
 
 SHIPPED = Path(__file__).parent / "known_topics.yaml"
+SHIPPED_REGISTRY = Path(__file__).parent / "registry_attributes.yaml"
 
 
 @cache
 def shipped_topics() -> dict[str, frozenset[str]]:
     raw = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
     return {topic: frozenset(fields) for topic, fields in raw.items()}
+
+
+@cache
+def shipped_registry_attributes() -> dict[str, frozenset[str]]:
+    raw = yaml.safe_load(SHIPPED_REGISTRY.read_text(encoding="utf-8"))
+    return {kind: frozenset(names) for kind, names in raw.items()}
 
 
 async def seen_topics(session: AsyncSession, topics: list[str]) -> dict[str, set[str]]:
@@ -108,11 +121,16 @@ async def live_topic_fields(catalog: ExchangeCatalog, topic: str) -> set[str] | 
 
 
 async def reference_errors(
-    session: AsyncSession, rule: AnyRule, *, exchange: ExchangeCatalog | None
+    session: AsyncSession,
+    rule: AnyRule,
+    *,
+    exchange: ExchangeCatalog | None,
+    contact_attributes: tuple[str, ...] = DEFAULT_CONTACT_ATTRIBUTES,
 ) -> list[dict[str, str]]:
-    """One error per unknown topic or field, with the JSON path of where the rule names it."""
+    """One error per unknown topic, field or registry attribute, with the JSON path of where
+    the rule names it."""
     needed = referenced_fields(rule)
-    seen = await seen_topics(session, list(needed))
+    seen = await seen_topics(session, [*needed, *REGISTRY_NAMES.values()])
     known: dict[str, set[str]] = {}
     for topic in needed:
         fields = set(shipped_topics().get(topic, ())) | seen.get(topic, set())
@@ -129,6 +147,49 @@ async def reference_errors(
                 errors.append({"path": path, "message": f"unknown topic {topic!r}"})
         elif field is not None and field not in known[topic]:
             errors.append({"path": path, "message": f"topic {topic!r} has no field {field!r}"})
+    if isinstance(rule, AbsenceRule):
+        errors += _registry_errors(rule, seen, contact_attributes)
+    return errors
+
+
+def _registry_errors(
+    rule: AbsenceRule, seen: dict[str, set[str]], contact_attributes: tuple[str, ...]
+) -> list[dict[str, str]]:
+    """A reminder's registry attribute must be one the registry has and alerting keeps."""
+    errors: list[dict[str, str]] = []
+    for i, reminder in enumerate(rule.reminders):
+        attribute = reminder.registry_attribute
+        if attribute is None:
+            continue
+        path = f"$.reminders[{i}].recipient"
+        kind = rule.reminder_registry(reminder)
+        if kind is None:
+            errors.append(
+                {
+                    "path": f"{path}.registry",
+                    "message": f"the trigger key {rule.trigger.key!r} is neither uscc nor "
+                    "id_number: say which registry (legal_entity or person)",
+                }
+            )
+            continue
+        known = shipped_registry_attributes().get(kind, frozenset()) | seen.get(
+            REGISTRY_NAMES[kind], set()
+        )
+        if attribute not in known:
+            errors.append(
+                {
+                    "path": f"{path}.registry_attribute",
+                    "message": f"unknown registry attribute {attribute!r} of {kind}",
+                }
+            )
+        elif attribute not in contact_attributes:
+            errors.append(
+                {
+                    "path": f"{path}.registry_attribute",
+                    "message": f"registry attribute {attribute!r} is not one alerting keeps "
+                    f"(GOVHUB_ALERTING_REGISTRY_ATTRIBUTES: {', '.join(contact_attributes)})",
+                }
+            )
     return errors
 
 
@@ -149,9 +210,12 @@ def _references(rule: AnyRule) -> list[tuple[str, str, str | None]]:
         for i, expected in enumerate(rule.expected):
             spec(f"$.expected[{i}]", expected.topic, expected.key, expected.date)
         for i, reminder in enumerate(rule.reminders):
-            out.append(
-                (f"$.reminders[{i}].recipient_field", trigger.topic, reminder.recipient_field)
-            )
+            if reminder.recipient_field:
+                out.append(
+                    (f"$.reminders[{i}].recipient_field", trigger.topic, reminder.recipient_field)
+                )
+            elif reminder.field:
+                out.append((f"$.reminders[{i}].recipient.field", trigger.topic, reminder.field))
             for param, source in reminder.params.items():
                 if not source.startswith("$"):
                     out.append((f"$.reminders[{i}].params.{param}", trigger.topic, source))

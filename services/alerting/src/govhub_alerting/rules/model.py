@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import isodate
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 RULE_ID = r"^[a-z][a-z0-9_]{2,63}$"
 TOPIC_CODE = r"^[a-z][a-z0-9_]*$"
@@ -67,17 +67,78 @@ class TriggerSpec(RecordSpec):
     )
 
 
+RegistryKind = Literal["legal_entity", "person"]
+# The registry a subject key belongs to, when a reminder does not say (uscc -> legal entity).
+REGISTRY_OF_KEY: dict[str, RegistryKind] = {"uscc": "legal_entity", "id_number": "person"}
+
+
+class Recipient(_Strict):
+    """Where a reminder's mobile comes from: the registry's current value of an attribute of
+    the subject, the trigger record's field, or both (the registry first, the field while the
+    registry knows none)."""
+
+    registry_attribute: str | None = Field(
+        None,
+        pattern=FIELD_NAME,
+        description="Registry attribute of the subject holding the +86 mobile (mobile), as of "
+        "the latest change alerting has seen.",
+    )
+    registry: RegistryKind | None = Field(
+        None,
+        description="Which registry the subject is in; by default read from the trigger key "
+        "(uscc: legal_entity, id_number: person).",
+    )
+    field: str | None = Field(
+        None,
+        pattern=FIELD_NAME,
+        description="Field of the trigger record holding the +86 mobile (the fallback when "
+        "registry_attribute is given too).",
+    )
+
+    @model_validator(mode="after")
+    def _a_source(self) -> Recipient:
+        if self.registry_attribute is None and self.field is None:
+            raise ValueError("name a registry_attribute or a field (or both)")
+        if self.registry is not None and self.registry_attribute is None:
+            raise ValueError("registry is only read with registry_attribute")
+        return self
+
+
 class Reminder(_Strict):
     after: Days = Field(description="Time after the trigger date when the reminder is due.")
     template: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="SMS template code.")
-    recipient_field: str = Field(
-        pattern=FIELD_NAME, description="Field of the trigger record holding the +86 mobile."
+    recipient: Recipient | None = Field(
+        None,
+        description="Where the mobile comes from: {registry_attribute: mobile} and/or "
+        "{field: mobile}.",
+        examples=[{"registry_attribute": "mobile", "field": "mobile"}],
+    )
+    recipient_field: str | None = Field(
+        None,
+        pattern=FIELD_NAME,
+        description="Field of the trigger record holding the +86 mobile: the older spelling "
+        "of recipient: {field: ...}.",
     )
     params: dict[str, str] = Field(
         default_factory=dict,
         description="Template parameter -> trigger record field, or $deadline, $trigger_date, "
         "$subject.",
     )
+
+    @model_validator(mode="after")
+    def _one_recipient(self) -> Reminder:
+        if (self.recipient is None) == (self.recipient_field is None):
+            raise ValueError("give exactly one of recipient and recipient_field")
+        return self
+
+    @property
+    def field(self) -> str | None:
+        """The trigger record's field holding the mobile, in either spelling."""
+        return self.recipient.field if self.recipient else self.recipient_field
+
+    @property
+    def registry_attribute(self) -> str | None:
+        return self.recipient.registry_attribute if self.recipient else None
 
 
 Severity = Literal["low", "medium", "high", "critical"]
@@ -105,6 +166,13 @@ class AbsenceRule(_RuleBase):
     auto_resolve: bool = Field(
         True, description="An expected record arriving later resolves the warning (complied late)."
     )
+
+    def reminder_registry(self, reminder: Reminder) -> RegistryKind | None:
+        """The registry whose attribute holds the reminder's mobile: as the reminder says,
+        else read from the trigger key; None when neither tells."""
+        if reminder.recipient is None or reminder.recipient.registry_attribute is None:
+            return None
+        return reminder.recipient.registry or REGISTRY_OF_KEY.get(self.trigger.key)
 
 
 class ContradictionRule(_RuleBase):
@@ -153,7 +221,8 @@ def referenced_fields(rule: AnyRule) -> dict[str, set[str]]:
         trigger = fields[rule.trigger.topic]
         trigger.update((rule.trigger.filter or {}).keys())
         for reminder in rule.reminders:
-            trigger.add(reminder.recipient_field)
+            if reminder.field:
+                trigger.add(reminder.field)
             trigger.update(p for p in reminder.params.values() if not p.startswith("$"))
     if isinstance(rule, DuplicateRule):
         for spec in rule.records:

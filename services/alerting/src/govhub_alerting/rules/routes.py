@@ -8,12 +8,14 @@ from typing import Any
 
 import yaml
 from fastapi import APIRouter, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_alerting.deps import Context, Reader, Settings
 from govhub_alerting.engine import backfill as backfill_service
 from govhub_alerting.rules import service
-from govhub_alerting.rules.model import rule_json_schema
+from govhub_alerting.rules.model import AnyRule, rule_json_schema
 from govhub_alerting.rules.schemas import BackfillRequest, BackfillResult, RuleList, RulePublic
+from govhub_alerting.settings import AlertingSettings
 from govhub_common.db import SessionDep
 from govhub_common.problems import Problem
 from govhub_common.security import Operator
@@ -65,6 +67,20 @@ async def _rule_body(request: Request) -> Any:
         ) from None
 
 
+async def _checked_rule(
+    request: Request, session: AsyncSession, settings: AlertingSettings
+) -> AnyRule:
+    """The rule of the body, valid and naming only known topics, fields and attributes."""
+    rule = service.parse_rule(await _rule_body(request))
+    await service.check_rule(
+        session,
+        rule,
+        exchange=settings.exchange_catalog(),
+        contact_attributes=settings.contact_attributes,
+    )
+    return rule
+
+
 @router.get("/schema", summary="JSON Schema of the rule language")
 async def get_schema(principal: Reader) -> dict[str, Any]:
     return rule_json_schema()
@@ -79,8 +95,7 @@ async def list_rules(session: SessionDep, principal: Reader) -> RuleList:
 async def create_rule(
     request: Request, session: SessionDep, operator: Operator, settings: Settings
 ) -> RulePublic:
-    rule = service.parse_rule(await _rule_body(request))
-    await service.check_rule(session, rule, exchange=settings.exchange_catalog())
+    rule = await _checked_rule(request, session, settings)
     return _public(await service.create_rule(session, rule=rule, actor=operator.agency))
 
 
@@ -93,10 +108,9 @@ async def dry_run_new_rule(
     ctx: Context,
     as_of: datetime | None = None,
 ) -> BackfillResult:
-    """What a rule not yet stored (or a changed one) would raise over the stored facts as of
-    a time (default now). Facts are kept for the topics and fields some stored rule reads."""
-    rule = service.parse_rule(await _rule_body(request))
-    await service.check_rule(session, rule, exchange=settings.exchange_catalog())
+    """What a rule not yet stored (or a changed one) would raise as of a time (default now)
+    over the history alerting keeps: every record it received, whatever its topic."""
+    rule = await _checked_rule(request, session, settings)
     stored = service.StoredRule(rule=rule, version=0, enabled=True, source="api")
     return await backfill_service.backfill(
         session,
@@ -123,8 +137,7 @@ async def get_versions(rule_id: str, session: SessionDep, principal: Reader) -> 
 async def update_rule(
     rule_id: str, request: Request, session: SessionDep, operator: Operator, settings: Settings
 ) -> RulePublic:
-    rule = service.parse_rule(await _rule_body(request))
-    await service.check_rule(session, rule, exchange=settings.exchange_catalog())
+    rule = await _checked_rule(request, session, settings)
     return _public(
         await service.update_rule(session, rule_id=rule_id, rule=rule, actor=operator.agency)
     )
@@ -153,7 +166,7 @@ async def backfill_rule(
     settings: Settings,
     ctx: Context,
 ) -> BackfillResult:
-    """Evaluate the stored rule over all stored facts: list (dry run) or raise."""
+    """Evaluate the stored rule over the history alerting keeps: list (dry run) or raise."""
     stored = await service.get_rule(session, rule_id=rule_id)
     return await backfill_service.backfill(
         session,

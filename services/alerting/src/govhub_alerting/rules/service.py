@@ -13,7 +13,12 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from govhub_alerting.rules.catalog import ExchangeCatalog, reference_errors
+from govhub_alerting.engine.history import materialize
+from govhub_alerting.rules.catalog import (
+    DEFAULT_CONTACT_ATTRIBUTES,
+    ExchangeCatalog,
+    reference_errors,
+)
 from govhub_alerting.rules.model import RULE_ADAPTER, AnyRule, pydantic_error_path
 from govhub_common.problems import Problem, not_found
 
@@ -54,14 +59,21 @@ def parse_rule(raw: Any) -> AnyRule:
 
 
 async def check_rule(
-    session: AsyncSession, rule: AnyRule, *, exchange: ExchangeCatalog | None
+    session: AsyncSession,
+    rule: AnyRule,
+    *,
+    exchange: ExchangeCatalog | None,
+    contact_attributes: tuple[str, ...] = DEFAULT_CONTACT_ATTRIBUTES,
 ) -> None:
-    errors = await reference_errors(session, rule, exchange=exchange)
+    errors = await reference_errors(
+        session, rule, exchange=exchange, contact_attributes=contact_attributes
+    )
     if errors:
         raise Problem(
             422,
             "unknown_reference",
-            "the rule names unknown topics or fields: " + ", ".join(e["path"] for e in errors[:5]),
+            "the rule names unknown topics, fields or registry attributes: "
+            + ", ".join(e["path"] for e in errors[:5]),
             errors=errors,
         )
 
@@ -102,7 +114,15 @@ async def create_rule(
             errors=[{"path": "$.id", "message": "already exists"}],
         )
     await _store_version(session, rule, version=1, source=source, actor=actor)
+    await _complete_facts(session, rule)
     return await get_rule(session, rule_id=rule.id)
+
+
+async def _complete_facts(session: AsyncSession, rule: AnyRule) -> None:
+    """From now on the event path keeps the rule's facts; those of the records received
+    before are derived from the stored records, so the rule judges new records against the
+    history (a pension payment after a death recorded before the rule existed)."""
+    await materialize(session, rule=rule, stored=[s.rule for s in await list_rules(session)])
 
 
 async def update_rule(
@@ -129,6 +149,7 @@ async def update_rule(
     if row is None:
         raise not_found("rule", rule_id)
     await _store_version(session, rule, version=row.current_version, source=source, actor=actor)
+    await _complete_facts(session, rule)
     return await get_rule(session, rule_id=rule_id)
 
 
@@ -203,7 +224,11 @@ def read_rule_files(folder: Path) -> list[AnyRule]:
 
 
 async def load_rule_files(
-    session: AsyncSession, *, folders: list[Path], exchange: ExchangeCatalog | None = None
+    session: AsyncSession,
+    *,
+    folders: list[Path],
+    exchange: ExchangeCatalog | None = None,
+    contact_attributes: tuple[str, ...] = DEFAULT_CONTACT_ATTRIBUTES,
 ) -> list[str]:
     """Install rules from files: new ones are created; a changed file becomes a new version
     unless an operator changed the rule through the API since (the API wins)."""
@@ -211,7 +236,9 @@ async def load_rule_files(
     for folder in folders:
         for rule in read_rule_files(folder):
             try:
-                await check_rule(session, rule, exchange=exchange)
+                await check_rule(
+                    session, rule, exchange=exchange, contact_attributes=contact_attributes
+                )
             except Problem as problem:
                 log.error("rule %s refused: %s %s", rule.id, problem.detail, problem.errors)
                 continue

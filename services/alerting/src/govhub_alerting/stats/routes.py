@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from govhub_alerting.deps import Reader
 from govhub_alerting.stats.service import refresh_gauges, rule_stats
@@ -21,6 +21,9 @@ class RuleFigures(BaseModel):
     assigned_agency: str
     triggers: int
     reminders_sent: int
+    reminders_without_recipient: int = Field(
+        description="Reminders due but not sent: no mobile known for the subject."
+    )
     complied_on_time: int
     warnings_raised: int
     warnings_open: int

@@ -25,7 +25,9 @@ WITH rules AS (
       AND (CAST(:agency AS text) IS NULL OR v.definition->>'assigned_agency' = :agency)
 ), timer_figures AS (
     SELECT t.rule_id,
-        count(*) FILTER (WHERE t.kind = 'reminder' AND t.outcome = 'sent') AS reminders_sent
+        count(*) FILTER (WHERE t.kind = 'reminder' AND t.outcome = 'sent') AS reminders_sent,
+        count(*) FILTER (WHERE t.kind = 'reminder' AND t.outcome = 'no_recipient')
+            AS reminders_without_recipient
     FROM alerting.timers t JOIN rules ON rules.id = t.rule_id
     WHERE t.trigger_date BETWEEN :from AND :to
     GROUP BY t.rule_id
@@ -41,6 +43,7 @@ WITH rules AS (
 )
 SELECT rules.id AS rule_id, rules.kind, rules.title, rules.agency AS assigned_agency,
     coalesce(t.reminders_sent, 0) AS reminders_sent,
+    coalesce(t.reminders_without_recipient, 0) AS reminders_without_recipient,
     coalesce(w.warnings_raised, 0) AS warnings_raised,
     coalesce(w.warnings_open, 0) AS warnings_open,
     coalesce(w.complied_late, 0) AS complied_late,

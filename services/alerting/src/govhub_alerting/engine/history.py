@@ -1,0 +1,136 @@
+"""History for rules not yet written: every exchange record alerting receives is kept, so a
+new or changed rule can be evaluated over any topic, not only those some rule read already.
+
+`alerting.records` holds each record once (topic, seq) with its whole data. The rules work
+on `alerting.facts` (one row per record and view, only the fields rules read); when a rule
+reads a view or a field the facts do not have yet, `materialize` derives them from the
+records in one statement per view.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from govhub_alerting.rules.model import AnyRule, record_specs, referenced_fields
+from govhub_common.db import Database
+
+log = logging.getLogger("govhub.alerting.history")
+
+
+class Record(Protocol):
+    @property
+    def seq(self) -> int: ...
+    @property
+    def publisher(self) -> str: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+
+
+async def store_records(session: AsyncSession, *, topic: str, records: Sequence[Record]) -> None:
+    """Keep the records of an event (one statement; a record seen before is kept once)."""
+    await session.execute(
+        sa.text(
+            """
+            INSERT INTO alerting.records (topic, seq, publisher, data)
+            SELECT :topic, s, p, CAST(d AS jsonb)
+            FROM unnest(CAST(:seqs AS bigint[]), CAST(:publishers AS text[]),
+                        CAST(:data AS text[])) AS r(s, p, d)
+            ON CONFLICT (topic, seq) DO NOTHING
+            """
+        ),
+        {
+            "topic": topic,
+            "seqs": [r.seq for r in records],
+            "publishers": [r.publisher for r in records],
+            "data": [orjson.dumps(r.data).decode() for r in records],
+        },
+    )
+
+
+def kept_fields(rules: Iterable[AnyRule]) -> dict[str, set[str]]:
+    """Per topic, the fields facts keep: every field any of these rules reads."""
+    fields: dict[str, set[str]] = {}
+    for rule in rules:
+        for topic, names in referenced_fields(rule).items():
+            fields.setdefault(topic, set()).update(names)
+    return fields
+
+
+# A fact from a stored record: the same subject, business date and kept fields the event path
+# would have written (ingest.store_facts); records without a key or a valid date are skipped.
+MATERIALIZE = """
+INSERT INTO alerting.facts (view, topic, seq, subject, business_date, publisher, data)
+SELECT :view, r.topic, r.seq, r.data->>:key, alerting.business_date_of(r.data->>:date),
+    r.publisher,
+    (SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb)
+     FROM jsonb_each(r.data) e WHERE e.key = ANY(CAST(:keep AS text[])))
+FROM alerting.records r
+WHERE r.topic = :topic AND coalesce(r.data->>:key, '') <> ''
+  AND alerting.business_date_of(r.data->>:date) IS NOT NULL
+ON CONFLICT (view, seq) DO UPDATE SET data = alerting.facts.data || excluded.data
+    WHERE NOT alerting.facts.data @> excluded.data
+"""
+
+
+async def materialize(
+    session: AsyncSession, *, rule: AnyRule, stored: Iterable[AnyRule] = ()
+) -> int:
+    """Make the facts of every view the rule reads complete over the stored records: the
+    records of a topic no rule read before become facts, and facts kept before the rule read
+    a field get it. Idempotent; returns the facts written or widened."""
+    keep = kept_fields([rule, *stored])
+    written = 0
+    for spec in {s.view: s for s in record_specs(rule)}.values():
+        result = await session.execute(
+            sa.text(MATERIALIZE),
+            {
+                "view": spec.view,
+                "topic": spec.topic,
+                "key": spec.key,
+                "date": spec.date,
+                "keep": sorted(keep.get(spec.topic, set())),
+            },
+        )
+        written += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if written:
+        log.info("rule %s: %d facts derived from the stored records", rule.id, written)
+    return written
+
+
+async def prune_records(session: AsyncSession, *, retention_days: int, batch: int = 10_000) -> int:
+    """Drop records received more than `retention_days` ago (0 keeps them for ever), a batch
+    at a time; the facts derived from them stay."""
+    if retention_days <= 0:
+        return 0
+    result = await session.execute(
+        sa.text(
+            """
+            DELETE FROM alerting.records WHERE ctid = ANY(ARRAY(
+                SELECT ctid FROM alerting.records
+                WHERE received_at < now() - make_interval(days => :days)
+                LIMIT :batch))
+            """
+        ),
+        {"days": retention_days, "batch": batch},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def prune_expired_records(db: Database, retention_days: int) -> int:
+    """Every expired record, a committed batch at a time (the scheduler calls it)."""
+    total = 0
+    while True:
+        async with db.session() as session:
+            pruned = await prune_records(session, retention_days=retention_days)
+        total += pruned
+        if pruned == 0:
+            break
+    if total:
+        log.info("%d records older than %d days pruned", total, retention_days)
+    return total
