@@ -9,7 +9,7 @@ Measures, in one run:
 3. raw COPY of the same rows into PostgreSQL, and the ratio of 1 to it;
 4. the founding document's catalog (46 agencies, 269 topics, 4,535 data items): list and search.
 
-Usage: .venv/bin/python bench/exchange_publish.py [--records 100000]
+Usage: .venv/bin/python bench/exchange_publish.py [--records 100000] [--workers 2]
 Env: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
      BENCH_AMQP_URL (default amqp://guest:guest@127.0.0.1:5672/; "" for in-process events).
 """
@@ -102,7 +102,7 @@ class Hub:
         )
         if r.status_code >= 400:
             raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:300]}")
-        return r.json()
+        return orjson.loads(r.content)
 
     async def agency(
         self, op: dict[str, str], code: str, name: str, scopes: list[str]
@@ -112,7 +112,7 @@ class Hub:
         return await self.token(client["client_id"], client["client_secret"])
 
 
-async def start_hub(db_url: str, home: Path, port: int) -> asyncio.subprocess.Process:
+async def start_hub(db_url: str, home: Path, port: int, workers: int) -> asyncio.subprocess.Process:
     env = {
         **os.environ,
         "GOVHUB_DATABASE_URL": db_url,
@@ -133,6 +133,8 @@ async def start_hub(db_url: str, home: Path, port: int) -> asyncio.subprocess.Pr
         TARGET,
         "--port",
         str(port),
+        "--workers",
+        str(workers),
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
     )
@@ -148,10 +150,13 @@ async def start_hub(db_url: str, home: Path, port: int) -> asyncio.subprocess.Pr
     raise RuntimeError("the hub did not start")
 
 
-async def reader(
-    hub: Hub, headers: dict[str, str], sub_id: int, until: int, seen: dict[int, float] | None
-) -> float:
-    """Long-poll a feed until `until` records were read; returns when done."""
+Reader = tuple[dict[str, str], int, set[str]]  # token headers, subscription id, granted items
+
+
+async def reader(hub: Hub, feed: Reader, until: int, seen: dict[int, float] | None) -> float:
+    """Long-poll a feed until `until` records were read; returns when done. Every record
+    must arrive once, in order, with exactly the granted items (checked, not counted)."""
+    headers, sub_id, granted = feed
     after = 0
     count = 0
     while count < until:
@@ -163,15 +168,19 @@ async def reader(
         )
         now = time.perf_counter()
         for r in page["data"]:
+            assert r["seq"] == after + 1, f"feed {sub_id}: seq {r['seq']} after {after}"
+            after = r["seq"]
+            assert r["data"].keys() == granted, f"feed {sub_id}: items {sorted(r['data'])}"
             if seen is not None:
                 seen.setdefault(r["seq"], now)
         count += len(page["data"])
-        after = page["next"]
+        assert page["next"] == after
+    assert count == until, f"feed {sub_id}: {count} records, expected {until}"
     return time.perf_counter()
 
 
 async def throughput(
-    hub: Hub, amr: dict[str, str], readers: list[tuple[dict[str, str], int]], topic: str, n: int
+    hub: Hub, amr: dict[str, str], readers: list[Reader], topic: str, n: int
 ) -> float:
     batches = [orjson.dumps([record(i) for i in range(b, b + 1000)]) for b in range(0, n, 1000)]
     queue: asyncio.Queue[bytes] = asyncio.Queue()
@@ -191,7 +200,7 @@ async def throughput(
             )
 
     started = time.perf_counter()
-    reading = [asyncio.create_task(reader(hub, h, s, n, None)) for h, s in readers]
+    reading = [asyncio.create_task(reader(hub, feed, n, None)) for feed in readers]
     await asyncio.gather(*(publisher() for _ in range(3)))
     ends = await asyncio.gather(*reading)
     return n / (max(ends) - started)
@@ -200,7 +209,7 @@ async def throughput(
 async def latency(
     hub: Hub,
     amr: dict[str, str],
-    readers: list[tuple[dict[str, str], int]],
+    readers: list[Reader],
     topic: str,
     rate: int,
     seconds: float,
@@ -210,7 +219,7 @@ async def latency(
     seen: list[dict[int, float]] = [{} for _ in readers]
     accepted: dict[int, float] = {}
     reading = [
-        asyncio.create_task(reader(hub, h, s, total, seen[k])) for k, (h, s) in enumerate(readers)
+        asyncio.create_task(reader(hub, feed, total, seen[k])) for k, feed in enumerate(readers)
     ]
     start = time.perf_counter()
 
@@ -366,6 +375,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--latency-seconds", type=float, default=10)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes of the hub (govhub run --workers)"
+    )
     args = parser.parse_args()
     admin = await asyncpg.connect(ADMIN_URL)
     name = f"govhub_bench_{uuid.uuid4().hex[:8]}"
@@ -373,7 +385,7 @@ async def main() -> None:
     db_url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     home = Path(tempfile.mkdtemp(prefix="govhub-bench-"))
     port = free_port()
-    process = await start_hub(db_url, home, port)
+    process = await start_hub(db_url, home, port, args.workers)
     try:
         async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=20)) as client:
             hub = Hub(f"http://127.0.0.1:{port}", client)
@@ -399,7 +411,7 @@ async def main() -> None:
                         "schema": SCHEMA,
                     },
                 )
-                readers = []
+                readers: list[Reader] = []
                 for headers, items in zip(subscribers, GRANTS, strict=True):
                     sub = await hub.call(
                         "POST",
@@ -407,7 +419,7 @@ async def main() -> None:
                         headers,
                         json={"topic": topic, "purpose": "bench", "items": items},
                     )
-                    readers.append((headers, sub["id"]))
+                    readers.append((headers, sub["id"], set(items)))
                 if phase == "throughput":
                     results["rate"] = await throughput(hub, amr, readers, topic, args.records)
                 else:
@@ -426,7 +438,8 @@ async def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
     )
     print(
-        f"bus: {'RabbitMQ' if AMQP_URL else 'in-process'}; hub: govhub run --target {TARGET} subprocess"
+        f"bus: {'RabbitMQ' if AMQP_URL else 'in-process'}; "
+        f"hub: govhub run --target {TARGET} --workers {args.workers} subprocess"
     )
     print(
         f"publish -> readable in 3 feeds: {results['rate']:,.0f} records/s ({args.records:,} records, 1,000 per batch)"
