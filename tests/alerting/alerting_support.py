@@ -33,6 +33,24 @@ def uscc() -> str:
     return "91440101" + uuid.uuid4().hex[:10].upper()
 
 
+def licence(code: str, day: date, mobile: str = "+8613800138000") -> dict[str, object]:
+    return {
+        "uscc": code,
+        "name": "广州市天河区示范贸易有限公司",
+        "legal_rep_id": "440106199001011234",
+        "legal_rep_name": "张三",
+        "address": "广州市天河区天河路1号",
+        "district": "天河区",
+        "established_date": day.isoformat(),
+        "mobile": mobile,
+    }
+
+
+def new_id() -> str:
+    """A rule id of its own for a test."""
+    return f"test_{uuid.uuid4().hex[:8]}"
+
+
 def record_event(topic: str, publisher: str, *records: dict[str, Any]) -> CloudEvent:
     """An exchange.record.published event as docs/contracts.md describes it."""
     return CloudEvent(
@@ -57,6 +75,34 @@ def record_event(topic: str, publisher: str, *records: dict[str, Any]) -> CloudE
             ],
         },
     )
+
+
+def registry_change(
+    registry: str, *items: dict[str, Any], time: datetime | None = None
+) -> CloudEvent:
+    """A registry.<registry>.changed event as docs/contracts.md describes it: each item with
+    the changed attribute names and their current values."""
+    key, list_name = {"legal_entity": ("uscc", "entities"), "person": ("id_number", "persons")}[
+        registry
+    ]
+    event = CloudEvent(
+        source="govhub/registry",
+        type=f"registry.{registry}.changed",
+        subject="test",
+        data={
+            list_name: [
+                {
+                    key: item["subject"],
+                    "attributes": sorted(item["values"]),
+                    "values": item["values"],
+                    "source_agency": item.get("source_agency", "gz-amr"),
+                    "seq": item.get("seq", next_seq()),
+                }
+                for item in items
+            ]
+        },
+    )
+    return event.model_copy(update={"time": time}) if time else event
 
 
 def moment(day: date, hour: int = 9) -> datetime:

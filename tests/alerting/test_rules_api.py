@@ -3,12 +3,11 @@ dry run and backfill."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 from typing import Any
 
 import yaml
-from alerting_support import at, days, evaluate, record_event, uscc, warnings_of
+from alerting_support import at, days, evaluate, new_id, record_event, uscc, warnings_of
 
 from govhub_common.testing import Hub
 
@@ -26,10 +25,6 @@ def absence_rule(rule_id: str, **changes: Any) -> dict[str, Any]:
     }
     rule.update(changes)
     return rule
-
-
-def new_id() -> str:
-    return f"test_{uuid.uuid4().hex[:8]}"
 
 
 async def test_schema_is_published_and_needs_a_token(hub: Hub) -> None:

@@ -9,6 +9,7 @@ from alerting_support import (
     Capture,
     days,
     evaluate,
+    licence,
     record_event,
     scalar,
     uscc,
@@ -18,19 +19,6 @@ from alerting_support import (
 from govhub_common.testing import Hub, wait_for
 
 RULE = "tax_registration_missing"
-
-
-def licence(code: str, day: date, mobile: str = "+8613800138000") -> dict[str, object]:
-    return {
-        "uscc": code,
-        "name": "广州市天河区示范贸易有限公司",
-        "legal_rep_id": "440106199001011234",
-        "legal_rep_name": "张三",
-        "address": "广州市天河区天河路1号",
-        "district": "天河区",
-        "established_date": day.isoformat(),
-        "mobile": mobile,
-    }
 
 
 def tax_registration(code: str, day: date) -> dict[str, object]:
