@@ -46,10 +46,11 @@ async def feed(
             grant = await service.feed_grant(session, who=who, subscription_id=subscription_id)
             # Taken before the query, so a publish committing after it still wakes us.
             woken = notifier(ctx).current(grant["topic"])
-            page = await service.read_page(session, grant=grant, after=after, limit=limit)
-            await service.acknowledge(session, grant=grant, after=after, page=page)
+            page = await service.read_and_acknowledge(
+                session, grant=grant, after=after, limit=limit
+            )
         remaining = deadline - asyncio.get_running_loop().time()
-        if page or remaining <= 0:
+        if page.count or remaining <= 0:
             return Response(service.page_body(page, after), media_type="application/json")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(woken.wait(), timeout=remaining)

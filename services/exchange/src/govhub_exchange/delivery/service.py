@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,51 +47,65 @@ async def feed_grant(
     }
 
 
-async def read_page(
+@dataclass
+class Page:
+    """One feed page as PostgreSQL wrote it: the records' JSON, joined by commas."""
+
+    records_json: bytes
+    count: int
+    last_seq: int | None
+
+
+# The page's JSON is built by PostgreSQL, one statement that also acknowledges: building
+# 5,000 dicts per page in Python took a fifth of the hub's core at full rate. Times are
+# written in UTC whatever the server's TimeZone, like the rest of the API.
+_UTC = 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'
+_READ_AND_ACKNOWLEDGE = f"""
+WITH page AS MATERIALIZED (
+    SELECT seq, record_id, version, topic_version, business_time, published_at,
+           data - $3::text[] AS data
+    FROM exchange.records WHERE topic_code = $1 AND seq > $2 ORDER BY seq LIMIT $4
+), previous AS (
+    SELECT delivered_seq FROM exchange.subscriptions WHERE id = $5
+), acknowledged AS (
+    UPDATE exchange.subscriptions
+    SET acked_seq = greatest(acked_seq, $2), acked_at = now(),
+        delivered_seq = greatest(delivered_seq, coalesce((SELECT max(seq) FROM page), 0))
+    WHERE id = $5
+)
+SELECT
+    (SELECT convert_to(string_agg(json_build_object(
+        'seq', seq, 'record_id', record_id, 'version', version, 'topic_version', topic_version,
+        'business_time', to_char(business_time AT TIME ZONE 'UTC', '{_UTC}'),
+        'published_at', to_char(published_at AT TIME ZONE 'UTC', '{_UTC}'),
+        'data', data)::text, ',' ORDER BY seq), 'UTF8') FROM page) AS records_json,
+    (SELECT count(*) FROM page) AS count,
+    (SELECT max(seq) FROM page) AS last_seq,
+    -- The publish batches first delivered by this page (records of a batch share
+    -- published_at): one latency observation each.
+    ARRAY(SELECT published_at FROM page GROUP BY published_at
+          HAVING max(seq) > (SELECT delivered_seq FROM previous)) AS fresh_batches
+"""
+
+
+async def read_and_acknowledge(
     session: AsyncSession, *, grant: dict[str, Any], after: int, limit: int
-) -> list[Any]:
-    """Records after the cursor with only the granted items (withheld keys removed in SQL)."""
+) -> Page:
+    """Records after the cursor with only the granted items (withheld keys removed in SQL).
+    Reading after=N acknowledges up to N; returning records marks them delivered."""
     raw = await raw_connection(session)
-    return list(
-        await raw.fetch(
-            "SELECT seq, record_id, version, topic_version, business_time, published_at, "
-            "(data - $3::text[])::text AS data FROM exchange.records "
-            "WHERE topic_code = $1 AND seq > $2 ORDER BY seq LIMIT $4",
-            grant["topic"],
-            after,
-            grant["withheld"],
-            limit,
-        )
+    row = await raw.fetchrow(
+        _READ_AND_ACKNOWLEDGE, grant["topic"], after, grant["withheld"], limit, grant["id"]
     )
-
-
-async def acknowledge(
-    session: AsyncSession, *, grant: dict[str, Any], after: int, page: list[Any]
-) -> None:
-    """Reading after=N acknowledges up to N; returning records marks them delivered."""
-    last_seq = page[-1]["seq"] if page else 0
-    previous = (
-        await session.execute(
-            sa.text(
-                "UPDATE exchange.subscriptions s SET acked_seq = greatest(s.acked_seq, :after), "
-                "acked_at = now(), delivered_seq = greatest(s.delivered_seq, :last) "
-                "FROM exchange.subscriptions old WHERE s.id = :id AND old.id = s.id "
-                "RETURNING old.delivered_seq"
-            ),
-            {"id": grant["id"], "after": after, "last": last_seq},
-        )
-    ).scalar_one()
-    fresh = [r for r in page if r["seq"] > previous]
-    if not fresh:
-        return
-    # Records of one publish batch share published_at: observe once per batch and page
-    # rather than once per record (a prometheus observe per record cost a tenth of a core).
-    now = utcnow()
-    histogram = DELIVERY_LATENCY.labels(grant["topic"], "feed")
-    for published_at in {r["published_at"] for r in fresh}:
-        histogram.observe(max(0.0, (now - published_at).total_seconds()))
+    assert row is not None
+    if row["fresh_batches"]:
+        now = utcnow()
+        histogram = DELIVERY_LATENCY.labels(grant["topic"], "feed")
+        for published_at in row["fresh_batches"]:
+            histogram.observe(max(0.0, (now - published_at).total_seconds()))
     # The audit entry for these deliveries is appended by audit_feed_deliveries, off the
     # read path: feed reads would otherwise queue behind publishes on the chain's lock.
+    return Page(row["records_json"] or b"", row["count"], row["last_seq"])
 
 
 async def audit_feed_deliveries(session: AsyncSession) -> int:
@@ -125,20 +139,9 @@ async def audit_feed_deliveries(session: AsyncSession) -> int:
     return len(rows)
 
 
-def page_body(page: list[Any], after: int) -> bytes:
-    records = [
-        {
-            "seq": r["seq"],
-            "record_id": r["record_id"],
-            "version": r["version"],
-            "topic_version": r["topic_version"],
-            "business_time": r["business_time"],
-            "published_at": r["published_at"],
-            "data": orjson.Fragment(r["data"]),
-        }
-        for r in page
-    ]
-    return orjson.dumps({"data": records, "next": page[-1]["seq"] if page else after})
+def page_body(page: Page, after: int) -> bytes:
+    next_cursor = page.last_seq if page.last_seq is not None else after
+    return b'{"data":[' + page.records_json + b'],"next":' + str(next_cursor).encode() + b"}"
 
 
 async def delivery_status(
