@@ -7,7 +7,7 @@ point `GOVHUB_REGISTRY_MAPPING_FILE` at its own.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from govhub_common.clock import business_date
 from govhub_common.identifiers import is_valid_ric, is_valid_uscc, normalize_mobile
 
 SubjectKind = Literal["legal_entity", "person"]
@@ -98,7 +99,7 @@ class Unmappable(ValueError):
     """A record the mapping cannot turn into facts; kept with this reason."""
 
 
-@dataclass
+@dataclass(slots=True)
 class MappedRecord:
     topic: str
     subject_kind: SubjectKind
@@ -161,24 +162,21 @@ def map_record(
         data=data,
         record=record,
     )
-    for name, attr in rule.attributes.items():
+    attributes = mapped.attributes
+    for name, source, constant, table, default, rank, is_mobile in _attribute_plan(rule):
         value: Any
-        if attr.value is not None:
-            value = attr.value
+        if constant is not None:
+            value = constant
         else:
-            assert attr.field is not None
-            value = data.get(attr.field)
-            if attr.values is not None:
-                fallback = attr.default if attr.default is not None else value
-                value = attr.values.get(str(value), fallback) if value is not None else attr.default
+            value = data.get(source)
+            if table is not None:
+                fallback = default if default is not None else value
+                value = table.get(str(value), fallback) if value is not None else default
             if value is None or value == "":
                 continue
-            if attr.type == "mobile":
-                try:
-                    value = normalize_mobile(str(value))
-                except ValueError as exc:
-                    raise Unmappable(f"{where}.data.{attr.field}: {exc}") from None
-        mapped.attributes[name] = (value, attr.rank)
+            if is_mobile:
+                value = _mobile(value, f"{where}.data.{source}")
+        attributes[name] = (value, rank)
     if rule.fact:
         for date_field in (rule.fact.start_date, rule.fact.end_date, rule.fact.date):
             if date_field:
@@ -193,20 +191,55 @@ def map_record(
     return mapped
 
 
+_AttributeStep = tuple[str, str, str | None, dict[str, str] | None, str | None, int, bool]
+_plans: dict[int, tuple[TopicMapping, list[_AttributeStep]]] = {}
+
+
+def _attribute_plan(rule: TopicMapping) -> list[_AttributeStep]:
+    """A topic's attribute rules as plain tuples, read once per record without the model."""
+    held = _plans.get(id(rule))
+    if held is None or held[0] is not rule:
+        steps = [
+            (name, a.field or "", a.value, a.values, a.default, a.rank, a.type == "mobile")
+            for name, a in rule.attributes.items()
+        ]
+        held = _plans[id(rule)] = (rule, steps)
+    return held[1]
+
+
+def _mobile(value: Any, where: str) -> str:
+    text = str(value)
+    # The usual form, 11 ASCII digits, without the regular expressions (once per record).
+    if (
+        len(text) == 11
+        and text.isascii()
+        and text.isdigit()
+        and text[0] == "1"
+        and text[1] in "3456789"
+    ):
+        return "+86" + text
+    try:
+        return normalize_mobile(text)
+    except ValueError as exc:
+        raise Unmappable(f"{where}: {exc}") from None
+
+
 def _sex_of(id_number: str) -> str:
     return "male" if int(id_number[16]) % 2 else "female"
 
 
 def _business_date(record: dict[str, Any], where: str) -> date:
-    from datetime import datetime
-
-    from govhub_common.clock import business_date
-
     for name in ("business_time", "published_at"):
         raw = record.get(name)
         if isinstance(raw, str):
             try:
-                return business_date(datetime.fromisoformat(raw.replace("Z", "+00:00")))
+                return _business_date_of(raw)
             except ValueError:
                 raise Unmappable(f"{where}.{name}: expected an ISO date-time") from None
     raise Unmappable(f"{where}.business_time: missing")
+
+
+@lru_cache(maxsize=4096)
+def _business_date_of(raw: str) -> date:
+    """The Asia/Shanghai date of an ISO date-time (a batch repeats few of them)."""
+    return business_date(datetime.fromisoformat(raw.replace("Z", "+00:00")))

@@ -5,6 +5,7 @@ unmapped records, outbox), never a statement per record."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Container
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -115,30 +116,56 @@ async def record_unmapped(
     )
 
 
+# A subject the batch creates has no assertions yet (they are written with its golden
+# record, under its lock): its rows are inserted as they are; only rows of subjects already
+# known are checked for a replay. Values stay json text, as the record stated them.
 _ASSERTIONS_SQL = """
 INSERT INTO registry.assertion (subject_kind, subject_id, source_agency, source_topic, seq,
     valid_from, attributes, ranks)
-SELECT $1, s.subject_id, s.agency, $2, s.seq, s.valid_from, s.attributes, s.ranks
-FROM unnest($3::text[], $4::text[], $5::bigint[], $6::date[], $7::jsonb[], $8::jsonb[])
-    AS s(subject_id, agency, seq, valid_from, attributes, ranks)
-ON CONFLICT DO NOTHING
+SELECT $1, s.subject_id, s.agency, $2, s.seq, s.valid_from, s.attributes::json, s.ranks::json
+FROM unnest($3::text[], $4::text[], $5::bigint[], $6::date[], $7::text[], $8::text[],
+            $9::bool[])
+    AS s(subject_id, agency, seq, valid_from, attributes, ranks, known)
+WHERE NOT s.known OR NOT EXISTS (
+    SELECT 1 FROM registry.assertion a
+    WHERE a.subject_kind = $1 AND a.subject_id = s.subject_id
+      AND a.source_agency = s.agency AND a.seq = s.seq)
 """
 
+# New golden records are inserted, known ones updated (only those whose claims changed).
 _GOLDEN_SQL = """
-INSERT INTO {table} AS g ({key}, attributes, claims)
-SELECT * FROM unnest($1::text[], $2::jsonb[], $3::text[])
-ON CONFLICT ({key}) DO UPDATE
-    SET attributes = excluded.attributes, claims = excluded.claims, updated_at = now()
+WITH s AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[])
+        AS s(id, attributes, claims, known)
+),
+updated AS (
+    UPDATE {table} g SET attributes = s.attributes::jsonb, claims = s.claims, updated_at = now()
+    FROM s WHERE s.known AND g.{key} = s.id
+)
+INSERT INTO {table} ({key}, attributes, claims)
+SELECT s.id, s.attributes::jsonb, s.claims FROM s WHERE NOT s.known
 """
 
+# Registrations of subjects the batch creates are new rows; the others are merged.
 _REGISTRATIONS_SQL = """
+WITH s AS (
+    SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::date[],
+                         $9::date[], $10::date[], $11::text[], $12::bigint[], $13::bool[])
+        AS s(subject_id, kind, reference, status, start_date, end_date, last_date, details,
+             seq, known)
+),
+fresh AS (
+    INSERT INTO registry.registration (subject_kind, subject_id, agency, kind, reference,
+        status, start_date, end_date, last_date, details, source_topic, source_seq)
+    SELECT $1, s.subject_id, $2, s.kind, s.reference, s.status, s.start_date, s.end_date,
+           s.last_date, s.details::jsonb, $3, s.seq
+    FROM s WHERE NOT s.known
+)
 INSERT INTO registry.registration AS r (subject_kind, subject_id, agency, kind, reference,
     status, start_date, end_date, last_date, details, source_topic, source_seq)
 SELECT $1, s.subject_id, $2, s.kind, s.reference, s.status, s.start_date, s.end_date,
-       s.last_date, s.details, $3, s.seq
-FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::date[], $9::date[],
-            $10::date[], $11::jsonb[], $12::bigint[])
-    AS s(subject_id, kind, reference, status, start_date, end_date, last_date, details, seq)
+       s.last_date, s.details::jsonb, $3, s.seq
+FROM s WHERE s.known
 ON CONFLICT (subject_kind, subject_id, agency, kind) DO UPDATE SET
     reference = coalesce(excluded.reference, r.reference),
     status = excluded.status,
@@ -209,18 +236,24 @@ def merge_claims(claims: Claims, rec: MappedRecord, derived_agency: str = DERIVE
                 slot[agency] = [value, rank, valid_from, seq]
 
 
+def best_claim(by_agency: dict[str, list[Any]]) -> tuple[str, list[Any]]:
+    """The claim that stands: the best rank, then the newest valid time, then the newest record."""
+    if len(by_agency) == 1:
+        for only in by_agency.items():
+            return only
+    return min(by_agency.items(), key=lambda kv: (kv[1][1], _negated(kv[1][2]), -kv[1][3]))
+
+
+def current_attributes(claims: Claims) -> dict[str, Any]:
+    return {name: best_claim(by_agency)[1][0] for name, by_agency in claims.items()}
+
+
 def current_values(claims: Claims) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Per attribute: the best rank, then the newest valid time, then the newest record."""
+    """Per attribute: the value that stands and where it comes from."""
     attributes: dict[str, Any] = {}
     sources: dict[str, Any] = {}
     for name, by_agency in claims.items():
-        if len(by_agency) == 1:
-            [(agency, claim)] = by_agency.items()
-        else:
-            agency, claim = min(
-                by_agency.items(),
-                key=lambda kv: (kv[1][1], _negated(kv[1][2]), -kv[1][3]),
-            )
+        agency, claim = best_claim(by_agency)
         attributes[name] = claim[0]
         sources[name] = {"agency": agency, "seq": claim[3], "valid_from": claim[2]}
     return attributes, sources
@@ -252,29 +285,32 @@ def _fingerprint(claims: list[dict[str, Any]]) -> str:
     return hashlib.md5(text.encode()).hexdigest()
 
 
-def _assertion_rows(records: list[MappedRecord]) -> list[list[Any]]:
-    """Column arrays for _ASSERTIONS_SQL: a row per record, and one for what its ID states."""
-    cols: list[list[Any]] = [[] for _ in range(6)]
+def _assertion_rows(records: list[MappedRecord], known: Container[str]) -> list[list[Any]]:
+    """Column arrays for _ASSERTIONS_SQL: a row per record, and one for what its ID states;
+    a record given twice in the batch once."""
+    cols: list[list[Any]] = [[] for _ in range(7)]
+    subject_ids, agencies, seqs, valid_froms, values, ranks, knowns = cols
+    seen: set[tuple[str | None, str, int]] = set()
     for rec in records:
         for agency, stated in ((rec.agency, rec.attributes), (DERIVED_AGENCY, rec.derived)):
-            if not stated:
+            if not stated or (rec.key, agency, rec.seq) in seen:
                 continue
-            row = (
-                rec.key,
-                agency,
-                rec.seq,
-                rec.valid_from,
-                _dumps({k: v for k, (v, _) in stated.items()}),
-                _dumps({k: r for k, (_, r) in stated.items()}),
-            )
-            for col, item in zip(cols, row, strict=True):
-                col.append(item)
+            seen.add((rec.key, agency, rec.seq))
+            subject_ids.append(rec.key)
+            agencies.append(agency)
+            seqs.append(rec.seq)
+            valid_froms.append(rec.valid_from)
+            values.append(_dumps({k: v for k, (v, _) in stated.items()}))
+            ranks.append(_dumps({k: r for k, (_, r) in stated.items()}))
+            knowns.append(rec.key in known)
     return cols
 
 
-def _registration_rows(fact: FactRule, records: list[MappedRecord]) -> list[list[Any]]:
+def _registration_rows(
+    fact: FactRule, records: list[MappedRecord], known: Container[str]
+) -> list[list[Any]]:
     by_key: dict[tuple[str, str], list[Any]] = {}
-    for rec in sorted(records, key=lambda r: (r.valid_from, r.seq)):
+    for rec in records:  # in valid-time order
         assert rec.key is not None and fact.registration is not None
         data = rec.data
 
@@ -308,13 +344,22 @@ def _registration_rows(fact: FactRule, records: list[MappedRecord]) -> list[list
             last,
             details,
             rec.seq,
+            rec.key in known,
         ]
-    cols: list[list[Any]] = [[] for _ in range(9)]
+    cols: list[list[Any]] = [[] for _ in range(10)]
     for row in by_key.values():
         row[7] = _dumps(row[7])
         for col, item in zip(cols, row, strict=True):
             col.append(item)
     return cols
+
+
+@dataclass
+class _Change:
+    key: str
+    changed: list[str]
+    values: dict[str, Any]
+    died: dict[str, Any] | None = None  # the vital-status claim, when it became deceased
 
 
 async def apply_records(
@@ -339,57 +384,71 @@ async def apply_records(
     previous = {
         row["id"]: row
         for row in await raw.fetch(
-            f"SELECT {subject.key} AS id, attributes::text AS attributes, claims::text AS claims "
+            f"SELECT {subject.key} AS id, attributes::text AS attributes, claims "
             f"FROM {subject.table} WHERE {subject.key} = ANY($1::text[])",
             touched,
         )
     }
-    cols = _assertion_rows(records)
+    ordered = sorted(records, key=lambda r: (r.valid_from, r.seq))
+    cols = _assertion_rows(ordered, previous)
     if cols[0]:
         await raw.execute(_ASSERTIONS_SQL, subject.kind, topic, *cols)
     if rule.fact and rule.fact.kind != "death":
-        reg = _registration_rows(rule.fact, records)
+        reg = _registration_rows(rule.fact, ordered, previous)
         await raw.execute(_REGISTRATIONS_SQL, subject.kind, agency, topic, *reg)
 
     claims_of: dict[str, Claims] = {
         key: orjson.loads(row["claims"]) for key, row in previous.items()
     }
-    for rec in sorted(records, key=lambda r: (r.valid_from, r.seq)):
+    last_seq: dict[str, int] = {}
+    for rec in ordered:
         assert rec.key is not None
         merge_claims(claims_of.setdefault(rec.key, {}), rec)
-    golden: list[list[Any]] = [[] for _ in range(3)]
-    changes: list[dict[str, Any]] = []
+        last_seq[rec.key] = max(rec.seq, last_seq.get(rec.key, rec.seq))
+    golden: list[list[Any]] = [[] for _ in range(4)]
+    changes: list[_Change] = []
     disputed: list[list[Any]] = [[] for _ in range(4)]
+    rechecked: list[str] = []  # known subjects whose claims moved: their conflicts may clear
     for key in touched:
         claims = claims_of[key]
-        attributes, sources = current_values(claims)
-        before = orjson.loads(previous[key]["attributes"]) if key in previous else {}
-        if before:
+        claims_text = _dumps(claims)
+        attributes = current_attributes(claims)
+        held = previous.get(key)
+        if held is None:
+            before: dict[str, Any] = {}
+            changed = sorted(attributes)
+        elif claims_text == held["claims"]:
+            continue  # records the registry already had: nothing moves
+        else:
+            rechecked.append(key)
+            before = orjson.loads(held["attributes"])
             changed = sorted(
                 n for n in attributes.keys() | before.keys() if attributes.get(n) != before.get(n)
             )
-        else:
-            changed = sorted(attributes)
-        for col, item in zip(golden, (key, _dumps(attributes), _dumps(claims)), strict=True):
+        for col, item in zip(
+            golden, (key, _dumps(attributes), claims_text, held is not None), strict=True
+        ):
             col.append(item)
-        changes.append(
-            {
-                "id": key,
-                "changed": changed,
-                "before": before,
-                "after": attributes,
-                "sources": sources,
-            }
-        )
+        died = None
+        if (
+            subject.kind == "person"
+            and attributes.get("vital_status") == "deceased"
+            and before.get("vital_status") != "deceased"
+        ):
+            source, claim = best_claim(claims["vital_status"])
+            died = {"death_date": attributes.get("death_date"), "agency": source, "seq": claim[3]}
+        if changed:
+            changes.append(_Change(key, changed, {n: attributes.get(n) for n in changed}, died))
         for name, listed in disputes(claims).items():
             for col, item in zip(
                 disputed, (key, name, _dumps(listed), _fingerprint(listed)), strict=True
             ):
                 col.append(item)
-    await raw.execute(_GOLDEN_SQL.format(table=subject.table, key=subject.key), *golden)
-    if disputed[0] or previous:
-        await raw.execute(_CONFLICTS_SQL, subject.kind, *disputed, sorted(previous))
-    events = _change_events(subject, topic, agency, records, changes)
+    if golden[0]:
+        await raw.execute(_GOLDEN_SQL.format(table=subject.table, key=subject.key), *golden)
+    if disputed[0] or rechecked:
+        await raw.execute(_CONFLICTS_SQL, subject.kind, *disputed, rechecked)
+    events = _change_events(subject, topic, agency, last_seq, changes)
     await add_events(session, "registry", events)
     return events
 
@@ -398,28 +457,23 @@ def _change_events(
     subject: SubjectTable,
     topic: str,
     agency: str,
-    records: list[MappedRecord],
-    changed: list[dict[str, Any]],
+    last_seq: dict[str, int],
+    changes: list[_Change],
 ) -> list[CloudEvent]:
-    last_seq: dict[str, int] = {}
-    for rec in records:
-        if rec.key:
-            last_seq[rec.key] = max(rec.seq, last_seq.get(rec.key, rec.seq))
-    items = [
-        {
-            subject.key: row["id"],
-            "attributes": row["changed"],
-            # The current values after the change, so consumers can keep a projection
-            # (e.g. an enterprise's contact mobile) without reading the registry back.
-            "values": {name: row["after"].get(name) for name in row["changed"]},
-            "source_agency": agency,
-            "seq": last_seq.get(row["id"]),
-        }
-        for row in changed
-        if row["changed"]
-    ]
     events: list[CloudEvent] = []
-    if items:
+    if changes:
+        items = [
+            {
+                subject.key: change.key,
+                "attributes": change.changed,
+                # The current values after the change, so consumers can keep a projection
+                # (e.g. an enterprise's contact mobile) without reading the registry back.
+                "values": change.values,
+                "source_agency": agency,
+                "seq": last_seq.get(change.key),
+            }
+            for change in changes
+        ]
         events.append(
             CloudEvent(
                 source=SOURCE,
@@ -430,15 +484,13 @@ def _change_events(
         )
     deceased = [
         {
-            "id_number": row["id"],
-            "death_date": row["after"].get("death_date"),
-            "source_agency": row["sources"]["vital_status"]["agency"],
-            "seq": row["sources"]["vital_status"]["seq"],
+            "id_number": change.key,
+            "death_date": change.died["death_date"],
+            "source_agency": change.died["agency"],
+            "seq": change.died["seq"],
         }
-        for row in changed
-        if subject.kind == "person"
-        and row["after"].get("vital_status") == "deceased"
-        and row["before"].get("vital_status") != "deceased"
+        for change in changes
+        if change.died is not None
     ]
     if deceased:
         events.append(

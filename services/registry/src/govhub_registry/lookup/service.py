@@ -21,7 +21,7 @@ _VALUES_SQL = """
 WITH known AS (
     SELECT a.id, e.key AS attribute, e.value, a.source_agency, a.source_topic, a.seq,
            (a.ranks ->> e.key)::int AS rank, a.valid_from, a.recorded_at
-    FROM registry.assertion a, jsonb_each(a.attributes) e
+    FROM registry.assertion a, json_each(a.attributes) e
     WHERE a.subject_kind = $1 AND a.subject_id = $2 AND a.recorded_at <= $3
       AND ($4::text[] IS NULL OR e.key = ANY($4))
 )
