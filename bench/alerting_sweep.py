@@ -6,8 +6,9 @@ COPYed into alerting.facts. Timed: the dry run (what the rule would raise, one q
 full sweep as a backfill applies it (timers from every licence, compliance judged over all
 registrations set-based, the remaining deadlines fired, warnings raised); and the worst case
 of the timer path, every deadline still pending when the sweep comes, fired by two workers
-sharing the timers. Then licences are fed through the consumer (inbox + facts + timers) in
-events of 1,000 records.
+sharing the timers. Then (up to 1M) a new rule is dry-run over the same licences and
+registrations kept only as records, its facts derived first. Last, licences are fed through
+the consumer (inbox + records + facts + timers) in events of 1,000 records.
 
     .venv/bin/python bench/alerting_sweep.py                  # 100k and 1M
     .venv/bin/python bench/alerting_sweep.py 100000 1000000 10000000
@@ -87,7 +88,7 @@ COLUMNS = ["view", "topic", "seq", "subject", "business_date", "publisher", "dat
 async def reset(db: Database, *, keep_facts: bool = False) -> None:
     tables = "alerting.timers, alerting.warning_history, alerting.warnings, alerting.outbox"
     if not keep_facts:
-        tables += ", alerting.facts, alerting.inbox"
+        tables += ", alerting.facts, alerting.records, alerting.inbox"
     async with db.session() as session:
         await session.execute(sa.text(f"TRUNCATE {tables}"))
 
@@ -178,6 +179,46 @@ async def sweep_point(db: Database, n: int) -> dict[str, object]:
     }
 
 
+RECORD_COLUMNS = ["topic", "seq", "publisher", "data"]
+
+
+async def history_point(db: Database, n: int) -> dict[str, object]:
+    """A rule no stored rule's facts serve, dry-run over N licences and their registrations
+    kept only as records (alerting.records): the facts it needs are derived first."""
+    await reset(db)
+    licences, registrations = facts(n, seq0=1)
+    async with db.session() as session:
+        raw = await raw_connection(session)
+        for rows in (licences, registrations):
+            await raw.copy_records_to_table(
+                "records",
+                schema_name="alerting",
+                records=[(r[1], r[2], r[5], r[6]) for r in rows],
+                columns=RECORD_COLUMNS,
+            )
+    del licences, registrations
+    await vacuum(db, "alerting.records")
+    async with db.session() as session:
+        stored = await get_rule(session, rule_id=RULE)
+    # The same judgement under a new id, over views whose facts nobody kept: every licence
+    # and registration becomes a fact from its record first (in a savepoint rolled back).
+    rule = stored.rule.model_copy(update={"id": "bench_new_rule", "reminders": []})
+    new = StoredRule(rule=rule, version=1, enabled=True, source="api")
+    as_of = datetime.combine(DAY0 + timedelta(days=365 + 31), datetime.min.time(), tzinfo=UTC)
+    async with db.session() as session:
+        await session.execute(sa.text("TRUNCATE alerting.facts"))
+    started = time.perf_counter()
+    async with db.session() as session:
+        result = await backfill(
+            session, stored=new, as_of=as_of, dry_run=True, limit=10, batch_size=10_000
+        )
+    return {
+        "records": n,
+        "history_dry_run_s": round(time.perf_counter() - started, 2),
+        "would_raise": result.would_raise,
+    }
+
+
 async def event_rate(db: Database, events: int = 50, per_event: int = 1000) -> dict[str, object]:
     await reset(db)
     handler = idempotent(
@@ -249,6 +290,9 @@ async def main(sizes: list[int]) -> None:
             print("server:", (await session.execute(sa.text("SHOW server_version"))).scalar_one())
         for n in sizes:
             print("sweep", await sweep_point(db, n), flush=True)
+        for n in sizes:
+            if n <= WORST_CASE_UP_TO:
+                print("history", await history_point(db, n), flush=True)
         print("events", await event_rate(db), flush=True)
     finally:
         await db.close()

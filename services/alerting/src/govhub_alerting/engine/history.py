@@ -10,6 +10,7 @@ records in one statement per view.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
@@ -17,10 +18,12 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from govhub_alerting.rules.model import AnyRule, record_specs, referenced_fields
+from govhub_alerting.rules.model import FIELD_NAME, AnyRule, record_specs, referenced_fields
 from govhub_common.db import Database
 
 log = logging.getLogger("govhub.alerting.history")
+
+FIELD = re.compile(FIELD_NAME)
 
 
 class Record(Protocol):
@@ -66,16 +69,27 @@ def kept_fields(rules: Iterable[AnyRule]) -> dict[str, set[str]]:
 # would have written (ingest.store_facts); records without a key or a valid date are skipped.
 MATERIALIZE = """
 INSERT INTO alerting.facts (view, topic, seq, subject, business_date, publisher, data)
-SELECT :view, r.topic, r.seq, r.data->>:key, alerting.business_date_of(r.data->>:date),
-    r.publisher,
-    (SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb)
-     FROM jsonb_each(r.data) e WHERE e.key = ANY(CAST(:keep AS text[])))
+SELECT :view, r.topic, r.seq, r.data->>:key, d.day, r.publisher, {subset}
 FROM alerting.records r
-WHERE r.topic = :topic AND coalesce(r.data->>:key, '') <> ''
-  AND alerting.business_date_of(r.data->>:date) IS NOT NULL
+CROSS JOIN LATERAL (SELECT alerting.business_date_of(r.data->>:date) AS day OFFSET 0) d
+WHERE r.topic = :topic AND coalesce(r.data->>:key, '') <> '' AND d.day IS NOT NULL
 ON CONFLICT (view, seq) DO UPDATE SET data = alerting.facts.data || excluded.data
     WHERE NOT alerting.facts.data @> excluded.data
 """
+
+
+def _subset(fields: Iterable[str]) -> str:
+    """The record's data with only these fields, those it has (a fifth of the time of a
+    jsonb_each per row). Field names are [a-z][a-z0-9_]* (the rule model checks them)."""
+    names = sorted(fields)
+    for name in names:
+        if not FIELD.fullmatch(name):
+            raise ValueError(f"not a field name: {name!r}")
+    if not names:
+        return "'{}'::jsonb"
+    pairs = ", ".join(f"'{n}', r.data->'{n}'" for n in names)
+    absent = ", ".join(f"CASE WHEN NOT r.data ? '{n}' THEN '{n}' END" for n in names)
+    return f"(jsonb_build_object({pairs}) - array_remove(ARRAY[{absent}], NULL))"
 
 
 async def materialize(
@@ -88,14 +102,8 @@ async def materialize(
     written = 0
     for spec in {s.view: s for s in record_specs(rule)}.values():
         result = await session.execute(
-            sa.text(MATERIALIZE),
-            {
-                "view": spec.view,
-                "topic": spec.topic,
-                "key": spec.key,
-                "date": spec.date,
-                "keep": sorted(keep.get(spec.topic, set())),
-            },
+            sa.text(MATERIALIZE.format(subset=_subset(keep.get(spec.topic, set())))),
+            {"view": spec.view, "topic": spec.topic, "key": spec.key, "date": spec.date},
         )
         written += int(result.rowcount or 0)  # type: ignore[attr-defined]
     if written:

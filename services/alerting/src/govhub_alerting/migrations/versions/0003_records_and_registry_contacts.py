@@ -39,19 +39,20 @@ STATEMENTS = [
         PRIMARY KEY (registry, subject, attribute)
     )
     """,
-    # A record's business date as the event path reads it (ISO date, maybe with a time);
-    # NULL when it is none, so one bad record does not fail a set-based statement.
-    """
+    # A record's business date as the event path reads it (an ISO date, maybe with a time
+    # after it), or NULL when it is none, so one bad record does not fail a set-based
+    # statement. Plain SQL without exception handling: it is inlined (hence STABLE, like
+    # the casts inside), about 2 us a row.
+    r"""
     CREATE FUNCTION alerting.business_date_of(value text) RETURNS date
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
-    BEGIN
-        IF value IS NULL OR value !~ '^\\d{4}-\\d{2}-\\d{2}' THEN
-            RETURN NULL;
-        END IF;
-        RETURN left(value, 10)::date;
-    EXCEPTION WHEN others THEN
-        RETURN NULL;
-    END
+    LANGUAGE sql STABLE PARALLEL SAFE AS $$
+        SELECT CASE WHEN value ~ '^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])'
+                     AND left(value, 4) <> '0000' THEN
+            CASE WHEN substr(value, 9, 2)::int <= 28
+                   OR substr(value, 9, 2)::int <= extract(day FROM
+                        (left(value, 7) || '-01')::date + interval '1 month - 1 day')
+                THEN left(value, 10)::date END
+        END
     $$
     """,
 ]
