@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from govhub_common.clock import ensure_utc
@@ -16,7 +17,7 @@ from govhub_common.security import Operator, Principal, require_scope
 from govhub_registry.access.policy import AccessPolicy, View
 from govhub_registry.conflicts import service as conflicts
 from govhub_registry.ingest.mapping import Mapping
-from govhub_registry.ingest.service import current_values
+from govhub_registry.ingest.service import current_sources
 from govhub_registry.lookup import service as lookup
 from govhub_registry.matching import review
 from govhub_registry.matching.service import list_decisions
@@ -44,11 +45,13 @@ Purpose = Annotated[
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
-def _policy(request: Request) -> AccessPolicy:
+# Async, like every dependency on a hot path: FastAPI runs a plain `def` in a worker thread,
+# and the hand-over costs more than the lookup itself.
+async def _policy(request: Request) -> AccessPolicy:
     return request.app.state.context.state["access_policy"]
 
 
-def _mapping(request: Request) -> Mapping:
+async def _mapping(request: Request) -> Mapping:
     return request.app.state.context.state["mapping"]
 
 
@@ -92,7 +95,6 @@ def _subject_routes(subject: SubjectTable, segment: str) -> None:
     async def get_one(
         key: str,
         request: Request,
-        session: SessionDep,
         principal: Reader,
         policy: PolicyDep,
         purpose: Purpose = "unspecified",
@@ -104,6 +106,8 @@ def _subject_routes(subject: SubjectTable, segment: str) -> None:
         key = _checked(subject, key)
         view = policy.view(principal, subject.kind)
         if as_of is None and known_at is None:
+            # The hot path: one statement reads and logs, no session, and the body (the shape
+            # of SubjectPublic) is written straight from the stored JSON.
             current = await lookup.read_current_logged(
                 request.app.state.context.state["lookup_pool"],
                 subject=subject,
@@ -115,8 +119,21 @@ def _subject_routes(subject: SubjectTable, segment: str) -> None:
             if current is None:
                 raise not_found(name, key)
             attributes = view.shape(current[0])
-            sources = current_values(current[1])[1]
-        else:
+            sources = current_sources(current[1], attributes)
+            return Response(
+                orjson.dumps(
+                    {
+                        "kind": subject.kind,
+                        "id": key,
+                        "attributes": attributes,
+                        "sources": sources,
+                        "as_of": None,
+                        "known_at": None,
+                    }
+                ),
+                media_type="application/json",
+            )
+        async with request.app.state.context.db.session() as session:
             found = await lookup.get_subject(
                 session,
                 subject=subject,
@@ -127,7 +144,6 @@ def _subject_routes(subject: SubjectTable, segment: str) -> None:
             if found is None:
                 raise not_found(name, key)
             attributes = view.shape(found[0])
-            sources = found[1]
             await lookup.log_access(
                 session,
                 principal=principal,
@@ -140,7 +156,7 @@ def _subject_routes(subject: SubjectTable, segment: str) -> None:
             kind=subject.kind,
             id=key,
             attributes=attributes,
-            sources={k: v for k, v in sources.items() if k in attributes},
+            sources={k: v for k, v in found[1].items() if k in attributes},
             as_of=as_of,
             known_at=known_at,
         )

@@ -259,6 +259,16 @@ def current_values(claims: Claims) -> tuple[dict[str, Any], dict[str, Any]]:
     return attributes, sources
 
 
+def current_sources(claims: Claims, shown: Container[str]) -> dict[str, dict[str, Any]]:
+    """Where each shown attribute's current value comes from (agency, record, valid time)."""
+    sources: dict[str, dict[str, Any]] = {}
+    for name, by_agency in claims.items():
+        if name in shown:
+            agency, claim = best_claim(by_agency)
+            sources[name] = {"agency": agency, "seq": claim[3], "valid_from": claim[2]}
+    return sources
+
+
 def _negated(iso_date: str) -> int:
     return -int(iso_date.replace("-", ""))
 
