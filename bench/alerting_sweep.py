@@ -88,7 +88,7 @@ COLUMNS = ["view", "topic", "seq", "subject", "business_date", "publisher", "dat
 async def reset(db: Database, *, keep_facts: bool = False) -> None:
     tables = "alerting.timers, alerting.warning_history, alerting.warnings, alerting.outbox"
     if not keep_facts:
-        tables += ", alerting.facts, alerting.records, alerting.inbox"
+        tables += ", alerting.facts, alerting.fact_views, alerting.records, alerting.inbox"
     async with db.session() as session:
         await session.execute(sa.text(f"TRUNCATE {tables}"))
 
@@ -179,7 +179,7 @@ async def sweep_point(db: Database, n: int) -> dict[str, object]:
     }
 
 
-RECORD_COLUMNS = ["topic", "seq", "publisher", "data"]
+RECORD_COLUMNS = ["topic", "seq", "publisher", "data", "received_at"]
 
 
 async def history_point(db: Database, n: int) -> dict[str, object]:
@@ -187,13 +187,15 @@ async def history_point(db: Database, n: int) -> dict[str, object]:
     kept only as records (alerting.records): the facts it needs are derived first."""
     await reset(db)
     licences, registrations = facts(n, seq0=1)
+    # History: received yesterday, not in the last minutes.
+    received = datetime.now(UTC) - timedelta(days=1)
     async with db.session() as session:
         raw = await raw_connection(session)
         for rows in (licences, registrations):
             await raw.copy_records_to_table(
                 "records",
                 schema_name="alerting",
-                records=[(r[1], r[2], r[5], r[6]) for r in rows],
+                records=[(r[1], r[2], r[5], r[6], received) for r in rows],
                 columns=RECORD_COLUMNS,
             )
     del licences, registrations
@@ -201,20 +203,25 @@ async def history_point(db: Database, n: int) -> dict[str, object]:
     async with db.session() as session:
         stored = await get_rule(session, rule_id=RULE)
     # The same judgement under a new id, over views whose facts nobody kept: every licence
-    # and registration becomes a fact from its record first (in a savepoint rolled back).
+    # and registration becomes a fact from its record first; a second dry run reads only
+    # the records received since.
     rule = stored.rule.model_copy(update={"id": "bench_new_rule", "reminders": []})
     new = StoredRule(rule=rule, version=1, enabled=True, source="api")
     as_of = datetime.combine(DAY0 + timedelta(days=365 + 31), datetime.min.time(), tzinfo=UTC)
     async with db.session() as session:
-        await session.execute(sa.text("TRUNCATE alerting.facts"))
-    started = time.perf_counter()
-    async with db.session() as session:
-        result = await backfill(
-            session, stored=new, as_of=as_of, dry_run=True, limit=10, batch_size=10_000
-        )
+        await session.execute(sa.text("TRUNCATE alerting.facts, alerting.fact_views"))
+    timings = []
+    for _ in range(2):
+        started = time.perf_counter()
+        async with db.session() as session:
+            result = await backfill(
+                session, stored=new, as_of=as_of, dry_run=True, limit=10, batch_size=10_000
+            )
+        timings.append(round(time.perf_counter() - started, 2))
     return {
         "records": n,
-        "history_dry_run_s": round(time.perf_counter() - started, 2),
+        "history_first_dry_run_s": timings[0],
+        "history_second_dry_run_s": timings[1],
         "would_raise": result.would_raise,
     }
 

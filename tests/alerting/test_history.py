@@ -95,24 +95,31 @@ async def test_a_rule_over_topics_no_rule_read_is_dry_run_then_applied(
     assert (evidence["topic"], evidence["business_date"]) == (issued, day0.isoformat())
     assert isinstance(evidence["seq"], int)
     assert listed[never]["due_date"] == (day0 + days(30)).isoformat()
-    # A dry run changes nothing, not even the facts.
-    assert await scalar(hub, "SELECT count(*) FROM alerting.facts WHERE topic = :t", t=issued) == 0
+    # A dry run raises nothing and sets no timer.
     assert await warnings_of(hub, "gz-qts", rule=rule_id) == []
+    assert (
+        await scalar(hub, "SELECT count(*) FROM alerting.timers WHERE rule_id = :r", r=rule_id) == 0
+    )
+    # A record published after the first dry run is in the next one.
+    forgotten = uscc()
+    await hub.runtime.bus.publish([record_event(issued, "gz-qts", permit(forgotten, day0))])
+    again = await post(hub, "/alerting/v1/rules/dry-run", rule, as_of=as_of)
+    assert {w["subject"] for w in again["warnings"]} == {never, late, forgotten}
 
     await post(hub, "/alerting/v1/rules", rule)
     stored_dry = await post(
         hub, f"/alerting/v1/rules/{rule_id}/backfill", {"dry_run": True, "as_of": as_of}
     )
-    assert {w["subject"] for w in stored_dry["warnings"]} == {never, late}
+    assert {w["subject"] for w in stored_dry["warnings"]} == {never, late, forgotten}
     applied = await post(
         hub, f"/alerting/v1/rules/{rule_id}/backfill", {"dry_run": False, "as_of": as_of}
     )
-    assert applied["raised"] == 2
+    assert applied["raised"] == 3
     # The deadline still ahead (a permit of day 20) got its timer, as the event path sets it.
     assert applied["timers_created"] == 1
     await hub.settle()
     warnings = {w["subject"]: w for w in await warnings_of(hub, "gz-qts", rule=rule_id)}
-    assert set(warnings) == {never, late}
+    assert set(warnings) == {never, late, forgotten}
     assert warnings[never]["status"] == "open"
     # Inspected after the deadline, before the rule existed: complied late at once.
     assert (warnings[late]["status"], warnings[late]["resolution"]) == (
@@ -127,6 +134,7 @@ async def test_a_rule_over_topics_no_rule_read_is_dry_run_then_applied(
     assert {w["subject"] for w in await warnings_of(hub, "gz-qts", rule=rule_id)} == {
         never,
         late,
+        forgotten,
         ahead,
     }
     await hub.runtime.bus.publish(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from typing import Any, Protocol
 
 import orjson
@@ -72,10 +73,15 @@ INSERT INTO alerting.facts (view, topic, seq, subject, business_date, publisher,
 SELECT :view, r.topic, r.seq, r.data->>:key, d.day, r.publisher, {subset}
 FROM alerting.records r
 CROSS JOIN LATERAL (SELECT alerting.business_date_of(r.data->>:date) AS day OFFSET 0) d
-WHERE r.topic = :topic AND coalesce(r.data->>:key, '') <> '' AND d.day IS NOT NULL
+WHERE r.topic = :topic AND coalesce(r.data->>:key, '') <> '' AND d.day IS NOT NULL {since}
 ON CONFLICT (view, seq) DO UPDATE SET data = alerting.facts.data || excluded.data
     WHERE NOT alerting.facts.data @> excluded.data
 """
+
+# A record is stamped with the start of the transaction that stores it, which may commit
+# after a derivation started: the next derivation reads the records received this long
+# before the previous one started (event transactions last well under a second).
+IN_FLIGHT_MARGIN = timedelta(minutes=15)
 
 
 def _subset(fields: Iterable[str]) -> str:
@@ -97,15 +103,59 @@ async def materialize(
 ) -> int:
     """Make the facts of every view the rule reads complete over the stored records: the
     records of a topic no rule read before become facts, and facts kept before the rule read
-    a field get it. Idempotent; returns the facts written or widened."""
+    a field get it. Idempotent; returns the facts written or widened.
+
+    `alerting.fact_views` remembers per view the fields derived and when: a view derived
+    before with these fields only reads the records received since (less the in-flight
+    margin), so a rule dry-run again, or created after its dry run, does not derive the
+    whole history again. The fields of a view only grow."""
     keep = kept_fields([rule, *stored])
     written = 0
     for spec in {s.view: s for s in record_specs(rule)}.values():
+        # The row lock makes concurrent derivations of one view take turns.
+        await session.execute(
+            sa.text(
+                "INSERT INTO alerting.fact_views (view, fields, derived_at) "
+                "VALUES (:v, '{}', NULL) ON CONFLICT (view) DO NOTHING"
+            ),
+            {"v": spec.view},
+        )
+        done = (
+            await session.execute(
+                sa.text(
+                    "SELECT fields, derived_at, now() AS started FROM alerting.fact_views "
+                    "WHERE view = :v FOR UPDATE"
+                ),
+                {"v": spec.view},
+            )
+        ).one()
+        wanted = keep.get(spec.topic, set())
+        fields = wanted | set(done.fields)
+        since = (
+            None
+            if done.derived_at is None or not wanted <= set(done.fields)
+            else done.derived_at - IN_FLIGHT_MARGIN
+        )
         result = await session.execute(
-            sa.text(MATERIALIZE.format(subset=_subset(keep.get(spec.topic, set())))),
-            {"view": spec.view, "topic": spec.topic, "key": spec.key, "date": spec.date},
+            sa.text(
+                MATERIALIZE.format(
+                    subset=_subset(fields),
+                    since="" if since is None else "AND r.received_at >= :since",
+                )
+            ),
+            {
+                "view": spec.view,
+                "topic": spec.topic,
+                "key": spec.key,
+                "date": spec.date,
+                "since": since,
+            },
         )
         written += int(result.rowcount or 0)  # type: ignore[attr-defined]
+        await session.execute(
+            sa.text("UPDATE alerting.fact_views SET fields = :f, derived_at = :at WHERE view = :v"),
+            {"v": spec.view, "f": sorted(fields), "at": done.started},
+        )
     if written:
         log.info("rule %s: %d facts derived from the stored records", rule.id, written)
     return written
