@@ -138,3 +138,35 @@ async def test_errors_are_problem_json(hub: Hub) -> None:
         f"/registry/v1/persons/{unknown}", params={"as_of": "yesterday"}, headers=hub.operator()
     )
     assert bad_date.status_code == 422 and bad_date.json()["errors"][0]["path"] == "query:$.as_of"
+
+
+async def test_a_read_by_id_answers_alike_on_every_path(hub: Hub) -> None:
+    """Reads by ID that succeed are served before routing (lookup/fast_path.py); the rest by
+    the declared route. Both give the same record, headers, metrics and problems."""
+    id_number = make_ric(date(1971, 4, 4))
+    await publish(
+        hub, published("person_registered", "gz-psb", [record(person(id_number, "周建国"))])
+    )
+    url = f"/registry/v1/persons/{id_number}"
+    hrss = hub.auth("gz-hrss", "registry:read")
+    current = await hub.client.get(url, params={"purpose": "核查"}, headers=hrss)
+    assert current.status_code == 200 and current.headers["x-request-id"]
+    assert current.headers["content-type"] == "application/json"
+    as_of = await hub.client.get(url, params={"as_of": date.today().isoformat()}, headers=hrss)
+    assert as_of.status_code == 200
+    assert as_of.json()["attributes"] == current.json()["attributes"]
+    assert as_of.json()["sources"] == current.json()["sources"]
+    assert "mobile" not in current.json()["attributes"]
+
+    lowercase_scheme = {"Authorization": hrss["Authorization"].replace("Bearer", "bearer")}
+    assert (await hub.client.get(url, headers=lowercase_scheme)).status_code == 200
+    forged = await hub.client.get(url, headers={"Authorization": "Bearer not-a-token"})
+    assert forged.status_code == 401 and forged.json()["code"] == "unauthorized"
+    too_long = await hub.client.get(url, params={"purpose": "x" * 201}, headers=hrss)
+    assert too_long.status_code == 422
+    assert too_long.json()["errors"][0]["path"] == "query:$.purpose"
+
+    log = (await hub.client.get(f"{url}/access-log", headers=hub.operator())).json()["data"]
+    assert [(e["agency"], e["purpose"]) for e in log].count(("gz-hrss", "核查")) == 1
+    metrics = (await hub.client.get("/metrics")).text
+    assert 'route="/registry/v1/persons/{id_number}"' in metrics

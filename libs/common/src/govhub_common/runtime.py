@@ -202,6 +202,8 @@ def _service_app(spec: ServiceSpec, runtime: Runtime) -> FastAPI:
     app.include_router(events_status_router(spec))
     for router in spec.routers():
         app.include_router(router)
+    for middleware in reversed(spec.middleware):
+        app.add_middleware(middleware)
     return app
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
+from starlette.types import ASGIApp
 
 from govhub_common.outbox import InboxHandler
 from govhub_common.settings import CommonSettings
@@ -50,6 +51,9 @@ class ServiceSpec:
     startup: Callable[[ServiceContext], Awaitable[None]] | None = None
     shutdown: Callable[[ServiceContext], Awaitable[None]] | None = None
     cli: Callable[[], typer.Typer] | None = None
+    # ASGI middleware classes wrapped around this service's app (first = outermost), e.g. a
+    # hot path answered before routing.
+    middleware: Sequence[Callable[[ASGIApp], ASGIApp]] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
@@ -38,6 +39,9 @@ class RequestContextMiddleware:
         self.app = app
         self.service = service
         self.prefixes = prefixes or {}
+        # The labelled series per (service, route, method, status): prometheus-client's
+        # labels() takes a lock and builds a key on every call.
+        self._series: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
 
     def _service_for(self, path: str) -> str:
         for prefix, name in self.prefixes.items():
@@ -49,10 +53,15 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
-        request_id = headers.get("x-request-id") or uuid.uuid4().hex
-        match = _TRACEPARENT.match(headers.get("traceparent", ""))
-        trace_id = match.group(1) if match else uuid.uuid4().hex
+        request_id = traceparent = ""
+        for name, value in scope.get("headers", ()):  # ASGI header names are lower case
+            if name == b"x-request-id":
+                request_id = value.decode("latin-1")
+            elif name == b"traceparent":
+                traceparent = value.decode("latin-1")
+        request_id = request_id or os.urandom(16).hex()
+        match = _TRACEPARENT.match(traceparent) if traceparent else None
+        trace_id = match.group(1) if match else os.urandom(16).hex()
         rid_token = request_id_var.set(request_id)
         tid_token = trace_id_var.set(trace_id)
         status = 500
@@ -73,10 +82,15 @@ class RequestContextMiddleware:
             route = _route_template(scope, root_path)
             if route not in ("/metrics",):
                 service = self._service_for(scope["path"])
-                HTTP_REQUESTS.labels(service, route, scope["method"], str(status)).inc()
-                HTTP_DURATION.labels(service, route, scope["method"]).observe(
-                    time.perf_counter() - started
-                )
+                key = (service, route, scope["method"], status)
+                series = self._series.get(key)
+                if series is None:
+                    series = self._series[key] = (
+                        HTTP_REQUESTS.labels(service, route, scope["method"], str(status)),
+                        HTTP_DURATION.labels(service, route, scope["method"]),
+                    )
+                series[0].inc()
+                series[1].observe(time.perf_counter() - started)
             request_id_var.reset(rid_token)
             trace_id_var.reset(tid_token)
 

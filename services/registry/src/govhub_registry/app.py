@@ -16,6 +16,7 @@ from govhub_common.service import ServiceSpec
 from govhub_registry.access.policy import load_access_policy
 from govhub_registry.consumers import registry_consumers
 from govhub_registry.ingest.mapping import load_mapping
+from govhub_registry.lookup.fast_path import LookupFastPath
 from govhub_registry.metrics import CONFLICTS_OPEN, MATCH_REVIEW_PENDING
 from govhub_registry.settings import RegistrySettings
 
@@ -29,8 +30,17 @@ async def startup(ctx: ServiceContext) -> None:
     # Lookups by ID read and log in one statement on a plain asyncpg pool: one round trip
     # instead of a session's ping, BEGIN, read, log and COMMIT.
     ctx.state["lookup_pool"] = await asyncpg.create_pool(
-        asyncpg_dsn(ctx.db.url), min_size=1, max_size=settings.db_pool_size
+        asyncpg_dsn(ctx.db.url),
+        min_size=1,
+        max_size=settings.db_pool_size,
+        reset=_keep_as_is,
     )
+
+
+async def _keep_as_is(connection: asyncpg.Connection) -> None:
+    """The lookup pool runs single statements (their own transactions) and changes no
+    session state, so a connection goes back as it came: no reset round trip (asyncpg's
+    default sends UNLISTEN, RESET ALL, ... on every release)."""
 
 
 async def shutdown(ctx: ServiceContext) -> None:
@@ -83,4 +93,5 @@ SERVICE = ServiceSpec(
     startup=startup,
     shutdown=shutdown,
     cli=_cli,
+    middleware=[LookupFastPath],
 )

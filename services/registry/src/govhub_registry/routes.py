@@ -6,7 +6,6 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from govhub_common.clock import ensure_utc
@@ -17,7 +16,6 @@ from govhub_common.security import Operator, Principal, require_scope
 from govhub_registry.access.policy import AccessPolicy, View
 from govhub_registry.conflicts import service as conflicts
 from govhub_registry.ingest.mapping import Mapping
-from govhub_registry.ingest.service import current_sources
 from govhub_registry.lookup import service as lookup
 from govhub_registry.matching import review
 from govhub_registry.matching.service import list_decisions
@@ -106,8 +104,8 @@ def _subject_routes(subject: SubjectTable, segment: str) -> None:
         key = _checked(subject, key)
         view = policy.view(principal, subject.kind)
         if as_of is None and known_at is None:
-            # The hot path: one statement reads and logs, no session, and the body (the shape
-            # of SubjectPublic) is written straight from the stored JSON.
+            # One statement reads and logs, no session. (A request that succeeds here is
+            # mostly answered before routing: lookup/fast_path.py.)
             current = await lookup.read_current_logged(
                 request.app.state.context.state["lookup_pool"],
                 subject=subject,
@@ -118,20 +116,8 @@ def _subject_routes(subject: SubjectTable, segment: str) -> None:
             )
             if current is None:
                 raise not_found(name, key)
-            attributes = view.shape(current[0])
-            sources = current_sources(current[1], attributes)
             return Response(
-                orjson.dumps(
-                    {
-                        "kind": subject.kind,
-                        "id": key,
-                        "attributes": attributes,
-                        "sources": sources,
-                        "as_of": None,
-                        "known_at": None,
-                    }
-                ),
-                media_type="application/json",
+                lookup.current_body(subject, key, view, current), media_type="application/json"
             )
         async with request.app.state.context.db.session() as session:
             found = await lookup.get_subject(

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_common.db import raw_connection
 from govhub_common.security import Principal
-from govhub_registry.ingest.service import Claims
+from govhub_registry.access.policy import View
+from govhub_registry.ingest.service import Claims, current_sources
 from govhub_registry.subjects import SubjectTable
 
 # Attribute values as known at $3: each agency's value of an attribute is valid until the
@@ -117,6 +118,24 @@ async def read_current_logged(
     if row is None:
         return None
     return orjson.loads(row["attributes"]), orjson.loads(row["claims"])
+
+
+def current_body(
+    subject: SubjectTable, key: str, view: View, current: tuple[dict[str, Any], Claims]
+) -> bytes:
+    """The JSON of a current golden record as one caller may see it (the shape of
+    SubjectPublic), written straight from the stored values."""
+    attributes = view.shape(current[0])
+    return orjson.dumps(
+        {
+            "kind": subject.kind,
+            "id": key,
+            "attributes": attributes,
+            "sources": current_sources(current[1], attributes),
+            "as_of": None,
+            "known_at": None,
+        }
+    )
 
 
 async def history(
