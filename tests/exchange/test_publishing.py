@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 import sqlalchemy as sa
 
@@ -86,6 +88,34 @@ async def test_duplicates_are_reported_and_changes_become_new_versions(hub: Hub)
         ("e1", 2, 2),
         ("e2", 1, 3),
     ]
+
+
+async def test_concurrent_publishers_of_the_same_records_never_append_one_twice(hub: Hub) -> None:
+    owner = await make_agency(hub)
+    topic = await make_topic(hub, owner)
+    same = [{"record_id": f"c{i}", "data": enterprise(i)} for i in range(40)]
+    results = await asyncio.gather(*(publish(hub, owner, topic, same) for _ in range(4)))
+    assert sum(r["counts"]["accepted"] for r in results) == 40
+    assert sum(r["counts"]["duplicates"] for r in results) == 120
+    seqs = sorted(a["seq"] for r in results for a in r["accepted"])
+    assert seqs == list(range(1, 41))
+    assert {(d["version"], d["seq"] in seqs) for r in results for d in r["duplicates"]} == {
+        (1, True)
+    }
+
+    # Different contents at once: each becomes its own version, numbered without gaps.
+    changed = [
+        [{"record_id": f"c{i}", "data": enterprise(i, address=f"广州市{k}号")} for i in range(40)]
+        for k in range(3)
+    ]
+    results = await asyncio.gather(*(publish(hub, owner, topic, batch) for batch in changed))
+    versions: dict[str, list[int]] = {}
+    for r in results:
+        assert r["counts"] == {"accepted": 40, "duplicates": 0, "rejected": 0}
+        for a in r["accepted"]:
+            versions.setdefault(a["record_id"], []).append(a["version"])
+    assert all(sorted(v) == [2, 3, 4] for v in versions.values())
+    assert sorted(a["seq"] for r in results for a in r["accepted"]) == list(range(41, 161))
 
 
 async def test_ndjson_bad_lines_are_rejected_with_their_numbers(hub: Hub) -> None:

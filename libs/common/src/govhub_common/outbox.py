@@ -73,11 +73,13 @@ async def add_events(session: AsyncSession, schema: str, events: Sequence[CloudE
     """Stage events in the caller's transaction; they leave only if it commits."""
     if not events:
         return
+    # One round trip: callers often hold a lock until commit (the exchange's topic row).
     await session.execute(
         sa.text(
-            f"INSERT INTO {schema}.outbox (event_id, type, routing_key, payload) "
+            f"WITH staged AS (INSERT INTO {schema}.outbox (event_id, type, routing_key, payload) "
             "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[]), "
-            "CAST(:keys AS text[]), CAST(:payloads AS jsonb[]))"
+            "CAST(:keys AS text[]), CAST(:payloads AS jsonb[]))) "
+            f"SELECT pg_notify('govhub_outbox_{schema}', '')"
         ),
         {
             "ids": [e.id for e in events],
@@ -86,7 +88,6 @@ async def add_events(session: AsyncSession, schema: str, events: Sequence[CloudE
             "payloads": [e.to_json().decode() for e in events],
         },
     )
-    await session.execute(sa.text(f"SELECT pg_notify('govhub_outbox_{schema}', '')"))
 
 
 class OutboxRelay:
