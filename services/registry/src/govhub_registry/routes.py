@@ -106,19 +106,11 @@ def _subject_routes(subject: SubjectTable, segment: str) -> None:
         if as_of is None and known_at is None:
             # One statement reads and logs, no session. (A request that succeeds here is
             # mostly answered before routing: lookup/fast_path.py.)
-            current = await lookup.read_current_logged(
-                request.app.state.context.state["lookup_pool"],
-                subject=subject,
-                key=key,
-                principal=principal,
-                granted=None if view.allows("*") else view.fields,
-                purpose=purpose,
-            )
-            if current is None:
+            context = request.app.state.context
+            shown = await lookup.current_record(context, subject, key, principal, view, purpose)
+            if shown is None:
                 raise not_found(name, key)
-            return Response(
-                lookup.current_body(subject, key, view, current), media_type="application/json"
-            )
+            return Response(shown, media_type="application/json")
         async with request.app.state.context.db.session() as session:
             found = await lookup.get_subject(
                 session,

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from govhub_common.identifiers import validate_ric, validate_uscc
 from govhub_common.problems import Problem
 from govhub_common.security import OPERATOR_SCOPE
-from govhub_registry.lookup.service import current_body, read_current_logged
+from govhub_registry.lookup.service import current_record
 from govhub_registry.subjects import LEGAL_ENTITY, PERSON, SubjectTable
 
 _ACCEPTED = frozenset({"registry:read", OPERATOR_SCOPE})
@@ -75,19 +75,10 @@ async def _answer(scope: Scope, send: Send) -> bool:
         key = (validate_uscc if subject is LEGAL_ENTITY else validate_ric)(raw_key.strip().upper())
     except ValueError:
         return False
-    context = app.state.context
-    view = context.state["access_policy"].view(principal, subject.kind)
-    current = await read_current_logged(
-        context.state["lookup_pool"],
-        subject=subject,
-        key=key,
-        principal=principal,
-        granted=None if view.allows("*") else view.fields,
-        purpose=purpose,
-    )
-    if current is None:
+    view = app.state.context.state["access_policy"].view(principal, subject.kind)
+    body = await current_record(app.state.context, subject, key, principal, view, purpose)
+    if body is None:
         return False  # the route answers 404
-    body = current_body(subject, key, view, current)
     scope["route"] = route
     await send(
         {

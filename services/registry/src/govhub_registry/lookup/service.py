@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_common.db import raw_connection
+from govhub_common.runtime import ServiceContext
 from govhub_common.security import Principal
 from govhub_registry.access.policy import View
 from govhub_registry.ingest.service import Claims, current_sources
@@ -118,6 +119,27 @@ async def read_current_logged(
     if row is None:
         return None
     return orjson.loads(row["attributes"]), orjson.loads(row["claims"])
+
+
+async def current_record(
+    context: ServiceContext,
+    subject: SubjectTable,
+    key: str,
+    principal: Principal,
+    view: View,
+    purpose: str,
+) -> bytes | None:
+    """The JSON of the current golden record as this caller may see it, its read logged;
+    None when the registry does not know the subject."""
+    current = await read_current_logged(
+        context.state["lookup_pool"],
+        subject=subject,
+        key=key,
+        principal=principal,
+        granted=None if view.allows("*") else view.fields,
+        purpose=purpose,
+    )
+    return None if current is None else current_body(subject, key, view, current)
 
 
 def current_body(
