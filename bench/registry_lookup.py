@@ -112,11 +112,15 @@ async def load(url: str, persons: int, entities: int) -> tuple[list[str], list[s
         loaded = time.perf_counter() - started
         for ddl in INDEXES.values():
             await conn.execute(ddl)
-        await conn.execute("ANALYZE registry.person")
-        await conn.execute("ANALYZE registry.legal_entity")
+        # What a registry in service looks like: vacuumed and analysed, the load's WAL
+        # checkpointed; otherwise autovacuum and the checkpoint of 1.2 million fresh rows
+        # run during the measurement.
+        await conn.execute("VACUUM (ANALYZE) registry.person")
+        await conn.execute("VACUUM (ANALYZE) registry.legal_entity")
+        await conn.execute("CHECKPOINT")
         print(
             f"loaded {persons:,} persons and {entities:,} legal entities with COPY in {loaded:.1f} s "
-            f"(+ indexes and ANALYZE: {time.perf_counter() - started:.1f} s in all)"
+            f"(+ indexes, VACUUM ANALYZE and CHECKPOINT: {time.perf_counter() - started:.1f} s in all)"
         )
     finally:
         await conn.close()
@@ -252,4 +256,9 @@ if __name__ == "__main__":
     entities = int(argv[1]) if len(argv) > 1 else 200_000
     rates = [int(r) for r in argv[2].split(",")] if len(argv) > 2 else [500]
     seconds = int(argv[3]) if len(argv) > 3 else 20
-    asyncio.run(main(persons, entities, rates, seconds))
+    try:  # the load generator shares the two cores: the lighter event loop where installed
+        import uvloop
+    except ImportError:
+        asyncio.run(main(persons, entities, rates, seconds))
+    else:
+        uvloop.run(main(persons, entities, rates, seconds))
