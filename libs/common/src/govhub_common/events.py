@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -57,6 +58,27 @@ class CloudEvent(BaseModel):
     @classmethod
     def from_json(cls, body: bytes | str) -> CloudEvent:
         return cls.model_validate(orjson.loads(body))
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as an outbox row holds it: its JSON as written, plus what the broker needs
+    beside the body. The relay publishes the stored bytes as they are: parsing a
+    1,000-record batch and writing it again cost a few milliseconds per batch."""
+
+    id: str
+    type: str
+    routing_key: str
+    traceparent: str
+    body: bytes
+
+    def to_json(self) -> bytes:
+        return self.body
+
+    def parse(self) -> CloudEvent:
+        event = CloudEvent.from_json(self.body)
+        suffix = self.routing_key[len(event.type) + 1 :] or None
+        return event.model_copy(update={"routing_suffix": suffix})
 
 
 def routing_matches(pattern: str, key: str) -> bool:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_common.bus.base import EventBus
 from govhub_common.db import Database
-from govhub_common.events import CloudEvent
+from govhub_common.events import CloudEvent, StoredEvent
 from govhub_common.metrics import (
     EVENTS_CONSUMED,
     EVENTS_PUBLISHED,
@@ -121,7 +121,9 @@ class OutboxRelay:
             rows = (
                 await session.execute(
                     sa.text(
-                        f"SELECT id, routing_key, payload::text AS payload FROM {self.schema}.outbox "
+                        "SELECT id, event_id::text AS event_id, type, routing_key, "
+                        "coalesce(payload->>'traceparent', '') AS traceparent, "
+                        f"payload::text AS payload FROM {self.schema}.outbox "
                         "WHERE sent_at IS NULL ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED"
                     ),
                     {"n": self.batch_size},
@@ -129,11 +131,11 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            events = [CloudEvent.from_json(row.payload) for row in rows]
-            # The routing suffix is not serialised; restore the key stored beside the row.
             events = [
-                e.model_copy(update={"routing_suffix": row.routing_key[len(e.type) + 1 :] or None})
-                for e, row in zip(events, rows, strict=True)
+                StoredEvent(
+                    row.event_id, row.type, row.routing_key, row.traceparent, row.payload.encode()
+                )
+                for row in rows
             ]
             await self.bus.publish(events)
             await self.mark_sent(session, [row.id for row in rows])

@@ -4,7 +4,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from govhub_common.events import CloudEvent
+from govhub_common.events import CloudEvent, StoredEvent
 
 EventHandler = Callable[[CloudEvent], Awaitable[None]]
 
@@ -27,7 +27,7 @@ class EventBus(Protocol):
 
     async def close(self) -> None: ...
 
-    async def publish(self, events: Sequence[CloudEvent]) -> None:
+    async def publish(self, events: Sequence[CloudEvent | StoredEvent]) -> None:
         """Returns once the broker confirmed every event; raises otherwise."""
         ...
 

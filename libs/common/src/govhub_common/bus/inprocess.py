@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 
 from govhub_common.bus.base import Subscription
-from govhub_common.events import CloudEvent, routing_matches
+from govhub_common.events import CloudEvent, StoredEvent, routing_matches
 from govhub_common.metrics import DEAD_LETTERS
 
 log = logging.getLogger("govhub.bus")
@@ -40,8 +40,9 @@ class InProcessBus:
     async def subscribe(self, subscription: Subscription) -> None:
         self._subscriptions.append(subscription)
 
-    async def publish(self, events: Sequence[CloudEvent]) -> None:
-        for event in events:
+    async def publish(self, events: Sequence[CloudEvent | StoredEvent]) -> None:
+        for item in events:
+            event = item.parse() if isinstance(item, StoredEvent) else item
             targets = [
                 s
                 for s in self._subscriptions

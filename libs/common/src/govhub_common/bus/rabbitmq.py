@@ -18,7 +18,7 @@ from aio_pika.abc import (
 )
 
 from govhub_common.bus.base import Subscription
-from govhub_common.events import CloudEvent
+from govhub_common.events import CloudEvent, StoredEvent
 from govhub_common.metrics import DEAD_LETTERS
 
 log = logging.getLogger("govhub.bus")
@@ -70,7 +70,7 @@ class RabbitMQBus:
         if self._connection is None or self._connection.is_closed:
             raise ConnectionError("not connected to RabbitMQ")
 
-    async def publish(self, events: Sequence[CloudEvent]) -> None:
+    async def publish(self, events: Sequence[CloudEvent | StoredEvent]) -> None:
         if self._exchange is None:
             raise ConnectionError("bus not started")
         exchange = self._exchange
