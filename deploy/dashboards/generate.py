@@ -558,9 +558,15 @@ def warnings() -> dash.Dashboard:
                     (
                         f"sum by (rule) (increase(govhub_alerting_reminders_due_total{sel}[1h]))",
                         "{{rule}}",
-                    )
+                    ),
+                    (
+                        "sum by (rule, reason) "
+                        f"(increase(govhub_alerting_reminders_unsent_total{sel}[1h]))",
+                        "{{rule}} not sent: {{reason}}",
+                    ),
                 ],
-                description="Reminders sent to citizens and enterprises, per hour.",
+                description="Reminders sent to citizens and enterprises, per hour, and those "
+                "not sent (no mobile known in the registry or on the record).",
             )
         )
     )
