@@ -74,6 +74,9 @@ class HubProcess:
 
 
 @pytest.mark.slow
+# 50,000 webhooks, one POST per record, to a receiver in this process: about 4 minutes on
+# 2 cores, too close to the suite's default 300 s limit.
+@pytest.mark.timeout(900)
 async def test_sigkill_during_publish_and_delivery_loses_nothing_acknowledged(
     fresh_db_url: str, amqp_url: str, tmp_path: Path
 ) -> None:
