@@ -30,12 +30,16 @@ def resolve_database(settings: CommonSettings) -> tuple[str, Any]:
         return settings.database_url, None
     if not settings.is_development:
         raise ConfigurationError("GOVHUB_DATABASE_URL is required in production")
-    from govhub_common.embedded import start_embedded_postgres
+    from govhub_common.embedded import (
+        start_embedded_postgres,
+        stop_embedded_postgres_on_sigterm,
+    )
 
     console.print(
         f"[dim]no GOVHUB_DATABASE_URL: using the embedded PostgreSQL in {settings.home}/pgdata[/]"
     )
     server, url = start_embedded_postgres(settings.home)
+    stop_embedded_postgres_on_sigterm()
     return url, server
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,19 @@ def start_embedded_postgres(home: Path) -> tuple[Any, str]:
     admin_url = server.get_uri()
     asyncio.run(ensure_database(admin_url, DATABASE))
     return server, with_database(admin_url, DATABASE)
+
+
+def stop_embedded_postgres_on_sigterm() -> None:
+    """Make SIGTERM end the process through SystemExit (main thread only).
+
+    The embedded server is stopped by an atexit hook of embedded-postgres. uvicorn re-raises
+    SIGTERM after its graceful shutdown, and the default action would end the process without
+    atexit, leaving PostgreSQL running after a service manager's stop."""
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 async def ensure_database(admin_url: str, name: str) -> None:

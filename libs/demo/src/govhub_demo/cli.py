@@ -186,10 +186,14 @@ async def _start_hub(
     if settings.database_url:
         admin_url = settings.database_url
     else:
-        from govhub_common.embedded import start_embedded_postgres
+        from govhub_common.embedded import (
+            start_embedded_postgres,
+            stop_embedded_postgres_on_sigterm,
+        )
 
         _server, admin_url = await asyncio.to_thread(start_embedded_postgres, settings.home)
         _keep.append(_server)
+        stop_embedded_postgres_on_sigterm()
     demo_url = with_database(admin_url, database)
     await drop_test_database(admin_url, demo_url)  # same seed, same report: start empty
     from govhub_common.embedded import ensure_database
