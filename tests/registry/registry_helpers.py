@@ -28,6 +28,14 @@ def make_ric(birth: date = date(1950, 3, 7), region: str = "440106", sex: str = 
     return body + ric.calc_check_digit(body + "0")  # stdnum skips the last character
 
 
+def twin_ric(id_number: str) -> str:
+    """Another valid ID of the same region, birth date and sex, one digit away from the given
+    one: two such people with one name are what only an operator can tell apart."""
+    digit = int(id_number[16])
+    body = id_number[:16] + str((digit + 2) % 10)
+    return body + ric.calc_check_digit(body + "0")
+
+
 def make_uscc() -> str:
     alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
     body = "91440101" + "".join(random.choice(alphabet) for _ in range(9))
