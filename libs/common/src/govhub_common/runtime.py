@@ -7,6 +7,7 @@ sub-app mounted at its prefix, so agency URLs are the same in both modes.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -260,7 +261,18 @@ async def _start(runtime: Runtime, target: str, *, migrate: bool) -> None:
         runtime.tasks.append(asyncio.create_task(relay.listen(), name=f"{spec.name}-notify"))
         for task in spec.background:
             runtime.tasks.append(asyncio.create_task(_guard(task, ctx), name=f"{spec.name}-bg"))
+    freeze_startup_objects()
     log.info("govhub %s started: %s", target, ", ".join(runtime.services))
+
+
+def freeze_startup_objects() -> None:
+    """Move what startup built (modules, routes, schemas, mappings: 170,000 objects and
+    more) out of the garbage collector's sight: it lives as long as the process, and every
+    full collection walked it again. A full collection took ~100 ms of the event loop
+    under publish load (with topic locks held meanwhile), and a 1,000-record batch of
+    ingest triggers several."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _guard(task: Any, ctx: ServiceContext) -> None:

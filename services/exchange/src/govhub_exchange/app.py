@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 from pathlib import Path
 
 from fastapi import APIRouter
@@ -45,10 +44,6 @@ async def startup(ctx: ServiceContext) -> None:
             home=Path(settings.home),
         )
         await ensure_warnings_topic(session)
-    # What startup built (modules, routes, schemas: ~170,000 objects) lives as long as the
-    # process; out of the collector's sight, a full collection no longer walks it (each
-    # took ~100 ms of the event loop under publish load, with topic locks held meanwhile).
-    gc.freeze()
 
 
 SERVICE = ServiceSpec(
