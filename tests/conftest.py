@@ -31,7 +31,8 @@ def govhub_home() -> Path:
 
 
 @pytest.fixture(scope="session")
-async def admin_db_url() -> str:
+def admin_db_url() -> str:
+    # Synchronous: starting the embedded server runs its own event loop.
     return testing.admin_database_url(REPO / ".govhub-test")
 
 
