@@ -139,6 +139,51 @@ async def test_deregistration_and_replay_change_nothing_twice(hub: Hub) -> None:
     assert licence["status"] == "deregistered" and licence["end_date"] == "2024-09-30"
 
 
+async def test_a_payment_sent_again_in_a_new_event_counts_once(hub: Hub) -> None:
+    id_number = make_ric(date(1949, 10, 1))
+    await publish(hub, published("person_registered", "gz-psb", [record(person(id_number))]))
+    may = record(
+        {"id_number": id_number, "name": "张三", "amount": 2800, "paid_date": "2024-05-10"}
+    )
+    june = record(
+        {"id_number": id_number, "name": "张三", "amount": 2800, "paid_date": "2024-06-10"}
+    )
+    await publish(hub, published("pension_paid", "gz-hrss", [may, may]))  # twice in one batch
+    await publish(hub, published("pension_paid", "gz-hrss", [may]))  # again, in a new event
+    await publish(hub, published("pension_paid", "gz-hrss", [june]))
+    regs = (
+        await hub.client.get(
+            f"/registry/v1/persons/{id_number}/registrations", headers=hub.operator()
+        )
+    ).json()["data"]
+    [pension] = [r for r in regs if r["kind"] == "pension"]
+    assert pension["details"]["payments"] == 2
+    assert pension["start_date"] == "2024-05-10" and pension["last_date"] == "2024-06-10"
+
+
+async def test_two_topics_of_one_agency_may_share_a_sequence_number(hub: Hub) -> None:
+    # Sequence numbers are per topic: record 7 of registrations and record 7 of
+    # deregistrations are two records, not one sent twice.
+    uscc = make_uscc()
+    seq = 7_000_000_000 + int(uuid.uuid4().int % 1_000_000_000)
+    await publish(
+        hub, published("enterprise_registered", "gz-amr", [record(enterprise(uscc), seq=seq)])
+    )
+    dereg = {"uscc": uscc, "deregistered_date": "2024-09-30", "reason": "吊销营业执照"}
+    await publish(hub, published("enterprise_deregistered", "gz-amr", [record(dereg, seq=seq)]))
+    body = (
+        await hub.client.get(f"/registry/v1/legal-entities/{uscc}", headers=hub.operator())
+    ).json()
+    assert body["attributes"]["status"] == "revoked"
+    history = (
+        await hub.client.get(f"/registry/v1/legal-entities/{uscc}/history", headers=hub.operator())
+    ).json()["data"]
+    assert {(h["source_topic"], h["seq"]) for h in history} >= {
+        ("enterprise_registered", seq),
+        ("enterprise_deregistered", seq),
+    }
+
+
 async def test_a_changed_mobile_travels_with_its_new_value(hub: Hub) -> None:
     id_number = make_ric(date(1966, 8, 2))
     first = person(id_number, "刘芳", mobile="13900139000")

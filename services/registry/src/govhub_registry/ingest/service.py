@@ -129,7 +129,8 @@ FROM unnest($3::text[], $4::text[], $5::bigint[], $6::date[], $7::text[], $8::te
 WHERE NOT s.known OR NOT EXISTS (
     SELECT 1 FROM registry.assertion a
     WHERE a.subject_kind = $1 AND a.subject_id = s.subject_id
-      AND a.source_agency = s.agency AND a.seq = s.seq)
+      AND a.source_agency = s.agency AND a.source_topic = $2 AND a.seq = s.seq)
+RETURNING subject_id, source_agency, seq
 """
 
 # New golden records are inserted, known ones updated (only those whose claims changed).
@@ -364,6 +365,18 @@ def _registration_rows(
     return cols
 
 
+def _first_sight(rec: MappedRecord, asserted: set[tuple[str, int]]) -> bool:
+    """True once per record whose assertion this batch wrote; a record stating no
+    attribute writes none and always counts."""
+    if not rec.attributes:
+        return True
+    key = (rec.key or "", rec.seq)
+    if key in asserted:
+        asserted.discard(key)
+        return True
+    return False
+
+
 @dataclass
 class _Change:
     key: str
@@ -401,11 +414,18 @@ async def apply_records(
     }
     ordered = sorted(records, key=lambda r: (r.valid_from, r.seq))
     cols = _assertion_rows(ordered, previous)
+    asserted: set[tuple[str, int]] = set()
     if cols[0]:
-        await raw.execute(_ASSERTIONS_SQL, subject.kind, topic, *cols)
+        for row in await raw.fetch(_ASSERTIONS_SQL, subject.kind, topic, *cols):
+            if row["source_agency"] == agency:
+                asserted.add((row["subject_id"], row["seq"]))
     if rule.fact and rule.fact.kind != "death":
-        reg = _registration_rows(rule.fact, ordered, previous)
-        await raw.execute(_REGISTRATIONS_SQL, subject.kind, agency, topic, *reg)
+        # A record the registry already holds (the same record in a new event, or twice in
+        # one batch) must not register again: a benefit would count its payment twice.
+        new_records = [r for r in ordered if _first_sight(r, asserted)]
+        if new_records:
+            reg = _registration_rows(rule.fact, new_records, previous)
+            await raw.execute(_REGISTRATIONS_SQL, subject.kind, agency, topic, *reg)
 
     claims_of: dict[str, Claims] = {
         key: orjson.loads(row["claims"]) for key, row in previous.items()
