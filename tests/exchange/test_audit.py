@@ -14,7 +14,7 @@ import pytest
 
 from exchange.support import BASE, agency_headers, enterprise, make_agency, make_topic, publish
 from govhub_common.db import asyncpg_dsn
-from govhub_common.testing import Hub, running_hub
+from govhub_common.testing import Hub, running_hub, wait_for
 from govhub_exchange.audit.chain import verify_export
 
 GOVHUB = str(Path(sys.executable).parent / "govhub")
@@ -55,17 +55,22 @@ async def test_a_row_altered_in_the_database_is_reported_as_the_broken_link(
         owner = await make_agency(hub)
         topic = await make_topic(hub, owner)
         await publish(hub, owner, topic, [{"record_id": "x1", "data": enterprise(0)}])
-        ok = (await hub.client.get(f"{BASE}/audit/verify", headers=hub.operator())).json()
-        assert ok["valid"] is True and ok["first_broken"] is None
-        entries = (
-            await hub.client.get(
+
+        async def published() -> list[dict[str, object]]:
+            reply = await hub.client.get(
                 f"{BASE}/audit",
                 params={"topic": topic, "action": "records.published"},
                 headers=hub.operator(),
             )
-        ).json()["data"]
+            return reply.json()["data"]  # type: ignore[no-any-return]
+
+        # Appended when the batch's event is consumed, moments after the publish commits.
+        entries = await wait_for(published)
+        ok = (await hub.client.get(f"{BASE}/audit/verify", headers=hub.operator())).json()
+        assert ok["valid"] is True and ok["first_broken"] is None
         target = entries[0]["id"]
         assert entries[0]["details"]["accepted"] == 1
+        assert (entries[0]["details"]["first_seq"], entries[0]["details"]["last_seq"]) == (1, 1)
 
         # Someone with superuser rights bypasses the trigger and rewrites history.
         conn = await asyncpg.connect(asyncpg_dsn(fresh_db_url))

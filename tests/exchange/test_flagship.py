@@ -71,7 +71,8 @@ async def test_new_enterprise_reaches_three_agencies_with_only_their_items(hub: 
             )
         ).json()["data"]
         delivered = [e for e in entries if e["action"] == "records.delivered"]
-        return entries if len(delivered) == 3 else None
+        published = [e for e in entries if e["action"] == "records.published"]
+        return entries if len(delivered) == 3 and published else None
 
     entries = await wait_for(audited, timeout=10)
     actions = [e["action"] for e in entries]

@@ -12,12 +12,28 @@ from govhub_common.runtime import ServiceContext
 from govhub_common.service import Consumer
 from govhub_exchange.delivery.notify import notifier
 from govhub_exchange.hub import append_warnings
+from govhub_exchange.publishing.service import audit_publish
 
 
 def consumers(ctx: ServiceContext) -> Sequence[Consumer]:
     async def records_published(session: AsyncSession, event: CloudEvent) -> None:
+        data = event.data or {}
+        topic = data.get("topic")
+        records = data.get("records") or []
+        if topic and data.get("batch_id") and records:
+            # A publish is audited here, once per batch event (the inbox makes it once),
+            # rather than under the topic's lock, where the chain's own lock and its three
+            # statements held up every other publisher of the topic.
+            await audit_publish(
+                session,
+                str(data.get("publisher")),
+                str(topic),
+                str(data["batch_id"]),
+                dict(data.get("counts") or {}),
+                records[0]["seq"],
+                records[-1]["seq"],
+            )
         # Another replica published: wake this one's long-polls and webhook worker.
-        topic = (event.data or {}).get("topic")
         if topic:
             notifier(ctx).notify(topic)
         wake: asyncio.Event | None = ctx.state.get("webhook_wake")

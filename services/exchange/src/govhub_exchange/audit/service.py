@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_common.clock import utcnow
+from govhub_common.db import raw_connection
 from govhub_common.security import KeyPair
 from govhub_exchange.audit.chain import (
     GENESIS,
@@ -33,17 +34,17 @@ async def append(
     topic: str | None = None,
 ) -> int:
     """Append one entry in the caller's transaction; returns its id."""
-    await session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
-    last = (
-        await session.execute(
-            sa.text("SELECT id, hash FROM exchange.audit_log ORDER BY id DESC LIMIT 1")
-        )
-    ).first()
-    entry_id = (last.id + 1) if last else 1
-    prev_hash = last.hash if last else GENESIS
+    # Straight on the driver: publishes append while holding their topic's lock, and each
+    # statement through the ORM layer cost more than the statement itself.
+    raw = await raw_connection(session)
+    await raw.execute("SELECT pg_advisory_xact_lock($1)", AUDIT_LOCK_KEY)
+    # A statement of its own, after the lock: its snapshot sees the previous holder's entry.
+    last = await raw.fetchrow("SELECT id, hash FROM exchange.audit_log ORDER BY id DESC LIMIT 1")
+    entry_id = (last["id"] + 1) if last else 1
+    prev_hash = last["hash"] if last else GENESIS
     at = utcnow()
     # Round-trip details through JSON now, so the hash sees what the database will return.
-    details = orjson.loads(orjson.dumps(details))
+    details_json = orjson.dumps(details)
     entry = {
         "id": entry_id,
         "at": canonical_time(at),
@@ -51,26 +52,21 @@ async def append(
         "action": action,
         "agency": agency,
         "topic": topic,
-        "details": details,
+        "details": orjson.loads(details_json),
     }
     digest = entry_hash(entry, prev_hash)
-    await session.execute(
-        sa.text(
-            "INSERT INTO exchange.audit_log (id, at, actor, action, agency, topic, details, "
-            "prev_hash, hash) VALUES (:id, :at, :actor, :action, :agency, :topic, "
-            "CAST(:details AS jsonb), :prev, :hash)"
-        ),
-        {
-            "id": entry_id,
-            "at": at,
-            "actor": actor,
-            "action": action,
-            "agency": agency,
-            "topic": topic,
-            "details": orjson.dumps(details).decode(),
-            "prev": prev_hash,
-            "hash": digest,
-        },
+    await raw.execute(
+        "INSERT INTO exchange.audit_log (id, at, actor, action, agency, topic, details, "
+        "prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8, $9)",
+        entry_id,
+        at,
+        actor,
+        action,
+        agency,
+        topic,
+        details_json.decode(),
+        prev_hash,
+        digest,
     )
     return entry_id
 

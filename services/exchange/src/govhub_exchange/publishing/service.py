@@ -80,6 +80,7 @@ async def publish(
     head, latest = await _latest_versions(raw, topic_code, ids, after_seq=None) if ids else (0, {})
     accepted, duplicates = _judge(valid, latest)
 
+    counts = {"accepted": len(accepted), "duplicates": len(duplicates), "rejected": len(rejected)}
     now = utcnow()
     first_seq: int | None = None
     last_seq: int | None = None
@@ -96,6 +97,7 @@ async def publish(
                 accepted, duplicates = _judge(valid, latest)
                 if len(accepted) != count:
                     last_seq = await _advance_head(raw, topic_code, len(accepted) - count)
+                counts["accepted"], counts["duplicates"] = len(accepted), len(duplicates)
         first_seq, last_seq = (last_seq - len(accepted) + 1, last_seq) if accepted else (None, None)
     if accepted:
         assert first_seq is not None and last_seq is not None
@@ -152,36 +154,20 @@ async def publish(
                 "topic": topic_code,
                 "topic_version": topic.current_version,
                 "publisher": publisher,
+                "batch_id": str(batch_id),
+                "counts": counts,
                 "records": event_records,
             },
         )
         await add_events(session, "exchange", [event])
-
-    await audit.append(
-        session,
-        actor=publisher,
-        action="records.published",
-        agency=publisher,
-        topic=topic_code,
-        details={
-            "batch_id": str(batch_id),
-            "accepted": len(accepted),
-            "duplicates": len(duplicates),
-            "rejected": len(rejected),
-            "first_seq": first_seq,
-            "last_seq": last_seq,
-        },
-    )
+    else:
+        await audit_publish(session, publisher, topic_code, str(batch_id), counts, None, None)
     RECORDS_PUBLISHED.labels(topic_code).inc(len(accepted))
     RECORDS_REJECTED.labels(topic_code).inc(len(rejected))
     return {
         "batch_id": str(batch_id),
         "topic": topic_code,
-        "counts": {
-            "accepted": len(accepted),
-            "duplicates": len(duplicates),
-            "rejected": len(rejected),
-        },
+        "counts": counts,
         "accepted": accepted_out,
         "duplicates": [
             {"index": item.index, "record_id": item.record_id, "version": version, "seq": seq}
@@ -199,6 +185,26 @@ async def publish(
             for item in rejected
         ],
     }
+
+
+async def audit_publish(
+    session: AsyncSession,
+    publisher: str,
+    topic_code: str,
+    batch_id: str,
+    counts: dict[str, int],
+    first_seq: int | None,
+    last_seq: int | None,
+) -> None:
+    """The audit entry of one publish request."""
+    await audit.append(
+        session,
+        actor=publisher,
+        action="records.published",
+        agency=publisher,
+        topic=topic_code,
+        details={"batch_id": batch_id, **counts, "first_seq": first_seq, "last_seq": last_seq},
+    )
 
 
 async def _validate(
