@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,6 +20,8 @@ from sqlalchemy.ext.asyncio import (
 
 if TYPE_CHECKING:
     import asyncpg
+
+log = logging.getLogger("govhub.db")
 
 
 def async_url(url: str) -> str:
@@ -93,3 +97,26 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
 # about a write that then fails to commit (FastAPI's default ends yield-dependencies after
 # the response).
 SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+
+
+async def listen_forever(url: str, channel: str, on_notify: Callable[[str], None]) -> None:
+    """Call on_notify(payload) for each NOTIFY on a channel, from any process, until
+    cancelled; a lost connection is opened again (notifications sent meanwhile are lost:
+    listeners pair this with polling)."""
+    import asyncpg
+
+    while True:
+        try:
+            conn = await asyncpg.connect(asyncpg_dsn(url))
+            lost = asyncio.Event()
+            conn.add_termination_listener(lambda *_, lost=lost: lost.set())
+            try:
+                await conn.add_listener(channel, lambda *args: on_notify(str(args[3])))
+                await lost.wait()
+            finally:
+                await conn.close()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("listener on %s lost its connection (%s)", channel, exc)
+            await asyncio.sleep(1.0)

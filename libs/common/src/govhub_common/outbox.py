@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_common.bus.base import EventBus
-from govhub_common.db import Database
+from govhub_common.db import Database, listen_forever
 from govhub_common.events import CloudEvent, StoredEvent
 from govhub_common.metrics import (
     EVENTS_CONSUMED,
@@ -197,25 +197,7 @@ class OutboxRelay:
 
     async def listen(self) -> None:
         """Wake the relay on NOTIFY from any process writing to this schema's outbox."""
-        import asyncpg
-
-        from govhub_common.db import asyncpg_dsn
-
-        while not self._stopping:
-            try:
-                conn = await asyncpg.connect(asyncpg_dsn(self.db.url))
-                lost = asyncio.Event()
-                conn.add_termination_listener(lambda *_, lost=lost: lost.set())
-                try:
-                    await conn.add_listener(f"govhub_outbox_{self.schema}", lambda *_: self.wake())
-                    await lost.wait()
-                finally:
-                    await conn.close()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("outbox listener for %s lost its connection (%s)", self.schema, exc)
-                await asyncio.sleep(1.0)
+        await listen_forever(self.db.url, f"govhub_outbox_{self.schema}", lambda _: self.wake())
 
 
 InboxHandler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]

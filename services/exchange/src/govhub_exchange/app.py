@@ -12,7 +12,7 @@ from govhub_common.service import ServiceSpec
 from govhub_exchange.background import audit_deliveries, refresh_gauges, sign_audit_head
 from govhub_exchange.cli import make_cli
 from govhub_exchange.consumers import consumers
-from govhub_exchange.delivery.notify import notifier
+from govhub_exchange.delivery.notify import notifier, wake_on_publish
 from govhub_exchange.delivery.webhooks import run_webhooks
 from govhub_exchange.hub import ensure_warnings_topic
 from govhub_exchange.identity.service import ensure_hub_operator
@@ -57,7 +57,7 @@ SERVICE = ServiceSpec(
     settings_class=ExchangeSettings,
     routers=routers,
     consumers=consumers,
-    background=[run_webhooks, sign_audit_head, refresh_gauges, audit_deliveries],
+    background=[run_webhooks, sign_audit_head, refresh_gauges, audit_deliveries, wake_on_publish],
     startup=startup,
     cli=make_cli,
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,13 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from govhub_common.events import CloudEvent
 from govhub_common.runtime import ServiceContext
 from govhub_common.service import Consumer
-from govhub_exchange.delivery.notify import notifier
 from govhub_exchange.hub import append_warnings
 from govhub_exchange.publishing.service import audit_publish
 
 
 def consumers(ctx: ServiceContext) -> Sequence[Consumer]:
-    async def records_published(session: AsyncSession, event: CloudEvent) -> None:
+    async def audit_published(session: AsyncSession, event: CloudEvent) -> None:
         data = event.data or {}
         topic = data.get("topic")
         records = data.get("records") or []
@@ -33,12 +31,6 @@ def consumers(ctx: ServiceContext) -> Sequence[Consumer]:
                 records[0]["seq"],
                 records[-1]["seq"],
             )
-        # Another replica published: wake this one's long-polls and webhook worker.
-        if topic:
-            notifier(ctx).notify(topic)
-        wake: asyncio.Event | None = ctx.state.get("webhook_wake")
-        if wake is not None:
-            wake.set()
 
     async def warning_changed(session: AsyncSession, event: CloudEvent) -> None:
         warnings = (event.data or {}).get("warnings") or []
@@ -46,6 +38,8 @@ def consumers(ctx: ServiceContext) -> Sequence[Consumer]:
             await append_warnings(session, list(warnings))
 
     return [
-        Consumer("record-notify", ["exchange.record.published.#"], records_published),
+        # The group keeps the name it had when it woke replicas (now done by NOTIFY, see
+        # delivery/notify.py): a renamed group would leave the old queue filling up.
+        Consumer("record-notify", ["exchange.record.published.#"], audit_published),
         Consumer("hub-warnings", ["alerting.warning.*"], warning_changed),
     ]

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+from govhub_common.db import listen_forever
 from govhub_common.runtime import ServiceContext
+
+# NOTIFY channel of a publish's commit; the payload is the topic code.
+RECORDS_CHANNEL = "govhub_exchange_records"
 
 
 class TopicNotifier:
@@ -35,3 +39,16 @@ def notifier(ctx: ServiceContext) -> TopicNotifier:
     if found is None:
         found = ctx.state["notifier"] = TopicNotifier()
     return found
+
+
+async def wake_on_publish(ctx: ServiceContext) -> None:
+    """Wake this replica's long-polls and webhook worker when any replica commits records
+    (PostgreSQL NOTIFY reaches every listener; a consumer group would reach one replica)."""
+
+    def woken(topic: str) -> None:
+        notifier(ctx).notify(topic)
+        wake: asyncio.Event | None = ctx.state.get("webhook_wake")
+        if wake is not None:
+            wake.set()
+
+    await listen_forever(ctx.db.url, RECORDS_CHANNEL, woken)

@@ -19,6 +19,7 @@ from govhub_common.problems import forbidden, not_found
 from govhub_common.security import Principal
 from govhub_exchange.audit import service as audit
 from govhub_exchange.catalog import service as catalog
+from govhub_exchange.delivery.notify import RECORDS_CHANNEL
 from govhub_exchange.metrics import RECORDS_PUBLISHED, RECORDS_REJECTED
 from govhub_exchange.publishing.parsing import (
     Incoming,
@@ -135,12 +136,14 @@ async def publish(
         await raw.copy_records_to_table(
             "records", schema_name="exchange", columns=RECORD_COLUMNS, records=rows
         )
-        # Webhook subscribers get one delivery row per record, in one statement.
+        # Webhook subscribers get one delivery row per record, in one statement; at commit,
+        # every replica hears of the topic (its long-polls and webhook worker wake).
         await raw.execute(
-            "INSERT INTO exchange.webhook_deliveries (subscription_id, seq, webhook_id) "
-            "SELECT s.id, q.seq, 'msg_' || s.id || '_' || q.seq "
+            "WITH hooks AS (INSERT INTO exchange.webhook_deliveries (subscription_id, seq, "
+            "webhook_id) SELECT s.id, q.seq, 'msg_' || s.id || '_' || q.seq "
             "FROM exchange.subscriptions s CROSS JOIN generate_series($2::bigint, $3::bigint) q(seq) "
-            "WHERE s.topic_code = $1 AND s.status = 'approved' AND s.webhook_url IS NOT NULL",
+            "WHERE s.topic_code = $1 AND s.status = 'approved' AND s.webhook_url IS NOT NULL) "
+            f"SELECT pg_notify('{RECORDS_CHANNEL}', $1)",
             topic_code,
             first_seq,
             last_seq,
