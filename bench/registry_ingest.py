@@ -131,5 +131,5 @@ async def run(events: int, size: int, concurrency: int = 2) -> None:
 
 if __name__ == "__main__":
     args = [int(a) for a in sys.argv[1:4]]
-    events, size, concurrency = (args + [20, 1000, 2][len(args) :])[:3]
+    events, size, concurrency = (args + [200, 1000, 2][len(args) :])[:3]
     asyncio.run(run(events, size, concurrency))
