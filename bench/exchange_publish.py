@@ -124,6 +124,7 @@ async def start_hub(db_url: str, home: Path, port: int, workers: int) -> asyncio
         env["GOVHUB_AMQP_URL"] = AMQP_URL
         env["GOVHUB_AMQP_EXCHANGE"] = f"bench.{uuid.uuid4().hex[:6]}"
         env["GOVHUB_AMQP_QUEUE_PREFIX"] = env["GOVHUB_AMQP_EXCHANGE"] + "."
+        env["GOVHUB_AMQP_DELETE_QUEUES_AT_STOP"] = "true"  # leave the broker as found
     profile = os.environ.get("BENCH_PROFILE")  # a cProfile output file for the hub process
     prefix = [sys.executable, "-m", "cProfile", "-o", profile, GOVHUB] if profile else [GOVHUB]
     process = await asyncio.create_subprocess_exec(

@@ -32,6 +32,16 @@ def test_production_refuses_a_short_operator_secret(tmp_path: Path) -> None:
         )
 
 
+def test_production_refuses_to_delete_queues_at_stop(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="GOVHUB_AMQP_DELETE_QUEUES_AT_STOP"):
+        CommonSettings(
+            environment="production",
+            database_url="postgresql://db/govhub",
+            jwt_public_key_file=tmp_path / "pub.pem",
+            amqp_delete_queues_at_stop=True,
+        )
+
+
 def test_production_accepts_explicit_configuration(tmp_path: Path) -> None:
     settings = CommonSettings(
         environment="production",

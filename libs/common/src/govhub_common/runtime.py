@@ -110,6 +110,7 @@ def make_bus(settings: CommonSettings, target: str, service: str) -> EventBus:
             prefetch=settings.bus_prefetch,
             delivery_limit=settings.bus_delivery_limit,
             service=service,
+            delete_queues_at_stop=settings.amqp_delete_queues_at_stop,
         )
     if target != ALL:
         raise ConfigurationError(

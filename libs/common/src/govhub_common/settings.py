@@ -34,6 +34,11 @@ class CommonSettings(BaseSettings):
     amqp_queue_prefix: str = Field(
         "", description="Prefix of every queue name (to share one vhost between hubs)."
     )
+    amqp_delete_queues_at_stop: bool = Field(
+        False,
+        description="Delete this hub's queues when it stops: for benchmarks and throwaway "
+        "hubs on a shared broker, never in production (events sent meanwhile would be lost).",
+    )
     bus_prefetch: int = Field(32, ge=1, description="Unacknowledged events per consumer.")
     bus_delivery_limit: int = Field(
         5, ge=1, description="Deliveries of one event before it is dead-lettered."
@@ -73,6 +78,8 @@ class CommonSettings(BaseSettings):
             missing.append("GOVHUB_JWT_PUBLIC_KEY_FILE")
         if missing:
             raise ValueError("production refuses development defaults; set " + ", ".join(missing))
+        if self.amqp_delete_queues_at_stop:
+            raise ValueError("production refuses GOVHUB_AMQP_DELETE_QUEUES_AT_STOP")
         secret = self.operator_bootstrap_secret
         if secret is not None and len(secret.get_secret_value()) < 24:
             raise ValueError("GOVHUB_OPERATOR_BOOTSTRAP_SECRET must be at least 24 characters")

@@ -34,8 +34,10 @@ class RabbitMQBus:
         prefetch: int = 32,
         delivery_limit: int = 5,
         service: str = "govhub",
+        delete_queues_at_stop: bool = False,
     ) -> None:
         self.url = url
+        self.delete_queues_at_stop = delete_queues_at_stop
         self.exchange_name = exchange
         self.queue_prefix = queue_prefix
         self._declared_queues: list[str] = []
@@ -63,6 +65,11 @@ class RabbitMQBus:
 
     async def close(self) -> None:
         if self._connection is not None:
+            if self.delete_queues_at_stop:
+                try:
+                    await self.delete_declared_queues()
+                except Exception as exc:  # another process of the hub may have gone first
+                    log.warning("could not delete the hub's queues (%s)", exc)
             await self._connection.close()
             self._connection = None
 
