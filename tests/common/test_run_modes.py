@@ -111,6 +111,7 @@ async def test_one_service_runs_alone_against_postgresql_and_rabbitmq(
         GOVHUB_AMQP_URL=amqp_url,
         GOVHUB_AMQP_EXCHANGE=exchange,
         GOVHUB_AMQP_QUEUE_PREFIX=f"{exchange}.",
+        GOVHUB_AMQP_DELETE_QUEUES_AT_STOP="true",
     )
     server = Server(["--target", "exchange"], env)
     servers.append(server)

@@ -123,6 +123,7 @@ def test_a_year_in_split_mode_on_rabbitmq(
         GOVHUB_AMQP_URL=amqp_url,
         GOVHUB_AMQP_EXCHANGE=exchange,
         GOVHUB_AMQP_QUEUE_PREFIX=f"{exchange}.",
+        GOVHUB_AMQP_DELETE_QUEUES_AT_STOP="true",
     )
     urls = {}
     for target, prefix in SERVICES.items():

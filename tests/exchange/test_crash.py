@@ -89,6 +89,8 @@ async def test_sigkill_during_publish_and_delivery_loses_nothing_acknowledged(
         "GOVHUB_AMQP_URL": amqp_url,
         "GOVHUB_AMQP_EXCHANGE": exchange_name,
         "GOVHUB_AMQP_QUEUE_PREFIX": exchange_name + ".",
+        # The killed hub cannot clean up; the restarted one removes the same queues.
+        "GOVHUB_AMQP_DELETE_QUEUES_AT_STOP": "true",
         "GOVHUB_LOG_LEVEL": "WARNING",
         "GOVHUB_WEBHOOK_TIMEOUT_SECONDS": "2",
         "GOVHUB_WEBHOOK_LEASE_SECONDS": "15",
