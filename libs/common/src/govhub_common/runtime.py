@@ -12,9 +12,9 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 
 from govhub_common.bus import InProcessBus, Subscription
 from govhub_common.bus.base import EventBus
@@ -66,6 +66,22 @@ class ServiceContext:
 
     def relay(self) -> OutboxRelay | None:
         return self.runtime.relays.get(self.spec.name)
+
+
+# Route dependencies. Async on purpose: FastAPI runs a plain `def` dependency in a worker
+# thread, a hop per request on every route that asks for its context.
+async def service_context(request: Request) -> ServiceContext:
+    """The context of the service whose app serves the request."""
+    context: ServiceContext = request.app.state.context
+    return context
+
+
+async def service_settings(request: Request) -> Any:
+    """The settings of the service whose app serves the request (its own settings class)."""
+    return request.app.state.settings
+
+
+ContextDep = Annotated[ServiceContext, Depends(service_context)]
 
 
 @dataclass

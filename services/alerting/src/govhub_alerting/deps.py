@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from govhub_alerting.settings import AlertingSettings
-from govhub_common.runtime import ServiceContext
+from govhub_common.runtime import ContextDep, service_settings
 from govhub_common.security import Principal, require_scope
 
 Reader = Annotated[Principal, Depends(require_scope("alerting:read", "alerting:work"))]
 Worker = Annotated[Principal, Depends(require_scope("alerting:work"))]
 
 
-def _context(request: Request) -> Any:
-    return request.app.state.context
-
-
-def _settings(request: Request) -> Any:
-    return request.app.state.settings
-
-
-Context = Annotated[ServiceContext, Depends(_context)]
-Settings = Annotated[AlertingSettings, Depends(_settings)]
+Context = ContextDep
+Settings = Annotated[AlertingSettings, Depends(service_settings)]

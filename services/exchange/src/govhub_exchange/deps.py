@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query
 
-from govhub_common.runtime import ServiceContext
+from govhub_common.runtime import ContextDep, service_settings
 from govhub_common.security import Principal, require_scope
 from govhub_exchange.settings import ExchangeSettings
 
-T = TypeVar("T")
-
-
-def context(request: Request) -> ServiceContext:
-    return request.app.state.context
-
-
-def settings(request: Request) -> ExchangeSettings:
-    return request.app.state.settings
-
-
-def state(request: Request) -> dict[str, Any]:
-    return request.app.state.context.state
-
-
-Context = Annotated[ServiceContext, Depends(context)]
-Settings = Annotated[ExchangeSettings, Depends(settings)]
+Context = ContextDep
+Settings = Annotated[ExchangeSettings, Depends(service_settings)]
 Publisher = Annotated[Principal, Depends(require_scope("exchange:publish"))]
 Subscriber = Annotated[Principal, Depends(require_scope("exchange:subscribe"))]
 CatalogEditor = Annotated[Principal, Depends(require_scope("exchange:catalog"))]
