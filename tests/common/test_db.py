@@ -5,10 +5,11 @@ import uuid
 from types import SimpleNamespace
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from govhub_common.db import Database, SessionDep
+from govhub_common.db import Database, SessionDep, raw_connection
 from govhub_common.problems import install_problem_handlers
 
 
@@ -47,4 +48,27 @@ async def test_a_commit_that_fails_is_not_reported_as_success(db_url: str) -> No
     finally:
         async with db.session() as session:
             await session.execute(sa.text(f"DROP TABLE {table}"))
+        await db.close()
+
+
+async def test_a_bulk_write_on_the_driver_is_part_of_the_session_transaction(db_url: str) -> None:
+    # The first statement of the session goes straight to asyncpg (as bulk paths do): it
+    # must still roll back with the session.
+    table = f"public.raw_{uuid.uuid4().hex[:8]}"
+    db = Database(db_url, pool_size=2)
+    try:
+        async with db.session() as session:
+            await session.execute(sa.text(f"CREATE TABLE {table} (n int)"))
+        with pytest.raises(RuntimeError):
+            async with db.session() as session:
+                raw = await raw_connection(session)
+                await raw.copy_records_to_table(
+                    table.split(".")[1], schema_name="public", records=[(1,), (2,)]
+                )
+                raise RuntimeError("the rest of the work failed")
+        async with db.session() as session:
+            raw = await raw_connection(session)
+            assert await raw.fetchval(f"SELECT count(*) FROM {table}") == 0
+            await session.execute(sa.text(f"DROP TABLE {table}"))
+    finally:
         await db.close()

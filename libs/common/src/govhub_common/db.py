@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import text
@@ -84,6 +84,11 @@ async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
     """
     conn = await session.connection()
     raw = await conn.get_raw_connection()
+    adapter: Any = raw.dbapi_connection
+    # SQLAlchemy's asyncpg adapter sends BEGIN lazily, before its own first statement: a
+    # raw statement coming first would run outside the transaction (and commit alone).
+    if getattr(adapter, "_transaction", False) is None and adapter.isolation_level != "autocommit":
+        await adapter._start_transaction()
     return raw.driver_connection
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_common.bus.base import EventBus
-from govhub_common.db import Database, listen_forever
+from govhub_common.db import Database, listen_forever, raw_connection
 from govhub_common.events import CloudEvent, StoredEvent
 from govhub_common.metrics import (
     EVENTS_CONSUMED,
@@ -84,20 +84,18 @@ async def add_events(session: AsyncSession, schema: str, events: Sequence[CloudE
     """Stage events in the caller's transaction; they leave only if it commits."""
     if not events:
         return
-    # One round trip: callers often hold a lock until commit (the exchange's topic row).
-    await session.execute(
-        sa.text(
-            f"WITH staged AS (INSERT INTO {schema}.outbox (event_id, type, routing_key, payload) "
-            "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[]), "
-            "CAST(:keys AS text[]), CAST(:payloads AS json[]))) "
-            f"SELECT pg_notify('govhub_outbox_{schema}', '')"
-        ),
-        {
-            "ids": [e.id for e in events],
-            "types": [e.type for e in events],
-            "keys": [e.routing_key for e in events],
-            "payloads": [e.to_json().decode() for e in events],
-        },
+    # One round trip, straight on the driver: callers often hold a lock until commit (the
+    # exchange's topic row). Payloads go as text (the driver's json codec would encode a
+    # string again).
+    raw = await raw_connection(session)
+    await raw.execute(
+        f"WITH staged AS (INSERT INTO {schema}.outbox (event_id, type, routing_key, payload) "
+        "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]::json[])) "
+        f"SELECT pg_notify('govhub_outbox_{schema}', '')",
+        [e.id for e in events],
+        [e.type for e in events],
+        [e.routing_key for e in events],
+        [e.to_json().decode() for e in events],
     )
 
 
