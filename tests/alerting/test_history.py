@@ -4,6 +4,7 @@ read, still sees them."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date
 from typing import Any
@@ -23,6 +24,7 @@ from alerting_support import (
 )
 
 from govhub_alerting.engine.history import prune_expired_records
+from govhub_alerting.engine.ingest import ingest_event
 from govhub_common.testing import Hub
 
 
@@ -236,3 +238,38 @@ async def test_records_older_than_the_retention_are_pruned(hub: Hub, day0: date)
         t=issued,
     )
     assert kept == [recent]
+
+
+async def test_a_record_in_flight_while_a_rule_is_created_is_not_lost(hub: Hub, day0: date) -> None:
+    """An event stored but not yet committed when a rule over its topic is created: its
+    record must end up among the rule's facts, whichever transaction commits first."""
+    tag = uuid.uuid4().hex[:8]
+    closed, trading = f"shop_closed_{tag}", f"shop_sale_{tag}"
+    code = uscc()
+    rule = {
+        "id": new_id(),
+        "kind": "contradiction",
+        "title": "停业后仍有销售",
+        "assigned_agency": "gz-amr",
+        "forbidding": [{"topic": closed, "key": "uscc", "date": "closed_on"}],
+        "forbidden": [{"topic": trading, "key": "uscc", "date": "sold_on"}],
+    }
+    # Both topics are known (a rule may only name those), from records of other firms.
+    await hub.runtime.bus.publish(
+        [
+            record_event(closed, "gz-amr", {"uscc": uscc(), "closed_on": day0.isoformat()}),
+            record_event(trading, "gz-ltax", {"uscc": uscc(), "sold_on": day0.isoformat()}),
+        ]
+    )
+    in_flight = record_event(closed, "gz-amr", {"uscc": code, "closed_on": day0.isoformat()})
+    async with hub.runtime.db.session() as session:
+        # The consumer's effect, its transaction held open while the rule is created.
+        await ingest_event(session, in_flight, now=hub.runtime.clock.now())
+        creating = asyncio.create_task(post(hub, "/alerting/v1/rules", rule))
+        await asyncio.wait({creating}, timeout=2)  # let it run as far as it can
+    await creating
+    await hub.runtime.bus.publish(
+        [record_event(trading, "gz-ltax", {"uscc": code, "sold_on": (day0 + days(3)).isoformat()})]
+    )
+    (warning,) = await warnings_of(hub, "gz-amr", rule=rule["id"])
+    assert warning["subject"] == code

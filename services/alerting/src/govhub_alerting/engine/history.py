@@ -78,6 +78,10 @@ ON CONFLICT (view, seq) DO UPDATE SET data = alerting.facts.data || excluded.dat
     WHERE NOT alerting.facts.data @> excluded.data
 """
 
+# Taken shared by each record event's transaction, exclusive while facts are derived from
+# the stored records (materialize).
+RECORDS_LOCK = 7_305_101
+
 # A record is stamped with the start of the transaction that stores it, which may commit
 # after a derivation started: the next derivation reads the records received this long
 # before the previous one started (event transactions last well under a second).
@@ -111,6 +115,11 @@ async def materialize(
     whole history again. The fields of a view only grow."""
     keep = kept_fields([rule, *stored])
     written = 0
+    # Wait for record events in flight (they hold this lock shared until they commit) and
+    # hold theirs back until this transaction commits: an event stored before the lock is
+    # read below, one stored after it sees this rule and derives the facts itself. Without
+    # it, an event committing between the two would be in neither.
+    await session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": RECORDS_LOCK})
     for spec in {s.view: s for s in record_specs(rule)}.values():
         # The row lock makes concurrent derivations of one view take turns.
         await session.execute(

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_alerting.engine.events import emit_warnings
-from govhub_alerting.engine.history import store_records
+from govhub_alerting.engine.history import RECORDS_LOCK, store_records
 from govhub_alerting.engine.rules_sql import apply_compliance, create_timers, raise_direct
 from govhub_alerting.rules.catalog import remember_topic_fields
 from govhub_alerting.rules.model import AbsenceRule, RecordSpec, record_specs, referenced_fields
@@ -202,8 +202,13 @@ async def ingest_event(session: AsyncSession, event: CloudEvent, *, now: datetim
     fields: set[str] = set()
     for record in records:
         fields.update(record.data)
-    # JIT compiling these short set-based statements costs more than running them.
-    await session.execute(sa.text("SET LOCAL jit = off"))
+    # JIT compiling these short set-based statements costs more than running them. The
+    # shared lock keeps a rule's derivation of facts from the stored records from running
+    # while this event's records are stored but not committed (history.materialize).
+    await session.execute(
+        sa.text("SELECT set_config('jit', 'off', true), pg_advisory_xact_lock_shared(:k)"),
+        {"k": RECORDS_LOCK},
+    )
     await remember_topic_fields(session, topic, fields)
     # Every record is kept, whether a rule reads its topic or not: a rule written later
     # can then be dry-run and backfilled over it (engine/history.py).
