@@ -56,6 +56,17 @@ def inspection_rule(rule_id: str, issued: str, inspected: str) -> dict[str, Any]
     }
 
 
+def sale_after_closure_rule(rule_id: str, closed: str, trading: str) -> dict[str, Any]:
+    return {
+        "id": rule_id,
+        "kind": "contradiction",
+        "title": "停业后仍有销售",
+        "assigned_agency": "gz-amr",
+        "forbidding": [{"topic": closed, "key": "uscc", "date": "closed_on"}],
+        "forbidden": [{"topic": trading, "key": "uscc", "date": "sold_on"}],
+    }
+
+
 async def post(hub: Hub, path: str, body: Any, **params: Any) -> dict[str, Any]:
     response = await hub.client.post(path, json=body, params=params, headers=hub.operator())
     assert response.status_code in (200, 201), response.text
@@ -161,18 +172,7 @@ async def test_a_contradiction_over_a_topic_no_rule_read_sees_the_records_before
         ]
     )
     rule_id = new_id()
-    await post(
-        hub,
-        "/alerting/v1/rules",
-        {
-            "id": rule_id,
-            "kind": "contradiction",
-            "title": "停业后仍有销售",
-            "assigned_agency": "gz-amr",
-            "forbidding": [{"topic": closed, "key": "uscc", "date": "closed_on"}],
-            "forbidden": [{"topic": trading, "key": "uscc", "date": "sold_on"}],
-        },
-    )
+    await post(hub, "/alerting/v1/rules", sale_after_closure_rule(rule_id, closed, trading))
     # A sale after the closure arrives once the rule exists.
     await hub.runtime.bus.publish(
         [record_event(trading, "gz-ltax", {"uscc": code, "sold_on": (day0 + days(3)).isoformat()})]
@@ -246,14 +246,7 @@ async def test_a_record_in_flight_while_a_rule_is_created_is_not_lost(hub: Hub, 
     tag = uuid.uuid4().hex[:8]
     closed, trading = f"shop_closed_{tag}", f"shop_sale_{tag}"
     code = uscc()
-    rule = {
-        "id": new_id(),
-        "kind": "contradiction",
-        "title": "停业后仍有销售",
-        "assigned_agency": "gz-amr",
-        "forbidding": [{"topic": closed, "key": "uscc", "date": "closed_on"}],
-        "forbidden": [{"topic": trading, "key": "uscc", "date": "sold_on"}],
-    }
+    rule = sale_after_closure_rule(new_id(), closed, trading)
     # Both topics are known (a rule may only name those), from records of other firms.
     await hub.runtime.bus.publish(
         [
