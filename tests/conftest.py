@@ -83,11 +83,13 @@ async def rabbit_hub(
     """The whole hub, all-in-one, with events through the real RabbitMQ."""
     url = await testing.create_test_database(admin_db_url)
     settings = CommonSettings(
-        amqp_url=amqp_url, amqp_exchange=amqp_exchange, amqp_queue_prefix=f"{amqp_exchange}."
+        amqp_url=amqp_url,
+        amqp_exchange=amqp_exchange,
+        amqp_queue_prefix=f"{amqp_exchange}.",
+        amqp_delete_queues_at_stop=True,
     )
     try:
         async with testing.running_hub(url, settings=settings) as running:
             yield running
-            await running.runtime.bus.delete_declared_queues()  # type: ignore[attr-defined]
     finally:
         await testing.drop_test_database(admin_db_url, url)

@@ -108,31 +108,29 @@ async def test_a_long_poll_on_one_replica_returns_when_another_publishes(
         amqp_url=amqp_url,
         amqp_exchange=amqp_exchange,
         amqp_queue_prefix=f"{amqp_exchange}.replicas.",
+        amqp_delete_queues_at_stop=True,
     )
     async with (
         running_hub(fresh_db_url, target="exchange", settings=settings) as first,
         running_hub(fresh_db_url, target="exchange", settings=settings) as second,
     ):
-        try:
-            owner, reader = await make_agency(first), await make_agency(first)
-            topic = await make_topic(first, owner)
-            sub = await subscribe(first, reader, topic, ["uscc"])
-            for n in range(3):  # each time, whichever replica takes the broker's delivery
-                after = n
-                poll = asyncio.create_task(
-                    first.client.get(
-                        f"{BASE}/subscriptions/{sub['id']}/records",
-                        params={"after": after, "wait": 20},
-                        headers=agency_headers(first, reader),
-                    )
+        owner, reader = await make_agency(first), await make_agency(first)
+        topic = await make_topic(first, owner)
+        sub = await subscribe(first, reader, topic, ["uscc"])
+        for n in range(3):  # three publishes in a row, each seen by the other replica
+            after = n
+            poll = asyncio.create_task(
+                first.client.get(
+                    f"{BASE}/subscriptions/{sub['id']}/records",
+                    params={"after": after, "wait": 20},
+                    headers=agency_headers(first, reader),
                 )
-                await wait_for(lambda: notifier(first.runtime.context("exchange")).watched(topic))
-                await publish(second, owner, topic, [{"record_id": f"r{n}", "data": enterprise(n)}])
-                # Well before the 20 s wait runs out: the commit itself wakes the other replica.
-                response = await asyncio.wait_for(poll, timeout=5)
-                assert [r["record_id"] for r in response.json()["data"]] == [f"r{n}"]
-        finally:
-            await first.runtime.bus.delete_declared_queues()  # type: ignore[attr-defined]
+            )
+            await wait_for(lambda: notifier(first.runtime.context("exchange")).watched(topic))
+            await publish(second, owner, topic, [{"record_id": f"r{n}", "data": enterprise(n)}])
+            # Well before the 20 s wait runs out: the commit itself wakes the other replica.
+            response = await asyncio.wait_for(poll, timeout=5)
+            assert [r["record_id"] for r in response.json()["data"]] == [f"r{n}"]
 
 
 async def test_webhook_retries_with_the_same_id_then_delivers(hub: Hub) -> None:

@@ -46,7 +46,10 @@ async def sms_hub(
     ]
     exchange = f"govhub.test.sms.{random.randrange(16**8):08x}"
     settings = CommonSettings(
-        amqp_url=amqp_url, amqp_exchange=exchange, amqp_queue_prefix=f"{exchange}."
+        amqp_url=amqp_url,
+        amqp_exchange=exchange,
+        amqp_queue_prefix=f"{exchange}.",
+        amqp_delete_queues_at_stop=True,
     )
     url = await testing.create_test_database(admin_db_url)
     saved = os.environ.get("GOVHUB_SMS_PROVIDERS")
@@ -57,7 +60,6 @@ async def sms_hub(
             _restore(saved)
             hub.runtime.clock.set(PINNED_NOW)
             yield SmsHub(hub, smsc, fallback)
-            await hub.runtime.bus.delete_declared_queues()  # type: ignore[attr-defined]
     finally:
         _restore(saved)
         await smsc.kill()

@@ -41,6 +41,7 @@ class RabbitMQBus:
         self.exchange_name = exchange
         self.queue_prefix = queue_prefix
         self._declared_queues: list[str] = []
+        self._consumer_channels: list[AbstractChannel] = []
         self.dlx_name = f"{exchange}.dlx"
         self.prefetch = prefetch
         self.delivery_limit = delivery_limit
@@ -67,11 +68,16 @@ class RabbitMQBus:
         if self._connection is not None:
             if self.delete_queues_at_stop:
                 try:
+                    # Consumers first: a queue deleted under a live consumer can be declared
+                    # again by the client's recovery.
+                    for channel in self._consumer_channels:
+                        await channel.close()
                     await self.delete_declared_queues()
                 except Exception as exc:  # another process of the hub may have gone first
                     log.warning("could not delete the hub's queues (%s)", exc)
             await self._connection.close()
             self._connection = None
+            self._consumer_channels.clear()
 
     async def ping(self) -> None:
         if self._connection is None or self._connection.is_closed:
@@ -112,6 +118,7 @@ class RabbitMQBus:
         if self._connection is None:
             raise ConnectionError("bus not started")
         channel = await self._connection.channel()
+        self._consumer_channels.append(channel)
         await channel.set_qos(prefetch_count=self.prefetch)
         exchange = await self._declare_exchange(channel)
         name = self.queue_prefix + subscription.group
