@@ -72,3 +72,34 @@ async def test_a_bulk_write_on_the_driver_is_part_of_the_session_transaction(db_
             await session.execute(sa.text(f"DROP TABLE {table}"))
     finally:
         await db.close()
+
+
+async def test_a_pooled_connection_lost_while_idle_is_replaced_unnoticed(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As after a database restart: the server ends a connection resting in the pool. The
+    # next session must get a working connection, not the dead one.
+    import govhub_common.db as db_module
+
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+    db = Database(db_url, pool_size=1)
+    try:
+        async with db.session() as session:
+            first = (await session.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()
+        async with db.session() as session:
+            same = (await session.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()
+        assert same == first  # the pool reuses its connection
+        admin = Database(db_url, pool_size=1)
+        try:
+            async with admin.session() as session:
+                ended = await session.execute(
+                    sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": first}
+                )
+                assert ended.scalar_one() is True
+        finally:
+            await admin.close()
+        async with db.session() as session:
+            replacement = (await session.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()
+        assert replacement != first
+    finally:
+        await db.close()
