@@ -326,3 +326,32 @@ def test_an_event_survives_its_json_form() -> None:
     again = CloudEvent.from_json(event.to_json())
     assert again.id == event.id and again.time == event.time and again.subject == "ER-1"
     assert again.data == {"records": [{"amount": "1850.50", "day": "2008-03-01", "名称": "广州"}]}
+
+
+async def test_a_retired_consumer_group_leaves_no_queue_filling_up(rabbit_rig: Rig) -> None:
+    # A group a service dropped: its durable queue, still bound, would keep every event.
+    import aio_pika
+
+    rig = rabbit_rig
+    name = rig.amqp["prefix"] + "retired"
+    connection = await aio_pika.connect(rig.amqp["url"])
+    try:
+        channel = await connection.channel()
+        await channel.declare_exchange(
+            rig.amqp["exchange"], aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        queue = await channel.declare_queue(name, durable=True)
+        await queue.bind(rig.amqp["exchange"], routing_key="test.record.published.#")
+        await channel.declare_queue(f"{name}.dlq", durable=True)
+        await rig.stage(rig.event([{"n": 1}]))
+        await rig.relay().relay_once()
+        assert await rig.bus.backlog("retired") == 1  # what an old version left waiting
+
+        await rig.bus.retire("retired")
+
+        for gone in (name, f"{name}.dlq"):
+            probe = await connection.channel()
+            with pytest.raises(aio_pika.exceptions.ChannelNotFoundEntity):
+                await probe.declare_queue(gone, passive=True)
+    finally:
+        await connection.close()

@@ -271,7 +271,7 @@ async def _delete_queues(amqp_url: str, exchange_name: str) -> None:
     connection = await aio_pika.connect(amqp_url)
     try:
         channel = await connection.channel()
-        for group in ("exchange.record-notify", "exchange.hub-warnings"):
+        for group in ("exchange.hub-warnings",):
             for name in (f"{exchange_name}.{group}", f"{exchange_name}.{group}.dlq"):
                 await channel.queue_delete(name)
         await channel.exchange_delete(exchange_name)

@@ -250,6 +250,8 @@ async def _start(runtime: Runtime, target: str, *, migrate: bool) -> None:
             await spec.startup(ctx)
     # Subscribe every consumer before any relay publishes.
     for spec in runtime.services.values():
+        for name in spec.retired_consumers:
+            await runtime.bus.retire(f"{spec.name}.{name}")
         ctx = runtime.contexts[spec.name]
         for consumer in spec.consumers(ctx):
             group = f"{spec.name}.{consumer.name}"

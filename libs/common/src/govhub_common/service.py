@@ -46,6 +46,9 @@ class ServiceSpec:
     settings_class: type[CommonSettings] = CommonSettings
     routers: Callable[[], Sequence[APIRouter]] = lambda: ()
     consumers: Callable[[ServiceContext], Sequence[Consumer]] = lambda ctx: ()
+    # Names of consumer groups this service had and dropped: removed from the broker at
+    # startup.
+    retired_consumers: Sequence[str] = ()
     # Long-running tasks (schedulers, pollers); cancelled at shutdown.
     background: Sequence[Callable[[ServiceContext], Awaitable[None]]] = ()
     startup: Callable[[ServiceContext], Awaitable[None]] | None = None

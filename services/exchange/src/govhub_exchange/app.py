@@ -9,9 +9,9 @@ from fastapi import APIRouter
 
 from govhub_common.runtime import ServiceContext
 from govhub_common.service import ServiceSpec
-from govhub_exchange.background import audit_deliveries, refresh_gauges, sign_audit_head
+from govhub_exchange.background import audit_exchanges, refresh_gauges, sign_audit_head
 from govhub_exchange.cli import make_cli
-from govhub_exchange.consumers import consumers
+from govhub_exchange.consumers import RETIRED_CONSUMERS, consumers
 from govhub_exchange.delivery.notify import notifier, wake_on_publish
 from govhub_exchange.delivery.webhooks import run_webhooks
 from govhub_exchange.hub import ensure_warnings_topic
@@ -57,7 +57,8 @@ SERVICE = ServiceSpec(
     settings_class=ExchangeSettings,
     routers=routers,
     consumers=consumers,
-    background=[run_webhooks, sign_audit_head, refresh_gauges, audit_deliveries, wake_on_publish],
+    retired_consumers=RETIRED_CONSUMERS,
+    background=[run_webhooks, sign_audit_head, refresh_gauges, audit_exchanges, wake_on_publish],
     startup=startup,
     cli=make_cli,
 )

@@ -32,6 +32,8 @@ class ExchangeSettings(CommonSettings):
         300, gt=0, description="How often the audit chain head is signed."
     )
     audit_delivery_seconds: float = Field(
-        1.0, gt=0, description="How often feed deliveries are appended to the audit log."
+        1.0,
+        gt=0,
+        description="How often publishes and feed deliveries are appended to the audit log.",
     )
     lag_refresh_seconds: float = Field(5, gt=0, description="Refresh of the lag gauges.")

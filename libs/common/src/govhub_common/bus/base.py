@@ -33,6 +33,11 @@ class EventBus(Protocol):
 
     async def subscribe(self, subscription: Subscription) -> None: ...
 
+    async def retire(self, group: str) -> None:
+        """Remove a consumer group a service no longer has, with whatever it still holds
+        (a durable queue left bound would fill up forever)."""
+        ...
+
     async def ping(self) -> None: ...
 
     async def backlog(self, group: str) -> int:

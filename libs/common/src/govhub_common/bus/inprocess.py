@@ -42,12 +42,14 @@ class InProcessBus:
 
     async def publish(self, events: Sequence[CloudEvent | StoredEvent]) -> None:
         for item in events:
-            event = item.parse() if isinstance(item, StoredEvent) else item
             targets = [
                 s
                 for s in self._subscriptions
-                if any(routing_matches(p, event.routing_key) for p in s.patterns)
+                if any(routing_matches(p, item.routing_key) for p in s.patterns)
             ]
+            if not targets:
+                continue  # as a broker drops what no queue is bound to, unparsed
+            event = item.parse() if isinstance(item, StoredEvent) else item
             await asyncio.gather(*(self._deliver(s, event) for s in targets))
 
     async def _deliver(self, subscription: Subscription, event: CloudEvent) -> None:
@@ -69,6 +71,9 @@ class InProcessBus:
         self._dead.setdefault(subscription.group, []).append(event)
         DEAD_LETTERS.labels(self.service, subscription.group).inc()
         log.error("event %s dead-lettered for %s", event.id, subscription.group)
+
+    async def retire(self, group: str) -> None:
+        self._dead.pop(group, None)  # nothing else outlives the process
 
     async def backlog(self, group: str) -> int:
         return 0  # publish() returns only once every consumer has handled the event

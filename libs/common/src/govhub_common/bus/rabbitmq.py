@@ -160,6 +160,14 @@ class RabbitMQBus:
 
         await queue.consume(on_message)
 
+    async def retire(self, group: str) -> None:
+        if self._connection is None:
+            raise ConnectionError("bus not started")
+        async with self._connection.channel() as channel:
+            name = self.queue_prefix + group
+            for queue in (name, f"{name}.dlq"):
+                await channel.queue_delete(queue)  # absent queues are fine
+
     async def backlog(self, group: str) -> int:
         if self._connection is None:
             raise ConnectionError("bus not started")

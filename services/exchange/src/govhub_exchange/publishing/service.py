@@ -28,6 +28,11 @@ from govhub_exchange.publishing.parsing import (
     schema_faults,
 )
 
+_INSERT_BATCH = (
+    "INSERT INTO exchange.publish_batches (topic_code, first_seq, last_seq, batch_id, "
+    "publisher, accepted, duplicates, rejected) "
+    "VALUES ($1, $2::bigint, $3::bigint, $4, $5, $6, $7, $8)"
+)
 RECORD_COLUMNS = (
     "topic_code",
     "seq",
@@ -136,17 +141,24 @@ async def publish(
         await raw.copy_records_to_table(
             "records", schema_name="exchange", columns=RECORD_COLUMNS, records=rows
         )
-        # Webhook subscribers get one delivery row per record, in one statement; at commit,
-        # every replica hears of the topic (its long-polls and webhook worker wake).
+        # In one statement: a delivery row per record for each webhook subscriber, the
+        # batch (audited from there in the background), and at commit a notice to every
+        # replica (its long-polls and webhook worker wake).
         await raw.execute(
             "WITH hooks AS (INSERT INTO exchange.webhook_deliveries (subscription_id, seq, "
             "webhook_id) SELECT s.id, q.seq, 'msg_' || s.id || '_' || q.seq "
             "FROM exchange.subscriptions s CROSS JOIN generate_series($2::bigint, $3::bigint) q(seq) "
-            "WHERE s.topic_code = $1 AND s.status = 'approved' AND s.webhook_url IS NOT NULL) "
+            "WHERE s.topic_code = $1 AND s.status = 'approved' AND s.webhook_url IS NOT NULL), "
+            f"batch AS ({_INSERT_BATCH}) "
             f"SELECT pg_notify('{RECORDS_CHANNEL}', $1)",
             topic_code,
             first_seq,
             last_seq,
+            batch_id,
+            publisher,
+            counts["accepted"],
+            counts["duplicates"],
+            counts["rejected"],
         )
         event = CloudEvent(
             source="govhub/exchange",
@@ -164,7 +176,17 @@ async def publish(
         )
         await add_events(session, "exchange", [event])
     else:
-        await audit_publish(session, publisher, topic_code, str(batch_id), counts, None, None)
+        await raw.execute(
+            _INSERT_BATCH,
+            topic_code,
+            None,
+            None,
+            batch_id,
+            publisher,
+            counts["accepted"],
+            counts["duplicates"],
+            counts["rejected"],
+        )
     RECORDS_PUBLISHED.labels(topic_code).inc(len(accepted))
     RECORDS_REJECTED.labels(topic_code).inc(len(rejected))
     return {
@@ -190,24 +212,40 @@ async def publish(
     }
 
 
-async def audit_publish(
-    session: AsyncSession,
-    publisher: str,
-    topic_code: str,
-    batch_id: str,
-    counts: dict[str, int],
-    first_seq: int | None,
-    last_seq: int | None,
-) -> None:
-    """The audit entry of one publish request."""
-    await audit.append(
-        session,
-        actor=publisher,
-        action="records.published",
-        agency=publisher,
-        topic=topic_code,
-        details={"batch_id": batch_id, **counts, "first_seq": first_seq, "last_seq": last_seq},
-    )
+AUDIT_ROUND = 500  # publish batches audited per statement
+
+
+async def audit_publishes(session: AsyncSession, *, limit: int = AUDIT_ROUND) -> int:
+    """The audit entry of each publish request not yet audited, in the order they were
+    received; returns how many were appended (at most `limit`). Replicas share the work."""
+    rows = (
+        await session.execute(
+            sa.text(
+                "UPDATE exchange.publish_batches b SET audited = true WHERE b.id IN ("
+                "SELECT id FROM exchange.publish_batches WHERE NOT audited ORDER BY id "
+                "LIMIT :n FOR UPDATE SKIP LOCKED) RETURNING b.id, b.batch_id, b.topic_code, "
+                "b.publisher, b.accepted, b.duplicates, b.rejected, b.first_seq, b.last_seq"
+            ),
+            {"n": limit},
+        )
+    ).all()
+    for row in sorted(rows, key=lambda r: r.id):
+        await audit.append(
+            session,
+            actor=row.publisher,
+            action="records.published",
+            agency=row.publisher,
+            topic=row.topic_code,
+            details={
+                "batch_id": str(row.batch_id),
+                "accepted": row.accepted,
+                "duplicates": row.duplicates,
+                "rejected": row.rejected,
+                "first_seq": row.first_seq,
+                "last_seq": row.last_seq,
+            },
+        )
+    return len(rows)
 
 
 async def _validate(
