@@ -75,6 +75,15 @@ class Database:
                 await session.rollback()
                 raise
 
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled asyncpg connection outside any transaction: each statement commits on
+        its own, so a lock a statement takes is released at its end, not a round trip
+        (and a turn of the event loop) later."""
+        async with self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            yield raw.driver_connection
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

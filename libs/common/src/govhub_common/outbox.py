@@ -65,6 +65,11 @@ def inbox_table(metadata: sa.MetaData, schema: str) -> sa.Table:
     )
 
 
+def outbox_channel(schema: str) -> str:
+    """The NOTIFY channel that wakes the schema's outbox relays."""
+    return f"govhub_outbox_{schema}"
+
+
 def outbox_payload_type(op: object, schema: str, type_name: str) -> None:
     """For a service's migration changing the outbox payload between json and jsonb."""
     op.execute(  # type: ignore[attr-defined]
@@ -91,7 +96,7 @@ async def add_events(session: AsyncSession, schema: str, events: Sequence[CloudE
     await raw.execute(
         f"WITH staged AS (INSERT INTO {schema}.outbox (event_id, type, routing_key, payload) "
         "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]::json[])) "
-        f"SELECT pg_notify('govhub_outbox_{schema}', '')",
+        f"SELECT pg_notify('{outbox_channel(schema)}', '')",
         [e.id for e in events],
         [e.type for e in events],
         [e.routing_key for e in events],
@@ -195,7 +200,7 @@ class OutboxRelay:
 
     async def listen(self) -> None:
         """Wake the relay on NOTIFY from any process writing to this schema's outbox."""
-        await listen_forever(self.db.url, f"govhub_outbox_{self.schema}", lambda _: self.wake())
+        await listen_forever(self.db.url, outbox_channel(self.schema), lambda _: self.wake())
 
 
 InboxHandler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]

@@ -99,6 +99,6 @@ async def append_warnings(session: AsyncSession, warnings: list[dict[str, Any]])
     """Each warning becomes a record of hub_warnings (a status change: a new version).
     A malformed warning is quarantined rather than retried forever."""
     items = [warning_record(i, w) for i, w in enumerate(warnings) if isinstance(w, dict)]
-    return await publishing.publish(
+    return await publishing.publish_in(
         session, publisher=HUB_AGENCY, topic_code=WARNINGS_TOPIC, items=items
     )

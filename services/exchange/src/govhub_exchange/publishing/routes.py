@@ -55,8 +55,7 @@ async def publish(
     content_type = request.headers.get("content-type", "")
     body = await _read_limited(request, settings.publish_max_bytes)
     items = split_body(content_type, body, max_records=settings.publish_max_records)
-    async with ctx.db.session() as session:
-        result = await service.publish(session, publisher=who.agency, topic_code=code, items=items)
+    result = await service.publish(ctx.db, publisher=who.agency, topic_code=code, items=items)
     if result["counts"]["accepted"]:
         notifier(ctx).notify(code)
         wake = ctx.state.get("webhook_wake")

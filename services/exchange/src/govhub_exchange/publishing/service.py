@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -12,9 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_common.clock import utcnow
-from govhub_common.db import raw_connection
+from govhub_common.db import Database, raw_connection
 from govhub_common.events import CloudEvent
-from govhub_common.outbox import add_events
+from govhub_common.outbox import outbox_channel
 from govhub_common.problems import forbidden, not_found
 from govhub_common.security import Principal
 from govhub_exchange.audit import service as audit
@@ -28,39 +29,32 @@ from govhub_exchange.publishing.parsing import (
     schema_faults,
 )
 
-_INSERT_BATCH = (
-    "INSERT INTO exchange.publish_batches (topic_code, first_seq, last_seq, batch_id, "
-    "publisher, accepted, duplicates, rejected) "
-    "VALUES ($1, $2::bigint, $3::bigint, $4, $5, $6, $7, $8)"
-)
-RECORD_COLUMNS = (
-    "topic_code",
-    "seq",
-    "record_id",
-    "version",
-    "topic_version",
-    "content_hash",
-    "business_time",
-    "published_at",
-    "publisher",
-    "data",
-)
-QUARANTINE_COLUMNS = (
-    "topic_code",
-    "publisher",
-    "batch_id",
-    "index",
-    "line",
-    "record_id",
-    "payload",
-    "errors",
-)
-
 
 async def publish(
+    db: Database, *, publisher: str, topic_code: str, items: list[Incoming]
+) -> dict[str, Any]:
+    """A publish request: judged, then written by one statement that commits on its own
+    (the log, the quarantine, the event, the batch to audit)."""
+    async with db.session() as session:
+        topic, valid, rejected = await _check(session, publisher, topic_code, items)
+    async with db.autocommit() as raw:
+        return await _append(raw, publisher, topic_code, topic.current_version, valid, rejected)
+
+
+async def publish_in(
     session: AsyncSession, *, publisher: str, topic_code: str, items: list[Incoming]
 ) -> dict[str, Any]:
-    """Everything in the caller's transaction: the log, the quarantine, the event, the audit."""
+    """The same in the caller's transaction (a consumer's, with its inbox row): the topic's
+    lock is then held until that transaction commits."""
+    topic, valid, rejected = await _check(session, publisher, topic_code, items)
+    raw = await raw_connection(session)
+    return await _append(raw, publisher, topic_code, topic.current_version, valid, rejected)
+
+
+async def _check(
+    session: AsyncSession, publisher: str, topic_code: str, items: list[Incoming]
+) -> tuple[Any, list[Incoming], list[Incoming]]:
+    """The topic (404, or 403 for anyone but its owner) and the records judged one by one."""
     topic = (
         await session.execute(
             sa.text("SELECT owner, current_version FROM exchange.topics WHERE code = :c"),
@@ -71,133 +65,93 @@ async def publish(
         raise not_found("topic", topic_code)
     if topic.owner != publisher:
         raise forbidden(f"only the topic's owner ({topic.owner}) may publish to {topic_code}")
-
     valid, rejected = await _validate(session, topic_code, topic.current_version, items)
-    batch_id = uuid.uuid4()
-    raw = await raw_connection(session)
-    if rejected:
-        await _quarantine(raw, topic_code, publisher, batch_id, rejected)
+    return topic, valid, rejected
 
-    # Versions and duplicates are judged before taking the topic lock, against the log as
-    # of a head the same statement read; under the lock only what was appended since that
-    # head is looked up again. The lock is held until commit, so the less done under it,
-    # the more publishers of one topic get through.
+
+async def _append(
+    raw: Any,
+    publisher: str,
+    topic_code: str,
+    topic_version: int,
+    valid: list[Incoming],
+    rejected: list[Incoming],
+) -> dict[str, Any]:
+    """Versions and duplicates are judged against the log as of a head read with them;
+    exchange.append_batch (migration 0007) appends under the topic's lock unless a record
+    id of the batch was appended since that head, in which case the batch is judged again
+    against what was appended and retried."""
+    batch_id = uuid.uuid4()
+    now = utcnow()
     ids = list({item.record_id for item in valid if item.record_id})
     head, latest = await _latest_versions(raw, topic_code, ids, after_seq=None) if ids else (0, {})
-    accepted, duplicates = _judge(valid, latest)
-
-    counts = {"accepted": len(accepted), "duplicates": len(duplicates), "rejected": len(rejected)}
-    now = utcnow()
-    first_seq: int | None = None
-    last_seq: int | None = None
-    accepted_out: list[dict[str, Any]] = []
-    if accepted:
-        # The row lock serialises publishers of one topic: sequence numbers become visible
-        # in commit order (a feed cursor never skips a record) and duplicate checks cannot race.
-        last_seq = await _advance_head(raw, topic_code, len(accepted))
-        if last_seq - len(accepted) != head:
-            _, newer = await _latest_versions(raw, topic_code, ids, after_seq=head)
-            if newer:
-                latest.update(newer)
-                count = len(accepted)
-                accepted, duplicates = _judge(valid, latest)
-                if len(accepted) != count:
-                    last_seq = await _advance_head(raw, topic_code, len(accepted) - count)
-                counts["accepted"], counts["duplicates"] = len(accepted), len(duplicates)
-        first_seq, last_seq = (last_seq - len(accepted) + 1, last_seq) if accepted else (None, None)
-    if accepted:
-        assert first_seq is not None and last_seq is not None
-        rows = []
-        event_records = []
-        for offset, (item, version) in enumerate(accepted):
-            seq = first_seq + offset
-            rows.append(
-                (
-                    topic_code,
-                    seq,
-                    item.record_id,
-                    version,
-                    item.schema_version,
-                    item.content_hash,
-                    item.business_time,
-                    now,
-                    publisher,
-                    item.data_json.decode(),
-                )
-            )
-            event_records.append(
-                {
-                    "seq": seq,
-                    "record_id": item.record_id,
-                    "version": version,
-                    "business_time": item.business_time,
-                    "published_at": now,
-                    "data": orjson.Fragment(item.data_json),
-                }
-            )
-            accepted_out.append(
-                {"index": item.index, "record_id": item.record_id, "seq": seq, "version": version}
-            )
-        await raw.copy_records_to_table(
-            "records", schema_name="exchange", columns=RECORD_COLUMNS, records=rows
-        )
-        # In one statement: a delivery row per record for each webhook subscriber, the
-        # batch (audited from there in the background), and at commit a notice to every
-        # replica (its long-polls and webhook worker wake).
-        await raw.execute(
-            "WITH hooks AS (INSERT INTO exchange.webhook_deliveries (subscription_id, seq, "
-            "webhook_id) SELECT s.id, q.seq, 'msg_' || s.id || '_' || q.seq "
-            "FROM exchange.subscriptions s CROSS JOIN generate_series($2::bigint, $3::bigint) q(seq) "
-            "WHERE s.topic_code = $1 AND s.status = 'approved' AND s.webhook_url IS NOT NULL), "
-            f"batch AS ({_INSERT_BATCH}) "
-            f"SELECT pg_notify('{RECORDS_CHANNEL}', $1)",
-            topic_code,
-            first_seq,
-            last_seq,
-            batch_id,
-            publisher,
-            counts["accepted"],
-            counts["duplicates"],
-            counts["rejected"],
-        )
+    quarantine = _quarantine_columns(rejected)
+    while True:
+        accepted, duplicates = _judge(valid, latest)
+        counts = {
+            "accepted": len(accepted),
+            "duplicates": len(duplicates),
+            "rejected": len(rejected),
+        }
         event = CloudEvent(
             source="govhub/exchange",
-            type="exchange.record.published",
+            type=EVENT_TYPE,
             subject=topic_code,
             routing_suffix=topic_code,
             data={
                 "topic": topic_code,
-                "topic_version": topic.current_version,
+                "topic_version": topic_version,
                 "publisher": publisher,
                 "batch_id": str(batch_id),
                 "counts": counts,
-                "records": event_records,
+                "records": orjson.Fragment(_RECORDS_MARK),
             },
         )
-        await add_events(session, "exchange", [event])
-    else:
-        await raw.execute(
-            _INSERT_BATCH,
+        event_head, event_tail = _event_frame(event)
+        first_seq: int | None = await raw.fetchval(
+            _APPEND_BATCH,
             topic_code,
-            None,
-            None,
-            batch_id,
             publisher,
-            counts["accepted"],
-            counts["duplicates"],
-            counts["rejected"],
+            batch_id,
+            head,
+            now,
+            [item.record_id for item, _ in accepted],
+            [version for _, version in accepted],
+            [item.schema_version for item, _ in accepted],
+            [item.content_hash for item, _ in accepted],
+            [item.business_time for item, _ in accepted],
+            [item.data_json.decode() for item, _ in accepted],
+            event.id,
+            event.type,
+            event.routing_key,
+            event_head,
+            [_event_record(item, version, now) for item, version in accepted],
+            event_tail,
+            outbox_channel("exchange"),
+            RECORDS_CHANNEL,
+            [item.record_id for item, _, _ in duplicates],
+            [version for _, version, _ in duplicates],
+            *quarantine,
         )
+        if first_seq is not None:
+            break
+        head, newer = await _latest_versions(raw, topic_code, ids, after_seq=head)
+        latest.update(newer)
+
     RECORDS_PUBLISHED.labels(topic_code).inc(len(accepted))
     RECORDS_REJECTED.labels(topic_code).inc(len(rejected))
     return {
         "batch_id": str(batch_id),
         "topic": topic_code,
         "counts": counts,
-        "accepted": accepted_out,
+        "accepted": [
+            {"index": item.index, "record_id": item.record_id, "seq": first_seq + k, "version": v}
+            for k, (item, v) in enumerate(accepted)
+        ],
         "duplicates": [
             {"index": item.index, "record_id": item.record_id, "version": version, "seq": seq}
             for item, version, seq in (
-                (i, v, (first_seq or 0) - s - 1 if s < 0 else s) for i, v, s in duplicates
+                (i, v, first_seq - s - 1 if s < 0 else s) for i, v, s in duplicates
             )
         ],
         "rejected": [
@@ -210,6 +164,77 @@ async def publish(
             for item in rejected
         ],
     }
+
+
+EVENT_TYPE = "exchange.record.published"
+_APPEND_TYPES = [
+    "text",
+    "text",
+    "uuid",
+    "bigint",
+    "timestamptz",
+    "text[]",
+    "integer[]",
+    "integer[]",
+    "bytea[]",
+    "timestamptz[]",
+    "text[]",
+    "uuid",
+    "text",
+    "text",
+    "text",
+    "text[]",
+    "text",
+    "text",
+    "text",
+    "text[]",
+    "integer[]",
+    "integer[]",
+    "integer[]",
+    "text[]",
+    "text[]",
+    "text[]",
+]
+_APPEND_BATCH = (
+    "SELECT exchange.append_batch("
+    + ", ".join(f"${n}::{kind}" for n, kind in enumerate(_APPEND_TYPES, start=1))
+    + ")"
+)
+# Where the records go in the batch event's JSON; PostgreSQL writes them there, each with
+# the sequence number it took.
+_RECORDS_MARK = rb'"\u0000records"'
+
+
+def _event_frame(event: CloudEvent) -> tuple[str, str]:
+    """The event's JSON before and after its records array (brackets included)."""
+    head, tail = event.to_json().split(_RECORDS_MARK)
+    return head.decode() + "[", "]" + tail.decode()
+
+
+def _event_record(item: Incoming, version: int, published_at: datetime) -> str:
+    """A record of the batch event without its seq and leading brace."""
+    return orjson.dumps(
+        {
+            "record_id": item.record_id,
+            "version": version,
+            "business_time": item.business_time,
+            "published_at": published_at,
+            "data": orjson.Fragment(item.data_json),
+        }
+    )[1:].decode()
+
+
+def _quarantine_columns(rejected: list[Incoming]) -> tuple[list[Any], ...]:
+    return (
+        [item.index for item in rejected],
+        [item.line for item in rejected],
+        [item.record_id for item in rejected],
+        [
+            item.payload_text if item.payload_text is not None else orjson.dumps(item.raw).decode()
+            for item in rejected
+        ],
+        [orjson.dumps(item.errors).decode() for item in rejected],
+    )
 
 
 AUDIT_ROUND = 500  # publish batches audited per statement
@@ -284,31 +309,6 @@ async def _validate(
     return valid, rejected
 
 
-async def _quarantine(
-    raw: Any, topic_code: str, publisher: str, batch_id: uuid.UUID, rejected: list[Incoming]
-) -> None:
-    await raw.copy_records_to_table(
-        "quarantine",
-        schema_name="exchange",
-        columns=QUARANTINE_COLUMNS,
-        records=[
-            (
-                topic_code,
-                publisher,
-                batch_id,
-                item.index,
-                item.line,
-                item.record_id,
-                item.payload_text
-                if item.payload_text is not None
-                else orjson.dumps(item.raw).decode(),
-                orjson.dumps(item.errors).decode(),
-            )
-            for item in rejected
-        ],
-    )
-
-
 async def _latest_versions(
     raw: Any, topic_code: str, ids: list[str], *, after_seq: int | None
 ) -> tuple[int, dict[str, tuple[int, bytes, int]]]:
@@ -358,16 +358,6 @@ def _judge(
         pending[item.record_id] = (version, item.content_hash, -(len(accepted) + 1))
         accepted.append((item, version))
     return accepted, duplicates
-
-
-async def _advance_head(raw: Any, topic_code: str, by: int) -> int:
-    """Move the topic's head by `by` records (taking its row lock); returns the new head."""
-    head: int = await raw.fetchval(
-        "UPDATE exchange.topics SET head_seq = head_seq + $2 WHERE code = $1 RETURNING head_seq",
-        topic_code,
-        by,
-    )
-    return head
 
 
 async def list_quarantine(
