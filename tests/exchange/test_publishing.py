@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import orjson
+import pytest
 import sqlalchemy as sa
 
 from exchange.support import (
@@ -17,6 +19,8 @@ from exchange.support import (
     publish,
 )
 from govhub_common.testing import Hub
+from govhub_exchange.publishing import service
+from govhub_exchange.publishing.parsing import split_body
 
 
 async def test_each_record_is_judged_on_its_own(hub: Hub) -> None:
@@ -243,3 +247,62 @@ async def test_one_event_per_batch_with_the_records(hub: Hub) -> None:
     assert data["publisher"] == owner and data["topic_version"] == 1
     assert [r["seq"] for r in data["records"]] == list(range(1, 51))
     assert data["records"][0]["data"]["uscc"] == VALID_USCCS[0]
+
+
+async def test_a_batch_judged_before_a_concurrent_append_is_judged_again(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Versions and duplicates are judged against the log as it was when the batch was read;
+    # another publisher appending the same records before this batch takes the topic's
+    # lock must not leave that judgement standing. The other append is made to land
+    # exactly in between.
+    owner = await make_agency(hub)
+    topic = await make_topic(hub, owner)
+    await publish(hub, owner, topic, [{"record_id": "r1", "data": enterprise(1)}])
+    real = service._latest_versions
+    meanwhile: list[dict[str, Any]] = []
+
+    async def read_then_another_publisher_appends(
+        raw: Any, topic_code: str, ids: list[str], *, after_seq: int | None
+    ) -> Any:
+        view = await real(raw, topic_code, ids, after_seq=after_seq)
+        if after_seq is None and meanwhile:
+            await publish(hub, owner, topic, [meanwhile.pop()])
+        return view
+
+    monkeypatch.setattr(service, "_latest_versions", read_then_another_publisher_appends)
+
+    async def publish_directly(records: list[dict[str, Any]]) -> dict[str, Any]:
+        items = split_body("application/json", orjson.dumps(records), max_records=100)
+        return await service.publish(hub.runtime.db, publisher=owner, topic_code=topic, items=items)
+
+    # r1 repeats version 1, but version 2 (another content) is appended meanwhile: r1 is
+    # then no duplicate but version 3.
+    meanwhile.append({"record_id": "r1", "data": enterprise(1, address="广州市越秀区")})
+    result = await publish_directly(
+        [{"record_id": "r1", "data": enterprise(1)}, {"record_id": "r9", "data": enterprise(9)}]
+    )
+    assert result["counts"] == {"accepted": 2, "duplicates": 0, "rejected": 0}
+    assert [(a["record_id"], a["version"]) for a in result["accepted"]] == [("r1", 3), ("r9", 1)]
+
+    # r2 is new when read, but the same r2 is appended meanwhile: it is a duplicate of it.
+    meanwhile.append({"record_id": "r2", "data": enterprise(2)})
+    result = await publish_directly([{"record_id": "r2", "data": enterprise(2)}])
+    assert result["counts"] == {"accepted": 0, "duplicates": 1, "rejected": 0}
+    assert result["duplicates"][0]["version"] == 1
+
+    async with hub.runtime.db.session() as session:
+        log = await session.execute(
+            sa.text(
+                "SELECT record_id, version, seq FROM exchange.records WHERE topic_code = :t "
+                "ORDER BY seq"
+            ),
+            {"t": topic},
+        )
+        assert [tuple(row) for row in log] == [
+            ("r1", 1, 1),
+            ("r1", 2, 2),
+            ("r1", 3, 3),
+            ("r9", 1, 4),
+            ("r2", 1, 5),
+        ]
