@@ -22,7 +22,7 @@ from govhub_common.bus import InProcessBus, Subscription
 from govhub_common.bus.base import EventBus
 from govhub_common.bus.rabbitmq import RabbitMQBus
 from govhub_common.db import Database
-from govhub_common.events import CloudEvent
+from govhub_common.events import CloudEvent, traceparent_of
 from govhub_common.metrics import EVENTS_CONSUMED
 from govhub_common.outbox import OutboxRelay, add_events, idempotent, inbox_table, outbox_table
 from govhub_common.testing import wait_for
@@ -326,6 +326,21 @@ def test_an_event_survives_its_json_form() -> None:
     again = CloudEvent.from_json(event.to_json())
     assert again.id == event.id and again.time == event.time and again.subject == "ER-1"
     assert again.data == {"records": [{"amount": "1850.50", "day": "2008-03-01", "名称": "广州"}]}
+
+
+def test_the_relay_reads_an_events_trace_from_its_stored_json() -> None:
+    # The relay puts it on the broker message without parsing the event (a record may
+    # carry a field of that name too; it is not the event's).
+    event = CloudEvent(
+        source="govhub/test",
+        type="test.record.published",
+        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        data={
+            "records": [{"traceparent": "00-ffffffffffffffffffffffffffffffff-ffffffffffffffff-01"}]
+        },
+    )
+    assert traceparent_of(event.to_json()) == event.traceparent
+    assert traceparent_of(b'{"id":"x","data":{"traceparent":"not the event\'s"}}') == ""
 
 
 async def test_a_retired_consumer_group_leaves_no_queue_filling_up(rabbit_rig: Rig) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_common.bus.base import EventBus
 from govhub_common.db import Database, listen_forever, raw_connection
-from govhub_common.events import CloudEvent, StoredEvent
+from govhub_common.events import CloudEvent, StoredEvent, traceparent_of
 from govhub_common.metrics import (
     EVENTS_CONSUMED,
     EVENTS_PUBLISHED,
@@ -136,7 +136,6 @@ class OutboxRelay:
                 await session.execute(
                     sa.text(
                         "SELECT id, event_id::text AS event_id, type, routing_key, "
-                        "coalesce(payload->>'traceparent', '') AS traceparent, "
                         f"payload::text AS payload FROM {self.schema}.outbox "
                         "WHERE sent_at IS NULL ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED"
                     ),
@@ -146,10 +145,8 @@ class OutboxRelay:
             if not rows:
                 return 0
             events = [
-                StoredEvent(
-                    row.event_id, row.type, row.routing_key, row.traceparent, row.payload.encode()
-                )
-                for row in rows
+                StoredEvent(row.event_id, row.type, row.routing_key, traceparent_of(body), body)
+                for row, body in ((row, row.payload.encode()) for row in rows)
             ]
             await self.bus.publish(events)
             await self.mark_sent(session, [row.id for row in rows])
