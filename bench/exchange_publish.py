@@ -265,6 +265,17 @@ async def raw_copy(db_url: str, n: int) -> float:
                     None,
                     "x",
                     orjson.dumps(r["data"]).decode(),
+                    # as the hub writes it: the record's JSON up to its data
+                    orjson.dumps(
+                        {
+                            "record_id": r["record_id"],
+                            "version": 1,
+                            "topic_version": 1,
+                            "business_time": r["business_time"],
+                            "published_at": datetime.now(UTC),
+                        }
+                    )[1:-1].decode()
+                    + ',"data":',
                 )
             )
         started = time.perf_counter()
@@ -284,6 +295,7 @@ async def raw_copy(db_url: str, n: int) -> float:
                         "published_at",
                         "publisher",
                         "data",
+                        "envelope",
                     ],
                     records=[
                         (

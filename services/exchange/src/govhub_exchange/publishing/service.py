@@ -121,11 +121,11 @@ async def _append(
             [item.content_hash for item, _ in accepted],
             [item.business_time for item, _ in accepted],
             [item.data_json.decode() for item, _ in accepted],
+            [_envelope(item, version, now) for item, version in accepted],
             event.id,
             event.type,
             event.routing_key,
             event_head,
-            [_event_record(item, version, now) for item, version in accepted],
             event_tail,
             outbox_channel("exchange"),
             RECORDS_CHANNEL,
@@ -167,34 +167,15 @@ async def _append(
 
 
 EVENT_TYPE = "exchange.record.published"
-_APPEND_TYPES = [
-    "text",
-    "text",
-    "uuid",
-    "bigint",
-    "timestamptz",
-    "text[]",
-    "integer[]",
-    "integer[]",
-    "bytea[]",
-    "timestamptz[]",
-    "text[]",
-    "uuid",
-    "text",
-    "text",
-    "text",
-    "text[]",
-    "text",
-    "text",
-    "text",
-    "text[]",
-    "integer[]",
-    "integer[]",
-    "integer[]",
-    "text[]",
-    "text[]",
-    "text[]",
-]
+# exchange.append_batch's parameters, in order (migration 0007).
+_APPEND_TYPES = (
+    *("text", "text", "uuid", "bigint", "timestamptz"),  # topic, publisher, batch, head, now
+    *("text[]", "integer[]", "integer[]", "bytea[]", "timestamptz[]", "text[]", "text[]"),
+    *("uuid", "text", "text", "text", "text"),  # the event: id, type, key, head, tail
+    *("text", "text"),  # NOTIFY channels
+    *("text[]", "integer[]"),  # duplicates
+    *("integer[]", "integer[]", "text[]", "text[]", "text[]"),  # the quarantine
+)
 _APPEND_BATCH = (
     "SELECT exchange.append_batch("
     + ", ".join(f"${n}::{kind}" for n, kind in enumerate(_APPEND_TYPES, start=1))
@@ -211,17 +192,19 @@ def _event_frame(event: CloudEvent) -> tuple[str, str]:
     return head.decode() + "[", "]" + tail.decode()
 
 
-def _event_record(item: Incoming, version: int, published_at: datetime) -> str:
-    """A record of the batch event without its seq and leading brace."""
-    return orjson.dumps(
+def _envelope(item: Incoming, version: int, published_at: datetime) -> str:
+    """A record's JSON as feeds and events show it, up to its data (which follows), without
+    its seq (which goes in front once taken)."""
+    head = orjson.dumps(
         {
             "record_id": item.record_id,
             "version": version,
+            "topic_version": item.schema_version,
             "business_time": item.business_time,
             "published_at": published_at,
-            "data": orjson.Fragment(item.data_json),
         }
-    )[1:].decode()
+    )
+    return head[1:-1].decode() + ',"data":'
 
 
 def _quarantine_columns(rejected: list[Incoming]) -> tuple[list[Any], ...]:
