@@ -168,13 +168,17 @@ async def reader(hub: Hub, feed: Reader, until: int, seen: dict[int, float] | No
             params={"after": after, "limit": 5000, "wait": 5},
         )
         now = time.perf_counter()
-        for r in page["data"]:
-            assert r["seq"] == after + 1, f"feed {sub_id}: seq {r['seq']} after {after}"
-            after = r["seq"]
-            assert r["data"].keys() == granted, f"feed {sub_id}: items {sorted(r['data'])}"
-            if seen is not None:
-                seen.setdefault(r["seq"], now)
-        count += len(page["data"])
+        records = page["data"]
+        seqs = [r["seq"] for r in records]
+        assert seqs == list(range(after + 1, after + 1 + len(records))), (
+            f"feed {sub_id}: seqs {seqs[:3]}... after {after}"
+        )
+        assert all(r["data"].keys() == granted for r in records), f"feed {sub_id}: items"
+        if seen is not None:
+            for seq in seqs:
+                seen.setdefault(seq, now)
+        after += len(records)
+        count += len(records)
         assert page["next"] == after
     assert count == until, f"feed {sub_id}: {count} records, expected {until}"
     return time.perf_counter()
