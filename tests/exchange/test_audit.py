@@ -150,3 +150,59 @@ async def test_audit_search_by_agency_and_time(hub: Hub) -> None:
     assert all(len(e["hash"]) == 64 for e in listed)
     denied = await hub.client.get(f"{BASE}/audit", headers=agency_headers(hub, owner))
     assert denied.status_code == 403
+
+
+async def test_a_feed_read_never_waits_for_another_replicas_audit_round(hub: Hub) -> None:
+    # Another replica's audit round holds the chain's lock. This replica's round, due to
+    # record what the feed delivered, must wait for it without holding the subscription's
+    # row, which every feed read updates (two rounds doing so deadlocked for a second).
+    import sqlalchemy as sa
+
+    from exchange.support import subscribe
+    from govhub_exchange.audit import service as audit
+    from govhub_exchange.delivery.service import audit_feed_deliveries
+
+    owner, reader = await make_agency(hub), await make_agency(hub)
+    topic = await make_topic(hub, owner)
+    sub = await subscribe(hub, reader, topic, ["uscc", "name"])
+    await publish(hub, owner, topic, [{"record_id": "a1", "data": enterprise(1)}])
+    feed = f"{BASE}/subscriptions/{sub['id']}/records"
+    headers = agency_headers(hub, reader)
+    assert len((await hub.client.get(feed, headers=headers)).json()["data"]) == 1
+    db = hub.runtime.db
+
+    async def this_replicas_round() -> None:
+        async with db.session() as session:
+            await audit_feed_deliveries(session)
+
+    async def waiting_for_the_chain() -> bool:
+        async with db.session() as session:
+            waiting = await session.execute(
+                sa.text(
+                    "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%'"
+                )
+            )
+            return waiting.first() is not None
+
+    async with db.session() as other_replica:
+        await audit.lock_chain(other_replica)
+        auditing = asyncio.create_task(this_replicas_round())
+        await wait_for(waiting_for_the_chain)
+        # A hang guard, not a timing: unfixed, this read waits until the other round ends.
+        read = await asyncio.wait_for(
+            hub.client.get(feed, params={"after": 1}, headers=headers), timeout=15
+        )
+        assert read.status_code == 200 and read.json()["data"] == []
+    await auditing
+
+    async def delivered_entry() -> list[dict[str, object]]:
+        reply = await hub.client.get(
+            f"{BASE}/audit",
+            params={"topic": topic, "action": "records.delivered"},
+            headers=hub.operator(),
+        )
+        return reply.json()["data"]  # type: ignore[no-any-return]
+
+    entries = await wait_for(delivered_entry)
+    assert [(e["details"]["first_seq"], e["details"]["last_seq"]) for e in entries] == [(1, 1)]

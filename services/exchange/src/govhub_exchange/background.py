@@ -71,9 +71,12 @@ async def audit_exchanges(ctx: ServiceContext) -> None:
     while True:
         await asyncio.sleep(settings.audit_delivery_seconds)
         try:
+            # Each in its own transaction, so the chain's lock is held for one at a time.
+            while True:
+                async with ctx.db.session() as session:
+                    if await audit_publishes(session) < AUDIT_ROUND:
+                        break
             async with ctx.db.session() as session:
-                while await audit_publishes(session) == AUDIT_ROUND:
-                    pass
                 await audit_feed_deliveries(session)
         except asyncio.CancelledError:
             raise

@@ -24,6 +24,13 @@ from govhub_exchange.audit.chain import (
 AUDIT_LOCK_KEY = 7_305_001
 
 
+async def lock_chain(session: AsyncSession) -> None:
+    """Take the chain's lock for the rest of the caller's transaction (append takes it too):
+    for callers that must hold it before locking rows others wait on."""
+    raw = await raw_connection(session)
+    await raw.execute("SELECT pg_advisory_xact_lock($1)", AUDIT_LOCK_KEY)
+
+
 async def append(
     session: AsyncSession,
     *,

@@ -106,6 +106,10 @@ async def read_and_acknowledge(
 async def audit_feed_deliveries(session: AsyncSession) -> int:
     """One audit entry per subscription for the records its feed delivered since the last
     round (from its audited_seq cursor); returns how many entries were appended."""
+    # The chain first: every feed read updates its subscription row, so those rows are
+    # never held locked while waiting for the chain (another replica's audit round may
+    # hold it for a while; and taking the two the other way round deadlocked with it).
+    await audit.lock_chain(session)
     rows = (
         await session.execute(
             sa.text(
