@@ -6,6 +6,7 @@ import asyncio
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import jwt
@@ -18,6 +19,13 @@ from govhub_common.testing import Hub, running_hub, wait_for
 from govhub_exchange.audit.chain import verify_export
 
 GOVHUB = str(Path(sys.executable).parent / "govhub")
+
+
+async def audit_entries(hub: Hub, topic: str, action: str) -> list[dict[str, Any]]:
+    reply = await hub.client.get(
+        f"{BASE}/audit", params={"topic": topic, "action": action}, headers=hub.operator()
+    )
+    return reply.json()["data"]  # type: ignore[no-any-return]
 
 
 async def run_cli(args: list[str], env: dict[str, str]) -> tuple[int, str]:
@@ -56,16 +64,8 @@ async def test_a_row_altered_in_the_database_is_reported_as_the_broken_link(
         topic = await make_topic(hub, owner)
         await publish(hub, owner, topic, [{"record_id": "x1", "data": enterprise(0)}])
 
-        async def published() -> list[dict[str, object]]:
-            reply = await hub.client.get(
-                f"{BASE}/audit",
-                params={"topic": topic, "action": "records.published"},
-                headers=hub.operator(),
-            )
-            return reply.json()["data"]  # type: ignore[no-any-return]
-
-        # Appended when the batch's event is consumed, moments after the publish commits.
-        entries = await wait_for(published)
+        # Appended by the background audit round, moments after the publish commits.
+        entries = await wait_for(lambda: audit_entries(hub, topic, "records.published"))
         ok = (await hub.client.get(f"{BASE}/audit/verify", headers=hub.operator())).json()
         assert ok["valid"] is True and ok["first_broken"] is None
         target = entries[0]["id"]
@@ -196,13 +196,5 @@ async def test_a_feed_read_never_waits_for_another_replicas_audit_round(hub: Hub
         assert read.status_code == 200 and read.json()["data"] == []
     await auditing
 
-    async def delivered_entry() -> list[dict[str, object]]:
-        reply = await hub.client.get(
-            f"{BASE}/audit",
-            params={"topic": topic, "action": "records.delivered"},
-            headers=hub.operator(),
-        )
-        return reply.json()["data"]  # type: ignore[no-any-return]
-
-    entries = await wait_for(delivered_entry)
+    entries = await wait_for(lambda: audit_entries(hub, topic, "records.delivered"))
     assert [(e["details"]["first_seq"], e["details"]["last_seq"]) for e in entries] == [(1, 1)]
