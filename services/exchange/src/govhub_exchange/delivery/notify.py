@@ -41,14 +41,20 @@ def notifier(ctx: ServiceContext) -> TopicNotifier:
     return found
 
 
+def wake_webhooks(ctx: ServiceContext) -> None:
+    """Start this replica's webhook worker on a round now rather than at its next poll."""
+    wake: asyncio.Event | None = ctx.state.get("webhook_wake")
+    if wake is not None:
+        wake.set()
+
+
+def records_committed(ctx: ServiceContext, topic: str) -> None:
+    """Wake this replica's long-polls on the topic and its webhook worker."""
+    notifier(ctx).notify(topic)
+    wake_webhooks(ctx)
+
+
 async def wake_on_publish(ctx: ServiceContext) -> None:
-    """Wake this replica's long-polls and webhook worker when any replica commits records
-    (PostgreSQL NOTIFY reaches every listener; a consumer group would reach one replica)."""
-
-    def woken(topic: str) -> None:
-        notifier(ctx).notify(topic)
-        wake: asyncio.Event | None = ctx.state.get("webhook_wake")
-        if wake is not None:
-            wake.set()
-
-    await listen_forever(ctx.db.url, RECORDS_CHANNEL, woken)
+    """Wake this replica when any replica commits records (PostgreSQL NOTIFY reaches every
+    listener; a consumer group would reach one replica)."""
+    await listen_forever(ctx.db.url, RECORDS_CHANNEL, lambda topic: records_committed(ctx, topic))

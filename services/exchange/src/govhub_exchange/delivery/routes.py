@@ -13,7 +13,7 @@ from govhub_common.db import SessionDep
 from govhub_common.problems import Problem
 from govhub_common.security import Operator, Principal, require_scope
 from govhub_exchange.delivery import service, webhooks
-from govhub_exchange.delivery.notify import notifier
+from govhub_exchange.delivery.notify import notifier, wake_webhooks
 from govhub_exchange.deps import Context, Limit, Settings, Subscriber
 from govhub_exchange.subscriptions import service as subscriptions
 
@@ -134,7 +134,5 @@ async def redrive(
         session, actor=who.agency, subscription_id=body.subscription_id, seq=body.seq
     )
     await session.commit()
-    wake = ctx.state.get("webhook_wake")
-    if wake is not None:
-        wake.set()
+    wake_webhooks(ctx)
     return {"redriven": count}

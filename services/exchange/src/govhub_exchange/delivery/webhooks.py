@@ -21,11 +21,10 @@ from govhub_common.clock import utcnow
 from govhub_common.runtime import ServiceContext
 from govhub_exchange.audit import service as audit
 from govhub_exchange.metrics import DELIVERY_LATENCY, WEBHOOK_ATTEMPTS
+from govhub_exchange.publishing.service import EVENT_TYPE
 from govhub_exchange.settings import ExchangeSettings
 
 log = logging.getLogger("govhub.exchange.webhooks")
-
-EVENT_TYPE = "exchange.record.published"
 
 
 def backoff_seconds(attempts: int, settings: ExchangeSettings) -> float:

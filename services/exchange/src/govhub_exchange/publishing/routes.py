@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from govhub_common.db import SessionDep
 from govhub_common.problems import Problem
-from govhub_exchange.delivery.notify import notifier
+from govhub_exchange.delivery.notify import records_committed
 from govhub_exchange.deps import Context, Limit, Publisher, Settings
 from govhub_exchange.publishing import service
 from govhub_exchange.publishing.parsing import split_body
@@ -57,10 +57,7 @@ async def publish(
     items = split_body(content_type, body, max_records=settings.publish_max_records)
     result = await service.publish(ctx.db, publisher=who.agency, topic_code=code, items=items)
     if result["counts"]["accepted"]:
-        notifier(ctx).notify(code)
-        wake = ctx.state.get("webhook_wake")
-        if wake is not None:
-            wake.set()
+        records_committed(ctx, code)  # this replica at once; the others by NOTIFY
     return Response(orjson.dumps(result), media_type="application/json")
 
 

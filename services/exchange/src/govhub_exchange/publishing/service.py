@@ -29,6 +29,9 @@ from govhub_exchange.publishing.parsing import (
     schema_faults,
 )
 
+# The batch event's type (its routing key adds the topic); webhooks carry it too.
+EVENT_TYPE = "exchange.record.published"
+
 
 async def publish(
     db: Database, *, publisher: str, topic_code: str, items: list[Incoming]
@@ -166,7 +169,6 @@ async def _append(
     }
 
 
-EVENT_TYPE = "exchange.record.published"
 # exchange.append_batch's parameters, in order (migration 0007).
 _APPEND_TYPES = (
     *("text", "text", "uuid", "bigint", "timestamptz"),  # topic, publisher, batch, head, now
