@@ -57,7 +57,8 @@ def inbox_table(metadata: sa.MetaData, schema: str) -> sa.Table:
         "inbox",
         metadata,
         sa.Column("consumer", sa.Text, primary_key=True),
-        sa.Column("event_id", UUID(as_uuid=False), primary_key=True),
+        # Text: a CloudEvents id is any non-empty string, not only a UUID.
+        sa.Column("event_id", sa.Text, primary_key=True),
         sa.Column(
             "processed_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
         ),
@@ -75,6 +76,14 @@ def outbox_payload_type(op: object, schema: str, type_name: str) -> None:
     op.execute(  # type: ignore[attr-defined]
         f"ALTER TABLE {schema}.outbox ALTER COLUMN payload TYPE {type_name} "
         f"USING payload::{type_name}"
+    )
+
+
+def inbox_event_id_type(op: object, schema: str, type_name: str) -> None:
+    """For a service's migration changing the inbox's event ids between uuid and text."""
+    op.execute(  # type: ignore[attr-defined]
+        f"ALTER TABLE {schema}.inbox ALTER COLUMN event_id TYPE {type_name} "
+        f"USING event_id::{type_name}"
     )
 
 
