@@ -209,7 +209,8 @@ async def test_a_message_that_keeps_failing_lands_in_the_dead_letter_queue(rig: 
     await rig.stage(poison)
     await rig.relay().relay_once()
     dead = await wait_for(lambda: rig.bus.dead_letters("poison"), timeout=20)
-    assert [e.id for e in dead] == [poison.id]
+    assert [letter.event_id for letter in dead] == [poison.id]
+    assert dead[0].reason == "ValueError: cannot process"
     # The first delivery plus DELIVERY_LIMIT redeliveries, then no more.
     assert calls == [poison.id] * (DELIVERY_LIMIT + 1)
 

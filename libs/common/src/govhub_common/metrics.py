@@ -30,11 +30,24 @@ EVENTS_PUBLISHED = Counter(
 )
 EVENTS_CONSUMED = Counter(
     "govhub_bus_events_consumed_total",
-    "Events handled by consumers; outcome is processed, duplicate or failed.",
+    "Events handled by consumers; outcome is processed, duplicate, retried (a transient "
+    "fault: database unreachable, deadlock, timeout) or failed.",
     ["service", "group", "outcome"],
 )
 DEAD_LETTERS = Counter(
     "govhub_bus_dead_letters_total",
-    "Events moved to a dead-letter queue after the delivery limit.",
+    "Events this process moved to a dead-letter queue after their last attempt failed.",
     ["service", "group"],
+)
+DEAD_LETTER_QUEUE_MESSAGES = Gauge(
+    "govhub_bus_dead_letter_queue_messages",
+    "Events waiting in a consumer group's dead-letter queue, however they got there (the "
+    "broker's own count: also events it dead-lettered after consumers died holding them). "
+    "Every replica reports the same figure: aggregate with max.",
+    ["service", "group"],
+)
+CONSUMERS_WAITING_FOR_DATABASE = Gauge(
+    "govhub_bus_consumers_waiting_for_database",
+    "1 while this process's consumers hold their events waiting for an unreachable database.",
+    ["service"],
 )

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from govhub_common.bus.base import EventBus
 from govhub_common.db import Database, listen_forever, raw_connection
 from govhub_common.events import CloudEvent, StoredEvent, traceparent_of
+from govhub_common.faults import DatabaseGate, transient_fault
 from govhub_common.metrics import (
     EVENTS_CONSUMED,
     EVENTS_PUBLISHED,
@@ -222,6 +223,11 @@ class InFlight:
         return sum(self.counts.values())
 
 
+# A transient fault met while the database answers pings (a deadlock, a serialisation
+# failure, a timeout) is retried this many times before it counts as the event's failure.
+TRANSIENT_RETRIES = 10
+
+
 def idempotent(
     db: Database,
     schema: str,
@@ -230,38 +236,72 @@ def idempotent(
     *,
     service: str,
     in_flight: InFlight | None = None,
+    gate: DatabaseGate | None = None,
 ) -> Callable[[CloudEvent], Awaitable[None]]:
     """Wrap a handler so each event id takes effect once: inbox row and effect in one
-    transaction; the bus acks only after this returns (after commit)."""
+    transaction; the bus acks only after this returns (after commit).
+
+    Transient faults never reach the bus (which would spend the event's delivery limit on
+    them): while the database is unreachable the event waits at the gate, then runs again.
+    """
     tracker = in_flight or InFlight()
+    gate = gate or DatabaseGate(db.ping, service=service)
+    processed = EVENTS_CONSUMED.labels(service, consumer, "processed")
+    duplicate = EVENTS_CONSUMED.labels(service, consumer, "duplicate")
+    retried = EVENTS_CONSUMED.labels(service, consumer, "retried")
+    failed = EVENTS_CONSUMED.labels(service, consumer, "failed")
 
     async def run(event: CloudEvent) -> None:
         tracker.counts[consumer] = tracker.counts.get(consumer, 0) + 1
         try:
-            await _run(event)
+            await _run_until_settled(event)
         finally:
             tracker.counts[consumer] -= 1
 
+    async def _run_until_settled(event: CloudEvent) -> None:
+        retries = 0
+        while True:
+            await gate.wait()
+            try:
+                await _run(event)
+                return
+            except Exception as exc:
+                fault = transient_fault(exc)
+                if fault is None or retries >= TRANSIENT_RETRIES:
+                    failed.inc()
+                    raise
+                retried.inc()
+                if fault == "database" and not await gate.reachable():
+                    retries = 0  # an outage is waited out, however long; it is nobody's fault
+                    continue
+                retries += 1
+                log.warning(
+                    "consumer %s met a transient fault on event %s (%s: %s); retry %d of %d",
+                    consumer,
+                    event.id,
+                    type(exc).__name__,
+                    exc,
+                    retries,
+                    TRANSIENT_RETRIES,
+                )
+                await asyncio.sleep(min(5.0, 0.05 * 2**retries))
+
     async def _run(event: CloudEvent) -> None:
-        try:
-            async with db.session() as session:
-                inserted = (
-                    await session.execute(
-                        sa.text(
-                            f"INSERT INTO {schema}.inbox (consumer, event_id) VALUES (:c, :e) "
-                            "ON CONFLICT DO NOTHING RETURNING 1"
-                        ),
-                        {"c": consumer, "e": event.id},
-                    )
-                ).first()
-                if inserted is None:
-                    EVENTS_CONSUMED.labels(service, consumer, "duplicate").inc()
-                    return
-                await handler(session, event)
-        except Exception:
-            EVENTS_CONSUMED.labels(service, consumer, "failed").inc()
-            raise
-        EVENTS_CONSUMED.labels(service, consumer, "processed").inc()
+        async with db.session() as session:
+            inserted = (
+                await session.execute(
+                    sa.text(
+                        f"INSERT INTO {schema}.inbox (consumer, event_id) VALUES (:c, :e) "
+                        "ON CONFLICT DO NOTHING RETURNING 1"
+                    ),
+                    {"c": consumer, "e": event.id},
+                )
+            ).first()
+            if inserted is None:
+                duplicate.inc()
+                return
+            await handler(session, event)
+        processed.inc()
 
     return run
 

@@ -12,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from govhub_common.faults import Fault, transient_fault
+
 log = logging.getLogger("govhub.problems")
 
 PROBLEM_JSON = "application/problem+json"
@@ -138,6 +140,33 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> ProblemResponse:
+        fault = transient_fault(exc)
+        if fault is not None:
+            log.warning(
+                "%s unavailable on %s %s (%s: %s)",
+                fault,
+                request.method,
+                request.url.path,
+                type(exc).__name__,
+                exc,
+            )
+            return _respond(request, unavailable(fault))
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         problem = Problem(500, "internal_error", "an internal error occurred; it has been logged")
         return _respond(request, problem)
+
+
+# Long enough for a database failover or a broker restart, short enough to keep clients near.
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable(fault: Fault) -> Problem:
+    """503: the part the request needs is unreachable for now; the same request may succeed
+    later (a client can tell this from a bug, and back off)."""
+    what = {"database": "the database", "broker": "the message broker"}[fault]
+    return Problem(
+        503,
+        f"{fault}_unavailable",
+        f"{what} is unreachable at the moment; retry after {RETRY_AFTER_SECONDS} seconds",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )

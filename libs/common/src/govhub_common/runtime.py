@@ -20,6 +20,8 @@ from govhub_common.bus import InProcessBus, Subscription
 from govhub_common.bus.base import EventBus
 from govhub_common.clock import Clock
 from govhub_common.db import Database
+from govhub_common.dead_letters import dead_letters_router
+from govhub_common.faults import DatabaseGate
 from govhub_common.migrations import upgrade_async
 from govhub_common.outbox import InFlight, OutboxRelay, idempotent
 from govhub_common.problems import install_problem_handlers
@@ -94,6 +96,7 @@ class Runtime:
     clock: Clock = field(default_factory=Clock)
     db: Database = field(init=False)
     bus: EventBus = field(init=False)
+    gate: DatabaseGate = field(init=False)
     contexts: dict[str, ServiceContext] = field(default_factory=dict)
     relays: dict[str, OutboxRelay] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -125,6 +128,9 @@ def make_bus(settings: CommonSettings, target: str, service: str) -> EventBus:
             queue_prefix=settings.amqp_queue_prefix,
             prefetch=settings.bus_prefetch,
             delivery_limit=settings.bus_delivery_limit,
+            crash_delivery_limit=settings.bus_crash_delivery_limit,
+            retry_delay=settings.bus_retry_delay_seconds,
+            dead_letter_poll_seconds=settings.bus_dead_letter_poll_seconds,
             service=service,
             delete_queues_at_stop=settings.amqp_delete_queues_at_stop,
         )
@@ -133,7 +139,11 @@ def make_bus(settings: CommonSettings, target: str, service: str) -> EventBus:
             f"--target {target} runs one service per process, and services in separate "
             "processes talk through RabbitMQ: set GOVHUB_AMQP_URL (e.g. amqp://guest:guest@localhost:5672/)"
         )
-    return InProcessBus(delivery_limit=settings.bus_delivery_limit, service=service)
+    return InProcessBus(
+        delivery_limit=settings.bus_delivery_limit,
+        retry_delay=settings.bus_retry_delay_seconds,
+        service=service,
+    )
 
 
 def create_app(
@@ -218,6 +228,7 @@ def _service_app(spec: ServiceSpec, runtime: Runtime) -> FastAPI:
     app.include_router(health_router(_readiness(runtime)))
     app.include_router(whoami_router())
     app.include_router(events_status_router(spec))
+    app.include_router(dead_letters_router(spec))
     for router in spec.routers():
         app.include_router(router)
     for middleware in reversed(spec.middleware):
@@ -239,6 +250,7 @@ async def _start(runtime: Runtime, target: str, *, migrate: bool) -> None:
     settings = runtime.settings
     label = "govhub" if target == ALL else target
     runtime.db = Database(runtime.database_url, pool_size=settings.db_pool_size)
+    runtime.gate = DatabaseGate(runtime.db.ping, service=label)
     runtime.bus = make_bus(settings, target, label)
     await runtime.bus.start()
     if migrate:
@@ -262,6 +274,7 @@ async def _start(runtime: Runtime, target: str, *, migrate: bool) -> None:
                 consumer.handler,
                 service=spec.name,
                 in_flight=runtime.in_flight,
+                gate=runtime.gate,
             )
             runtime.groups.setdefault(spec.name, []).append(group)
             await runtime.bus.subscribe(Subscription(group, consumer.patterns, handler))
@@ -312,6 +325,7 @@ async def _stop(runtime: Runtime) -> None:
         task.cancel()
     await asyncio.gather(*runtime.tasks, return_exceptions=True)
     runtime.tasks.clear()
+    await runtime.gate.close_prober()
     for spec in runtime.services.values():
         if spec.shutdown:
             await spec.shutdown(runtime.contexts[spec.name])

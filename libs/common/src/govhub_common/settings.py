@@ -41,7 +41,26 @@ class CommonSettings(BaseSettings):
     )
     bus_prefetch: int = Field(32, ge=1, description="Unacknowledged events per consumer.")
     bus_delivery_limit: int = Field(
-        5, ge=1, description="Deliveries of one event before it is dead-lettered."
+        5,
+        ge=1,
+        description="Times a consumer tries an event again after its handler failed (with "
+        "backoff) before it parks the event in the dead-letter queue. Transient faults "
+        "(database unreachable, deadlocks, timeouts) are waited out and do not count.",
+    )
+    bus_crash_delivery_limit: int = Field(
+        20,
+        ge=1,
+        description="RabbitMQ: deliveries the quorum queue allows before it dead-letters an "
+        "event by itself. Only consumers that stopped holding the event (crashes, lost "
+        "connections) count here, so this is the backstop against an event that kills its "
+        "consumer; each such stop charges every event the consumer held (the prefetch). "
+        "Fixed when a queue is first declared.",
+    )
+    bus_retry_delay_seconds: float = Field(
+        0.2, gt=0, description="First pause before a failed event is tried again (doubles)."
+    )
+    bus_dead_letter_poll_seconds: float = Field(
+        15.0, gt=0, description="How often the dead-letter queues' depth is read for metrics."
     )
     outbox_poll_seconds: float = Field(0.2, gt=0, description="Outbox relay poll interval.")
     outbox_batch_size: int = Field(200, ge=1, description="Outbox rows published per round.")

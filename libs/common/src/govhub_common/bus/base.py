@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from govhub_common.events import CloudEvent, StoredEvent
@@ -13,13 +14,31 @@ EventHandler = Callable[[CloudEvent], Awaitable[None]]
 class Subscription:
     """A consumer group: one durable queue bound to routing-key patterns.
 
-    `handler` runs once per delivery; raising makes the event redelivered, up to the
-    delivery limit, after which it goes to the group's dead-letter queue.
+    `handler` runs once per delivery; raising makes the event tried again, up to the
+    delivery limit, after which it goes to the group's dead-letter queue with the reason.
+    Handlers wait out transient faults themselves (outbox.idempotent): what reaches the bus
+    failed for the event's own sake.
     """
 
     group: str
     patterns: Sequence[str]
     handler: EventHandler
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An event parked in a consumer group's dead-letter queue, with why it got there."""
+
+    group: str
+    event_id: str
+    type: str | None
+    source: str | None
+    subject: str | None
+    time: datetime | None
+    reason: str
+    attempts: int | None
+    dead_lettered_at: datetime | None
+    size_bytes: int
 
 
 class EventBus(Protocol):
@@ -44,6 +63,15 @@ class EventBus(Protocol):
         """Events waiting in the group's queue, not yet handed to a consumer."""
         ...
 
-    async def dead_letters(self, group: str) -> list[CloudEvent]:
-        """Events parked in the group's dead-letter queue (for operators and tests)."""
+    async def dead_letters(self, group: str, *, limit: int = 100) -> list[DeadLetter]:
+        """Events parked in the group's dead-letter queue, oldest first (at most limit)."""
+        ...
+
+    async def dead_letter_count(self, group: str) -> int:
+        """How many events the group's dead-letter queue holds."""
+        ...
+
+    async def redrive(self, group: str, event_ids: Collection[str] | None = None) -> int:
+        """Give dead-lettered events (those ids, or all) to the group's consumers again;
+        returns how many. Consumers are idempotent: one already applied has no effect."""
         ...
