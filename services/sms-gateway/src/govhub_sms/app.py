@@ -17,7 +17,11 @@ log = logging.getLogger("govhub.sms")
 
 
 async def startup(ctx: ServiceContext) -> None:
+    from datetime import timedelta
+
+    from govhub_sms.sending.claims import SubmitJournal
     from govhub_sms.sending.gateway import build_gateway
+    from govhub_sms.sending.sender import JOURNAL, recover_at_startup
     from govhub_sms.templates.service import load_template_file
 
     settings: SmsSettings = ctx.settings
@@ -31,7 +35,13 @@ async def startup(ctx: ServiceContext) -> None:
     gateway = build_gateway(settings)
     await gateway.start()
     ctx.state["sms"] = gateway
-    log.info("sms: providers %s", ", ".join(s.name for s in gateway.slots))
+    journal = SubmitJournal(ctx.db, timedelta(seconds=settings.sms_claim_lease_seconds))
+    ctx.state[JOURNAL] = journal
+    log.info(
+        "sms: providers %s; claims as %s", ", ".join(s.name for s in gateway.slots), journal.owner
+    )
+    # Claims left by senders that died before this start (see sending/claims.py).
+    await recover_at_startup(ctx)
 
 
 async def shutdown(ctx: ServiceContext) -> None:

@@ -28,3 +28,10 @@ DELIVERY_REPORT_SECONDS = Histogram(
 QUEUE_DEPTH = Gauge(
     "govhub_sms_queue_depth", "Messages queued or deferred, not yet handed to a provider."
 )
+AMBIGUOUS = Counter(
+    "govhub_sms_messages_ambiguous_total",
+    "Messages that became ambiguous: handed to a provider, acceptance unknown (submit "
+    "timeout, link lost, or a sender that died before recording the answer). Not resent "
+    "by themselves: a receipt reconciles them, or an operator resends or abandons them.",
+    ["provider", "template"],
+)

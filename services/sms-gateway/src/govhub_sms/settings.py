@@ -31,6 +31,12 @@ class ProviderSettings(BaseModel):
     bind_timeout_s: float = 5.0
     bind_wait_s: float = 5.0
     receipt_id_format: Literal["auto", "same", "hex_dec", "dec_hex"] = "auto"
+    orphan_grace_s: float = Field(
+        30.0,
+        gt=0,
+        description="How long a receipt that matches no submit of this process waits for "
+        "it before it is reported by the SMSC's id (and handset) alone.",
+    )
     # both
     rate_per_s: float = Field(200.0, gt=0, description="Token bucket: messages per second.")
     burst: float = Field(50.0, ge=1)
@@ -60,6 +66,13 @@ class SmsSettings(CommonSettings):
     sms_batch_size: int = Field(200, ge=1, description="Messages claimed per sending round.")
     sms_sender_concurrency: int = Field(
         2, ge=1, description="Sending rounds in flight at once (claim/record overlap submits)."
+    )
+    sms_claim_lease_seconds: float = Field(
+        30.0,
+        ge=1.0,
+        description="How long a sender's claim on a message lasts; a live sender renews it "
+        "every third of it while the submit is in flight, so only a claim whose sender died "
+        "expires. An expired claim is reconciled by the next round of any replica.",
     )
     sms_poll_seconds: float = Field(0.5, gt=0, description="Sender poll interval.")
     sms_sender_enabled: bool = Field(True, description="Run the background sender.")

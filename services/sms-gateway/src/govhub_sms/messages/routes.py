@@ -13,6 +13,7 @@ from govhub_common.runtime import ServiceContext
 from govhub_common.security import Operator, Principal, require_scope
 from govhub_sms.messages import service
 from govhub_sms.messages.schemas import (
+    AbandonRequest,
     BatchReply,
     BatchResult,
     DispatchReply,
@@ -196,7 +197,9 @@ async def list_messages(
 @router.post(
     "/messages/{message_id}/resend",
     response_model=MessagePublic,
-    summary="Resend a failed or expired message (operators)",
+    summary="Resend a failed, expired or ambiguous message (operators)",
+    description="The only way an ambiguous message is sent again: the carrier may already "
+    "have it, so the citizen may get it twice. 409 for any other status.",
 )
 async def resend_message(
     message_id: str, session: SessionDep, request: Request, _: Operator
@@ -206,6 +209,28 @@ async def resend_message(
     )
     _wake(request)
     return message
+
+
+@router.post(
+    "/messages/{message_id}/abandon",
+    response_model=MessagePublic,
+    summary="Give up an ambiguous message (operators)",
+    description="It ends `failed` with the reason; use it when the carrier says it has the "
+    "message, or when a second text would do more harm than none. 409 unless ambiguous.",
+)
+async def abandon_message(
+    message_id: str,
+    session: SessionDep,
+    request: Request,
+    _: Operator,
+    body: Annotated[AbandonRequest | None, Body()] = None,
+) -> MessagePublic:
+    return await service.abandon_message(
+        session,
+        message_id=message_id,
+        as_of=_context(request).clock.now(),
+        why=body.reason if body else None,
+    )
 
 
 @router.post(
@@ -238,6 +263,8 @@ async def dispatch(body: DispatchRequest, request: Request, _: Operator) -> Disp
         totals.deferred += result.deferred
         totals.failed += result.failed
         totals.expired += result.expired
+        totals.ambiguous += result.ambiguous
+        totals.recovered += result.recovered
         totals.reports_applied += await process_pending(ctx, as_of=as_of)
         if result.claimed == 0:
             break

@@ -7,7 +7,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from govhub_common.identifiers import MobileNumber
 
-PublicStatus = Literal["queued", "deferred", "sent", "delivered", "failed", "expired"]
+PublicStatus = Literal["queued", "deferred", "sent", "ambiguous", "delivered", "failed", "expired"]
+"""`ambiguous`: handed to a provider whose acceptance is unknown (a submit timeout, a link
+lost, or a sender that died before recording the answer); never resent by itself: a later
+receipt reconciles it, or an operator resends or abandons it."""
 
 
 class MessageCreate(BaseModel):
@@ -89,3 +92,13 @@ class DispatchReply(BaseModel):
     failed: int
     expired: int
     reports_applied: int
+    ambiguous: int = 0
+    recovered: int = Field(0, description="Claims of stopped senders reconciled.")
+
+
+class AbandonRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(
+        None, max_length=500, description="Why (e.g. 'the carrier confirmed it was not sent')."
+    )

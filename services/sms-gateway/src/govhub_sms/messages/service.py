@@ -17,6 +17,7 @@ from govhub_common.clock import ensure_utc
 from govhub_common.problems import Problem, not_found
 from govhub_sms.events import StatusChange, record_status_changes
 from govhub_sms.messages.schemas import MessageCreate, MessagePublic, StatusPublic
+from govhub_sms.metrics import FAILED
 from govhub_sms.templates.rendering import TemplateTextError
 from govhub_sms.templates.service import templates_by_code
 
@@ -330,8 +331,8 @@ async def list_messages(
 async def resend_message(
     session: AsyncSession, *, message_id: str, as_of: datetime, ttl: timedelta
 ) -> MessagePublic:
-    """An operator's explicit resend of a failed or expired message (e.g. after an
-    ambiguous submit, which the sender never repeats by itself)."""
+    """An operator's explicit resend of a failed, expired or ambiguous message (the
+    sender never repeats an ambiguous submit by itself)."""
     try:
         uuid.UUID(message_id)
     except ValueError:
@@ -343,8 +344,9 @@ async def resend_message(
                     "UPDATE sms.messages SET status = 'queued', reason = 'resent by an operator', "
                     "attempts = 0, provider_index = 0, provider = NULL, provider_message_id = NULL, "
                     "sent_on = NULL, next_attempt_at = :now, expires_at = :expires, "
+                    "handed_at = NULL, acked_at = NULL, "
                     "updated_at = :now WHERE id = CAST(:id AS uuid) "
-                    "AND status IN ('failed', 'expired') "
+                    "AND status IN ('failed', 'expired', 'ambiguous') "
                     "RETURNING id::text AS id, idempotency_key, template_code"
                 ),
                 {"id": message_id, "now": as_of, "expires": as_of + ttl},
@@ -355,7 +357,7 @@ async def resend_message(
     )
     if row is None:
         await get_message(session, message_id=message_id, agency=None)  # 404 if absent
-        raise Problem(409, "conflict", "only failed or expired messages can be resent")
+        raise Problem(409, "conflict", "only failed, expired or ambiguous messages can be resent")
     await record_status_changes(
         session,
         [
@@ -366,6 +368,51 @@ async def resend_message(
                 "queued",
                 "resent by an operator",
                 as_of,
+            )
+        ],
+    )
+    return await get_message(session, message_id=message_id, agency=None)
+
+
+async def abandon_message(
+    session: AsyncSession, *, message_id: str, as_of: datetime, why: str | None
+) -> MessagePublic:
+    """An operator's decision that an ambiguous message is not to be sent again: it ends
+    `failed`, the reason saying so (and the carrier may still have delivered it)."""
+    try:
+        uuid.UUID(message_id)
+    except ValueError:
+        raise not_found("message", message_id) from None
+    reason = "abandoned by an operator" + (f": {why}" if why else "")
+    row = (
+        (
+            await session.execute(
+                sa.text(
+                    "UPDATE sms.messages SET status = 'failed', reason = :reason, "
+                    "updated_at = :now WHERE id = CAST(:id AS uuid) AND status = 'ambiguous' "
+                    "RETURNING id::text AS id, idempotency_key, template_code, provider"
+                ),
+                {"id": message_id, "now": as_of, "reason": reason},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        await get_message(session, message_id=message_id, agency=None)  # 404 if absent
+        raise Problem(409, "conflict", "only ambiguous messages can be abandoned")
+    FAILED.labels(row["provider"] or "unknown", row["template_code"]).inc()
+    await record_status_changes(
+        session,
+        [
+            StatusChange(
+                row["id"],
+                row["idempotency_key"],
+                row["template_code"],
+                "failed",
+                reason,
+                as_of,
+                row["provider"],
             )
         ],
     )

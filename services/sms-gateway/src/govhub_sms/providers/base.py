@@ -107,6 +107,17 @@ class DeliveryReport:
     done_at: datetime | None
     message_id: str | None = None
     """govhub's message id, when the provider still knows which message the report is for."""
+    recipient: str | None = None
+    """The handset the receipt names (E.164), when the provider knows it: the one echo of
+    a message that the gateway can match when neither id is known (a submit whose
+    acknowledgement was never recorded)."""
+
+    def __repr__(self) -> str:  # keep the phone number out of tracebacks and logs
+        return (
+            f"DeliveryReport(provider_message_id={self.provider_message_id!r}, "
+            f"status={self.status!r}, message_id={self.message_id!r}, "
+            f"recipient={mask_phone(self.recipient) if self.recipient else None!r})"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,8 @@ class Receipt:
     stat: str
     error_code: str | None
     done_at: datetime | None
+    recipient: str | None = None
+    """The handset (the receipt's source address), E.164 where known."""
 
 
 def looks_like_receipt_text(text: str) -> bool:
@@ -269,7 +271,9 @@ class ReceiptTracker:
             self._drop_orphan(orphan)
             r = orphan.receipt
             assert r.status is not None
-            reports.append(DeliveryReport(r.message_id, r.status, r.error_code, r.done_at, None))
+            reports.append(
+                DeliveryReport(r.message_id, r.status, r.error_code, r.done_at, None, r.recipient)
+            )
         while self._parts:
             seq, part = next(iter(self._parts.items()))
             if now - part.created < self.ttl_s:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import re
@@ -608,6 +609,10 @@ class SmppProvider:
             if receipt is None:
                 log.warning("smpp: unparsable delivery receipt (%d bytes)", len(raw))
                 return
+            # The receipt comes from the handset's address: kept, so a receipt for a submit
+            # whose id was never recorded can still find its message.
+            handset = to_e164(ev.source_addr, ev.source_addr_ton, self.config.default_country_code)
+            receipt = dataclasses.replace(receipt, recipient=handset or None)
             self.receipts += 1
             await self._emit(self.tracker.on_receipt(receipt))
             return

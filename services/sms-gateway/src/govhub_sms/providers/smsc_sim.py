@@ -7,6 +7,10 @@ Control, one JSON object per line on stdin::
 
     {"cmd": "reject", "status": 88, "count": 1}   # answer the next submits with a status
     {"cmd": "hold", "count": 4}                   # leave the next submits unanswered
+    {"cmd": "hold", "count": 2, "after": 3}       # answer 3 more first, then hold 2
+    {"cmd": "release", "count": 1}                # take held submits after all: give them
+                                                  # ids and send their receipts to the
+                                                  # newest bind (store and forward)
     {"cmd": "stat", "stat": "UNDELIV", "err": "012", "count": 1}  # next receipts' state
     {"cmd": "receipts", "on": false}              # stop / resume sending receipts
     {"cmd": "mo", "source": "8613800138000", "text": "TD"}        # mobile-originated message
@@ -14,7 +18,8 @@ Control, one JSON object per line on stdin::
 
 Events, one JSON object per line on stdout: ``ready`` (with ``port``), ``bound``,
 ``unbound``, ``submit`` (esm_class, data_coding, registered_delivery, short_message hex,
-answer), ``receipt_sent``, ``mo_sent``, ``error``. ``--quiet`` prints only ``ready`` and
+answer), ``released`` (message_id, short_message hex), ``receipt_sent``, ``mo_sent``,
+``error``. ``--quiet`` prints only ``ready`` and
 errors (for the benchmark).
 
 Message ids: ``--id-style mixed`` (default) answers submit_sm_resp with an upper-case hex
@@ -44,6 +49,7 @@ class Smsc:
         self.next_id = args.first_id
         self.reject: list[int] = []
         self.hold = 0
+        self.answer_before_hold = 0
         self.held: list[smpp34.SubmitSmEvent] = []
         self.stats: list[tuple[str, str]] = []
         self.receipts = not args.no_receipts
@@ -95,7 +101,9 @@ class Smsc:
             "short_message": ev.short_message.hex(),
             "dest_ton": ev.dest_addr_ton,
         }
-        if self.hold > 0:
+        if self.hold > 0 and self.answer_before_hold > 0:
+            self.answer_before_hold -= 1
+        elif self.hold > 0:
             self.hold -= 1
             self.held.append(ev)  # never answered
             self.emit("submit", answer="held", **info)
@@ -119,6 +127,23 @@ class Smsc:
                         esme, ev.source_addr, ev.destination_addr, receipt_id, stat, err
                     )
                 )
+
+    def release(self, ev: smpp34.SubmitSmEvent) -> None:
+        """A held submit the SMSC took after all: its ESME may be gone (the answer then
+        goes nowhere), but its receipt waits for the newest bind, as a store-and-forward
+        SMSC keeps receipts for the account."""
+        n = self.next_id
+        self.next_id += 1
+        resp_id, receipt_id = self.ids(n)
+        with contextlib.suppress(Exception):
+            ev.accept(resp_id)
+        self.emit("released", message_id=resp_id, short_message=ev.short_message.hex())
+        if self.receipts and ev.registered_delivery & 0x03 and self.last is not None:
+            self.spawn(
+                self.send_receipt(
+                    self.last, ev.source_addr, ev.destination_addr, receipt_id, "DELIVRD", "000"
+                )
+            )
 
     async def send_receipt(
         self, esme: smpp34.Esme, our_addr: str, handset: str, rid: str, stat: str, err: str
@@ -190,6 +215,11 @@ class Smsc:
             self.reject += [int(cmd["status"])] * count
         elif name == "hold":
             self.hold += count
+            self.answer_before_hold = int(cmd.get("after", 0))
+        elif name == "release":
+            for ev in self.held[:count]:
+                self.release(ev)
+            del self.held[:count]
         elif name == "stat":
             self.stats += [(cmd["stat"], cmd.get("err", "000"))] * count
         elif name == "receipts":

@@ -89,6 +89,7 @@ def build_provider(config: ProviderSettings, home: Path) -> ProviderSlot:
                 bind_timeout_s=config.bind_timeout_s,
                 bind_wait_s=config.bind_wait_s,
                 receipt_id_format=config.receipt_id_format,
+                orphan_grace_s=config.orphan_grace_s,
             ),
             limiter=limiter,
         )

@@ -3,6 +3,10 @@
 Reports are first stored (so a receipt the SMSC already has an ACK for is not lost), then
 applied set-based to messages in `sent`. A report can overtake the sender's own record of
 the submit; it then waits, unapplied, for the next pass.
+
+A report also reconciles an `ambiguous` message (handed over, acceptance never recorded):
+by govhub's id when the provider still knows it, else by the provider and the handset the
+receipt names, when exactly one ambiguous message of that provider went to that handset.
 """
 
 from __future__ import annotations
@@ -36,9 +40,9 @@ async def store_reports(session: AsyncSession, reports: list[tuple[str, Delivery
     await session.execute(
         sa.text(
             "INSERT INTO sms.delivery_reports (provider, provider_message_id, message_id, status, "
-            "error_code, done_at) SELECT * FROM unnest(CAST(:providers AS text[]), "
+            "error_code, done_at, recipient) SELECT * FROM unnest(CAST(:providers AS text[]), "
             "CAST(:pids AS text[]), CAST(:mids AS uuid[]), CAST(:statuses AS text[]), "
-            "CAST(:errors AS text[]), CAST(:done AS timestamptz[]))"
+            "CAST(:errors AS text[]), CAST(:done AS timestamptz[]), CAST(:recipients AS text[]))"
         ),
         {
             "providers": [name for name, _ in reports],
@@ -47,6 +51,7 @@ async def store_reports(session: AsyncSession, reports: list[tuple[str, Delivery
             "statuses": [r.status for _, r in reports],
             "errors": [r.error_code for _, r in reports],
             "done": [r.done_at for _, r in reports],
+            "recipients": [r.recipient for _, r in reports],
         },
     )
 
@@ -60,15 +65,21 @@ async def apply_reports(
             await session.execute(
                 sa.text(
                     "WITH pending AS (SELECT id, provider, provider_message_id, message_id, status, "
-                    "error_code, received_at FROM sms.delivery_reports WHERE applied_at IS NULL "
-                    "ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED) "
+                    "error_code, received_at, recipient FROM sms.delivery_reports "
+                    "WHERE applied_at IS NULL ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED) "
                     "SELECT p.id AS report_id, p.provider AS report_provider, p.status AS report_status, "
+                    "p.provider_message_id AS report_pid, "
                     "p.error_code, p.received_at < now() - CAST(:unmatched AS interval) AS old, "
                     "m.id::text AS id, m.status, m.provider, m.provider_index, m.template_code, "
                     "m.idempotency_key, extract(epoch FROM clock_timestamp() - m.submitted_wall_at) "
                     "AS seconds FROM pending p LEFT JOIN sms.messages m ON m.id = coalesce("
                     "p.message_id, (SELECT x.id FROM sms.messages x WHERE x.provider = p.provider "
-                    "AND x.provider_message_id = p.provider_message_id LIMIT 1)) ORDER BY p.id"
+                    "AND x.provider_message_id = p.provider_message_id LIMIT 1), "
+                    # the one ambiguous message of this provider to this handset, if only one
+                    "(SELECT (array_agg(a.id))[1] FROM sms.messages a WHERE p.message_id IS NULL "
+                    "AND p.recipient IS NOT NULL AND a.status = 'ambiguous' "
+                    "AND a.provider = p.provider AND a.recipient = p.recipient HAVING count(*) = 1)"
+                    ") ORDER BY p.id"
                 ),
                 {"n": BATCH, "unmatched": UNMATCHED_AFTER},
             )
@@ -87,23 +98,45 @@ async def apply_reports(
             continue
         if row["status"] == "sending" or row["id"] in seen:
             continue  # the sender has not recorded the submit yet: next pass
-        if row["status"] != "sent" or row["provider"] != row["report_provider"]:
+        if row["status"] not in ("sent", "ambiguous") or row["provider"] != row["report_provider"]:
             outcomes[row["report_id"]] = "ignored"  # a repeat, or a provider we left
             continue
         seen.add(row["id"])
-        outcomes[row["report_id"]] = "applied"
+        reconciled = row["status"] == "ambiguous"
+        outcomes[row["report_id"]] = "reconciled" if reconciled else "applied"
         status = row["report_status"]
         provider = row["report_provider"]
         if row["seconds"] is not None:
             DELIVERY_REPORT_SECONDS.labels(provider).observe(max(0.0, float(row["seconds"])))
-        update: dict[str, Any] = {"id": row["id"], "status": status, "index": None, "next": None}
+        update: dict[str, Any] = {
+            "id": row["id"],
+            "status": status,
+            "index": None,
+            "next": None,
+            "pid": row["report_pid"],
+        }
+        if reconciled:
+            log.info(
+                "sms %s reconciled: a %s receipt from %s (%s) shows the carrier had it",
+                row["id"],
+                status,
+                provider,
+                row["report_pid"],
+            )
         if status == "delivered":
-            reason = None
+            reason = (
+                f"reconciled: a delivery receipt from {provider} ({row['report_pid']}) shows "
+                "the carrier had it"
+                if reconciled
+                else None
+            )
             DELIVERED.labels(provider, row["template_code"]).inc()
         else:
             reason = f"delivery report {status} from {provider}" + (
                 f" (error {row['error_code']})" if row["error_code"] else ""
             )
+            if reconciled:
+                reason = f"reconciled: {reason}"
             following = gateway.slot(row["provider_index"] + 1)
             if settings.sms_failover_on_report and following is not None:
                 update.update(status="deferred", index=row["provider_index"] + 1, next=as_of)
@@ -127,13 +160,15 @@ async def apply_reports(
         await session.execute(
             sa.text(
                 "UPDATE sms.messages m SET status = u.status, reason = u.reason, updated_at = :now, "
+                "provider_message_id = coalesce(m.provider_message_id, u.pid), "
                 "provider_index = coalesce(u.idx, m.provider_index), "
                 "next_attempt_at = coalesce(u.next, m.next_attempt_at), "
                 "attempts = CASE WHEN u.idx IS NULL THEN m.attempts ELSE 0 END, "
                 "sent_on = CASE WHEN u.idx IS NULL THEN m.sent_on END "
                 "FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS text[]), "
-                "CAST(:reasons AS text[]), CAST(:idx AS int[]), CAST(:next AS timestamptz[])) "
-                "AS u(id, status, reason, idx, next) WHERE m.id = u.id AND m.status = 'sent'"
+                "CAST(:reasons AS text[]), CAST(:idx AS int[]), CAST(:next AS timestamptz[]), "
+                "CAST(:pids AS text[])) AS u(id, status, reason, idx, next, pid) "
+                "WHERE m.id = u.id AND m.status IN ('sent', 'ambiguous')"
             ),
             {
                 "ids": [u["id"] for u in updates],
@@ -141,6 +176,7 @@ async def apply_reports(
                 "reasons": [u["reason"] for u in updates],
                 "idx": [u["index"] for u in updates],
                 "next": [u["next"] for u in updates],
+                "pids": [u["pid"] for u in updates],
                 "now": as_of,
             },
         )

@@ -1,10 +1,12 @@
 """The sender: claims due messages in batches, applies the policies, submits through the
 providers within their windows, and records every outcome set-based, one event per batch.
 
-A round has three short transactions: claim (rows leave as `sending`), submit (no
-transaction open while the carrier answers), record. A submit that may have reached the
-carrier (ambiguous timeout, or a sender that died while claiming) is never resent by
-itself: the message fails with that reason and an operator may resend it.
+A round has three short transactions: claim (rows leave as `sending` under this process's
+lease), submit (no transaction open while the carrier answers; each submit journalled as it
+is handed over and as it is acknowledged, see claims.py), record. A submit that may have
+reached the carrier (ambiguous timeout, or a sender that died between handover and
+record) is never resent by itself: the message becomes `ambiguous` with the reason; a
+later receipt reconciles it, or an operator resends or abandons it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from govhub_common.clock import business_date
 from govhub_common.runtime import ServiceContext
 from govhub_sms.events import StatusChange, record_status_changes
-from govhub_sms.metrics import FAILED, QUEUE_DEPTH, SENT
+from govhub_sms.metrics import AMBIGUOUS, FAILED, QUEUE_DEPTH, SENT
 from govhub_sms.providers.base import OutboundMessage, ProviderError, SubmitResult
+from govhub_sms.sending.claims import SubmitJournal, recover_expired_claims
 from govhub_sms.sending.gateway import Gateway, ProviderSlot
 from govhub_sms.sending.policies import DailyCaps, quiet_hours, retry_delay
 from govhub_sms.settings import SmsSettings
@@ -31,8 +34,20 @@ from govhub_sms.templates.rendering import PLACEHOLDER
 
 log = logging.getLogger("govhub.sms.sender")
 
-# A claim older than this belongs to a sender that died mid-submit.
-STALE_CLAIM = timedelta(minutes=10)
+JOURNAL = "sms.journal"
+"""ctx.state key of this process's SubmitJournal (made at startup)."""
+
+
+def journal_of(ctx: ServiceContext) -> SubmitJournal:
+    journal: SubmitJournal = ctx.state[JOURNAL]
+    return journal
+
+
+@dataclass(frozen=True, slots=True)
+class NotHandedOver:
+    """A claimed message this process did not give to the provider after all."""
+
+    why: str
 
 
 @dataclass
@@ -42,6 +57,9 @@ class RoundResult:
     deferred: int = 0
     failed: int = 0
     expired: int = 0
+    ambiguous: int = 0
+    recovered: int = 0
+    """Claims of stopped senders reconciled in this round (whatever they became)."""
 
 
 @dataclass
@@ -64,40 +82,65 @@ class Update:
 async def dispatch_round(ctx: ServiceContext, *, as_of: datetime) -> RoundResult:
     settings: SmsSettings = ctx.settings
     gateway: Gateway = ctx.state["sms"]
+    journal = journal_of(ctx)
     result = RoundResult()
     async with ctx.db.session() as session:
-        claimed = await _claim(session, settings, gateway, as_of=as_of, result=result)
+        claimed = await _claim(session, settings, gateway, journal, as_of=as_of, result=result)
     if claimed:
-        outcomes = await asyncio.gather(*(_submit(gateway, row) for row in claimed))
+        leases = asyncio.create_task(journal.keep_leases([r["id"] for r in claimed]))
+        try:
+            outcomes = await asyncio.gather(*(_submit(gateway, journal, r) for r in claimed))
+        finally:
+            leases.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await leases
         updates = [
             _after_submit(settings, gateway, row, outcome, as_of=as_of)
             for row, outcome in zip(claimed, outcomes, strict=True)
         ]
         async with ctx.db.session() as session:
-            await _apply(session, updates, as_of=as_of)
-        for update in updates:
+            applied = await _apply(session, updates, as_of=as_of, owner=journal.owner)
+        for update in applied:
             if update.status == "sent":
                 result.sent += 1
             elif update.status == "deferred":
                 result.deferred += 1
             elif update.status == "failed":
                 result.failed += 1
+            elif update.status == "ambiguous":
+                result.ambiguous += 1
     return result
+
+
+async def recover_at_startup(ctx: ServiceContext) -> None:
+    """Reconcile the claims of senders that died before this process started (those whose
+    lease already expired; the rest follow in the rounds)."""
+    as_of = ctx.clock.now()
+    async with ctx.db.session() as session:
+        recovery = await recover_expired_claims(session, as_of=as_of)
+        await record_status_changes(session, recovery.changes)
 
 
 async def _claim(
     session: AsyncSession,
     settings: SmsSettings,
     gateway: Gateway,
+    journal: SubmitJournal,
     *,
     as_of: datetime,
     result: RoundResult,
 ) -> list[Any]:
-    """Expire, decide the due messages by policy, and mark the ones to submit `sending`."""
+    """Reconcile dead senders' claims, expire, decide the due messages by policy, and
+    mark the ones to submit `sending` under this process's lease."""
     # One claimer at a time across replicas, so two rounds cannot both count a recipient
     # under the cap; submits run outside this short transaction.
     await session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('sms.dispatch'))"))
-    changes: list[StatusChange] = []
+    # Claims whose sender died (lease expired) first: a message never handed over is due
+    # again in this very round (or expires now, if too old).
+    recovery = await recover_expired_claims(session, as_of=as_of)
+    changes: list[StatusChange] = list(recovery.changes)
+    result.recovered = recovery.total
+    result.ambiguous += recovery.ambiguous
     expired = (
         await session.execute(
             sa.text(
@@ -120,34 +163,6 @@ async def _claim(
             )
         )
         result.expired += 1
-    stale_reason = (
-        "ambiguous: the sender stopped during the submit; the carrier may have the message, "
-        "so it is not resent automatically"
-    )
-    stale = (
-        await session.execute(
-            sa.text(
-                "UPDATE sms.messages SET status = 'failed', reason = :reason, updated_at = :now "
-                "WHERE status = 'sending' AND claimed_at < now() - CAST(:stale AS interval) "
-                "RETURNING id::text AS id, idempotency_key, template_code, provider"
-            ),
-            {"now": as_of, "reason": stale_reason, "stale": STALE_CLAIM},
-        )
-    ).mappings()
-    for row in stale:
-        changes.append(
-            StatusChange(
-                row["id"],
-                row["idempotency_key"],
-                row["template_code"],
-                "failed",
-                stale_reason,
-                as_of,
-                row["provider"],
-            )
-        )
-        FAILED.labels(row["provider"] or "unknown", row["template_code"]).inc()
-        result.failed += 1
     rows = list(
         (
             await session.execute(
@@ -211,12 +226,20 @@ async def _claim(
             await session.execute(
                 sa.text(
                     "UPDATE sms.messages SET status = 'sending', sent_on = :day, "
-                    "claimed_at = now(), attempts = attempts + 1, updated_at = :now "
-                    "WHERE id = ANY(CAST(:ids AS uuid[]))"
+                    "claimed_at = now(), claimed_by = :owner, "
+                    "lease_until = clock_timestamp() + CAST(:lease AS interval), "
+                    "handed_at = NULL, acked_at = NULL, attempts = attempts + 1, "
+                    "updated_at = :now WHERE id = ANY(CAST(:ids AS uuid[]))"
                 ),
-                {"ids": [r["id"] for r in to_send], "day": day, "now": as_of},
+                {
+                    "ids": [r["id"] for r in to_send],
+                    "day": day,
+                    "now": as_of,
+                    "owner": journal.owner,
+                    "lease": journal.lease,
+                },
             )
-        changes += await _write(session, decisions, as_of=as_of)
+        changes += _changes(await _write(session, decisions, as_of=as_of), as_of=as_of)
         for d in decisions:
             if d.status == "failed":
                 FAILED.labels("policy", d.row["template_code"]).inc()
@@ -227,7 +250,9 @@ async def _claim(
     return to_send
 
 
-async def _submit(gateway: Gateway, row: Any) -> SubmitResult | BaseException:
+async def _submit(
+    gateway: Gateway, journal: SubmitJournal, row: Any
+) -> SubmitResult | BaseException | NotHandedOver:
     slot = gateway.slot(row["provider_index"])
     assert slot is not None
     message = OutboundMessage.build(row["id"], row["recipient"], row["text"])
@@ -235,22 +260,35 @@ async def _submit(gateway: Gateway, row: Any) -> SubmitResult | BaseException:
         async with slot.window:
             if not slot.limiter_inside:
                 await slot.limiter.acquire()
-            return await slot.provider.submit(message)
+            # Committed before the provider sees it, and only under this process's lease:
+            # should this process die from here on, the message is not resent blindly.
+            try:
+                ours = await journal.hand_over(row["id"], slot.name)
+            except Exception as exc:
+                return NotHandedOver(f"the handover could not be recorded ({exc})")
+            if not ours:
+                return NotHandedOver("the claim expired before the handover")
+            outcome = await slot.provider.submit(message)
     except Exception as exc:  # recorded per message; one failure never stops the batch
         return exc
+    await journal.acknowledged(row["id"], outcome)
+    return outcome
 
 
 def _after_submit(
     settings: SmsSettings,
     gateway: Gateway,
     row: Any,
-    outcome: SubmitResult | BaseException,
+    outcome: SubmitResult | BaseException | NotHandedOver,
     *,
     as_of: datetime,
 ) -> Update:
     index = row["provider_index"]
     slot: ProviderSlot = gateway.slots[index]
     attempts = row["attempts"] + 1
+    if isinstance(outcome, NotHandedOver):
+        # The provider never saw it: due again at once, the attempt given back.
+        return Update(row, "deferred", f"retry: {outcome.why}", as_of, attempts=row["attempts"])
     if isinstance(outcome, SubmitResult):
         return Update(
             row,
@@ -266,7 +304,7 @@ def _after_submit(
         log.error("provider %s raised %r for message %s", slot.name, outcome, row["id"])
         return Update(
             row,
-            "failed",
+            "ambiguous",
             f"ambiguous: provider error {type(outcome).__name__}; not resent",
             provider=slot.name,
             keep_sent_on=True,
@@ -275,7 +313,7 @@ def _after_submit(
     if outcome.kind == "ambiguous_timeout" or outcome.parts_sent > 0:
         return Update(
             row,
-            "failed",
+            "ambiguous",
             f"ambiguous_timeout at {slot.name} ({detail}): the carrier may have the message, "
             "so it is not resent automatically",
             provider=slot.name,
@@ -307,12 +345,14 @@ def _after_submit(
 
 
 async def _write(
-    session: AsyncSession, updates: list[Update], *, as_of: datetime
-) -> list[StatusChange]:
-    """Store a batch of decisions in one statement; returns their status changes."""
+    session: AsyncSession, updates: list[Update], *, as_of: datetime, owner: str | None = None
+) -> list[Update]:
+    """Store a batch of decisions in one statement; returns those stored. With ``owner``,
+    only rows still claimed by it are written (a claim lost to recovery stays as the
+    recovery decided)."""
     if not updates:
         return []
-    await session.execute(
+    stored = await session.execute(
         sa.text(
             "UPDATE sms.messages m SET status = u.status, reason = u.reason, "
             "next_attempt_at = coalesce(u.next_attempt_at, m.next_attempt_at), "
@@ -325,13 +365,15 @@ async def _write(
             "sent_at = CASE WHEN u.submitted THEN :now ELSE m.sent_at END, "
             "submitted_wall_at = CASE WHEN u.submitted THEN clock_timestamp() "
             "ELSE m.submitted_wall_at END, "
-            "claimed_at = NULL, updated_at = :now "
+            "claimed_at = NULL, claimed_by = NULL, lease_until = NULL, updated_at = :now "
             "FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS text[]), CAST(:reasons AS text[]), "
             "CAST(:next AS timestamptz[]), CAST(:indexes AS int[]), CAST(:attempts AS int[]), "
             "CAST(:providers AS text[]), CAST(:pids AS text[]), CAST(:parts AS int[]), "
             "CAST(:keep AS boolean[]), CAST(:submitted AS boolean[])) "
             "AS u(id, status, reason, next_attempt_at, provider_index, attempts, provider, "
-            "provider_message_id, parts, keep_sent_on, submitted) WHERE m.id = u.id"
+            "provider_message_id, parts, keep_sent_on, submitted) WHERE m.id = u.id "
+            "AND (CAST(:owner AS text) IS NULL OR (m.status = 'sending' AND m.claimed_by = :owner)) "
+            "RETURNING m.id::text"
         ),
         {
             "ids": [u.row["id"] for u in updates],
@@ -346,8 +388,14 @@ async def _write(
             "keep": [u.keep_sent_on for u in updates],
             "submitted": [u.submitted for u in updates],
             "now": as_of,
+            "owner": owner,
         },
     )
+    written = {r[0] for r in stored}
+    return [u for u in updates if u.row["id"] in written]
+
+
+def _changes(updates: list[Update], *, as_of: datetime) -> list[StatusChange]:
     return [
         StatusChange(
             u.row["id"],
@@ -362,14 +410,24 @@ async def _write(
     ]
 
 
-async def _apply(session: AsyncSession, updates: list[Update], *, as_of: datetime) -> None:
-    changes = await _write(session, updates, as_of=as_of)
-    await record_status_changes(session, changes)
-    for u in updates:
+async def _apply(
+    session: AsyncSession, updates: list[Update], *, as_of: datetime, owner: str
+) -> list[Update]:
+    applied = await _write(session, updates, as_of=as_of, owner=owner)
+    await record_status_changes(session, _changes(applied, as_of=as_of))
+    for u in applied:
         if u.status == "sent":
             SENT.labels(u.provider or "unknown", u.row["template_code"]).inc()
         elif u.status == "failed":
             FAILED.labels(u.provider or "unknown", u.row["template_code"]).inc()
+        elif u.status == "ambiguous":
+            AMBIGUOUS.labels(u.provider or "unknown", u.row["template_code"]).inc()
+    if len(applied) < len(updates):
+        log.warning(
+            "%d outcomes not recorded: their claims expired and were reconciled meanwhile",
+            len(updates) - len(applied),
+        )
+    return applied
 
 
 async def update_queue_depth(ctx: ServiceContext) -> None:
