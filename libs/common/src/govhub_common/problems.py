@@ -138,22 +138,46 @@ def install_problem_handlers(app: FastAPI) -> None:
         problem = Problem(exc.status_code, code, str(exc.detail), headers=headers)
         return _respond(request, problem)
 
+    async def _infrastructure(request: Request, exc: Exception) -> ProblemResponse:
+        fault = transient_fault(exc)
+        if fault is None:
+            return await _unhandled(request, exc)
+        log.warning(
+            "%s unavailable on %s %s (%s: %s)",
+            fault,
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+            exc,
+        )
+        return _respond(request, unavailable(fault))
+
+    # By class, so that these are answered where the app's other errors are (Starlette
+    # re-raises what reaches the catch-all below to the server, which drops the connection).
+    for kind in _infrastructure_errors():
+        app.add_exception_handler(kind, _infrastructure)  # type: ignore[arg-type]
+
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> ProblemResponse:
-        fault = transient_fault(exc)
-        if fault is not None:
-            log.warning(
-                "%s unavailable on %s %s (%s: %s)",
-                fault,
-                request.method,
-                request.url.path,
-                type(exc).__name__,
-                exc,
-            )
-            return _respond(request, unavailable(fault))
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         problem = Problem(500, "internal_error", "an internal error occurred; it has been logged")
         return _respond(request, problem)
+
+
+def _infrastructure_errors() -> tuple[type[Exception], ...]:
+    """What the database and broker clients raise (transient_fault tells which pass)."""
+    import aiormq.exceptions
+    import asyncpg
+    from sqlalchemy import exc as sa_exc
+
+    return (
+        sa_exc.DBAPIError,
+        sa_exc.TimeoutError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        aiormq.exceptions.AMQPError,
+        OSError,
+    )
 
 
 # Long enough for a database failover or a broker restart, short enough to keep clients near.

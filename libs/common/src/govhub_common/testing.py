@@ -10,8 +10,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
 import socket
+import subprocess
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -169,3 +173,66 @@ async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05
         if loop.time() > deadline:
             raise TimeoutError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+class OwnPostgres:
+    """A PostgreSQL cluster of a test's own, from the machine's server binaries, that the
+    test may stop and start (the shared server must stay up for every other test).
+
+    As root the server runs as the `postgres` user: PostgreSQL refuses to run as root."""
+
+    def __init__(self) -> None:
+        # Under /tmp, which the postgres user can reach (a test's tmp_path may not be).
+        work_dir = Path(tempfile.mkdtemp(prefix="govhub-own-pg-"))
+        self.data = work_dir / "data"
+        self.port = _free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres?sslmode=disable"
+        self.bin = server_binaries()
+        self._work_dir = work_dir
+
+    def _run(self, *args: str) -> None:
+        command = [*args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed: {done.stdout}{done.stderr}")
+
+    def init(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self._work_dir, "postgres", "postgres")
+        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust")
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self._work_dir} "
+            "-c fsync=off -c max_connections=100"
+        )
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l",
+            str(self._work_dir / "server.log"), "-w", "start",
+        )  # fmt: skip
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def remove(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.stop("immediate")
+        shutil.rmtree(self._work_dir, ignore_errors=True)
+
+
+def server_binaries() -> Path:
+    """The newest PostgreSQL server of the machine's (Debian's /usr/lib/postgresql/N/bin)."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name)
+    )
+    if not found:
+        raise FileNotFoundError("no PostgreSQL server binaries under /usr/lib/postgresql")
+    return found[-1].parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
