@@ -158,6 +158,9 @@ def _add_service_commands() -> None:
 
 
 def main() -> None:
+    from govhub_common.events_cli import events_app
+
+    app.add_typer(events_app)
     _add_service_commands()
     try:
         app()

@@ -155,7 +155,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     # By class, so that these are answered where the app's other errors are (Starlette
     # re-raises what reaches the catch-all below to the server, which drops the connection).
     for kind in _infrastructure_errors():
-        app.add_exception_handler(kind, _infrastructure)  # type: ignore[arg-type]
+        app.add_exception_handler(kind, _infrastructure)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> ProblemResponse:

@@ -1,0 +1,133 @@
+"""`govhub events`: an operator's view of a running hub's dead letters, and their re-drive.
+
+Talks to the hub's HTTP API (`/<prefix>/v1/events/dead-letters`) with an operator token,
+given as `--token` or obtained with the operator client's credentials."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from govhub_common.service import discover_services
+
+events_app = typer.Typer(
+    name="events",
+    help="Dead-lettered events of a running hub: list and re-drive.",
+    no_args_is_help=True,
+)
+out = Console()
+err = Console(stderr=True)
+
+UrlOption = Annotated[str, typer.Option(help="The hub's base URL.")]
+ServiceOption = Annotated[
+    str, typer.Option(help="The service whose consumers' dead letters: registry, alerting, ...")
+]
+TokenOption = Annotated[
+    str | None, typer.Option(help="An operator token (else --client-id and --client-secret).")
+]
+ClientIdOption = Annotated[str, typer.Option(help="Operator client id.")]
+SecretOption = Annotated[
+    str | None, typer.Option(help="Operator client secret.", prompt=False, hide_input=True)
+]
+
+
+def _prefix(service: str) -> str:
+    services = discover_services()
+    if service not in services:
+        err.print(f"[red]unknown service {service!r}; choose one of: {', '.join(services)}[/]")
+        raise typer.Exit(2)
+    return services[service].prefix
+
+
+def _client(url: str, token: str | None, client_id: str, secret: str | None) -> httpx.Client:
+    client = httpx.Client(base_url=url.rstrip("/"), timeout=60)
+    if token is None:
+        if secret is None:
+            err.print("[red]give --token, or --client-id and --client-secret[/]")
+            raise typer.Exit(2)
+        reply = client.post(
+            "/exchange/v1/oauth/token",
+            data={"grant_type": "client_credentials", "scope": "operator"},
+            auth=(client_id, secret),
+        )
+        _check(reply)
+        token = reply.json()["access_token"]
+    client.headers["Authorization"] = f"Bearer {token}"
+    return client
+
+
+def _check(reply: httpx.Response) -> dict[str, Any]:
+    if reply.status_code >= 400:
+        try:
+            detail = reply.json().get("detail", reply.text)
+        except ValueError:
+            detail = reply.text
+        err.print(
+            f"[red]{reply.request.method} {reply.request.url.path}: {reply.status_code} {detail}[/]"
+        )
+        raise typer.Exit(1)
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+@events_app.command("dead-letters")
+def list_dead_letters(
+    service: ServiceOption,
+    url: UrlOption = "http://127.0.0.1:8000",
+    group: Annotated[str | None, typer.Option(help="One consumer group (default: all).")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
+    token: TokenOption = None,
+    client_id: ClientIdOption = "operator",
+    client_secret: SecretOption = None,
+) -> None:
+    """List a service's dead-lettered events with why they were parked."""
+    params: dict[str, Any] = {"limit": limit}
+    if group:
+        params["group"] = group
+    with _client(url, token, client_id, client_secret) as client:
+        page = _check(client.get(f"{_prefix(service)}/v1/events/dead-letters", params=params))
+    table = Table("group", "event id", "type", "attempts", "dead-lettered at", "reason")
+    for letter in page["data"]:
+        table.add_row(
+            letter["group"],
+            letter["event_id"],
+            letter["type"] or "",
+            str(letter["attempts"] or ""),
+            letter["dead_lettered_at"] or "",
+            letter["reason"],
+        )
+    out.print(table)
+    out.print(f"{len(page['data'])} shown of {page['total']} dead letters")
+
+
+@events_app.command("redrive")
+def redrive(
+    service: ServiceOption,
+    group: Annotated[str, typer.Option(help="The consumer group, e.g. registry.records.")],
+    url: UrlOption = "http://127.0.0.1:8000",
+    event_id: Annotated[
+        list[str] | None, typer.Option(help="An event to re-drive (repeat for several).")
+    ] = None,
+    all_events: Annotated[bool, typer.Option("--all", help="Re-drive every dead letter.")] = False,
+    token: TokenOption = None,
+    client_id: ClientIdOption = "operator",
+    client_secret: SecretOption = None,
+) -> None:
+    """Give dead-lettered events to their consumers again (a repeat has no effect)."""
+    if bool(event_id) == all_events:
+        err.print("[red]give --event-id (one or more) or --all[/]")
+        raise typer.Exit(2)
+    body: dict[str, Any] = {"group": group}
+    if all_events:
+        body["all"] = True
+    else:
+        body["event_ids"] = event_id
+    with _client(url, token, client_id, client_secret) as client:
+        result = _check(
+            client.post(f"{_prefix(service)}/v1/events/dead-letters/redrive", json=body)
+        )
+    out.print(f"re-drove {result['redriven']} events of {group}; {result['remaining']} remain")
