@@ -143,6 +143,8 @@ async def test_the_api_answers_503_with_retry_after_while_the_database_is_down(
             ("GET", "/alerting/v1/warnings"),
             ("GET", "/sms/v1/templates"),
             ("GET", "/registry/v1/conflicts"),
+            # The registry's lookup fast path, outside the app's own handlers.
+            ("GET", "/registry/v1/legal-entities/91440101MA59CTL309"),
         ):
             reply = await hub.client.request(method, path, headers=operator)
             assert reply.status_code == 503, (path, reply.text)

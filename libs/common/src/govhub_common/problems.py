@@ -141,7 +141,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _infrastructure(request: Request, exc: Exception) -> ProblemResponse:
         fault = transient_fault(exc)
         if fault is None:
-            return await _unhandled(request, exc)
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            return _respond(request, internal_error())
         log.warning(
             "%s unavailable on %s %s (%s: %s)",
             fault,
@@ -159,9 +160,11 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> ProblemResponse:
+        # Also reached from middleware outside the class handlers (the registry's lookups).
+        if transient_fault(exc) is not None:
+            return await _infrastructure(request, exc)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        problem = Problem(500, "internal_error", "an internal error occurred; it has been logged")
-        return _respond(request, problem)
+        return _respond(request, internal_error())
 
 
 def _infrastructure_errors() -> tuple[type[Exception], ...]:
@@ -178,6 +181,10 @@ def _infrastructure_errors() -> tuple[type[Exception], ...]:
         aiormq.exceptions.AMQPError,
         OSError,
     )
+
+
+def internal_error() -> Problem:
+    return Problem(500, "internal_error", "an internal error occurred; it has been logged")
 
 
 # Long enough for a database failover or a broker restart, short enough to keep clients near.

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from govhub_common.faults import transient_fault
 from govhub_common.identifiers import validate_ric, validate_uscc
 from govhub_common.problems import Problem
 from govhub_common.security import OPERATOR_SCOPE
@@ -76,7 +77,12 @@ async def _answer(scope: Scope, send: Send) -> bool:
     except ValueError:
         return False
     view = app.state.context.state["access_policy"].view(principal, subject.kind)
-    body = await current_record(app.state.context, subject, key, principal, view, purpose)
+    try:
+        body = await current_record(app.state.context, subject, key, principal, view, purpose)
+    except Exception as exc:
+        if transient_fault(exc) is None:
+            raise
+        return False  # the route meets the same fault and answers it (503) like any other
     if body is None:
         return False  # the route answers 404
     scope["route"] = route
