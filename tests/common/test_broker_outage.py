@@ -3,20 +3,10 @@ robust connection is reconnecting, not closed), up again once it is back."""
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
 import uuid
 
 from govhub_common.settings import CommonSettings
-from govhub_common.testing import running_hub, wait_for
-
-
-async def rabbitmqctl(*args: str) -> str:
-    done = await asyncio.to_thread(
-        subprocess.run, ["rabbitmqctl", *args], capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+from govhub_common.testing import rabbitmqctl, running_hub, wait_for
 
 
 async def test_readiness_reports_the_broker_down_while_it_cannot_be_reached(

@@ -25,7 +25,7 @@ from govhub_common.db import Database
 from govhub_common.events import CloudEvent, traceparent_of
 from govhub_common.metrics import EVENTS_CONSUMED
 from govhub_common.outbox import OutboxRelay, add_events, idempotent, inbox_table, outbox_table
-from govhub_common.testing import wait_for
+from govhub_common.testing import rabbitmqctl, wait_for
 
 DELIVERY_LIMIT = 2
 
@@ -110,14 +110,6 @@ async def rabbit_rig(request: pytest.FixtureRequest, db_url: str) -> AsyncIterat
             yield made
     finally:
         await rabbitmqctl("delete_vhost", vhost)
-
-
-async def rabbitmqctl(*args: str) -> str:
-    done = await asyncio.to_thread(
-        subprocess.run, ["rabbitmqctl", *args], capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 async def make_rig(

@@ -27,7 +27,7 @@ from govhub_common.bus.rabbitmq import RabbitMQBus
 from govhub_common.db import Database
 from govhub_common.events import CloudEvent
 from govhub_common.outbox import idempotent, inbox_table
-from govhub_common.testing import wait_for
+from govhub_common.testing import rabbitmqctl, wait_for
 
 PREFETCH = 32
 CRASHES = 6
@@ -130,14 +130,6 @@ async def rig(amqp_url: str, db_url: str) -> AsyncIterator[Rig]:
             await conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
         await db.close()
         await rabbitmqctl("delete_vhost", vhost)
-
-
-async def rabbitmqctl(*args: str) -> str:
-    done = await asyncio.to_thread(
-        subprocess.run, ["rabbitmqctl", *args], capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 async def kill(process: asyncio.subprocess.Process) -> None:

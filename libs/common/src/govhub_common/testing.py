@@ -90,6 +90,16 @@ def broker_reachable(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+async def rabbitmqctl(*args: str) -> str:
+    """The broker's own admin command (virtual hosts, permissions, dropped connections)."""
+    done = await asyncio.to_thread(
+        subprocess.run, ["rabbitmqctl", *args], capture_output=True, text=True, timeout=60
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {done.stderr}")
+    return done.stdout
+
+
 BROKER_MISSING = (
     "RabbitMQ is not reachable at {url}; start it (rabbitmq-server -detached) or set "
     "GOVHUB_TEST_AMQP_URL to run the broker tests"

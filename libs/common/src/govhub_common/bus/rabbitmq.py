@@ -239,17 +239,7 @@ class RabbitMQBus:
         headers[REASON] = mask_text(reason)[:1000]
         headers[ATTEMPTS] = attempts
         headers[DEAD_LETTERED_AT] = utcnow().isoformat()
-        await self._dlx.publish(
-            aio_pika.Message(
-                message.body,
-                message_id=message.message_id,
-                type=message.type,
-                content_type=message.content_type,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                headers=headers,
-            ),
-            routing_key=self.queue_prefix + group,
-        )
+        await self._dlx.publish(_copy(message, headers), routing_key=self.queue_prefix + group)
         await message.ack()
         DEAD_LETTERS.labels(self.service, group).inc()
         log.error("event %s dead-lettered for %s: %s", message.message_id, group, reason)
@@ -328,17 +318,7 @@ class RabbitMQBus:
                     for k, v in (message.headers or {}).items()
                     if not k.startswith(("x-death", "x-first-death", "x-last-death", "x-govhub-"))
                 }
-                await channel.default_exchange.publish(
-                    aio_pika.Message(
-                        message.body,
-                        message_id=message.message_id,
-                        type=message.type,
-                        content_type=message.content_type,
-                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                        headers=headers,
-                    ),
-                    routing_key=name,
-                )
+                await channel.default_exchange.publish(_copy(message, headers), routing_key=name)
                 await message.ack()
                 moved += 1
                 if wanted is not None and moved == len(wanted):
@@ -359,6 +339,18 @@ class RabbitMQBus:
             for name in self._declared_queues:
                 await channel.queue_delete(name)
         self._declared_queues.clear()
+
+
+def _copy(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
+    """The same event as a new persistent message, with other headers."""
+    return aio_pika.Message(
+        message.body,
+        message_id=message.message_id,
+        type=message.type,
+        content_type=message.content_type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        headers=headers,
+    )
 
 
 def dead_letter_id(message: AbstractIncomingMessage) -> str:
