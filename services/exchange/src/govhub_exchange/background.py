@@ -10,11 +10,12 @@ import sqlalchemy as sa
 
 from govhub_common.runtime import ServiceContext
 from govhub_exchange.audit import service as audit
-from govhub_exchange.delivery.service import audit_feed_deliveries
+from govhub_exchange.delivery.service import LAG_SECONDS, RECEIVED_SEQ, audit_feed_deliveries
 from govhub_exchange.metrics import (
     SUBSCRIPTION_LAG_RECORDS,
     SUBSCRIPTION_LAG_SECONDS,
     WEBHOOK_DEAD_LETTERS,
+    WEBHOOK_PAUSED,
 )
 from govhub_exchange.publishing.service import AUDIT_ROUND, audit_publishes
 from govhub_exchange.settings import ExchangeSettings
@@ -34,9 +35,9 @@ async def refresh_gauges_once(ctx: ServiceContext) -> None:
     async with ctx.db.session() as session:
         rows = await session.execute(
             sa.text(
-                "SELECT s.id, s.topic_code, s.subscriber, t.head_seq - s.acked_seq AS lag, "
-                "coalesce((SELECT extract(epoch FROM now() - r.published_at) FROM exchange.records r "
-                "WHERE r.topic_code = s.topic_code AND r.seq = s.acked_seq + 1), 0) AS age "
+                "SELECT s.id, s.topic_code, s.subscriber, "
+                f"t.head_seq - {RECEIVED_SEQ} AS lag, {LAG_SECONDS} AS age, "
+                "s.webhook_url IS NOT NULL AS has_webhook, s.webhook_status "
                 "FROM exchange.subscriptions s JOIN exchange.topics t ON t.code = s.topic_code "
                 "WHERE s.status = 'approved'"
             )
@@ -45,6 +46,8 @@ async def refresh_gauges_once(ctx: ServiceContext) -> None:
             labels = (str(row.id), row.topic_code, row.subscriber)
             SUBSCRIPTION_LAG_RECORDS.labels(*labels).set(row.lag)
             SUBSCRIPTION_LAG_SECONDS.labels(*labels).set(float(row.age))
+            if row.has_webhook:
+                WEBHOOK_PAUSED.labels(*labels).set(1 if row.webhook_status == "paused" else 0)
         dead = await session.execute(
             sa.text(
                 "SELECT s.subscriber, count(w.seq) AS n FROM exchange.subscriptions s "

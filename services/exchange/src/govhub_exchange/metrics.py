@@ -32,3 +32,11 @@ WEBHOOK_ATTEMPTS = Counter(
 WEBHOOK_DEAD_LETTERS = Gauge(
     "govhub_exchange_webhook_dead_letters", "Webhook deliveries parked as dead.", ["subscriber"]
 )
+WEBHOOK_PAUSED = Gauge(
+    "govhub_exchange_webhook_paused",
+    "1 while the subscription's webhook is paused after its endpoint kept failing, else 0.",
+    ["subscription", "topic", "subscriber"],
+)
+WEBHOOK_PAUSES = Counter(
+    "govhub_exchange_webhook_pauses", "Webhooks paused after failing.", ["subscriber"]
+)

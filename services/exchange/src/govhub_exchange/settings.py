@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from govhub_common.settings import CommonSettings
 
@@ -19,14 +19,38 @@ class ExchangeSettings(CommonSettings):
     webhook_max_attempts: int = Field(8, ge=1, description="Attempts before a dead letter.")
     webhook_backoff_base_seconds: float = Field(2.0, gt=0, description="First retry delay.")
     webhook_backoff_max_seconds: float = Field(3600, gt=0, description="Longest retry delay.")
-    webhook_timeout_seconds: float = Field(10, gt=0, description="HTTP timeout of one attempt.")
+    webhook_timeout_seconds: float = Field(
+        10,
+        gt=0,
+        description="Total deadline of one webhook attempt: connecting, sending the request "
+        "and reading the response (a receiver that trickles its reply fails at the deadline).",
+    )
     webhook_lease_seconds: float = Field(
-        120,
+        60,
         gt=0,
         description="How long a claimed delivery is reserved; after a crash it is retried "
-        "(same webhook id) once this has passed. Must exceed a round of posts.",
+        "(same webhook id) once this has passed. Must exceed the attempt deadline.",
     )
-    webhook_concurrency: int = Field(32, ge=1, description="Webhook posts in flight.")
+    webhook_concurrency: int = Field(
+        128, ge=1, description="Webhook posts in flight per replica, over all subscriptions."
+    )
+    webhook_subscription_concurrency: int = Field(
+        8,
+        ge=1,
+        description="Webhook posts in flight per subscription, over all replicas; a slow "
+        "endpoint holds at most these, never the others' slots.",
+    )
+    webhook_pause_after_failures: int = Field(
+        10,
+        ge=1,
+        description="Consecutive failed attempts (errors, non-2xx, deadline exceeded) after "
+        "which a subscription's webhook is paused until resumed.",
+    )
+    webhook_pause_after_seconds: float = Field(
+        3600,
+        gt=0,
+        description="Failing without a success for this long also pauses the webhook.",
+    )
     webhook_poll_seconds: float = Field(0.5, gt=0, description="Idle poll of the webhook worker.")
     audit_checkpoint_seconds: float = Field(
         300, gt=0, description="How often the audit chain head is signed."
@@ -37,3 +61,10 @@ class ExchangeSettings(CommonSettings):
         description="How often publishes and feed deliveries are appended to the audit log.",
     )
     lag_refresh_seconds: float = Field(5, gt=0, description="Refresh of the lag gauges.")
+
+    @model_validator(mode="after")
+    def _lease_outlives_an_attempt(self) -> ExchangeSettings:
+        # A lease ending while its post still runs would let another replica post it too.
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError("webhook_lease_seconds must exceed webhook_timeout_seconds")
+        return self

@@ -192,21 +192,31 @@ async def delivery_status(
     return [dict(row._mapping) for row in rows]
 
 
+# Where a subscription stands: what its feed acknowledged or, for a webhook subscriber,
+# what its webhooks delivered without a gap, whichever is further.
+RECEIVED_SEQ = "greatest(s.acked_seq, s.webhook_delivered_seq)"
+LAG_SECONDS = (
+    "coalesce((SELECT extract(epoch FROM now() - r.published_at) FROM exchange.records r "
+    f"WHERE r.topic_code = s.topic_code AND r.seq = {RECEIVED_SEQ} + 1), 0)"
+)
+
+
 async def subscription_stats(session: AsyncSession, *, subscription_id: int) -> dict[str, Any]:
     row = (
         await session.execute(
             sa.text(
-                "SELECT s.id, s.topic_code, s.subscriber, s.acked_seq, s.delivered_seq, t.head_seq, "
-                "t.head_seq - s.acked_seq AS lag_records, "
-                "coalesce((SELECT extract(epoch FROM now() - r.published_at) FROM exchange.records r "
-                "WHERE r.topic_code = s.topic_code AND r.seq = s.acked_seq + 1), 0) AS lag_seconds "
+                "SELECT s.id, s.topic_code, s.subscriber, s.acked_seq, s.delivered_seq, "
+                "s.webhook_delivered_seq, t.head_seq, s.webhook_url IS NOT NULL AS has_webhook, "
+                "s.webhook_status, s.webhook_paused_reason, s.webhook_paused_since, "
+                "s.webhook_failures, s.webhook_retry_at, "
+                f"t.head_seq - {RECEIVED_SEQ} AS lag_records, {LAG_SECONDS} AS lag_seconds "
                 "FROM exchange.subscriptions s JOIN exchange.topics t ON t.code = s.topic_code "
                 "WHERE s.id = :id"
             ),
             {"id": subscription_id},
         )
     ).one()
-    webhook = {
+    webhook: dict[str, Any] = {
         r.status: {"count": r.n, "attempts": r.attempts}
         for r in await session.execute(
             sa.text(
@@ -223,7 +233,17 @@ async def subscription_stats(session: AsyncSession, *, subscription_id: int) -> 
         "head_seq": row.head_seq,
         "acked_seq": row.acked_seq,
         "delivered_seq": row.delivered_seq,
+        "webhook_delivered_seq": row.webhook_delivered_seq,
         "lag_records": row.lag_records,
         "lag_seconds": float(row.lag_seconds),
         "webhook": webhook,
+        "webhook_endpoint": {
+            "status": row.webhook_status,
+            "paused_reason": row.webhook_paused_reason,
+            "paused_since": row.webhook_paused_since,
+            "consecutive_failures": row.webhook_failures,
+            "retry_at": row.webhook_retry_at,
+        }
+        if row.has_webhook
+        else None,
     }

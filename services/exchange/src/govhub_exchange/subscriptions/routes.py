@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from govhub_common.db import SessionDep
 from govhub_common.security import Principal, require_scope
-from govhub_exchange.deps import CatalogEditor, Limit, Subscriber
+from govhub_exchange.delivery.notify import wake_webhooks
+from govhub_exchange.deps import CatalogEditor, Context, Limit, Subscriber
 from govhub_exchange.subscriptions import service
 from govhub_exchange.subscriptions.schemas import (
     Decision,
@@ -76,11 +77,27 @@ async def revoke(
 
 @router.put("/subscriptions/{subscription_id}/webhook", response_model=WebhookSecret)
 async def set_webhook(
-    subscription_id: int, body: WebhookSet, session: SessionDep, who: Subscriber
+    subscription_id: int, body: WebhookSet, session: SessionDep, who: Subscriber, ctx: Context
 ) -> WebhookSecret | None:
-    return await service.set_webhook(
+    """Set (or replace) the endpoint; this also resumes a paused webhook."""
+    secret = await service.set_webhook(
         session, who=who, subscription_id=subscription_id, url=str(body.url)
     )
+    await session.commit()
+    wake_webhooks(ctx)
+    return secret
+
+
+@router.post("/subscriptions/{subscription_id}/webhook/resume", response_model=SubscriptionPublic)
+async def resume_webhook(
+    subscription_id: int, session: SessionDep, who: Subscriber, ctx: Context
+) -> SubscriptionPublic:
+    """Resume a webhook paused after its endpoint kept failing (the subscriber or an
+    operator): the deliveries that waited go out, oldest first."""
+    resumed = await service.resume_webhook(session, who=who, subscription_id=subscription_id)
+    await session.commit()
+    wake_webhooks(ctx)
+    return resumed
 
 
 @router.delete("/subscriptions/{subscription_id}/webhook", status_code=204)

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import AnyHttpUrl, BaseModel, Field, model_validator
 
 SubscriptionStatus = Literal["pending", "approved", "refused", "revoked"]
+WebhookStatus = Literal["active", "paused"]
 
 
 class SubscriptionCreate(BaseModel):
@@ -49,6 +50,24 @@ class SubscriptionPublic(BaseModel):
         description="How long a pending request has waited for the owner's decision."
     )
     webhook_url: str | None
+    webhook_status: WebhookStatus | None = Field(
+        description="`paused` after the endpoint kept failing: deliveries wait (pending) "
+        "until the webhook is set again or resumed; null without a webhook."
+    )
+    webhook_paused_reason: str | None
+    webhook_paused_since: datetime | None
+    webhook_consecutive_failures: int = Field(
+        description="Failed attempts in a row (errors, non-2xx, deadline exceeded); 0 when "
+        "the last attempt succeeded."
+    )
+    webhook_failing_since: datetime | None
+    webhook_last_error: str | None = Field(description="The last failure of the current streak.")
+    webhook_retry_at: datetime | None = Field(
+        description="While failing, no attempt goes to the endpoint before this (backoff)."
+    )
+    webhook_delivered_seq: int = Field(
+        description="Every webhook delivery up to this seq is delivered; the lag counts it."
+    )
     delivered_seq: int
     acked_seq: int
 

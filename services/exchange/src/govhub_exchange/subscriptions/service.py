@@ -13,6 +13,7 @@ from govhub_common.problems import Problem, forbidden, not_found
 from govhub_common.security import Principal
 from govhub_exchange.audit import service as audit
 from govhub_exchange.catalog import service as catalog
+from govhub_exchange.delivery import endpoints
 from govhub_exchange.subscriptions.schemas import (
     Decision,
     SubscriptionCreate,
@@ -23,6 +24,8 @@ from govhub_exchange.subscriptions.schemas import (
 _COLUMNS = (
     "s.id, s.topic_code, t.owner, s.subscriber, s.purpose, s.items, s.status, s.reason, "
     "s.requested_at, s.decided_at, s.decided_by, s.webhook_url, s.delivered_seq, s.acked_seq, "
+    "s.webhook_status, s.webhook_paused_reason, s.webhook_paused_since, s.webhook_failures, "
+    "s.webhook_failing_since, s.webhook_last_error, s.webhook_retry_at, s.webhook_delivered_seq, "
     "CASE WHEN s.status = 'pending' THEN extract(epoch FROM now() - s.requested_at) END AS age"
 )
 _FROM = "exchange.subscriptions s JOIN exchange.topics t ON t.code = s.topic_code"
@@ -43,6 +46,14 @@ def _public(row: Any) -> SubscriptionPublic:
         decided_by=row.decided_by,
         pending_age_seconds=float(row.age) if row.age is not None else None,
         webhook_url=row.webhook_url,
+        webhook_status=row.webhook_status if row.webhook_url else None,
+        webhook_paused_reason=row.webhook_paused_reason,
+        webhook_paused_since=row.webhook_paused_since,
+        webhook_consecutive_failures=row.webhook_failures,
+        webhook_failing_since=row.webhook_failing_since,
+        webhook_last_error=row.webhook_last_error,
+        webhook_retry_at=row.webhook_retry_at,
+        webhook_delivered_seq=row.webhook_delivered_seq,
         delivered_seq=row.delivered_seq,
         acked_seq=row.acked_seq,
     )
@@ -194,6 +205,8 @@ async def decide(
 async def revoke(
     session: AsyncSession, *, who: Principal, subscription_id: int, reason: str
 ) -> SubscriptionPublic:
+    # The audit chain before the row, in the order the webhook recorder takes them.
+    await audit.lock_chain(session)
     row = await _row(session, subscription_id=subscription_id, lock=True)
     if who.agency not in (row.owner, row.subscriber) and not who.is_operator:
         raise forbidden("only the topic's owner, the subscriber or an operator may revoke")
@@ -227,6 +240,9 @@ async def revoke(
 async def set_webhook(
     session: AsyncSession, *, who: Principal, subscription_id: int, url: str | None
 ) -> WebhookSecret | None:
+    """A new endpoint (or the same again) starts healthy: setting it resumes a paused
+    webhook. Removing it keeps the pending deliveries for a webhook set later."""
+    await audit.lock_chain(session)
     row = await _row(session, subscription_id=subscription_id, lock=True)
     if who.agency != row.subscriber and not who.is_operator:
         raise not_found("subscription", subscription_id)
@@ -238,14 +254,44 @@ async def set_webhook(
         ),
         {"id": subscription_id, "url": url, "secret": secret},
     )
+    details: dict[str, Any] = {"subscription_id": subscription_id, "url": url}
+    if url:
+        details["resumed"] = await endpoints.reactivate(
+            session, subscription=row, actor=who.agency, cause="webhook set"
+        )
     await audit.append(
         session,
         actor=who.agency,
         action="subscription.webhook_set" if url else "subscription.webhook_removed",
         agency=row.subscriber,
         topic=row.topic_code,
-        details={"subscription_id": subscription_id, "url": url},
+        details=details,
     )
     if url is None or secret is None:
         return None
     return WebhookSecret(subscription_id=subscription_id, url=url, secret=secret)
+
+
+async def resume_webhook(
+    session: AsyncSession, *, who: Principal, subscription_id: int
+) -> SubscriptionPublic:
+    """The subscriber (its endpoint fixed) or an operator resumes a paused webhook: its
+    pending deliveries go out again. On an active webhook it clears the endpoint's backoff."""
+    await audit.lock_chain(session)
+    row = await _row(session, subscription_id=subscription_id, lock=True)
+    if who.agency != row.subscriber and not who.is_operator:
+        raise not_found("subscription", subscription_id)
+    if not row.webhook_url:
+        raise Problem(409, "no_webhook", f"subscription {subscription_id} has no webhook to resume")
+    was_paused = await endpoints.reactivate(
+        session, subscription=row, actor=who.agency, cause="resumed"
+    )
+    await audit.append(
+        session,
+        actor=who.agency,
+        action="subscription.webhook_resumed",
+        agency=row.subscriber,
+        topic=row.topic_code,
+        details={"subscription_id": subscription_id, "was_paused": was_paused},
+    )
+    return _public(await _row(session, subscription_id=subscription_id))
