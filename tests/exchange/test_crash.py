@@ -98,6 +98,7 @@ async def test_sigkill_during_publish_and_delivery_loses_nothing_acknowledged(
         "GOVHUB_WEBHOOK_BACKOFF_MAX_SECONDS": "1",
         "GOVHUB_WEBHOOK_MAX_ATTEMPTS": "20",
         "GOVHUB_WEBHOOK_CONCURRENCY": "32",
+        "GOVHUB_WEBHOOK_SUBSCRIPTION_CONCURRENCY": "32",  # one webhook subscriber here
     }
     hub = HubProcess(env, free_port())
     await hub.start()
