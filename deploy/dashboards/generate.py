@@ -466,6 +466,22 @@ def exchange() -> dash.Dashboard:
         )
         .with_panel(
             graph(
+                "Webhook endpoints paused",
+                [
+                    (
+                        "max by (subscriber, topic) (govhub_exchange_webhook_paused)",
+                        "{{subscriber}} {{topic}}",
+                    ),
+                    (
+                        f"sum by (subscriber) (increase(govhub_exchange_webhook_pauses_total[{RATE}]))",
+                        "pauses {{subscriber}}",
+                    ),
+                ],
+                span=8,
+            )
+        )
+        .with_panel(
+            graph(
                 "Exchange events dead-lettered",
                 [
                     (
