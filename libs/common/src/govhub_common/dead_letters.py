@@ -85,7 +85,7 @@ def dead_letters_router(spec: Any) -> APIRouter:
         return [group]
 
     @router.get("", summary="Dead-lettered events of this service's consumers, with why")
-    async def list_dead_letters(
+    async def list_event_dead_letters(
         request: Request,
         operator: Operator,
         group: Annotated[str | None, Query(max_length=200)] = None,
@@ -101,7 +101,9 @@ def dead_letters_router(spec: Any) -> APIRouter:
         return DeadLetterPage(data=[_public(letter) for letter in letters], total=total)
 
     @router.post("/redrive", summary="Give dead-lettered events to their consumers again")
-    async def redrive(request: Request, operator: Operator, body: RedriveRequest) -> RedriveResult:
+    async def redrive_event_dead_letters(
+        request: Request, operator: Operator, body: RedriveRequest
+    ) -> RedriveResult:
         (group,) = groups_of(request, body.group)
         bus = request.app.state.runtime.bus
         moved = await bus.redrive(group, None if body.all else body.event_ids)

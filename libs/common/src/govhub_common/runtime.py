@@ -19,6 +19,7 @@ from fastapi import Depends, FastAPI, Request
 from govhub_common.bus import InProcessBus, Subscription
 from govhub_common.bus.base import EventBus
 from govhub_common.clock import Clock
+from govhub_common.contract import install_contract, operation_id
 from govhub_common.db import Database
 from govhub_common.dead_letters import dead_letters_router
 from govhub_common.faults import DatabaseGate
@@ -220,7 +221,10 @@ def _service_app(spec: ServiceSpec, runtime: Runtime) -> FastAPI:
         title=f"govhub {spec.title}",
         description=spec.description,
         version=spec.version,
+        generate_unique_id_function=operation_id,
+        separate_input_output_schemas=False,
     )
+    install_contract(app, prefix=spec.prefix)
     app.state.runtime = runtime
     app.state.context = runtime.contexts[spec.name]
     app.state.settings = runtime.contexts[spec.name].settings

@@ -218,6 +218,10 @@ async def current_principal(
     return verifier.verify(credentials.credentials)
 
 
+# What the OpenAPI contract reads to declare an operation's security (govhub_common.contract).
+current_principal.needs_token = True  # type: ignore[attr-defined]
+
+
 def require_scope(*scopes: str) -> Callable[..., Any]:
     """A dependency that admits a principal holding any of `scopes` (or `operator`)."""
     accepted = set(scopes) | {OPERATOR_SCOPE}
@@ -236,6 +240,7 @@ def require_scope(*scopes: str) -> Callable[..., Any]:
             )
         return principal
 
+    dependency.accepted_scopes = frozenset(accepted)  # type: ignore[attr-defined]
     return dependency
 
 

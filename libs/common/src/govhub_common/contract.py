@@ -1,0 +1,395 @@
+"""The API contract every service's OpenAPI document keeps.
+
+- one catalogue of problem codes (status, meaning), and one `Problem` schema whose `code` is
+  an enum of it: every error an operation can give is declared as
+  `application/problem+json` with that schema (FastAPI's own 422 schema is replaced);
+- security as it works: an OAuth2 client-credentials flow against the exchange's token
+  endpoint, every scope described, and each operation listing the scopes it accepts;
+- stable camelCase operation ids (the route function's name), one tag per domain, a server
+  whose base URL is a variable (an absolute URL for generated clients).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from enum import StrEnum
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
+
+from govhub_common.problems import PROBLEM_JSON
+
+TOKEN_URL = "/exchange/v1/oauth/token"
+SECURITY_SCHEME = "oauth2"
+
+SCOPES: dict[str, str] = {
+    "operator": "Platform operators: everything, in every service.",
+    "exchange:publish": "Publish to topics the agency owns; read its quarantine.",
+    "exchange:subscribe": "Request subscriptions, read feeds, manage webhooks.",
+    "exchange:catalog": "Create and version topics the agency owns; decide subscription requests.",
+    "registry:read": "Registry lookups, limited by the registry's access policy.",
+    "alerting:read": "Warnings assigned to the agency, and figures.",
+    "alerting:work": "Transitions and silences on warnings assigned to the agency.",
+    "sms:send": "Submit SMS messages and read their status.",
+}
+
+
+class ProblemCode(StrEnum):
+    """Every `code` a problem+json answer can carry. Its status and meaning: CATALOGUE."""
+
+    # Generic
+    VALIDATION_FAILED = "validation_failed"
+    MALFORMED_JSON = "malformed_json"
+    MALFORMED_BODY = "malformed_body"
+    NOT_AN_ARRAY = "not_an_array"
+    INVALID_CURSOR = "invalid_cursor"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    BODY_TOO_LARGE = "body_too_large"
+    TOO_MANY_RECORDS = "too_many_records"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    CONFLICT = "conflict"
+    HTTP_ERROR = "http_error"
+    INTERNAL_ERROR = "internal_error"
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    BROKER_UNAVAILABLE = "broker_unavailable"
+    # Identity and access
+    UNAUTHORIZED = "unauthorized"
+    INVALID_CLIENT = "invalid_client"
+    INVALID_SCOPE = "invalid_scope"
+    UNSUPPORTED_GRANT_TYPE = "unsupported_grant_type"
+    INSUFFICIENT_SCOPE = "insufficient_scope"
+    FORBIDDEN = "forbidden"
+    AGENCY_EXISTS = "agency_exists"
+    CLIENT_EXISTS = "client_exists"
+    UNKNOWN_AGENCY = "unknown_agency"
+    # Catalog, subscriptions, delivery
+    TOPIC_EXISTS = "topic_exists"
+    INVALID_TOPIC_SCHEMA = "invalid_topic_schema"
+    INCOMPATIBLE_SCHEMA_VERSION = "incompatible_schema_version"
+    UNKNOWN_DATA_ITEMS = "unknown_data_items"
+    NOT_PENDING = "not_pending"
+    NOT_ACTIVE = "not_active"
+    SUBSCRIPTION_NOT_ACTIVE = "subscription_not_active"
+    NO_WEBHOOK = "no_webhook"
+    # Registry
+    UNMAPPABLE = "unmappable"
+    CONFLICT_NOT_OPEN = "conflict_not_open"
+    REVIEW_NOT_PENDING = "review_not_pending"
+    # Alerting
+    INVALID_RULE = "invalid_rule"
+    RULE_EXISTS = "rule_exists"
+    RULE_DISABLED = "rule_disabled"
+    UNKNOWN_REFERENCE = "unknown_reference"
+    INVALID_TRANSITION = "invalid_transition"
+    # SMS
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+
+
+CATALOGUE: dict[ProblemCode, tuple[int, str]] = {
+    ProblemCode.VALIDATION_FAILED: (
+        422,
+        "A field is invalid; `errors` names each by its JSON path.",
+    ),
+    ProblemCode.MALFORMED_JSON: (400, "The body is not JSON."),
+    ProblemCode.MALFORMED_BODY: (400, "The body cannot be read as the operation's format."),
+    ProblemCode.NOT_AN_ARRAY: (400, "A batch body is not an array of records."),
+    ProblemCode.INVALID_CURSOR: (400, "A pagination cursor was not given by this list."),
+    ProblemCode.UNSUPPORTED_MEDIA_TYPE: (
+        415,
+        "The body's Content-Type is not one the operation takes.",
+    ),
+    ProblemCode.BODY_TOO_LARGE: (413, "The body is larger than the operation allows."),
+    ProblemCode.TOO_MANY_RECORDS: (413, "A batch holds more records than one request may."),
+    ProblemCode.NOT_FOUND: (404, "No such resource, or not one the caller may see."),
+    ProblemCode.METHOD_NOT_ALLOWED: (
+        405,
+        "The path does not take this method; `Allow` lists those it does.",
+    ),
+    ProblemCode.CONFLICT: (409, "The resource's state forbids the change."),
+    ProblemCode.HTTP_ERROR: (400, "The request could not be handled as sent."),
+    ProblemCode.INTERNAL_ERROR: (500, "A fault of the hub's; it has been logged."),
+    ProblemCode.DATABASE_UNAVAILABLE: (
+        503,
+        "The database is unreachable for now; retry after `Retry-After` seconds.",
+    ),
+    ProblemCode.BROKER_UNAVAILABLE: (
+        503,
+        "The message broker is unreachable for now; retry after `Retry-After` seconds.",
+    ),
+    ProblemCode.UNAUTHORIZED: (
+        401,
+        "No valid bearer token: missing, expired, or not signed by the hub.",
+    ),
+    ProblemCode.INVALID_CLIENT: (
+        401,
+        "The client id or secret is wrong, or the client or agency is disabled.",
+    ),
+    ProblemCode.INVALID_SCOPE: (400, "A requested scope is not granted to the client."),
+    ProblemCode.UNSUPPORTED_GRANT_TYPE: (400, "Only the client_credentials grant is supported."),
+    ProblemCode.INSUFFICIENT_SCOPE: (403, "The token lacks every scope the operation accepts."),
+    ProblemCode.FORBIDDEN: (403, "The caller's agency may not do this to this resource."),
+    ProblemCode.AGENCY_EXISTS: (409, "An agency with this code exists."),
+    ProblemCode.CLIENT_EXISTS: (409, "A client with this id exists."),
+    ProblemCode.UNKNOWN_AGENCY: (422, "The named agency does not exist."),
+    ProblemCode.TOPIC_EXISTS: (409, "A topic with this code exists."),
+    ProblemCode.INVALID_TOPIC_SCHEMA: (422, "The topic's JSON Schema breaks the catalog's rules."),
+    ProblemCode.INCOMPATIBLE_SCHEMA_VERSION: (
+        422,
+        "A new schema version drops or retypes a data item subscribers rely on.",
+    ),
+    ProblemCode.UNKNOWN_DATA_ITEMS: (422, "Requested data items are not in the topic."),
+    ProblemCode.NOT_PENDING: (409, "The subscription request was already decided."),
+    ProblemCode.NOT_ACTIVE: (
+        409,
+        "The subscription is not approved (pending, refused or revoked).",
+    ),
+    ProblemCode.SUBSCRIPTION_NOT_ACTIVE: (403, "Only approved subscriptions deliver."),
+    ProblemCode.NO_WEBHOOK: (409, "The subscription has no webhook."),
+    ProblemCode.UNMAPPABLE: (422, "The record cannot be mapped to a registry subject."),
+    ProblemCode.CONFLICT_NOT_OPEN: (409, "The registry conflict was already settled."),
+    ProblemCode.REVIEW_NOT_PENDING: (409, "The match review was already decided."),
+    ProblemCode.INVALID_RULE: (422, "The rule breaks the rule language; `errors` says where."),
+    ProblemCode.RULE_EXISTS: (409, "A rule with this id exists."),
+    ProblemCode.RULE_DISABLED: (409, "The rule is disabled."),
+    ProblemCode.UNKNOWN_REFERENCE: (
+        422,
+        "The rule names a topic, item or template the hub does not know.",
+    ),
+    ProblemCode.INVALID_TRANSITION: (409, "The warning's status does not allow this transition."),
+    ProblemCode.IDEMPOTENCY_CONFLICT: (
+        409,
+        "The idempotency key was used for a different message.",
+    ),
+}
+
+
+class FieldError(BaseModel):
+    path: str = Field(
+        description="JSON path of the faulty input: `$.records[3].uscc`, `query:$.limit`."
+    )
+    message: str
+    type: str | None = Field(
+        None, description="The kind of fault (e.g. `missing`, `string_too_long`)."
+    )
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details, as every error of the hub is answered."""
+
+    type: str = Field(description="A URI naming the problem: `https://govhub.dev/problems/<code>`.")
+    title: str
+    status: int
+    detail: str = Field(description="What went wrong with this request, for a person.")
+    code: ProblemCode = Field(description="What went wrong, for a program; see the catalogue.")
+    instance: str | None = Field(None, description="The request path.")
+    errors: list[FieldError] | None = Field(None, description="Each faulty field, for validation.")
+
+    model_config = {
+        "title": "Problem",
+        "extra": "allow",
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "type": "https://govhub.dev/problems/validation_failed",
+                    "title": "Unprocessable Content",
+                    "status": 422,
+                    "detail": "invalid input at query:$.limit",
+                    "code": "validation_failed",
+                    "instance": "/exchange/v1/subscriptions/7/records",
+                    "errors": [
+                        {
+                            "path": "query:$.limit",
+                            "message": "Input should be greater than or equal to 1",
+                            "type": "greater_than_equal",
+                        }
+                    ],
+                }
+            ]
+        },
+    }
+
+
+_STATUS_DESCRIPTIONS = {
+    400: "Bad request",
+    401: "No valid token",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict with the resource's state",
+    413: "Too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    429: "Too many requests",
+    503: "A part the hub needs is unreachable; retry after `Retry-After`",
+}
+
+
+def problem_responses(*codes: ProblemCode) -> dict[int | str, dict[str, Any]]:
+    """For a route's `responses=`: the statuses of these codes, as problem+json."""
+    by_status: dict[int, list[ProblemCode]] = {}
+    for code in codes:
+        by_status.setdefault(CATALOGUE[code][0], []).append(code)
+    return {status: _problem_response(status, found) for status, found in by_status.items()}
+
+
+def _problem_response(status: int, codes: Iterable[ProblemCode]) -> dict[str, Any]:
+    listed = ", ".join(f"`{c.value}`" for c in codes)
+    description = _STATUS_DESCRIPTIONS.get(status, "Error")
+    if listed:
+        description += f" ({listed})"
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    if status == 503:
+        response["headers"] = {
+            "Retry-After": {
+                "description": "Seconds to wait before retrying.",
+                "schema": {"type": "integer"},
+            }
+        }
+    return response
+
+
+def operation_id(route: APIRoute) -> str:
+    """`list_dead_letters` -> `listDeadLetters`: stable, the route function's own name."""
+    head, *rest = route.name.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+def scopes_of(route: Any) -> list[str] | None:
+    """The scopes an operation accepts (any one will do), from its `require_scope`
+    dependencies; None when it needs no token; [] when any valid token will do."""
+    needs_token = False
+    accepted: set[str] = set()
+    todo = list(route.dependant.dependencies)
+    while todo:
+        dep = todo.pop()
+        scopes = getattr(dep.call, "accepted_scopes", None)
+        if scopes is not None:
+            accepted |= set(scopes)
+            needs_token = True
+        elif getattr(dep.call, "needs_token", False):
+            needs_token = True
+        todo += dep.dependencies
+    return sorted(accepted) if needs_token else None
+
+
+def install_contract(
+    app: FastAPI, *, prefix: str, summary_of: Callable[[APIRoute], str] | None = None
+) -> None:
+    """Replace the app's OpenAPI document by the contract's form of it."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = get_openapi(
+            title=app.title,
+            version=app.version,
+            openapi_version=app.openapi_version,
+            description=app.description,
+            routes=app.routes,
+            tags=app.openapi_tags,
+            separate_input_output_schemas=app.separate_input_output_schemas,
+        )
+        _shape(document, app, prefix)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+_PATH_PARAM = re.compile(r"{[^}]+}")
+
+
+def _shape(document: dict[str, Any], app: FastAPI, prefix: str) -> None:
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    schemas["Problem"] = ProblemDetails.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
+    for name, schema in schemas["Problem"].pop("$defs", {}).items():
+        schemas[name] = schema
+    components["securitySchemes"] = {
+        SECURITY_SCHEME: {
+            "type": "oauth2",
+            "description": "OAuth2 client credentials: the exchange issues short-lived signed "
+            "tokens; send them as `Authorization: Bearer <token>`.",
+            "flows": {"clientCredentials": {"tokenUrl": TOKEN_URL, "scopes": dict(SCOPES)}},
+        }
+    }
+    document["servers"] = [
+        {
+            "url": "{baseUrl}" + prefix,
+            "description": "The hub: one base URL for every service.",
+            "variables": {"baseUrl": {"default": "http://127.0.0.1:8000"}},
+        }
+    ]
+    routes = {
+        (route.path_format, method.lower()): route
+        for route in _api_routes(app)
+        for method in route.methods
+    }
+    for path, item in document.get("paths", {}).items():
+        for method, operation in item.items():
+            route = routes.get((path, method))
+            if route is None:
+                continue
+            _shape_operation(operation, route, path)
+
+
+def _shape_operation(operation: dict[str, Any], route: Any, path: str) -> None:
+    responses = operation.setdefault("responses", {})
+    scopes = scopes_of(route)
+    if scopes is None:
+        operation["security"] = []
+    else:
+        operation["security"] = [{SECURITY_SCHEME: [scope]} for scope in scopes] or [
+            {SECURITY_SCHEME: []}
+        ]
+    standard: list[int] = []
+    if scopes is not None:
+        standard += [401] + ([403] if scopes else [])
+    if _PATH_PARAM.search(path):
+        standard.append(404)
+    if "422" in responses or route.body_field is not None or route.dependant.query_params:
+        standard.append(422)
+    if path not in ("/healthz", "/readyz"):
+        standard.append(503)
+    codes_for = {
+        401: [ProblemCode.UNAUTHORIZED],
+        403: [ProblemCode.INSUFFICIENT_SCOPE],
+        404: [ProblemCode.NOT_FOUND],
+        422: [ProblemCode.VALIDATION_FAILED],
+        503: [ProblemCode.DATABASE_UNAVAILABLE, ProblemCode.BROKER_UNAVAILABLE],
+    }
+    for status in standard:
+        key = str(status)
+        declared = responses.get(key)
+        if declared is None or (status == 422 and _is_fastapi_422(declared)):
+            responses[key] = _problem_response(status, codes_for[status])
+
+
+def _api_routes(app: FastAPI) -> list[Any]:
+    """The app's operations as FastAPI documents them (included routers are nested)."""
+    from fastapi import routing
+    from fastapi.openapi.utils import _get_api_route_for_openapi
+
+    found: list[Any] = []
+    for context in routing.iter_route_contexts(app.routes):
+        route = _get_api_route_for_openapi(context)
+        if route is not None:
+            found.append(route)
+    return found
+
+
+def _is_fastapi_422(response: dict[str, Any]) -> bool:
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    return bool(schema.get("$ref", "").endswith("/HTTPValidationError"))
