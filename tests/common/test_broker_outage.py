@@ -1,5 +1,7 @@
-"""/readyz follows the real broker connection: down while RabbitMQ cannot be reached (the
-robust connection is reconnecting, not closed), up again once it is back."""
+"""/readyz follows the real broker connection without taking the pod out of its Service: while
+RabbitMQ cannot be reached (the robust connection is reconnecting, not closed) the pod stays
+ready (reads are served, publishes wait in the outbox), /readyz names the broker degraded and
+govhub_bus_connected reads 0; once it is back, both read ok again."""
 
 from __future__ import annotations
 
@@ -7,6 +9,13 @@ import uuid
 
 from govhub_common.settings import CommonSettings
 from govhub_common.testing import rabbitmqctl, running_hub, wait_for
+
+
+def bus_connected(metrics: str) -> str | None:
+    for line in metrics.splitlines():
+        if line.startswith('govhub_bus_connected{service="registry"}'):
+            return line.rsplit(" ", 1)[1]
+    return None
 
 
 async def test_readiness_reports_the_broker_down_while_it_cannot_be_reached(
@@ -20,25 +29,39 @@ async def test_readiness_reports_the_broker_down_while_it_cannot_be_reached(
     )
     try:
         async with running_hub(fresh_db_url, target="registry", settings=settings) as hub:
-            assert (await hub.client.get("/registry/readyz")).status_code == 200
+            ready_before = await hub.client.get("/registry/readyz")
+            assert ready_before.status_code == 200
+            assert ready_before.json() == {
+                "status": "ok",
+                "checks": {"database": "ok", "broker": "ok"},
+            }
+            assert bus_connected((await hub.client.get("/metrics")).text) == "1.0"
 
             # The broker refuses the hub until its permission is given back.
             await rabbitmqctl("clear_permissions", "-p", vhost, "guest")
             await rabbitmqctl("close_all_connections", "--vhost", vhost, "govhub test: outage")
 
-            async def unready() -> dict[str, str] | None:
+            async def degraded() -> dict[str, str] | None:
                 reply = await hub.client.get("/registry/readyz")
-                return reply.json()["checks"] if reply.status_code == 503 else None
+                # Still ready: the pod keeps serving while the broker is away.
+                assert reply.status_code == 200, reply.text
+                body = reply.json()
+                return body["checks"] if body["status"] == "degraded" else None
 
-            checks = await wait_for(unready, timeout=30)
-            assert checks["broker"].startswith("failed")
+            checks = await wait_for(degraded, timeout=30)
+            assert checks["broker"].startswith("degraded:")
             assert checks["database"] == "ok"
+            assert bus_connected((await hub.client.get("/metrics")).text) == "0.0"
+            # Reads are still served meanwhile.
+            assert (await hub.client.get("/registry/healthz")).status_code == 200
 
             await rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
 
             async def ready() -> bool:
-                return (await hub.client.get("/registry/readyz")).status_code == 200
+                reply = await hub.client.get("/registry/readyz")
+                return reply.status_code == 200 and reply.json()["status"] == "ok"
 
             await wait_for(ready, timeout=60)
+            assert bus_connected((await hub.client.get("/metrics")).text) == "1.0"
     finally:
         await rabbitmqctl("delete_vhost", vhost)

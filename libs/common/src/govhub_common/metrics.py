@@ -2,7 +2,85 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from collections import Counter as Multiset
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+# --- gauges read from the shared database ------------------------------------------------
+# Every replica of a service reads the same figures from PostgreSQL. Declared in
+# database_registry(service) instead of the default registry, they reach /metrics only from
+# the replica that holds the service's lease (gauge_lease.py), so a sum over replicas stays
+# the figure itself. The outbox gauges, shared by every service, carry a `service` label
+# and are filtered by it.
+
+# Services whose lease this process holds (a count: tests run several hubs in one process).
+held_leases: Multiset[str] = Multiset()
+_DATABASE_REGISTRIES: dict[str, CollectorRegistry] = {}
+_BY_SERVICE_LABEL = CollectorRegistry(auto_describe=True)
+
+
+def database_registry(service: str) -> CollectorRegistry:
+    """The registry of a service's gauges read from the database (exported once)."""
+    return _DATABASE_REGISTRIES.setdefault(service, CollectorRegistry(auto_describe=True))
+
+
+class _LeasedDatabaseGauges(Collector):
+    def collect(self) -> Iterator[Metric]:
+        for service, registry in list(_DATABASE_REGISTRIES.items()):
+            if held_leases[service] > 0:
+                yield from registry.collect()
+        for family in _BY_SERVICE_LABEL.collect():
+            kept = Metric(family.name, family.documentation, family.type, family.unit)
+            kept.samples = [s for s in family.samples if held_leases[s.labels["service"]] > 0]
+            yield kept
+
+    def describe(self) -> list[Metric]:
+        return []
+
+
+REGISTRY.register(_LeasedDatabaseGauges())
+
+DATABASE_GAUGES_EXPORTER = Gauge(
+    "govhub_database_gauges_exporter",
+    "1 on the one replica of a service that exports its gauges read from the database "
+    "(it holds the service's lease in PostgreSQL), 0 on the others.",
+    ["service"],
+)
+BUS_CONNECTED = Gauge(
+    "govhub_bus_connected",
+    "1 while this process is connected to the broker (always 1 with in-process events), "
+    "0 while it reconnects: meanwhile events wait in the outbox.",
+    ["service"],
+)
+
+
+def initialise_http_routes(app: Any, *, service: str, prefixes: dict[str, str]) -> None:
+    """A 500 series at zero for every route of the app and its mounted services, so the 5xx
+    ratio reads 0 while all is well (the same labels as RequestContextMiddleware's)."""
+    for route in app.routes:
+        sub = getattr(route, "app", None)
+        prefix = getattr(route, "path", "")
+        if prefix in prefixes and sub is not None and hasattr(sub, "routes"):
+            for inner in sub.routes:
+                for method in sorted(getattr(inner, "methods", None) or ()):
+                    if method != "HEAD":
+                        HTTP_REQUESTS.labels(prefixes[prefix], prefix + inner.path, method, "500")
+        else:
+            for method in sorted(getattr(route, "methods", None) or ()):
+                if method != "HEAD":
+                    HTTP_REQUESTS.labels(service, route.path, method, "500")
+
+
+def initialise(counter: Counter, *label_sets: tuple[str, ...]) -> None:
+    """Create a counter's series at zero for label values known before anything happens,
+    so rates and ratios read 0, not No data, and increase() sees the first event."""
+    for labels in label_sets:
+        counter.labels(*labels)
+
 
 HTTP_REQUESTS = Counter(
     "govhub_http_requests_total",
@@ -16,12 +94,16 @@ HTTP_DURATION = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 OUTBOX_PENDING = Gauge(
-    "govhub_outbox_pending_events", "Outbox rows not yet published.", ["service"]
+    "govhub_outbox_pending_events",
+    "Outbox rows not yet published.",
+    ["service"],
+    registry=_BY_SERVICE_LABEL,
 )
 OUTBOX_OLDEST_AGE = Gauge(
     "govhub_outbox_oldest_pending_age_seconds",
     "Age of the oldest unpublished outbox row (0 when none).",
     ["service"],
+    registry=_BY_SERVICE_LABEL,
 )
 EVENTS_PUBLISHED = Counter(
     "govhub_bus_events_published_total",
@@ -46,6 +128,7 @@ DEAD_LETTER_QUEUE_MESSAGES = Gauge(
     "Every replica reports the same figure: aggregate with max.",
     ["service", "group"],
 )
+CONSUMER_OUTCOMES = ("processed", "duplicate", "retried", "failed")
 CONSUMERS_WAITING_FOR_DATABASE = Gauge(
     "govhub_bus_consumers_waiting_for_database",
     "1 while this process's consumers hold their events waiting for an unreachable database.",

@@ -23,6 +23,8 @@ from govhub_common.contract import install_contract, operation_id
 from govhub_common.db import Database
 from govhub_common.dead_letters import dead_letters_router
 from govhub_common.faults import DatabaseGate
+from govhub_common.gauge_lease import GaugeLease
+from govhub_common.metrics import BUS_CONNECTED, initialise_http_routes
 from govhub_common.migrations import upgrade_async
 from govhub_common.outbox import InFlight, OutboxRelay, idempotent
 from govhub_common.problems import install_problem_handlers
@@ -31,6 +33,7 @@ from govhub_common.service import ServiceSpec, discover_services
 from govhub_common.settings import CommonSettings
 from govhub_common.web import (
     RequestContextMiddleware,
+    degrades_only,
     events_status_router,
     health_router,
     process_events_router,
@@ -98,6 +101,7 @@ class Runtime:
     db: Database = field(init=False)
     bus: EventBus = field(init=False)
     gate: DatabaseGate = field(init=False)
+    gauge_lease: GaugeLease | None = None
     contexts: dict[str, ServiceContext] = field(default_factory=dict)
     relays: dict[str, OutboxRelay] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -213,6 +217,7 @@ def create_app(
 
     prefixes = {spec.prefix: spec.name for spec in services.values()}
     root.add_middleware(RequestContextMiddleware, service=bus_label, prefixes=prefixes)
+    initialise_http_routes(root, service=bus_label, prefixes=prefixes)
     return root
 
 
@@ -241,13 +246,17 @@ def _service_app(spec: ServiceSpec, runtime: Runtime) -> FastAPI:
 
 
 def _readiness(runtime: Runtime) -> dict[str, Any]:
+    """The database is required; the broker is not: while it is down, the pod still serves
+    reads and takes publishes (their events wait in the outbox), so /readyz reports the
+    broker degraded and stays 200; govhub_bus_connected and its alert tell the operator."""
+
     async def database() -> None:
         await runtime.db.ping()
 
     async def broker() -> None:
         await runtime.bus.ping()
 
-    return {"database": database, "broker": broker}
+    return {"database": database, "broker": degrades_only(broker)}
 
 
 async def _start(runtime: Runtime, target: str, *, migrate: bool) -> None:
@@ -257,6 +266,8 @@ async def _start(runtime: Runtime, target: str, *, migrate: bool) -> None:
     runtime.gate = DatabaseGate(runtime.db.ping, service=label)
     runtime.bus = make_bus(settings, target, label)
     await runtime.bus.start()
+    bus = runtime.bus
+    BUS_CONNECTED.labels(label).set_function(lambda: 1.0 if bus.connected else 0.0)
     if migrate:
         for spec in runtime.services.values():
             await upgrade_async(spec.migrations, runtime.database_url, spec.schema)
@@ -264,6 +275,11 @@ async def _start(runtime: Runtime, target: str, *, migrate: bool) -> None:
         ctx = runtime.contexts[spec.name]
         if spec.startup:
             await spec.startup(ctx)
+    # Before the first request: the process holds its database gauge leases, or knows
+    # another replica does (see gauge_lease.py).
+    runtime.gauge_lease = GaugeLease(runtime.database_url, runtime.services)
+    await runtime.gauge_lease.check()
+    runtime.tasks.append(asyncio.create_task(runtime.gauge_lease.run(), name="gauge-lease"))
     # Subscribe every consumer before any relay publishes.
     for spec in runtime.services.values():
         for name in spec.retired_consumers:
@@ -333,6 +349,8 @@ async def _stop(runtime: Runtime) -> None:
     for spec in runtime.services.values():
         if spec.shutdown:
             await spec.shutdown(runtime.contexts[spec.name])
+    if runtime.gauge_lease is not None:
+        await runtime.gauge_lease.close()
     await runtime.bus.close()
     await runtime.db.close()
 

@@ -24,6 +24,17 @@ _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 ReadinessCheck = Callable[[], Awaitable[None]]
 
 
+def degrades_only(check: ReadinessCheck) -> ReadinessCheck:
+    """Mark a readiness check whose failure degrades the pod but leaves it ready (/readyz
+    answers 200 and names the failure): the broker, whose events wait in the outbox."""
+
+    async def degrading() -> None:
+        await check()
+
+    degrading.degrades_only = True  # type: ignore[attr-defined]
+    return degrading
+
+
 def new_traceparent(trace_id: str | None = None) -> str:
     return f"00-{trace_id or uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
 
@@ -115,18 +126,23 @@ def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="Database and broker reachable")
+    @router.get("/readyz", summary="Ready: database reachable (broker reported, not required)")
     async def readyz() -> Response:
         results: dict[str, str] = {}
-        ok = True
+        ok, degraded = True, False
         for name, check in checks.items():
             try:
                 await check()
                 results[name] = "ok"
             except Exception as exc:
-                ok = False
-                results[name] = f"failed: {type(exc).__name__}"
-        body = {"status": "ok" if ok else "unavailable", "checks": results}
+                if getattr(check, "degrades_only", False):
+                    degraded = True
+                    results[name] = f"degraded: {type(exc).__name__}: {exc}"[:200]
+                else:
+                    ok = False
+                    results[name] = f"failed: {type(exc).__name__}"
+        status = "unavailable" if not ok else "degraded" if degraded else "ok"
+        body = {"status": status, "checks": results}
         return JSONResponse(body, status_code=200 if ok else 503)
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)

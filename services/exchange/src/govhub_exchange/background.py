@@ -4,18 +4,25 @@ refreshing lag and dead-letter gauges."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from typing import Any
 
 import sqlalchemy as sa
 
+from govhub_common.metrics import initialise
 from govhub_common.runtime import ServiceContext
 from govhub_exchange.audit import service as audit
 from govhub_exchange.delivery.service import LAG_SECONDS, RECEIVED_SEQ, audit_feed_deliveries
 from govhub_exchange.metrics import (
+    RECORDS_PUBLISHED,
+    RECORDS_REJECTED,
     SUBSCRIPTION_LAG_RECORDS,
     SUBSCRIPTION_LAG_SECONDS,
+    WEBHOOK_ATTEMPTS,
     WEBHOOK_DEAD_LETTERS,
     WEBHOOK_PAUSED,
+    WEBHOOK_PAUSES,
 )
 from govhub_exchange.publishing.service import AUDIT_ROUND, audit_publishes
 from govhub_exchange.settings import ExchangeSettings
@@ -32,22 +39,42 @@ async def sign_audit_head(ctx: ServiceContext) -> None:
 
 
 async def refresh_gauges_once(ctx: ServiceContext) -> None:
+    """Lag and webhook gauges from the database. A subscription that ended (revoked,
+    suspended, deleted) loses its series, and lag never reads below zero (a feed read past
+    the head). Counters get their series at zero for the topics and subscribers known."""
     async with ctx.db.session() as session:
         rows = await session.execute(
             sa.text(
                 "SELECT s.id, s.topic_code, s.subscriber, "
-                f"t.head_seq - {RECEIVED_SEQ} AS lag, {LAG_SECONDS} AS age, "
+                f"greatest(t.head_seq - {RECEIVED_SEQ}, 0) AS lag, "
+                f"greatest({LAG_SECONDS}, 0) AS age, "
                 "s.webhook_url IS NOT NULL AS has_webhook, s.webhook_status "
                 "FROM exchange.subscriptions s JOIN exchange.topics t ON t.code = s.topic_code "
                 "WHERE s.status = 'approved'"
             )
         )
+        live: set[tuple[str, ...]] = set()
+        webhooks: set[tuple[str, ...]] = set()
         for row in rows:
-            labels = (str(row.id), row.topic_code, row.subscriber)
-            SUBSCRIPTION_LAG_RECORDS.labels(*labels).set(row.lag)
-            SUBSCRIPTION_LAG_SECONDS.labels(*labels).set(float(row.age))
+            labels: tuple[str, ...] = (str(row.id), row.topic_code, row.subscriber)
+            live.add(labels)
+            SUBSCRIPTION_LAG_RECORDS.labels(*labels).set(max(int(row.lag or 0), 0))
+            SUBSCRIPTION_LAG_SECONDS.labels(*labels).set(max(float(row.age or 0), 0.0))
             if row.has_webhook:
+                webhooks.add(labels)
                 WEBHOOK_PAUSED.labels(*labels).set(1 if row.webhook_status == "paused" else 0)
+                initialise(WEBHOOK_PAUSES, (row.subscriber,))
+                initialise(
+                    WEBHOOK_ATTEMPTS, *((row.subscriber, outcome) for outcome in WEBHOOK_OUTCOMES)
+                )
+        for gauge, keep in (
+            (SUBSCRIPTION_LAG_RECORDS, live),
+            (SUBSCRIPTION_LAG_SECONDS, live),
+            (WEBHOOK_PAUSED, webhooks),
+        ):
+            for labels in series_of(gauge) - keep:
+                with contextlib.suppress(KeyError):
+                    gauge.remove(*labels)
         dead = await session.execute(
             sa.text(
                 "SELECT s.subscriber, count(w.seq) AS n FROM exchange.subscriptions s "
@@ -58,6 +85,23 @@ async def refresh_gauges_once(ctx: ServiceContext) -> None:
         )
         for row in dead:
             WEBHOOK_DEAD_LETTERS.labels(row.subscriber).set(row.n)
+        topics = await session.execute(sa.text("SELECT code FROM exchange.topics"))
+        for (topic,) in topics:
+            initialise(RECORDS_PUBLISHED, (topic,))
+            initialise(RECORDS_REJECTED, (topic,))
+
+
+# The outcomes of govhub_exchange_webhook_attempts_total (delivery/webhooks.py).
+WEBHOOK_OUTCOMES = ("success", "retry", "dead")
+
+
+def series_of(gauge: Any) -> set[tuple[str, ...]]:
+    """The label values of a labelled gauge's current series."""
+    return {
+        tuple(sample.labels[name] for name in gauge._labelnames)
+        for family in gauge.collect()
+        for sample in family.samples
+    }
 
 
 async def refresh_gauges(ctx: ServiceContext) -> None:

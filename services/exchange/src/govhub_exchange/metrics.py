@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from govhub_common.metrics import database_registry
+
+# Read from the shared database: exported by the replica holding the lease only.
+DATABASE = database_registry("exchange")
+
 RECORDS_PUBLISHED = Counter(
     "govhub_exchange_records_published", "Records appended to the exchange log.", ["topic"]
 )
@@ -14,11 +19,13 @@ SUBSCRIPTION_LAG_RECORDS = Gauge(
     "govhub_exchange_subscription_lag_records",
     "Records published but not yet acknowledged by the subscriber.",
     ["subscription", "topic", "subscriber"],
+    registry=DATABASE,
 )
 SUBSCRIPTION_LAG_SECONDS = Gauge(
     "govhub_exchange_subscription_lag_seconds",
     "Age of the oldest record not yet acknowledged by the subscriber.",
     ["subscription", "topic", "subscriber"],
+    registry=DATABASE,
 )
 DELIVERY_LATENCY = Histogram(
     "govhub_exchange_delivery_latency_seconds",
@@ -30,12 +37,16 @@ WEBHOOK_ATTEMPTS = Counter(
     "govhub_exchange_webhook_attempts", "Webhook posts by outcome.", ["subscriber", "outcome"]
 )
 WEBHOOK_DEAD_LETTERS = Gauge(
-    "govhub_exchange_webhook_dead_letters", "Webhook deliveries parked as dead.", ["subscriber"]
+    "govhub_exchange_webhook_dead_letters",
+    "Webhook deliveries parked as dead.",
+    ["subscriber"],
+    registry=DATABASE,
 )
 WEBHOOK_PAUSED = Gauge(
     "govhub_exchange_webhook_paused",
     "1 while the subscription's webhook is paused after its endpoint kept failing, else 0.",
     ["subscription", "topic", "subscriber"],
+    registry=DATABASE,
 )
 WEBHOOK_PAUSES = Counter(
     "govhub_exchange_webhook_pauses", "Webhooks paused after failing.", ["subscriber"]

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from govhub_common.metrics import database_registry
+
+# Read from the shared database: exported by the replica holding the lease only.
+DATABASE = database_registry("sms-gateway")
+
 SENT = Counter(
     "govhub_sms_messages_sent_total",
     "Messages accepted by a provider.",
@@ -26,7 +31,9 @@ DELIVERY_REPORT_SECONDS = Histogram(
     buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600),
 )
 QUEUE_DEPTH = Gauge(
-    "govhub_sms_queue_depth", "Messages queued or deferred, not yet handed to a provider."
+    "govhub_sms_queue_depth",
+    "Messages queued or deferred, not yet handed to a provider.",
+    registry=DATABASE,
 )
 AMBIGUOUS = Counter(
     "govhub_sms_messages_ambiguous_total",

@@ -59,6 +59,11 @@ class EventBus(Protocol):
 
     async def ping(self) -> None: ...
 
+    @property
+    def connected(self) -> bool:
+        """Whether events can reach the broker now (cheap: read at every scrape)."""
+        ...
+
     async def backlog(self, group: str) -> int:
         """Events waiting in the group's queue, not yet handed to a consumer."""
         ...

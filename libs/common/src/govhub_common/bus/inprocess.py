@@ -39,6 +39,10 @@ class InProcessBus:
     async def ping(self) -> None:
         return None
 
+    @property
+    def connected(self) -> bool:
+        return True
+
     async def subscribe(self, subscription: Subscription) -> None:
         self._subscriptions.append(subscription)
         DEAD_LETTERS.labels(self.service, subscription.group)  # a series at 0

@@ -126,6 +126,16 @@ class RabbitMQBus:
             self._connection = None
             self._consumer_channels.clear()
 
+    @property
+    def connected(self) -> bool:
+        connection = self._connection
+        return (
+            connection is not None
+            and not connection.is_closed
+            and connection.connected.is_set()
+            and connection.transport is not None
+        )
+
     async def ping(self) -> None:
         # The robust connection is "not closed" while it reconnects: what tells is whether
         # it has a transport now.

@@ -11,9 +11,18 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from govhub_alerting.metrics import FOLLOW_UP_RATIO, TIMERS_PENDING, WARNINGS_OPEN
+from govhub_alerting.metrics import (
+    FOLLOW_UP_RATIO,
+    REMINDERS_DUE,
+    REMINDERS_UNSENT,
+    TIMERS_PENDING,
+    WARNINGS_OPEN,
+    WARNINGS_RAISED,
+    WARNINGS_RESOLVED,
+)
 from govhub_alerting.rules.model import AbsenceRule, days_of
 from govhub_alerting.rules.service import list_rules
+from govhub_common.metrics import initialise
 
 STATS = """
 WITH rules AS (
@@ -127,8 +136,21 @@ async def rule_stats(
     return out
 
 
+# Label values of the counters known in advance (warnings/schemas.py, engine/sweep.py).
+RESOLUTIONS = ("complied_late", "exempt", "false_positive", "penalised", "other")
+UNSENT_REASONS = ("no_recipient",)
+
+
 async def refresh_gauges(session: AsyncSession) -> None:
-    """Gauges are read from the database, so every replica reports the same figures."""
+    """Gauges are read from the database, so every replica reads the same figures; only the
+    replica holding the lease exports them (govhub_common.gauge_lease). Every replica gives
+    its counters a series at zero for every rule."""
+    rules = (await session.execute(sa.text("SELECT id FROM alerting.rules"))).scalars().all()
+    for rule in rules:
+        initialise(WARNINGS_RAISED, (rule,))
+        initialise(REMINDERS_DUE, (rule,))
+        initialise(WARNINGS_RESOLVED, *((rule, r) for r in RESOLUTIONS))
+        initialise(REMINDERS_UNSENT, *((rule, r) for r in UNSENT_REASONS))
     pending = (
         await session.execute(
             sa.text(

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from govhub_common.clock import business_date
 from govhub_common.runtime import ServiceContext
 from govhub_sms.events import StatusChange, record_status_changes
-from govhub_sms.metrics import AMBIGUOUS, FAILED, QUEUE_DEPTH, SENT
+from govhub_sms.metrics import AMBIGUOUS, DELIVERED, FAILED, QUEUE_DEPTH, SENT
 from govhub_sms.providers.base import OutboundMessage, ProviderError, SubmitResult
 from govhub_sms.sending.claims import SubmitJournal, recover_expired_claims
 from govhub_sms.sending.gateway import Gateway, ProviderSlot
@@ -431,6 +431,9 @@ async def _apply(
 
 
 async def update_queue_depth(ctx: ServiceContext) -> None:
+    """The queue gauge (exported by the lease holder only), and the outcome counters at
+    zero for every provider and template, so a failure ratio reads 0 while all is well."""
+    settings: SmsSettings = ctx.settings
     async with ctx.db.session() as session:
         depth = (
             await session.execute(
@@ -440,7 +443,15 @@ async def update_queue_depth(ctx: ServiceContext) -> None:
                 )
             )
         ).scalar_one()
+        templates = (await session.execute(sa.text("SELECT code FROM sms.templates"))).scalars()
+        codes = list(templates)
     QUEUE_DEPTH.set(depth)
+    providers = [p.name for p in settings.sms_providers]
+    for template in codes:
+        for provider in providers:
+            for counter in (SENT, DELIVERED, FAILED, AMBIGUOUS):
+                counter.labels(provider, template)
+        FAILED.labels("policy", template)
 
 
 async def run_sender(ctx: ServiceContext) -> None:
