@@ -83,7 +83,16 @@ class CommonSettings(BaseSettings):
     operator_bootstrap_secret: SecretStr | None = Field(
         None,
         description="Secret of the built-in operator client `operator`. Unset in development: "
-        "generated under GOVHUB_HOME.",
+        "generated under GOVHUB_HOME. The exchange refuses to start in production without it "
+        "(see allow_generated_operator_secret).",
+    )
+    allow_generated_operator_secret: bool = Field(
+        False,
+        description="Production only: let the exchange generate the operator secret under "
+        "GOVHUB_HOME when GOVHUB_OPERATOR_BOOTSTRAP_SECRET is unset. The secret then lives "
+        "and dies with that folder: each replica with its own folder (an emptyDir) makes "
+        "its own at start and overwrites the others', so it changes on every restart and "
+        "scale-up. For a throwaway hub with one replica on persistent storage only.",
     )
 
     @model_validator(mode="after")

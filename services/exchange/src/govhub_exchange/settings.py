@@ -63,6 +63,26 @@ class ExchangeSettings(CommonSettings):
     lag_refresh_seconds: float = Field(5, gt=0, description="Refresh of the lag gauges.")
 
     @model_validator(mode="after")
+    def _refuse_generated_credentials_in_production(self) -> ExchangeSettings:
+        # The exchange signs tokens and keeps the operator client: in production neither
+        # may come from a file generated under GOVHUB_HOME (an emptyDir in Kubernetes),
+        # which a restart or another replica would replace.
+        if self.environment != "production":
+            return self
+        if not self.jwt_private_key_file:
+            raise ValueError(
+                "production refuses a generated token signing key: set "
+                "GOVHUB_JWT_PRIVATE_KEY_FILE (the exchange signs access tokens)"
+            )
+        if self.operator_bootstrap_secret is None and not self.allow_generated_operator_secret:
+            raise ValueError(
+                "production refuses a generated operator secret (it would change on every "
+                "restart and scale-up): set GOVHUB_OPERATOR_BOOTSTRAP_SECRET, or "
+                "GOVHUB_ALLOW_GENERATED_OPERATOR_SECRET=true for a throwaway hub"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _lease_outlives_an_attempt(self) -> ExchangeSettings:
         # A lease ending while its post still runs would let another replica post it too.
         if self.webhook_lease_seconds <= self.webhook_timeout_seconds:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from govhub_common.settings import CommonSettings
 
@@ -49,6 +49,12 @@ class SmsSettings(CommonSettings):
         default_factory=lambda: [ProviderSettings(name="log", kind="log")],
         description="Providers as a JSON list, in failover order.",
     )
+    sms_allow_log_provider: bool = Field(
+        False,
+        description="Production only: allow a `log` provider, which writes messages to a file "
+        "and counts them sent and delivered though no citizen receives anything. For a "
+        "staging hub only.",
+    )
     sms_templates_file: Path = Field(
         DEFAULT_TEMPLATES, description="YAML templates upserted at startup."
     )
@@ -89,3 +95,18 @@ class SmsSettings(CommonSettings):
     sms_hub_agency: str = Field(
         "gz-datacenter", description="The agency that owns messages made from bus reminders."
     )
+
+    @model_validator(mode="after")
+    def _refuse_log_provider_in_production(self) -> SmsSettings:
+        # A `log` provider "delivers" every message: dashboards look healthy while no
+        # citizen gets an SMS. Production needs a real carrier unless told otherwise.
+        if self.environment != "production" or self.sms_allow_log_provider:
+            return self
+        logged = [p.name for p in self.sms_providers if p.kind == "log"]
+        if logged:
+            raise ValueError(
+                f"production refuses the development `log` SMS provider ({', '.join(logged)}): "
+                "set GOVHUB_SMS_PROVIDERS to your SMSC (kind smpp, see docs/sms.md), or "
+                "GOVHUB_SMS_ALLOW_LOG_PROVIDER=true for a staging hub"
+            )
+        return self
