@@ -109,7 +109,7 @@ async def test_publish_and_read_through_rabbitmq(rabbit_hub: Hub) -> None:
                     await session.execute(
                         sa.text(
                             "SELECT 1 FROM exchange.outbox o JOIN alerting.inbox i "
-                            "ON i.event_id = o.event_id AND i.consumer = 'alerting.facts' "
+                            "ON i.event_id = o.event_id::text AND i.consumer = 'alerting.facts' "
                             "WHERE o.payload->'data'->>'topic' = :t"
                         ),
                         {"t": topic},
