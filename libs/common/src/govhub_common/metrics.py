@@ -58,21 +58,29 @@ BUS_CONNECTED = Gauge(
 )
 
 
+def _flat_routes(routes: Any) -> Iterator[Any]:
+    for route in routes:
+        if hasattr(route, "effective_candidates"):  # an included router (FastAPI >= 0.165)
+            yield from _flat_routes(route.effective_candidates())
+        else:
+            yield route
+
+
 def initialise_http_routes(app: Any, *, service: str, prefixes: dict[str, str]) -> None:
     """A 500 series at zero for every route of the app and its mounted services, so the 5xx
     ratio reads 0 while all is well (the same labels as RequestContextMiddleware's)."""
-    for route in app.routes:
-        sub = getattr(route, "app", None)
+    for route in _flat_routes(app.routes):
         prefix = getattr(route, "path", "")
-        if prefix in prefixes and sub is not None and hasattr(sub, "routes"):
-            for inner in sub.routes:
-                for method in sorted(getattr(inner, "methods", None) or ()):
-                    if method != "HEAD":
-                        HTTP_REQUESTS.labels(prefixes[prefix], prefix + inner.path, method, "500")
+        sub: Any = getattr(route, "app", None)
+        if prefix in prefixes and hasattr(sub, "routes"):
+            inner_routes = [(prefixes[prefix], prefix, r) for r in _flat_routes(sub.routes)]
         else:
-            for method in sorted(getattr(route, "methods", None) or ()):
-                if method != "HEAD":
-                    HTTP_REQUESTS.labels(service, route.path, method, "500")
+            inner_routes = [(service, "", route)]
+        for name, base, inner in inner_routes:
+            path = getattr(inner, "path", None)
+            for method in sorted(getattr(inner, "methods", None) or ()):
+                if path is not None and method != "HEAD":
+                    HTTP_REQUESTS.labels(name, base + path, method, "500")
 
 
 def initialise(counter: Counter, *label_sets: tuple[str, ...]) -> None:
