@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -123,6 +124,26 @@ def migrate(
     for spec in services.values():
         upgrade(spec.migrations, url, spec.schema)
         console.print(f"migrated {spec.name} (schema {spec.schema})")
+
+
+@app.command()
+def openapi(
+    docs: Annotated[Path, typer.Option(help="The docs folder of the repository.")] = Path("docs"),
+    check: Annotated[
+        bool, typer.Option(help="Change nothing; exit 1 if a committed file is stale.")
+    ] = False,
+) -> None:
+    """Write each service's OpenAPI document to docs/openapi/ and the problem codes into
+    docs/contracts.md: the committed contract, reviewed as a diff."""
+    from govhub_common.openapi_documents import stale_files, write_files
+
+    if check:
+        stale = stale_files(docs)
+        for path in stale:
+            console.print(f"[red]stale: {path} (run `govhub openapi`)[/]")
+        raise typer.Exit(1 if stale else 0)
+    for path in write_files(docs):
+        console.print(f"wrote {path}")
 
 
 @app.command()

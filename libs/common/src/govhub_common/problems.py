@@ -135,6 +135,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405 and isinstance(request.app, FastAPI):
+            from govhub_common.methods import allowed_methods, route_path
+
+            allowed = allowed_methods(request.app, route_path(request))
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
         problem = Problem(exc.status_code, code, str(exc.detail), headers=headers)
         return _respond(request, problem)
 

@@ -24,6 +24,7 @@ from govhub_common.db import Database
 from govhub_common.dead_letters import dead_letters_router
 from govhub_common.faults import DatabaseGate
 from govhub_common.gauge_lease import GaugeLease
+from govhub_common.methods import install_options
 from govhub_common.metrics import BUS_CONNECTED, initialise_http_routes
 from govhub_common.migrations import upgrade_async
 from govhub_common.outbox import InFlight, OutboxRelay, idempotent
@@ -215,6 +216,7 @@ def create_app(
             },
         }
 
+    install_options(root)  # after the mounts, which answer their own paths
     prefixes = {spec.prefix: spec.name for spec in services.values()}
     root.add_middleware(RequestContextMiddleware, service=bus_label, prefixes=prefixes)
     initialise_http_routes(root, service=bus_label, prefixes=prefixes)
@@ -240,6 +242,7 @@ def _service_app(spec: ServiceSpec, runtime: Runtime) -> FastAPI:
     app.include_router(dead_letters_router(spec))
     for router in spec.routers():
         app.include_router(router)
+    install_options(app)  # after every route: it answers OPTIONS only where none does
     for middleware in reversed(spec.middleware):
         app.add_middleware(middleware)
     return app
