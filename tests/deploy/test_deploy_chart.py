@@ -4,6 +4,8 @@ operator expects in each mode."""
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import helm_python as helm
@@ -198,17 +200,71 @@ def test_services_select_their_deployments_pods(rendered: dict[str, list[dict]])
             assert svc["spec"]["ports"][0]["targetPort"] == "http"
 
 
+# What the Ingress routes under each prefix: the API and its documentation, nothing else.
+ROUTED = {("/v1", "Prefix"), ("/openapi.json", "Exact"), ("/docs", "Prefix"), ("/redoc", "Exact")}
+
+
 def ingress_routes(objects: list[dict]) -> dict[str, str]:
+    """prefix -> component of the Service its paths go to."""
     (ing,) = of_kind(objects, "Ingress")
     services = {s["metadata"]["name"]: component(s) for s in of_kind(objects, "Service")}
     routes: dict[str, str] = {}
     for rule in ing["spec"]["rules"]:
         for path in rule["http"]["paths"]:
-            assert path["pathType"] == "Prefix"
+            prefix, rest = "/" + path["path"].split("/")[1], path["path"].split("/", 2)[2]
+            assert ("/" + rest, path["pathType"]) in ROUTED, path
             backend = path["backend"]["service"]
             assert backend["port"] == {"name": "http"}
-            routes[path["path"]] = services[backend["name"]]  # KeyError: no such Service
+            target = services[backend["name"]]  # KeyError: no such Service
+            assert routes.setdefault(prefix, target) == target
     return routes
+
+
+def routed(path: str, ing: dict) -> bool:
+    """Whether a request path reaches a backend through the Ingress (Prefix and Exact)."""
+    for rule in ing["spec"]["rules"]:
+        for p in rule["http"]["paths"]:
+            if p["pathType"] == "Exact" and path == p["path"]:
+                return True
+            if p["pathType"] == "Prefix" and (path == p["path"] or path.startswith(p["path"] + "/")):
+                return True
+    return False
+
+
+def test_ingress_keeps_metrics_and_probes_inside_the_cluster(
+    values_name: str, rendered: dict[str, list[dict]]
+) -> None:
+    (ing,) = of_kind(rendered[values_name], "Ingress")
+    for prefix in PREFIXES:
+        assert routed(f"{prefix}/v1/whoami", ing)
+        assert routed(f"{prefix}/openapi.json", ing) and routed(f"{prefix}/docs", ing)
+        for internal in ("/metrics", "/readyz", "/healthz", "/v1x"):
+            assert not routed(prefix + internal, ing), prefix + internal
+    for internal in ("/metrics", "/readyz", "/healthz", "/events/status", "/"):
+        assert not routed(internal, ing), internal
+
+
+def test_ingress_serves_tls_with_a_class_by_default(rendered: dict[str, list[dict]]) -> None:
+    (ing,) = of_kind(rendered["default"], "Ingress")
+    assert ing["spec"]["ingressClassName"] == "nginx"
+    hosts = [r["host"] for r in ing["spec"]["rules"]]
+    assert ing["spec"]["tls"] == [{"hosts": hosts, "secretName": "govhub-tls"}]
+    custom = render(
+        {
+            "ingress": {
+                "className": "traefik",
+                "hosts": ["hub.city.gov.cn", "api.city.gov.cn"],
+                "tls": {"enabled": True, "secretName": "city-cert"},
+            }
+        }
+    )
+    (ing,) = of_kind(custom, "Ingress")
+    assert ing["spec"]["ingressClassName"] == "traefik"
+    assert ing["spec"]["tls"] == [
+        {"hosts": ["hub.city.gov.cn", "api.city.gov.cn"], "secretName": "city-cert"}
+    ]
+    (plain,) = of_kind(render({"ingress": {"tls": {"enabled": False}}}), "Ingress")
+    assert "tls" not in plain["spec"]
 
 
 def test_ingress_routes_every_prefix_to_its_service(rendered: dict[str, list[dict]]) -> None:
@@ -482,7 +538,7 @@ def test_operator_bootstrap_secret_reaches_only_the_exchange() -> None:
             assert ref == {"name": "govhub-operator", "key": "s"}
         else:
             assert "GOVHUB_OPERATOR_BOOTSTRAP_SECRET" not in e
-    unset = render({})
+    unset = render({"operatorBootstrap": {"existingSecret": "", "allowGenerated": True}})
     assert all(
         "GOVHUB_OPERATOR_BOOTSTRAP_SECRET" not in env(container(d))
         for d in of_kind(unset, "Deployment")
@@ -524,3 +580,132 @@ def test_notes_tell_which_secrets_to_create() -> None:
     for secret in ("govhub-database", "govhub-rabbitmq", "govhub-jwt"):
         assert secret in text
     assert f"-n {NAMESPACE}" in text
+
+
+# --- production refuses what would lose data or mislead --------------------------------
+
+
+def render_error(values: dict[str, Any]) -> str:
+    """Why `helm template` refuses these values (the schema speaks first)."""
+    with pytest.raises(Exception) as err:
+        render(values)
+    return str(err.value)
+
+
+def template_error(values: dict[str, Any], tmp_path: Path) -> str:
+    """Why the templates refuse these values when the schema is skipped
+    (helm --skip-schema-validation): a copy of the chart without its production rules."""
+    copy = tmp_path / "govhub"
+    shutil.copytree(CHART, copy)
+    schema = json.loads((copy / "values.schema.json").read_text(encoding="utf-8"))
+    del schema["allOf"]
+    (copy / "values.schema.json").write_text(json.dumps(schema), encoding="utf-8")
+    with helm.Chart.load(copy) as chart, pytest.raises(Exception) as err:
+        chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    return str(err.value)
+
+
+def test_production_refuses_a_generated_operator_secret(tmp_path: Path) -> None:
+    values = {"operatorBootstrap": {"existingSecret": ""}}
+    message = render_error(values)
+    assert "/operatorBootstrap/existingSecret" in message and "allowGenerated" in message
+    message = template_error(values, tmp_path)
+    assert "operatorBootstrap.existingSecret" in message and "every restart" in message
+    with helm.Chart.load(CHART) as chart, pytest.raises(helm.HelmValuesError):
+        chart.validate_schema(values)
+    # Only when a value says so, and then the exchange is told it was allowed.
+    allowed = render({"operatorBootstrap": {"existingSecret": "", "allowGenerated": True}})
+    (exchange,) = [d for d in of_kind(allowed, "Deployment") if component(d) == "exchange"]
+    e = env(container(exchange))
+    assert e["GOVHUB_ALLOW_GENERATED_OPERATOR_SECRET"]["value"] == "true"
+    assert "GOVHUB_OPERATOR_BOOTSTRAP_SECRET" not in e
+    warning = notes({"operatorBootstrap": {"existingSecret": "", "allowGenerated": True}})
+    assert "changes whenever the pod is replaced" in warning
+
+
+def test_production_refuses_the_log_sms_provider(tmp_path: Path) -> None:
+    values = {"smsc": {"existingSecret": ""}}
+    message = render_error(values)
+    assert "/smsc/existingSecret" in message and "allowLogProvider" in message
+    message = template_error(values, tmp_path)
+    assert "smsc.existingSecret" in message and "no citizen" in message
+    with helm.Chart.load(CHART) as chart, pytest.raises(helm.HelmValuesError):
+        chart.validate_schema(values)
+    allowed = render({"smsc": {"existingSecret": "", "allowLogProvider": True}})
+    (sms,) = [d for d in of_kind(allowed, "Deployment") if component(d) == "sms-gateway"]
+    e = env(container(sms))
+    assert e["GOVHUB_SMS_ALLOW_LOG_PROVIDER"]["value"] == "true"
+    assert "GOVHUB_SMS_PROVIDERS" not in e
+
+
+def test_staging_may_use_development_providers() -> None:
+    objects = render(
+        {
+            "environment": "staging",
+            "operatorBootstrap": {"existingSecret": ""},
+            "smsc": {"existingSecret": ""},
+        }
+    )
+    assert len(of_kind(objects, "Deployment")) == 4
+
+
+def test_default_install_reads_every_credential_from_a_secret(
+    rendered: dict[str, list[dict]],
+) -> None:
+    for d in of_kind(rendered["default"], "Deployment"):
+        e = env(container(d))
+        if component(d) == "exchange":
+            ref = e["GOVHUB_OPERATOR_BOOTSTRAP_SECRET"]["valueFrom"]["secretKeyRef"]
+            assert ref == {"name": "govhub-operator", "key": "secret"}
+            assert "GOVHUB_ALLOW_GENERATED_OPERATOR_SECRET" not in e
+        if component(d) == "sms-gateway":
+            ref = e["GOVHUB_SMS_PROVIDERS"]["valueFrom"]["secretKeyRef"]
+            assert ref == {"name": "govhub-smsc", "key": "providers.json"}
+            assert "GOVHUB_SMS_ALLOW_LOG_PROVIDER" not in e
+
+
+def test_notes_name_every_secret_to_create() -> None:
+    text = notes()
+    for secret in ("govhub-operator", "govhub-smsc", "govhub-tls", "docs/deployment.md"):
+        assert secret in text
+    assert "WARNING" not in text
+
+
+def test_secret_changes_roll_the_pods() -> None:
+    def checksums(values: dict) -> set[str]:
+        return {
+            d["spec"]["template"]["metadata"]["annotations"]["checksum/secrets"]
+            for d in of_kind(render(values), "Deployment")
+        }
+
+    before = checksums({})
+    assert len(before) == 1
+    # Without a cluster `lookup` finds no Secret; the names and rolloutToken still count.
+    assert checksums({"database": {"existingSecret": "pg-rotated"}}) != before
+    assert checksums({"rolloutToken": "2026-12-03"}) != before
+
+
+def test_prometheus_rule_selects_the_configured_job() -> None:
+    objects = render(
+        {
+            "metrics": {
+                "serviceMonitor": {"enabled": True, "jobName": "city-hub"},
+                "prometheusRule": {
+                    "enabled": True,
+                    "runbookBaseUrl": "https://wiki.city.gov.cn/govhub/runbooks",
+                },
+            }
+        }
+    )
+    (sm,) = of_kind(objects, "ServiceMonitor")
+    assert {"targetLabel": "job", "replacement": "city-hub"} in sm["spec"]["endpoints"][0][
+        "relabelings"
+    ]
+    (rule,) = of_kind(objects, "PrometheusRule")
+    text = json.dumps(rule["spec"])
+    assert 'job=\\"city-hub\\"' in text and 'job=\\"govhub\\"' not in text
+    alerts = [r for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r]
+    for alert in alerts:
+        assert alert["annotations"]["runbook_url"].startswith(
+            "https://wiki.city.gov.cn/govhub/runbooks#"
+        ), alert["alert"]

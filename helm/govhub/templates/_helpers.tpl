@@ -126,3 +126,39 @@ and it delivers webhooks)? */}}
 {{- define "govhub.runsExchange" -}}
 {{- if or (eq . "exchange") (eq . "all") }}true{{ end }}
 {{- end }}
+
+{{/*
+Refuse, in production, what would lose data or mislead (values.schema.json says the same;
+the services' own settings refuse it again at start). Included by every Deployment.
+*/}}
+{{- define "govhub.validateProduction" -}}
+{{- if eq .Values.environment "production" }}
+{{- if and (not .Values.operatorBootstrap.existingSecret) (not .Values.operatorBootstrap.allowGenerated) }}
+{{- fail "\n\ngovhub: production needs the operator secret in a Secret: create one (kubectl create secret generic govhub-operator --from-literal=secret=\"$(openssl rand -base64 32)\") and set operatorBootstrap.existingSecret. A generated secret would change on every restart and scale-up; operatorBootstrap.allowGenerated=true accepts that for a throwaway hub." }}
+{{- end }}
+{{- if and (not .Values.smsc.existingSecret) (not .Values.smsc.allowLogProvider) }}
+{{- fail "\n\ngovhub: production needs a real SMS carrier: create a Secret with the SMPP providers JSON (see docs/sms.md) and set smsc.existingSecret. The development `log` provider counts messages delivered though no citizen gets one; smsc.allowLogProvider=true accepts that for staging." }}
+{{- end }}
+{{- if not .Values.jwt.existingSecret }}
+{{- fail "\n\ngovhub: production needs the token key pair in a Secret (jwt.existingSecret); generated keys would differ per pod." }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Checksum of the data of every Secret the pods read, looked up in the cluster during
+install and upgrade (lookup returns nothing under `helm template`: then only the names and
+rolloutToken count). A rotated password or key rolls the pods at the next upgrade.
+*/}}
+{{- define "govhub.secretsChecksum" -}}
+{{- $root := . }}
+{{- $names := list .Values.database.existingSecret .Values.broker.existingSecret .Values.jwt.existingSecret .Values.operatorBootstrap.existingSecret .Values.smsc.existingSecret }}
+{{- $parts := list .Values.rolloutToken }}
+{{- range $name := $names }}
+{{- if $name }}
+{{- $secret := lookup "v1" "Secret" $root.Release.Namespace $name }}
+{{- $parts = append $parts (printf "%s=%s" $name (toJson (default (dict) (get (default (dict) $secret) "data")))) }}
+{{- end }}
+{{- end }}
+{{- join "\n" $parts | sha256sum }}
+{{- end }}
