@@ -131,6 +131,19 @@ def label_variable(name: str, label: str, query: str) -> dash.QueryVariable:
     )
 
 
+def job_variable() -> dash.QueryVariable:
+    """The Prometheus job of the govhub targets (metrics.serviceMonitor.jobName): no job
+    name is written into a query."""
+    return (
+        dash.QueryVariable("job")
+        .label("Job")
+        .datasource(DS)
+        .query("label_values(govhub_http_requests_total, job)")
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+    )
+
+
 def quantile(q_: float, metric: str, by: str, selector: str = "") -> str:
     return f"histogram_quantile({q_}, sum by (le, {by}) (rate({metric}_bucket{selector}[{RATE}])))"
 
@@ -147,6 +160,7 @@ def overview() -> dash.Dashboard:
             "govhub / Overview",
             "Rate, errors and duration of every govhub service, and the event bus behind them.",
         )
+        .with_variable(job_variable())
         .with_variable(
             label_variable(
                 "service", "Service", "label_values(govhub_http_requests_total, service)"
@@ -154,13 +168,22 @@ def overview() -> dash.Dashboard:
         )
         .with_row(dash.Row("Services"))
         .with_panel(
-            single("Targets up", 'sum(up{job="govhub"})', description="Scraped govhub pods.")
+            single("Targets up", 'sum(up{job="$job"})', description="Scraped govhub pods.")
         )
         .with_panel(
             single(
                 "Targets down",
-                'count(up{job="govhub"} == 0) or vector(0)',
+                'count(up{job="$job"} == 0) or vector(0)',
                 description="govhub pods Prometheus cannot scrape.",
+            )
+        )
+        .with_panel(
+            single(
+                "Pods without the broker",
+                "count(max by (service, instance) (govhub_bus_connected"
+                f"{sel}) == 0) or vector(0)",
+                description="Pods reconnecting to RabbitMQ: still ready, their events wait "
+                "in the outbox (GovhubBrokerDisconnected).",
             )
         )
         .with_panel(

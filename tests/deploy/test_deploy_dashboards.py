@@ -112,7 +112,9 @@ def test_overview_shows_rate_errors_duration_per_service() -> None:
         "histogram_quantile(0.95, sum by (le, service) (rate(govhub_http_request_duration_seconds_bucket"
         in text
     )
-    assert 'up{job="govhub"}' in text
+    # The job comes from the `job` variable, never written into a query.
+    assert 'up{job="$job"}' in text and 'job="govhub"' not in text
+    assert "govhub_bus_connected" in text
 
 
 def test_exchange_dashboard() -> None:
