@@ -226,7 +226,9 @@ def routed(path: str, ing: dict) -> bool:
         for p in rule["http"]["paths"]:
             if p["pathType"] == "Exact" and path == p["path"]:
                 return True
-            if p["pathType"] == "Prefix" and (path == p["path"] or path.startswith(p["path"] + "/")):
+            if p["pathType"] == "Prefix" and (
+                path == p["path"] or path.startswith(p["path"] + "/")
+            ):
                 return True
     return False
 

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from deploy_helpers import CHART, HERE, missing_tool
+from deploy_helpers import CHART, HERE, ROOT, missing_tool
 
 RULES = CHART / "rules" / "govhub-alerts.yaml"
 RULE_TESTS = HERE / "promtool" / "govhub-alerts.test.yaml"
@@ -72,3 +72,36 @@ def test_unit_tests_catch_a_broken_rule(promtool: str, tmp_path: Path) -> None:
     result = run(promtool, "test", "rules", tmp_path / "t.yaml")
     assert result.returncode != 0
     assert "GovhubHigh5xxRatio" in result.stdout + result.stderr
+
+
+def test_every_alert_links_its_runbook() -> None:
+    import re
+
+    import yaml
+
+    home = yaml.safe_load((CHART / "Chart.yaml").read_text(encoding="utf-8"))["home"]
+    base = f"{home}/blob/main/docs/operations.md"
+    operations = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    # GitHub's anchor of a heading: lower case, punctuation dropped, spaces as dashes.
+    anchors = {
+        re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-")
+        for h in re.findall(r"^#+ (.+)$", operations, re.MULTILINE)
+    }
+    rules = yaml.safe_load(RULES.read_text(encoding="utf-8"))
+    alerts = [r for g in rules["groups"] for r in g["rules"] if "alert" in r]
+    assert len(alerts) >= 14
+    for alert in alerts:
+        url = alert["annotations"].get("runbook_url", "")
+        assert url == f"{base}#{alert['alert'].lower()}", alert["alert"]
+        assert url.split("#", 1)[1] in anchors, f"no runbook section for {alert['alert']}"
+        section = operations.split(f"## {alert['alert']}\n", 1)[1].split("\n## ", 1)[0]
+        assert "**Means.**" in section and "ix.**" in section, alert["alert"]
+
+
+def test_no_alert_hard_codes_a_job_the_chart_cannot_replace() -> None:
+    # The PrometheusRule template swaps job="govhub" for metrics.serviceMonitor.jobName:
+    # any other spelling of a job matcher would escape it.
+    text = RULES.read_text(encoding="utf-8")
+    import re
+
+    assert set(re.findall(r"job\s*=~?\s*\"[^\"]*\"", text)) == {'job="govhub"'}
