@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from govhub_common.bus.base import DeadLetter
+from govhub_common.contract import ProblemCode, problem_responses
 from govhub_common.problems import Problem
 from govhub_common.security import Operator
 
@@ -44,18 +45,43 @@ class DeadLetterPage(BaseModel):
     )
 
 
-class RedriveRequest(BaseModel):
-    group: str = Field(max_length=200, description="The consumer group, e.g. registry.records.")
-    event_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
-        None, max_length=MAX_LIMIT, description="The events to re-drive."
-    )
-    all: bool = Field(False, description="Re-drive every dead letter of the group.")
+GroupName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[a-z][a-z0-9_-]*\.[a-z][a-z0-9_.-]*$",
+        description="The consumer group, `<service>.<consumer>`, e.g. registry.records.",
+    ),
+]
 
-    @model_validator(mode="after")
-    def _one_selection(self) -> RedriveRequest:
-        if (self.event_ids is None) == (not self.all):
-            raise ValueError("give either event_ids or all=true")
-        return self
+
+class RedriveEvents(BaseModel):
+    """Re-drive these events of the group."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"group": "registry.records", "event_ids": ["7d1c..."]}]},
+    )
+
+    group: GroupName
+    event_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1, max_length=MAX_LIMIT
+    )
+
+
+class RedriveAll(BaseModel):
+    """Re-drive every dead letter of the group."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"group": "registry.records", "all": True}]}
+    )
+
+    group: GroupName
+    all: Literal[True]
+
+
+RedriveRequest = RedriveEvents | RedriveAll
 
 
 class RedriveResult(BaseModel):
@@ -84,11 +110,18 @@ def dead_letters_router(spec: Any) -> APIRouter:
             )
         return [group]
 
-    @router.get("", summary="Dead-lettered events of this service's consumers, with why")
+    @router.get(
+        "",
+        summary="Dead-lettered events of this service's consumers, with why",
+        responses=problem_responses(ProblemCode.NOT_FOUND),
+    )
     async def list_event_dead_letters(
         request: Request,
         operator: Operator,
-        group: Annotated[str | None, Query(max_length=200)] = None,
+        group: Annotated[
+            str | None,
+            Query(max_length=200, description="One consumer group (default: all of them)."),
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     ) -> DeadLetterPage:
         bus = request.app.state.runtime.bus
@@ -100,13 +133,19 @@ def dead_letters_router(spec: Any) -> APIRouter:
                 letters += await bus.dead_letters(name, limit=limit - len(letters))
         return DeadLetterPage(data=[_public(letter) for letter in letters], total=total)
 
-    @router.post("/redrive", summary="Give dead-lettered events to their consumers again")
+    @router.post(
+        "/redrive",
+        summary="Give dead-lettered events to their consumers again",
+        responses=problem_responses(ProblemCode.NOT_FOUND),
+    )
     async def redrive_event_dead_letters(
         request: Request, operator: Operator, body: RedriveRequest
     ) -> RedriveResult:
         (group,) = groups_of(request, body.group)
         bus = request.app.state.runtime.bus
-        moved = await bus.redrive(group, None if body.all else body.event_ids)
+        moved = await bus.redrive(
+            group, body.event_ids if isinstance(body, RedriveEvents) else None
+        )
         log.warning("operator %s re-drove %d dead letters of %s", operator.agency, moved, group)
         return RedriveResult(
             group=group, redriven=moved, remaining=await bus.dead_letter_count(group)

@@ -4,29 +4,30 @@ names only the first route's)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI, Request, Response
 
 
 def allowed_methods(app: FastAPI, path: str) -> list[str]:
-    """The methods the app's routes take at `path`, and OPTIONS."""
+    """The methods of the path template `path` belongs to, and OPTIONS: what the OpenAPI
+    document lists for that path. Of the templates that match, the most specific (fewest
+    parameters) is the path's: `/v1/messages/batch` is the batch path, not a message id."""
     from fastapi import routing
 
-    methods: set[str] = set()
+    templates: dict[str, set[str]] = {}
+    matching: list[str] = []
     for context in routing.iter_route_contexts(app.routes):
-        route: Any = getattr(context, "route", context)
-        regex = getattr(context, "path_regex", None) or getattr(route, "path_regex", None)
-        route_methods = getattr(context, "methods", None) or getattr(route, "methods", None)
-        if regex is None or not route_methods or not regex.match(path):
-            continue
-        if set(route_methods) == {"OPTIONS"}:
-            continue  # the catch-all below, not a resource's own method
-        methods |= set(route_methods)
-    if not methods:
+        regex = getattr(context, "path_regex", None)
+        template = getattr(context, "path_format", None)
+        methods = getattr(context, "methods", None)
+        if regex is None or template is None or not methods or set(methods) == {"OPTIONS"}:
+            continue  # not a resource's route (the OPTIONS catch-all below)
+        templates.setdefault(template, set()).update(methods)
+        if regex.match(path):
+            matching.append(template)
+    if not matching:
         return []
-    methods.add("OPTIONS")
-    return sorted(methods)
+    chosen = min(matching, key=lambda template: template.count("{"))
+    return sorted(templates[chosen] | {"OPTIONS"})
 
 
 def route_path(request: Request) -> str:
