@@ -9,8 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from govhub_common.clock import ensure_utc
+from govhub_common.contract import ProblemCode, problem_responses
 from govhub_common.db import SessionDep
 from govhub_common.identifiers import validate_ric, validate_uscc
+from govhub_common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page
 from govhub_common.problems import Problem, forbidden, not_found
 from govhub_common.security import Operator, Principal, require_scope
 from govhub_registry.access.policy import AccessPolicy, View
@@ -25,7 +27,6 @@ from govhub_registry.schemas import (
     ConflictPublic,
     ConflictSettle,
     MatchDecisionPublic,
-    Page,
     RegistrationPublic,
     ReviewPublic,
     ReviewResolve,
@@ -40,7 +41,10 @@ Reader = Annotated[Principal, Depends(require_scope("registry:read"))]
 Purpose = Annotated[
     str, Query(max_length=200, description="Why the data is read; kept in the access log.")
 ]
-Limit = Annotated[int, Query(ge=1, le=500)]
+# Beyond the standard problems (401, 403 insufficient_scope, 404, 422, 503, added to every
+# operation by govhub_common.contract): what each operation can also answer.
+_LIST = problem_responses(ProblemCode.INVALID_CURSOR)
+_FORBIDDEN = problem_responses(ProblemCode.INSUFFICIENT_SCOPE, ProblemCode.FORBIDDEN)
 
 
 # Async, like every dependency on a hot path: FastAPI runs a plain `def` in a worker thread,
@@ -70,25 +74,9 @@ def _checked(subject: SubjectTable, key: str) -> str:
         ) from None
 
 
-def _cursor(after: str | None) -> int | None:
-    if after is None:
-        return None
-    if not after.isdigit():
-        raise Problem(
-            422,
-            "validation_failed",
-            "the cursor is not one this API returned",
-            errors=[{"path": "query:$.after", "message": "expected a cursor from `next`"}],
-        )
-    return int(after)
-
-
-def _next(value: int | None) -> str | None:
-    return str(value) if value is not None else None
-
-
-def _subject_routes(subject: SubjectTable, segment: str) -> None:
-    name = subject.kind.replace("_", " ")
+def _subject_routes(subject: SubjectTable, segment: str, plural: str) -> None:
+    label = subject.kind.replace("_", " ")
+    key_name = "USCC" if subject is LEGAL_ENTITY else "resident ID number"
 
     async def get_one(
         key: str,
@@ -105,11 +93,11 @@ def _subject_routes(subject: SubjectTable, segment: str) -> None:
         view = policy.view(principal, subject.kind)
         if as_of is None and known_at is None:
             # One statement reads and logs, no session. (A request that succeeds here is
-            # mostly answered before routing: lookup/fast_path.py.)
+            # mostly answered before routing: lookup/fast_path.py, with the same bytes.)
             context = request.app.state.context
             shown = await lookup.current_record(context, subject, key, principal, view, purpose)
             if shown is None:
-                raise not_found(name, key)
+                raise not_found(label, key)
             return Response(shown, media_type="application/json")
         async with request.app.state.context.db.session() as session:
             found = await lookup.get_subject(
@@ -120,7 +108,7 @@ def _subject_routes(subject: SubjectTable, segment: str) -> None:
                 known_at=ensure_utc(known_at) if known_at else None,
             )
             if found is None:
-                raise not_found(name, key)
+                raise not_found(label, key)
             attributes = view.shape(found[0])
             await lookup.log_access(
                 session,
@@ -147,33 +135,38 @@ def _subject_routes(subject: SubjectTable, segment: str) -> None:
         principal: Reader,
         policy: PolicyDep,
         purpose: Purpose = "unspecified",
-        limit: Limit = 100,
-        after: str | None = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
     ) -> Page[AttributeValuePublic]:
         key = _checked(subject, key)
+        after = decode_cursor(cursor, int, str)
         view = policy.view(principal, subject.kind)
         if await lookup.get_subject(session, subject=subject, key=key) is None:
-            raise not_found(name, key)
+            raise not_found(label, key)
         granted = None if view.allows("*") else frozenset(view.fields)
-        position = None
-        if after is not None:
-            row_id, _, attribute = after.partition(":")
-            position = (_cursor(row_id) or 0, attribute)
-        items, following = await lookup.history(
-            session, subject=subject, key=key, attributes=granted, limit=limit, after=position
+        rows = await lookup.history(
+            session,
+            subject=subject,
+            key=key,
+            attributes=granted,
+            limit=limit,
+            after=(after[0], after[1]) if after else None,
         )
-        for item in items:
-            item["value"] = view.shape({item["attribute"]: item["value"]})[item["attribute"]]
+
+        def shaped(row: dict[str, Any]) -> AttributeValuePublic:
+            value = view.shape({row["attribute"]: row["value"]})[row["attribute"]]
+            return AttributeValuePublic(**{**row, "value": value})
+
+        result = page(rows, limit, key=lambda r: (r["id"], r["attribute"]), item=shaped)
         await lookup.log_access(
             session,
             principal=principal,
             subject=subject,
-            reads=[(key, sorted({i["attribute"] for i in items}))],
+            reads=[(key, sorted({i.attribute for i in result.data}))],
             purpose=purpose,
             action="history",
         )
-        cursor = f"{following[0]}:{following[1]}" if following else None
-        return Page(data=[AttributeValuePublic(**i) for i in items], next=cursor)
+        return result
 
     async def get_registrations(
         key: str,
@@ -181,16 +174,25 @@ def _subject_routes(subject: SubjectTable, segment: str) -> None:
         principal: Reader,
         policy: PolicyDep,
         purpose: Purpose = "unspecified",
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
     ) -> Page[RegistrationPublic]:
         key = _checked(subject, key)
+        after = decode_cursor(cursor, str, str)
         view = policy.view(principal, subject.kind)
         if not view.allows("registrations"):
             raise forbidden(
-                f"agency {principal.agency} is not granted the registrations of a {name}"
+                f"agency {principal.agency} is not granted the registrations of a {label}"
             )
         if await lookup.get_subject(session, subject=subject, key=key) is None:
-            raise not_found(name, key)
-        items = await lookup.registrations(session, subject=subject, key=key)
+            raise not_found(label, key)
+        rows = await lookup.registrations(
+            session,
+            subject=subject,
+            key=key,
+            limit=limit,
+            after=(after[0], after[1]) if after else None,
+        )
         await lookup.log_access(
             session,
             principal=principal,
@@ -199,121 +201,220 @@ def _subject_routes(subject: SubjectTable, segment: str) -> None:
             purpose=purpose,
             action="registrations",
         )
-        return Page(data=[RegistrationPublic(**i) for i in items])
+        return page(
+            rows,
+            limit,
+            key=lambda r: (r["kind"], r["agency"]),
+            item=lambda r: RegistrationPublic(**r),
+        )
 
     async def search(
         session: SessionDep,
         principal: Reader,
         policy: PolicyDep,
-        name: Annotated[str, Query(min_length=2, max_length=100)],
+        name: Annotated[
+            str, Query(min_length=2, max_length=100, description="Part of the name, in Chinese.")
+        ],
         purpose: Purpose = "unspecified",
-        limit: Annotated[int, Query(ge=1, le=50)] = 20,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
     ) -> Page[SearchHit]:
+        after = decode_cursor(cursor, float, str)
         view = policy.view(principal, subject.kind)
         if not view.allows("name"):
-            raise forbidden(f"agency {principal.agency} is not granted the names of a {name}")
-        hits = await lookup.search_by_name(session, subject=subject, name=name, limit=limit)
-        shaped = [{**h, "attributes": view.shape(h["attributes"])} for h in hits]
+            raise forbidden(f"agency {principal.agency} is not granted the names of a {label}")
+        hits = await lookup.search_by_name(
+            session,
+            subject=subject,
+            name=name,
+            limit=limit,
+            after=(after[0], after[1]) if after else None,
+        )
+        result = page(
+            hits,
+            limit,
+            key=lambda h: (h["similarity"], h["id"]),
+            item=lambda h: SearchHit(**{**h, "attributes": view.shape(h["attributes"])}),
+        )
         await lookup.log_access(
             session,
             principal=principal,
             subject=subject,
-            reads=[(h["id"], sorted(h["attributes"])) for h in shaped],
+            reads=[(h.id, sorted(h.attributes)) for h in result.data],
             purpose=purpose,
             action="search",
         )
-        return Page(data=[SearchHit(**h) for h in shaped])
+        return result
 
     param = "{" + subject.key + "}"
-    _add(f"/{segment}/{param}", get_one, SubjectPublic, f"A {name} (current, or as of a date)")
+    tag = segment
+    _add(
+        f"/{segment}/{param}",
+        get_one,
+        SubjectPublic,
+        name=f"get_{subject.kind}",
+        tag=tag,
+        summary=f"A {label} (current, or as of a date)",
+        description=f"The {label}'s golden record by its {key_name}: its current values, or "
+        "with `as_of` the values valid on that business date, or with `known_at` what the "
+        "registry knew at that time. Only the attributes the caller's agency is granted "
+        "are shown, other people's ID numbers masked unless granted; the read is logged "
+        "with its `purpose`.",
+    )
     _add(
         f"/{segment}/{param}/history",
         get_history,
         Page[AttributeValuePublic],
-        f"History of a {name}",
+        name=f"list_{subject.kind}_history",
+        tag=tag,
+        summary=f"History of a {label}",
+        description=f"Every value an agency asserted for the {label}'s granted attributes, "
+        "oldest first, with the source and when it was valid and recorded. The read is "
+        "logged.",
+        responses=_LIST,
     )
     _add(
         f"/{segment}/{param}/registrations",
         get_registrations,
         Page[RegistrationPublic],
-        f"Registrations of a {name}",
+        name=f"list_{subject.kind}_registrations",
+        tag=tag,
+        summary=f"Registrations of a {label}",
+        description=f"The {label}'s registrations with agencies (business licence, tax, "
+        "benefits, ...) by kind and agency. Only for agencies granted `registrations`; "
+        "the read is logged.",
+        responses={**_LIST, **_FORBIDDEN},
     )
-    _add(f"/{segment}", search, Page[SearchHit], f"Search {name}s by name")
+    _add(
+        f"/{segment}",
+        search,
+        Page[SearchHit],
+        name=f"search_{plural}",
+        tag=tag,
+        summary=f"Search {label}s by name",
+        description=f"{label.capitalize()}s whose current name is like `name` (trigram "
+        "similarity, or containing it), most similar first. Only for agencies granted "
+        "`name`; each hit's read is logged.",
+        responses={**_LIST, **_FORBIDDEN},
+    )
 
 
-def _add(path: str, endpoint: Callable[..., Any], model: Any, summary: str) -> None:
-    # The path parameter is named after the key (uscc, id_number); the functions take `key`.
+def _add(
+    path: str,
+    endpoint: Callable[..., Any],
+    model: Any,
+    *,
+    name: str,
+    tag: str,
+    summary: str,
+    description: str,
+    responses: dict[int | str, dict[str, Any]] | None = None,
+) -> None:
+    """One GET operation named `name` (its operation id); the path parameter is named after
+    the key (uscc, id_number) while the functions take `key`."""
     key = path.split("{")[1].split("}")[0] if "{" in path else None
+    route = endpoint
+    if key is not None:
+        import inspect
 
-    if key is None:
-        router.add_api_route(path, endpoint, methods=["GET"], response_model=model, summary=summary)
-        return
-    import inspect
+        signature = inspect.signature(endpoint)
+        params = [
+            p.replace(name=key) if p.name == "key" else p for p in signature.parameters.values()
+        ]
 
-    signature = inspect.signature(endpoint)
-    params = [p.replace(name=key) if p.name == "key" else p for p in signature.parameters.values()]
+        async def renamed(**kwargs: Any) -> Any:
+            kwargs["key"] = kwargs.pop(key)
+            return await endpoint(**kwargs)
 
-    async def renamed(**kwargs: Any) -> Any:
-        kwargs["key"] = kwargs.pop(key)
-        return await endpoint(**kwargs)
+        renamed.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+        route = renamed
+    router.add_api_route(
+        path,
+        route,
+        methods=["GET"],
+        response_model=model,
+        name=name,
+        tags=[tag],
+        summary=summary,
+        description=description,
+        responses=responses,
+    )
 
-    renamed.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
-    renamed.__name__ = endpoint.__name__ + "_" + key
-    router.add_api_route(path, renamed, methods=["GET"], response_model=model, summary=summary)
 
-
-_subject_routes(LEGAL_ENTITY, "legal-entities")
-_subject_routes(PERSON, "persons")
+_subject_routes(LEGAL_ENTITY, "legal-entities", "legal_entities")
+_subject_routes(PERSON, "persons", "persons")
 
 
 @router.get(
     "/persons/{id_number}/access-log",
     response_model=Page[AccessLogPublic],
+    tags=["persons"],
     summary="Who read this person's data (for a citizen's request)",
+    responses=_LIST,
 )
-async def person_access_log(
+async def list_person_access_log(
     id_number: str,
     session: SessionDep,
     operator: Operator,
-    limit: Limit = 100,
-    after: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> Page[AccessLogPublic]:
+    """Every read of the person's data by any agency, oldest first: when, which agency and
+    client, which fields it was shown, its purpose and the kind of read. Operators only."""
     key = _checked(PERSON, id_number)
-    items, following = await lookup.access_log(
-        session, subject=PERSON, key=key, limit=limit, after=_cursor(after)
+    after = decode_cursor(cursor, int)
+    rows = await lookup.access_log(
+        session, subject=PERSON, key=key, limit=limit, after=after[0] if after else None
     )
-    return Page(data=[AccessLogPublic(**i) for i in items], next=_next(following))
+    return page(rows, limit, key=lambda r: (r["id"],), item=lambda r: AccessLogPublic(**r))
 
 
-@router.get("/conflicts", response_model=Page[ConflictPublic], summary="Conflicts between agencies")
+@router.get(
+    "/conflicts",
+    response_model=Page[ConflictPublic],
+    tags=["conflicts"],
+    summary="Conflicts between agencies",
+    responses=_LIST,
+)
 async def list_conflicts(
     session: SessionDep,
     operator: Operator,
-    status: Annotated[str | None, Query(pattern="^(open|settled|resolved)$")] = "open",
+    status: Annotated[
+        str | None,
+        Query(pattern="^(open|settled|resolved)$", description="Default: the open ones."),
+    ] = "open",
     subject_kind: Annotated[str | None, Query(pattern="^(legal_entity|person)$")] = None,
-    subject_id: str | None = None,
-    limit: Limit = 100,
-    after: str | None = None,
+    subject_id: Annotated[str | None, Query(description="A USCC or resident ID.")] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> Page[ConflictPublic]:
-    items, following = await conflicts.list_conflicts(
+    """Attributes on which agencies' current values disagree, oldest first, each with every
+    agency's claim. A conflict is `resolved` when the agencies come to agree, `settled`
+    when an operator has dealt with it. Operators only."""
+    after = decode_cursor(cursor, int)
+    rows = await conflicts.list_conflicts(
         session,
         status=status,
         subject_kind=subject_kind,
         subject_id=subject_id,
         limit=limit,
-        after=_cursor(after),
+        after=after[0] if after else None,
     )
-    return Page(data=[ConflictPublic(**i) for i in items], next=_next(following))
+    return page(rows, limit, key=lambda r: (r["id"],), item=lambda r: ConflictPublic(**r))
 
 
 @router.post(
     "/conflicts/{conflict_id}/settle",
     response_model=ConflictPublic,
+    tags=["conflicts"],
     summary="Mark a conflict settled (an operator has dealt with it)",
+    responses=problem_responses(ProblemCode.CONFLICT_NOT_OPEN),
 )
 async def settle_conflict(
     conflict_id: int, body: ConflictSettle, session: SessionDep, operator: Operator
 ) -> ConflictPublic:
+    """Closes an open conflict with the operator's note (e.g. the agency that was wrong has
+    been asked to correct its record); 409 `conflict_not_open` when it is not open."""
     row = await conflicts.settle_conflict(
         session, conflict_id=conflict_id, settled_by=operator.agency, note=body.note
     )
@@ -321,25 +422,40 @@ async def settle_conflict(
 
 
 @router.get(
-    "/review-queue", response_model=Page[ReviewPublic], summary="Records awaiting a match decision"
+    "/review-queue",
+    response_model=Page[ReviewPublic],
+    tags=["matching"],
+    summary="Records awaiting a match decision",
+    responses=_LIST,
 )
 async def list_review_queue(
     session: SessionDep,
     operator: Operator,
-    status: Annotated[str | None, Query(pattern="^(pending|linked|rejected)$")] = "pending",
-    limit: Limit = 100,
-    after: str | None = None,
+    status: Annotated[
+        str | None,
+        Query(pattern="^(pending|linked|rejected)$", description="Default: the pending ones."),
+    ] = "pending",
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> Page[ReviewPublic]:
-    items, following = await review.list_reviews(
-        session, status=status, limit=limit, after=_cursor(after)
+    """Records that carry no ID the registry knows but might be a registered subject (a
+    close name and birth date, ...), oldest first, with their candidates and scores.
+    Operators only."""
+    after = decode_cursor(cursor, int)
+    rows = await review.list_reviews(
+        session, status=status, limit=limit, after=after[0] if after else None
     )
-    return Page(data=[ReviewPublic(**i) for i in items], next=_next(following))
+    return page(rows, limit, key=lambda r: (r["id"],), item=lambda r: ReviewPublic(**r))
 
 
 @router.post(
     "/review-queue/{review_id}/resolve",
     response_model=ReviewPublic,
+    tags=["matching"],
     summary="Link a record to a subject, or reject the match",
+    responses=problem_responses(
+        ProblemCode.REVIEW_NOT_PENDING, ProblemCode.VALIDATION_FAILED, ProblemCode.UNMAPPABLE
+    ),
 )
 async def resolve_review(
     review_id: int,
@@ -348,6 +464,10 @@ async def resolve_review(
     operator: Operator,
     mapping: MappingDep,
 ) -> ReviewPublic:
+    """`link` applies the record to the subject `id` names (422 when there is no such
+    subject, or the record then cannot be mapped: `unmappable`); `reject` keeps it as an
+    unmapped record. Either way the decision is recorded; 409 `review_not_pending` when
+    the review was already decided."""
     row = await review.resolve_review(
         session,
         review_id=review_id,
@@ -362,38 +482,49 @@ async def resolve_review(
 @router.get(
     "/match-decisions",
     response_model=Page[MatchDecisionPublic],
+    tags=["matching"],
     summary="Every matching decision, automatic or by an operator",
+    responses=_LIST,
 )
 async def list_match_decisions(
     session: SessionDep,
     operator: Operator,
-    topic: str | None = None,
-    seq: int | None = None,
-    limit: Limit = 100,
-    after: str | None = None,
+    topic: Annotated[str | None, Query(description="Only records of this topic.")] = None,
+    seq: Annotated[int | None, Query(description="Only the record with this seq.")] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> Page[MatchDecisionPublic]:
-    items, following = await list_decisions(
-        session, topic=topic, seq=seq, limit=limit, after=_cursor(after)
+    """How each record without a known ID was matched, oldest first: linked automatically,
+    sent to review, no match, or linked or rejected by an operator, with the score and
+    candidates. Operators only."""
+    after = decode_cursor(cursor, int)
+    rows = await list_decisions(
+        session, topic=topic, seq=seq, limit=limit, after=after[0] if after else None
     )
-    return Page(data=[MatchDecisionPublic(**i) for i in items], next=_next(following))
+    return page(rows, limit, key=lambda r: (r["id"],), item=lambda r: MatchDecisionPublic(**r))
 
 
 @router.get(
     "/unmapped-records",
     response_model=Page[UnmappedPublic],
+    tags=["ingest"],
     summary="Records the registry could not use, with the reason",
+    responses=_LIST,
 )
-async def list_unmapped(
+async def list_unmapped_records(
     session: SessionDep,
     operator: Operator,
-    topic: str | None = None,
-    limit: Limit = 100,
-    after: str | None = None,
+    topic: Annotated[str | None, Query(description="Only records of this topic.")] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> Page[UnmappedPublic]:
-    items, following = await review.list_unmapped(
-        session, topic=topic, limit=limit, after=_cursor(after)
+    """Published records the registry's mapping could not apply (no valid ID, a required
+    item missing, rejected in review, ...), oldest first. Operators only."""
+    after = decode_cursor(cursor, int)
+    rows = await review.list_unmapped(
+        session, topic=topic, limit=limit, after=after[0] if after else None
     )
-    return Page(data=[UnmappedPublic(**i) for i in items], next=_next(following))
+    return page(rows, limit, key=lambda r: (r["id"],), item=lambda r: UnmappedPublic(**r))
 
 
 __all__ = ["View", "router"]

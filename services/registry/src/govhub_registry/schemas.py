@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-T = TypeVar("T")
+# Lists are `govhub_common.pagination.Page[...]` of these models.
 
-
-class Page(BaseModel, Generic[T]):
-    data: list[T]
-    next: str | None = None
+_USCC = "91440101MA59CTL309"
+_RIC = "440106197104041235"
 
 
 class Provenance(BaseModel):
@@ -28,6 +26,43 @@ class SubjectPublic(BaseModel):
     sources: dict[str, Provenance]
     as_of: date | None = None
     known_at: datetime | None = None
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "kind": "legal_entity",
+                    "id": _USCC,
+                    "attributes": {
+                        "name": "广州市白云山制药有限公司",
+                        "legal_rep_id": "440106********1235",
+                        "legal_rep_name": "周建国",
+                        "address": "广州市白云区同和街云祥路88号",
+                        "district": "白云区",
+                        "status": "active",
+                    },
+                    "sources": {
+                        "name": {"agency": "gz-amr", "seq": 1042, "valid_from": "2024-03-01"},
+                        "legal_rep_id": {
+                            "agency": "gz-amr",
+                            "seq": 1042,
+                            "valid_from": "2024-03-01",
+                        },
+                        "legal_rep_name": {
+                            "agency": "gz-amr",
+                            "seq": 1042,
+                            "valid_from": "2024-03-01",
+                        },
+                        "address": {"agency": "gz-amr", "seq": 1042, "valid_from": "2024-03-01"},
+                        "district": {"agency": "gz-amr", "seq": 1042, "valid_from": "2024-03-01"},
+                        "status": {"agency": "gz-amr", "seq": 1042, "valid_from": "2024-03-01"},
+                    },
+                    "as_of": None,
+                    "known_at": None,
+                }
+            ]
+        }
+    }
 
 
 class AttributeValuePublic(BaseModel):
@@ -83,9 +118,44 @@ class ConflictPublic(BaseModel):
     settled_by: str | None
     note: str | None
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "id": 17,
+                    "subject_kind": "legal_entity",
+                    "subject_id": _USCC,
+                    "attribute": "address",
+                    "claims": [
+                        {
+                            "agency": "gz-amr",
+                            "value": "广州市白云区同和街云祥路88号",
+                            "seq": 1042,
+                            "valid_from": "2024-03-01",
+                        },
+                        {
+                            "agency": "gz-ltax",
+                            "value": "广州市白云区同和街云祥路86号",
+                            "seq": 311,
+                            "valid_from": "2024-03-05",
+                        },
+                    ],
+                    "status": "settled",
+                    "detected_at": "2024-03-05T02:10:00Z",
+                    "updated_at": "2024-03-06T01:30:00Z",
+                    "settled_at": "2024-03-06T01:30:00Z",
+                    "settled_by": "gz-datacenter",
+                    "note": "地税局已按工商登记地址更正",
+                }
+            ]
+        }
+    }
+
 
 class ConflictSettle(BaseModel):
     note: str = Field(min_length=1, max_length=2000, description="Why the operator settles it.")
+
+    model_config = {"json_schema_extra": {"examples": [{"note": "地税局已按工商登记地址更正"}]}}
 
 
 class ReviewPublic(BaseModel):
@@ -106,6 +176,12 @@ class ReviewPublic(BaseModel):
 class ReviewResolve(BaseModel):
     decision: Literal["link", "reject"]
     id: str | None = Field(None, description="The USCC or resident ID to link to (for link).")
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{"decision": "link", "id": _RIC}, {"decision": "reject", "id": None}]
+        }
+    }
 
 
 class UnmappedPublic(BaseModel):

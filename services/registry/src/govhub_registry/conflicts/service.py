@@ -28,7 +28,8 @@ async def list_conflicts(
     subject_id: str | None,
     limit: int,
     after: int | None,
-) -> tuple[list[dict[str, Any]], int | None]:
+) -> list[dict[str, Any]]:
+    """Up to limit + 1 rows by id, after the row `after`."""
     raw = await raw_connection(session)
     rows = await raw.fetch(
         f"SELECT {_COLUMNS} FROM registry.conflict WHERE id > $1 "
@@ -40,8 +41,7 @@ async def list_conflicts(
         subject_id,
         limit + 1,
     )
-    following = rows[limit - 1]["id"] if len(rows) > limit else None
-    return [_public(r) for r in rows[:limit]], following
+    return [_public(r) for r in rows]
 
 
 async def settle_conflict(

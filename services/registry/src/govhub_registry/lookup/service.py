@@ -168,8 +168,9 @@ async def history(
     attributes: frozenset[str] | None,
     limit: int,
     after: tuple[int, str] | None,
-) -> tuple[list[dict[str, Any]], tuple[int, str] | None]:
-    """Every value every agency asserted, oldest first; `attributes` None means all."""
+) -> list[dict[str, Any]]:
+    """Every value every agency asserted, oldest first (by assertion and attribute), after
+    the key `after`: up to limit + 1 rows. `attributes` None means all."""
     from govhub_common.clock import utcnow
 
     raw = await raw_connection(session)
@@ -184,37 +185,57 @@ async def history(
         after[1] if after else "",
         limit + 1,
     )
-    items = [{**dict(r), "value": orjson.loads(r["value"])} for r in rows[:limit]]
-    following = (rows[limit - 1]["id"], rows[limit - 1]["attribute"]) if len(rows) > limit else None
-    return items, following
+    return [{**dict(r), "value": orjson.loads(r["value"])} for r in rows]
 
 
 async def registrations(
-    session: AsyncSession, *, subject: SubjectTable, key: str
+    session: AsyncSession,
+    *,
+    subject: SubjectTable,
+    key: str,
+    limit: int,
+    after: tuple[str, str] | None,
 ) -> list[dict[str, Any]]:
+    """The subject's registrations by kind and agency, after the key `after`: up to
+    limit + 1 rows."""
     raw = await raw_connection(session)
     rows = await raw.fetch(
         "SELECT agency, kind, reference, status, start_date, end_date, last_date, "
         "details::text AS details, source_topic, source_seq FROM registry.registration "
-        "WHERE subject_kind = $1 AND subject_id = $2 ORDER BY kind, agency",
+        "WHERE subject_kind = $1 AND subject_id = $2 "
+        "AND ($3::text IS NULL OR (kind, agency) > ($3, $4)) "
+        "ORDER BY kind, agency LIMIT $5",
         subject.kind,
         key,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit + 1,
     )
     return [{**dict(r), "details": orjson.loads(r["details"])} for r in rows]
 
 
 async def search_by_name(
-    session: AsyncSession, *, subject: SubjectTable, name: str, limit: int
+    session: AsyncSession,
+    *,
+    subject: SubjectTable,
+    name: str,
+    limit: int,
+    after: tuple[float, str] | None,
 ) -> list[dict[str, Any]]:
-    """Trigram similarity on the current name (pg_trgm, GIN index)."""
+    """Trigram similarity on the current name (pg_trgm, GIN index), most similar first,
+    after the key (similarity, id) `after`: up to limit + 1 rows."""
     raw = await raw_connection(session)
     rows = await raw.fetch(
-        f"SELECT {subject.key} AS id, name, public.similarity(name, $1) AS similarity, "
+        f"SELECT * FROM (SELECT {subject.key} AS id, name, "
+        "public.similarity(name, $1)::float8 AS similarity, "
         f"attributes::text AS attributes FROM {subject.table} "
-        "WHERE name OPERATOR(public.%) $1 OR name LIKE '%' || $1 || '%' "
+        "WHERE name OPERATOR(public.%) $1 OR name LIKE '%' || $1 || '%') hit "
+        "WHERE $3::float8 IS NULL OR similarity < $3 OR (similarity = $3 AND id > $4) "
         "ORDER BY similarity DESC, id LIMIT $2",
         name,
-        limit,
+        limit + 1,
+        after[0] if after else None,
+        after[1] if after else None,
     )
     return [{**dict(r), "attributes": orjson.loads(r["attributes"])} for r in rows]
 
@@ -249,7 +270,8 @@ async def log_access(
 
 async def access_log(
     session: AsyncSession, *, subject: SubjectTable, key: str, limit: int, after: int | None
-) -> tuple[list[dict[str, Any]], int | None]:
+) -> list[dict[str, Any]]:
+    """The subject's access log, oldest first, after the row `after`: up to limit + 1."""
     raw = await raw_connection(session)
     rows = await raw.fetch(
         "SELECT id, accessed_at, agency, client_id, fields, purpose, action "
@@ -260,6 +282,4 @@ async def access_log(
         after or 0,
         limit + 1,
     )
-    items = [dict(r) for r in rows[:limit]]
-    following = rows[limit - 1]["id"] if len(rows) > limit else None
-    return items, following
+    return [dict(r) for r in rows]

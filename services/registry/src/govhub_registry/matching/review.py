@@ -31,7 +31,8 @@ def _public(row: Any) -> dict[str, Any]:
 
 async def list_reviews(
     session: AsyncSession, *, status: str | None, limit: int, after: int | None
-) -> tuple[list[dict[str, Any]], int | None]:
+) -> list[dict[str, Any]]:
+    """Up to limit + 1 rows by id, after the row `after`."""
     raw = await raw_connection(session)
     rows = await raw.fetch(
         f"SELECT {_COLUMNS} FROM registry.match_review WHERE id > $1 "
@@ -40,13 +41,13 @@ async def list_reviews(
         status,
         limit + 1,
     )
-    following = rows[limit - 1]["id"] if len(rows) > limit else None
-    return [_public(r) for r in rows[:limit]], following
+    return [_public(r) for r in rows]
 
 
 async def list_unmapped(
     session: AsyncSession, *, topic: str | None, limit: int, after: int | None
-) -> tuple[list[dict[str, Any]], int | None]:
+) -> list[dict[str, Any]]:
+    """Up to limit + 1 rows by id, after the row `after`."""
     raw = await raw_connection(session)
     rows = await raw.fetch(
         "SELECT id, topic, seq, publisher, data::text AS data, reason, received_at "
@@ -56,8 +57,7 @@ async def list_unmapped(
         topic,
         limit + 1,
     )
-    following = rows[limit - 1]["id"] if len(rows) > limit else None
-    return [{**dict(r), "data": orjson.loads(r["data"])} for r in rows[:limit]], following
+    return [{**dict(r), "data": orjson.loads(r["data"])} for r in rows]
 
 
 async def resolve_review(

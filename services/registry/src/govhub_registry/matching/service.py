@@ -282,7 +282,8 @@ def _candidates_json(candidates: list[Candidate]) -> str:
 
 async def list_decisions(
     session: AsyncSession, *, topic: str | None, seq: int | None, limit: int, after: int | None
-) -> tuple[list[dict[str, Any]], int | None]:
+) -> list[dict[str, Any]]:
+    """Up to limit + 1 rows by id, after the row `after`."""
     raw = await raw_connection(session)
     rows = await raw.fetch(
         "SELECT id, subject_kind, topic, seq, decision, linked_id, score, "
@@ -294,9 +295,8 @@ async def list_decisions(
         seq,
         limit + 1,
     )
-    following = rows[limit - 1]["id"] if len(rows) > limit else None
-    items = [{**dict(r), "candidates": orjson.loads(r["candidates"])} for r in rows[:limit]]
-    return items, following
+    items = [{**dict(r), "candidates": orjson.loads(r["candidates"])} for r in rows]
+    return items
 
 
 async def record_decisions(session: AsyncSession, *, rows: list[tuple[Any, ...]]) -> None:
