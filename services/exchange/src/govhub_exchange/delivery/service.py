@@ -202,6 +202,10 @@ LAG_SECONDS = (
 
 
 async def subscription_stats(session: AsyncSession, *, subscription_id: int) -> dict[str, Any]:
+    # One statement, so one snapshot: the position and the delivery counts are of the same
+    # moment. Read in two (READ COMMITTED gives each its own snapshot), a recorder
+    # committing between them (its deliveries and the position it advanced, together)
+    # showed every webhook delivered and yet the position, and the lag, of before.
     row = (
         await session.execute(
             sa.text(
@@ -209,21 +213,22 @@ async def subscription_stats(session: AsyncSession, *, subscription_id: int) -> 
                 "s.webhook_delivered_seq, t.head_seq, s.webhook_url IS NOT NULL AS has_webhook, "
                 "s.webhook_status, s.webhook_paused_reason, s.webhook_paused_since, "
                 "s.webhook_failures, s.webhook_retry_at, "
-                f"t.head_seq - {RECEIVED_SEQ} AS lag_records, {LAG_SECONDS} AS lag_seconds "
+                f"t.head_seq - {RECEIVED_SEQ} AS lag_records, {LAG_SECONDS} AS lag_seconds, "
+                "w.statuses, w.counts, w.attempts "
                 "FROM exchange.subscriptions s JOIN exchange.topics t ON t.code = s.topic_code "
-                "WHERE s.id = :id"
+                "CROSS JOIN LATERAL (SELECT array_agg(g.status) AS statuses, "
+                "array_agg(g.n) AS counts, array_agg(g.attempts) AS attempts "
+                "FROM (SELECT status, count(*) AS n, coalesce(sum(attempts), 0) AS attempts "
+                "FROM exchange.webhook_deliveries WHERE subscription_id = s.id GROUP BY status) g"
+                ") w WHERE s.id = :id"
             ),
             {"id": subscription_id},
         )
     ).one()
     webhook: dict[str, Any] = {
-        r.status: {"count": r.n, "attempts": r.attempts}
-        for r in await session.execute(
-            sa.text(
-                "SELECT status, count(*) AS n, coalesce(sum(attempts), 0) AS attempts "
-                "FROM exchange.webhook_deliveries WHERE subscription_id = :id GROUP BY status"
-            ),
-            {"id": subscription_id},
+        status: {"count": n, "attempts": attempts}
+        for status, n, attempts in zip(
+            row.statuses or [], row.counts or [], row.attempts or [], strict=True
         )
     }
     return {
