@@ -246,3 +246,79 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class HubProcess:
+    """`govhub run` as a real server on a free loopback port, on its own GOVHUB_HOME: for
+    tests that need HTTP as clients see it (fuzzing, generated clients, crashes)."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        target: str = ALL,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        import sys
+
+        self.home = Path(tempfile.mkdtemp(prefix="govhub-hub-"))
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.target = target
+        self.env = {
+            **os.environ,
+            "GOVHUB_HOME": str(self.home),
+            "GOVHUB_DATABASE_URL": database_url,
+            "GOVHUB_LOG_LEVEL": "WARNING",
+            **(env or {}),
+        }
+        self.govhub = str(Path(sys.executable).parent / "govhub")
+        self.log = self.home / "hub.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def _spawn(self) -> None:
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [self.govhub, "run", "--target", self.target, "--port", str(self.port)],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    async def start(self, timeout: float = 90.0) -> None:
+        self._spawn()
+
+        async def ready() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the hub exited: {self.log.read_text()[-3000:]}")
+            try:
+                async with httpx.AsyncClient() as client:
+                    return (await client.get(f"{self.url}/readyz")).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        await wait_for(ready, timeout=timeout, interval=0.2)
+
+    def operator_secret(self) -> str:
+        return (self.home / "operator-secret").read_text().strip()
+
+    async def token(self, client_id: str, secret: str, scopes: Iterable[str] = ()) -> str:
+        form = {"grant_type": "client_credentials"}
+        if scopes:
+            form["scope"] = " ".join(scopes)
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            reply = await client.post(
+                "/exchange/v1/oauth/token", data=form, auth=(client_id, secret)
+            )
+        reply.raise_for_status()
+        return str(reply.json()["access_token"])
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                await asyncio.to_thread(self.process.wait, 30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        shutil.rmtree(self.home, ignore_errors=True)
