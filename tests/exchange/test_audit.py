@@ -15,6 +15,7 @@ import pytest
 
 from exchange.support import BASE, agency_headers, enterprise, make_agency, make_topic, publish
 from govhub_common.db import asyncpg_dsn
+from govhub_common.pagination import encode_cursor
 from govhub_common.testing import Hub, running_hub, wait_for
 from govhub_exchange.audit.chain import verify_export
 
@@ -191,7 +192,7 @@ async def test_a_feed_read_never_waits_for_another_replicas_audit_round(hub: Hub
         await wait_for(waiting_for_the_chain)
         # A hang guard, not a timing: unfixed, this read waits until the other round ends.
         read = await asyncio.wait_for(
-            hub.client.get(feed, params={"after": 1}, headers=headers), timeout=15
+            hub.client.get(feed, params={"cursor": encode_cursor(1)}, headers=headers), timeout=15
         )
         assert read.status_code == 200 and read.json()["data"] == []
     await auditing

@@ -145,7 +145,7 @@ async def test_search_and_paginate_topics_and_items(hub: Hub) -> None:
     second = (
         await hub.client.get(
             f"{BASE}/topics",
-            params={"q": marker, "limit": 2, "after": first["next"]},
+            params={"q": marker, "limit": 2, "cursor": first["next"]},
             headers=headers,
         )
     ).json()
@@ -168,11 +168,17 @@ async def test_search_and_paginate_topics_and_items(hub: Hub) -> None:
     rest = (
         await hub.client.get(
             f"{BASE}/data-items",
-            params={"topic": codes[0], "personal": "true", "after": items["next"]},
+            params={"topic": codes[0], "personal": "true", "cursor": items["next"]},
             headers=headers,
         )
     ).json()
     assert [i["name"] for i in rest["data"]] == ["mobile"]
+    assert items["next"] and rest["next"] is None
+    # A cursor of another list (topics page by code alone) is not one of this list.
+    wrong = await hub.client.get(
+        f"{BASE}/data-items", params={"cursor": first["next"]}, headers=headers
+    )
+    assert wrong.status_code == 400 and wrong.json()["code"] == "invalid_cursor"
     found = (
         await hub.client.get(
             f"{BASE}/data-items", params={"q": "信用代码", "topic": codes[1]}, headers=headers

@@ -193,20 +193,23 @@ async def test_sigkill_during_publish_and_delivery_loses_nothing_acknowledged(
 
             # Feed: every accepted record exactly once.
             seen: dict[str, int] = defaultdict(int)
-            after = 0
+            cursor: str | None = None
             while True:
+                params: dict[str, Any] = {"limit": 1000}
+                if cursor:
+                    params["cursor"] = cursor
                 page = await _call(
                     client,
                     "GET",
                     f"{hub.base}/subscriptions/{feed_sub['id']}/records",
                     ltax,
-                    params={"after": after, "limit": 5000},
+                    params=params,
                 )
-                if not page["data"]:
-                    break
                 for record in page["data"]:
                     seen[record["record_id"]] += 1
-                after = page["next"]
+                cursor = page["next"]
+                if not cursor:
+                    break
             assert set(seen) == acknowledged
             assert max(seen.values()) == 1
 

@@ -17,9 +17,11 @@ from exchange.support import (
     subscribe,
 )
 from exchange.webhook_receiver import WebhookReceiver
+from govhub_common.pagination import encode_cursor
 from govhub_common.settings import CommonSettings
 from govhub_common.testing import Hub, running_hub, wait_for
 from govhub_exchange.delivery.notify import notifier
+from govhub_exchange.delivery.schemas import FeedPage
 
 
 async def test_feed_pages_by_cursor_and_acknowledges(hub: Hub) -> None:
@@ -34,10 +36,16 @@ async def test_feed_pages_by_cursor_and_acknowledges(hub: Hub) -> None:
     first = (await hub.client.get(url, params={"limit": 3}, headers=headers)).json()
     assert [r["record_id"] for r in first["data"]] == ["p0", "p1", "p2"]
     assert set(first["data"][0]["data"]) == {"uscc", "name"}
+    assert first["caught_up"] is False and first["next"] == first["position"]
+    assert FeedPage.model_validate(first).data[0].seq == 1  # the documented shape
     second = (
-        await hub.client.get(url, params={"after": first["next"], "limit": 3}, headers=headers)
+        await hub.client.get(url, params={"cursor": first["next"], "limit": 3}, headers=headers)
     ).json()
     assert [r["record_id"] for r in second["data"]] == ["p3", "p4"]
+    # The page reached the head: next is null (a `while next:` loop ends), the position
+    # stays to come back to.
+    assert second["caught_up"] is True and second["next"] is None
+    assert second["position"] == encode_cursor(5)
 
     stats = (
         await hub.client.get(f"{BASE}/subscriptions/{sub['id']}/stats", headers=headers)
@@ -81,6 +89,78 @@ async def test_feed_pages_by_cursor_and_acknowledges(hub: Hub) -> None:
     assert (await hub.client.get(url, headers=agency_headers(hub, stranger))).status_code == 404
 
 
+async def test_a_feed_read_to_the_end_by_the_generic_pagination_loop(hub: Hub) -> None:
+    owner, reader = await make_agency(hub), await make_agency(hub)
+    topic = await make_topic(hub, owner)
+    sub = await subscribe(hub, reader, topic, ["uscc"])
+    await publish(
+        hub, owner, topic, [{"record_id": f"g{i}", "data": enterprise(i)} for i in range(7)]
+    )
+    headers = agency_headers(hub, reader)
+    url = f"{BASE}/subscriptions/{sub['id']}/records"
+    seen, pages, cursor = [], 0, None
+    while True:
+        params: dict[str, str | int] = {"limit": 3}
+        if cursor:
+            params["cursor"] = cursor
+        body = (await hub.client.get(url, params=params, headers=headers)).json()
+        seen += [r["seq"] for r in body["data"]]
+        pages += 1
+        cursor = body["next"]
+        if not cursor:
+            break
+    assert seen == list(range(1, 8)) and pages == 3
+    assert body["caught_up"] is True
+    # Exactly a page's worth left: the page still says it reached the head.
+    at_six = (
+        await hub.client.get(url, params={"cursor": encode_cursor(4), "limit": 3}, headers=headers)
+    ).json()
+    assert [r["seq"] for r in at_six["data"]] == [5, 6, 7] and at_six["next"] is None
+    # Coming back from the position later: an empty page that stays where it was.
+    later = (await hub.client.get(url, params={"cursor": body["position"]}, headers=headers)).json()
+    assert later == {
+        "data": [],
+        "next": None,
+        "caught_up": True,
+        "position": body["position"],
+    }
+
+    bad = await hub.client.get(url, params={"cursor": "not-a-cursor"}, headers=headers)
+    assert bad.status_code == 400 and bad.json()["code"] == "invalid_cursor"
+    negative = await hub.client.get(url, params={"cursor": encode_cursor(-1)}, headers=headers)
+    assert negative.status_code == 400 and negative.json()["code"] == "invalid_cursor"
+    too_many = await hub.client.get(url, params={"limit": 1001}, headers=headers)
+    assert too_many.status_code == 422 and too_many.json()["code"] == "validation_failed"
+
+
+async def test_deliveries_page_newest_first_without_gaps(hub: Hub) -> None:
+    owner = await make_agency(hub)
+    readers = [await make_agency(hub), await make_agency(hub)]
+    topic = await make_topic(hub, owner)
+    subs = [await subscribe(hub, reader, topic, ["uscc"]) for reader in readers]
+    await publish(
+        hub, owner, topic, [{"record_id": f"s{i}", "data": enterprise(i)} for i in range(3)]
+    )
+    rows, cursor, pages = [], None, 0
+    while True:
+        params: dict[str, str | int] = {"topic": topic, "limit": 4}
+        if cursor:
+            params["cursor"] = cursor
+        body = (
+            await hub.client.get(
+                f"{BASE}/deliveries", params=params, headers=agency_headers(hub, owner)
+            )
+        ).json()
+        rows += [(d["seq"], d["subscription_id"]) for d in body["data"]]
+        pages += 1
+        cursor = body["next"]
+        if not cursor:
+            break
+    ids = sorted(sub["id"] for sub in subs)
+    assert pages == 2
+    assert rows == [(seq, sub_id) for seq in (3, 2, 1) for sub_id in ids]
+
+
 async def test_long_poll_returns_when_a_record_is_published(hub: Hub) -> None:
     owner, reader = await make_agency(hub), await make_agency(hub)
     topic = await make_topic(hub, owner)
@@ -88,7 +168,7 @@ async def test_long_poll_returns_when_a_record_is_published(hub: Hub) -> None:
     poll = asyncio.create_task(
         hub.client.get(
             f"{BASE}/subscriptions/{sub['id']}/records",
-            params={"after": 0, "wait": 20},
+            params={"wait": 20},
             headers=agency_headers(hub, reader),
         )
     )
@@ -117,12 +197,15 @@ async def test_a_long_poll_on_one_replica_returns_when_another_publishes(
         owner, reader = await make_agency(first), await make_agency(first)
         topic = await make_topic(first, owner)
         sub = await subscribe(first, reader, topic, ["uscc"])
+        position: str | None = None
         for n in range(3):  # three publishes in a row, each seen by the other replica
-            after = n
+            params: dict[str, str | int] = {"wait": 20}
+            if position is not None:
+                params["cursor"] = position
             poll = asyncio.create_task(
                 first.client.get(
                     f"{BASE}/subscriptions/{sub['id']}/records",
-                    params={"after": after, "wait": 20},
+                    params=params,
                     headers=agency_headers(first, reader),
                 )
             )
@@ -131,6 +214,7 @@ async def test_a_long_poll_on_one_replica_returns_when_another_publishes(
             # Well before the 20 s wait runs out: the commit itself wakes the other replica.
             response = await asyncio.wait_for(poll, timeout=5)
             assert [r["record_id"] for r in response.json()["data"]] == [f"r{n}"]
+            position = response.json()["position"]
 
 
 async def test_webhook_retries_with_the_same_id_then_delivers(hub: Hub) -> None:

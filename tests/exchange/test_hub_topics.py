@@ -56,10 +56,10 @@ async def test_alerting_warnings_become_records_of_hub_warnings(hub: Hub) -> Non
     assert approved.json()["status"] == "approved"
     feed_url = f"{BASE}/subscriptions/{request['id']}/records"
     start = (await hub.client.get(feed_url, headers=agency_headers(hub, ltax))).json()
-    while start["data"]:  # skip warnings other tests appended
+    while start["next"]:  # skip warnings other tests appended
         start = (
             await hub.client.get(
-                feed_url, params={"after": start["next"]}, headers=agency_headers(hub, ltax)
+                feed_url, params={"cursor": start["next"]}, headers=agency_headers(hub, ltax)
             )
         ).json()
 
@@ -70,7 +70,7 @@ async def test_alerting_warnings_become_records_of_hub_warnings(hub: Hub) -> Non
         await hub.settle()
     feed = (
         await hub.client.get(
-            feed_url, params={"after": start["next"]}, headers=agency_headers(hub, ltax)
+            feed_url, params={"cursor": start["position"]}, headers=agency_headers(hub, ltax)
         )
     ).json()["data"]
     mine = [r for r in feed if r["record_id"] == warning_id]

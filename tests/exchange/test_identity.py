@@ -135,3 +135,48 @@ async def test_agency_management_needs_the_operator_scope(hub: Hub) -> None:
     )
     assert bad.status_code == 422
     assert {e["path"] for e in bad.json()["errors"]} == {"$.code", "$.name"}
+
+
+async def test_token_by_http_basic_and_clients_paged(hub: Hub) -> None:
+    agency = await make_agency(hub)
+    clients = [
+        (
+            await hub.client.post(
+                f"{BASE}/agencies/{agency}/clients",
+                json={"client_id": f"{agency}-{n}.x", "scopes": ["exchange:subscribe"]},
+                headers=hub.operator(),
+            )
+        ).json()
+        for n in range(3)
+    ]
+    # RFC 6749 section 2.3.1: id and secret form-encoded, then Basic.
+    first = clients[0]
+    basic = await hub.client.post(
+        f"{BASE}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(first["client_id"], first["client_secret"]),
+    )
+    assert basic.status_code == 200, basic.text
+    assert basic.json()["scope"] == "exchange:subscribe"
+    wrong = await hub.client.post(
+        f"{BASE}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(first["client_id"], "wrong"),
+    )
+    assert wrong.status_code == 401 and wrong.json()["code"] == "invalid_client"
+
+    listed, cursor = [], None
+    while True:
+        params: dict[str, str | int] = {"limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = (
+            await hub.client.get(
+                f"{BASE}/agencies/{agency}/clients", params=params, headers=hub.operator()
+            )
+        ).json()
+        listed += [c["client_id"] for c in page["data"]]
+        cursor = page["next"]
+        if not cursor:
+            break
+    assert listed == sorted(c["client_id"] for c in clients)

@@ -21,6 +21,7 @@ from exchange.support import (
 from govhub_common.testing import Hub
 from govhub_exchange.publishing import service
 from govhub_exchange.publishing.parsing import split_body
+from govhub_exchange.publishing.schemas import PublishResult
 
 
 async def test_each_record_is_judged_on_its_own(hub: Hub) -> None:
@@ -57,6 +58,24 @@ async def test_each_record_is_judged_on_its_own(hub: Hub) -> None:
     assert held[0]["record_id"] == "r2"
     assert orjson.loads(held[0]["payload"])["data"]["uscc"] == bad_check_char
     assert held[0]["errors"][0]["path"] == "$[1].data.uscc"
+    # The reply is the documented PublishResult, written without pydantic on the way out.
+    assert PublishResult.model_validate(result).counts.rejected == 6
+    paged = (
+        await hub.client.get(
+            f"{BASE}/topics/{topic}/quarantine",
+            params={"limit": 4},
+            headers=agency_headers(hub, owner),
+        )
+    ).json()
+    assert [q["index"] for q in paged["data"]] == [1, 2, 3, 4] and paged["next"]
+    rest = (
+        await hub.client.get(
+            f"{BASE}/topics/{topic}/quarantine",
+            params={"limit": 4, "cursor": paged["next"]},
+            headers=agency_headers(hub, owner),
+        )
+    ).json()
+    assert [q["index"] for q in rest["data"]] == [5, 6] and rest["next"] is None
 
     # Others cannot read the owner's quarantine.
     other = await make_agency(hub)

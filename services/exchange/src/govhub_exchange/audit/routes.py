@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter
 
+from govhub_common.contract import ProblemCode
 from govhub_common.db import SessionDep
+from govhub_common.pagination import Page, decode_cursor, page
+from govhub_common.problems import Problem
 from govhub_common.security import Operator
 from govhub_exchange.audit import service
-from govhub_exchange.deps import Context, Limit
+from govhub_exchange.audit.schemas import AuditCheckpoint, AuditEntry, AuditVerification
+from govhub_exchange.deps import DEFAULT_LIMIT, Context, Cursor, Limit, errors
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
 
-@router.get("/audit")
+@router.get(
+    "/audit",
+    response_model=Page[AuditEntry],
+    summary="Search the audit log",
+    responses=errors(ProblemCode.INVALID_CURSOR),
+)
 async def list_audit(
     session: SessionDep,
     who: Operator,
@@ -24,9 +32,12 @@ async def list_audit(
     action: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    after: int = 0,
-    limit: Limit = 100,
-) -> dict[str, Any]:
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[AuditEntry]:
+    """Audit entries, oldest first: `agency` (as actor or concerned), `topic`, `action`
+    and the time range [`since`, `until`) filter."""
+    key = decode_cursor(cursor, int)
     entries = await service.list_entries(
         session,
         agency=agency,
@@ -34,19 +45,34 @@ async def list_audit(
         action=action,
         since=since,
         until=until,
-        after=after,
-        limit=limit,
+        after=key[0] if key else 0,
+        limit=limit + 1,
     )
-    return {"data": entries, "next": entries[-1]["id"] if len(entries) == limit else None}
+    return page(entries, limit, key=lambda e: (e["id"],), item=AuditEntry.model_validate)
 
 
-@router.get("/audit/verify")
-async def verify(session: SessionDep, who: Operator) -> dict[str, Any]:
-    """Recompute the chain from its first entry; report the first broken link."""
-    return await service.verify(session)
+@router.get("/audit/verify", response_model=AuditVerification, summary="Verify the audit log")
+async def verify_audit_log(session: SessionDep, who: Operator) -> AuditVerification:
+    """Recompute the chain from its first entry and check the signed checkpoints against
+    it; report the first broken link."""
+    return AuditVerification.model_validate(await service.verify(session))
 
 
-@router.post("/audit/checkpoints", status_code=201)
-async def checkpoint(session: SessionDep, who: Operator, ctx: Context) -> dict[str, Any] | None:
-    """Sign the chain head now with the hub's key."""
-    return await service.sign_head(session, keys=ctx.runtime.keys)
+@router.post(
+    "/audit/checkpoints",
+    status_code=201,
+    response_model=AuditCheckpoint,
+    summary="Sign the audit log's head",
+    responses=errors(ProblemCode.CONFLICT),
+)
+async def create_audit_checkpoint(
+    session: SessionDep, who: Operator, ctx: Context
+) -> AuditCheckpoint:
+    """Sign the chain's head now with the hub's key (the head's existing checkpoint when it
+    is signed already). An empty log, or a hub without the private key, is a 409."""
+    signed = await service.sign_head(session, keys=ctx.runtime.keys)
+    if signed is None:
+        raise Problem(
+            409, "conflict", "nothing to sign: the audit log is empty or the key is not here"
+        )
+    return AuditCheckpoint.model_validate(signed)

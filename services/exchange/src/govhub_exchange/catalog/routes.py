@@ -2,84 +2,135 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 
+from govhub_common.contract import ProblemCode
 from govhub_common.db import SessionDep
-from govhub_common.problems import Problem
+from govhub_common.pagination import Page, decode_cursor, page
 from govhub_exchange.catalog import service
 from govhub_exchange.catalog.schemas import (
+    DataItemPublic,
     SharingType,
     TopicCreate,
+    TopicDetail,
+    TopicPublic,
     TopicUpdate,
+    TopicVersion,
     TopicVersionCreate,
 )
-from govhub_exchange.deps import CatalogEditor, CatalogReader, Limit
+from govhub_exchange.deps import DEFAULT_LIMIT, CatalogEditor, CatalogReader, Cursor, Limit, errors
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
 
 
-def _detail(topic: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(topic.model_dump(mode="json", by_alias=True), status_code=status)
+@router.post(
+    "/topics",
+    status_code=201,
+    response_model=TopicDetail,
+    summary="Create a topic",
+    responses=errors(
+        ProblemCode.FORBIDDEN,
+        ProblemCode.TOPIC_EXISTS,
+        ProblemCode.UNKNOWN_AGENCY,
+        ProblemCode.INVALID_TOPIC_SCHEMA,
+    ),
+)
+async def create_topic(body: TopicCreate, session: SessionDep, who: CatalogEditor) -> TopicDetail:
+    """A topic of the catalog (信息资源目录): its record schema (version 1), whose properties
+    are the data items, and its sharing type. The caller's agency owns it (operators may
+    name another owner). A taken code is a 409 `topic_exists`."""
+    return await service.create_topic(session, who=who, body=body)
 
 
-@router.post("/topics", status_code=201)
-async def create_topic(body: TopicCreate, session: SessionDep, who: CatalogEditor) -> JSONResponse:
-    return _detail(await service.create_topic(session, who=who, body=body), 201)
-
-
-@router.get("/topics")
+@router.get(
+    "/topics",
+    response_model=Page[TopicPublic],
+    summary="List topics",
+    responses=errors(ProblemCode.INVALID_CURSOR),
+)
 async def list_topics(
     session: SessionDep,
     who: CatalogReader,
     q: str | None = None,
     owner: str | None = None,
     sharing_type: SharingType | None = None,
-    after: str = "",
-    limit: Limit = 100,
-) -> dict[str, Any]:
-    topics = await service.list_topics(
-        session, q=q, owner=owner, sharing_type=sharing_type, after=after, limit=limit
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[TopicPublic]:
+    """The catalog's topics in the order of their codes; `q` searches code, title and
+    description, `owner` and `sharing_type` filter."""
+    key = decode_cursor(cursor, str)
+    rows = await service.list_topics(
+        session,
+        q=q,
+        owner=owner,
+        sharing_type=sharing_type,
+        after=key[0] if key else "",
+        limit=limit + 1,
     )
-    return {"data": topics, "next": topics[-1].code if len(topics) == limit else None}
+    return page(rows, limit, key=lambda t: (t.code,), item=lambda t: t)
 
 
-@router.get("/topics/{code}")
-async def get_topic(code: str, session: SessionDep, who: CatalogReader) -> JSONResponse:
-    return _detail(await service.get_topic(session, code=code))
+@router.get("/topics/{code}", response_model=TopicDetail, summary="Get a topic")
+async def get_topic(code: str, session: SessionDep, who: CatalogReader) -> TopicDetail:
+    """A topic with its current schema and data items."""
+    return await service.get_topic(session, code=code)
 
 
-@router.patch("/topics/{code}")
+@router.patch(
+    "/topics/{code}",
+    response_model=TopicDetail,
+    summary="Update a topic",
+    responses=errors(ProblemCode.FORBIDDEN),
+)
 async def update_topic(
     code: str, body: TopicUpdate, session: SessionDep, who: CatalogEditor
-) -> JSONResponse:
-    return _detail(await service.update_topic(session, who=who, code=code, body=body))
+) -> TopicDetail:
+    """Change a topic's title, description or sharing type (its owner or an operator); a
+    topic that is not shared needs a legal basis."""
+    return await service.update_topic(session, who=who, code=code, body=body)
 
 
-@router.post("/topics/{code}/versions", status_code=201)
-async def add_version(
+@router.post(
+    "/topics/{code}/versions",
+    status_code=201,
+    response_model=TopicDetail,
+    summary="Add a schema version to a topic",
+    responses=errors(
+        ProblemCode.FORBIDDEN,
+        ProblemCode.INVALID_TOPIC_SCHEMA,
+        ProblemCode.INCOMPATIBLE_SCHEMA_VERSION,
+    ),
+)
+async def add_topic_version(
     code: str, body: TopicVersionCreate, session: SessionDep, who: CatalogEditor
-) -> JSONResponse:
-    return _detail(
-        await service.add_version(session, who=who, code=code, schema=body.json_schema),
-        201,
-    )
+) -> TopicDetail:
+    """A new version of the topic's record schema, which becomes current. It may add data
+    items; dropping or retyping one that subscribers rely on is a 422
+    `incompatible_schema_version`."""
+    return await service.add_version(session, who=who, code=code, schema=body.json_schema)
 
 
-@router.get("/topics/{code}/versions/{version}")
-async def get_version(
+@router.get(
+    "/topics/{code}/versions/{version}",
+    response_model=TopicVersion,
+    summary="Get a topic's schema version",
+)
+async def get_topic_version(
     code: str, version: int, session: SessionDep, who: CatalogReader
-) -> dict[str, Any]:
-    return {
-        "topic": code,
-        "version": version,
-        "schema": await service.topic_schema(session, code=code, version=version),
-    }
+) -> TopicVersion:
+    """The JSON Schema of one version of a topic (records name the version they were
+    published under as `topic_version`)."""
+    schema = await service.topic_schema(session, code=code, version=version)
+    return TopicVersion(topic=code, version=version, json_schema=schema)
 
 
-@router.get("/data-items")
+@router.get(
+    "/data-items",
+    response_model=Page[DataItemPublic],
+    summary="List data items",
+    responses=errors(ProblemCode.INVALID_CURSOR),
+)
 async def list_data_items(
     session: SessionDep,
     who: CatalogReader,
@@ -87,26 +138,19 @@ async def list_data_items(
     topic: str | None = None,
     personal: bool | None = None,
     sensitivity: str | None = None,
-    after: str = "",
-    limit: Limit = 100,
-) -> dict[str, Any]:
-    """Data items across topics; `after` is the `next` of the previous page (topic/name)."""
-    if after and "/" not in after:
-        raise Problem(
-            422,
-            "validation_failed",
-            "after must be a cursor returned as next",
-            errors=[{"path": "query:$.after", "message": "expected <topic>/<item>"}],
-        )
-    cursor = tuple(after.split("/", 1)) if after else ("", "")
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[DataItemPublic]:
+    """Data items (信息项) across topics, in the order of topic and name; `q` searches name
+    and title, the others filter."""
+    key = decode_cursor(cursor, str, str)
     items = await service.list_items(
         session,
         q=q,
         topic=topic,
         personal=personal,
         sensitivity=sensitivity,
-        after=(cursor[0], cursor[1]),
-        limit=limit,
+        after=(key[0], key[1]) if key else ("", ""),
+        limit=limit + 1,
     )
-    last = items[-1] if len(items) == limit else None
-    return {"data": items, "next": f"{last.topic}/{last.name}" if last else None}
+    return page(items, limit, key=lambda i: (i.topic, i.name), item=lambda i: i)

@@ -9,6 +9,38 @@ TOPIC_CODE = r"^[a-z][a-z0-9_]*$"
 SharingType = Literal["unconditional", "conditional", "not_shared"]
 Sensitivity = Literal["public", "internal", "sensitive", "confidential"]
 
+EXAMPLE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["uscc", "name", "registered_on"],
+    "properties": {
+        "uscc": {
+            "type": "string",
+            "title": "统一社会信用代码",
+            "x-sensitivity": "public",
+            "x-personal": False,
+        },
+        "name": {
+            "type": "string",
+            "title": "企业名称",
+            "x-sensitivity": "public",
+            "x-personal": False,
+        },
+        "registered_on": {
+            "type": "string",
+            "format": "date",
+            "title": "成立日期",
+            "x-sensitivity": "public",
+            "x-personal": False,
+        },
+        "legal_rep_id": {
+            "type": "string",
+            "title": "法定代表人身份证号",
+            "x-sensitivity": "sensitive",
+            "x-personal": True,
+        },
+    },
+}
+
 
 class TopicCreate(BaseModel):
     code: str = Field(pattern=TOPIC_CODE, max_length=64, examples=["enterprise_registered"])
@@ -25,6 +57,20 @@ class TopicCreate(BaseModel):
         "the data items, each with `title`, `x-sensitivity` and `x-personal`.",
     )
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "code": "enterprise_registered",
+                    "title": "企业开业登记",
+                    "description": "市场监管局核准的企业设立登记，供税务、社保比对。",
+                    "sharing_type": "conditional",
+                    "schema": EXAMPLE_SCHEMA,
+                }
+            ]
+        }
+    }
+
     @model_validator(mode="after")
     def _legal_basis_when_not_shared(self) -> TopicCreate:
         if self.sharing_type == "not_shared" and not self.legal_basis:
@@ -38,9 +84,31 @@ class TopicUpdate(BaseModel):
     sharing_type: SharingType | None = None
     legal_basis: str | None = Field(None, max_length=2000)
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{"title": "企业开业登记（含分支机构）", "sharing_type": "unconditional"}]
+        }
+    }
+
 
 class TopicVersionCreate(BaseModel):
-    json_schema: dict[str, Any] = Field(alias="schema")
+    json_schema: dict[str, Any] = Field(
+        alias="schema",
+        description="The new version's JSON Schema: it may add data items, not drop or "
+        "retype those of earlier versions.",
+    )
+
+    model_config = {"json_schema_extra": {"examples": [{"schema": EXAMPLE_SCHEMA}]}}
+
+
+class TopicVersion(BaseModel):
+    """One version of a topic's record schema."""
+
+    topic: str
+    version: int
+    json_schema: dict[str, Any] = Field(alias="schema", description="JSON Schema 2020-12.")
+
+    model_config = {"populate_by_name": True}
 
 
 class DataItemPublic(BaseModel):
@@ -69,5 +137,43 @@ class TopicPublic(BaseModel):
 
 
 class TopicDetail(TopicPublic):
-    json_schema: dict[str, Any] = Field(serialization_alias="schema")
+    """A topic with its current schema and data items."""
+
+    json_schema: dict[str, Any] = Field(
+        alias="schema", description="The current version's JSON Schema."
+    )
     data_items: list[DataItemPublic]
+
+    model_config = {
+        "populate_by_name": True,
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "code": "enterprise_registered",
+                    "owner": "gz-amr",
+                    "title": "企业开业登记",
+                    "description": "市场监管局核准的企业设立登记，供税务、社保比对。",
+                    "sharing_type": "conditional",
+                    "legal_basis": None,
+                    "current_version": 1,
+                    "head_seq": 1024,
+                    "created_at": "2026-03-02T08:30:00Z",
+                    "updated_at": "2026-03-02T08:30:00Z",
+                    "schema": EXAMPLE_SCHEMA,
+                    "data_items": [
+                        {
+                            "topic": "enterprise_registered",
+                            "name": "uscc",
+                            "title": "统一社会信用代码",
+                            "type": "string",
+                            "format": None,
+                            "sensitivity": "public",
+                            "personal": False,
+                            "required": True,
+                            "since_version": 1,
+                        }
+                    ],
+                }
+            ]
+        },
+    }

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel
 
+from govhub_common.contract import ProblemCode
 from govhub_common.db import SessionDep
+from govhub_common.pagination import MAX_CURSOR_LENGTH, Page, decode_cursor, page
 from govhub_common.problems import Problem
 from govhub_common.security import Operator, Principal, require_scope
 from govhub_exchange.delivery import service, webhooks
 from govhub_exchange.delivery.notify import notifier, wake_webhooks
-from govhub_exchange.deps import Context, Limit, Settings, Subscriber
+from govhub_exchange.delivery.schemas import (
+    DeliveryStatus,
+    FeedPage,
+    SubscriptionStats,
+    WebhookDeadLetter,
+    WebhookRedrive,
+    WebhookRedriveResult,
+)
+from govhub_exchange.deps import DEFAULT_LIMIT, Context, Cursor, Limit, Settings, Subscriber, errors
 from govhub_exchange.subscriptions import service as subscriptions
 
 router = APIRouter(prefix="/v1", tags=["delivery"])
@@ -25,20 +34,46 @@ AnyExchange = Annotated[
 ]
 
 
-@router.get("/subscriptions/{subscription_id}/records")
-async def feed(
+@router.get(
+    "/subscriptions/{subscription_id}/records",
+    response_model=FeedPage,
+    summary="Read a subscription's feed",
+    responses=errors(ProblemCode.SUBSCRIPTION_NOT_ACTIVE, ProblemCode.INVALID_CURSOR),
+)
+async def read_feed(
     subscription_id: int,
     who: Subscriber,
     ctx: Context,
     settings: Settings,
-    after: Annotated[int, Query(ge=0, description="Cursor: the `next` of the previous page.")] = 0,
-    limit: Annotated[int, Query(ge=1)] = 1000,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_CURSOR_LENGTH,
+            description="The `next` or `position` of an earlier page; omit to read from the "
+            "start of the log (or from where the subscription acknowledged, by passing its "
+            "last `position`).",
+        ),
+    ] = None,
+    limit: Limit = DEFAULT_LIMIT,
     wait: Annotated[
-        float, Query(ge=0, description="Seconds to wait for new records when none are there.")
+        float,
+        Query(ge=0, description="Seconds to wait for new records when none are there (long poll)."),
     ] = 0,
 ) -> Response:
-    """Records after the cursor, with only the granted data items. Reading with `after=N`
-    acknowledges every record up to N."""
+    """The subscription's records after the cursor, in log order, with only the granted
+    data items. Reading from a cursor acknowledges every record before it. Follow `next`
+    until it is null (`caught_up`); later, read from `position` (with `wait` to long-poll
+    until something is published). Only approved subscriptions deliver (403
+    `subscription_not_active`)."""
+    key = decode_cursor(cursor, int)
+    after = key[0] if key else 0
+    if after < 0:  # not a position of the log: no feed gave it
+        raise Problem(
+            400,
+            "invalid_cursor",
+            "cursor is not one this feed gave; pass a previous page's `next` or `position`",
+            errors=[{"path": "query:$.cursor", "message": "not a cursor of this feed"}],
+        )
     limit = min(limit, settings.feed_max_limit)
     deadline = asyncio.get_running_loop().time() + min(wait, settings.feed_max_wait_seconds)
     while True:
@@ -46,35 +81,51 @@ async def feed(
             grant = await service.feed_grant(session, who=who, subscription_id=subscription_id)
             # Taken before the query, so a publish committing after it still wakes us.
             woken = notifier(ctx).current(grant["topic"])
-            page = await service.read_and_acknowledge(
+            feed = await service.read_and_acknowledge(
                 session, grant=grant, after=after, limit=limit
             )
         remaining = deadline - asyncio.get_running_loop().time()
-        if page.count or remaining <= 0:
-            return Response(service.page_body(page, after), media_type="application/json")
+        if feed.count or remaining <= 0:
+            # The page's JSON was written by PostgreSQL; only its envelope is added here.
+            return Response(service.page_body(feed, after), media_type="application/json")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(woken.wait(), timeout=remaining)
 
 
-@router.get("/subscriptions/{subscription_id}/stats")
-async def stats(subscription_id: int, session: SessionDep, who: AnyExchange) -> dict[str, Any]:
-    """Lag in records and seconds, delivery progress and webhook attempts."""
+@router.get(
+    "/subscriptions/{subscription_id}/stats",
+    response_model=SubscriptionStats,
+    summary="Get a subscription's delivery figures",
+)
+async def get_subscription_stats(
+    subscription_id: int, session: SessionDep, who: AnyExchange
+) -> SubscriptionStats:
+    """Lag in records and seconds, delivery progress and webhook attempts (the subscriber,
+    the topic's owner or an operator)."""
     await subscriptions.get(session, who=who, subscription_id=subscription_id)
-    return await service.subscription_stats(session, subscription_id=subscription_id)
+    stats = await service.subscription_stats(session, subscription_id=subscription_id)
+    return SubscriptionStats.model_validate(stats)
 
 
-@router.get("/deliveries")
-async def deliveries(
+@router.get(
+    "/deliveries",
+    response_model=Page[DeliveryStatus],
+    summary="List deliveries of a topic's records",
+    responses=errors(ProblemCode.NOT_FOUND, ProblemCode.INVALID_CURSOR),
+)
+async def list_deliveries(
     session: SessionDep,
     who: AnyExchange,
     topic: str,
     record_id: str | None = None,
     subscriber: str | None = None,
     status: Literal["pending", "delivered", "acknowledged", "dead"] | None = None,
-    before: int | None = None,
-    limit: Limit = 100,
-) -> dict[str, Any]:
-    """Delivery status per record and subscriber (feed and webhook)."""
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[DeliveryStatus]:
+    """Delivery status per record and subscriber (feed and webhook), newest record first.
+    The topic's owner and operators see every subscriber; a subscriber sees its own."""
+    key = decode_cursor(cursor, int, int)
     rows = await service.delivery_status(
         session,
         who=who,
@@ -82,47 +133,57 @@ async def deliveries(
         record_id=record_id,
         subscriber=subscriber,
         status=status,
-        before=before,
-        limit=limit,
+        after=(key[0], key[1]) if key else None,
+        limit=limit + 1,
     )
-    return {"data": rows, "next": rows[-1]["seq"] if len(rows) == limit else None}
+    return page(
+        rows,
+        limit,
+        key=lambda r: (r["seq"], r["subscription_id"]),
+        item=DeliveryStatus.model_validate,
+    )
 
 
-@router.get("/webhooks/dead-letters")
-async def dead_letters(
+@router.get(
+    "/webhooks/dead-letters",
+    response_model=Page[WebhookDeadLetter],
+    summary="List dead webhook deliveries",
+    responses=errors(ProblemCode.INVALID_CURSOR),
+)
+async def list_webhook_dead_letters(
     session: SessionDep,
     who: Operator,
     subscription_id: int | None = None,
-    after: str = "",
-    limit: Limit = 100,
-) -> dict[str, Any]:
-    try:
-        cursor = tuple(int(x) for x in after.split("/")) if after else (0, 0)
-        a_sub, a_seq = cursor
-    except ValueError:
-        raise Problem(
-            422,
-            "validation_failed",
-            "after must be a cursor returned as next",
-            errors=[{"path": "query:$.after", "message": "expected <subscription>/<seq>"}],
-        ) from None
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[WebhookDeadLetter]:
+    """Webhook deliveries given up after their attempts ran out (operators), by
+    subscription and seq; re-drive them with `redriveWebhooks`."""
+    key = decode_cursor(cursor, int, int)
     rows = await webhooks.dead_letters(
-        session, subscription_id=subscription_id, after=(a_sub, a_seq), limit=limit
+        session,
+        subscription_id=subscription_id,
+        after=(key[0], key[1]) if key else (0, 0),
+        limit=limit + 1,
     )
-    last = rows[-1] if len(rows) == limit else None
-    return {"data": rows, "next": f"{last['subscription_id']}/{last['seq']}" if last else None}
+    return page(
+        rows,
+        limit,
+        key=lambda r: (r["subscription_id"], r["seq"]),
+        item=WebhookDeadLetter.model_validate,
+    )
 
 
-class Redrive(BaseModel):
-    subscription_id: int | None = None
-    seq: int | None = None
-
-
-@router.post("/webhooks/redrive")
-async def redrive(
-    body: Redrive, session: SessionDep, who: Operator, ctx: Context
-) -> dict[str, int]:
-    """Re-drive dead webhook deliveries: one (subscription and seq), a subscription's, or all."""
+@router.post(
+    "/webhooks/redrive",
+    response_model=WebhookRedriveResult,
+    summary="Re-drive dead webhook deliveries",
+)
+async def redrive_webhooks(
+    body: WebhookRedrive, session: SessionDep, who: Operator, ctx: Context
+) -> WebhookRedriveResult:
+    """Put dead webhook deliveries back in the queue (operators): one (subscription and
+    seq), a subscription's, or all; they are attempted again from the first attempt."""
     if body.seq is not None and body.subscription_id is None:
         raise Problem(
             422,
@@ -135,4 +196,4 @@ async def redrive(
     )
     await session.commit()
     wake_webhooks(ctx)
-    return {"redriven": count}
+    return WebhookRedriveResult(redriven=count)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_common.clock import utcnow
 from govhub_common.db import raw_connection
+from govhub_common.pagination import encode_cursor
 from govhub_common.problems import Problem, not_found
 from govhub_common.security import Principal
 from govhub_exchange.audit import service as audit
@@ -49,11 +50,13 @@ async def feed_grant(
 
 @dataclass
 class Page:
-    """One feed page as PostgreSQL wrote it: the records' JSON, joined by commas."""
+    """One feed page as PostgreSQL wrote it: the records' JSON, joined by commas; `more`
+    when the log held records after the page at the time of the read."""
 
     records_json: bytes
     count: int
     last_seq: int | None
+    more: bool = False
 
 
 # The page's JSON is built by PostgreSQL, one statement that also acknowledges: building
@@ -76,6 +79,9 @@ SELECT
                                   ORDER BY seq), 'UTF8') FROM page) AS records_json,
     (SELECT count(*) FROM page) AS count,
     (SELECT max(seq) FROM page) AS last_seq,
+    -- Whether the reader has caught up: the same snapshot as the page, one index probe.
+    EXISTS (SELECT 1 FROM exchange.records WHERE topic_code = $1
+            AND seq > coalesce((SELECT max(seq) FROM page), $2)) AS more,
     -- The publish batches first delivered by this page (records of a batch share
     -- published_at): one latency observation each.
     ARRAY(SELECT published_at FROM page GROUP BY published_at
@@ -100,7 +106,7 @@ async def read_and_acknowledge(
             histogram.observe(max(0.0, (now - published_at).total_seconds()))
     # The audit entry for these deliveries is appended by audit_feed_deliveries, off the
     # read path: feed reads would otherwise queue behind publishes on the chain's lock.
-    return Page(row["records_json"] or b"", row["count"], row["last_seq"])
+    return Page(row["records_json"] or b"", row["count"], row["last_seq"], row["more"])
 
 
 async def audit_feed_deliveries(session: AsyncSession) -> int:
@@ -139,8 +145,21 @@ async def audit_feed_deliveries(session: AsyncSession) -> int:
 
 
 def page_body(page: Page, after: int) -> bytes:
-    next_cursor = page.last_seq if page.last_seq is not None else after
-    return b'{"data":[' + page.records_json + b'],"next":' + str(next_cursor).encode() + b"}"
+    """A FeedPage around the records PostgreSQL wrote (they are not parsed again): `next`
+    while the log holds more, null once caught up; `position` always, to resume later."""
+    position = b'"' + encode_cursor(page.last_seq if page.last_seq is not None else after).encode()
+    position += b'"'
+    return (
+        b'{"data":['
+        + page.records_json
+        + b'],"next":'
+        + (position if page.more else b"null")
+        + b',"caught_up":'
+        + (b"false" if page.more else b"true")
+        + b',"position":'
+        + position
+        + b"}"
+    )
 
 
 async def delivery_status(
@@ -151,9 +170,11 @@ async def delivery_status(
     record_id: str | None,
     subscriber: str | None,
     status: str | None,
-    before: int | None,
+    after: tuple[int, int] | None,
     limit: int,
 ) -> list[dict[str, Any]]:
+    """Newest record first, then by subscription; `after` is the (seq, subscription id)
+    of the previous page's last row."""
     owner = (
         await session.execute(
             sa.text("SELECT owner FROM exchange.topics WHERE code = :t"), {"t": topic}
@@ -176,8 +197,10 @@ async def delivery_status(
             "LEFT JOIN exchange.webhook_deliveries w ON w.subscription_id = s.id AND w.seq = r.seq "
             "WHERE r.topic_code = :topic AND (CAST(:rid AS text) IS NULL OR r.record_id = :rid) "
             "AND (CAST(:sub AS text) IS NULL OR s.subscriber = :sub) "
-            "AND (CAST(:before AS bigint) IS NULL OR r.seq < :before)) x "
-            "WHERE CAST(:status AS text) IS NULL OR :status IN (feed_status, webhook_status) "
+            "AND (CAST(:a_seq AS bigint) IS NULL OR r.seq <= :a_seq)) x "
+            "WHERE (CAST(:status AS text) IS NULL OR :status IN (feed_status, webhook_status)) "
+            "AND (CAST(:a_seq AS bigint) IS NULL OR seq < :a_seq "
+            "OR (seq = :a_seq AND subscription_id > :a_sub)) "
             "ORDER BY seq DESC, subscription_id LIMIT :limit"
         ),
         {
@@ -185,7 +208,8 @@ async def delivery_status(
             "rid": record_id,
             "sub": subscriber,
             "status": status,
-            "before": before,
+            "a_seq": after[0] if after else None,
+            "a_sub": after[1] if after else None,
             "limit": limit,
         },
     )

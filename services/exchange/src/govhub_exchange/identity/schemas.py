@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -23,11 +23,27 @@ class AgencyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200, examples=["广州市工商行政管理局"])
     contact: dict[str, Any] = Field(default_factory=dict)
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "code": "gz-tax",
+                    "name": "国家税务总局广州市税务局",
+                    "contact": {"name": "数据管理科", "phone": "020-12366"},
+                }
+            ]
+        }
+    }
+
 
 class AgencyUpdate(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=200)
     contact: dict[str, Any] | None = None
     disabled: bool | None = None
+
+    model_config = {
+        "json_schema_extra": {"examples": [{"name": "国家税务总局广州市税务局", "disabled": False}]}
+    }
 
 
 class AgencyPublic(BaseModel):
@@ -42,10 +58,20 @@ class ClientCreate(BaseModel):
     client_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{3,64}$")
     scopes: list[str] = Field(min_length=1)
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {"client_id": "gz-tax-matching", "scopes": ["exchange:subscribe", "registry:read"]}
+            ]
+        }
+    }
+
 
 class ClientUpdate(BaseModel):
     disabled: bool | None = None
     scopes: list[str] | None = None
+
+    model_config = {"json_schema_extra": {"examples": [{"scopes": ["exchange:subscribe"]}]}}
 
 
 class ClientPublic(BaseModel):
@@ -61,8 +87,64 @@ class ClientWithSecret(ClientPublic):
     client_secret: str = Field(description="Shown once; only its hash is stored.")
 
 
+TOKEN_REQUEST_EXAMPLE: dict[str, Any] = {
+    "grant_type": "client_credentials",
+    "scope": "exchange:subscribe",
+    "client_id": "gz-tax-matching",
+    "client_secret": "s3cr3t-shown-once",
+}
+
+
+class TokenRequest(BaseModel):
+    """The token request's form fields (RFC 6749 section 4.4.2). The client authenticates
+    with HTTP Basic (preferred) or with `client_id` and `client_secret` here."""
+
+    grant_type: Literal["client_credentials"]
+    scope: str | None = Field(
+        None, description="Space-separated scopes; omitted: every scope of the client."
+    )
+    client_id: str | None = Field(None, description="Without HTTP Basic authentication.")
+    client_secret: str | None = Field(None, description="Without HTTP Basic authentication.")
+
+    model_config = {"json_schema_extra": {"examples": [TOKEN_REQUEST_EXAMPLE]}}
+
+
 class TokenResponse(BaseModel):
-    access_token: str
+    """An access token (RFC 6749 section 5.1)."""
+
+    access_token: str = Field(description="A signed JWT; send as `Authorization: Bearer`.")
     token_type: str = "Bearer"
-    expires_in: int
-    scope: str
+    expires_in: int = Field(description="Seconds the token stays valid.")
+    scope: str = Field(description="The granted scopes, space-separated.")
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "access_token": "eyJhbGciOiJSUzI1NiIsImtpZCI6Imh1Yi0xIn0.eyJzdWIiOiJnei10YXgifQ.c2ln",
+                    "token_type": "Bearer",
+                    "expires_in": 900,
+                    "scope": "exchange:subscribe",
+                }
+            ]
+        }
+    }
+
+
+class Jwk(BaseModel):
+    """One RSA public key (RFC 7517)."""
+
+    kty: str = Field(examples=["RSA"])
+    kid: str
+    use: str = Field(examples=["sig"])
+    alg: str = Field(examples=["RS256"])
+    n: str = Field(description="The modulus, base64url.")
+    e: str = Field(description="The public exponent, base64url.")
+
+    model_config = {"extra": "allow"}
+
+
+class Jwks(BaseModel):
+    """The hub's public keys (RFC 7517 key set)."""
+
+    keys: list[Jwk]

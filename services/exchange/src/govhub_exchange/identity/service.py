@@ -181,12 +181,15 @@ async def create_client(
     return ClientWithSecret(**_client(row).model_dump(), client_secret=secret)
 
 
-async def list_clients(session: AsyncSession, *, agency: str) -> list[ClientPublic]:
+async def list_clients(
+    session: AsyncSession, *, agency: str, after: str, limit: int
+) -> list[ClientPublic]:
     rows = await session.execute(
         sa.text(
-            f"SELECT {_CLIENT_COLUMNS} FROM exchange.clients WHERE agency_code = :a ORDER BY client_id"
+            f"SELECT {_CLIENT_COLUMNS} FROM exchange.clients WHERE agency_code = :a "
+            "AND client_id > :after ORDER BY client_id LIMIT :limit"
         ),
-        {"a": agency},
+        {"a": agency, "after": after, "limit": limit},
     )
     return [_client(row) for row in rows]
 

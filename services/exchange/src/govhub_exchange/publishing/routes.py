@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from govhub_common.contract import ProblemCode
 from govhub_common.db import SessionDep
+from govhub_common.pagination import Page, decode_cursor, page
 from govhub_common.problems import Problem
 from govhub_exchange.delivery.notify import records_committed
-from govhub_exchange.deps import Context, Limit, Publisher, Settings
+from govhub_exchange.deps import DEFAULT_LIMIT, Context, Cursor, Limit, Publisher, Settings, errors
 from govhub_exchange.publishing import service
 from govhub_exchange.publishing.parsing import split_body
+from govhub_exchange.publishing.schemas import (
+    RECORD_EXAMPLE,
+    PublishRecord,
+    PublishResult,
+    QuarantinedRecord,
+)
 
 router = APIRouter(prefix="/v1", tags=["publishing"])
 
@@ -33,39 +39,88 @@ async def _read_limited(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+_SECOND_RECORD = {
+    "record_id": "91440106MA59YYYY2B",
+    "data": {
+        "uscc": "91440106MA59YYYY2B",
+        "name": "广州穗禾餐饮管理有限公司",
+        "registered_on": "2026-03-01",
+    },
+}
+_NDJSON_EXAMPLE = "".join(
+    orjson.dumps(record).decode() + "\n" for record in (RECORD_EXAMPLE, _SECOND_RECORD)
+)
+
+_PUBLISH_BODY = {
+    "required": True,
+    "description": "The records, as a JSON array or as NDJSON (one record per line; a line "
+    "that is not JSON rejects that record only). At most `publish_max_records` records and "
+    "`publish_max_bytes` bytes (413 beyond).",
+    "content": {
+        "application/json": {
+            "schema": {"type": "array", "items": PublishRecord.model_json_schema()},
+            "example": [RECORD_EXAMPLE, _SECOND_RECORD],
+        },
+        "application/x-ndjson": {
+            "schema": {
+                "type": "string",
+                "description": "One JSON record per line, each as the JSON alternative's items.",
+            },
+            "example": _NDJSON_EXAMPLE,
+        },
+    },
+}
+
+
 @router.post(
     "/topics/{code}/records",
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
-                "application/x-ndjson": {"schema": {"type": "string"}},
-            }
-        }
-    },
+    response_model=PublishResult,
+    summary="Publish records to a topic",
+    responses=errors(
+        ProblemCode.MALFORMED_JSON,
+        ProblemCode.NOT_AN_ARRAY,
+        ProblemCode.FORBIDDEN,
+        ProblemCode.TOO_MANY_RECORDS,
+        ProblemCode.BODY_TOO_LARGE,
+        ProblemCode.UNSUPPORTED_MEDIA_TYPE,
+    ),
+    openapi_extra={"requestBody": _PUBLISH_BODY},
 )
-async def publish(
+async def publish_records(
     code: str, request: Request, who: Publisher, ctx: Context, settings: Settings
 ) -> Response:
-    """Publish a batch (a JSON array or NDJSON) of `{record_id, data, business_time?}`.
-
-    Each record is judged on its own; the reply lists accepted, duplicate and rejected
-    records (with the JSON path of every fault). The reply is sent after the commit.
-    """
+    """Publish a batch (a JSON array or NDJSON) of `{record_id, data, business_time?}` to a
+    topic the caller's agency owns. Each record is judged on its own against the topic's
+    schema: the reply lists the accepted records (with their seq and version), the
+    duplicates and the rejected ones (with the JSON path of every fault; they go to the
+    topic's quarantine). The reply is sent after the commit."""
     content_type = request.headers.get("content-type", "")
     body = await _read_limited(request, settings.publish_max_bytes)
     items = split_body(content_type, body, max_records=settings.publish_max_records)
     result = await service.publish(ctx.db, publisher=who.agency, topic_code=code, items=items)
     if result["counts"]["accepted"]:
         records_committed(ctx, code)  # this replica at once; the others by NOTIFY
+    # Written as is (a PublishResult): validating thousands of items again costs the rate.
     return Response(orjson.dumps(result), media_type="application/json")
 
 
-@router.get("/topics/{code}/quarantine")
-async def quarantine(
-    code: str, session: SessionDep, who: Publisher, after: int = 0, limit: Limit = 100
-) -> dict[str, Any]:
+@router.get(
+    "/topics/{code}/quarantine",
+    response_model=Page[QuarantinedRecord],
+    summary="List a topic's quarantined records",
+    responses=errors(ProblemCode.FORBIDDEN, ProblemCode.INVALID_CURSOR),
+)
+async def list_quarantine(
+    code: str,
+    session: SessionDep,
+    who: Publisher,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[QuarantinedRecord]:
+    """The records of the topic's publish requests that were rejected, as received and with
+    their faults, oldest first (the topic's owner or an operator)."""
+    key = decode_cursor(cursor, int)
     rows = await service.list_quarantine(
-        session, who=who, topic_code=code, after=after, limit=limit
+        session, who=who, topic_code=code, after=key[0] if key else 0, limit=limit + 1
     )
-    return {"data": rows, "next": rows[-1]["id"] if len(rows) == limit else None}
+    return page(rows, limit, key=lambda r: (r["id"],), item=QuarantinedRecord.model_validate)

@@ -14,6 +14,18 @@ class SubscriptionCreate(BaseModel):
     purpose: str = Field(min_length=1, max_length=2000, examples=["税务登记比对"])
     items: list[str] = Field(min_length=1, description="The data items needed.")
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "topic": "enterprise_registered",
+                    "purpose": "新办企业税务登记比对（应办未办税务登记提醒）",
+                    "items": ["uscc", "name", "registered_on"],
+                }
+            ]
+        }
+    }
+
 
 class Decision(BaseModel):
     approve: bool
@@ -25,13 +37,30 @@ class Decision(BaseModel):
             raise ValueError("a refusal needs a reason")
         return self
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {"approve": True, "reason": "依据《广州市政务信息共享管理规定》共享"},
+                {"approve": False, "reason": "法定代表人身份证号不在共享范围"},
+            ]
+        }
+    }
+
 
 class Revocation(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
+    model_config = {"json_schema_extra": {"examples": [{"reason": "比对项目已结束"}]}}
+
 
 class WebhookSet(BaseModel):
     url: AnyHttpUrl
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{"url": "https://data.gz-tax.example.gov.cn/govhub/webhook"}]
+        }
+    }
 
 
 class SubscriptionPublic(BaseModel):

@@ -1,0 +1,70 @@
+"""The audit log's entries, its verification and its signed checkpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+_AT = "ISO 8601 in UTC with microseconds, exactly as hashed (`2026-03-02T01:15:02.418000+00:00`)."
+
+
+class AuditEntry(BaseModel):
+    """One link of the hash chain: `hash` is sha256 over `prev_hash` and the entry's
+    canonical JSON (id, at, actor, action, agency, topic, details; sorted keys)."""
+
+    id: int
+    at: str = Field(description=_AT)
+    actor: str = Field(description="The agency that acted.")
+    action: str = Field(examples=["records.published"])
+    agency: str | None = Field(description="The agency the action concerns.")
+    topic: str | None
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class ChainLink(BaseModel):
+    id: int
+    hash: str
+
+
+class BrokenLink(BaseModel):
+    entry_id: int
+    reason: str
+
+
+class AuditVerification(BaseModel):
+    """The chain recomputed from its first entry."""
+
+    valid: bool
+    entries_checked: int
+    head: ChainLink | None = Field(description="The last entry checked; null when empty.")
+    first_broken: BrokenLink | None = Field(
+        description="The first entry whose link or content does not hold; null when valid."
+    )
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "valid": True,
+                    "entries_checked": 5120,
+                    "head": {"id": 5120, "hash": "9f2c" + "0" * 60},
+                    "first_broken": None,
+                }
+            ]
+        }
+    }
+
+
+class AuditCheckpoint(BaseModel):
+    """The chain's head signed with the hub's key (a JWS whose claims are entry_id, hash and
+    signed_at; verify it with the JWKS)."""
+
+    id: int
+    entry_id: int
+    hash: str
+    signed_at: str = Field(description=_AT)
+    kid: str = Field(description="The signing key's id in the JWKS.")
+    signature: str = Field(description="Compact JWS, RS256.")
