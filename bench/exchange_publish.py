@@ -160,13 +160,12 @@ async def reader(hub: Hub, feed: Reader, until: int, seen: dict[int, float] | No
     headers, sub_id, granted = feed
     after = 0
     count = 0
+    position: str | None = None  # the feed's cursor: `position` stays valid while caught up
     while count < until:
-        page = await hub.call(
-            "GET",
-            f"/subscriptions/{sub_id}/records",
-            headers,
-            params={"after": after, "limit": 5000, "wait": 5},
-        )
+        params: dict[str, Any] = {"limit": 1000, "wait": 5}
+        if position is not None:
+            params["cursor"] = position
+        page = await hub.call("GET", f"/subscriptions/{sub_id}/records", headers, params=params)
         now = time.perf_counter()
         records = page["data"]
         seqs = [r["seq"] for r in records]
@@ -179,7 +178,8 @@ async def reader(hub: Hub, feed: Reader, until: int, seen: dict[int, float] | No
                 seen.setdefault(seq, now)
         after += len(records)
         count += len(records)
-        assert page["next"] == after
+        position = page["position"]
+        assert page["next"] in (None, position) and page["caught_up"] == (page["next"] is None)
     assert count == until, f"feed {sub_id}: {count} records, expected {until}"
     return time.perf_counter()
 
@@ -356,23 +356,23 @@ async def catalog(hub: Hub, op: dict[str, str]) -> dict[str, float]:
         timings[name] = (time.perf_counter() - started) * 1000
         return result
 
-    async def list_topics() -> int:
-        count, after = 0, ""
+    async def list_all(path: str, limit: int) -> int:
+        count, cursor = 0, None
         while True:
-            page = await hub.call("GET", "/topics", op, params={"limit": 100, "after": after})
+            params: dict[str, Any] = {"limit": limit}
+            if cursor:
+                params["cursor"] = cursor
+            page = await hub.call("GET", path, op, params=params)
             count += len(page["data"])
-            if not page["next"]:
+            cursor = page["next"]
+            if not cursor:
                 return count
-            after = page["next"]
+
+    async def list_topics() -> int:
+        return await list_all("/topics", 100)
 
     async def list_items() -> int:
-        count, after = 0, ""
-        while True:
-            page = await hub.call("GET", "/data-items", op, params={"limit": 1000, "after": after})
-            count += len(page["data"])
-            if not page["next"]:
-                return count
-            after = page["next"]
+        return await list_all("/data-items", 1000)
 
     topics_seen = await timed("list all topics (3 pages) ms", list_topics)
     items_seen = await timed("list all data items (5 pages) ms", list_items)

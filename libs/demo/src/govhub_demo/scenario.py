@@ -143,31 +143,36 @@ async def publish_day(
 
 
 async def read_feeds(
-    hub: HubClient, m: Measurements, cursors: dict[int, int], measured: list[tuple[int, float]]
+    hub: HubClient,
+    m: Measurements,
+    cursors: dict[int, tuple[int, str | None]],
+    measured: list[tuple[int, float]],
 ) -> None:
     """Each subscriber of the flagship topic reads its feed; the time from the publisher's
-    acceptance to the record being readable is the delivery latency."""
+    acceptance to the record being readable is the delivery latency. `cursors` holds, per
+    subscription, the last seq read and the feed's `position` to read on from."""
     if not measured:
         return
     target = max(seq for seq, _ in measured)
     for sub_id, (agency, topic) in m.subscriptions.items():
         if topic != MEASURED_TOPIC:
             continue
-        while cursors.get(sub_id, 0) < target:
+        while cursors.get(sub_id, (0, None))[0] < target:
+            read_seq, position = cursors.get(sub_id, (0, None))
+            params: dict[str, Any] = {"limit": 1000, "wait": 5}
+            if position is not None:
+                params["cursor"] = position
             body = (
                 await hub.call(
-                    "GET",
-                    f"/exchange/v1/subscriptions/{sub_id}/records",
-                    agency,
-                    params={"after": cursors.get(sub_id, 0), "limit": 1000, "wait": 5},
+                    "GET", f"/exchange/v1/subscriptions/{sub_id}/records", agency, params=params
                 )
             ).json()
             readable_at = time.monotonic()
+            last_seq = body["data"][-1]["seq"] if body["data"] else read_seq
             for seq, accepted_at in measured:
-                if cursors.get(sub_id, 0) < seq <= (body["next"] or 0):
+                if read_seq < seq <= last_seq:
                     m.delivery_latencies.append(readable_at - accepted_at)
-            if body["next"] is not None:
-                cursors[sub_id] = body["next"]
+            cursors[sub_id] = (last_seq, body["position"])
 
 
 async def replay(
@@ -180,7 +185,7 @@ async def replay(
     started = time.monotonic()
     m = Measurements()
     m.subscriptions = await seed(hub, run_tag)
-    cursors: dict[int, int] = {}
+    cursors: dict[int, tuple[int, str | None]] = {}
     await hub.settle()
     clock = PhaseClock(m.phase_seconds)
     reminders_waiting = False
