@@ -7,7 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from pydantic import TypeAdapter, ValidationError
 
+from govhub_common.contract import ProblemCode, problem_responses
 from govhub_common.db import SessionDep
+from govhub_common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page
 from govhub_common.problems import Problem, validation_errors
 from govhub_common.runtime import ServiceContext
 from govhub_common.security import Operator, Principal, require_scope
@@ -20,7 +22,6 @@ from govhub_sms.messages.schemas import (
     DispatchRequest,
     MessageBatchItem,
     MessageCreate,
-    MessageList,
     MessagePublic,
     PublicStatus,
 )
@@ -32,6 +33,12 @@ router = APIRouter(prefix="/v1", tags=["messages"])
 Sender = Annotated[Principal, Depends(require_scope("sms:send"))]
 MAX_BATCH = 1000
 _ITEM = TypeAdapter(MessageBatchItem)
+# The batch body as documented: an array of MessageBatchItem (each item is validated on its
+# own, so that the valid ones are accepted beside the refused).
+_BATCH_SCHEMA = {
+    "items": MessageBatchItem.model_json_schema(),
+    "examples": [MessageBatchItem.model_json_schema()["examples"]],
+}
 
 
 def _context(request: Request) -> ServiceContext:
@@ -53,18 +60,37 @@ def _wake(request: Request) -> None:
     "/messages",
     status_code=201,
     response_model=MessagePublic,
-    summary="Submit a message",
-    description="201 for a new message; 200 with the stored message when the "
-    "Idempotency-Key was already used for the same content; 409 for other content.",
+    response_description="The new message, queued",
+    summary="Send a message",
+    responses={
+        200: {
+            "model": MessagePublic,
+            "description": "An idempotent replay: the Idempotency-Key was already used for "
+            "the same message, which is answered as stored (and not sent again)",
+        },
+        **problem_responses(ProblemCode.IDEMPOTENCY_CONFLICT),
+    },
 )
-async def submit_message(
+async def send_message(
     body: MessageCreate,
     session: SessionDep,
     principal: Sender,
     request: Request,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=255,
+            description="Makes the request take effect once: repeat it with the same key "
+            "after a timeout. Without one, every request is a new message.",
+            examples=["gz-ltax-reminder-91440101MA59CTL309-20240506"],
+        ),
+    ] = None,
 ) -> MessagePublic:
+    """Renders the template with the parameters and queues the text for the recipient. 201
+    with the new message; 200 with the stored message when the Idempotency-Key was already
+    used for the same content; 409 `idempotency_conflict` when it was used for another
+    message; 422 for an unknown template, missing parameters or a bad number."""
     key = idempotency_key or f"auto-{uuid.uuid4()}"
     [outcome] = await service.submit_messages(
         session,
@@ -90,16 +116,21 @@ async def submit_message(
 @router.post(
     "/messages/batch",
     response_model=BatchReply,
-    summary="Submit up to 1,000 messages, each with its idempotency_key",
-    description="Valid items are accepted even when others are refused; each refused item "
-    "lists its faults with JSON paths ($[3].recipient).",
+    summary="Send up to 1,000 messages, each with its idempotency_key",
 )
-async def submit_batch(
+async def send_messages(
     session: SessionDep,
     principal: Sender,
     request: Request,
-    items: Annotated[list[dict[str, Any]], Body(max_length=MAX_BATCH)],
+    items: Annotated[
+        list[dict[str, Any]], Body(max_length=MAX_BATCH, json_schema_extra=_BATCH_SCHEMA)
+    ],
 ) -> BatchReply:
+    """Each item is a message with its own idempotency_key. Valid items are accepted even
+    when others are refused: the reply gives each item's outcome (`created`, `existing`
+    for a replay of the same message, or `rejected`, also for a key already used for
+    another message) and the faults of a refused item with JSON paths
+    (`$[3].recipient`)."""
     submissions: list[service.Submission] = []
     positions: list[int] = []
     results: list[BatchResult | None] = [None] * len(items)
@@ -146,25 +177,38 @@ async def submit_batch(
     "/messages/{message_id}", response_model=MessagePublic, summary="A message and its history"
 )
 async def get_message(message_id: str, session: SessionDep, principal: Sender) -> MessagePublic:
+    """The message with its rendered text, billed parts, status and every status it went
+    through. An agency sees its own messages only (another's is 404); operators see all."""
     return await service.get_message(
         session, message_id=message_id, agency=None if principal.is_operator else principal.agency
     )
 
 
-@router.get("/messages", response_model=MessageList, summary="List messages")
+@router.get(
+    "/messages",
+    response_model=Page[MessagePublic],
+    summary="List messages",
+    responses=problem_responses(ProblemCode.INVALID_CURSOR),
+)
 async def list_messages(
     session: SessionDep,
     principal: Sender,
-    status: PublicStatus | None = None,
-    template: str | None = None,
-    recipient: str | None = None,
+    status: Annotated[PublicStatus | None, Query(description="Only messages now in it.")] = None,
+    template: Annotated[str | None, Query(description="Only this template's.")] = None,
+    recipient: Annotated[str | None, Query(description="Only to this mobile number.")] = None,
     idempotency_key: str | None = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
+    created_from: Annotated[
+        datetime | None, Query(description="Accepted at or after this time.")
+    ] = None,
+    created_to: Annotated[datetime | None, Query(description="Accepted before this time.")] = None,
     agency: Annotated[str | None, Query(description="Operators only")] = None,
-    cursor: Annotated[str | None, Query(pattern=r"^\d+$")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> MessageList:
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[MessagePublic]:
+    """The caller's messages (an operator's: every agency's, or `agency`'s) in the order they
+    were accepted, without their history, filtered by status, template, recipient,
+    idempotency key and time of acceptance."""
+    after = decode_cursor(cursor, int)
     if not principal.is_operator:
         agency = principal.agency
     if recipient is not None:
@@ -179,7 +223,7 @@ async def list_messages(
                 "invalid input at query:$.recipient",
                 errors=[{"path": "query:$.recipient", "message": str(exc)}],
             ) from None
-    data, after = await service.list_messages(
+    rows = await service.list_messages(
         session,
         agency=agency,
         status=status,
@@ -188,18 +232,20 @@ async def list_messages(
         idempotency_key=idempotency_key,
         created_from=created_from,
         created_to=created_to,
-        after=int(cursor) if cursor else None,
+        after=after[0] if after else None,
         limit=limit,
     )
-    return MessageList(data=data, next=str(after) if after is not None else None)
+    return page(rows, limit, key=lambda r: (r["seq"],), item=service.public)
 
 
 @router.post(
     "/messages/{message_id}/resend",
     response_model=MessagePublic,
     summary="Resend a failed, expired or ambiguous message (operators)",
-    description="The only way an ambiguous message is sent again: the carrier may already "
-    "have it, so the citizen may get it twice. 409 for any other status.",
+    description="The message is queued again with a new validity. The only way an ambiguous "
+    "message is sent again: the carrier may already have it, so the citizen may get it twice. "
+    "409 `conflict` for any other status.",
+    responses=problem_responses(ProblemCode.CONFLICT),
 )
 async def resend_message(
     message_id: str, session: SessionDep, request: Request, _: Operator
@@ -216,7 +262,9 @@ async def resend_message(
     response_model=MessagePublic,
     summary="Give up an ambiguous message (operators)",
     description="It ends `failed` with the reason; use it when the carrier says it has the "
-    "message, or when a second text would do more harm than none. 409 unless ambiguous.",
+    "message, or when a second text would do more harm than none. 409 `conflict` unless "
+    "ambiguous.",
+    responses=problem_responses(ProblemCode.CONFLICT),
 )
 async def abandon_message(
     message_id: str,
@@ -238,7 +286,10 @@ async def abandon_message(
     response_model=DispatchReply,
     summary="Run sending rounds as of a time (operators; for simulations and tests)",
 )
-async def dispatch(body: DispatchRequest, request: Request, _: Operator) -> DispatchReply:
+async def dispatch_messages(body: DispatchRequest, request: Request, _: Operator) -> DispatchReply:
+    """Runs sending rounds as of `as_of` until nothing more is due (at most 100 rounds), then
+    applies the delivery reports received, and answers the totals. The sender does the same
+    by itself in real time; this is for a simulated clock (the demo city, tests)."""
     from govhub_common.clock import ensure_utc
     from govhub_sms.sending.reports import process_pending
 

@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import sqlalchemy as sa
 from fastapi import APIRouter, Response
-from pydantic import BaseModel
 
 from govhub_common.db import SessionDep
 from govhub_common.identifiers import MobileNumber
 from govhub_common.problems import not_found
 from govhub_common.security import Operator
+from govhub_sms.optouts.schemas import OptOutCreate, OptOutPublic
 
 router = APIRouter(prefix="/v1/opt-outs", tags=["opt-outs"])
 
 
-class OptOutCreate(BaseModel):
-    recipient: MobileNumber
-
-
-class OptOutPublic(BaseModel):
-    recipient: str
-    source: str
-    created_at: datetime
-
-
 @router.get("/{recipient}", response_model=OptOutPublic, summary="Whether a number opted out")
 async def get_opt_out(recipient: MobileNumber, session: SessionDep, _: Operator) -> OptOutPublic:
+    """The number's opt-out and where it came from; 404 when it has not opted out."""
     row = (
         (
             await session.execute(
@@ -47,6 +36,8 @@ async def get_opt_out(recipient: MobileNumber, session: SessionDep, _: Operator)
 
 @router.post("", status_code=201, response_model=OptOutPublic, summary="Add a number")
 async def add_opt_out(body: OptOutCreate, session: SessionDep, _: Operator) -> OptOutPublic:
+    """No message of a template that honours opt-outs goes to the number any more (a
+    number already on the list is answered as it is)."""
     row = (
         (
             await session.execute(
@@ -66,6 +57,7 @@ async def add_opt_out(body: OptOutCreate, session: SessionDep, _: Operator) -> O
 
 @router.delete("/{recipient}", status_code=204, summary="Remove a number (it opted back in)")
 async def remove_opt_out(recipient: MobileNumber, session: SessionDep, _: Operator) -> Response:
+    """The number gets every message again; 404 when it is not on the list."""
     result = await session.execute(
         sa.text("DELETE FROM sms.opt_outs WHERE recipient = :r RETURNING 1"), {"r": recipient}
     )

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request
 
+from govhub_common.contract import ProblemCode, problem_responses
 from govhub_common.db import SessionDep
+from govhub_common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page
 from govhub_common.problems import Problem, not_found
 from govhub_common.security import Operator, Principal, require_scope
 from govhub_sms.templates import service
@@ -13,7 +15,6 @@ from govhub_sms.templates.schemas import (
     RenderPublic,
     RenderRequest,
     TemplateCreate,
-    TemplateList,
     TemplatePublic,
     TemplateUpdate,
 )
@@ -22,15 +23,37 @@ router = APIRouter(prefix="/v1/templates", tags=["templates"])
 Sender = Annotated[Principal, Depends(require_scope("sms:send"))]
 
 
-@router.get("", response_model=TemplateList, summary="List templates")
-async def list_templates(session: SessionDep, _: Sender) -> TemplateList:
-    return TemplateList(data=[t.public() for t in await service.list_templates(session)])
+@router.get(
+    "",
+    response_model=Page[TemplatePublic],
+    summary="List templates",
+    responses=problem_responses(ProblemCode.INVALID_CURSOR),
+)
+async def list_templates(
+    session: SessionDep, _: Sender, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> Page[TemplatePublic]:
+    """Every template by code, active or not, with its parameters and the parts a message
+    of it is billed when every parameter is 4 characters long."""
+    after = decode_cursor(cursor, str)
+    templates = await service.list_templates(
+        session, limit=limit, after=after[0] if after else None
+    )
+    return page(templates, limit, key=lambda t: (t.code,), item=lambda t: t.public())
 
 
-@router.post("", status_code=201, response_model=TemplatePublic, summary="Create a template")
+@router.post(
+    "",
+    status_code=201,
+    response_model=TemplatePublic,
+    summary="Create a template",
+    responses=problem_responses(ProblemCode.CONFLICT),
+)
 async def create_template(
     body: TemplateCreate, session: SessionDep, request: Request, _: Operator
 ) -> TemplatePublic:
+    """A new template: the signature reads 【name】, the body names its parameters in braces
+    (`{name}`). A marketing template always honours opt-outs. 409 `conflict` when the code
+    exists (change it with PATCH); 422 for a bad signature or body."""
     template, _created = await service.upsert_template(
         session,
         data=body,
@@ -42,6 +65,7 @@ async def create_template(
 
 @router.get("/{code}", response_model=TemplatePublic, summary="One template")
 async def get_template(code: str, session: SessionDep, _: Sender) -> TemplatePublic:
+    """The template with its parameters, version and whether it is active."""
     template = await service.get_template(session, code=code)
     if template is None:
         raise not_found("template", code)
@@ -52,6 +76,8 @@ async def get_template(code: str, session: SessionDep, _: Sender) -> TemplatePub
 async def update_template(
     code: str, body: TemplateUpdate, session: SessionDep, request: Request, _: Operator
 ) -> TemplatePublic:
+    """Changes the fields given and raises the version; messages already accepted keep
+    the text they were rendered with. `active: false` stops new messages of it."""
     template = await service.update_template(
         session,
         code=code,
@@ -63,8 +89,11 @@ async def update_template(
 
 @router.post("/{code}/render", response_model=RenderPublic, summary="Preview a text and its parts")
 async def render_template(
-    code: str, body: RenderRequest, session: SessionDep, _: Sender, response: Response
+    code: str, body: RenderRequest, session: SessionDep, _: Sender
 ) -> RenderPublic:
+    """The text a message of the template with these parameters would carry, its encoding
+    and the parts the carrier bills; nothing is sent. 422 names each missing or unknown
+    parameter."""
     template = await service.get_template(session, code=code)
     if template is None:
         raise not_found("template", code)

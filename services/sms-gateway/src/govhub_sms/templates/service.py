@@ -115,9 +115,16 @@ async def templates_by_code(session: AsyncSession, *, codes: list[str]) -> dict[
     return {row["code"]: Template(**row) for row in rows}
 
 
-async def list_templates(session: AsyncSession) -> list[Template]:
+async def list_templates(session: AsyncSession, *, limit: int, after: str | None) -> list[Template]:
+    """Templates by code after the code `after`: up to limit + 1."""
     rows = (
-        await session.execute(sa.text(f"SELECT {_COLUMNS} FROM sms.templates ORDER BY code"))
+        await session.execute(
+            sa.text(
+                f"SELECT {_COLUMNS} FROM sms.templates "
+                "WHERE CAST(:after AS text) IS NULL OR code > :after ORDER BY code LIMIT :limit"
+            ),
+            {"after": after, "limit": limit + 1},
+        )
     ).mappings()
     return [Template(**row) for row in rows]
 
@@ -161,7 +168,9 @@ async def upsert_template(
         )
     ).first()
     if row is None and not replace:
-        raise Problem(409, "conflict", f"template {data.code} already exists; use PUT to change it")
+        raise Problem(
+            409, "conflict", f"template {data.code} already exists; use PATCH to change it"
+        )
     template = await get_template(session, code=data.code)
     assert template is not None
     return template, bool(row and row.created)

@@ -1,0 +1,149 @@
+"""The SMS gateway's lists on the one pagination model (limit, an opaque cursor, `next` null
+at the end) and its OpenAPI document as a contract (operation ids, declared answers)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sms_support import random_mobile
+
+from govhub_common import testing
+
+PARAMS = {"name": "广州市海创信息有限公司", "deadline": "2030年7月20日"}
+
+
+async def every_page(
+    hub: testing.Hub, url: str, headers: dict[str, str], **params: Any
+) -> list[Any]:
+    """Every item of a list, one page after the other, checking each page's size."""
+    items: list[Any] = []
+    cursor: str | None = None
+    while True:
+        query = dict(params, **({"cursor": cursor} if cursor else {}))
+        reply = await hub.client.get(url, params=query, headers=headers)
+        assert reply.status_code == 200, reply.text
+        page = reply.json()
+        assert set(page) == {"data", "next"}
+        assert len(page["data"]) <= params["limit"]
+        items += page["data"]
+        cursor = page["next"]
+        if cursor is None:
+            return items
+        assert len(page["data"]) == params["limit"]
+
+
+async def test_messages_and_templates_page_to_the_end(hub: testing.Hub) -> None:
+    agency = hub.auth("gz-ltax", "sms:send")
+    recipient = random_mobile()
+    sent = []
+    for _ in range(3):
+        reply = await hub.client.post(
+            "/sms/v1/messages",
+            json={
+                "recipient": recipient,
+                "template": "tax_registration_reminder",
+                "params": PARAMS,
+            },
+            headers={**agency, "Idempotency-Key": uuid.uuid4().hex},
+        )
+        assert reply.status_code == 201, reply.text
+        sent.append(reply.json()["id"])
+
+    listed = await every_page(hub, "/sms/v1/messages", agency, recipient=recipient, limit=1)
+    assert [m["id"] for m in listed] == sent
+    whole = (
+        await hub.client.get("/sms/v1/messages", params={"recipient": recipient}, headers=agency)
+    ).json()
+    assert whole["next"] is None and whole["data"] == listed
+    other_agency = hub.auth("gz-ntax", "sms:send")
+    assert (
+        await every_page(hub, "/sms/v1/messages", other_agency, recipient=recipient, limit=1) == []
+    )
+    failed = (
+        await hub.client.get(
+            "/sms/v1/messages", params={"recipient": recipient, "status": "failed"}, headers=agency
+        )
+    ).json()
+    assert failed == {"data": [], "next": None}
+
+    templates = (await hub.client.get("/sms/v1/templates", headers=agency)).json()
+    assert templates["next"] is None and len(templates["data"]) >= 3
+    assert await every_page(hub, "/sms/v1/templates", agency, limit=1) == templates["data"]
+    codes = [t["code"] for t in templates["data"]]
+    assert codes == sorted(codes)
+
+
+async def test_lists_refuse_a_cursor_they_did_not_give(hub: testing.Hub) -> None:
+    for url in ("/sms/v1/messages", "/sms/v1/templates"):
+        for cursor in ("42", "bm90IGEgY3Vyc29y", "WzEsMl0"):
+            reply = await hub.client.get(url, params={"cursor": cursor}, headers=hub.operator())
+            assert reply.status_code == 400, (url, cursor, reply.text)
+            assert reply.json()["code"] == "invalid_cursor"
+            assert reply.headers["content-type"] == "application/problem+json"
+        too_many = await hub.client.get(url, params={"limit": 1001}, headers=hub.operator())
+        assert too_many.status_code == 422 and too_many.json()["code"] == "validation_failed"
+
+
+async def test_the_document_names_and_declares_every_operation(hub: testing.Hub) -> None:
+    document = (await hub.client.get("/sms/openapi.json")).json()
+    operations = {
+        operation["operationId"]: operation
+        for item in document["paths"].values()
+        for operation in item.values()
+    }
+    ours = {
+        "sendMessage",
+        "sendMessages",
+        "getMessage",
+        "listMessages",
+        "resendMessage",
+        "abandonMessage",
+        "dispatchMessages",
+        "listTemplates",
+        "createTemplate",
+        "getTemplate",
+        "updateTemplate",
+        "renderTemplate",
+        "getOptOut",
+        "addOptOut",
+        "removeOptOut",
+    }
+    assert ours <= set(operations)
+    for name in ours:
+        operation = operations[name]
+        assert operation["summary"] and operation["description"], name
+        assert len(operation["tags"]) == 1, name
+        body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+        if body is not None:
+            shape = body["schema"]
+            if "items" in shape:  # the batch: an array of items documented inline
+                assert shape["items"]["examples"] and shape["examples"], name
+            else:
+                ref = shape.get("$ref") or shape["anyOf"][0]["$ref"]
+                assert document["components"]["schemas"][ref.split("/")[-1]]["examples"], name
+        for status, response in operation["responses"].items():
+            if status.startswith("2") and status != "204":
+                assert response["content"]["application/json"]["schema"]["$ref"], name
+
+    send = operations["sendMessage"]["responses"]
+    assert send["201"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/MessagePublic"
+    }
+    assert send["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/MessagePublic"
+    }
+    assert "`idempotency_conflict`" in send["409"]["description"]
+    for name in ("resendMessage", "abandonMessage", "createTemplate"):
+        assert "`conflict`" in operations[name]["responses"]["409"]["description"], name
+    for name in ("listMessages", "listTemplates"):
+        assert "`invalid_cursor`" in operations[name]["responses"]["400"]["description"]
+    batch = operations["sendMessages"]["requestBody"]["content"]["application/json"]["schema"]
+    assert batch["type"] == "array" and batch["maxItems"] == 1000
+    assert batch["items"]["title"] == "MessageBatchItem"
+    assert "idempotency_key" in batch["items"]["required"]
+    schemas = document["components"]["schemas"]
+    assert {"MessageList", "TemplateList"}.isdisjoint(schemas)
+    assert set(schemas["Page_MessagePublic_"]["properties"]) == {"data", "next"}
+    example = schemas["MessagePublic"]["examples"][0]
+    assert example["recipient"].startswith("+86") and "【" in example["text"]
