@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
 
 from govhub_alerting.deps import Context, Settings
+from govhub_alerting.engine.schemas import EvaluateRequest, EvaluateResult
 from govhub_alerting.engine.sweep import sweep
 from govhub_alerting.stats.service import refresh_gauges
 from govhub_common.clock import ensure_utc
@@ -16,30 +14,14 @@ from govhub_common.security import Operator
 router = APIRouter(prefix="/v1", tags=["engine"])
 
 
-class EvaluateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    as_of: datetime | None = Field(
-        None, description="Fire timers due up to this time (default now); naive = Asia/Shanghai."
-    )
-
-
-class EvaluateResult(BaseModel):
-    as_of: datetime
-    timers_fired: int
-    warnings_raised: int
-    warnings_resolved: int
-    reminders_due: int
-    reminders_without_recipient: int = Field(
-        description="Reminders due but not emitted: no mobile known for the subject."
-    )
-    batches: int
-
-
-@router.post("/evaluate", response_model=EvaluateResult)
-async def evaluate(
+@router.post("/evaluate", response_model=EvaluateResult, summary="Fire the timers due")
+async def evaluate_timers(
     body: EvaluateRequest, operator: Operator, ctx: Context, settings: Settings
 ) -> EvaluateResult:
+    """Fire every deadline and reminder timer due up to `as_of` (default now), as the
+    scheduler does on its own: missed deadlines raise warnings, due reminders are emitted
+    as `alerting.reminder.due`. A simulation advances the hub's time with it. Timers fire
+    once: a second call as of the same time fires nothing."""
     # Each batch commits on its own (not the request's transaction): a crash keeps what fired.
     as_of = ensure_utc(body.as_of) if body.as_of else ctx.clock.now()
     result = await sweep(

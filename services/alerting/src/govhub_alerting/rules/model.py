@@ -18,17 +18,21 @@ TOPIC_CODE = r"^[a-z][a-z0-9_]*$"
 FIELD_NAME = r"^[a-z][a-z0-9_]*$"
 # Reminder parameters may name a field of the trigger record or one of these computed values.
 COMPUTED_PARAMS = ("$deadline", "$trigger_date", "$subject")
+# Periods are whole days up to a century (beyond, dates leave the calendar).
+MAX_DAYS = 36600
 
 
 def _whole_days(value: str) -> str:
     try:
         parsed = isodate.parse_duration(value)
-    except (isodate.ISO8601Error, ValueError) as exc:
+    except (isodate.ISO8601Error, ValueError, OverflowError) as exc:
         raise ValueError(f"{value!r} is not an ISO 8601 duration such as P30D") from exc
     if isinstance(parsed, isodate.Duration) or parsed.seconds or parsed.microseconds:
         raise ValueError(f"{value!r} must be a whole number of days or weeks (P30D, P4W)")
     if parsed.days < 0:
         raise ValueError(f"{value!r} must not be negative")
+    if parsed.days > MAX_DAYS:
+        raise ValueError(f"{value!r} must be at most P{MAX_DAYS}D (100 years)")
     return value
 
 
@@ -190,7 +194,9 @@ class DuplicateRule(_RuleBase):
     same: list[str] = Field(
         default_factory=list, description="Fields that must be equal as well (the item)."
     )
-    min_agencies: int = Field(2, ge=2, description="Distinct publishing agencies that count.")
+    min_agencies: int = Field(
+        2, ge=2, le=1000, description="Distinct publishing agencies that count."
+    )
     window: Days = Field(description="All counted records lie within this period (P90D).")
     auto_resolve: bool = False
 

@@ -41,21 +41,51 @@ class StoredRule:
         return self.rule.id
 
 
+def _unstorable(raw: Any, path: str = "$") -> list[dict[str, Any]]:
+    """Values PostgreSQL cannot hold: text with NUL, integers beyond 64 bits."""
+    if isinstance(raw, str) and "\x00" in raw:
+        return [{"path": path, "message": "must not contain NUL characters", "type": "nul"}]
+    if isinstance(raw, int) and not isinstance(raw, bool) and not -(2**63) <= raw < 2**63:
+        return [{"path": path, "message": "must fit in 64 bits", "type": "int_range"}]
+    if isinstance(raw, dict):
+        found = [
+            error
+            for key in raw
+            if isinstance(key, str)
+            for error in _unstorable(key, f"{path}.{key}")
+        ]
+        return found + [
+            e for key, value in raw.items() for e in _unstorable(value, f"{path}.{key}")
+        ]
+    if isinstance(raw, list):
+        return [e for i, value in enumerate(raw) for e in _unstorable(value, f"{path}[{i}]")]
+    return []
+
+
 def parse_rule(raw: Any) -> AnyRule:
     """A rule from its JSON/YAML form; every fault is reported with its JSON path."""
     try:
-        return RULE_ADAPTER.validate_python(raw)
-    except ValidationError as exc:
-        errors = [
-            {"path": pydantic_error_path(tuple(e["loc"])), "message": e["msg"], "type": e["type"]}
-            for e in exc.errors()
-        ]
-        raise Problem(
-            422,
-            "invalid_rule",
-            "the rule is not valid: " + ", ".join(e["path"] for e in errors[:5]),
-            errors=errors,
-        ) from None
+        errors = _unstorable(raw)
+    except RecursionError:
+        errors = [{"path": "$", "message": "nested too deeply", "type": "too_deep"}]
+    if not errors:
+        try:
+            return RULE_ADAPTER.validate_python(raw)
+        except ValidationError as exc:
+            errors = [
+                {
+                    "path": pydantic_error_path(tuple(e["loc"])),
+                    "message": e["msg"],
+                    "type": e["type"],
+                }
+                for e in exc.errors()
+            ]
+    raise Problem(
+        422,
+        "invalid_rule",
+        "the rule is not valid: " + ", ".join(e["path"] for e in errors[:5]),
+        errors=errors,
+    )
 
 
 async def check_rule(
@@ -201,13 +231,30 @@ async def list_rules(session: AsyncSession, *, enabled_only: bool = False) -> li
     return [_stored(row) for row in rows]
 
 
-async def rule_versions(session: AsyncSession, *, rule_id: str) -> list[dict[str, Any]]:
+async def rules_after(session: AsyncSession, *, after: str | None, limit: int) -> list[StoredRule]:
+    """Up to `limit` rules by id, after the rule `after` (a page of the list)."""
+    rows = await session.execute(
+        sa.text(
+            _SELECT + "WHERE (CAST(:after AS text) IS NULL OR r.id > :after) "
+            "ORDER BY r.id LIMIT :limit"
+        ),
+        {"after": after, "limit": limit},
+    )
+    return [_stored(row) for row in rows]
+
+
+async def rule_versions(
+    session: AsyncSession, *, rule_id: str, after: int | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """The versions of a rule in order, after the version `after`; up to `limit`."""
     rows = await session.execute(
         sa.text(
             "SELECT version, definition, source, created_at, created_by "
-            "FROM alerting.rule_versions WHERE rule_id = :id ORDER BY version"
+            "FROM alerting.rule_versions WHERE rule_id = :id "
+            "AND (CAST(:after AS bigint) IS NULL OR version > :after) "
+            "ORDER BY version LIMIT :limit"
         ),
-        {"id": rule_id},
+        {"id": rule_id, "after": after, "limit": limit},
     )
     return [dict(row._mapping) for row in rows]
 

@@ -6,50 +6,42 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
 
 from govhub_alerting.deps import Reader
+from govhub_alerting.fields import NO_NUL
+from govhub_alerting.stats.schemas import RuleFigures
 from govhub_alerting.stats.service import refresh_gauges, rule_stats
+from govhub_common.contract import ProblemCode, problem_responses
 from govhub_common.db import SessionDep
+from govhub_common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page
 from govhub_common.problems import Problem
-
-
-class RuleFigures(BaseModel):
-    rule_id: str
-    kind: str
-    title: str
-    assigned_agency: str
-    triggers: int
-    reminders_sent: int
-    reminders_without_recipient: int = Field(
-        description="Reminders due but not sent: no mobile known for the subject."
-    )
-    complied_on_time: int
-    warnings_raised: int
-    warnings_open: int
-    complied_late: int
-    false_positives: int
-    follow_up_rate: float | None
-    compliance_rate: float | None
-
-
-class StatsPage(BaseModel):
-    period_from: date
-    period_to: date
-    data: list[RuleFigures]
-
 
 router = APIRouter(prefix="/v1", tags=["stats"])
 
 
-@router.get("/stats", response_model=StatsPage)
-async def stats(
+@router.get(
+    "/stats",
+    response_model=Page[RuleFigures],
+    summary="List the figures of each rule",
+    responses=problem_responses(ProblemCode.INVALID_CURSOR),
+)
+async def list_rule_stats(
     session: SessionDep,
     principal: Reader,
-    rule: str | None = None,
-    period_from: Annotated[date, Query(alias="from")] = date(1900, 1, 1),
-    period_to: Annotated[date, Query(alias="to")] = date(9999, 12, 31),
-) -> StatsPage:
+    rule: Annotated[str | None, Query(pattern=NO_NUL, description="Only this rule.")] = None,
+    period_from: Annotated[
+        date, Query(alias="from", description="First business date of the triggers counted.")
+    ] = date(1900, 1, 1),
+    period_to: Annotated[
+        date, Query(alias="to", description="Last business date of the triggers counted.")
+    ] = date(9999, 12, 31),
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[RuleFigures]:
+    """Per rule, in the order of their ids: triggers, reminders, warnings raised and how
+    they were resolved, for the records whose business date lies in the period (a cohort:
+    the enterprises licensed in March, say). An agency sees the figures of the rules
+    assigned to it; operators see all."""
     if period_to < period_from:
         raise Problem(
             422,
@@ -57,14 +49,16 @@ async def stats(
             "the period ends before it starts",
             errors=[{"path": "query:$.to", "message": "must not be before from"}],
         )
-    # An agency sees the figures of the rules assigned to it; operators see all.
+    after = decode_cursor(cursor, str)
     agency = None if principal.is_operator else principal.agency
     figures = await rule_stats(
-        session, rule_id=rule, agency=agency, period_from=period_from, period_to=period_to
-    )
-    await refresh_gauges(session)
-    return StatsPage(
+        session,
+        rule_id=rule,
+        agency=agency,
         period_from=period_from,
         period_to=period_to,
-        data=[RuleFigures.model_validate(f) for f in figures],
+        after=after[0] if after else None,
+        limit=limit + 1,
     )
+    await refresh_gauges(session)
+    return page(figures, limit, key=lambda f: (f["rule_id"],), item=RuleFigures.model_validate)

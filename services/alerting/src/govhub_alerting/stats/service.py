@@ -32,6 +32,8 @@ WITH rules AS (
     JOIN alerting.rule_versions v ON v.rule_id = r.id AND v.version = r.current_version
     WHERE (CAST(:rule AS text) IS NULL OR r.id = :rule)
       AND (CAST(:agency AS text) IS NULL OR v.definition->>'assigned_agency' = :agency)
+      AND (CAST(:after AS text) IS NULL OR r.id > :after)
+    ORDER BY r.id LIMIT :limit
 ), timer_figures AS (
     SELECT t.rule_id,
         count(*) FILTER (WHERE t.kind = 'reminder' AND t.outcome = 'sent') AS reminders_sent,
@@ -106,10 +108,20 @@ async def rule_stats(
     agency: str | None,
     period_from: date,
     period_to: date,
+    after: str | None = None,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
+    """The figures of up to `limit` rules by id, after the rule `after`."""
     rows = await session.execute(
         sa.text(STATS),
-        {"rule": rule_id, "agency": agency, "from": period_from, "to": period_to},
+        {
+            "rule": rule_id,
+            "agency": agency,
+            "from": period_from,
+            "to": period_to,
+            "after": after,
+            "limit": limit,
+        },
     )
     rules = {stored.id: stored.rule for stored in await list_rules(session)}
     out = []

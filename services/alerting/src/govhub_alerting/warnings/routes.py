@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
 from govhub_alerting.deps import Context, Reader, Worker
+from govhub_alerting.fields import NO_NUL, WarningIdPath
 from govhub_alerting.warnings import service
 from govhub_alerting.warnings.schemas import (
     HistoryEntry,
@@ -15,28 +16,62 @@ from govhub_alerting.warnings.schemas import (
     SilencePublic,
     TransitionCreate,
     WarningDetail,
-    WarningPage,
     WarningPublic,
 )
+from govhub_common.contract import ProblemCode, problem_responses
 from govhub_common.db import SessionDep
+from govhub_common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page
 
 router = APIRouter(prefix="/v1", tags=["warnings"])
 
 
-@router.get("/warnings", response_model=WarningPage)
+def _warning(row: Any) -> WarningPublic:
+    return WarningPublic.model_validate(dict(row._mapping))
+
+
+def _silence(row: Any) -> SilencePublic:
+    return SilencePublic.model_validate(dict(row._mapping))
+
+
+@router.get(
+    "/warnings",
+    response_model=Page[WarningPublic],
+    summary="List warnings",
+    responses=problem_responses(
+        ProblemCode.INVALID_CURSOR, ProblemCode.INSUFFICIENT_SCOPE, ProblemCode.FORBIDDEN
+    ),
+)
 async def list_warnings(
     session: SessionDep,
     principal: Reader,
-    rule: str | None = None,
-    status: Literal["open", "investigating", "resolved"] | None = None,
-    agency: str | None = None,
-    subject: str | None = None,
-    raised_from: Annotated[date | None, Query(alias="from")] = None,
-    raised_to: Annotated[date | None, Query(alias="to")] = None,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> WarningPage:
-    rows, next_cursor = await service.list_warnings(
+    rule: Annotated[str | None, Query(pattern=NO_NUL, description="Raised by this rule.")] = None,
+    status: Annotated[
+        Literal["open", "investigating", "resolved"] | None, Query(description="In this status.")
+    ] = None,
+    agency: Annotated[
+        str | None,
+        Query(
+            pattern=NO_NUL,
+            description="Assigned to this agency (operators; an agency may name only itself).",
+        ),
+    ] = None,
+    subject: Annotated[
+        str | None, Query(pattern=NO_NUL, description="About this subject (USCC...).")
+    ] = None,
+    raised_from: Annotated[
+        date | None, Query(alias="from", description="Raised on or after this business date.")
+    ] = None,
+    raised_to: Annotated[
+        date | None, Query(alias="to", description="Raised on or before this business date.")
+    ] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[WarningPublic]:
+    """The warnings the caller may see, oldest first: an agency sees those assigned to it
+    (naming another agency is `forbidden`), operators see all. Dates are business dates
+    (Asia/Shanghai) of when the warning was raised."""
+    after = decode_cursor(cursor, int)
+    rows = await service.list_warnings(
         session,
         agency=service.visible_agency(principal, agency),
         rule_id=rule,
@@ -44,16 +79,18 @@ async def list_warnings(
         raised_from=raised_from,
         raised_to=raised_to,
         subject=subject,
-        cursor=cursor,
-        limit=limit,
+        after=after[0] if after else None,
+        limit=limit + 1,
     )
-    return WarningPage(
-        data=[WarningPublic.model_validate(dict(r._mapping)) for r in rows], next=next_cursor
-    )
+    return page(rows, limit, key=lambda row: (row.id,), item=_warning)
 
 
-@router.get("/warnings/{warning_id}", response_model=WarningDetail)
-async def get_warning(warning_id: int, session: SessionDep, principal: Reader) -> WarningDetail:
+@router.get("/warnings/{warning_id}", response_model=WarningDetail, summary="Get a warning")
+async def get_warning(
+    warning_id: WarningIdPath, session: SessionDep, principal: Reader
+) -> WarningDetail:
+    """The warning with its evidence and its history, oldest move first. Another agency's
+    warning answers 404, so ids reveal nothing."""
     row = await service.get_warning(session, warning_id=warning_id, principal=principal)
     entries = await service.history(session, warning_id=warning_id)
     return WarningDetail.model_validate(
@@ -64,10 +101,24 @@ async def get_warning(warning_id: int, session: SessionDep, principal: Reader) -
     )
 
 
-@router.post("/warnings/{warning_id}/transitions", response_model=WarningPublic)
-async def transition(
-    warning_id: int, body: TransitionCreate, session: SessionDep, principal: Worker, ctx: Context
+@router.post(
+    "/warnings/{warning_id}/transitions",
+    response_model=WarningPublic,
+    summary="Move a warning to another status",
+    responses=problem_responses(ProblemCode.INVALID_TRANSITION),
+)
+async def transition_warning(
+    warning_id: WarningIdPath,
+    body: TransitionCreate,
+    session: SessionDep,
+    principal: Worker,
+    ctx: Context,
 ) -> WarningPublic:
+    """Work the warning as a case: open -> investigating -> resolved, or back from
+    investigating to open. Resolving needs a `resolution` (and only resolving takes one); a
+    resolved warning is final (`invalid_transition`). Each move is kept in the warning's
+    history; resolving emits `alerting.warning.resolved`. The assigned agency or an
+    operator may move it."""
     row = await service.transition(
         session,
         warning_id=warning_id,
@@ -77,13 +128,24 @@ async def transition(
         note=body.note,
         now=ctx.clock.now(),
     )
-    return WarningPublic.model_validate(dict(row._mapping))
+    return _warning(row)
 
 
-@router.post("/silences", status_code=201, response_model=SilencePublic)
+@router.post(
+    "/silences",
+    status_code=201,
+    response_model=SilencePublic,
+    summary="Silence a rule for a subject",
+    responses=problem_responses(
+        ProblemCode.INSUFFICIENT_SCOPE, ProblemCode.FORBIDDEN, ProblemCode.NOT_FOUND
+    ),
+)
 async def create_silence(
     body: SilenceCreate, session: SessionDep, principal: Worker
 ) -> SilencePublic:
+    """Hold back the warnings a rule would raise about one subject up to a date (an
+    extension granted, say). Operators, and the agency the rule is assigned to, may set
+    one; a rule that does not exist answers 404."""
     row = await service.create_silence(
         session,
         principal=principal,
@@ -92,12 +154,30 @@ async def create_silence(
         until=body.until,
         reason=body.reason,
     )
-    return SilencePublic.model_validate(dict(row._mapping))
+    return _silence(row)
 
 
-@router.get("/silences")
+@router.get(
+    "/silences",
+    response_model=Page[SilencePublic],
+    summary="List silences",
+    responses=problem_responses(ProblemCode.INVALID_CURSOR),
+)
 async def list_silences(
-    session: SessionDep, principal: Reader, rule: str | None = None
-) -> dict[str, object]:
-    rows = await service.list_silences(session, principal=principal, rule_id=rule)
-    return {"data": [SilencePublic.model_validate(dict(r._mapping)) for r in rows], "next": None}
+    session: SessionDep,
+    principal: Reader,
+    rule: Annotated[str | None, Query(pattern=NO_NUL, description="Of this rule.")] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[SilencePublic]:
+    """The silences the caller may see, oldest first: an agency sees those of the rules
+    assigned to it, operators see all."""
+    after = decode_cursor(cursor, int)
+    rows = await service.list_silences(
+        session,
+        principal=principal,
+        rule_id=rule,
+        after=after[0] if after else None,
+        limit=limit + 1,
+    )
+    return page(rows, limit, key=lambda row: (row.id,), item=_silence)

@@ -7,66 +7,169 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from govhub_alerting.fields import Text
+from govhub_alerting.rules.schemas import Evidence
+
 Status = Literal["open", "investigating", "resolved"]
 Resolution = Literal["complied_late", "exempt", "false_positive", "penalised", "other"]
 
+_WARNING_EXAMPLE: dict[str, Any] = {
+    "id": 4211,
+    "rule_id": "tax_registration_missing",
+    "rule_version": 1,
+    "kind": "absence",
+    "title": "应办未办税务登记",
+    "severity": "high",
+    "subject": "91440101MA5CXXXX1K",
+    "assigned_agency": "gz-ltax",
+    "status": "investigating",
+    "resolution": None,
+    "note": "已电话联系企业法定代表人",
+    "trigger_date": "2026-03-02",
+    "due_date": "2026-04-01",
+    "raised_at": "2026-04-01T16:00:00Z",
+    "resolved_at": None,
+    "updated_at": "2026-04-02T02:15:00Z",
+    "evidence": [
+        {
+            "topic": "enterprise_registered",
+            "seq": 18234,
+            "publisher": "gz-amr",
+            "subject": "91440101MA5CXXXX1K",
+            "business_date": "2026-03-02",
+            "data": {"uscc": "91440101MA5CXXXX1K", "established_date": "2026-03-02"},
+        }
+    ],
+}
+_HISTORY_EXAMPLE: list[Any] = [
+    {
+        "from_status": None,
+        "to_status": "open",
+        "resolution": None,
+        "note": None,
+        "actor": "alerting",
+        "at": "2026-04-01T16:00:00Z",
+    },
+    {
+        "from_status": "open",
+        "to_status": "investigating",
+        "resolution": None,
+        "note": "已电话联系企业法定代表人",
+        "actor": "gz-ltax/ltax-case-desk",
+        "at": "2026-04-02T02:15:00Z",
+    },
+]
+
 
 class WarningPublic(BaseModel):
+    """A warning: a case assigned to an agency, raised by a rule about one subject."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_WARNING_EXAMPLE]})
+
     id: int
     rule_id: str
-    rule_version: int
-    kind: str
+    rule_version: int = Field(description="The rule's version the warning was raised under.")
+    kind: str = Field(description="The rule's kind: absence, contradiction or duplicate.")
     title: str
     severity: str
-    subject: str
+    subject: str = Field(description="Whom it is about (USCC, ID number, household...).")
     assigned_agency: str
     status: Status
     resolution: Resolution | None
     note: str | None
-    trigger_date: date
-    due_date: date | None
+    trigger_date: date = Field(description="Business date of the triggering record.")
+    due_date: date | None = Field(description="The deadline missed (absence rules).")
     raised_at: datetime
     resolved_at: datetime | None
     updated_at: datetime
-    evidence: list[dict[str, Any]]
+    evidence: list[Evidence] = Field(description="The records the warning is raised on.")
 
 
 class HistoryEntry(BaseModel):
+    """One move of a warning, by whom and when."""
+
     from_status: Status | None
     to_status: Status
     resolution: Resolution | None
     note: str | None
-    actor: str
+    actor: str = Field(description="`alerting`, or the agency (and client) that moved it.")
     at: datetime
 
 
 class WarningDetail(WarningPublic):
+    """A warning with its history, oldest move first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**_WARNING_EXAMPLE, "history": _HISTORY_EXAMPLE}]}
+    )
+
     history: list[HistoryEntry]
 
 
-class WarningPage(BaseModel):
-    data: list[WarningPublic]
-    next: str | None
-
-
 class TransitionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A move of a warning: open -> investigating -> resolved (or back to open)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"status": "investigating", "note": "已电话联系企业法定代表人"},
+                {
+                    "status": "resolved",
+                    "resolution": "complied_late",
+                    "note": "企业已于4月3日补办税务登记",
+                },
+            ]
+        },
+    )
 
     status: Literal["investigating", "resolved", "open"]
     resolution: Resolution | None = Field(None, description="Required when resolving.")
-    note: str | None = Field(None, max_length=2000)
+    note: Text | None = Field(None, max_length=2000)
 
 
 class SilenceCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Nothing is raised by a rule about a subject up to a date."""
 
-    rule_id: str = Field(min_length=1)
-    subject: str = Field(min_length=1, max_length=200)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "rule_id": "tax_registration_missing",
+                    "subject": "91440101MA5CXXXX1K",
+                    "until": "2026-06-30",
+                    "reason": "企业已申请延期办理税务登记",
+                }
+            ]
+        },
+    )
+
+    rule_id: Text = Field(min_length=1)
+    subject: Text = Field(min_length=1, max_length=200)
     until: date = Field(description="Business date up to which (inclusive) nothing is raised.")
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
 
 
 class SilencePublic(BaseModel):
+    """A silence: what it holds back, until when, why and who set it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 17,
+                    "rule_id": "tax_registration_missing",
+                    "subject": "91440101MA5CXXXX1K",
+                    "until": "2026-06-30",
+                    "reason": "企业已申请延期办理税务登记",
+                    "created_by": "gz-ltax",
+                    "created_at": "2026-03-25T01:20:00Z",
+                }
+            ]
+        }
+    )
+
     id: int
     rule_id: str
     subject: str

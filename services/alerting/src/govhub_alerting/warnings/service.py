@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import date, datetime
 from typing import Any
 
@@ -20,22 +19,6 @@ TRANSITIONS = {
     "investigating": {"resolved", "open"},
     "resolved": set(),
 }
-
-
-def _encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(str(last_id).encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        return int(base64.urlsafe_b64decode(cursor.encode()).decode())
-    except ValueError:
-        raise Problem(
-            400,
-            "invalid_cursor",
-            "the cursor is not one this API returned",
-            errors=[{"path": "query:$.cursor", "message": "invalid cursor"}],
-        ) from None
 
 
 def visible_agency(principal: Principal, requested: str | None) -> str | None:
@@ -56,11 +39,12 @@ async def list_warnings(
     raised_from: date | None,
     raised_to: date | None,
     subject: str | None,
-    cursor: str | None,
+    after: int | None,
     limit: int,
-) -> tuple[list[Any], str | None]:
+) -> list[Any]:
+    """Up to `limit` warnings by id, after the warning `after`, as filtered."""
     conditions = ["true"]
-    params: dict[str, Any] = {"limit": limit + 1}
+    params: dict[str, Any] = {"limit": limit}
     for column, value in (
         ("assigned_agency", agency),
         ("rule_id", rule_id),
@@ -77,10 +61,10 @@ async def list_warnings(
     if raised_to is not None:
         conditions.append("(raised_at AT TIME ZONE 'Asia/Shanghai')::date <= :raised_to")
         params["raised_to"] = raised_to
-    if cursor:
+    if after is not None:
         conditions.append("id > :after")
-        params["after"] = _decode_cursor(cursor)
-    rows = list(
+        params["after"] = after
+    return list(
         await session.execute(
             sa.text(
                 f"SELECT {WARNING_COLUMNS} FROM alerting.warnings WHERE "
@@ -90,8 +74,6 @@ async def list_warnings(
             params,
         )
     )
-    next_cursor = _encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return rows[:limit], next_cursor
 
 
 async def get_warning(
@@ -219,9 +201,15 @@ async def create_silence(
 
 
 async def list_silences(
-    session: AsyncSession, *, principal: Principal, rule_id: str | None
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    rule_id: str | None,
+    after: int | None = None,
+    limit: int | None = None,
 ) -> list[Any]:
-    params: dict[str, Any] = {"rule": rule_id}
+    """Up to `limit` silences by id, after the silence `after`."""
+    params: dict[str, Any] = {"rule": rule_id, "after": after, "limit": limit}
     agency_filter = ""
     if not principal.is_operator:
         # Silences of the rules assigned to the calling agency.
@@ -235,9 +223,10 @@ async def list_silences(
         await session.execute(
             sa.text(
                 "SELECT id, rule_id, subject, until, reason, created_by, created_at "
-                "FROM alerting.silences s WHERE (CAST(:rule AS text) IS NULL OR rule_id = :rule)"
+                "FROM alerting.silences s WHERE (CAST(:rule AS text) IS NULL OR rule_id = :rule) "
+                "AND (CAST(:after AS bigint) IS NULL OR id > :after)"
                 + agency_filter
-                + " ORDER BY id"
+                + " ORDER BY id LIMIT :limit"
             ),
             params,
         )
