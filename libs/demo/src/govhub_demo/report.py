@@ -154,9 +154,7 @@ def score(rule_id: str, found: set[str], expected: set[str]) -> RuleScore:
 async def build_report(
     hub: HubClient, city: City, m: Measurements, *, scale: float, seed: int
 ) -> Report:
-    stats = {
-        row["rule_id"]: row for row in (await hub.call("GET", "/alerting/v1/stats")).json()["data"]
-    }
+    stats = {row["rule_id"]: row for row in await hub.pages("/alerting/v1/stats")}
     scores = []
     for rule_id in list(RULES)[1:]:
         warnings = await hub.pages("/alerting/v1/warnings", rule=rule_id, limit=1000)
