@@ -42,6 +42,12 @@ class Page(BaseModel, Generic[T]):
         description="Pass as `cursor` for the next page; null when there is nothing more.",
     )
 
+    @classmethod
+    def model_parametrized_name(cls, params: tuple[Any, ...]) -> str:
+        # `ConflictPublicPage`, not pydantic's `Page[ConflictPublic]` (`Page_ConflictPublic_`
+        # in a document): the name a generated client's class gets.
+        return "".join(getattr(p, "__name__", str(p)) for p in params) + "Page"
+
 
 Limit = Annotated[
     int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page (at most {MAX_LIMIT}).")
