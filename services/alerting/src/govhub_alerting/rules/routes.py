@@ -54,8 +54,12 @@ _RULE_BODY: dict[str, Any] = {
                 "example": RULE_EXAMPLE,
             },
             "application/yaml": {
+                # Bytes of a UTF-8 text: a generator maps this body to a file or bytes
+                # (openapi-python-client: content_type_overrides application/yaml:
+                # application/octet-stream).
                 "schema": {
                     "type": "string",
+                    "format": "binary",
                     "description": "The same rule as a YAML document (UTF-8), as rule files "
                     "are written.",
                 },

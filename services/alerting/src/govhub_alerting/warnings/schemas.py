@@ -22,14 +22,14 @@ _WARNING_EXAMPLE: dict[str, Any] = {
     "severity": "high",
     "subject": "91440101MA5CXXXX1K",
     "assigned_agency": "gz-ltax",
-    "status": "investigating",
-    "resolution": None,
-    "note": "已电话联系企业法定代表人",
+    "status": "resolved",
+    "resolution": "complied_late",
+    "note": "企业已于4月3日补办税务登记",
     "trigger_date": "2026-03-02",
     "due_date": "2026-04-01",
     "raised_at": "2026-04-01T16:00:00Z",
-    "resolved_at": None,
-    "updated_at": "2026-04-02T02:15:00Z",
+    "resolved_at": "2026-04-03T07:40:00Z",
+    "updated_at": "2026-04-03T07:40:00Z",
     "evidence": [
         {
             "topic": "enterprise_registered",
@@ -41,22 +41,23 @@ _WARNING_EXAMPLE: dict[str, Any] = {
         }
     ],
 }
+# (FastAPI drops nulls from the document's examples: a null field is left out of them.)
 _HISTORY_EXAMPLE: list[Any] = [
-    {
-        "from_status": None,
-        "to_status": "open",
-        "resolution": None,
-        "note": None,
-        "actor": "alerting",
-        "at": "2026-04-01T16:00:00Z",
-    },
+    {"to_status": "open", "actor": "alerting", "at": "2026-04-01T16:00:00Z"},
     {
         "from_status": "open",
         "to_status": "investigating",
-        "resolution": None,
         "note": "已电话联系企业法定代表人",
         "actor": "gz-ltax/ltax-case-desk",
         "at": "2026-04-02T02:15:00Z",
+    },
+    {
+        "from_status": "investigating",
+        "to_status": "resolved",
+        "resolution": "complied_late",
+        "note": "企业已于4月3日补办税务登记",
+        "actor": "gz-ltax/ltax-case-desk",
+        "at": "2026-04-03T07:40:00Z",
     },
 ]
 
@@ -88,10 +89,10 @@ class WarningPublic(BaseModel):
 class HistoryEntry(BaseModel):
     """One move of a warning, by whom and when."""
 
-    from_status: Status | None
+    from_status: Status | None = Field(None, description="None for the raising.")
     to_status: Status
-    resolution: Resolution | None
-    note: str | None
+    resolution: Resolution | None = Field(None, description="Given when resolving.")
+    note: str | None = None
     actor: str = Field(description="`alerting`, or the agency (and client) that moved it.")
     at: datetime
 
