@@ -640,10 +640,12 @@ def test_production_refuses_the_log_sms_provider(tmp_path: Path) -> None:
     assert "GOVHUB_SMS_PROVIDERS" not in e
 
 
-def test_staging_may_use_development_providers() -> None:
+def test_development_may_use_development_providers() -> None:
+    with helm.Chart.load(CHART) as chart, pytest.raises(helm.HelmValuesError):
+        chart.validate_schema({"environment": "staging"})  # GOVHUB_ENVIRONMENT refuses it
     objects = render(
         {
-            "environment": "staging",
+            "environment": "development",
             "operatorBootstrap": {"existingSecret": ""},
             "smsc": {"existingSecret": ""},
         }
