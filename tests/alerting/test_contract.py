@@ -30,12 +30,13 @@ OPERATIONS = {
     ("get", "/v1/silences"): "listSilences",
     ("get", "/v1/stats"): "listRuleStats",
 }
+# Each list's item model.
 LISTS = {
-    "/v1/rules": "Page_RulePublic_",
-    "/v1/rules/{rule_id}/versions": "Page_RuleVersion_",
-    "/v1/warnings": "Page_WarningPublic_",
-    "/v1/silences": "Page_SilencePublic_",
-    "/v1/stats": "Page_RuleFigures_",
+    "/v1/rules": "RulePublic",
+    "/v1/rules/{rule_id}/versions": "RuleVersion",
+    "/v1/warnings": "WarningPublic",
+    "/v1/silences": "SilencePublic",
+    "/v1/stats": "RuleFigures",
 }
 # Beyond 401/403/404/422/503, which every operation declares as they apply.
 DECLARED = {
@@ -88,7 +89,10 @@ async def test_every_operation_is_named_typed_and_documented(hub: Hub) -> None:
         assert name in schemas and "Input" not in name and "Output" not in name
         path = key[1]
         if key[0] == "get" and path in LISTS:
-            assert name == LISTS[path]
+            # The one page shape: the items of this list and `next`.
+            page = schemas[name]
+            assert set(page["properties"]) == {"data", "next"}
+            assert page["properties"]["data"]["items"]["$ref"].endswith("/" + LISTS[path])
             params = {p["name"] for p in operation["parameters"]}
             assert {"limit", "cursor"} <= params and "after" not in params
             assert "400" in operation["responses"]  # invalid_cursor
