@@ -307,7 +307,47 @@ def install_contract(
 _PATH_PARAM = re.compile(r"{[^}]+}")
 
 
+_GENERIC_NAME = re.compile(r"^(?P<generic>[A-Za-z]+)_(?P<args>[A-Za-z0-9_]+)_$")
+
+
+def _rename_generic_schemas(document: dict[str, Any]) -> None:
+    """`Page_ConflictPublic_` (pydantic's name for `Page[ConflictPublic]`) becomes
+    `ConflictPublicPage`: the name a generated client gives the class."""
+    schemas = document.get("components", {}).get("schemas", {})
+    renames: dict[str, str] = {}
+    for name in list(schemas):
+        match = _GENERIC_NAME.match(name)
+        if match is None:
+            continue
+        new = match["args"].replace("_", "") + match["generic"]
+        if new not in schemas and new not in renames.values():
+            renames[name] = new
+    if not renames:
+        return
+    for old, new in renames.items():
+        schemas[new] = schemas.pop(old)
+        schemas[new]["title"] = new
+    refs = {
+        f"#/components/schemas/{old}": f"#/components/schemas/{new}" for old, new in renames.items()
+    }
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref in refs:
+                node["$ref"] = refs[ref]
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(document)
+    document["components"]["schemas"] = dict(sorted(schemas.items()))
+
+
 def _shape(document: dict[str, Any], app: FastAPI, prefix: str) -> None:
+    _rename_generic_schemas(document)
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas.pop("HTTPValidationError", None)
