@@ -162,7 +162,7 @@ async def reader(hub: Hub, feed: Reader, until: int, seen: dict[int, float] | No
     count = 0
     position: str | None = None  # the feed's cursor: `position` stays valid while caught up
     while count < until:
-        params: dict[str, Any] = {"limit": 1000, "wait": 5}
+        params: dict[str, Any] = {"limit": 5000, "wait": 5}
         if position is not None:
             params["cursor"] = position
         page = await hub.call("GET", f"/subscriptions/{sub_id}/records", headers, params=params)

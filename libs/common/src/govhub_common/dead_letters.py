@@ -12,12 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from govhub_common.bus.base import DeadLetter
 from govhub_common.contract import ProblemCode, problem_responses
+from govhub_common.pagination import MAX_LIMIT
 from govhub_common.problems import Problem
 from govhub_common.security import Operator
 
 log = logging.getLogger("govhub.events")
 
-MAX_LIMIT = 1000
 
 
 class DeadLetterPublic(BaseModel):

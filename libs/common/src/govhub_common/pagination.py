@@ -27,7 +27,7 @@ from govhub_common.problems import Problem
 T = TypeVar("T")
 R = TypeVar("R")
 
-MAX_LIMIT = 1000
+MAX_LIMIT = 5000
 DEFAULT_LIMIT = 100
 # A cursor longer than this was not written by us (and is refused before decoding).
 MAX_CURSOR_LENGTH = 512

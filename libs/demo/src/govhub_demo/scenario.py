@@ -159,7 +159,7 @@ async def read_feeds(
             continue
         while cursors.get(sub_id, (0, None))[0] < target:
             read_seq, position = cursors.get(sub_id, (0, None))
-            params: dict[str, Any] = {"limit": 1000, "wait": 5}
+            params: dict[str, Any] = {"limit": 5000, "wait": 5}
             if position is not None:
                 params["cursor"] = position
             body = (

@@ -54,12 +54,16 @@ def split_body(content_type: str, body: bytes, *, max_records: int) -> list[Inco
                 f"the body is not valid JSON ({exc}); send NDJSON to have bad lines rejected one by one",
                 errors=[{"path": "$", "message": str(exc)}],
             ) from None
+        # `{"records": [...]}` is the same batch as an object: the form generated clients
+        # send (a body that is a bare array trips some generators).
+        if isinstance(parsed, dict) and set(parsed) == {"records"}:
+            parsed = parsed["records"]
         if not isinstance(parsed, list):
             raise Problem(
                 400,
                 "not_an_array",
-                "a JSON body must be an array of records",
-                errors=[{"path": "$", "message": "expected an array"}],
+                'a JSON body must be an array of records, or {"records": [...]}',
+                errors=[{"path": "$", "message": "expected an array of records"}],
             )
         _check_count(len(parsed), max_records)
         return [Incoming(index=i, line=None, raw=value) for i, value in enumerate(parsed)]

@@ -53,17 +53,35 @@ _NDJSON_EXAMPLE = "".join(
 
 _PUBLISH_BODY = {
     "required": True,
-    "description": "The records, as a JSON array or as NDJSON (one record per line; a line "
+    "description": "The records, as JSON (`{\"records\": [...]}` or a bare array) or as "
+    "NDJSON (one record per line; a line "
     "that is not JSON rejects that record only). At most `publish_max_records` records and "
     "`publish_max_bytes` bytes (413 beyond).",
     "content": {
         "application/json": {
-            "schema": {"type": "array", "items": PublishRecord.model_json_schema()},
-            "example": [RECORD_EXAMPLE, _SECOND_RECORD],
+            # An object, not the bare array the service also takes: generators type a body
+            # that may be JSON or NDJSON by isinstance, which a list type cannot pass.
+            "schema": {
+                "title": "PublishRequest",
+                "type": "object",
+                "properties": {
+                    "records": {
+                        "type": "array",
+                        "items": PublishRecord.model_json_schema(
+                            ref_template="#/components/schemas/{model}"
+                        ),
+                        "description": "The records (a bare JSON array of them is taken too).",
+                    }
+                },
+                "required": ["records"],
+                "additionalProperties": False,
+            },
+            "example": {"records": [RECORD_EXAMPLE, _SECOND_RECORD]},
         },
         "application/x-ndjson": {
             "schema": {
                 "type": "string",
+                "format": "binary",
                 "description": "One JSON record per line, each as the JSON alternative's items.",
             },
             "example": _NDJSON_EXAMPLE,
