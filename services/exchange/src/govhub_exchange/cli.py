@@ -20,11 +20,11 @@ def make_cli() -> typer.Typer:
     @app.command("audit-export")
     def audit_export(
         file: Annotated[Path, typer.Argument(help="Where to write the export (JSON).")],
-        since: Annotated[datetime, typer.Option("--from", help="Start (inclusive), ISO 8601.")],
-        until: Annotated[datetime, typer.Option("--to", help="End (exclusive), ISO 8601.")],
+        since: Annotated[str, typer.Option("--from", help="Start (inclusive), ISO 8601.")],
+        until: Annotated[str, typer.Option("--to", help="End (exclusive), ISO 8601.")],
     ) -> None:
         """Write the entries of a time range, their signed checkpoints and the public key."""
-        document = asyncio.run(_export(since, until))
+        document = asyncio.run(_export(_iso(since, "--from"), _iso(until, "--to")))
         file.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
         typer.echo(
             f"exported {len(document['entries'])} entries and "
@@ -42,6 +42,14 @@ def make_cli() -> typer.Typer:
             sys.exit(1)
 
     return app
+
+
+def _iso(value: str, option: str) -> datetime:
+    """ISO 8601 with or without an offset (click's datetime type takes no offset)."""
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO 8601 time: {value!r}", param_hint=option) from None
 
 
 async def _export(since: datetime, until: datetime) -> dict[str, Any]:
