@@ -360,7 +360,31 @@ def test_prometheus_scrapes_the_hub_and_alerts_fire(
         60,
         "GovhubSubscriberLagHigh",
     )
-    assert all(a["subscription"] and a["topic"] for a in firing["GovhubSubscriberLagHigh"])
+    lagging = firing["GovhubSubscriberLagHigh"]
+    assert all(a["subscription"] and a["topic"] for a in lagging)
+    # Revoked, a subscription's lag series ends and its alert resolves (no frozen lag).
+    revoked = lagging[0]["subscription"]
+    reply = httpx.post(
+        f"{hub_url}/exchange/v1/subscriptions/{revoked}/revoke",
+        json={"reason": "the agency no longer needs it"},
+        headers={"Authorization": f"Bearer {traffic['token']}"},
+    )
+    assert reply.status_code == 200, reply.text
+    series = f'govhub_exchange_subscription_lag_seconds{{subscription="{revoked}"}}'
+    wait(lambda: not prometheus.query(series)["data"]["result"], 30, "the lag series to end")
+    wait(
+        lambda: (
+            revoked
+            not in {
+                a["subscription"] for a in prometheus.firing().get("GovhubSubscriberLagHigh", [])
+            }
+        ),
+        30,
+        "the revoked subscription's alert to resolve",
+    )
+    # Lag never reads below zero.
+    negative = prometheus.query("min(govhub_exchange_subscription_lag_records) < 0")
+    assert not negative["data"]["result"]
     # Nothing else is wrong.
     quiet = {"GovhubHigh5xxRatio", "GovhubBusDeadLetters", "GovhubOutboxBacklogStale",
              "GovhubBrokerDisconnected", "GovhubDatabaseGaugesUnexported",
