@@ -24,7 +24,9 @@ def production(tmp_path: Path, **extra: object) -> dict[str, object]:
 
 def test_exchange_refuses_a_generated_operator_secret(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="GOVHUB_OPERATOR_BOOTSTRAP_SECRET") as err:
-        ExchangeSettings(**production(tmp_path, jwt_private_key_file=tmp_path / "private.pem"))
+        ExchangeSettings.model_validate(
+            production(tmp_path, jwt_private_key_file=tmp_path / "private.pem")
+        )
     assert "every restart and scale-up" in str(err.value)
     # Explicitly allowed, or given: accepted.
     ExchangeSettings(
@@ -45,22 +47,30 @@ def test_exchange_refuses_a_generated_operator_secret(tmp_path: Path) -> None:
 
 def test_exchange_refuses_a_generated_signing_key(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="GOVHUB_JWT_PRIVATE_KEY_FILE"):
-        ExchangeSettings(**production(tmp_path, operator_bootstrap_secret="x" * 32))
+        ExchangeSettings.model_validate(production(tmp_path, operator_bootstrap_secret="x" * 32))
 
 
 def test_sms_gateway_refuses_the_log_provider(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="`log` SMS provider"):
-        SmsSettings(**production(tmp_path))  # the default providers: [log]
+        SmsSettings.model_validate(production(tmp_path))  # the default providers: [log]
     smpp = [{"name": "carrier", "kind": "smpp", "host": "smsc.example", "system_id": "gov"}]
-    assert SmsSettings(**production(tmp_path, sms_providers=smpp)).sms_providers[0].kind == "smpp"
+    assert (
+        SmsSettings.model_validate(production(tmp_path, sms_providers=smpp)).sms_providers[0].kind
+        == "smpp"
+    )
     with pytest.raises(ValidationError, match="log"):
-        SmsSettings(**production(tmp_path, sms_providers=[*smpp, {"name": "x", "kind": "log"}]))
-    SmsSettings(**production(tmp_path, sms_allow_log_provider=True))
+        SmsSettings.model_validate(
+            production(tmp_path, sms_providers=[*smpp, {"name": "x", "kind": "log"}])
+        )
+    SmsSettings.model_validate(production(tmp_path, sms_allow_log_provider=True))
 
 
 def test_development_keeps_its_conveniences() -> None:
-    assert ExchangeSettings(environment="development").operator_bootstrap_secret is None
-    assert SmsSettings(environment="development").sms_providers[0].kind == "log"
+    assert (
+        ExchangeSettings.model_validate({"environment": "development"}).operator_bootstrap_secret
+        is None
+    )
+    assert SmsSettings.model_validate({"environment": "development"}).sms_providers[0].kind == "log"
 
 
 def test_the_environment_variables_are_the_charts(
