@@ -229,6 +229,21 @@ _STATUS_DESCRIPTIONS = {
 }
 
 
+# An operation's `openapi_extra` may carry schemas its hand-written request body refers to
+# (`{"$ref": "#/components/schemas/Name"}`); they are moved into the document's components.
+COMPONENTS = "x-govhub-components"
+
+
+def component_schemas(*models: type[BaseModel]) -> dict[str, Any]:
+    """The JSON Schemas of models (and the models they use), for COMPONENTS."""
+    found: dict[str, Any] = {}
+    for model in models:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        found.update(schema.pop("$defs", {}))
+        found[model.__name__] = schema
+    return found
+
+
 def problem_responses(*codes: ProblemCode) -> dict[int | str, dict[str, Any]]:
     """For a route's `responses=`: the statuses of these codes, as problem+json."""
     by_status: dict[int, list[ProblemCode]] = {}
@@ -382,10 +397,14 @@ def _shape(document: dict[str, Any], app: FastAPI, prefix: str) -> None:
             route = routes.get((path, method))
             if route is None:
                 continue
-            _shape_operation(operation, route, path)
+            _shape_operation(operation, route, path, schemas)
 
 
-def _shape_operation(operation: dict[str, Any], route: Any, path: str) -> None:
+def _shape_operation(
+    operation: dict[str, Any], route: Any, path: str, schemas: dict[str, Any]
+) -> None:
+    for name, schema in operation.pop(COMPONENTS, {}).items():
+        schemas.setdefault(name, schema)
     responses = operation.setdefault("responses", {})
     scopes = scopes_of(route)
     if scopes is None:

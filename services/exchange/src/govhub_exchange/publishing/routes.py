@@ -6,7 +6,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from govhub_common.contract import ProblemCode
+from govhub_common.contract import COMPONENTS, ProblemCode, component_schemas
 from govhub_common.db import SessionDep
 from govhub_common.pagination import Page, decode_cursor, page
 from govhub_common.problems import Problem
@@ -16,7 +16,7 @@ from govhub_exchange.publishing import service
 from govhub_exchange.publishing.parsing import split_body
 from govhub_exchange.publishing.schemas import (
     RECORD_EXAMPLE,
-    PublishRecord,
+    PublishRequest,
     PublishResult,
     QuarantinedRecord,
 )
@@ -53,7 +53,7 @@ _NDJSON_EXAMPLE = "".join(
 
 _PUBLISH_BODY = {
     "required": True,
-    "description": "The records, as JSON (`{\"records\": [...]}` or a bare array) or as "
+    "description": 'The records, as JSON (`{"records": [...]}` or a bare array) or as '
     "NDJSON (one record per line; a line "
     "that is not JSON rejects that record only). At most `publish_max_records` records and "
     "`publish_max_bytes` bytes (413 beyond).",
@@ -61,21 +61,7 @@ _PUBLISH_BODY = {
         "application/json": {
             # An object, not the bare array the service also takes: generators type a body
             # that may be JSON or NDJSON by isinstance, which a list type cannot pass.
-            "schema": {
-                "title": "PublishRequest",
-                "type": "object",
-                "properties": {
-                    "records": {
-                        "type": "array",
-                        "items": PublishRecord.model_json_schema(
-                            ref_template="#/components/schemas/{model}"
-                        ),
-                        "description": "The records (a bare JSON array of them is taken too).",
-                    }
-                },
-                "required": ["records"],
-                "additionalProperties": False,
-            },
+            "schema": {"$ref": "#/components/schemas/PublishRequest"},
             "example": {"records": [RECORD_EXAMPLE, _SECOND_RECORD]},
         },
         "application/x-ndjson": {
@@ -102,7 +88,10 @@ _PUBLISH_BODY = {
         ProblemCode.BODY_TOO_LARGE,
         ProblemCode.UNSUPPORTED_MEDIA_TYPE,
     ),
-    openapi_extra={"requestBody": _PUBLISH_BODY},
+    openapi_extra={
+        "requestBody": _PUBLISH_BODY,
+        COMPONENTS: component_schemas(PublishRequest),
+    },
 )
 async def publish_records(
     code: str, request: Request, who: Publisher, ctx: Context, settings: Settings

@@ -38,6 +38,15 @@ class PublishRecord(BaseModel):
     model_config = {"extra": "forbid", "json_schema_extra": {"examples": [RECORD_EXAMPLE]}}
 
 
+class PublishRequest(BaseModel):
+    """A batch as a JSON object: what generated clients send (the service also takes the
+    bare array of records)."""
+
+    records: list[PublishRecord] = Field(description="The records, each judged on its own.")
+
+    model_config = {"extra": "forbid"}
+
+
 class PublishCounts(BaseModel):
     accepted: int
     duplicates: int
