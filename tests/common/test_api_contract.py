@@ -116,3 +116,13 @@ async def test_options_and_405_name_the_methods_a_path_takes(hub: Hub) -> None:
     reply = await hub.client.options("/exchange/v1/no-such-thing")
     assert reply.status_code == 404
     assert reply.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_request_id_is_echoed_and_bounded(hub: Hub) -> None:
+    reply = await hub.client.get("/exchange/v1/topics", headers={"X-Request-Id": "gz-tax-42"})
+    assert reply.headers["x-request-id"] == "gz-tax-42"
+    reply = await hub.client.get("/exchange/v1/topics", headers={"X-Request-Id": "x" * 129})
+    assert reply.status_code == 422
+    assert reply.headers["content-type"] == "application/problem+json"
+    assert reply.json()["errors"][0]["path"] == "header:$.X-Request-Id"
+    assert "x" * 129 not in reply.text

@@ -22,6 +22,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from govhub_common.problems import PROBLEM_JSON
+from govhub_common.web import REQUEST_ID_PATTERN
 
 TOKEN_URL = "/exchange/v1/oauth/token"
 SECURITY_SCHEME = "oauth2"
@@ -405,6 +406,9 @@ def _shape_operation(
 ) -> None:
     for name, schema in operation.pop(COMPONENTS, {}).items():
         schemas.setdefault(name, schema)
+    parameters = operation.setdefault("parameters", [])
+    if not any(p.get("name", "").lower() == "x-request-id" for p in parameters):
+        parameters.append(_REQUEST_ID_PARAMETER)
     responses = operation.setdefault("responses", {})
     scopes = scopes_of(route)
     if scopes is None:
@@ -434,6 +438,17 @@ def _shape_operation(
         declared = responses.get(key)
         if declared is None or (status == 422 and _is_fastapi_422(declared)):
             responses[key] = _problem_response(status, codes_for[status])
+
+
+# Every operation takes it (govhub_common.web echoes it back and logs it).
+_REQUEST_ID_PARAMETER = {
+    "name": "X-Request-Id",
+    "in": "header",
+    "required": False,
+    "description": "Your id for this request: echoed back and written in the hub's logs "
+    "(a new one is made when absent).",
+    "schema": {"type": "string", "pattern": f"^{REQUEST_ID_PATTERN}$"},
+}
 
 
 def _api_routes(app: FastAPI) -> list[Any]:

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -17,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from govhub_common.logs import request_id_var, trace_id_var
 from govhub_common.metrics import HTTP_DURATION, HTTP_REQUESTS
+from govhub_common.problems import PROBLEM_JSON, Problem
 from govhub_common.security import AnyPrincipal, Operator
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
@@ -70,6 +72,9 @@ class RequestContextMiddleware:
                 request_id = value.decode("latin-1")
             elif name == b"traceparent":
                 traceparent = value.decode("latin-1")
+        if request_id and not REQUEST_ID.fullmatch(request_id):
+            await _bad_request_id(scope, send)
+            return
         request_id = request_id or os.urandom(16).hex()
         match = _TRACEPARENT.match(traceparent) if traceparent else None
         trace_id = match.group(1) if match else os.urandom(16).hex()
@@ -104,6 +109,38 @@ class RequestContextMiddleware:
                 series[1].observe(time.perf_counter() - started)
             request_id_var.reset(rid_token)
             trace_id_var.reset(tid_token)
+
+
+# A client's request id is echoed back and written in every log line: visible ASCII, bounded.
+REQUEST_ID_PATTERN = r"[!-~]{1,128}"
+REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
+
+
+async def _bad_request_id(scope: Scope, send: Send) -> None:
+    problem = Problem(
+        422,
+        "validation_failed",
+        "invalid input at header:$.X-Request-Id",
+        errors=[
+            {
+                "path": "header:$.X-Request-Id",
+                "message": "at most 128 visible ASCII characters",
+                "type": "string_pattern_mismatch",
+            }
+        ],
+    )
+    body = orjson.dumps(problem.body(instance=scope.get("path")))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 422,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _route_template(scope: Scope, root_path: str) -> str:
