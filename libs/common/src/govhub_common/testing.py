@@ -277,6 +277,8 @@ class HubProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def _spawn(self) -> None:
+        import atexit
+
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
                 [self.govhub, "run", "--target", self.target, "--port", str(self.port)],
@@ -284,6 +286,8 @@ class HubProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
+        # A test run that is cut short leaves no hub holding database connections.
+        atexit.register(self.process.kill)
 
     async def start(self, timeout: float = 90.0) -> None:
         self._spawn()
