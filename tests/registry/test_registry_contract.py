@@ -135,6 +135,6 @@ async def test_the_document_names_and_declares_every_operation(hub: Hub) -> None
             assert "after" not in parameters
     schemas = document["components"]["schemas"]
     assert "Page" not in schemas
-    page = schemas["Page_ConflictPublic_"]
+    page = schemas["ConflictPublicPage"]
     assert set(page["properties"]) == {"data", "next"}
     assert schemas["ConflictSettle"]["examples"] and schemas["ReviewResolve"]["examples"]

@@ -83,7 +83,7 @@ async def test_an_ambiguous_record_waits_for_an_operator(hub: Hub) -> None:
         json={"decision": "link", "id": make_ric(date(1901, 1, 1))},
         headers=hub.operator(),
     )
-    assert wrong.status_code == 422 and wrong.json()["errors"][0]["path"] == "$.id"
+    assert wrong.status_code == 404 and wrong.json()["errors"][0]["path"] == "$.id"
     resolved = await hub.client.post(
         f"/registry/v1/review-queue/{item['id']}/resolve",
         json={"decision": "link", "id": second},

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from datetime import date, datetime
-from typing import Annotated, Any
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import BeforeValidator
 
 from govhub_common.clock import ensure_utc
 from govhub_common.contract import ProblemCode, problem_responses
@@ -22,12 +24,19 @@ from govhub_registry.lookup import service as lookup
 from govhub_registry.matching import review
 from govhub_registry.matching.service import list_decisions
 from govhub_registry.schemas import (
+    BIGINT_MAX,
+    NO_NUL,
+    RIC_SHAPE,
+    SUBJECT_ID,
+    TOPIC_CODE,
+    USCC_SHAPE,
     AccessLogPublic,
     AttributeValuePublic,
     ConflictPublic,
     ConflictSettle,
     MatchDecisionPublic,
     RegistrationPublic,
+    ReviewLink,
     ReviewPublic,
     ReviewResolve,
     SearchHit,
@@ -39,12 +48,38 @@ from govhub_registry.subjects import LEGAL_ENTITY, PERSON, SubjectTable
 router = APIRouter(prefix="/v1")
 Reader = Annotated[Principal, Depends(require_scope("registry:read"))]
 Purpose = Annotated[
-    str, Query(max_length=200, description="Why the data is read; kept in the access log.")
+    str,
+    Query(
+        max_length=200,
+        pattern=NO_NUL,
+        description="Why the data is read; kept in the access log.",
+    ),
 ]
+UsccKey = Annotated[
+    str,
+    Path(
+        pattern=USCC_SHAPE,
+        description="The unified social credit code (18 characters); one whose check "
+        "character does not match names no legal entity (404).",
+        examples=["91440101MA59CTL309"],
+    ),
+]
+RicKey = Annotated[
+    str,
+    Path(
+        pattern=RIC_SHAPE,
+        description="The resident identity number (18 characters); one whose birth date or "
+        "check character is not valid names no person (404).",
+        examples=["440106197104041235"],
+    ),
+]
+Topic = Annotated[str | None, Query(pattern=TOPIC_CODE, description="Only records of this topic.")]
 # Beyond the standard problems (401, 403 insufficient_scope, 404, 422, 503, added to every
 # operation by govhub_common.contract): what each operation can also answer.
 _LIST = problem_responses(ProblemCode.INVALID_CURSOR)
 _FORBIDDEN = problem_responses(ProblemCode.INSUFFICIENT_SCOPE, ProblemCode.FORBIDDEN)
+# A body that is not UTF-8 is FastAPI's 400 `http_error`.
+_BODY = problem_responses(ProblemCode.HTTP_ERROR)
 
 
 # Async, like every dependency on a hot path: FastAPI runs a plain `def` in a worker thread,
@@ -62,16 +97,52 @@ MappingDep = Annotated[Mapping, Depends(_mapping)]
 
 
 def _checked(subject: SubjectTable, key: str) -> str:
+    """The ID in canonical form. Its shape is the schema's (a 422 before this); an ID of
+    that shape whose check character (or a person's birth date) is wrong names no subject,
+    which no pattern can say: 404, as for any ID the registry does not hold."""
     validate = validate_uscc if subject is LEGAL_ENTITY else validate_ric
     try:
         return validate(key.strip().upper())
     except ValueError as exc:
         raise Problem(
-            422,
-            "validation_failed",
-            str(exc),
+            404,
+            "not_found",
+            f"{subject.kind.replace('_', ' ')} {key} does not exist: {exc}",
             errors=[{"path": f"path:$.{subject.key}", "message": str(exc)}],
         ) from None
+
+
+def _date_text(pattern: re.Pattern[str], example: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        # A string, as the schema says: not the seconds since 1970 pydantic would also take.
+        if isinstance(value, date) or (isinstance(value, str) and pattern.match(value)):
+            return value
+        raise ValueError(f"must be written like {example}")
+
+    return check
+
+
+BusinessDate = Annotated[
+    date, BeforeValidator(_date_text(re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}$"), "2024-03-01"))
+]
+DateTime = Annotated[
+    datetime,
+    BeforeValidator(
+        _date_text(
+            re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}"),
+            "2024-03-01T09:00:00+08:00",
+        )
+    ),
+]
+
+
+def _utc(moment: datetime) -> datetime:
+    """The moment in UTC (naive: Asia/Shanghai); at the ends of the calendar, where the
+    conversion leaves datetime's range, its first or last UTC moment."""
+    try:
+        return ensure_utc(moment)
+    except OverflowError:
+        return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 def _subject_routes(subject: SubjectTable, segment: str, plural: str) -> None:
@@ -84,9 +155,11 @@ def _subject_routes(subject: SubjectTable, segment: str, plural: str) -> None:
         principal: Reader,
         policy: PolicyDep,
         purpose: Purpose = "unspecified",
-        as_of: Annotated[date | None, Query(description="Valid time (business date).")] = None,
+        as_of: Annotated[
+            BusinessDate | None, Query(description="Valid time (business date).")
+        ] = None,
         known_at: Annotated[
-            datetime | None, Query(description="Recorded time: what the registry knew then.")
+            DateTime | None, Query(description="Recorded time: what the registry knew then.")
         ] = None,
     ) -> Response:
         key = _checked(subject, key)
@@ -105,7 +178,7 @@ def _subject_routes(subject: SubjectTable, segment: str, plural: str) -> None:
                 subject=subject,
                 key=key,
                 as_of=as_of,
-                known_at=ensure_utc(known_at) if known_at else None,
+                known_at=_utc(known_at) if known_at else None,
             )
             if found is None:
                 raise not_found(label, key)
@@ -213,7 +286,13 @@ def _subject_routes(subject: SubjectTable, segment: str, plural: str) -> None:
         principal: Reader,
         policy: PolicyDep,
         name: Annotated[
-            str, Query(min_length=2, max_length=100, description="Part of the name, in Chinese.")
+            str,
+            Query(
+                min_length=2,
+                max_length=100,
+                pattern=NO_NUL,
+                description="Part of the name, in Chinese.",
+            ),
         ],
         purpose: Purpose = "unspecified",
         limit: Limit = DEFAULT_LIMIT,
@@ -318,8 +397,10 @@ def _add(
         import inspect
 
         signature = inspect.signature(endpoint)
+        key_type = UsccKey if key == LEGAL_ENTITY.key else RicKey
         params = [
-            p.replace(name=key) if p.name == "key" else p for p in signature.parameters.values()
+            p.replace(name=key, annotation=key_type) if p.name == "key" else p
+            for p in signature.parameters.values()
         ]
 
         async def renamed(**kwargs: Any) -> Any:
@@ -353,7 +434,7 @@ _subject_routes(PERSON, "persons", "persons")
     responses=_LIST,
 )
 async def list_person_access_log(
-    id_number: str,
+    id_number: RicKey,
     session: SessionDep,
     operator: Operator,
     limit: Limit = DEFAULT_LIMIT,
@@ -380,11 +461,12 @@ async def list_conflicts(
     session: SessionDep,
     operator: Operator,
     status: Annotated[
-        str | None,
-        Query(pattern="^(open|settled|resolved)$", description="Default: the open ones."),
+        Literal["open", "settled", "resolved"], Query(description="Default: the open ones.")
     ] = "open",
-    subject_kind: Annotated[str | None, Query(pattern="^(legal_entity|person)$")] = None,
-    subject_id: Annotated[str | None, Query(description="A USCC or resident ID.")] = None,
+    subject_kind: Annotated[Literal["legal_entity", "person"] | None, Query()] = None,
+    subject_id: Annotated[
+        str | None, Query(pattern=SUBJECT_ID, description="A USCC or resident ID.")
+    ] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[ConflictPublic]:
@@ -408,10 +490,13 @@ async def list_conflicts(
     response_model=ConflictPublic,
     tags=["conflicts"],
     summary="Mark a conflict settled (an operator has dealt with it)",
-    responses=problem_responses(ProblemCode.CONFLICT_NOT_OPEN),
+    responses=problem_responses(ProblemCode.HTTP_ERROR, ProblemCode.CONFLICT_NOT_OPEN),
 )
 async def settle_conflict(
-    conflict_id: int, body: ConflictSettle, session: SessionDep, operator: Operator
+    conflict_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)],
+    body: ConflictSettle,
+    session: SessionDep,
+    operator: Operator,
 ) -> ConflictPublic:
     """Closes an open conflict with the operator's note (e.g. the agency that was wrong has
     been asked to correct its record); 409 `conflict_not_open` when it is not open."""
@@ -432,8 +517,7 @@ async def list_review_queue(
     session: SessionDep,
     operator: Operator,
     status: Annotated[
-        str | None,
-        Query(pattern="^(pending|linked|rejected)$", description="Default: the pending ones."),
+        Literal["pending", "linked", "rejected"], Query(description="Default: the pending ones.")
     ] = "pending",
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
@@ -454,25 +538,30 @@ async def list_review_queue(
     tags=["matching"],
     summary="Link a record to a subject, or reject the match",
     responses=problem_responses(
-        ProblemCode.REVIEW_NOT_PENDING, ProblemCode.VALIDATION_FAILED, ProblemCode.UNMAPPABLE
+        ProblemCode.HTTP_ERROR,
+        ProblemCode.NOT_FOUND,
+        ProblemCode.REVIEW_NOT_PENDING,
+        ProblemCode.VALIDATION_FAILED,
+        ProblemCode.UNMAPPABLE,
     ),
 )
 async def resolve_review(
-    review_id: int,
+    review_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)],
     body: ReviewResolve,
     session: SessionDep,
     operator: Operator,
     mapping: MappingDep,
 ) -> ReviewPublic:
-    """`link` applies the record to the subject `id` names (422 when there is no such
-    subject, or the record then cannot be mapped: `unmappable`); `reject` keeps it as an
-    unmapped record. Either way the decision is recorded; 409 `review_not_pending` when
-    the review was already decided."""
+    """`link` applies the record to the subject `id` names (404 `not_found` when there is no
+    such subject; 422 `unmappable` when the record then cannot be mapped); `reject` keeps
+    it as an unmapped record. Either way the decision is recorded; 409
+    `review_not_pending` when the review was already decided."""
+    decision = body.root
     row = await review.resolve_review(
         session,
         review_id=review_id,
-        decision=body.decision,
-        linked_id=body.id,
+        decision=decision.decision,
+        linked_id=decision.id.strip().upper() if isinstance(decision, ReviewLink) else None,
         resolved_by=operator.agency,
         mapping=mapping,
     )
@@ -489,8 +578,10 @@ async def resolve_review(
 async def list_match_decisions(
     session: SessionDep,
     operator: Operator,
-    topic: Annotated[str | None, Query(description="Only records of this topic.")] = None,
-    seq: Annotated[int | None, Query(description="Only the record with this seq.")] = None,
+    topic: Topic = None,
+    seq: Annotated[
+        int | None, Query(ge=1, le=BIGINT_MAX, description="Only the record with this seq.")
+    ] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[MatchDecisionPublic]:
@@ -514,7 +605,7 @@ async def list_match_decisions(
 async def list_unmapped_records(
     session: SessionDep,
     operator: Operator,
-    topic: Annotated[str | None, Query(description="Only records of this topic.")] = None,
+    topic: Topic = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[UnmappedPublic]:

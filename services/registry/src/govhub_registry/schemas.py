@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 # Lists are `govhub_common.pagination.Page[...]` of these models.
 
 _USCC = "91440101MA59CTL309"
 _RIC = "440106197104041235"
+
+# PostgreSQL text cannot hold NUL.
+NO_NUL = r"^[^\x00]*$"
+BIGINT_MAX = 2**63 - 1
+TOPIC_CODE = r"^[a-z][a-z0-9_]{0,63}$"
+# The shape of the IDs (GB 32100 and GB 11643): 18 characters, the last a check character
+# that no pattern can compute (a well-shaped ID whose check fails names no subject: 404).
+USCC_SHAPE = r"^[0-9]{8}[0-9A-HJ-NPQRTUWXYa-hj-npqrtuwxy]{10}$"
+RIC_SHAPE = r"^[0-9]{6}[0-9]{4}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]$"
+SUBJECT_ID = rf"{USCC_SHAPE}|{RIC_SHAPE}"
 
 
 class Provenance(BaseModel):
@@ -153,9 +163,13 @@ class ConflictPublic(BaseModel):
 
 
 class ConflictSettle(BaseModel):
-    note: str = Field(min_length=1, max_length=2000, description="Why the operator settles it.")
+    note: str = Field(
+        min_length=1, max_length=2000, pattern=NO_NUL, description="Why the operator settles it."
+    )
 
-    model_config = {"json_schema_extra": {"examples": [{"note": "地税局已按工商登记地址更正"}]}}
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"note": "地税局已按工商登记地址更正"}]}
+    )
 
 
 class ReviewPublic(BaseModel):
@@ -173,15 +187,34 @@ class ReviewPublic(BaseModel):
     resolved_by: str | None
 
 
-class ReviewResolve(BaseModel):
-    decision: Literal["link", "reject"]
-    id: str | None = Field(None, description="The USCC or resident ID to link to (for link).")
+class ReviewLink(BaseModel):
+    """Link the record to a registered subject (404 `not_found` when there is none)."""
 
-    model_config = {
-        "json_schema_extra": {
-            "examples": [{"decision": "link", "id": _RIC}, {"decision": "reject", "id": None}]
-        }
-    }
+    decision: Literal["link"]
+    id: str = Field(
+        pattern=SUBJECT_ID, description="The USCC or resident ID of the subject to link to."
+    )
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReviewReject(BaseModel):
+    """Reject the match: the record is kept as unmapped."""
+
+    decision: Literal["reject"]
+    id: None = Field(None, description="Nothing to link to.")
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReviewResolve(
+    RootModel[Annotated[ReviewLink | ReviewReject, Field(discriminator="decision")]]
+):
+    """`link` with the subject's `id`, or `reject`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"decision": "link", "id": _RIC}, {"decision": "reject"}]}
+    )
 
 
 class UnmappedPublic(BaseModel):

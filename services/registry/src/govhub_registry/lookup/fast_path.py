@@ -9,6 +9,7 @@ declared route (`routes.py`), which gives the same answer and every problem resp
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -19,9 +20,12 @@ from govhub_common.identifiers import validate_ric, validate_uscc
 from govhub_common.problems import Problem
 from govhub_common.security import OPERATOR_SCOPE
 from govhub_registry.lookup.service import current_record
+from govhub_registry.schemas import RIC_SHAPE, USCC_SHAPE
 from govhub_registry.subjects import LEGAL_ENTITY, PERSON, SubjectTable
 
 _ACCEPTED = frozenset({"registry:read", OPERATOR_SCOPE})
+_USCC = re.compile(USCC_SHAPE)
+_RIC = re.compile(RIC_SHAPE)
 _PURPOSE_MAX = 200  # as the route's `Purpose` query parameter
 
 
@@ -72,8 +76,11 @@ async def _answer(scope: Scope, send: Send) -> bool:
         return False
     if principal.scopes.isdisjoint(_ACCEPTED):
         return False
+    # Only a key of the shape the route's schema allows (the route answers anything else).
+    if not (_USCC if subject is LEGAL_ENTITY else _RIC).fullmatch(raw_key):
+        return False
     try:
-        key = (validate_uscc if subject is LEGAL_ENTITY else validate_ric)(raw_key.strip().upper())
+        key = (validate_uscc if subject is LEGAL_ENTITY else validate_ric)(raw_key.upper())
     except ValueError:
         return False
     view = app.state.context.state["access_policy"].view(principal, subject.kind)
@@ -108,6 +115,8 @@ def _purpose(query: bytes) -> str | None:
     pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
     if len(pairs) != 1 or pairs[0][0] != "purpose" or len(pairs[0][1]) > _PURPOSE_MAX:
         return None
+    if "\x00" in pairs[0][1]:
+        return None  # PostgreSQL text cannot hold it: the route refuses it (422)
     return pairs[0][1]
 
 

@@ -92,12 +92,17 @@ async def resolve_review(
         exists = await raw.fetchval(
             f"SELECT 1 FROM {subject.table} WHERE {subject.key} = $1", linked_id
         )
-        if not exists or rule is None:
+        if not exists:
+            # The body names a subject that does not exist: its state, not its shape.
             raise Problem(
-                422,
-                "validation_failed",
+                404,
+                "not_found",
                 f"{linked_id} is not a registered {subject.kind.replace('_', ' ')}",
                 errors=[{"path": "$.id", "message": "no such subject"}],
+            )
+        if rule is None:
+            raise Problem(
+                422, "unmappable", f"the mapping no longer has the topic {review['topic']}"
             )
         record = review["record"]
         record = {**record, "data": {**record.get("data", {}), rule.key: linked_id}}

@@ -1,18 +1,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
-from typing import Annotated, Any
+from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
-from pydantic import TypeAdapter, ValidationError
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 
 from govhub_common.contract import ProblemCode, problem_responses
 from govhub_common.db import SessionDep
 from govhub_common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page
-from govhub_common.problems import Problem, validation_errors
+from govhub_common.problems import Problem
 from govhub_common.runtime import ServiceContext
 from govhub_common.security import Operator, Principal, require_scope
+from govhub_sms.fields import NO_NUL, AgencyCode, Mobile, Moment, TemplateCode
 from govhub_sms.messages import service
 from govhub_sms.messages.schemas import (
     AbandonRequest,
@@ -32,13 +32,10 @@ from govhub_sms.settings import SmsSettings
 router = APIRouter(prefix="/v1", tags=["messages"])
 Sender = Annotated[Principal, Depends(require_scope("sms:send"))]
 MAX_BATCH = 1000
-_ITEM = TypeAdapter(MessageBatchItem)
-# The batch body as documented: an array of MessageBatchItem (each item is validated on its
-# own, so that the valid ones are accepted beside the refused).
-_BATCH_SCHEMA = {
-    "items": MessageBatchItem.model_json_schema(),
-    "examples": [MessageBatchItem.model_json_schema()["examples"]],
-}
+# Beyond the standard problems (401, 403, 404, 422, 503, added to every operation by
+# govhub_common.contract): a body that is not UTF-8 is FastAPI's 400 `http_error`.
+_BODY = problem_responses(ProblemCode.HTTP_ERROR)
+MessageId = Annotated[str, Path(max_length=64, pattern=NO_NUL, description="The message's id.")]
 
 
 def _context(request: Request) -> ServiceContext:
@@ -68,7 +65,12 @@ def _wake(request: Request) -> None:
             "description": "An idempotent replay: the Idempotency-Key was already used for "
             "the same message, which is answered as stored (and not sent again)",
         },
-        **problem_responses(ProblemCode.IDEMPOTENCY_CONFLICT),
+        **problem_responses(
+            ProblemCode.HTTP_ERROR,
+            ProblemCode.NOT_FOUND,
+            ProblemCode.CONFLICT,
+            ProblemCode.IDEMPOTENCY_CONFLICT,
+        ),
     },
 )
 async def send_message(
@@ -80,7 +82,9 @@ async def send_message(
     idempotency_key: Annotated[
         str | None,
         Header(
+            min_length=1,
             max_length=255,
+            pattern=NO_NUL,
             description="Makes the request take effect once: repeat it with the same key "
             "after a timeout. Without one, every request is a new message.",
             examples=["gz-ltax-reminder-91440101MA59CTL309-20240506"],
@@ -90,7 +94,9 @@ async def send_message(
     """Renders the template with the parameters and queues the text for the recipient. 201
     with the new message; 200 with the stored message when the Idempotency-Key was already
     used for the same content; 409 `idempotency_conflict` when it was used for another
-    message; 422 for an unknown template, missing parameters or a bad number."""
+    message; 404 `not_found` for an unknown template; 409 `conflict` for an inactive
+    template or parameters that are not the template's (each named in `errors`); 422 for
+    input the schema refuses, or a `not_before` more than a year ahead."""
     key = idempotency_key or f"auto-{uuid.uuid4()}"
     [outcome] = await service.submit_messages(
         session,
@@ -105,7 +111,8 @@ async def send_message(
         )
     if outcome.errors:
         paths = ", ".join(e["path"] for e in outcome.errors[:5])
-        raise Problem(422, "validation_failed", f"invalid input at {paths}", errors=outcome.errors)
+        status, code = outcome.problem
+        raise Problem(status, code, f"refused at {paths}", errors=outcome.errors)
     if outcome.outcome == "existing":
         response.status_code = 200
     else:
@@ -117,30 +124,31 @@ async def send_message(
     "/messages/batch",
     response_model=BatchReply,
     summary="Send up to 1,000 messages, each with its idempotency_key",
+    responses=_BODY,
 )
 async def send_messages(
     session: SessionDep,
     principal: Sender,
     request: Request,
     items: Annotated[
-        list[dict[str, Any]], Body(max_length=MAX_BATCH, json_schema_extra=_BATCH_SCHEMA)
+        list[MessageBatchItem],
+        Body(
+            max_length=MAX_BATCH,
+            examples=[MessageBatchItem.model_json_schema()["examples"]],
+        ),
     ],
 ) -> BatchReply:
-    """Each item is a message with its own idempotency_key. Valid items are accepted even
-    when others are refused: the reply gives each item's outcome (`created`, `existing`
-    for a replay of the same message, or `rejected`, also for a key already used for
-    another message) and the faults of a refused item with JSON paths
-    (`$[3].recipient`)."""
+    """Each item is a message with its own idempotency_key. A body the schema refuses (an
+    item without a key, a malformed number, ...) is a 422 naming each fault's path
+    (`$[3].recipient`). Otherwise valid items are accepted even when others are refused
+    for what depends on state (an unknown or inactive template, parameters that are not
+    the template's, a key already used for another message): the reply gives each
+    item's outcome (`created`, `existing` for a replay of the same message, or
+    `rejected`) and the faults of a refused item with JSON paths."""
     submissions: list[service.Submission] = []
     positions: list[int] = []
     results: list[BatchResult | None] = [None] * len(items)
-    for i, raw in enumerate(items):
-        try:
-            item = _ITEM.validate_python(raw)
-        except ValidationError as exc:
-            errors = validation_errors([{**e, "loc": ("body", i, *e["loc"])} for e in exc.errors()])
-            results[i] = BatchResult(index=i, outcome="rejected", errors=errors)
-            continue
+    for i, item in enumerate(items):
         data = MessageCreate.model_validate(item.model_dump(exclude={"idempotency_key"}))
         submissions.append(service.Submission(data, item.idempotency_key, f"$[{i}]"))
         positions.append(i)
@@ -176,7 +184,9 @@ async def send_messages(
 @router.get(
     "/messages/{message_id}", response_model=MessagePublic, summary="A message and its history"
 )
-async def get_message(message_id: str, session: SessionDep, principal: Sender) -> MessagePublic:
+async def get_message(
+    message_id: MessageId, session: SessionDep, principal: Sender
+) -> MessagePublic:
     """The message with its rendered text, billed parts, status and every status it went
     through. An agency sees its own messages only (another's is 404); operators see all."""
     return await service.get_message(
@@ -194,14 +204,14 @@ async def list_messages(
     session: SessionDep,
     principal: Sender,
     status: Annotated[PublicStatus | None, Query(description="Only messages now in it.")] = None,
-    template: Annotated[str | None, Query(description="Only this template's.")] = None,
-    recipient: Annotated[str | None, Query(description="Only to this mobile number.")] = None,
-    idempotency_key: str | None = None,
+    template: Annotated[TemplateCode | None, Query(description="Only this template's.")] = None,
+    recipient: Annotated[Mobile | None, Query(description="Only to this mobile number.")] = None,
+    idempotency_key: Annotated[str | None, Query(max_length=255, pattern=NO_NUL)] = None,
     created_from: Annotated[
-        datetime | None, Query(description="Accepted at or after this time.")
+        Moment | None, Query(description="Accepted at or after this time.")
     ] = None,
-    created_to: Annotated[datetime | None, Query(description="Accepted before this time.")] = None,
-    agency: Annotated[str | None, Query(description="Operators only")] = None,
+    created_to: Annotated[Moment | None, Query(description="Accepted before this time.")] = None,
+    agency: Annotated[AgencyCode | None, Query(description="Operators only")] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[MessagePublic]:
@@ -211,18 +221,6 @@ async def list_messages(
     after = decode_cursor(cursor, int)
     if not principal.is_operator:
         agency = principal.agency
-    if recipient is not None:
-        from govhub_common.identifiers import normalize_mobile
-
-        try:
-            recipient = normalize_mobile(recipient)
-        except ValueError as exc:
-            raise Problem(
-                422,
-                "validation_failed",
-                "invalid input at query:$.recipient",
-                errors=[{"path": "query:$.recipient", "message": str(exc)}],
-            ) from None
     rows = await service.list_messages(
         session,
         agency=agency,
@@ -248,7 +246,7 @@ async def list_messages(
     responses=problem_responses(ProblemCode.CONFLICT),
 )
 async def resend_message(
-    message_id: str, session: SessionDep, request: Request, _: Operator
+    message_id: MessageId, session: SessionDep, request: Request, _: Operator
 ) -> MessagePublic:
     message = await service.resend_message(
         session, message_id=message_id, as_of=_context(request).clock.now(), ttl=_ttl(request)
@@ -264,10 +262,10 @@ async def resend_message(
     description="It ends `failed` with the reason; use it when the carrier says it has the "
     "message, or when a second text would do more harm than none. 409 `conflict` unless "
     "ambiguous.",
-    responses=problem_responses(ProblemCode.CONFLICT),
+    responses=problem_responses(ProblemCode.HTTP_ERROR, ProblemCode.CONFLICT),
 )
 async def abandon_message(
-    message_id: str,
+    message_id: MessageId,
     session: SessionDep,
     request: Request,
     _: Operator,
@@ -285,6 +283,7 @@ async def abandon_message(
     "/dispatch",
     response_model=DispatchReply,
     summary="Run sending rounds as of a time (operators; for simulations and tests)",
+    responses=_BODY,
 )
 async def dispatch_messages(body: DispatchRequest, request: Request, _: Operator) -> DispatchReply:
     """Runs sending rounds as of `as_of` until nothing more is due (at most 100 rounds), then
@@ -294,14 +293,15 @@ async def dispatch_messages(body: DispatchRequest, request: Request, _: Operator
     from govhub_sms.sending.reports import process_pending
 
     ctx = _context(request)
-    as_of = ensure_utc(body.as_of) if body.as_of else ctx.clock.now()
-    if not 2000 <= as_of.year <= 2200:
+    # The year as written, as the schema's pattern holds it (DISPATCH_YEARS).
+    if body.as_of is not None and not 2000 <= body.as_of.year <= 2200:
         raise Problem(
             422,
             "validation_failed",
             "invalid input at $.as_of",
             errors=[{"path": "$.as_of", "message": "must lie between the years 2000 and 2200"}],
         )
+    as_of = ensure_utc(body.as_of) if body.as_of else ctx.clock.now()
     totals = DispatchReply(
         as_of=as_of, claimed=0, sent=0, deferred=0, failed=0, expired=0, reports_applied=0
     )

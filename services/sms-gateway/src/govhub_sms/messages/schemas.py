@@ -6,7 +6,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from govhub_common.contract import FieldError
-from govhub_common.identifiers import MobileNumber
+from govhub_sms.fields import NO_NUL, TEMPLATE_CODE, DateTime, Mobile, Moment, ParamValue
 
 PublicStatus = Literal["queued", "deferred", "sent", "ambiguous", "delivered", "failed", "expired"]
 """`ambiguous`: handed to a provider whose acceptance is unknown (a submit timeout, a link
@@ -15,14 +15,24 @@ receipt reconciles it, or an operator resends or abandons it."""
 
 
 class MessageCreate(BaseModel):
-    recipient: MobileNumber = Field(description="Chinese mobile number; stored as +86...")
-    template: str = Field(min_length=1, max_length=64, examples=["tax_registration_reminder"])
-    params: dict[str, Any] = Field(
+    recipient: Mobile = Field(description="Chinese mobile number; stored as +86...")
+    template: str = Field(
+        pattern=TEMPLATE_CODE,
+        description="The template's code; 404 `not_found` when there is no such template, "
+        "409 `conflict` when it is inactive.",
+        examples=["tax_registration_reminder"],
+    )
+    params: dict[str, ParamValue] = Field(
         default_factory=dict,
+        description="A value for each parameter the template names, and no other (409 "
+        "`conflict` naming each missing or unknown one: a template's parameters are its "
+        "state).",
         examples=[{"name": "广州某某科技有限公司", "deadline": "2024年5月20日"}],
     )
-    not_before: datetime | None = Field(
-        None, description="Not sent before this time (naive times are Asia/Shanghai)."
+    not_before: Moment | None = Field(
+        None,
+        description="Not sent before this time (naive times are Asia/Shanghai); at most a "
+        "year ahead.",
     )
 
     model_config = ConfigDict(
@@ -42,7 +52,10 @@ class MessageCreate(BaseModel):
 
 class MessageBatchItem(MessageCreate):
     idempotency_key: str = Field(
-        min_length=1, max_length=255, description="Makes the item take effect once."
+        min_length=1,
+        max_length=255,
+        pattern=NO_NUL,
+        description="Makes the item take effect once.",
     )
 
     model_config = ConfigDict(
@@ -201,8 +214,17 @@ class BatchReply(BaseModel):
     )
 
 
+# The years a simulated clock may be set to, as the date-time's own year (the pattern a
+# date-time string is held to beside its format).
+DISPATCH_YEARS = r"^(?:20[0-9]{2}|21[0-9]{2}|2200)-"
+
+
 class DispatchRequest(BaseModel):
-    as_of: datetime | None = Field(None, description="Run the round as of this time (default now).")
+    as_of: DateTime | None = Field(
+        None,
+        description="Run the round as of this time (default now), in the years 2000 to 2200.",
+        json_schema_extra={"pattern": DISPATCH_YEARS},
+    )
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"as_of": "2024-05-20T09:30:00+08:00"}]}
@@ -246,5 +268,8 @@ class AbandonRequest(BaseModel):
     )
 
     reason: str | None = Field(
-        None, max_length=500, description="Why (e.g. 'the carrier confirmed it was not sent')."
+        None,
+        max_length=500,
+        pattern=NO_NUL,
+        description="Why (e.g. 'the carrier confirmed it was not sent').",
     )

@@ -48,6 +48,10 @@ class SubmitOutcome:
     row: Any = None
     """The stored message (a row mapping; `public(row)` gives the API shape)."""
     errors: list[dict[str, Any]] = field(default_factory=list)
+    problem: tuple[int, str] = (422, "validation_failed")
+    """The status and problem code a refusal of one message is answered with: what the
+    request's schema cannot say is a state's (404 no such template; 409 an inactive
+    template, or parameters that are not the template's)."""
 
 
 def request_hash(data: MessageCreate) -> str:
@@ -119,16 +123,20 @@ async def submit_messages(
     for i, sub in enumerate(submissions):
         template = templates.get(sub.data.template)
         if template is None or not template.active:
+            outcomes[i].problem = (404, "not_found") if template is None else (409, "conflict")
             outcomes[i].errors.append(
                 {
                     "path": f"{sub.path}.template",
-                    "message": f"unknown template {sub.data.template!r}",
+                    "message": f"unknown template {sub.data.template!r}"
+                    if template is None
+                    else f"template {sub.data.template!r} is inactive",
                 }
             )
             continue
         try:
             rendered = template.render(sub.data.params, path=f"{sub.path}.params")
         except TemplateTextError as exc:
+            outcomes[i].problem = (409, "conflict")
             outcomes[i].errors += [{"path": p, "message": m} for p, m in exc.errors]
             continue
         not_before = ensure_utc(sub.data.not_before) if sub.data.not_before else None

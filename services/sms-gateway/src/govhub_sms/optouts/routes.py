@@ -5,17 +5,18 @@ from __future__ import annotations
 import sqlalchemy as sa
 from fastapi import APIRouter, Response
 
+from govhub_common.contract import ProblemCode, problem_responses
 from govhub_common.db import SessionDep
-from govhub_common.identifiers import MobileNumber
 from govhub_common.problems import not_found
 from govhub_common.security import Operator
+from govhub_sms.fields import Mobile
 from govhub_sms.optouts.schemas import OptOutCreate, OptOutPublic
 
 router = APIRouter(prefix="/v1/opt-outs", tags=["opt-outs"])
 
 
 @router.get("/{recipient}", response_model=OptOutPublic, summary="Whether a number opted out")
-async def get_opt_out(recipient: MobileNumber, session: SessionDep, _: Operator) -> OptOutPublic:
+async def get_opt_out(recipient: Mobile, session: SessionDep, _: Operator) -> OptOutPublic:
     """The number's opt-out and where it came from; 404 when it has not opted out."""
     row = (
         (
@@ -34,7 +35,14 @@ async def get_opt_out(recipient: MobileNumber, session: SessionDep, _: Operator)
     return OptOutPublic(**row)
 
 
-@router.post("", status_code=201, response_model=OptOutPublic, summary="Add a number")
+@router.post(
+    "",
+    status_code=201,
+    response_model=OptOutPublic,
+    summary="Add a number",
+    # A body that is not UTF-8 is FastAPI's 400 `http_error`.
+    responses=problem_responses(ProblemCode.HTTP_ERROR),
+)
 async def add_opt_out(body: OptOutCreate, session: SessionDep, _: Operator) -> OptOutPublic:
     """No message of a template that honours opt-outs goes to the number any more (a
     number already on the list is answered as it is)."""
@@ -56,7 +64,7 @@ async def add_opt_out(body: OptOutCreate, session: SessionDep, _: Operator) -> O
 
 
 @router.delete("/{recipient}", status_code=204, summary="Remove a number (it opted back in)")
-async def remove_opt_out(recipient: MobileNumber, session: SessionDep, _: Operator) -> Response:
+async def remove_opt_out(recipient: Mobile, session: SessionDep, _: Operator) -> Response:
     """The number gets every message again; 404 when it is not on the list."""
     result = await session.execute(
         sa.text("DELETE FROM sms.opt_outs WHERE recipient = :r RETURNING 1"), {"r": recipient}

@@ -6,13 +6,15 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from govhub_common.identifiers import MobileNumber
+from govhub_sms.fields import Mobile
 
 
 class OptOutCreate(BaseModel):
-    recipient: MobileNumber = Field(description="Chinese mobile number; stored as +86...")
+    recipient: Mobile = Field(description="Chinese mobile number; stored as +86...")
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"recipient": "+8613900139000"}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"recipient": "+8613900139000"}]}
+    )
 
 
 class OptOutPublic(BaseModel):

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 
 from govhub_common.contract import ProblemCode, problem_responses
 from govhub_common.db import SessionDep
 from govhub_common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page
 from govhub_common.problems import Problem, not_found
 from govhub_common.security import Operator, Principal, require_scope
+from govhub_sms.fields import TEMPLATE_CODE
 from govhub_sms.templates import service
 from govhub_sms.templates.rendering import TemplateTextError
 from govhub_sms.templates.schemas import (
@@ -21,6 +22,9 @@ from govhub_sms.templates.schemas import (
 
 router = APIRouter(prefix="/v1/templates", tags=["templates"])
 Sender = Annotated[Principal, Depends(require_scope("sms:send"))]
+Code = Annotated[str, Path(pattern=TEMPLATE_CODE, description="The template's code.")]
+# A body that is not UTF-8 is FastAPI's 400 `http_error`.
+_BODY = problem_responses(ProblemCode.HTTP_ERROR)
 
 
 @router.get(
@@ -46,7 +50,7 @@ async def list_templates(
     status_code=201,
     response_model=TemplatePublic,
     summary="Create a template",
-    responses=problem_responses(ProblemCode.CONFLICT),
+    responses=problem_responses(ProblemCode.HTTP_ERROR, ProblemCode.CONFLICT),
 )
 async def create_template(
     body: TemplateCreate, session: SessionDep, request: Request, _: Operator
@@ -64,7 +68,7 @@ async def create_template(
 
 
 @router.get("/{code}", response_model=TemplatePublic, summary="One template")
-async def get_template(code: str, session: SessionDep, _: Sender) -> TemplatePublic:
+async def get_template(code: Code, session: SessionDep, _: Sender) -> TemplatePublic:
     """The template with its parameters, version and whether it is active."""
     template = await service.get_template(session, code=code)
     if template is None:
@@ -72,9 +76,11 @@ async def get_template(code: str, session: SessionDep, _: Sender) -> TemplatePub
     return template.public()
 
 
-@router.patch("/{code}", response_model=TemplatePublic, summary="Change a template")
+@router.patch(
+    "/{code}", response_model=TemplatePublic, summary="Change a template", responses=_BODY
+)
 async def update_template(
-    code: str, body: TemplateUpdate, session: SessionDep, request: Request, _: Operator
+    code: Code, body: TemplateUpdate, session: SessionDep, request: Request, _: Operator
 ) -> TemplatePublic:
     """Changes the fields given and raises the version; messages already accepted keep
     the text they were rendered with. `active: false` stops new messages of it."""
@@ -87,13 +93,18 @@ async def update_template(
     return template.public()
 
 
-@router.post("/{code}/render", response_model=RenderPublic, summary="Preview a text and its parts")
+@router.post(
+    "/{code}/render",
+    response_model=RenderPublic,
+    summary="Preview a text and its parts",
+    responses=problem_responses(ProblemCode.HTTP_ERROR, ProblemCode.CONFLICT),
+)
 async def render_template(
-    code: str, body: RenderRequest, session: SessionDep, _: Sender
+    code: Code, body: RenderRequest, session: SessionDep, _: Sender
 ) -> RenderPublic:
     """The text a message of the template with these parameters would carry, its encoding
-    and the parts the carrier bills; nothing is sent. 422 names each missing or unknown
-    parameter."""
+    and the parts the carrier bills; nothing is sent. 409 `conflict` names each missing or
+    unknown parameter (the template's parameters are its state)."""
     template = await service.get_template(session, code=code)
     if template is None:
         raise not_found("template", code)
@@ -101,9 +112,9 @@ async def render_template(
         rendered = template.render(body.params)
     except TemplateTextError as exc:
         raise Problem(
-            422,
-            "validation_failed",
-            "invalid parameters at " + ", ".join(p for p, _ in exc.errors[:5]),
+            409,
+            "conflict",
+            "parameters not the template's at " + ", ".join(p for p, _ in exc.errors[:5]),
             errors=[{"path": p, "message": m} for p, m in exc.errors],
         ) from None
     info = rendered.segments

@@ -5,7 +5,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from govhub_sms.fields import NO_NUL, TEMPLATE_CODE, ParamValue
+
 Category = Literal["notification", "marketing"]
+# 【name】: 2 to 30 characters, no whitespace or brackets, inside 【】.
+SIGNATURE = r"^【[^【】\s\x00]{2,30}】$"
+# Text with placeholders `{name}` (a parameter name: [a-z][a-z0-9_]*, up to 32 characters)
+# and no other brace.
+BODY = r"^(?:[^{}\x00]|\{[a-z][a-z0-9_]{0,31}\})*$"
+_SIGNATURE_DOC = "The sender's signature, 【name】 (2 to 30 characters inside)."
+_BODY_DOC = "The text; parameters are written `{name}` ([a-z][a-z0-9_]*), no other braces."
 
 
 class TemplateCreate(BaseModel):
@@ -25,11 +34,17 @@ class TemplateCreate(BaseModel):
         },
     )
 
-    code: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$", examples=["tax_registration_reminder"])
-    title: str = Field("", max_length=100)
-    signature: str = Field(examples=["【广州市政务服务数据管理局】"])
+    code: str = Field(pattern=TEMPLATE_CODE, examples=["tax_registration_reminder"])
+    title: str = Field("", max_length=100, pattern=NO_NUL)
+    signature: str = Field(
+        pattern=SIGNATURE, description=_SIGNATURE_DOC, examples=["【广州市政务服务数据管理局】"]
+    )
     body: str = Field(
-        min_length=1, max_length=600, examples=["{name}：请于{deadline}前办理税务登记。"]
+        min_length=1,
+        max_length=600,
+        pattern=BODY,
+        description=_BODY_DOC,
+        examples=["{name}：请于{deadline}前办理税务登记。"],
     )
     category: Category = "notification"
     opt_out_allowed: bool | None = Field(
@@ -52,9 +67,11 @@ class TemplateUpdate(BaseModel):
         },
     )
 
-    title: str | None = Field(None, max_length=100)
-    signature: str | None = None
-    body: str | None = Field(None, min_length=1, max_length=600)
+    title: str | None = Field(None, max_length=100, pattern=NO_NUL)
+    signature: str | None = Field(None, pattern=SIGNATURE, description=_SIGNATURE_DOC)
+    body: str | None = Field(
+        None, min_length=1, max_length=600, pattern=BODY, description=_BODY_DOC
+    )
     category: Category | None = None
     opt_out_allowed: bool | None = None
     active: bool | None = None
@@ -100,7 +117,11 @@ class TemplatePublic(BaseModel):
 
 
 class RenderRequest(BaseModel):
-    params: dict[str, str | int | float] = Field(default_factory=dict)
+    params: dict[str, ParamValue] = Field(
+        default_factory=dict,
+        description="A value for each parameter the template names, and no other (409 "
+        "`conflict` naming each missing or unknown one).",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
