@@ -9,12 +9,18 @@ from govhub_alerting.engine.schemas import EvaluateRequest, EvaluateResult
 from govhub_alerting.engine.sweep import sweep
 from govhub_alerting.stats.service import refresh_gauges
 from govhub_common.clock import ensure_utc
+from govhub_common.contract import ProblemCode, problem_responses
 from govhub_common.security import Operator
 
 router = APIRouter(prefix="/v1", tags=["engine"])
 
 
-@router.post("/evaluate", response_model=EvaluateResult, summary="Fire the timers due")
+@router.post(
+    "/evaluate",
+    response_model=EvaluateResult,
+    summary="Fire the timers due",
+    responses=problem_responses(ProblemCode.HTTP_ERROR),
+)
 async def evaluate_timers(
     body: EvaluateRequest, operator: Operator, ctx: Context, settings: Settings
 ) -> EvaluateResult:

@@ -65,8 +65,13 @@ class RecordSpec(_Strict):
         return f"{self.topic}:{self.key}:{self.date}"
 
 
+# What PostgreSQL's text and bigint hold (a rule is stored as JSON and read by SQL).
+NO_NUL = r"^[^\x00]*$"
+FilterInt = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+
+
 class TriggerSpec(RecordSpec):
-    filter: dict[str, str | int | bool] | None = Field(
+    filter: dict[str, str | FilterInt | bool] | None = Field(
         None, description="Only records whose fields equal these values trigger the rule."
     )
 
@@ -150,8 +155,10 @@ Severity = Literal["low", "medium", "high", "critical"]
 
 class _RuleBase(_Strict):
     id: str = Field(pattern=RULE_ID, description="Stable identifier of the rule.")
-    title: str = Field(min_length=1, max_length=200, description="Chinese title shown to users.")
-    description: str | None = None
+    title: str = Field(
+        min_length=1, max_length=200, pattern=NO_NUL, description="Chinese title shown to users."
+    )
+    description: str | None = Field(None, pattern=NO_NUL)
     severity: Severity = "medium"
     assigned_agency: str = Field(
         pattern=r"^[a-z][a-z0-9-]*$", description="Agency code the warnings are assigned to."

@@ -282,7 +282,7 @@ async def enable_rule(rule_id: RuleIdPath, session: SessionDep, operator: Operat
     "/{rule_id}/backfill",
     response_model=BackfillResult,
     summary="Backfill a stored rule over the history",
-    responses=problem_responses(ProblemCode.RULE_DISABLED),
+    responses=problem_responses(ProblemCode.HTTP_ERROR, ProblemCode.RULE_DISABLED),
 )
 async def backfill_rule(
     rule_id: RuleIdPath,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_serializer
 
-from govhub_alerting.fields import Moment
+from govhub_alerting.fields import Integer, Moment
 from govhub_alerting.rules.model import AnyRule, Rule
 
 # The rule of the founding document, as the API takes it (rules/defaults has its YAML file).
@@ -149,8 +149,8 @@ class BackfillRequest(BaseModel):
     )
 
     as_of: Moment | None = Field(None, description="Evaluate as of this time (default now).")
-    dry_run: bool = Field(True, description="List what would be raised; change nothing.")
-    limit: int = Field(100, ge=1, le=1000, description="How many would-be warnings to list.")
+    dry_run: StrictBool = Field(True, description="List what would be raised; change nothing.")
+    limit: Integer = Field(100, ge=1, le=1000, description="How many would-be warnings to list.")
 
 
 class Evidence(BaseModel):

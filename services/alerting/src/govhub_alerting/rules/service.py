@@ -70,7 +70,9 @@ def parse_rule(raw: Any) -> AnyRule:
         errors = [{"path": "$", "message": "nested too deeply", "type": "too_deep"}]
     if not errors:
         try:
-            return RULE_ADAPTER.validate_python(raw)
+            # Strict: a boolean is true or false and a number a number, as the rule
+            # language's JSON Schema says (not "yes", 1 or "30" coerced).
+            return RULE_ADAPTER.validate_python(raw, strict=True)
         except ValidationError as exc:
             errors = [
                 {

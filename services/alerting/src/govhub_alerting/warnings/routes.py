@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
 from govhub_alerting.deps import Context, Reader, Worker
-from govhub_alerting.fields import NO_NUL, WarningIdPath
+from govhub_alerting.fields import NO_NUL, Day, WarningIdPath
 from govhub_alerting.warnings import service
 from govhub_alerting.warnings.schemas import (
     HistoryEntry,
@@ -59,10 +58,10 @@ async def list_warnings(
         str | None, Query(pattern=NO_NUL, description="About this subject (USCC...).")
     ] = None,
     raised_from: Annotated[
-        date | None, Query(alias="from", description="Raised on or after this business date.")
+        Day | None, Query(alias="from", description="Raised on or after this business date.")
     ] = None,
     raised_to: Annotated[
-        date | None, Query(alias="to", description="Raised on or before this business date.")
+        Day | None, Query(alias="to", description="Raised on or before this business date.")
     ] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
@@ -105,7 +104,7 @@ async def get_warning(
     "/warnings/{warning_id}/transitions",
     response_model=WarningPublic,
     summary="Move a warning to another status",
-    responses=problem_responses(ProblemCode.INVALID_TRANSITION),
+    responses=problem_responses(ProblemCode.HTTP_ERROR, ProblemCode.INVALID_TRANSITION),
 )
 async def transition_warning(
     warning_id: WarningIdPath,
@@ -137,7 +136,10 @@ async def transition_warning(
     response_model=SilencePublic,
     summary="Silence a rule for a subject",
     responses=problem_responses(
-        ProblemCode.INSUFFICIENT_SCOPE, ProblemCode.FORBIDDEN, ProblemCode.NOT_FOUND
+        ProblemCode.HTTP_ERROR,
+        ProblemCode.INSUFFICIENT_SCOPE,
+        ProblemCode.FORBIDDEN,
+        ProblemCode.NOT_FOUND,
     ),
 )
 async def create_silence(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from govhub_alerting.fields import Text
+from govhub_alerting.fields import Day, Text
 from govhub_alerting.rules.schemas import Evidence
 
 Status = Literal["open", "investigating", "resolved"]
@@ -120,13 +120,32 @@ class TransitionCreate(BaseModel):
                     "resolution": "complied_late",
                     "note": "企业已于4月3日补办税务登记",
                 },
-            ]
+            ],
+            # What the validator below checks, for those who read the schema.
+            "if": {"properties": {"status": {"const": "resolved"}}},
+            "then": {
+                "required": ["resolution"],
+                "properties": {"resolution": {"enum": list(get_args(Resolution))}},
+            },
+            "else": {"properties": {"resolution": {"type": "null"}}},
         },
     )
 
     status: Literal["investigating", "resolved", "open"]
-    resolution: Resolution | None = Field(None, description="Required when resolving.")
+    resolution: Resolution | None = Field(
+        None, validate_default=True, description="Required when resolving, and given only then."
+    )
     note: Text | None = Field(None, max_length=2000)
+
+    @field_validator("resolution")
+    @classmethod
+    def _resolution_with_resolving(cls, resolution: str | None, info: ValidationInfo) -> str | None:
+        resolving = info.data.get("status") == "resolved"
+        if resolving and resolution is None:
+            raise ValueError("required when status is resolved")
+        if not resolving and resolution is not None:
+            raise ValueError("only with status resolved")
+        return resolution
 
 
 class SilenceCreate(BaseModel):
@@ -148,7 +167,7 @@ class SilenceCreate(BaseModel):
 
     rule_id: Text = Field(min_length=1)
     subject: Text = Field(min_length=1, max_length=200)
-    until: date = Field(description="Business date up to which (inclusive) nothing is raised.")
+    until: Day = Field(description="Business date up to which (inclusive) nothing is raised.")
     reason: Text = Field(min_length=1, max_length=2000)
 
 
