@@ -2,14 +2,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
+from pydantic import TypeAdapter, ValidationError
 
-from govhub_common.contract import ProblemCode, problem_responses
+from govhub_common.contract import COMPONENTS, ProblemCode, component_schemas, problem_responses
 from govhub_common.db import SessionDep
 from govhub_common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page
-from govhub_common.problems import Problem
+from govhub_common.problems import Problem, validation_errors
 from govhub_common.runtime import ServiceContext
 from govhub_common.security import Operator, Principal, require_scope
 from govhub_sms.fields import NO_NUL, AgencyCode, Mobile, Moment, TemplateCode
@@ -32,6 +33,13 @@ from govhub_sms.settings import SmsSettings
 router = APIRouter(prefix="/v1", tags=["messages"])
 Sender = Annotated[Principal, Depends(require_scope("sms:send"))]
 MAX_BATCH = 1000
+_ITEM = TypeAdapter(MessageBatchItem)
+# The batch body as documented: an array of MessageBatchItem. Each item is validated on its
+# own, so that the valid ones are accepted beside the refused (the batch promise).
+_BATCH_SCHEMA = {
+    "items": {"$ref": "#/components/schemas/MessageBatchItem"},
+    "examples": [MessageBatchItem.model_json_schema()["examples"]],
+}
 # Beyond the standard problems (401, 403, 404, 422, 503, added to every operation by
 # govhub_common.contract): a body that is not UTF-8 is FastAPI's 400 `http_error`.
 _BODY = problem_responses(ProblemCode.HTTP_ERROR)
@@ -125,30 +133,33 @@ async def send_message(
     response_model=BatchReply,
     summary="Send up to 1,000 messages, each with its idempotency_key",
     responses=_BODY,
+    openapi_extra={COMPONENTS: component_schemas(MessageBatchItem)},
 )
 async def send_messages(
     session: SessionDep,
     principal: Sender,
     request: Request,
     items: Annotated[
-        list[MessageBatchItem],
-        Body(
-            max_length=MAX_BATCH,
-            examples=[MessageBatchItem.model_json_schema()["examples"]],
-        ),
+        list[dict[str, Any]], Body(max_length=MAX_BATCH, json_schema_extra=_BATCH_SCHEMA)
     ],
 ) -> BatchReply:
-    """Each item is a message with its own idempotency_key. A body the schema refuses (an
-    item without a key, a malformed number, ...) is a 422 naming each fault's path
-    (`$[3].recipient`). Otherwise valid items are accepted even when others are refused
-    for what depends on state (an unknown or inactive template, parameters that are not
-    the template's, a key already used for another message): the reply gives each
-    item's outcome (`created`, `existing` for a replay of the same message, or
-    `rejected`) and the faults of a refused item with JSON paths."""
+    """Each item is a message with its own idempotency_key, judged on its own: valid items
+    are accepted even when others are refused, whether an item breaks the schema (no
+    key, a malformed number, ...) or what depends on state (an unknown or inactive
+    template, parameters that are not the template's, a key already used for another
+    message). The reply gives each item's outcome (`created`, `existing` for a replay of
+    the same message, or `rejected`) and the faults of a refused item with JSON paths
+    (`$[3].recipient`)."""
     submissions: list[service.Submission] = []
     positions: list[int] = []
     results: list[BatchResult | None] = [None] * len(items)
-    for i, item in enumerate(items):
+    for i, raw in enumerate(items):
+        try:
+            item = _ITEM.validate_python(raw)
+        except ValidationError as exc:
+            errors = validation_errors([{**e, "loc": ("body", i, *e["loc"])} for e in exc.errors()])
+            results[i] = BatchResult(index=i, outcome="rejected", errors=errors)
+            continue
         data = MessageCreate.model_validate(item.model_dump(exclude={"idempotency_key"}))
         submissions.append(service.Submission(data, item.idempotency_key, f"$[{i}]"))
         positions.append(i)
