@@ -418,15 +418,19 @@ def _shape_operation(
             {SECURITY_SCHEME: []}
         ]
     standard: list[int] = []
+    if route.body_field is not None:
+        # A JSON body that cannot be decoded (not UTF-8) is FastAPI's 400 before validation.
+        standard.append(400)
     if scopes is not None:
         standard += [401] + ([403] if scopes else [])
     if _PATH_PARAM.search(path):
         standard.append(404)
-    if "422" in responses or route.body_field is not None or route.dependant.query_params:
-        standard.append(422)
+    # Every operation takes X-Request-Id, and a malformed one is a 422 (govhub_common.web).
+    standard.append(422)
     if path not in ("/healthz", "/readyz"):
         standard.append(503)
     codes_for = {
+        400: [ProblemCode.HTTP_ERROR],
         401: [ProblemCode.UNAUTHORIZED],
         403: [ProblemCode.INSUFFICIENT_SCOPE],
         404: [ProblemCode.NOT_FOUND],

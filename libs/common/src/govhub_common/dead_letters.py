@@ -19,7 +19,6 @@ from govhub_common.security import Operator
 log = logging.getLogger("govhub.events")
 
 
-
 class DeadLetterPublic(BaseModel):
     group: str = Field(description="The consumer group whose queue parked it.")
     event_id: str

@@ -66,16 +66,18 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = traceparent = ""
+        given: str | None = None
+        traceparent = ""
         for name, value in scope.get("headers", ()):  # ASGI header names are lower case
             if name == b"x-request-id":
-                request_id = value.decode("latin-1")
+                given = value.decode("latin-1")
             elif name == b"traceparent":
                 traceparent = value.decode("latin-1")
-        if request_id and not REQUEST_ID.fullmatch(request_id):
+        # Present means valid: an empty X-Request-Id is as wrong as an overlong one.
+        if given is not None and not REQUEST_ID.fullmatch(given):
             await _bad_request_id(scope, send)
             return
-        request_id = request_id or os.urandom(16).hex()
+        request_id = given or os.urandom(16).hex()
         match = _TRACEPARENT.match(traceparent) if traceparent else None
         trace_id = match.group(1) if match else os.urandom(16).hex()
         rid_token = request_id_var.set(request_id)
