@@ -101,7 +101,13 @@ async def test_schemathesis_finds_nothing(fuzzed_hub: FuzzedHub, service: str, w
         "30",
     ]
     done = await asyncio.to_thread(
-        subprocess.run, command, capture_output=True, text=True, timeout=600, check=False
+        subprocess.run,
+        command,
+        cwd=REPO,  # where schemathesis.toml's paths are
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, "\n".join(output.splitlines()[-150:])

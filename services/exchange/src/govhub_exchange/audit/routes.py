@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter
 
 from govhub_common.contract import ProblemCode
@@ -14,6 +12,7 @@ from govhub_common.security import Operator
 from govhub_exchange.audit import service
 from govhub_exchange.audit.schemas import AuditCheckpoint, AuditEntry, AuditVerification
 from govhub_exchange.deps import DEFAULT_LIMIT, Context, Cursor, Limit, errors
+from govhub_exchange.fields import AgencyQuery, DateTimeQuery, TextQuery, TopicQuery
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
@@ -27,11 +26,11 @@ router = APIRouter(prefix="/v1", tags=["audit"])
 async def list_audit(
     session: SessionDep,
     who: Operator,
-    agency: str | None = None,
-    topic: str | None = None,
-    action: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    agency: AgencyQuery = None,
+    topic: TopicQuery = None,
+    action: TextQuery = None,
+    since: DateTimeQuery = None,
+    until: DateTimeQuery = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[AuditEntry]:

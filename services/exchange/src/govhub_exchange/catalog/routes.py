@@ -10,6 +10,7 @@ from govhub_common.pagination import Page, decode_cursor, page
 from govhub_exchange.catalog import service
 from govhub_exchange.catalog.schemas import (
     DataItemPublic,
+    Sensitivity,
     SharingType,
     TopicCreate,
     TopicDetail,
@@ -19,6 +20,7 @@ from govhub_exchange.catalog.schemas import (
     TopicVersionCreate,
 )
 from govhub_exchange.deps import DEFAULT_LIMIT, CatalogEditor, CatalogReader, Cursor, Limit, errors
+from govhub_exchange.fields import AgencyQuery, TextQuery, TopicPath, TopicQuery, VersionPath
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
 
@@ -51,8 +53,8 @@ async def create_topic(body: TopicCreate, session: SessionDep, who: CatalogEdito
 async def list_topics(
     session: SessionDep,
     who: CatalogReader,
-    q: str | None = None,
-    owner: str | None = None,
+    q: TextQuery = None,
+    owner: AgencyQuery = None,
     sharing_type: SharingType | None = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
@@ -72,7 +74,7 @@ async def list_topics(
 
 
 @router.get("/topics/{code}", response_model=TopicDetail, summary="Get a topic")
-async def get_topic(code: str, session: SessionDep, who: CatalogReader) -> TopicDetail:
+async def get_topic(code: TopicPath, session: SessionDep, who: CatalogReader) -> TopicDetail:
     """A topic with its current schema and data items."""
     return await service.get_topic(session, code=code)
 
@@ -81,13 +83,14 @@ async def get_topic(code: str, session: SessionDep, who: CatalogReader) -> Topic
     "/topics/{code}",
     response_model=TopicDetail,
     summary="Update a topic",
-    responses=errors(ProblemCode.FORBIDDEN),
+    responses=errors(ProblemCode.FORBIDDEN, ProblemCode.CONFLICT),
 )
 async def update_topic(
-    code: str, body: TopicUpdate, session: SessionDep, who: CatalogEditor
+    code: TopicPath, body: TopicUpdate, session: SessionDep, who: CatalogEditor
 ) -> TopicDetail:
     """Change a topic's title, description or sharing type (its owner or an operator); a
-    topic that is not shared needs a legal basis."""
+    topic that is not shared needs a legal basis (409 `conflict` when the change would leave
+    it without one)."""
     return await service.update_topic(session, who=who, code=code, body=body)
 
 
@@ -103,7 +106,7 @@ async def update_topic(
     ),
 )
 async def add_topic_version(
-    code: str, body: TopicVersionCreate, session: SessionDep, who: CatalogEditor
+    code: TopicPath, body: TopicVersionCreate, session: SessionDep, who: CatalogEditor
 ) -> TopicDetail:
     """A new version of the topic's record schema, which becomes current. It may add data
     items; dropping or retyping one that subscribers rely on is a 422
@@ -117,7 +120,7 @@ async def add_topic_version(
     summary="Get a topic's schema version",
 )
 async def get_topic_version(
-    code: str, version: int, session: SessionDep, who: CatalogReader
+    code: TopicPath, version: VersionPath, session: SessionDep, who: CatalogReader
 ) -> TopicVersion:
     """The JSON Schema of one version of a topic (records name the version they were
     published under as `topic_version`)."""
@@ -134,10 +137,10 @@ async def get_topic_version(
 async def list_data_items(
     session: SessionDep,
     who: CatalogReader,
-    q: str | None = None,
-    topic: str | None = None,
+    q: TextQuery = None,
+    topic: TopicQuery = None,
     personal: bool | None = None,
-    sensitivity: str | None = None,
+    sensitivity: Sensitivity | None = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[DataItemPublic]:

@@ -5,7 +5,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-TOPIC_CODE = r"^[a-z][a-z0-9_]*$"
+from govhub_exchange.fields import AGENCY_CODE, TOPIC_CODE, Text
+
 SharingType = Literal["unconditional", "conditional", "not_shared"]
 Sensitivity = Literal["public", "internal", "sensitive", "confidential"]
 
@@ -42,15 +43,29 @@ EXAMPLE_SCHEMA: dict[str, Any] = {
 }
 
 
+# A topic that is not shared names its legal basis (a non-empty string).
+_LEGAL_BASIS_WHEN_NOT_SHARED: dict[str, Any] = {
+    "anyOf": [
+        {"properties": {"sharing_type": {"enum": ["unconditional", "conditional"]}}},
+        {
+            "required": ["legal_basis"],
+            "properties": {"legal_basis": {"type": "string", "minLength": 1}},
+        },
+    ]
+}
+
+
 class TopicCreate(BaseModel):
     code: str = Field(pattern=TOPIC_CODE, max_length=64, examples=["enterprise_registered"])
-    title: str = Field(min_length=1, max_length=200, examples=["企业开业登记"])
-    description: str = Field("", max_length=4000)
+    title: Text = Field(min_length=1, max_length=200, examples=["企业开业登记"])
+    description: Text = Field("", max_length=4000)
     sharing_type: SharingType
-    legal_basis: str | None = Field(
+    legal_basis: Text | None = Field(
         None, max_length=2000, description="Required when the topic is not shared."
     )
-    owner: str | None = Field(None, description="Operators only: the owning agency.")
+    owner: str | None = Field(
+        None, pattern=AGENCY_CODE, description="Operators only: the owning agency."
+    )
     json_schema: dict[str, Any] = Field(
         alias="schema",
         description="JSON Schema 2020-12 of a record's data: an object whose properties are "
@@ -58,7 +73,9 @@ class TopicCreate(BaseModel):
     )
 
     model_config = {
+        "extra": "forbid",
         "json_schema_extra": {
+            **_LEGAL_BASIS_WHEN_NOT_SHARED,
             "examples": [
                 {
                     "code": "enterprise_registered",
@@ -67,8 +84,8 @@ class TopicCreate(BaseModel):
                     "sharing_type": "conditional",
                     "schema": EXAMPLE_SCHEMA,
                 }
-            ]
-        }
+            ],
+        },
     }
 
     @model_validator(mode="after")
@@ -79,15 +96,16 @@ class TopicCreate(BaseModel):
 
 
 class TopicUpdate(BaseModel):
-    title: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = Field(None, max_length=4000)
+    title: Text | None = Field(None, min_length=1, max_length=200)
+    description: Text | None = Field(None, max_length=4000)
     sharing_type: SharingType | None = None
-    legal_basis: str | None = Field(None, max_length=2000)
+    legal_basis: Text | None = Field(None, max_length=2000)
 
     model_config = {
+        "extra": "forbid",
         "json_schema_extra": {
             "examples": [{"title": "企业开业登记（含分支机构）", "sharing_type": "unconditional"}]
-        }
+        },
     }
 
 
@@ -98,7 +116,10 @@ class TopicVersionCreate(BaseModel):
         "retype those of earlier versions.",
     )
 
-    model_config = {"json_schema_extra": {"examples": [{"schema": EXAMPLE_SCHEMA}]}}
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {"examples": [{"schema": EXAMPLE_SCHEMA}]},
+    }
 
 
 class TopicVersion(BaseModel):

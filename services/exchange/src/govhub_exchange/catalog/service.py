@@ -149,10 +149,10 @@ async def update_topic(
     changes = body.model_dump(exclude_unset=True)
     sharing = changes.get("sharing_type", row.sharing_type)
     basis = changes.get("legal_basis", row.legal_basis)
-    if sharing == "not_shared" and not basis:
+    if sharing == "not_shared" and not basis:  # the topic's state with the change: 409
         raise Problem(
-            422,
-            "validation_failed",
+            409,
+            "conflict",
             "legal_basis is required when sharing_type is not_shared",
             errors=[{"path": "$.legal_basis", "message": "required for not_shared topics"}],
         )

@@ -24,6 +24,13 @@ from govhub_exchange.delivery.schemas import (
     WebhookRedriveResult,
 )
 from govhub_exchange.deps import DEFAULT_LIMIT, Context, Cursor, Limit, Settings, Subscriber, errors
+from govhub_exchange.fields import (
+    ID_MAX,
+    TOPIC_CODE,
+    AgencyQuery,
+    SubscriptionPath,
+    TextQuery,
+)
 from govhub_exchange.subscriptions import service as subscriptions
 
 router = APIRouter(prefix="/v1", tags=["delivery"])
@@ -41,7 +48,7 @@ AnyExchange = Annotated[
     responses=errors(ProblemCode.SUBSCRIPTION_NOT_ACTIVE, ProblemCode.INVALID_CURSOR),
 )
 async def read_feed(
-    subscription_id: int,
+    subscription_id: SubscriptionPath,
     who: Subscriber,
     ctx: Context,
     settings: Settings,
@@ -98,7 +105,7 @@ async def read_feed(
     summary="Get a subscription's delivery figures",
 )
 async def get_subscription_stats(
-    subscription_id: int, session: SessionDep, who: AnyExchange
+    subscription_id: SubscriptionPath, session: SessionDep, who: AnyExchange
 ) -> SubscriptionStats:
     """Lag in records and seconds, delivery progress and webhook attempts (the subscriber,
     the topic's owner or an operator)."""
@@ -116,9 +123,9 @@ async def get_subscription_stats(
 async def list_deliveries(
     session: SessionDep,
     who: AnyExchange,
-    topic: str,
-    record_id: str | None = None,
-    subscriber: str | None = None,
+    topic: Annotated[str, Query(pattern=TOPIC_CODE, description="The topic's code.")],
+    record_id: TextQuery = None,
+    subscriber: AgencyQuery = None,
     status: Literal["pending", "delivered", "acknowledged", "dead"] | None = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
@@ -153,7 +160,7 @@ async def list_deliveries(
 async def list_webhook_dead_letters(
     session: SessionDep,
     who: Operator,
-    subscription_id: int | None = None,
+    subscription_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[WebhookDeadLetter]:

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from govhub_exchange.fields import Id
+
 FeedStatus = Literal["pending", "delivered", "acknowledged"]
 
 
@@ -135,10 +137,23 @@ class WebhookRedrive(BaseModel):
     """Which dead webhook deliveries to re-drive: one (subscription and seq), a
     subscription's, or (empty) all."""
 
-    subscription_id: int | None = None
-    seq: int | None = Field(None, description="Needs subscription_id.")
+    subscription_id: Id | None = None
+    seq: Id | None = Field(None, description="Needs subscription_id.")
 
-    model_config = {"json_schema_extra": {"examples": [{"subscription_id": 7, "seq": 1025}, {}]}}
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {
+            # A seq names a delivery of one subscription.
+            "anyOf": [
+                {"properties": {"seq": {"type": "null"}}},
+                {
+                    "required": ["subscription_id"],
+                    "properties": {"subscription_id": {"type": "integer"}},
+                },
+            ],
+            "examples": [{"subscription_id": 7, "seq": 1025}, {}],
+        },
+    }
 
 
 class WebhookRedriveResult(BaseModel):

@@ -14,6 +14,7 @@ from govhub_common.pagination import Page, decode_cursor, page
 from govhub_common.problems import Problem
 from govhub_common.security import Operator, TokenIssuer
 from govhub_exchange.deps import DEFAULT_LIMIT, Context, Cursor, Limit, Settings, errors
+from govhub_exchange.fields import AgencyPath, ClientPath
 from govhub_exchange.identity import service
 from govhub_exchange.identity.schemas import (
     TOKEN_REQUEST_EXAMPLE,
@@ -62,14 +63,14 @@ async def list_agencies(
 
 
 @router.get("/agencies/{code}", response_model=AgencyPublic, summary="Get an agency")
-async def get_agency(code: str, session: SessionDep, who: Operator) -> AgencyPublic:
+async def get_agency(code: AgencyPath, session: SessionDep, who: Operator) -> AgencyPublic:
     """One agency by its code."""
     return await service.get_agency(session, code=code)
 
 
 @router.patch("/agencies/{code}", response_model=AgencyPublic, summary="Update an agency")
 async def update_agency(
-    code: str, body: AgencyUpdate, session: SessionDep, who: Operator
+    code: AgencyPath, body: AgencyUpdate, session: SessionDep, who: Operator
 ) -> AgencyPublic:
     """Change an agency's name or contact, or disable it: a disabled agency's clients get no
     more tokens (tokens already issued run out within their lifetime)."""
@@ -84,7 +85,7 @@ async def update_agency(
     responses=errors(ProblemCode.CLIENT_EXISTS),
 )
 async def create_client(
-    code: str, body: ClientCreate, session: SessionDep, who: Operator
+    code: AgencyPath, body: ClientCreate, session: SessionDep, who: Operator
 ) -> ClientWithSecret:
     """An OAuth client of the agency with the scopes it may request; its secret is in this
     reply only (the hub keeps a hash). Unknown scopes are a 422, a taken client id a 409."""
@@ -98,7 +99,7 @@ async def create_client(
     responses=errors(ProblemCode.INVALID_CURSOR),
 )
 async def list_clients(
-    code: str,
+    code: AgencyPath,
     session: SessionDep,
     who: Operator,
     cursor: Cursor = None,
@@ -118,7 +119,7 @@ async def list_clients(
     summary="Rotate a client's secret",
 )
 async def rotate_client(
-    code: str, client_id: str, session: SessionDep, who: Operator
+    code: AgencyPath, client_id: ClientPath, session: SessionDep, who: Operator
 ) -> ClientWithSecret:
     """A new secret for the client, shown in this reply only; the old one stops working at
     once (tokens already issued run out within their lifetime)."""
@@ -131,7 +132,7 @@ async def rotate_client(
     summary="Update an OAuth client",
 )
 async def update_client(
-    code: str, client_id: str, body: ClientUpdate, session: SessionDep, who: Operator
+    code: AgencyPath, client_id: ClientPath, body: ClientUpdate, session: SessionDep, who: Operator
 ) -> ClientPublic:
     """Change a client's scopes or disable it; unknown scopes are a 422."""
     return await service.update_client(

@@ -1,11 +1,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
-AGENCY_CODE = r"^[a-z][a-z0-9-]*$"
+from govhub_exchange.fields import AGENCY_CODE, CLIENT_ID, NO_NUL, Scope, Text
+
+# An agency's contact: names and text (department, phone, e-mail...).
+Contact = dict[
+    Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NO_NUL)],
+    Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)],
+]
 KNOWN_SCOPES = {
     "operator",
     "exchange:publish",
@@ -20,10 +26,11 @@ KNOWN_SCOPES = {
 
 class AgencyCreate(BaseModel):
     code: str = Field(pattern=AGENCY_CODE, max_length=64, examples=["gz-amr"])
-    name: str = Field(min_length=1, max_length=200, examples=["广州市工商行政管理局"])
-    contact: dict[str, Any] = Field(default_factory=dict)
+    name: Text = Field(min_length=1, max_length=200, examples=["广州市工商行政管理局"])
+    contact: Contact = Field(default_factory=dict)
 
     model_config = {
+        "extra": "forbid",
         "json_schema_extra": {
             "examples": [
                 {
@@ -32,17 +39,20 @@ class AgencyCreate(BaseModel):
                     "contact": {"name": "数据管理科", "phone": "020-12366"},
                 }
             ]
-        }
+        },
     }
 
 
 class AgencyUpdate(BaseModel):
-    name: str | None = Field(None, min_length=1, max_length=200)
-    contact: dict[str, Any] | None = None
-    disabled: bool | None = None
+    name: Text | None = Field(None, min_length=1, max_length=200)
+    contact: Contact | None = None
+    disabled: StrictBool | None = None
 
     model_config = {
-        "json_schema_extra": {"examples": [{"name": "国家税务总局广州市税务局", "disabled": False}]}
+        "extra": "forbid",
+        "json_schema_extra": {
+            "examples": [{"name": "国家税务总局广州市税务局", "disabled": False}]
+        },
     }
 
 
@@ -55,23 +65,27 @@ class AgencyPublic(BaseModel):
 
 
 class ClientCreate(BaseModel):
-    client_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{3,64}$")
-    scopes: list[str] = Field(min_length=1)
+    client_id: str | None = Field(None, pattern=CLIENT_ID)
+    scopes: list[Scope] = Field(min_length=1)
 
     model_config = {
+        "extra": "forbid",
         "json_schema_extra": {
             "examples": [
                 {"client_id": "gz-tax-matching", "scopes": ["exchange:subscribe", "registry:read"]}
             ]
-        }
+        },
     }
 
 
 class ClientUpdate(BaseModel):
-    disabled: bool | None = None
-    scopes: list[str] | None = None
+    disabled: StrictBool | None = None
+    scopes: list[Scope] | None = None
 
-    model_config = {"json_schema_extra": {"examples": [{"scopes": ["exchange:subscribe"]}]}}
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {"examples": [{"scopes": ["exchange:subscribe"]}]},
+    }
 
 
 class ClientPublic(BaseModel):

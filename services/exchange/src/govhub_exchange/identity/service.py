@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets as pysecrets
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +141,7 @@ async def update_agency(
     return _agency(row)
 
 
-def _check_scopes(scopes: list[str]) -> None:
+def _check_scopes(scopes: Sequence[str]) -> None:
     unknown = sorted(set(scopes) - KNOWN_SCOPES)
     if unknown:
         raise Problem(

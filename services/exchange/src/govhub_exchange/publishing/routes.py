@@ -12,6 +12,7 @@ from govhub_common.pagination import Page, decode_cursor, page
 from govhub_common.problems import Problem
 from govhub_exchange.delivery.notify import records_committed
 from govhub_exchange.deps import DEFAULT_LIMIT, Context, Cursor, Limit, Publisher, Settings, errors
+from govhub_exchange.fields import TopicPath
 from govhub_exchange.publishing import service
 from govhub_exchange.publishing.parsing import split_body
 from govhub_exchange.publishing.schemas import (
@@ -94,7 +95,7 @@ _PUBLISH_BODY = {
     },
 )
 async def publish_records(
-    code: str, request: Request, who: Publisher, ctx: Context, settings: Settings
+    code: TopicPath, request: Request, who: Publisher, ctx: Context, settings: Settings
 ) -> Response:
     """Publish a batch (a JSON array or NDJSON) of `{record_id, data, business_time?}` to a
     topic the caller's agency owns. Each record is judged on its own against the topic's
@@ -118,7 +119,7 @@ async def publish_records(
     responses=errors(ProblemCode.FORBIDDEN, ProblemCode.INVALID_CURSOR),
 )
 async def list_quarantine(
-    code: str,
+    code: TopicPath,
     session: SessionDep,
     who: Publisher,
     cursor: Cursor = None,

@@ -20,6 +20,7 @@ from govhub_exchange.deps import (
     Subscriber,
     errors,
 )
+from govhub_exchange.fields import SubscriptionPath, TopicQuery
 from govhub_exchange.subscriptions import service
 from govhub_exchange.subscriptions.schemas import (
     Decision,
@@ -66,7 +67,7 @@ async def list_subscriptions(
         Query(description="Mine as subscriber, on topics I own, or (operators) any."),
     ] = "subscriber",
     status: SubscriptionStatus | None = None,
-    topic: str | None = None,
+    topic: TopicQuery = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[SubscriptionPublic]:
@@ -91,7 +92,7 @@ async def list_subscriptions(
     summary="Get a subscription",
 )
 async def get_subscription(
-    subscription_id: int, session: SessionDep, who: AnyExchange
+    subscription_id: SubscriptionPath, session: SessionDep, who: AnyExchange
 ) -> SubscriptionPublic:
     """A subscription with its status, its webhook's health and how far it has read."""
     return await service.get(session, who=who, subscription_id=subscription_id)
@@ -104,7 +105,7 @@ async def get_subscription(
     responses=errors(ProblemCode.FORBIDDEN, ProblemCode.NOT_PENDING),
 )
 async def decide_subscription(
-    subscription_id: int, body: Decision, session: SessionDep, who: CatalogEditor
+    subscription_id: SubscriptionPath, body: Decision, session: SessionDep, who: CatalogEditor
 ) -> SubscriptionPublic:
     """The topic's owner approves a pending request (its feed starts delivering) or refuses
     it with a reason. A request already decided is a 409 `not_pending`."""
@@ -118,7 +119,7 @@ async def decide_subscription(
     responses=errors(ProblemCode.FORBIDDEN, ProblemCode.NOT_ACTIVE),
 )
 async def revoke_subscription(
-    subscription_id: int, body: Revocation, session: SessionDep, who: AnyExchange
+    subscription_id: SubscriptionPath, body: Revocation, session: SessionDep, who: AnyExchange
 ) -> SubscriptionPublic:
     """End an approved subscription (its subscriber, the topic's owner or an operator),
     with a reason: its feed and webhook stop delivering. One that is not approved is a 409
@@ -134,7 +135,11 @@ async def revoke_subscription(
     summary="Set a subscription's webhook",
 )
 async def set_webhook(
-    subscription_id: int, body: WebhookSet, session: SessionDep, who: Subscriber, ctx: Context
+    subscription_id: SubscriptionPath,
+    body: WebhookSet,
+    session: SessionDep,
+    who: Subscriber,
+    ctx: Context,
 ) -> WebhookSecret:
     """Set (or replace) the endpoint the subscription's records are posted to (Standard
     Webhooks, signed with the secret in this reply, shown once); this also resumes a paused
@@ -155,7 +160,7 @@ async def set_webhook(
     responses=errors(ProblemCode.NO_WEBHOOK),
 )
 async def resume_webhook(
-    subscription_id: int, session: SessionDep, who: Subscriber, ctx: Context
+    subscription_id: SubscriptionPath, session: SessionDep, who: Subscriber, ctx: Context
 ) -> SubscriptionPublic:
     """Resume a webhook paused after its endpoint kept failing (the subscriber or an
     operator): the deliveries that waited go out, oldest first. A subscription without a
@@ -171,7 +176,9 @@ async def resume_webhook(
     status_code=204,
     summary="Remove a subscription's webhook",
 )
-async def remove_webhook(subscription_id: int, session: SessionDep, who: Subscriber) -> Response:
+async def remove_webhook(
+    subscription_id: SubscriptionPath, session: SessionDep, who: Subscriber
+) -> Response:
     """Stop posting the subscription's records; the deliveries not yet made wait for a
     webhook set later (the feed still delivers)."""
     await service.set_webhook(session, who=who, subscription_id=subscription_id, url=None)

@@ -1,20 +1,32 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, Field, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    Field,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
+
+from govhub_exchange.fields import NO_NUL, TOPIC_CODE, Text
 
 SubscriptionStatus = Literal["pending", "approved", "refused", "revoked"]
 WebhookStatus = Literal["active", "paused"]
 
 
 class SubscriptionCreate(BaseModel):
-    topic: str = Field(examples=["enterprise_registered"])
-    purpose: str = Field(min_length=1, max_length=2000, examples=["税务登记比对"])
-    items: list[str] = Field(min_length=1, description="The data items needed.")
+    topic: str = Field(pattern=TOPIC_CODE, examples=["enterprise_registered"])
+    purpose: Text = Field(min_length=1, max_length=2000, examples=["税务登记比对"])
+    items: list[Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]] = (
+        Field(min_length=1, description="The data items needed.")
+    )
 
     model_config = {
+        "extra": "forbid",
         "json_schema_extra": {
             "examples": [
                 {
@@ -23,13 +35,15 @@ class SubscriptionCreate(BaseModel):
                     "items": ["uscc", "name", "registered_on"],
                 }
             ]
-        }
+        },
     }
 
 
 class Decision(BaseModel):
-    approve: bool
-    reason: str | None = Field(None, max_length=2000)
+    approve: StrictBool
+    reason: Text | None = Field(
+        None, max_length=2000, description="Required (not empty) to refuse."
+    )
 
     @model_validator(mode="after")
     def _reason_for_refusal(self) -> Decision:
@@ -38,28 +52,41 @@ class Decision(BaseModel):
         return self
 
     model_config = {
+        "extra": "forbid",
         "json_schema_extra": {
+            # A refusal gives its reason.
+            "anyOf": [
+                {"properties": {"approve": {"const": True}}},
+                {
+                    "required": ["reason"],
+                    "properties": {"reason": {"type": "string", "minLength": 1}},
+                },
+            ],
             "examples": [
                 {"approve": True, "reason": "依据《广州市政务信息共享管理规定》共享"},
                 {"approve": False, "reason": "法定代表人身份证号不在共享范围"},
-            ]
-        }
+            ],
+        },
     }
 
 
 class Revocation(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
 
-    model_config = {"json_schema_extra": {"examples": [{"reason": "比对项目已结束"}]}}
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {"examples": [{"reason": "比对项目已结束"}]},
+    }
 
 
 class WebhookSet(BaseModel):
     url: AnyHttpUrl
 
     model_config = {
+        "extra": "forbid",
         "json_schema_extra": {
             "examples": [{"url": "https://data.gz-tax.example.gov.cn/govhub/webhook"}]
-        }
+        },
     }
 
 
