@@ -45,13 +45,11 @@ EXAMPLE_SCHEMA: dict[str, Any] = {
 
 # A topic that is not shared names its legal basis (a non-empty string).
 _LEGAL_BASIS_WHEN_NOT_SHARED: dict[str, Any] = {
-    "anyOf": [
-        {"properties": {"sharing_type": {"enum": ["unconditional", "conditional"]}}},
-        {
-            "required": ["legal_basis"],
-            "properties": {"legal_basis": {"type": "string", "minLength": 1}},
-        },
-    ]
+    "if": {"properties": {"sharing_type": {"const": "not_shared"}}},
+    "then": {
+        "required": ["legal_basis"],
+        "properties": {"legal_basis": {"type": "string", "minLength": 1}},
+    },
 }
 
 

@@ -144,13 +144,11 @@ class WebhookRedrive(BaseModel):
         "extra": "forbid",
         "json_schema_extra": {
             # A seq names a delivery of one subscription.
-            "anyOf": [
-                {"properties": {"seq": {"type": "null"}}},
-                {
-                    "required": ["subscription_id"],
-                    "properties": {"subscription_id": {"type": "integer"}},
-                },
-            ],
+            "if": {"required": ["seq"], "properties": {"seq": {"type": "integer"}}},
+            "then": {
+                "required": ["subscription_id"],
+                "properties": {"subscription_id": {"type": "integer"}},
+            },
             "examples": [{"subscription_id": 7, "seq": 1025}, {}],
         },
     }

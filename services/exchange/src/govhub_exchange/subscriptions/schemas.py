@@ -55,13 +55,11 @@ class Decision(BaseModel):
         "extra": "forbid",
         "json_schema_extra": {
             # A refusal gives its reason.
-            "anyOf": [
-                {"properties": {"approve": {"const": True}}},
-                {
-                    "required": ["reason"],
-                    "properties": {"reason": {"type": "string", "minLength": 1}},
-                },
-            ],
+            "if": {"properties": {"approve": {"const": False}}},
+            "then": {
+                "required": ["reason"],
+                "properties": {"reason": {"type": "string", "minLength": 1}},
+            },
             "examples": [
                 {"approve": True, "reason": "依据《广州市政务信息共享管理规定》共享"},
                 {"approve": False, "reason": "法定代表人身份证号不在共享范围"},
