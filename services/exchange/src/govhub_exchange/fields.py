@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Path, Query
 from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, StringConstraints
+
+from govhub_common.contract import SCOPES
 
 # PostgreSQL text cannot hold NUL.
 NO_NUL = r"^[^\x00]*$"
@@ -22,16 +24,10 @@ CLIENT_ID = r"^[A-Za-z0-9_.-]{3,64}$"
 ID_MAX = 2**53 - 1
 INTEGER_MAX = 2**31 - 1
 
-Scope = Literal[
-    "operator",
-    "exchange:publish",
-    "exchange:subscribe",
-    "exchange:catalog",
-    "registry:read",
-    "alerting:read",
-    "alerting:work",
-    "sms:send",
-]
+# A scope the hub knows (govhub_common.contract.SCOPES): a pattern, not an enum, so that a
+# generated client takes the scopes as the strings they are.
+SCOPE = "^(" + "|".join(re.escape(scope) for scope in SCOPES) + ")$"
+Scope = Annotated[str, StringConstraints(pattern=SCOPE)]
 
 Text = Annotated[str, StringConstraints(pattern=NO_NUL)]
 AgencyCode = Annotated[str, StringConstraints(pattern=AGENCY_CODE)]
