@@ -255,6 +255,14 @@ def _assert_alert_fires(series_line: str, work: Path) -> None:
         part.split("=", 1) for part in series[series.index("{") + 1 : -1].split(",") if part
     )
     service = labels["service"].strip('"')
+    import yaml
+
+    (runbook,) = [
+        rule["annotations"]["runbook_url"]
+        for group in yaml.safe_load(rules.read_text())["groups"]
+        for rule in group["rules"]
+        if rule.get("alert") == "GovhubBusDeadLetters"
+    ]
     test = work / "scraped.test.yaml"
     test.write_text(
         textwrap.dedent(
@@ -272,6 +280,7 @@ def _assert_alert_fires(series_line: str, work: Path) -> None:
                     exp_alerts:
                       - exp_labels: {{severity: critical, service: {service}, group: records}}
                         exp_annotations:
+                          runbook_url: "{runbook}"
                           summary: "{service} has dead-lettered events in consumer group records"
                           description: "{float(value):g} events wait in the dead-letter queue of consumer group records (as the broker counts them, however they got there). Their effect has not happened: list them with their reasons, fix the cause, then re-drive them (govhub events redrive)."
             """

@@ -5,6 +5,7 @@ names only the first route's)."""
 from __future__ import annotations
 
 from fastapi import FastAPI, Request, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 
 def allowed_methods(app: FastAPI, path: str) -> list[str]:
@@ -37,14 +38,27 @@ def route_path(request: Request) -> str:
     return get_route_path(request.scope)
 
 
+class OptionsMiddleware:
+    """`OPTIONS` on a path the app serves: 204 with `Allow`. Anything else, and paths the
+    app does not serve, go on as they came (a route would answer 405 on every other
+    method of every unknown path)."""
+
+    def __init__(self, app: ASGIApp, *, routes_of: FastAPI) -> None:
+        self.app = app
+        self.routes_of = routes_of
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "OPTIONS":
+            from starlette._utils import get_route_path
+
+            allowed = allowed_methods(self.routes_of, get_route_path(scope))
+            if allowed:
+                response = Response(status_code=204, headers={"Allow": ", ".join(allowed)})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def install_options(app: FastAPI) -> None:
-    """`OPTIONS` on any path of the app: 204 with `Allow` (404 where no route is)."""
-
-    @app.options("/{path:path}", include_in_schema=False)
-    async def options(request: Request, path: str) -> Response:
-        allowed = allowed_methods(app, "/" + path)
-        if not allowed:
-            from govhub_common.problems import not_found
-
-            raise not_found("path", "/" + path)
-        return Response(status_code=204, headers={"Allow": ", ".join(allowed)})
+    """Answer OPTIONS on the app's paths (see OptionsMiddleware)."""
+    app.add_middleware(OptionsMiddleware, routes_of=app)

@@ -216,7 +216,7 @@ def create_app(
             },
         }
 
-    install_options(root)  # after the mounts, which answer their own paths
+    install_options(root)  # OPTIONS on the root's own paths; the mounts answer theirs
     prefixes = {spec.prefix: spec.name for spec in services.values()}
     root.add_middleware(RequestContextMiddleware, service=bus_label, prefixes=prefixes)
     initialise_http_routes(root, service=bus_label, prefixes=prefixes)
@@ -242,7 +242,7 @@ def _service_app(spec: ServiceSpec, runtime: Runtime) -> FastAPI:
     app.include_router(dead_letters_router(spec))
     for router in spec.routers():
         app.include_router(router)
-    install_options(app)  # after every route: it answers OPTIONS only where none does
+    install_options(app)
     for middleware in reversed(spec.middleware):
         app.add_middleware(middleware)
     return app
