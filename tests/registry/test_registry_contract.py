@@ -4,30 +4,11 @@ the end) and its OpenAPI document as a contract (operation ids, declared problem
 from __future__ import annotations
 
 import random
-from typing import Any
 
 from registry_helpers import make_uscc, publish, published, record
 from test_registry_ingest import enterprise
 
-from govhub_common.testing import Hub
-
-
-async def every_page(hub: Hub, url: str, headers: dict[str, str], **params: Any) -> list[Any]:
-    """Every item of a list, one page after the other, checking each page's size."""
-    items: list[Any] = []
-    cursor: str | None = None
-    while True:
-        query = dict(params, **({"cursor": cursor} if cursor else {}))
-        reply = await hub.client.get(url, params=query, headers=headers)
-        assert reply.status_code == 200, reply.text
-        page = reply.json()
-        assert set(page) == {"data", "next"}
-        assert len(page["data"]) <= params["limit"]
-        items += page["data"]
-        cursor = page["next"]
-        if cursor is None:
-            return items
-        assert len(page["data"]) == params["limit"]
+from govhub_common.testing import Hub, every_page
 
 
 async def test_history_registrations_and_search_page_to_the_end(hub: Hub) -> None:

@@ -4,33 +4,13 @@ at the end) and its OpenAPI document as a contract (operation ids, declared answ
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sms_support import random_mobile
 
 from govhub_common import testing
+from govhub_common.testing import every_page
 
 PARAMS = {"name": "广州市海创信息有限公司", "deadline": "2030年7月20日"}
-
-
-async def every_page(
-    hub: testing.Hub, url: str, headers: dict[str, str], **params: Any
-) -> list[Any]:
-    """Every item of a list, one page after the other, checking each page's size."""
-    items: list[Any] = []
-    cursor: str | None = None
-    while True:
-        query = dict(params, **({"cursor": cursor} if cursor else {}))
-        reply = await hub.client.get(url, params=query, headers=headers)
-        assert reply.status_code == 200, reply.text
-        page = reply.json()
-        assert set(page) == {"data", "next"}
-        assert len(page["data"]) <= params["limit"]
-        items += page["data"]
-        cursor = page["next"]
-        if cursor is None:
-            return items
-        assert len(page["data"]) == params["limit"]
 
 
 async def test_messages_and_templates_page_to_the_end(hub: testing.Hub) -> None:

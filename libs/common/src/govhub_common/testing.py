@@ -170,6 +170,25 @@ async def running_hub(
             yield Hub(app, client)
 
 
+async def every_page(hub: Hub, url: str, headers: dict[str, str], **params: Any) -> list[Any]:
+    """Every item of a list (docs/contracts.md, Pagination), one page after the other,
+    checking each page's shape and size: full pages until the last, `next` null there."""
+    items: list[Any] = []
+    cursor: str | None = None
+    while True:
+        query = dict(params, **({"cursor": cursor} if cursor else {}))
+        reply = await hub.client.get(url, params=query, headers=headers)
+        assert reply.status_code == 200, reply.text
+        page = reply.json()
+        assert set(page) == {"data", "next"}
+        assert len(page["data"]) <= params["limit"]
+        items += page["data"]
+        cursor = page["next"]
+        if cursor is None:
+            return items
+        assert len(page["data"]) == params["limit"]
+
+
 async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
     """Poll an async or sync predicate until it returns something truthy."""
     loop = asyncio.get_running_loop()
