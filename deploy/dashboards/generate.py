@@ -167,9 +167,7 @@ def overview() -> dash.Dashboard:
             )
         )
         .with_row(dash.Row("Services"))
-        .with_panel(
-            single("Targets up", 'sum(up{job="$job"})', description="Scraped govhub pods.")
-        )
+        .with_panel(single("Targets up", 'sum(up{job="$job"})', description="Scraped govhub pods."))
         .with_panel(
             single(
                 "Targets down",
@@ -180,8 +178,7 @@ def overview() -> dash.Dashboard:
         .with_panel(
             single(
                 "Pods without the broker",
-                "count(max by (service, instance) (govhub_bus_connected"
-                f"{sel}) == 0) or vector(0)",
+                f"count(max by (service, instance) (govhub_bus_connected{sel}) == 0) or vector(0)",
                 description="Pods reconnecting to RabbitMQ: still ready, their events wait "
                 "in the outbox (GovhubBrokerDisconnected).",
             )
