@@ -247,8 +247,17 @@ def component_schemas(*models: type[BaseModel]) -> dict[str, Any]:
 
 def problem_responses(*codes: ProblemCode) -> dict[int | str, dict[str, Any]]:
     """For a route's `responses=`: the statuses of these codes, as problem+json."""
+    listed = list(codes)
+    statuses = {CATALOGUE[code][0] for code in listed}
+    # A 403 or 422 of the operation's own replaces the standard one: keep its code listed.
+    for status, standard in (
+        (403, ProblemCode.INSUFFICIENT_SCOPE),
+        (422, ProblemCode.VALIDATION_FAILED),
+    ):
+        if status in statuses and standard not in listed:
+            listed.insert(0, standard)
     by_status: dict[int, list[ProblemCode]] = {}
-    for code in codes:
+    for code in listed:
         by_status.setdefault(CATALOGUE[code][0], []).append(code)
     return {status: _problem_response(status, found) for status, found in by_status.items()}
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from govhub_common.contract import ProblemCode
+from govhub_common.contract import ProblemCode, problem_responses
 from govhub_common.db import SessionDep
 from govhub_common.pagination import Page, decode_cursor, page
 from govhub_common.problems import Problem
 from govhub_common.security import Operator
 from govhub_exchange.audit import service
 from govhub_exchange.audit.schemas import AuditCheckpoint, AuditEntry, AuditVerification
-from govhub_exchange.deps import DEFAULT_LIMIT, Context, Cursor, Limit, errors
+from govhub_exchange.deps import DEFAULT_LIMIT, Context, Cursor, Limit
 from govhub_exchange.fields import AgencyQuery, DateTimeQuery, TextQuery, TopicQuery
 
 router = APIRouter(prefix="/v1", tags=["audit"])
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1", tags=["audit"])
     "/audit",
     response_model=Page[AuditEntry],
     summary="Search the audit log",
-    responses=errors(ProblemCode.INVALID_CURSOR),
+    responses=problem_responses(ProblemCode.INVALID_CURSOR),
 )
 async def list_audit(
     session: SessionDep,
@@ -62,7 +62,7 @@ async def verify_audit_log(session: SessionDep, who: Operator) -> AuditVerificat
     status_code=201,
     response_model=AuditCheckpoint,
     summary="Sign the audit log's head",
-    responses=errors(ProblemCode.CONFLICT),
+    responses=problem_responses(ProblemCode.CONFLICT),
 )
 async def create_audit_checkpoint(
     session: SessionDep, who: Operator, ctx: Context

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from govhub_common.contract import ProblemCode
+from govhub_common.contract import ProblemCode, problem_responses
 from govhub_common.db import SessionDep
 from govhub_common.pagination import Page, decode_cursor, page
 from govhub_exchange.catalog import service
@@ -19,7 +19,7 @@ from govhub_exchange.catalog.schemas import (
     TopicVersion,
     TopicVersionCreate,
 )
-from govhub_exchange.deps import DEFAULT_LIMIT, CatalogEditor, CatalogReader, Cursor, Limit, errors
+from govhub_exchange.deps import DEFAULT_LIMIT, CatalogEditor, CatalogReader, Cursor, Limit
 from govhub_exchange.fields import AgencyQuery, TextQuery, TopicPath, TopicQuery, VersionPath
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
@@ -30,7 +30,7 @@ router = APIRouter(prefix="/v1", tags=["catalog"])
     status_code=201,
     response_model=TopicDetail,
     summary="Create a topic",
-    responses=errors(
+    responses=problem_responses(
         ProblemCode.FORBIDDEN,
         ProblemCode.TOPIC_EXISTS,
         ProblemCode.UNKNOWN_AGENCY,
@@ -48,7 +48,7 @@ async def create_topic(body: TopicCreate, session: SessionDep, who: CatalogEdito
     "/topics",
     response_model=Page[TopicPublic],
     summary="List topics",
-    responses=errors(ProblemCode.INVALID_CURSOR),
+    responses=problem_responses(ProblemCode.INVALID_CURSOR),
 )
 async def list_topics(
     session: SessionDep,
@@ -83,7 +83,7 @@ async def get_topic(code: TopicPath, session: SessionDep, who: CatalogReader) ->
     "/topics/{code}",
     response_model=TopicDetail,
     summary="Update a topic",
-    responses=errors(ProblemCode.FORBIDDEN, ProblemCode.CONFLICT),
+    responses=problem_responses(ProblemCode.FORBIDDEN, ProblemCode.CONFLICT),
 )
 async def update_topic(
     code: TopicPath, body: TopicUpdate, session: SessionDep, who: CatalogEditor
@@ -99,7 +99,7 @@ async def update_topic(
     status_code=201,
     response_model=TopicDetail,
     summary="Add a schema version to a topic",
-    responses=errors(
+    responses=problem_responses(
         ProblemCode.FORBIDDEN,
         ProblemCode.INVALID_TOPIC_SCHEMA,
         ProblemCode.INCOMPATIBLE_SCHEMA_VERSION,
@@ -132,7 +132,7 @@ async def get_topic_version(
     "/data-items",
     response_model=Page[DataItemPublic],
     summary="List data items",
-    responses=errors(ProblemCode.INVALID_CURSOR),
+    responses=problem_responses(ProblemCode.INVALID_CURSOR),
 )
 async def list_data_items(
     session: SessionDep,

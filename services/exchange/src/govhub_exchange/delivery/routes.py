@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from govhub_common.contract import ProblemCode
+from govhub_common.contract import ProblemCode, problem_responses
 from govhub_common.db import SessionDep
 from govhub_common.pagination import MAX_CURSOR_LENGTH, Page, decode_cursor, page
 from govhub_common.problems import Problem
@@ -23,7 +23,7 @@ from govhub_exchange.delivery.schemas import (
     WebhookRedrive,
     WebhookRedriveResult,
 )
-from govhub_exchange.deps import DEFAULT_LIMIT, Context, Cursor, Limit, Settings, Subscriber, errors
+from govhub_exchange.deps import DEFAULT_LIMIT, Context, Cursor, Limit, Settings, Subscriber
 from govhub_exchange.fields import (
     ID_MAX,
     TOPIC_CODE,
@@ -45,7 +45,7 @@ AnyExchange = Annotated[
     "/subscriptions/{subscription_id}/records",
     response_model=FeedPage,
     summary="Read a subscription's feed",
-    responses=errors(ProblemCode.SUBSCRIPTION_NOT_ACTIVE, ProblemCode.INVALID_CURSOR),
+    responses=problem_responses(ProblemCode.SUBSCRIPTION_NOT_ACTIVE, ProblemCode.INVALID_CURSOR),
 )
 async def read_feed(
     subscription_id: SubscriptionPath,
@@ -118,7 +118,7 @@ async def get_subscription_stats(
     "/deliveries",
     response_model=Page[DeliveryStatus],
     summary="List deliveries of a topic's records",
-    responses=errors(ProblemCode.NOT_FOUND, ProblemCode.INVALID_CURSOR),
+    responses=problem_responses(ProblemCode.NOT_FOUND, ProblemCode.INVALID_CURSOR),
 )
 async def list_deliveries(
     session: SessionDep,
@@ -155,7 +155,7 @@ async def list_deliveries(
     "/webhooks/dead-letters",
     response_model=Page[WebhookDeadLetter],
     summary="List dead webhook deliveries",
-    responses=errors(ProblemCode.INVALID_CURSOR),
+    responses=problem_responses(ProblemCode.INVALID_CURSOR),
 )
 async def list_webhook_dead_letters(
     session: SessionDep,

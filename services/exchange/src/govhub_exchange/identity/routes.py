@@ -8,12 +8,12 @@ from urllib.parse import parse_qs, unquote_plus
 
 from fastapi import APIRouter, Request
 
-from govhub_common.contract import ProblemCode
+from govhub_common.contract import ProblemCode, problem_responses
 from govhub_common.db import SessionDep
 from govhub_common.pagination import Page, decode_cursor, page
 from govhub_common.problems import Problem
 from govhub_common.security import Operator, TokenIssuer
-from govhub_exchange.deps import DEFAULT_LIMIT, Context, Cursor, Limit, Settings, errors
+from govhub_exchange.deps import DEFAULT_LIMIT, Context, Cursor, Limit, Settings
 from govhub_exchange.fields import AgencyPath, ClientPath
 from govhub_exchange.identity import service
 from govhub_exchange.identity.schemas import (
@@ -39,7 +39,7 @@ router = APIRouter(prefix="/v1", tags=["identity"])
     status_code=201,
     response_model=AgencyPublic,
     summary="Register an agency",
-    responses=errors(ProblemCode.AGENCY_EXISTS),
+    responses=problem_responses(ProblemCode.AGENCY_EXISTS),
 )
 async def create_agency(body: AgencyCreate, session: SessionDep, who: Operator) -> AgencyPublic:
     """Operators register an agency (a bureau of the city) by its code; its OAuth clients
@@ -51,7 +51,7 @@ async def create_agency(body: AgencyCreate, session: SessionDep, who: Operator) 
     "/agencies",
     response_model=Page[AgencyPublic],
     summary="List agencies",
-    responses=errors(ProblemCode.INVALID_CURSOR),
+    responses=problem_responses(ProblemCode.INVALID_CURSOR),
 )
 async def list_agencies(
     session: SessionDep, who: Operator, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
@@ -82,7 +82,7 @@ async def update_agency(
     status_code=201,
     response_model=ClientWithSecret,
     summary="Create an OAuth client",
-    responses=errors(ProblemCode.CLIENT_EXISTS),
+    responses=problem_responses(ProblemCode.CLIENT_EXISTS),
 )
 async def create_client(
     code: AgencyPath, body: ClientCreate, session: SessionDep, who: Operator
@@ -96,7 +96,7 @@ async def create_client(
     "/agencies/{code}/clients",
     response_model=Page[ClientPublic],
     summary="List an agency's OAuth clients",
-    responses=errors(ProblemCode.INVALID_CURSOR),
+    responses=problem_responses(ProblemCode.INVALID_CURSOR),
 )
 async def list_clients(
     code: AgencyPath,
@@ -171,7 +171,7 @@ _FORM = "application/x-www-form-urlencoded"
     "/oauth/token",
     response_model=TokenResponse,
     summary="Get an access token (client credentials)",
-    responses=errors(
+    responses=problem_responses(
         ProblemCode.UNSUPPORTED_GRANT_TYPE,
         ProblemCode.INVALID_SCOPE,
         ProblemCode.INVALID_CLIENT,

@@ -6,12 +6,12 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from govhub_common.contract import COMPONENTS, ProblemCode, component_schemas
+from govhub_common.contract import COMPONENTS, ProblemCode, component_schemas, problem_responses
 from govhub_common.db import SessionDep
 from govhub_common.pagination import Page, decode_cursor, page
 from govhub_common.problems import Problem
 from govhub_exchange.delivery.notify import records_committed
-from govhub_exchange.deps import DEFAULT_LIMIT, Context, Cursor, Limit, Publisher, Settings, errors
+from govhub_exchange.deps import DEFAULT_LIMIT, Context, Cursor, Limit, Publisher, Settings
 from govhub_exchange.fields import TopicPath
 from govhub_exchange.publishing import service
 from govhub_exchange.publishing.parsing import split_body
@@ -81,7 +81,7 @@ _PUBLISH_BODY = {
     "/topics/{code}/records",
     response_model=PublishResult,
     summary="Publish records to a topic",
-    responses=errors(
+    responses=problem_responses(
         ProblemCode.MALFORMED_JSON,
         ProblemCode.NOT_AN_ARRAY,
         ProblemCode.FORBIDDEN,
@@ -116,7 +116,7 @@ async def publish_records(
     "/topics/{code}/quarantine",
     response_model=Page[QuarantinedRecord],
     summary="List a topic's quarantined records",
-    responses=errors(ProblemCode.FORBIDDEN, ProblemCode.INVALID_CURSOR),
+    responses=problem_responses(ProblemCode.FORBIDDEN, ProblemCode.INVALID_CURSOR),
 )
 async def list_quarantine(
     code: TopicPath,

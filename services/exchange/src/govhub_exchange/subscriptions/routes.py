@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from govhub_common.contract import ProblemCode
+from govhub_common.contract import ProblemCode, problem_responses
 from govhub_common.db import SessionDep
 from govhub_common.pagination import Page, decode_cursor, page
 from govhub_common.security import Principal, require_scope
@@ -18,7 +18,6 @@ from govhub_exchange.deps import (
     Cursor,
     Limit,
     Subscriber,
-    errors,
 )
 from govhub_exchange.fields import SubscriptionPath, TopicQuery
 from govhub_exchange.subscriptions import service
@@ -42,7 +41,7 @@ AnyExchange = Annotated[Principal, Depends(require_scope("exchange:subscribe", "
     status_code=201,
     response_model=SubscriptionPublic,
     summary="Request a subscription",
-    responses=errors(ProblemCode.NOT_FOUND, ProblemCode.UNKNOWN_DATA_ITEMS),
+    responses=problem_responses(ProblemCode.NOT_FOUND, ProblemCode.UNKNOWN_DATA_ITEMS),
 )
 async def request_subscription(
     body: SubscriptionCreate, session: SessionDep, who: Subscriber
@@ -57,7 +56,7 @@ async def request_subscription(
     "/subscriptions",
     response_model=Page[SubscriptionPublic],
     summary="List subscriptions",
-    responses=errors(ProblemCode.INVALID_CURSOR),
+    responses=problem_responses(ProblemCode.INVALID_CURSOR),
 )
 async def list_subscriptions(
     session: SessionDep,
@@ -102,7 +101,7 @@ async def get_subscription(
     "/subscriptions/{subscription_id}/decision",
     response_model=SubscriptionPublic,
     summary="Approve or refuse a subscription request",
-    responses=errors(ProblemCode.FORBIDDEN, ProblemCode.NOT_PENDING),
+    responses=problem_responses(ProblemCode.FORBIDDEN, ProblemCode.NOT_PENDING),
 )
 async def decide_subscription(
     subscription_id: SubscriptionPath, body: Decision, session: SessionDep, who: CatalogEditor
@@ -116,7 +115,7 @@ async def decide_subscription(
     "/subscriptions/{subscription_id}/revoke",
     response_model=SubscriptionPublic,
     summary="Revoke a subscription",
-    responses=errors(ProblemCode.FORBIDDEN, ProblemCode.NOT_ACTIVE),
+    responses=problem_responses(ProblemCode.FORBIDDEN, ProblemCode.NOT_ACTIVE),
 )
 async def revoke_subscription(
     subscription_id: SubscriptionPath, body: Revocation, session: SessionDep, who: AnyExchange
@@ -157,7 +156,7 @@ async def set_webhook(
     "/subscriptions/{subscription_id}/webhook/resume",
     response_model=SubscriptionPublic,
     summary="Resume a paused webhook",
-    responses=errors(ProblemCode.NO_WEBHOOK),
+    responses=problem_responses(ProblemCode.NO_WEBHOOK),
 )
 async def resume_webhook(
     subscription_id: SubscriptionPath, session: SessionDep, who: Subscriber, ctx: Context
