@@ -16,9 +16,8 @@ depends_on = None
 
 UPGRADE = (
     # A constant default adds the column without touching rows (no UPDATE, so the
-    # append-only trigger does not fire); every later insert says its version.
+    # append-only trigger does not fire); the service writes version 2 explicitly.
     "ALTER TABLE exchange.audit_log ADD COLUMN hash_version smallint NOT NULL DEFAULT 1",
-    "ALTER TABLE exchange.audit_log ALTER COLUMN hash_version DROP DEFAULT",
     "ALTER TABLE exchange.audit_log ADD COLUMN canonical text",
     """
     ALTER TABLE exchange.audit_log ADD CONSTRAINT audit_log_hash_version CHECK (
