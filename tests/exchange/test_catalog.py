@@ -156,6 +156,12 @@ async def test_search_and_paginate_topics_and_items(hub: Hub) -> None:
         await hub.client.get(f"{BASE}/topics", params={"owner": owner}, headers=headers)
     ).json()
     assert {t["code"] for t in by_owner["data"]} == set(codes)
+    # LIKE's wildcards are searched as characters (govhub_common.db.contains_pattern).
+    for wildcard in ("%", "__", "\\"):
+        literal = await hub.client.get(
+            f"{BASE}/topics", params={"owner": owner, "q": wildcard}, headers=headers
+        )
+        assert literal.status_code == 200 and literal.json()["data"] == [], wildcard
 
     items = (
         await hub.client.get(

@@ -175,3 +175,28 @@ async def test_a_read_by_id_answers_alike_on_every_path(hub: Hub) -> None:
     assert [(e["agency"], e["purpose"]) for e in log].count(("gz-hrss", "核查")) == 1
     metrics = (await hub.client.get("/metrics")).text
     assert 'route="/registry/v1/persons/{id_number}"' in metrics
+
+
+async def test_a_name_search_takes_wildcards_literally(hub: Hub) -> None:
+    """`%`, `_` and `\\` in a searched name are characters, not LIKE wildcards: `%%` or `__`
+    would otherwise list every resident with their ID number (issue 15, point 7)."""
+    plain, odd = make_ric(date(1961, 6, 1)), make_ric(date(1962, 6, 2))
+    await publish(
+        hub,
+        published(
+            "person_registered",
+            "gz-psb",
+            [record(person(plain, "陈大文")), record(person(odd, "百分%_\\之百"))],
+        ),
+    )
+    civil = hub.auth("gz-civil", "registry:read")
+    for name in ("%%", "__", "\\\\", "%_"):
+        response = await hub.client.get(
+            "/registry/v1/persons", params={"name": name}, headers=civil
+        )
+        assert response.status_code == 200
+        hits = response.json()["data"]
+        assert plain not in [h["id"] for h in hits]
+        assert all(name in h["attributes"]["name"] for h in hits), (name, hits)
+    literal = await hub.client.get("/registry/v1/persons", params={"name": "%_\\"}, headers=civil)
+    assert [h["id"] for h in literal.json()["data"]] == [odd]

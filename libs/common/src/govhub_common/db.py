@@ -48,6 +48,18 @@ def asyncpg_dsn(url: str) -> str:
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def escape_like(value: str) -> str:
+    """`value` as a literal inside a LIKE / ILIKE pattern: its `\\`, `%` and `_` escaped with
+    a backslash (PostgreSQL's default escape character; say `ESCAPE '\\'` beside the pattern
+    anyway). Without this a caller's `%%` or `__` matches every row."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def contains_pattern(value: str) -> str:
+    """A LIKE / ILIKE pattern matching text that contains `value` literally."""
+    return f"%{escape_like(value)}%"
+
+
 def with_database(url: str, name: str) -> str:
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 

@@ -8,6 +8,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from govhub_common.db import contains_pattern
 from govhub_common.problems import Problem, forbidden, not_found
 from govhub_common.security import Principal
 from govhub_exchange.audit import service as audit
@@ -284,7 +285,7 @@ async def list_topics(
             f"SELECT {_TOPIC_COLUMNS} FROM exchange.topics WHERE code > :after "
             "AND (CAST(:owner AS text) IS NULL OR owner = :owner) "
             "AND (CAST(:sharing AS text) IS NULL OR sharing_type = :sharing) "
-            "AND (CAST(:q AS text) IS NULL OR (code || ' ' || title || ' ' || description) ILIKE :pattern) "
+            "AND (CAST(:q AS text) IS NULL OR (code || ' ' || title || ' ' || description) ILIKE :pattern ESCAPE '\\') "
             "ORDER BY code LIMIT :limit"
         ),
         {
@@ -292,15 +293,11 @@ async def list_topics(
             "owner": owner,
             "sharing": sharing_type,
             "q": q,
-            "pattern": f"%{_escape_like(q)}%" if q else None,
+            "pattern": contains_pattern(q) if q else None,
             "limit": limit,
         },
     )
     return [_topic(row) for row in rows]
-
-
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 async def list_items(
@@ -320,7 +317,7 @@ async def list_items(
             "AND (CAST(:topic AS text) IS NULL OR topic_code = :topic) "
             "AND (CAST(:personal AS boolean) IS NULL OR personal = :personal) "
             "AND (CAST(:sens AS text) IS NULL OR sensitivity = :sens) "
-            "AND (CAST(:q AS text) IS NULL OR (name || ' ' || title) ILIKE :pattern) "
+            "AND (CAST(:q AS text) IS NULL OR (name || ' ' || title) ILIKE :pattern ESCAPE '\\') "
             "ORDER BY topic_code, name LIMIT :limit"
         ),
         {
@@ -330,7 +327,7 @@ async def list_items(
             "personal": personal,
             "sens": sensitivity,
             "q": q,
-            "pattern": f"%{_escape_like(q)}%" if q else None,
+            "pattern": contains_pattern(q) if q else None,
             "limit": limit,
         },
     )

@@ -10,7 +10,7 @@ import asyncpg
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from govhub_common.db import raw_connection
+from govhub_common.db import contains_pattern, raw_connection
 from govhub_common.runtime import ServiceContext
 from govhub_common.security import Principal
 from govhub_registry.access.policy import View
@@ -229,13 +229,14 @@ async def search_by_name(
         f"SELECT * FROM (SELECT {subject.key} AS id, name, "
         "public.similarity(name, $1)::float8 AS similarity, "
         f"attributes::text AS attributes FROM {subject.table} "
-        "WHERE name OPERATOR(public.%) $1 OR name LIKE '%' || $1 || '%') hit "
+        "WHERE name OPERATOR(public.%) $1 OR name LIKE $5 ESCAPE '\\') hit "
         "WHERE $3::float8 IS NULL OR similarity < $3 OR (similarity = $3 AND id > $4) "
         "ORDER BY similarity DESC, id LIMIT $2",
         name,
         limit + 1,
         after[0] if after else None,
         after[1] if after else None,
+        contains_pattern(name),  # the name literally: a caller's % or _ is no wildcard
     )
     return [{**dict(r), "attributes": orjson.loads(r["attributes"])} for r in rows]
 
