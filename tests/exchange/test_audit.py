@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,12 +13,19 @@ import asyncpg
 import jwt
 import orjson
 import pytest
+from sqlalchemy.engine import make_url
 
 from exchange.support import BASE, agency_headers, enterprise, make_agency, make_topic, publish
 from govhub_common.db import asyncpg_dsn
 from govhub_common.pagination import encode_cursor
 from govhub_common.testing import Hub, running_hub, wait_for
-from govhub_exchange.audit.chain import verify_export
+from govhub_exchange.audit.chain import (
+    PublicKeys,
+    canonical_entry,
+    checkpoint_file_name,
+    entry_hash,
+    verify_export_lines,
+)
 
 GOVHUB = str(Path(sys.executable).parent / "govhub")
 
@@ -101,13 +109,18 @@ async def test_signed_checkpoint_and_offline_verifiable_export(
     jwks = (await hub.client.get(f"{BASE}/.well-known/jwks.json")).json()
     claims = jwt.decode(signed["signature"], jwt.PyJWK(jwks["keys"][0]).key, algorithms=["RS256"])
     assert claims["entry_id"] == signed["entry_id"] and claims["hash"] == signed["hash"]
+    # Exported where the database cannot reach: one file per head, private to the hub.
+    exported = checkpoint_dir(govhub_home, db_url) / checkpoint_file_name(signed["entry_id"])
+    assert exported.read_text().strip() == signed["signature"]
+    assert exported.stat().st_mode & 0o777 == 0o600
 
-    export_file = tmp_path / "audit.json"
+    export_file = tmp_path / "audit.ndjson"
     now = datetime.now(UTC)
     completed = await run_cli(
         [
             "exchange",
-            "audit-export",
+            "audit",
+            "export",
             str(export_file),
             "--from",
             (now - timedelta(hours=1)).isoformat(),
@@ -117,23 +130,219 @@ async def test_signed_checkpoint_and_offline_verifiable_export(
         env={"GOVHUB_DATABASE_URL": db_url, "GOVHUB_HOME": str(govhub_home)},
     )
     assert completed[0] == 0, completed[1]
-    document = orjson.loads(export_file.read_bytes())
-    assert any(e["topic"] == topic for e in document["entries"])
-    assert document["checkpoints"]
-    report = verify_export(document)
+    lines = [orjson.loads(line) for line in export_file.read_bytes().splitlines()]
+    assert any(e.get("topic") == topic for e in lines if e.get("type") == "entry")
+    assert any(e.get("type") == "checkpoint" for e in lines)
+    jwks_file = tmp_path / "jwks.json"
+    jwks_file.write_bytes(orjson.dumps(jwks))
+    report = verify_export_lines(export_file.read_bytes().splitlines(), PublicKeys.load(jwks_file))
     assert report["valid"] is True, report
-    assert report["checkpoints_verified"] == len(document["checkpoints"])
+    assert report["checkpoints_verified"] == sum(1 for e in lines if e.get("type") == "checkpoint")
 
     verify_cli = await run_cli(
-        ["exchange", "audit-verify", str(export_file)], env={"GOVHUB_HOME": str(tmp_path)}
+        ["exchange", "audit", "verify", str(export_file), "--public-key", str(jwks_file)],
+        env={"GOVHUB_HOME": str(tmp_path)},
     )
     assert verify_cli[0] == 0, verify_cli[1]
 
-    tampered = next(e for e in document["entries"] if e["topic"] == topic)
+    tampered = next(e for e in lines if e.get("type") == "entry" and e["topic"] == topic)
     tampered["actor"] = "someone-else"
-    report = verify_export(document)
+    report = verify_export_lines([orjson.dumps(e) for e in lines], PublicKeys.load(jwks_file))
     assert report["valid"] is False
     assert report["first_broken"]["entry_id"] == tampered["id"]
+
+
+def checkpoint_dir(home: Path, db_url: str) -> Path:
+    """Where a test hub exports its signed heads (the default: one folder per database)."""
+    return home / "audit-checkpoints" / str(make_url(db_url).database)
+
+
+async def as_superuser(db_url: str, *statements: tuple[str, Any]) -> None:
+    """Statements as the database's superuser, the append-only triggers switched off."""
+    conn = await asyncpg.connect(asyncpg_dsn(db_url))
+    try:
+        await conn.execute("SET session_replication_role = replica")
+        for statement, *args in statements:
+            await conn.execute(statement, *args)
+    finally:
+        await conn.close()
+
+
+async def verification(hub: Hub) -> dict[str, Any]:
+    reply = await hub.client.get(f"{BASE}/audit/verify", headers=hub.operator())
+    assert reply.status_code == 200, reply.text
+    report: dict[str, Any] = reply.json()
+    return report
+
+
+async def test_numbers_jsonb_rewrites_keep_the_chain_valid_and_tampering_still_shows(
+    fresh_db_url: str,
+) -> None:
+    from govhub_exchange.audit import service as audit
+
+    async with running_hub(fresh_db_url) as hub:
+        code = await make_agency(hub)
+        # jsonb keeps -0.0 as 0 and 1e16 as 10000000000000000: the hash must not care.
+        # (The agency contact takes text only; other details may carry any number.)
+        numbers = {"minus_zero": -0.0, "big": 1e16, "small": 1e-7, "huge": 2**60, "pi": 3.14}
+        async with hub.runtime.db.session() as session:
+            target = await audit.append(
+                session, actor="hub", action="agency.updated", agency=code, details=numbers
+            )
+        await make_topic(hub, code)  # an entry after it
+        ok = await verification(hub)
+        assert ok["valid"] is True and ok["first_broken"] is None, ok
+        assert ok["entries_checked"] == ok["head"]["id"] > target
+        listed = (
+            await hub.client.get(
+                f"{BASE}/audit",
+                params={"agency": code, "action": "agency.updated"},
+                headers=hub.operator(),
+            )
+        ).json()["data"]
+        assert listed[0]["hash_version"] == 2
+        assert listed[0]["details"]["huge"] == 2**60
+        assert '"huge":"1152921504606846976"' in listed[0]["canonical"]  # JCS: beyond a double
+
+        # Later tampering is still seen: with the hashed text, and with a searched column.
+        await as_superuser(
+            fresh_db_url,
+            (
+                "UPDATE exchange.audit_log SET canonical = replace(canonical, '3.14', '3.15') "
+                "WHERE id = $1",
+                target,
+            ),
+        )
+        broken = await verification(hub)
+        assert broken["valid"] is False
+        assert broken["first_broken"]["entry_id"] == target
+        await as_superuser(
+            fresh_db_url,
+            (
+                "UPDATE exchange.audit_log SET canonical = replace(canonical, '3.15', '3.14'), "
+                "agency = 'someone-else' WHERE id = $1",
+                target,
+            ),
+        )
+        moved = await verification(hub)
+        assert moved["valid"] is False
+        assert moved["first_broken"] == {
+            "entry_id": target,
+            "reason": "the entry's agency differs from the hashed canonical form",
+        }
+
+
+async def rewrite_chain_from(db_url: str, first: int) -> str:
+    """What a superuser with the database alone can do: change entry `first`, re-hash it and
+    every entry after it into a consistent chain, and point the checkpoints at the new
+    hashes. Returns the new head hash."""
+    conn = await asyncpg.connect(asyncpg_dsn(db_url))
+    try:
+        await conn.execute("SET session_replication_role = replica")
+        rows = await conn.fetch(
+            "SELECT id, canonical, prev_hash FROM exchange.audit_log WHERE id >= $1 ORDER BY id",
+            first,
+        )
+        prev = rows[0]["prev_hash"]
+        for row in rows:
+            entry = orjson.loads(row["canonical"])
+            if row["id"] == first:
+                entry["actor"] = "forger"
+            canonical = canonical_entry(entry)
+            digest = entry_hash({"hash_version": 2, "canonical": canonical}, prev)
+            await conn.execute(
+                "UPDATE exchange.audit_log SET canonical = $2, actor = $3, prev_hash = $4, "
+                "hash = $5 WHERE id = $1",
+                row["id"], canonical, entry["actor"], prev, digest,
+            )  # fmt: skip
+            await conn.execute(
+                "UPDATE exchange.audit_checkpoints SET hash = $2 WHERE entry_id = $1",
+                row["id"], digest,
+            )  # fmt: skip
+            prev = digest
+        return str(prev)
+    finally:
+        await conn.close()
+
+
+async def test_a_superuser_rewriting_entries_and_checkpoint_hashes_is_caught_by_the_signatures(
+    fresh_db_url: str, tmp_path: Path
+) -> None:
+    async with running_hub(fresh_db_url) as hub:
+        code = await make_agency(hub)
+        await make_topic(hub, code)
+        signed = (await hub.client.post(f"{BASE}/audit/checkpoints", headers=hub.operator())).json()
+        assert (await verification(hub))["valid"] is True
+        jwks_file = tmp_path / "jwks.json"
+        jwks_file.write_bytes((await hub.client.get(f"{BASE}/.well-known/jwks.json")).content)
+
+        new_head = await rewrite_chain_from(fresh_db_url, 1)
+        assert new_head != signed["hash"]
+        # Without the exported files, the checkpoints' signatures alone catch it.
+        shutil.rmtree(checkpoint_dir(Path(hub.runtime.settings.home), fresh_db_url))
+        caught = await verification(hub)
+        assert caught["valid"] is False
+        assert caught["first_broken"]["entry_id"] == signed["entry_id"]
+        assert "differ from what it signed" in caught["first_broken"]["reason"]
+
+        export_file = tmp_path / "audit.ndjson"
+        exported = await run_cli(
+            ["exchange", "audit", "export", str(export_file)],
+            env={"GOVHUB_DATABASE_URL": fresh_db_url, "GOVHUB_HOME": str(tmp_path / "home")},
+        )
+        assert exported[0] == 0, exported[1]
+        offline = await run_cli(
+            ["exchange", "audit", "verify", str(export_file), "--public-key", str(jwks_file)],
+            env={"GOVHUB_HOME": str(tmp_path)},
+        )
+        assert offline[0] == 1, offline[1]
+        report = orjson.loads(offline[1])
+        assert report["first_broken"]["entry_id"] == signed["entry_id"]
+
+
+async def test_a_tail_cut_after_the_last_checkpoint_is_caught_against_the_exported_head(
+    fresh_db_url: str, tmp_path: Path
+) -> None:
+    async with running_hub(fresh_db_url) as hub:
+        code = await make_agency(hub)
+        first = (await hub.client.post(f"{BASE}/audit/checkpoints", headers=hub.operator())).json()
+        await make_topic(hub, code)
+        await make_topic(hub, code)
+        last = (await hub.client.post(f"{BASE}/audit/checkpoints", headers=hub.operator())).json()
+        assert last["entry_id"] > first["entry_id"]
+        jwks_file = tmp_path / "jwks.json"
+        jwks_file.write_bytes((await hub.client.get(f"{BASE}/.well-known/jwks.json")).content)
+        ok = await verification(hub)
+        assert ok["valid"] is True
+        assert ok["exported_head"] == {"id": last["entry_id"], "hash": last["hash"]}
+
+        # The superuser removes what followed the first checkpoint, and the checkpoint
+        # that signed it: in the database, the chain and its checkpoints agree.
+        await as_superuser(
+            fresh_db_url,
+            ("DELETE FROM exchange.audit_log WHERE id > $1", first["entry_id"]),
+            ("DELETE FROM exchange.audit_checkpoints WHERE entry_id > $1", first["entry_id"]),
+        )
+        cut = await verification(hub)
+        assert cut["valid"] is False
+        assert cut["first_broken"]["entry_id"] == last["entry_id"]
+        assert "truncated" in cut["first_broken"]["reason"]
+
+        export_file = tmp_path / "audit.ndjson"
+        exported = await run_cli(
+            ["exchange", "audit", "export", str(export_file)],
+            env={"GOVHUB_DATABASE_URL": fresh_db_url, "GOVHUB_HOME": str(tmp_path / "home")},
+        )
+        assert exported[0] == 0, exported[1]
+        verify = ["exchange", "audit", "verify", str(export_file), "--public-key", str(jwks_file)]
+        alone = await run_cli(verify, env={"GOVHUB_HOME": str(tmp_path)})
+        assert alone[0] == 0, alone[1]  # the database's own story holds together...
+        heads = str(checkpoint_dir(Path(hub.runtime.settings.home), fresh_db_url))
+        against_heads = await run_cli(
+            [*verify, "--checkpoints", heads], env={"GOVHUB_HOME": str(tmp_path)}
+        )
+        assert against_heads[0] == 1, against_heads[1]  # ...but not against the exported heads
+        assert "truncated" in orjson.loads(against_heads[1])["first_broken"]["reason"]
 
 
 async def test_audit_search_by_agency_and_time(hub: Hub) -> None:

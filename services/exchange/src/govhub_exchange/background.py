@@ -32,10 +32,11 @@ log = logging.getLogger("govhub.exchange.background")
 
 async def sign_audit_head(ctx: ServiceContext) -> None:
     settings: ExchangeSettings = ctx.settings
+    export_to = audit.checkpoint_dir(settings, ctx.runtime.database_url)
     while True:
         await asyncio.sleep(settings.audit_checkpoint_seconds)
         async with ctx.db.session() as session:
-            await audit.sign_head(session, keys=ctx.runtime.keys)
+            await audit.sign_head(session, keys=ctx.runtime.keys, checkpoint_dir=export_to)
 
 
 async def refresh_gauges_once(ctx: ServiceContext) -> None:

@@ -1,4 +1,4 @@
-"""`govhub exchange ...`: exporting and verifying the audit log."""
+"""`govhub exchange audit ...`: exporting the audit log and verifying it offline."""
 
 from __future__ import annotations
 
@@ -6,37 +6,69 @@ import asyncio
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 import typer
 
-from govhub_exchange.audit.chain import verify_export
+from govhub_exchange.audit.chain import PublicKeys, verify_export_lines
 
 
 def make_cli() -> typer.Typer:
     app = typer.Typer(name="exchange", help="The exchange: audit log export and verification.")
+    audit = typer.Typer(name="audit", help="Export the audit log; verify it offline.")
+    app.add_typer(audit)
 
-    @app.command("audit-export")
+    @audit.command("export")
     def audit_export(
-        file: Annotated[Path, typer.Argument(help="Where to write the export (JSON).")],
-        since: Annotated[str, typer.Option("--from", help="Start (inclusive), ISO 8601.")],
-        until: Annotated[str, typer.Option("--to", help="End (exclusive), ISO 8601.")],
+        file: Annotated[Path, typer.Argument(help="Where to write the export (NDJSON).")],
+        since: Annotated[
+            str | None, typer.Option("--from", help="Start (inclusive), ISO 8601.")
+        ] = None,
+        until: Annotated[
+            str | None, typer.Option("--to", help="End (exclusive), ISO 8601.")
+        ] = None,
     ) -> None:
-        """Write the entries of a time range, their signed checkpoints and the public key."""
-        document = asyncio.run(_export(_iso(since, "--from"), _iso(until, "--to")))
-        file.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
-        typer.echo(
-            f"exported {len(document['entries'])} entries and "
-            f"{len(document['checkpoints'])} checkpoints to {file}"
+        """Write the audit entries (all, or those of a time range) and the checkpoints that
+        sign them, one JSON line each, for `govhub exchange audit verify`."""
+        counted = asyncio.run(
+            _export(
+                file,
+                _iso(since, "--from") if since else None,
+                _iso(until, "--to") if until else None,
+            )
         )
+        typer.echo(f"exported {counted} lines to {file}")
 
-    @app.command("audit-verify")
+    @audit.command("verify")
     def audit_verify(
-        file: Annotated[Path, typer.Argument(help="An audit-export file.")],
+        file: Annotated[Path, typer.Argument(help="A file of `govhub exchange audit export`.")],
+        public_key: Annotated[
+            Path,
+            typer.Option(
+                "--public-key",
+                help="The hub's public key: its PEM, or its JWKS "
+                "(/exchange/v1/.well-known/jwks.json), obtained apart from the export.",
+            ),
+        ],
+        checkpoints: Annotated[
+            Path | None,
+            typer.Option(
+                "--checkpoints",
+                help="The folder of exported signed heads (GOVHUB_AUDIT_CHECKPOINT_DIR, or a "
+                "copy from write-once storage): a complete export must reach each.",
+            ),
+        ] = None,
     ) -> None:
-        """Verify an export offline: the hash chain and each checkpoint signature."""
-        report = verify_export(orjson.loads(file.read_bytes()))
+        """Verify an export without the database: the hash chain, each checkpoint's
+        signature, and the exported heads. Exit 1 when anything fails."""
+        try:
+            keys = PublicKeys.load(public_key)
+            with file.open("rb") as lines:
+                report = verify_export_lines(lines, keys, checkpoints)
+        except (OSError, ValueError) as exc:
+            typer.echo(f"cannot verify: {exc}", err=True)
+            raise typer.Exit(2) from None
         typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
         if not report["valid"]:
             sys.exit(1)
@@ -52,7 +84,7 @@ def _iso(value: str, option: str) -> datetime:
         raise typer.BadParameter(f"not an ISO 8601 time: {value!r}", param_hint=option) from None
 
 
-async def _export(since: datetime, until: datetime) -> dict[str, Any]:
+async def _export(file: Path, since: datetime | None, until: datetime | None) -> int:
     from govhub_common.cli import resolve_database
     from govhub_common.clock import ensure_utc
     from govhub_common.db import Database
@@ -63,13 +95,18 @@ async def _export(since: datetime, until: datetime) -> dict[str, Any]:
     settings = CommonSettings()
     url, _server = resolve_database(settings)
     db = Database(url, pool_size=1)
+    lines = 0
     try:
         async with db.session() as session:
-            return await audit.export(
-                session,
-                since=ensure_utc(since),
-                until=ensure_utc(until),
-                keys=load_key_pair(settings),
-            )
+            with file.open("wb") as out:
+                async for line in audit.export_lines(
+                    session,
+                    since=ensure_utc(since) if since else None,
+                    until=ensure_utc(until) if until else None,
+                    keys=load_key_pair(settings),
+                ):
+                    out.write(line)
+                    lines += 1
     finally:
         await db.close()
+    return lines

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, model_validator
 
 from govhub_common.settings import CommonSettings
@@ -53,7 +55,18 @@ class ExchangeSettings(CommonSettings):
     )
     webhook_poll_seconds: float = Field(0.5, gt=0, description="Idle poll of the webhook worker.")
     audit_checkpoint_seconds: float = Field(
-        300, gt=0, description="How often the audit chain head is signed."
+        300,
+        gt=0,
+        description="How often the audit chain head is signed and exported to "
+        "GOVHUB_AUDIT_CHECKPOINT_DIR: entries appended since the last export can be cut "
+        "unseen by the database's superuser, so this is the window of that attack.",
+    )
+    audit_checkpoint_dir: Path | None = Field(
+        None,
+        description="Folder the signed audit heads are exported to, one file per checkpoint, "
+        "created 0600 and never rewritten: put it where the database's superuser cannot write "
+        "(another host's volume) and ship it to write-once storage. /audit/verify checks the "
+        "chain against it. Unset: GOVHUB_HOME/audit-checkpoints/<database name>.",
     )
     audit_delivery_seconds: float = Field(
         1.0,

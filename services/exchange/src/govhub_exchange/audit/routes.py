@@ -11,7 +11,7 @@ from govhub_common.problems import Problem
 from govhub_common.security import Operator
 from govhub_exchange.audit import service
 from govhub_exchange.audit.schemas import AuditCheckpoint, AuditEntry, AuditVerification
-from govhub_exchange.deps import DEFAULT_LIMIT, Context, Cursor, Limit
+from govhub_exchange.deps import DEFAULT_LIMIT, Context, Cursor, Limit, Settings
 from govhub_exchange.fields import AgencyQuery, DateTimeQuery, TextQuery, TopicQuery
 
 router = APIRouter(prefix="/v1", tags=["audit"])
@@ -51,10 +51,19 @@ async def list_audit(
 
 
 @router.get("/audit/verify", response_model=AuditVerification, summary="Verify the audit log")
-async def verify_audit_log(session: SessionDep, who: Operator) -> AuditVerification:
-    """Recompute the chain from its first entry and check the signed checkpoints against
-    it; report the first broken link."""
-    return AuditVerification.model_validate(await service.verify(session))
+async def verify_audit_log(
+    session: SessionDep, who: Operator, ctx: Context, settings: Settings
+) -> AuditVerification:
+    """Recompute the chain from its first entry; verify each checkpoint's signature with
+    the hub's key and that the chain still holds what it signed; check the chain reaches
+    the latest head exported to the checkpoint directory (a cut tail shows there). Report
+    the first broken link."""
+    report = await service.verify(
+        session,
+        keys=ctx.runtime.keys,
+        checkpoint_dir=service.checkpoint_dir(settings, ctx.runtime.database_url),
+    )
+    return AuditVerification.model_validate(report)
 
 
 @router.post(
@@ -65,11 +74,16 @@ async def verify_audit_log(session: SessionDep, who: Operator) -> AuditVerificat
     responses=problem_responses(ProblemCode.CONFLICT),
 )
 async def create_audit_checkpoint(
-    session: SessionDep, who: Operator, ctx: Context
+    session: SessionDep, who: Operator, ctx: Context, settings: Settings
 ) -> AuditCheckpoint:
     """Sign the chain's head now with the hub's key (the head's existing checkpoint when it
-    is signed already). An empty log, or a hub without the private key, is a 409."""
-    signed = await service.sign_head(session, keys=ctx.runtime.keys)
+    is signed already) and export it to the checkpoint directory. An empty log, or a hub
+    without the private key, is a 409."""
+    signed = await service.sign_head(
+        session,
+        keys=ctx.runtime.keys,
+        checkpoint_dir=service.checkpoint_dir(settings, ctx.runtime.database_url),
+    )
     if signed is None:
         raise Problem(
             409, "conflict", "nothing to sign: the audit log is empty or the key is not here"

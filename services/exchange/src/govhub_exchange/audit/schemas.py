@@ -10,8 +10,10 @@ _AT = "ISO 8601 in UTC with microseconds, exactly as hashed (`2026-03-02T01:15:0
 
 
 class AuditEntry(BaseModel):
-    """One link of the hash chain: `hash` is sha256 over `prev_hash` and the entry's
-    canonical JSON (id, at, actor, action, agency, topic, details; sorted keys)."""
+    """One link of the hash chain: `hash` is sha256 over `prev_hash`, a newline and the
+    entry's hashed bytes: for hash_version 2 the `canonical` text as given (the RFC 8785
+    canonical JSON of id, at, actor, action, agency, topic and details); for version 1
+    (entries before the upgrade) orjson with sorted keys of those fields."""
 
     id: int
     at: str = Field(description=_AT)
@@ -22,6 +24,10 @@ class AuditEntry(BaseModel):
     details: dict[str, Any]
     prev_hash: str
     hash: str
+    hash_version: int = Field(examples=[2])
+    canonical: str | None = Field(
+        description="Version 2: the exact text that was hashed; null for version 1."
+    )
 
 
 class ChainLink(BaseModel):
@@ -30,7 +36,9 @@ class ChainLink(BaseModel):
 
 
 class BrokenLink(BaseModel):
-    entry_id: int
+    entry_id: int | None = Field(
+        description="The entry concerned; null for a checkpoint whose signature fails."
+    )
     reason: str
 
 
@@ -41,7 +49,16 @@ class AuditVerification(BaseModel):
     entries_checked: int
     head: ChainLink | None = Field(description="The last entry checked; null when empty.")
     first_broken: BrokenLink | None = Field(
-        description="The first entry whose link or content does not hold; null when valid."
+        description="The first entry whose link or content does not hold, or the first "
+        "checkpoint (in the database or exported) whose signature fails or that the chain "
+        "contradicts or no longer reaches; null when valid."
+    )
+    checkpoints_verified: int = Field(
+        description="Signed heads whose signature and hash held: checkpoints in the "
+        "database and files in the checkpoint directory."
+    )
+    exported_head: ChainLink | None = Field(
+        description="The latest head exported to the checkpoint directory; null when none."
     )
 
     model_config = {
@@ -52,6 +69,8 @@ class AuditVerification(BaseModel):
                     "entries_checked": 5120,
                     "head": {"id": 5120, "hash": "9f2c" + "0" * 60},
                     "first_broken": None,
+                    "checkpoints_verified": 18,
+                    "exported_head": {"id": 5107, "hash": "41ab" + "0" * 60},
                 }
             ]
         }
