@@ -72,6 +72,9 @@ class Database:
             pool_size=pool_size,
             max_overflow=pool_size,
             echo=echo,
+            # A failed statement's error text (logged, dead-lettered) names its SQL but not
+            # the bound values: they are residents' data (logs.mask_text drops them too).
+            hide_parameters=True,
         )
         _ping_idle_connections(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)

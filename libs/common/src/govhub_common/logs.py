@@ -15,19 +15,41 @@ from govhub_common.identifiers import mask_mobile, mask_ric, mask_uscc
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 trace_id_var: ContextVar[str | None] = ContextVar("trace_id", default=None)
 
-# Digits not preceded or followed by another digit, so longer numbers are left alone.
-_RIC = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[\dXx])(?![0-9A-Za-z])")
-_MOBILE = re.compile(r"(?<!\d)(\+?86[\s-]?)?(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+# A resident ID is 18 characters (17 digits and a check digit or X) or, first-generation,
+# 15 digits (ASCII digits: what IDs are written in). Bounded by digits only: a letter beside it ("ID440103192611063699") does not
+# hide it. Any longer run of digits is masked too (err on masking: an ID glued to another
+# number must not survive whole); shorter numbers (record ids, seqs, epoch milliseconds)
+# stay readable.
+_RIC = re.compile(r"(?<![0-9])[0-9]{15,}[Xx]?")
+# A mainland mobile: 11 digits from 13-19, with at most one separator (space or hyphen)
+# between any two digits, optionally after +86 / 0086 / 86 / (+86): "138-0013-8000",
+# "+86 138 0013 8000". Not the dot, which would take IPv4 addresses for mobiles.
+_SEPARATOR = r"[ \t\u00a0\-]"
+_MOBILE = re.compile(
+    rf"(?<![0-9])(\(?(?:\+|00)?86\)?{_SEPARATOR}*)?"
+    rf"(1{_SEPARATOR}?[3-9](?:{_SEPARATOR}?[0-9]){{9}})(?![0-9])"
+)
 _USCC = re.compile(r"(?<![0-9A-Z])([0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10})(?![0-9A-Z])")
+# What a failed statement carries of the data: SQLAlchemy's "[parameters: ...]" (the engine
+# hides them too, govhub_common.db) and PostgreSQL's DETAIL line ("Key (id)=(...)").
+_SQL_PARAMETERS = re.compile(r"\[parameters: [^\n]*")
+_SQL_DETAIL = re.compile(r"DETAIL: [^\n]*")
 
 
 def mask_text(text: str, *, uscc: bool = False) -> str:
+    """The text with ID numbers and mobiles masked, and the values a failed SQL statement
+    carries (bound parameters, PostgreSQL's DETAIL) left out."""
+    text = _SQL_PARAMETERS.sub("[parameters hidden]", text)
+    text = _SQL_DETAIL.sub("DETAIL: (hidden)", text)
     text = _RIC.sub(lambda m: mask_ric(m.group(0)), text)
     if uscc:
         text = _USCC.sub(lambda m: mask_uscc(m.group(0)), text)
-    return _MOBILE.sub(
-        lambda m: (m.group(1) or "") + mask_mobile(m.group(2) + m.group(3) + m.group(4)), text
-    )
+    return _MOBILE.sub(_masked_mobile, text)
+
+
+def _masked_mobile(match: re.Match[str]) -> str:
+    digits = re.sub(r"[^0-9]", "", match.group(2))
+    return (match.group(1) or "") + mask_mobile(digits)
 
 
 class MaskingFilter(logging.Filter):

@@ -50,7 +50,7 @@ def run_env(context: Any, metadata: MetaData | None) -> None:
             context.run_migrations()
 
     async def run_async() -> None:
-        engine = create_async_engine(url)
+        engine = create_async_engine(url, hide_parameters=True)  # no values in errors
         async with engine.connect() as conn:
             await conn.run_sync(do_run)
             await conn.commit()
