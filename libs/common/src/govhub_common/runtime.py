@@ -15,13 +15,16 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from govhub_common import revocation
 from govhub_common.bus import InProcessBus, Subscription
 from govhub_common.bus.base import EventBus
 from govhub_common.clock import Clock
 from govhub_common.contract import install_contract, operation_id
 from govhub_common.db import Database
 from govhub_common.dead_letters import dead_letters_router
+from govhub_common.events import CloudEvent
 from govhub_common.faults import DatabaseGate
 from govhub_common.gauge_lease import GaugeLease
 from govhub_common.methods import install_options
@@ -30,7 +33,7 @@ from govhub_common.migrations import upgrade_async
 from govhub_common.outbox import InFlight, OutboxRelay, idempotent
 from govhub_common.problems import install_problem_handlers
 from govhub_common.security import KeyPair, TokenVerifier, load_key_pair
-from govhub_common.service import ServiceSpec, discover_services
+from govhub_common.service import Consumer, ServiceSpec, discover_services
 from govhub_common.settings import CommonSettings
 from govhub_common.web import (
     RequestContextMiddleware,
@@ -288,7 +291,7 @@ async def _start(runtime: Runtime, target: str, *, migrate: bool) -> None:
         for name in spec.retired_consumers:
             await runtime.bus.retire(f"{spec.name}.{name}")
         ctx = runtime.contexts[spec.name]
-        for consumer in spec.consumers(ctx):
+        for consumer in [*spec.consumers(ctx), _revocation_consumer(runtime, spec)]:
             group = f"{spec.name}.{consumer.name}"
             handler = idempotent(
                 runtime.db,
@@ -301,6 +304,17 @@ async def _start(runtime: Runtime, target: str, *, migrate: bool) -> None:
             )
             runtime.groups.setdefault(spec.name, []).append(group)
             await runtime.bus.subscribe(Subscription(group, consumer.patterns, handler))
+    runtime.tasks.append(
+        asyncio.create_task(
+            revocation.refresh_forever(
+                runtime.db,
+                [spec.schema for spec in runtime.services.values()],
+                runtime.verifier.revocations,
+                interval=settings.revocation_refresh_seconds,
+            ),
+            name="token-revocations",
+        )
+    )
     for spec in runtime.services.values():
         ctx = runtime.contexts[spec.name]
         relay = OutboxRelay(
@@ -318,6 +332,19 @@ async def _start(runtime: Runtime, target: str, *, migrate: bool) -> None:
             runtime.tasks.append(asyncio.create_task(_guard(task, ctx), name=f"{spec.name}-bg"))
     freeze_startup_objects()
     log.info("govhub %s started: %s", target, ", ".join(runtime.services))
+
+
+def _revocation_consumer(runtime: Runtime, spec: ServiceSpec) -> Consumer:
+    """Every service stores the exchange's token revocations in its own schema (so every
+    replica reloads them, see govhub_common.revocation) and this process applies them at
+    once."""
+
+    async def revoked(session: AsyncSession, event: CloudEvent) -> None:
+        revocations = revocation.revocations_of(event)
+        await revocation.store_revocations(session, spec.schema, revocations)
+        runtime.verifier.revocations.add(revocations)
+
+    return Consumer(revocation.CONSUMER_NAME, [revocation.REVOKED_EVENT], revoked)
 
 
 def freeze_startup_objects() -> None:

@@ -22,6 +22,11 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from govhub_common.problems import Problem
+from govhub_common.revocation import (
+    AGENCY_GENERATION_CLAIM,
+    CLIENT_GENERATION_CLAIM,
+    RevocationList,
+)
 from govhub_common.settings import CommonSettings
 
 ALGORITHM = "RS256"
@@ -126,8 +131,12 @@ class TokenIssuer:
         *,
         ttl_seconds: int = 900,
         client_id: str | None = None,
+        client_generation: int | None = None,
+        agency_generation: int | None = None,
         now: float | None = None,
     ) -> str:
+        """The generations are the client's and the agency's when the token is issued:
+        a later revocation of either refuses the token (govhub_common.revocation)."""
         issued = int(now if now is not None else time.time())
         claims = {
             "iss": self.issuer,
@@ -141,6 +150,10 @@ class TokenIssuer:
         }
         if client_id:
             claims["client_id"] = client_id
+        if client_generation is not None:
+            claims[CLIENT_GENERATION_CLAIM] = client_generation
+        if agency_generation is not None:
+            claims[AGENCY_GENERATION_CLAIM] = agency_generation
         return jwt.encode(
             claims, self.private_pem, algorithm=ALGORITHM, headers={"kid": self.keys.kid}
         )
@@ -148,7 +161,8 @@ class TokenIssuer:
 
 class TokenVerifier:
     """Verifies access tokens offline; a token verified once is remembered until it expires,
-    so an agency's integration sending the same token on every call pays for RSA once."""
+    so an agency's integration sending the same token on every call pays for RSA once. The
+    revocation list is checked on every call, remembered tokens included."""
 
     def __init__(
         self, keys: KeyPair, *, issuer: str, audience: str, cache_size: int = 4096
@@ -158,19 +172,29 @@ class TokenVerifier:
         self.audience = audience
         self.cache_size = cache_size
         self._verified: dict[str, tuple[Principal, float]] = {}
+        self.revocations = RevocationList()
 
     def verify(self, token: str) -> Principal:
-        cached = self._verified.get(token)
-        if cached is not None:
-            principal, expires = cached
-            if time.time() < expires:
-                return principal
-            del self._verified[token]
-        principal = self._verify(token)
-        if len(self._verified) >= self.cache_size:
-            self._verified.pop(next(iter(self._verified)))  # the oldest entry
-        self._verified[token] = (principal, float(principal.claims["exp"]))
+        principal = self._remembered(token)
+        if principal is None:
+            principal = self._verify(token)
+            if len(self._verified) >= self.cache_size:
+                self._verified.pop(next(iter(self._verified)))  # the oldest entry
+            self._verified[token] = (principal, float(principal.claims["exp"]))
+        why = self.revocations.revoked(principal.claims)
+        if why is not None:
+            raise _unauthorized("invalid_token", f"the access token was revoked: {why}")
         return principal
+
+    def _remembered(self, token: str) -> Principal | None:
+        cached = self._verified.get(token)
+        if cached is None:
+            return None
+        principal, expires = cached
+        if time.time() < expires:
+            return principal
+        del self._verified[token]
+        return None
 
     def _verify(self, token: str) -> Principal:
         try:

@@ -76,6 +76,13 @@ class CommonSettings(BaseSettings):
     log_format: Literal["json", "text"] = Field("json", description="Log line format.")
     mask_uscc: bool = Field(False, description="Also mask USCCs in log lines.")
     db_pool_size: int = Field(10, ge=1, description="Connections per process pool.")
+    revocation_refresh_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="How often each process reloads the token revocations its services "
+        "stored (a revoked token is refused on every replica within about this, once the "
+        "event has reached one of them).",
+    )
     service_name: str = Field("govhub", description="CloudEvents source and metrics label.")
     worker_target: str = Field(
         "all", description="Internal: the target each `govhub run --workers N` process hosts."
