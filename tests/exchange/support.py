@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from govhub_common.testing import Hub
@@ -124,3 +127,19 @@ async def publish(
     )
     assert response.status_code == 200, response.text
     return dict(response.json())
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Settings for a hub started inside the block (each service reads its settings from
+    the environment when its app is made)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

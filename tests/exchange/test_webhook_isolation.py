@@ -7,11 +7,9 @@ A hub of its own with small limits (the session hub's settings are fixed at its 
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -22,6 +20,7 @@ from exchange.support import (
     BASE,
     agency_headers,
     enterprise,
+    environment,
     make_agency,
     make_topic,
     publish,
@@ -45,20 +44,6 @@ SETTINGS = {
     "GOVHUB_WEBHOOK_POLL_SECONDS": "0.05",
     "GOVHUB_LAG_REFRESH_SECONDS": "0.2",
 }
-
-
-@contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @pytest.fixture(scope="module")

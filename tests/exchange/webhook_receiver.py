@@ -1,4 +1,4 @@
-"""A real HTTP server on 127.0.0.1 that records webhook posts (no mocks)."""
+"""A real HTTP server (on 127.0.0.1 unless told) that records webhook posts (no mocks)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ class WebhookReceiver:
 
     statuses: list[int] = field(default_factory=list)
     reply: Reply | None = None
+    host: str = "127.0.0.1"  # the tests' hubs allow 127.0.0.1/32 only (exchange/conftest.py)
     requests: list[Received] = field(default_factory=list)
     server: asyncio.Server | None = None
     port: int = 0
@@ -34,10 +35,10 @@ class WebhookReceiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        return f"http://{self.host}:{self.port}/hook"
 
     async def __aenter__(self) -> WebhookReceiver:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.server = await asyncio.start_server(self._handle, self.host, 0)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 

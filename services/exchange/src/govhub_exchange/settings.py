@@ -1,10 +1,52 @@
 from __future__ import annotations
 
+import ipaddress
+import json
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
+from pydantic_settings import NoDecode
 
 from govhub_common.settings import CommonSettings
+
+# Where a webhook may not post unless GOVHUB_WEBHOOK_ALLOW_NETWORKS lets it: the hub's own
+# and internal networks (delivery/targets.py adds the addresses of the host it runs on).
+DEFAULT_WEBHOOK_DENY_NETWORKS = (
+    "0.0.0.0/8",  # "this network", the unspecified address
+    "10.0.0.0/8",  # private (RFC 1918)
+    "100.64.0.0/10",  # carrier-grade NAT (RFC 6598)
+    "127.0.0.0/8",  # loopback
+    "169.254.0.0/16",  # link-local, cloud metadata services
+    "172.16.0.0/12",  # private (RFC 1918)
+    "192.0.0.0/24",  # IETF protocol assignments
+    "192.168.0.0/16",  # private (RFC 1918)
+    "198.18.0.0/15",  # benchmarking
+    "224.0.0.0/4",  # multicast
+    "240.0.0.0/4",  # reserved, broadcast
+    "::/128",  # unspecified
+    "::1/128",  # loopback
+    "fc00::/7",  # unique local (ULA)
+    "fe80::/10",  # link-local
+    "ff00::/8",  # multicast
+)
+
+
+def _cidr_list(value: Any) -> Any:
+    """A CIDR list from the environment: JSON (`["10.1.0.0/16"]`) or comma-separated
+    (`10.1.0.0/16,10.2.0.0/16`); each must be a network (a bad one stops the start)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            value = json.loads(text)
+        else:
+            value = [part.strip() for part in text.split(",") if part.strip()]
+    for network in value:
+        ipaddress.ip_network(network, strict=False)
+    return value
+
+
+Networks = Annotated[list[str], NoDecode, BeforeValidator(_cidr_list)]
 
 
 class ExchangeSettings(CommonSettings):
@@ -54,6 +96,19 @@ class ExchangeSettings(CommonSettings):
         description="Failing without a success for this long also pauses the webhook.",
     )
     webhook_poll_seconds: float = Field(0.5, gt=0, description="Idle poll of the webhook worker.")
+    webhook_deny_networks: Networks = Field(
+        default_factory=lambda: list(DEFAULT_WEBHOOK_DENY_NETWORKS),
+        description="CIDR networks a webhook may not post to (JSON list or comma-separated); "
+        "the host's own addresses are denied too. Default: loopback, private (RFC 1918, "
+        "ULA), link-local, carrier-grade NAT, multicast, reserved and unspecified ranges. "
+        "Checked when a webhook is set and at every connection, after DNS resolution.",
+    )
+    webhook_allow_networks: Networks = Field(
+        default_factory=list,
+        description="CIDR networks a webhook may post to even where the deny list (or the "
+        "host's own addresses) would refuse them: an agency's endpoint on an internal "
+        "network, a test receiver on 127.0.0.1.",
+    )
     audit_checkpoint_seconds: float = Field(
         300,
         gt=0,

@@ -13,6 +13,32 @@ from govhub_common.problems import Problem
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 SENSITIVITY_LEVELS = ("public", "internal", "sensitive", "confidential")
 
+# What the top of a topic schema may say (besides `x-` annotations): a record is its
+# declared data items and nothing else. Keywords that could let a record carry a field no
+# data item declares (patternProperties, unevaluatedProperties, dependentSchemas, if/then/
+# else, allOf/anyOf/oneOf, $ref ...) are refused rather than reasoned about: such a field
+# would appear in no data-item list and so in no subscriber's grant. Inside a data item
+# any keyword is allowed: the item is granted or withheld as a whole.
+TOP_LEVEL_KEYWORDS = frozenset(
+    {
+        "$schema",
+        "$id",
+        "$comment",
+        "$defs",
+        "title",
+        "description",
+        "examples",
+        "deprecated",
+        "type",
+        "properties",
+        "required",
+        "additionalProperties",
+        "minProperties",
+        "maxProperties",
+        "dependentRequired",
+    }
+)
+
 
 def _fault(path: str, message: str) -> dict[str, str]:
     return {"path": path, "message": message}
@@ -21,11 +47,26 @@ def _fault(path: str, message: str) -> dict[str, str]:
 def normalise_topic_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """Check a submitted schema and return the stored form (2020-12, closed object).
 
-    Records are closed objects (additionalProperties false) so that a subscriber's grant
-    covers every field it can ever receive.
+    Records are closed objects (additionalProperties false, no keyword that admits other
+    fields) so that a subscriber's grant covers every field it can ever receive.
     """
     faults: list[dict[str, str]] = []
     schema = copy.deepcopy(schema)
+    for keyword in schema:
+        if keyword not in TOP_LEVEL_KEYWORDS and not keyword.startswith("x-"):
+            faults.append(
+                _fault(
+                    f"$.schema.{keyword}",
+                    "not allowed at the top of a topic schema: a record carries only the "
+                    "data items declared in properties",
+                )
+            )
+    if schema.get("additionalProperties", False) is not False:
+        faults.append(
+            _fault(
+                "$.schema.additionalProperties", "must be false (or left out): records are closed"
+            )
+        )
     schema.setdefault("$schema", DRAFT_2020_12)
     if schema["$schema"] != DRAFT_2020_12:
         faults.append(_fault("$.schema.$schema", f"must be {DRAFT_2020_12}"))
@@ -84,7 +125,13 @@ def check_evolution(old: dict[str, Any], new: dict[str, Any]) -> None:
         faults.append(_fault("$.schema.required", f"new item {name} must be optional"))
     for name in sorted(old_required - new_required):
         faults.append(_fault("$.schema.required", f"item {name} cannot become optional"))
-    rest_old = {k: v for k, v in old.items() if k not in ("properties", "required")}
+    # A topic stored before a keyword was refused may drop it in its next version.
+    rest_old = {
+        k: v
+        for k, v in old.items()
+        if k not in ("properties", "required")
+        and (k in TOP_LEVEL_KEYWORDS or k.startswith("x-") or k in new)
+    }
     rest_new = {k: v for k, v in new.items() if k not in ("properties", "required")}
     if rest_old != rest_new:
         faults.append(_fault("$.schema", "only properties may be added in a new version"))

@@ -68,7 +68,8 @@ async def read_feed(
     ] = 0,
 ) -> Response:
     """The subscription's records after the cursor, in log order, with only the granted
-    data items. Reading from a cursor acknowledges every record before it. Follow `next`
+    data items. The subscriber's reading from a cursor acknowledges every record before it
+    (an operator's read acknowledges nothing). Follow `next`
     until it is null (`caught_up`); later, read from `position` (with `wait` to long-poll
     until something is published). Only approved subscriptions deliver (403
     `subscription_not_active`)."""
@@ -89,7 +90,7 @@ async def read_feed(
             # Taken before the query, so a publish committing after it still wakes us.
             woken = notifier(ctx).current(grant["topic"])
             feed = await service.read_and_acknowledge(
-                session, grant=grant, after=after, limit=limit
+                session, grant=grant, after=after, limit=limit, reader=who.agency
             )
         remaining = deadline - asyncio.get_running_loop().time()
         if feed.count or remaining <= 0:

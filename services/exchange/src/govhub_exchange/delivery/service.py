@@ -14,20 +14,20 @@ from govhub_common.pagination import encode_cursor
 from govhub_common.problems import Problem, not_found
 from govhub_common.security import Principal
 from govhub_exchange.audit import service as audit
+from govhub_exchange.delivery.grants import granted_data
 from govhub_exchange.metrics import DELIVERY_LATENCY
 
 
 async def feed_grant(
     session: AsyncSession, *, who: Principal, subscription_id: int
 ) -> dict[str, Any]:
-    """The subscription a feed reads, checked for the caller, with the items to withhold."""
+    """The subscription a feed reads, checked for the caller, with its granted items and
+    whether the reader is the subscriber itself (only its reads move its position)."""
     row = (
         await session.execute(
             sa.text(
-                "SELECT s.id, s.topic_code, s.subscriber, s.status, s.items, s.delivered_seq, "
-                "ARRAY(SELECT name FROM exchange.data_items d WHERE d.topic_code = s.topic_code "
-                "AND d.name <> ALL(s.items)) AS withheld "
-                "FROM exchange.subscriptions s WHERE s.id = :id"
+                "SELECT id, topic_code, subscriber, status, items "
+                "FROM exchange.subscriptions WHERE id = :id"
             ),
             {"id": subscription_id},
         )
@@ -44,7 +44,8 @@ async def feed_grant(
         "id": row.id,
         "topic": row.topic_code,
         "subscriber": row.subscriber,
-        "withheld": list(row.withheld),
+        "items": list(row.items),
+        "own": row.subscriber == who.agency,
     }
 
 
@@ -62,22 +63,28 @@ class Page:
 # The page's JSON is built by PostgreSQL, one statement that also acknowledges: building
 # 5,000 dicts per page in Python took a fifth of the hub's core at full rate. Each record's
 # JSON but for its seq and data was written with it (records.envelope, migration 0007).
-_READ_AND_ACKNOWLEDGE = """
+# Only the subscriber's own reads ($6) acknowledge and mark delivered, and an acknowledged
+# position never passes the topic's head: an operator reading the feed, or a cursor from
+# nowhere, leaves the subscriber's lag, alerts and audit trail as they were.
+_READ_AND_ACKNOWLEDGE = f"""
 WITH page AS MATERIALIZED (
-    SELECT seq, published_at, envelope, data - $3::text[] AS data
+    SELECT seq, published_at, envelope, {granted_data("data", "$3::text[]")} AS data
     FROM exchange.records WHERE topic_code = $1 AND seq > $2 ORDER BY seq LIMIT $4
 ), previous AS (
     SELECT delivered_seq FROM exchange.subscriptions WHERE id = $5
 ), acknowledged AS (
     UPDATE exchange.subscriptions
-    SET acked_seq = greatest(acked_seq, $2), acked_at = now(),
+    SET acked_seq = greatest(acked_seq,
+            least($2, (SELECT head_seq FROM exchange.topics WHERE code = $1))),
+        acked_at = now(),
         delivered_seq = greatest(delivered_seq, coalesce((SELECT max(seq) FROM page), 0))
-    WHERE id = $5
+    WHERE id = $5 AND $6
 )
 SELECT
-    (SELECT convert_to(string_agg('{"seq":' || seq || ',' || envelope || data::text || '}', ','
+    (SELECT convert_to(string_agg('{{"seq":' || seq || ',' || envelope || data::text || '}}', ','
                                   ORDER BY seq), 'UTF8') FROM page) AS records_json,
     (SELECT count(*) FROM page) AS count,
+    (SELECT min(seq) FROM page) AS first_seq,
     (SELECT max(seq) FROM page) AS last_seq,
     -- Whether the reader has caught up: the same snapshot as the page, one index probe.
     EXISTS (SELECT 1 FROM exchange.records WHERE topic_code = $1
@@ -85,18 +92,26 @@ SELECT
     -- The publish batches first delivered by this page (records of a batch share
     -- published_at): one latency observation each.
     ARRAY(SELECT published_at FROM page GROUP BY published_at
-          HAVING max(seq) > (SELECT delivered_seq FROM previous)) AS fresh_batches
+          HAVING $6 AND max(seq) > (SELECT delivered_seq FROM previous)) AS fresh_batches
 """
 
 
 async def read_and_acknowledge(
-    session: AsyncSession, *, grant: dict[str, Any], after: int, limit: int
+    session: AsyncSession, *, grant: dict[str, Any], after: int, limit: int, reader: str
 ) -> Page:
-    """Records after the cursor with only the granted items (withheld keys removed in SQL).
-    Reading after=N acknowledges up to N; returning records marks them delivered."""
+    """Records after the cursor with only the granted items (delivery/grants.py). The
+    subscriber's own read of after=N acknowledges up to N (at most the head) and marks the
+    returned records delivered; anyone else's read (an operator's) moves nothing and is
+    audited under the reader's name."""
     raw = await raw_connection(session)
     row = await raw.fetchrow(
-        _READ_AND_ACKNOWLEDGE, grant["topic"], after, grant["withheld"], limit, grant["id"]
+        _READ_AND_ACKNOWLEDGE,
+        grant["topic"],
+        after,
+        grant["items"],
+        limit,
+        grant["id"],
+        grant["own"],
     )
     assert row is not None
     if row["fresh_batches"]:
@@ -104,8 +119,23 @@ async def read_and_acknowledge(
         histogram = DELIVERY_LATENCY.labels(grant["topic"], "feed")
         for published_at in row["fresh_batches"]:
             histogram.observe(max(0.0, (now - published_at).total_seconds()))
-    # The audit entry for these deliveries is appended by audit_feed_deliveries, off the
-    # read path: feed reads would otherwise queue behind publishes on the chain's lock.
+    # The audit entry for the subscriber's deliveries is appended by audit_feed_deliveries,
+    # off the read path: feed reads would otherwise queue behind publishes on the chain's
+    # lock. Another reader's (rare) is appended here, in its own name.
+    if not grant["own"] and row["count"]:
+        await audit.append(
+            session,
+            actor=reader,
+            action="records.read",
+            agency=grant["subscriber"],
+            topic=grant["topic"],
+            details={
+                "mode": "feed",
+                "subscription_id": grant["id"],
+                "first_seq": row["first_seq"],
+                "last_seq": row["last_seq"],
+            },
+        )
     return Page(row["records_json"] or b"", row["count"], row["last_seq"], row["more"])
 
 

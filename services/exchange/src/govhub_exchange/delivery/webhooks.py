@@ -25,6 +25,8 @@ from govhub_common.runtime import ServiceContext
 from govhub_exchange.audit import service as audit
 from govhub_exchange.delivery import endpoints
 from govhub_exchange.delivery.endpoints import backoff_seconds
+from govhub_exchange.delivery.grants import granted_data
+from govhub_exchange.delivery.targets import WebhookPolicy, public_error, webhook_client
 from govhub_exchange.metrics import DELIVERY_LATENCY, WEBHOOK_ATTEMPTS
 from govhub_exchange.publishing.service import EVENT_TYPE
 from govhub_exchange.settings import ExchangeSettings
@@ -42,7 +44,7 @@ ERROR_EXCERPT_CHARS = 200
 # (its limit, or one probe while its endpoint fails, less what is in flight anywhere),
 # skipping paused, backed-off and revoked ones. Subscription rows are locked SKIP LOCKED,
 # so replicas claim for different subscriptions and the limit holds across replicas.
-_CLAIM = """
+_CLAIM = f"""
 WITH open AS (
     SELECT s.id, s.webhook_failures > 0 AS probe,
         CASE WHEN s.webhook_failures > 0 THEN 1 ELSE :per_subscription END
@@ -70,7 +72,7 @@ WITH open AS (
 )
 SELECT c.*, s.topic_code, s.subscriber, s.items, s.webhook_url, s.webhook_secret,
     r.record_id, r.version, r.topic_version, r.business_time, r.published_at,
-    r.data::text AS data
+    {granted_data("r.data", "s.items")}::text AS data
 FROM claimed c
 JOIN exchange.subscriptions s ON s.id = c.subscription_id
 JOIN exchange.records r ON r.topic_code = s.topic_code AND r.seq = c.seq
@@ -90,8 +92,9 @@ async def claim_due(
 
 
 def webhook_request(row: Any, *, now: datetime) -> tuple[bytes, dict[str, str]]:
-    granted = set(row.items)
-    data = {k: v for k, v in orjson.loads(row.data).items() if k in granted}
+    """The signed post of a claimed delivery; its data was projected to the grant by the
+    claim (delivery/grants.py), as the feed's is."""
+    data = orjson.Fragment(row.data)
     body = orjson.dumps(
         {
             "type": EVENT_TYPE,
@@ -154,7 +157,8 @@ async def _read_at_most(response: httpx.Response, limit: int) -> bytes:
 async def post(client: httpx.AsyncClient, row: Any, *, deadline: float) -> Outcome:
     """One attempt, the whole exchange (connect, send, read the reply) under one deadline:
     httpx's own timeouts apply to each read, which a receiver trickling its reply never
-    trips."""
+    trips. The outcome's error is what the subscriber may read (targets.public_error); the
+    cause of an attempt that got no HTTP answer is logged for operators only."""
     body, headers = webhook_request(row, now=datetime.now(UTC))
     try:
         async with asyncio.timeout(deadline):
@@ -163,14 +167,24 @@ async def post(client: httpx.AsyncClient, row: Any, *, deadline: float) -> Outco
             ) as response:
                 reply = await _read_at_most(response, RESPONSE_READ_LIMIT)
     except TimeoutError:
-        return Outcome(row, f"no complete reply within the {deadline:g} s deadline", None)
-    except Exception as exc:  # httpx's errors, a bad URL: a failed attempt all the same
-        return Outcome(row, f"{type(exc).__name__}: {exc}"[:500], None)
+        return _no_answer(row, f"no complete reply within the {deadline:g} s deadline")
+    except Exception as exc:  # httpx's errors, a denied address: a failed attempt all the same
+        return _no_answer(row, f"{type(exc).__name__}: {exc}"[:500])
     if 200 <= response.status_code < 300:
         return Outcome(row, None, response.status_code)
     excerpt = reply.decode(errors="replace").strip()[:ERROR_EXCERPT_CHARS]
-    error = f"HTTP {response.status_code}" + (f": {excerpt}" if excerpt else "")
-    return Outcome(row, error, response.status_code)
+    return Outcome(row, public_error(response.status_code, excerpt), response.status_code)
+
+
+def _no_answer(row: Any, cause: str) -> Outcome:
+    log.warning(
+        "webhook attempt of subscription %s (seq %s, %s) got no HTTP answer: %s",
+        row.subscription_id,
+        row.seq,
+        row.webhook_id,
+        cause,
+    )
+    return Outcome(row, public_error(None, ""), None)
 
 
 _UPDATE_ENDPOINTS = """
@@ -419,21 +433,34 @@ async def run_webhooks(ctx: ServiceContext) -> None:
         max_connections=settings.webhook_concurrency,
         max_keepalive_connections=settings.webhook_concurrency,
     )
-    async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, limits=limits) as client:
+    client = webhook_client(
+        webhook_policy(ctx), timeout=settings.webhook_timeout_seconds, limits=limits
+    )
+    async with client:
         await Dispatcher(ctx, client).run()
+
+
+def webhook_policy(ctx: ServiceContext) -> WebhookPolicy:
+    """The replica's webhook address policy, made once from its settings."""
+    found: WebhookPolicy | None = ctx.state.get("webhook_policy")
+    if found is None:
+        found = ctx.state["webhook_policy"] = WebhookPolicy.from_settings(ctx.settings)
+    return found
 
 
 async def redrive(
     session: AsyncSession, *, actor: str, subscription_id: int | None, seq: int | None
 ) -> int:
-    """Operators: put dead deliveries (one, a subscription's, or all) back in the queue."""
+    """Operators: put dead deliveries (one, a subscription's, or all) back in the queue;
+    only an approved subscription's (a revoked one's grant ended with it)."""
     count = (
         await session.execute(
             sa.text(
-                "WITH moved AS (UPDATE exchange.webhook_deliveries SET status = 'pending', "
-                "attempts = 0, next_attempt_at = now() WHERE status = 'dead' "
-                "AND (CAST(:sub AS bigint) IS NULL OR subscription_id = :sub) "
-                "AND (CAST(:seq AS bigint) IS NULL OR seq = :seq) RETURNING 1) "
+                "WITH moved AS (UPDATE exchange.webhook_deliveries w SET status = 'pending', "
+                "attempts = 0, next_attempt_at = now() FROM exchange.subscriptions s "
+                "WHERE s.id = w.subscription_id AND s.status = 'approved' AND w.status = 'dead' "
+                "AND (CAST(:sub AS bigint) IS NULL OR w.subscription_id = :sub) "
+                "AND (CAST(:seq AS bigint) IS NULL OR w.seq = :seq) RETURNING 1) "
                 "SELECT count(*) FROM moved"
             ),
             {"sub": subscription_id, "seq": seq},

@@ -11,6 +11,7 @@ from govhub_common.db import SessionDep
 from govhub_common.pagination import Page, decode_cursor, page
 from govhub_common.security import Principal, require_scope
 from govhub_exchange.delivery.notify import wake_webhooks
+from govhub_exchange.delivery.webhooks import webhook_policy
 from govhub_exchange.deps import (
     DEFAULT_LIMIT,
     CatalogEditor,
@@ -115,7 +116,7 @@ async def decide_subscription(
     "/subscriptions/{subscription_id}/revoke",
     response_model=SubscriptionPublic,
     summary="Revoke a subscription",
-    responses=problem_responses(ProblemCode.FORBIDDEN, ProblemCode.NOT_ACTIVE),
+    responses=problem_responses(ProblemCode.NOT_ACTIVE),
 )
 async def revoke_subscription(
     subscription_id: SubscriptionPath, body: Revocation, session: SessionDep, who: AnyExchange
@@ -132,6 +133,7 @@ async def revoke_subscription(
     "/subscriptions/{subscription_id}/webhook",
     response_model=WebhookSecret,
     summary="Set a subscription's webhook",
+    responses=problem_responses(ProblemCode.NOT_ACTIVE),
 )
 async def set_webhook(
     subscription_id: SubscriptionPath,
@@ -142,9 +144,15 @@ async def set_webhook(
 ) -> WebhookSecret:
     """Set (or replace) the endpoint the subscription's records are posted to (Standard
     Webhooks, signed with the secret in this reply, shown once); this also resumes a paused
-    webhook."""
+    webhook. The URL's host must resolve to addresses the hub's webhook policy permits
+    (public ones unless an operator allows others), else a 422 naming `url`; redirects are
+    not followed. A revoked or refused subscription is a 409 `not_active`."""
     secret = await service.set_webhook(
-        session, who=who, subscription_id=subscription_id, url=str(body.url)
+        session,
+        who=who,
+        subscription_id=subscription_id,
+        url=str(body.url),
+        policy=webhook_policy(ctx),
     )
     assert secret is not None  # a URL was set
     await session.commit()
@@ -156,14 +164,14 @@ async def set_webhook(
     "/subscriptions/{subscription_id}/webhook/resume",
     response_model=SubscriptionPublic,
     summary="Resume a paused webhook",
-    responses=problem_responses(ProblemCode.NO_WEBHOOK),
+    responses=problem_responses(ProblemCode.NO_WEBHOOK, ProblemCode.NOT_ACTIVE),
 )
 async def resume_webhook(
     subscription_id: SubscriptionPath, session: SessionDep, who: Subscriber, ctx: Context
 ) -> SubscriptionPublic:
     """Resume a webhook paused after its endpoint kept failing (the subscriber or an
     operator): the deliveries that waited go out, oldest first. A subscription without a
-    webhook is a 409 `no_webhook`."""
+    webhook is a 409 `no_webhook`, a revoked or refused one a 409 `not_active`."""
     resumed = await service.resume_webhook(session, who=who, subscription_id=subscription_id)
     await session.commit()
     wake_webhooks(ctx)
@@ -176,9 +184,11 @@ async def resume_webhook(
     summary="Remove a subscription's webhook",
 )
 async def remove_webhook(
-    subscription_id: SubscriptionPath, session: SessionDep, who: Subscriber
+    subscription_id: SubscriptionPath, session: SessionDep, who: Subscriber, ctx: Context
 ) -> Response:
     """Stop posting the subscription's records; the deliveries not yet made wait for a
     webhook set later (the feed still delivers)."""
-    await service.set_webhook(session, who=who, subscription_id=subscription_id, url=None)
+    await service.set_webhook(
+        session, who=who, subscription_id=subscription_id, url=None, policy=webhook_policy(ctx)
+    )
     return Response(status_code=204)

@@ -14,6 +14,7 @@ from govhub_common.security import Principal
 from govhub_exchange.audit import service as audit
 from govhub_exchange.catalog import service as catalog
 from govhub_exchange.delivery import endpoints
+from govhub_exchange.delivery.targets import WebhookPolicy, check_webhook_url
 from govhub_exchange.subscriptions.schemas import (
     Decision,
     SubscriptionCreate,
@@ -179,8 +180,10 @@ async def decide(
     session: AsyncSession, *, who: Principal, subscription_id: int, decision: Decision
 ) -> SubscriptionPublic:
     row = await _row(session, subscription_id=subscription_id, lock=True)
+    if not can_view(who, row):  # as GET answers: no word of whether it exists
+        raise not_found("subscription", subscription_id)
     if who.agency != row.owner and not who.is_operator:
-        raise forbidden(f"only the topic's owner ({row.owner}) decides requests")
+        raise forbidden("only the topic's owner decides requests")
     if row.status != "pending":
         raise Problem(409, "not_pending", f"subscription {subscription_id} is {row.status}")
     status = "approved" if decision.approve else "refused"
@@ -208,8 +211,9 @@ async def revoke(
     # The audit chain before the row, in the order the webhook recorder takes them.
     await audit.lock_chain(session)
     row = await _row(session, subscription_id=subscription_id, lock=True)
-    if who.agency not in (row.owner, row.subscriber) and not who.is_operator:
-        raise forbidden("only the topic's owner, the subscriber or an operator may revoke")
+    # The owner, the subscriber or an operator: whoever can see it (GET's 404 otherwise).
+    if not can_view(who, row):
+        raise not_found("subscription", subscription_id)
     if row.status not in ("approved", "pending"):
         raise Problem(409, "not_active", f"subscription {subscription_id} is {row.status}")
     await session.execute(
@@ -219,10 +223,13 @@ async def revoke(
         ),
         {"id": subscription_id, "reason": reason, "by": who.agency},
     )
-    # Pending webhook deliveries stop with the grant.
+    # Webhook deliveries not made end with the grant: pending ones are never claimed, dead
+    # ones never re-driven (claims and re-drives also look at the status, for the rows a
+    # post in flight at this moment leaves behind).
     await session.execute(
         sa.text(
-            "DELETE FROM exchange.webhook_deliveries WHERE subscription_id = :id AND status = 'pending'"
+            "DELETE FROM exchange.webhook_deliveries WHERE subscription_id = :id "
+            "AND status IN ('pending', 'dead')"
         ),
         {"id": subscription_id},
     )
@@ -237,15 +244,31 @@ async def revoke(
     return _public(await _row(session, subscription_id=subscription_id))
 
 
+def _still_active(row: Any) -> None:
+    """A webhook is set or resumed only while the subscription may yet deliver (approved,
+    or pending the owner's decision): a revoked or refused one gets nothing by any path."""
+    if row.status not in ("approved", "pending"):
+        raise Problem(409, "not_active", f"subscription {row.id} is {row.status}")
+
+
 async def set_webhook(
-    session: AsyncSession, *, who: Principal, subscription_id: int, url: str | None
+    session: AsyncSession,
+    *,
+    who: Principal,
+    subscription_id: int,
+    url: str | None,
+    policy: WebhookPolicy,
 ) -> WebhookSecret | None:
     """A new endpoint (or the same again) starts healthy: setting it resumes a paused
-    webhook. Removing it keeps the pending deliveries for a webhook set later."""
+    webhook. Removing it keeps the pending deliveries for a webhook set later. A URL must
+    pass the webhook address policy (delivery/targets.py)."""
     await audit.lock_chain(session)
     row = await _row(session, subscription_id=subscription_id, lock=True)
     if who.agency != row.subscriber and not who.is_operator:
         raise not_found("subscription", subscription_id)
+    if url is not None:
+        _still_active(row)
+        await check_webhook_url(url, policy)
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode() if url else None
     await session.execute(
         sa.text(
@@ -281,6 +304,7 @@ async def resume_webhook(
     row = await _row(session, subscription_id=subscription_id, lock=True)
     if who.agency != row.subscriber and not who.is_operator:
         raise not_found("subscription", subscription_id)
+    _still_active(row)
     if not row.webhook_url:
         raise Problem(409, "no_webhook", f"subscription {subscription_id} has no webhook to resume")
     was_paused = await endpoints.reactivate(
