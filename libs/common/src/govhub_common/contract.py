@@ -21,6 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
+from govhub_common.limits import BODY_LIMIT_SETTING
 from govhub_common.problems import PROBLEM_JSON
 from govhub_common.web import REQUEST_ID_PATTERN
 
@@ -63,6 +64,8 @@ class ProblemCode(StrEnum):
     INVALID_CLIENT = "invalid_client"
     INVALID_SCOPE = "invalid_scope"
     UNSUPPORTED_GRANT_TYPE = "unsupported_grant_type"
+    INVALID_REQUEST = "invalid_request"
+    RATE_LIMITED = "rate_limited"
     INSUFFICIENT_SCOPE = "insufficient_scope"
     FORBIDDEN = "forbidden"
     AGENCY_EXISTS = "agency_exists"
@@ -132,6 +135,16 @@ CATALOGUE: dict[ProblemCode, tuple[int, str]] = {
     ),
     ProblemCode.INVALID_SCOPE: (400, "A requested scope is not granted to the client."),
     ProblemCode.UNSUPPORTED_GRANT_TYPE: (400, "Only the client_credentials grant is supported."),
+    ProblemCode.INVALID_REQUEST: (
+        400,
+        "The token request is malformed: a field repeated, too long, with a control "
+        "character, or not UTF-8; `errors` names it.",
+    ),
+    ProblemCode.RATE_LIMITED: (
+        429,
+        "Too many failed attempts for this client or from this address; retry after "
+        "`Retry-After` seconds.",
+    ),
     ProblemCode.INSUFFICIENT_SCOPE: (403, "The token lacks every scope the operation accepts."),
     ProblemCode.FORBIDDEN: (403, "The caller's agency may not do this to this resource."),
     ProblemCode.AGENCY_EXISTS: (409, "An agency with this code exists."),
@@ -271,7 +284,7 @@ def _problem_response(status: int, codes: Iterable[ProblemCode]) -> dict[str, An
         "description": description,
         "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
-    if status == 503:
+    if status in (429, 503):
         response["headers"] = {
             "Retry-After": {
                 "description": "Seconds to wait before retrying.",
@@ -399,7 +412,7 @@ def _shape(document: dict[str, Any], app: FastAPI, prefix: str) -> None:
     ]
     routes = {
         (route.path_format, method.lower()): route
-        for route in _api_routes(app)
+        for route in api_routes(app)
         for method in route.methods
     }
     for path, item in document.get("paths", {}).items():
@@ -427,9 +440,13 @@ def _shape_operation(
             {SECURITY_SCHEME: []}
         ]
     standard: list[int] = []
+    operation.pop(BODY_LIMIT_SETTING, None)  # govhub_common.limits reads it from the route
     if route.body_field is not None:
         # A JSON body that cannot be decoded (not UTF-8) is FastAPI's 400 before validation.
         standard.append(400)
+    if "requestBody" in operation:
+        # govhub_common.limits answers an overlong body before anything reads it.
+        standard.append(413)
     if scopes is not None:
         standard += [401] + ([403] if scopes else [])
     if _PATH_PARAM.search(path):
@@ -443,6 +460,7 @@ def _shape_operation(
         401: [ProblemCode.UNAUTHORIZED],
         403: [ProblemCode.INSUFFICIENT_SCOPE],
         404: [ProblemCode.NOT_FOUND],
+        413: [ProblemCode.BODY_TOO_LARGE],
         422: [ProblemCode.VALIDATION_FAILED],
         503: [ProblemCode.DATABASE_UNAVAILABLE, ProblemCode.BROKER_UNAVAILABLE],
     }
@@ -464,7 +482,7 @@ _REQUEST_ID_PARAMETER = {
 }
 
 
-def _api_routes(app: FastAPI) -> list[Any]:
+def api_routes(app: FastAPI) -> list[Any]:
     """The app's operations as FastAPI documents them (included routers are nested)."""
     from fastapi import routing
     from fastapi.openapi.utils import _get_api_route_for_openapi

@@ -27,6 +27,7 @@ from govhub_common.dead_letters import dead_letters_router
 from govhub_common.events import CloudEvent
 from govhub_common.faults import DatabaseGate
 from govhub_common.gauge_lease import GaugeLease
+from govhub_common.limits import BodyLimitMiddleware, RouteLimit, route_limits
 from govhub_common.methods import install_options
 from govhub_common.metrics import BUS_CONNECTED, initialise_http_routes
 from govhub_common.migrations import upgrade_async
@@ -201,8 +202,13 @@ def create_app(
     install_problem_handlers(root)
     root.include_router(health_router(_readiness(runtime)))
     root.include_router(process_events_router())
+    own_body_limits: list[RouteLimit] = []
     for spec in services.values():
-        root.mount(spec.prefix, _service_app(spec, runtime))
+        app = _service_app(spec, runtime)
+        root.mount(spec.prefix, app)
+        own_body_limits += route_limits(
+            app, prefix=spec.prefix, settings=runtime.contexts[spec.name].settings
+        )
 
     @root.get("/", include_in_schema=False)
     async def index() -> dict[str, Any]:
@@ -223,6 +229,10 @@ def create_app(
     prefixes = {spec.prefix: spec.name for spec in services.values()}
     root.add_middleware(RequestContextMiddleware, service=bus_label, prefixes=prefixes)
     initialise_http_routes(root, service=bus_label, prefixes=prefixes)
+    # Outermost: an overlong body is refused before anything (even the logs) reads it.
+    root.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, route_limits=own_body_limits
+    )
     return root
 
 

@@ -76,6 +76,13 @@ class CommonSettings(BaseSettings):
     log_format: Literal["json", "text"] = Field("json", description="Log line format.")
     mask_uscc: bool = Field(False, description="Also mask USCCs in log lines.")
     db_pool_size: int = Field(10, ge=1, description="Connections per process pool.")
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Largest request body of any operation without a limit of its own "
+        "(publish: GOVHUB_PUBLISH_MAX_BYTES); a larger one is refused with 413 before it is "
+        "read, parsed or its token checked.",
+    )
     revocation_refresh_seconds: float = Field(
         1.0,
         gt=0,

@@ -8,8 +8,8 @@ from fastapi.responses import Response
 
 from govhub_common.contract import COMPONENTS, ProblemCode, component_schemas, problem_responses
 from govhub_common.db import SessionDep
+from govhub_common.limits import body_limit
 from govhub_common.pagination import Page, decode_cursor, page
-from govhub_common.problems import Problem
 from govhub_exchange.delivery.notify import records_committed
 from govhub_exchange.deps import DEFAULT_LIMIT, Context, Cursor, Limit, Publisher, Settings
 from govhub_exchange.fields import TopicPath
@@ -23,21 +23,6 @@ from govhub_exchange.publishing.schemas import (
 )
 
 router = APIRouter(prefix="/v1", tags=["publishing"])
-
-
-async def _read_limited(request: Request, max_bytes: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise Problem(413, "body_too_large", f"a publish request holds at most {max_bytes} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise Problem(
-                413, "body_too_large", f"a publish request holds at most {max_bytes} bytes"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 _SECOND_RECORD = {
@@ -92,6 +77,9 @@ _PUBLISH_BODY = {
     openapi_extra={
         "requestBody": _PUBLISH_BODY,
         COMPONENTS: component_schemas(PublishRequest),
+        # Larger than GOVHUB_MAX_BODY_BYTES; govhub_common.limits refuses a body beyond it
+        # (413) before it is read.
+        **body_limit("publish_max_bytes"),
     },
 )
 async def publish_records(
@@ -103,7 +91,7 @@ async def publish_records(
     duplicates and the rejected ones (with the JSON path of every fault; they go to the
     topic's quarantine). The reply is sent after the commit."""
     content_type = request.headers.get("content-type", "")
-    body = await _read_limited(request, settings.publish_max_bytes)
+    body = await request.body()
     items = split_body(content_type, body, max_records=settings.publish_max_records)
     result = await service.publish(ctx.db, publisher=who.agency, topic_code=code, items=items)
     if result["counts"]["accepted"]:
