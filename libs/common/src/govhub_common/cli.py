@@ -111,7 +111,10 @@ def migrate(
     target: Annotated[str, typer.Option(help="all, or one service")] = ALL,
 ) -> None:
     """Upgrade every service's schema (or one) to its newest migration."""
+    import asyncio
+
     from govhub_common.migrations import upgrade
+    from govhub_common.roles import Schema, application_url, migration_url
 
     settings = CommonSettings()
     configure_logging(settings.log_level, "text")
@@ -122,8 +125,11 @@ def migrate(
         console.print(f"[red]govhub: {exc}[/]")
         raise typer.Exit(2) from None
     for spec in services.values():
-        upgrade(spec.migrations, url, spec.schema)
+        upgrade(spec.migrations, migration_url(settings, url), spec.schema)
         console.print(f"migrated {spec.name} (schema {spec.schema})")
+    # The application's role gets its rights on what the migrations created.
+    schemas = [Schema(spec.schema, spec.append_only_tables) for spec in services.values()]
+    asyncio.run(application_url(settings, url, schemas))
 
 
 @app.command()

@@ -57,6 +57,9 @@ class ServiceSpec:
     # ASGI middleware classes wrapped around this service's app (first = outermost), e.g. a
     # hot path answered before routing.
     middleware: Sequence[Callable[[ASGIApp], ASGIApp]] = ()
+    # Tables of the schema the application may only read and append to (an audit log):
+    # its database role gets no UPDATE, DELETE or TRUNCATE there (govhub_common.roles).
+    append_only_tables: Sequence[str] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -25,7 +25,28 @@ class CommonSettings(BaseSettings):
     )
     home: Path = Field(Path(".govhub"), description="Data folder: embedded PostgreSQL, dev keys.")
     database_url: str | None = Field(
-        None, description="PostgreSQL URL. Unset: an embedded PostgreSQL under GOVHUB_HOME."
+        None,
+        description="PostgreSQL URL. Unset: an embedded PostgreSQL under GOVHUB_HOME. A "
+        "superuser URL (embedded, development, CI) only migrates and keeps the role "
+        "GOVHUB_DATABASE_APP_ROLE, as which the hub then connects; any other role is the "
+        "hub's own (docs/deployment.md, Database roles).",
+    )
+    database_migration_url: str | None = Field(
+        None,
+        description="PostgreSQL URL of the role that owns the schemas: it migrates and grants "
+        "GOVHUB_DATABASE_URL's role its rights, which then may not be a superuser.",
+    )
+    database_app_role: str = Field(
+        "govhub_app",
+        min_length=1,
+        max_length=63,
+        description="The application's login role, kept by a superuser GOVHUB_DATABASE_URL "
+        "(never a superuser, never owner of the audit tables).",
+    )
+    database_app_password: SecretStr | None = Field(
+        None,
+        description="Password of GOVHUB_DATABASE_APP_ROLE. Unset: generated once into "
+        "GOVHUB_HOME/database-app-password (0600).",
     )
     amqp_url: str | None = Field(
         None, description="RabbitMQ URL. Unset (all-in-one only): events travel in-process."

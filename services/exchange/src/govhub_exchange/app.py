@@ -61,4 +61,5 @@ SERVICE = ServiceSpec(
     background=[run_webhooks, sign_audit_head, refresh_gauges, audit_exchanges, wake_on_publish],
     startup=startup,
     cli=make_cli,
+    append_only_tables=("audit_log", "audit_checkpoints"),
 )

@@ -1,0 +1,92 @@
+"""The hub never serves as a superuser: a superuser URL (embedded, development, CI) only
+migrates and keeps the application's role, which cannot touch the audit log's history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from govhub_common.db import asyncpg_dsn
+from govhub_common.roles import PASSWORD_FILE, DatabaseRoleError
+from govhub_common.settings import CommonSettings
+from govhub_common.testing import Hub, HubProcess, running_hub
+
+
+async def sessions_of(admin_url: str, database: str) -> list[tuple[str, bool]]:
+    """(role, is superuser) of every connection to a database but the asking one."""
+    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
+    try:
+        rows = await conn.fetch(
+            "SELECT a.usename, r.rolsuper FROM pg_stat_activity a "
+            "JOIN pg_roles r ON r.rolname = a.usename "
+            "WHERE a.datname = $1 AND a.pid <> pg_backend_pid()",
+            database,
+        )
+    finally:
+        await conn.close()
+    return [(row["usename"], row["rolsuper"]) for row in rows]
+
+
+async def test_the_hubs_own_connections_are_not_a_superuser(hub: Hub, db_url: str) -> None:
+    reply = await hub.client.get("/readyz")  # the pool has connected
+    assert reply.status_code == 200
+    seen = await sessions_of(db_url, str(make_url(db_url).database))
+    assert seen, "the hub holds no connection"
+    assert all(not superuser for _role, superuser in seen), seen
+    assert {role for role, _ in seen} == {"govhub_app"}
+    password = Path(hub.runtime.settings.home) / PASSWORD_FILE
+    assert password.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "ALTER TABLE exchange.audit_log DISABLE TRIGGER ALL",
+        "ALTER TABLE exchange.audit_checkpoints DISABLE TRIGGER audit_checkpoints_no_update_delete",
+        "SET session_replication_role = replica",
+        "UPDATE exchange.audit_log SET actor = 'someone' WHERE id = 1",
+        "DELETE FROM exchange.audit_log",
+        "TRUNCATE exchange.audit_log",
+        "DELETE FROM exchange.audit_checkpoints",
+        "UPDATE exchange.audit_checkpoints SET hash = 'x'",
+        "DROP TABLE exchange.audit_log",
+        "CREATE ROLE someone SUPERUSER",
+    ],
+)
+async def test_the_application_role_cannot_rewrite_or_unguard_the_audit_log(
+    hub: Hub, statement: str
+) -> None:
+    await hub.client.post(
+        "/exchange/v1/agencies", json={"code": "t-roles", "name": "x"}, headers=hub.operator()
+    )
+    with pytest.raises(sa.exc.DBAPIError) as refused:
+        async with hub.runtime.db.session() as session:
+            await session.execute(sa.text(statement))
+    refusals = ("permission denied", "must be owner", "must be superuser")
+    assert any(words in str(refused.value) for words in refusals), refused.value
+    async with hub.runtime.db.session() as session:
+        whoami = await session.execute(
+            sa.text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        )
+        assert tuple(whoami.one()) == (False, False)
+
+
+async def test_a_superuser_url_beside_a_migration_url_is_refused(fresh_db_url: str) -> None:
+    settings = CommonSettings(database_migration_url=fresh_db_url)
+    with pytest.raises(DatabaseRoleError, match="same role"):
+        async with running_hub(fresh_db_url, settings=settings):
+            pass
+
+
+async def test_govhub_run_serves_as_the_application_role(fresh_db_url: str) -> None:
+    process = HubProcess(fresh_db_url)
+    try:
+        await process.start()
+        seen = await sessions_of(fresh_db_url, str(make_url(fresh_db_url).database))
+        assert seen and all(not superuser for _role, superuser in seen), seen
+    finally:
+        await process.stop()
