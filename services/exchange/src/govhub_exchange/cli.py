@@ -88,6 +88,7 @@ async def _export(file: Path, since: datetime | None, until: datetime | None) ->
     from govhub_common.cli import resolve_database
     from govhub_common.clock import ensure_utc
     from govhub_common.db import Database
+    from govhub_common.files import open_private
     from govhub_common.security import load_key_pair
     from govhub_common.settings import CommonSettings
     from govhub_exchange.audit import service as audit
@@ -98,7 +99,8 @@ async def _export(file: Path, since: datetime | None, until: datetime | None) ->
     lines = 0
     try:
         async with db.session() as session:
-            with file.open("wb") as out:
+            # Who received what, per agency: readable by the exporting user only.
+            with open_private(file, "w", binary=True) as out:
                 async for line in audit.export_lines(
                     session,
                     since=ensure_utc(since) if since else None,

@@ -3,7 +3,8 @@
 Every submit appends one line (message id, provider id, recipient, text, encoding, parts,
 time) to the file, logs the message with the phone number masked, and reports it as
 ``delivered`` right after the submit returns, so the whole status flow runs without an
-SMSC. The file holds full phone numbers, like a carrier's records; log lines never do.
+SMSC. The file holds full phone numbers and texts, like a carrier's records, so it is
+written with mode 0600 (a missing folder for it is created 0700); log lines never hold them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from govhub_common.files import open_private, private_directory
 from govhub_sms.providers.base import (
     DeliveryReport,
     InboundCallback,
@@ -41,7 +43,8 @@ class LogProvider:
     async def start(self, on_report: ReportCallback, on_inbound: InboundCallback) -> None:
         self._on_report = on_report
         self._on_inbound = on_inbound
-        await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
+        if not self.path.parent.exists():
+            await asyncio.to_thread(private_directory, self.path.parent)
 
     async def submit(self, msg: OutboundMessage) -> SubmitResult:
         if self._on_report is None:
@@ -81,7 +84,7 @@ class LogProvider:
         return SubmitResult(provider_id, msg.segments)
 
     def _append(self, line: str) -> None:
-        with self.path.open("a", encoding="utf-8") as f:
+        with open_private(self.path, "a") as f:
             f.write(line + "\n")
 
     async def _report(self, report: DeliveryReport) -> None:
