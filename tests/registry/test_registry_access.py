@@ -8,7 +8,7 @@ from datetime import date
 from registry_helpers import make_ric, make_uscc, publish, published, record
 from test_registry_ingest import enterprise, person
 
-from govhub_common.testing import Hub
+from govhub_common.testing import Hub, every_page
 
 
 async def test_each_agency_sees_only_its_granted_attributes(hub: Hub) -> None:
@@ -200,3 +200,46 @@ async def test_a_name_search_takes_wildcards_literally(hub: Hub) -> None:
         assert all(name in h["attributes"]["name"] for h in hits), (name, hits)
     literal = await hub.client.get("/registry/v1/persons", params={"name": "%_\\"}, headers=civil)
     assert [h["id"] for h in literal.json()["data"]] == [odd]
+
+
+async def test_a_legal_entity_read_is_logged_on_its_legal_representative(hub: Hub) -> None:
+    """An agency shown a legal entity's representative (ID number, name) has read that
+    person's data: the person's access log says so, naming the entity (issue 15, point 12)."""
+    uscc, rep = make_uscc(), make_ric(date(1971, 7, 7))
+    await publish(
+        hub,
+        published("enterprise_registered", "gz-amr", [record(enterprise(uscc, legal_rep_id=rep))]),
+    )
+    url = f"/registry/v1/legal-entities/{uscc}"
+    tax = await hub.client.get(
+        url, params={"purpose": "税务登记核查"}, headers=hub.auth("gz-ltax", "registry:read")
+    )
+    assert tax.json()["attributes"]["legal_rep_id"] == rep  # shown in full
+    as_of = await hub.client.get(
+        url, params={"as_of": "2030-01-01"}, headers=hub.auth("gz-qts", "registry:read")
+    )
+    assert as_of.status_code == 200
+    history = await hub.client.get(f"{url}/history", headers=hub.auth("gz-psb", "registry:read"))
+    assert history.status_code == 200
+    found = await hub.client.get(
+        "/registry/v1/legal-entities",
+        params={"name": "海创信息"},
+        headers=hub.auth("gz-ntax", "registry:read"),
+    )
+    assert uscc in [h["id"] for h in found.json()["data"]]
+    # Not granted the representative's attributes: nothing of the person was shown.
+    await hub.client.get(url, headers=hub.auth("gz-health", "registry:read"))
+
+    entries = await every_page(
+        hub, f"/registry/v1/persons/{rep}/access-log", hub.operator(), limit=50
+    )
+    seen = {(e["agency"], e["action"], e["via_legal_entity"]) for e in entries}
+    assert seen == {
+        ("gz-ltax", "get", uscc),
+        ("gz-qts", "get", uscc),
+        ("gz-psb", "history", uscc),
+        ("gz-ntax", "search", uscc),
+    }
+    ltax = next(e for e in entries if e["agency"] == "gz-ltax")
+    assert ltax["fields"] == ["legal_rep_id", "legal_rep_name"]
+    assert ltax["purpose"] == "税务登记核查"

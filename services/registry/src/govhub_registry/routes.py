@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -17,7 +17,7 @@ from govhub_common.identifiers import validate_ric, validate_uscc
 from govhub_common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page
 from govhub_common.problems import Problem, forbidden, not_found
 from govhub_common.security import Operator, Principal, require_scope
-from govhub_registry.access.policy import AccessPolicy, View
+from govhub_registry.access.policy import REPRESENTATIVE_ID, AccessPolicy, View
 from govhub_registry.conflicts import service as conflicts
 from govhub_registry.ingest.mapping import Mapping
 from govhub_registry.lookup import service as lookup
@@ -149,6 +149,15 @@ def _subject_routes(subject: SubjectTable, segment: str, plural: str) -> None:
     label = subject.kind.replace("_", " ")
     key_name = "USCC" if subject is LEGAL_ENTITY else "resident ID number"
 
+    def _representative(
+        key: str, stored: dict[str, Any], shown: Iterable[str]
+    ) -> lookup.RepresentativeRead | None:
+        """What a legal entity's read showed of its legal representative (logged on
+        that person too); None for a person's read."""
+        if subject is not LEGAL_ENTITY:
+            return None
+        return lookup.representative_read(key, stored, shown)
+
     async def get_one(
         key: str,
         request: Request,
@@ -190,6 +199,7 @@ def _subject_routes(subject: SubjectTable, segment: str, plural: str) -> None:
                 reads=[(key, sorted(attributes))],
                 purpose=purpose,
                 action="get",
+                representatives=[_representative(key, found[0], attributes)],
             )
         body = SubjectPublic(
             kind=subject.kind,
@@ -231,13 +241,21 @@ def _subject_routes(subject: SubjectTable, segment: str, plural: str) -> None:
             return AttributeValuePublic(**{**row, "value": value})
 
         result = page(rows, limit, key=lambda r: (r["id"], r["attribute"]), item=shaped)
+        shown = {i.attribute for i in result.data}
+        # Every representative the page names (a legal entity may have had several).
+        representatives = {
+            row["value"]: _representative(key, {REPRESENTATIVE_ID: row["value"]}, shown)
+            for row in rows[:limit]
+            if row["attribute"] == REPRESENTATIVE_ID
+        }
         await lookup.log_access(
             session,
             principal=principal,
             subject=subject,
-            reads=[(key, sorted({i.attribute for i in result.data}))],
+            reads=[(key, sorted(shown))],
             purpose=purpose,
             action="history",
+            representatives=list(representatives.values()),
         )
         return result
 
@@ -322,6 +340,10 @@ def _subject_routes(subject: SubjectTable, segment: str, plural: str) -> None:
             reads=[(h.id, sorted(h.attributes)) for h in result.data],
             purpose=purpose,
             action="search",
+            representatives=[
+                _representative(hit["id"], hit["attributes"], shown.attributes)
+                for hit, shown in zip(hits, result.data, strict=False)
+            ],
         )
         return result
 

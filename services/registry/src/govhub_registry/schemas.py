@@ -234,6 +234,13 @@ class AccessLogPublic(BaseModel):
     fields: list[str]
     purpose: str
     action: str
+    via_legal_entity: str | None = Field(
+        None,
+        description="The USCC of the legal entity whose record showed this person's data "
+        "(the person is, or was, its legal representative); null for a read of the person "
+        "itself.",
+        examples=["91440101MA59CTL309"],
+    )
 
 
 class MatchDecisionPublic(BaseModel):

@@ -19,6 +19,10 @@ ALL = "*"
 REGISTRATIONS = "registrations"
 # Attributes holding another person's resident ID number.
 IDENTIFIER_ATTRIBUTES = frozenset({"legal_rep_id"})
+# A legal entity's attributes that are its legal representative's personal data: a read
+# shown any of them is logged on that person too (lookup.service.representative_read).
+REPRESENTATIVE_ID = "legal_rep_id"
+REPRESENTATIVE_ATTRIBUTES = frozenset({REPRESENTATIVE_ID, "legal_rep_name"})
 
 
 class Grant(BaseModel):

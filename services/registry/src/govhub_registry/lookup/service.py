@@ -3,6 +3,7 @@ time), history, registrations, search by name; and the access log every read wri
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from govhub_common.db import contains_pattern, raw_connection
 from govhub_common.runtime import ServiceContext
 from govhub_common.security import Principal
-from govhub_registry.access.policy import View
+from govhub_registry.access.policy import REPRESENTATIVE_ATTRIBUTES, REPRESENTATIVE_ID, View
 from govhub_registry.ingest.service import Claims, current_sources
 from govhub_registry.subjects import SubjectTable
 
@@ -41,6 +42,40 @@ FROM ({_VALUES_SQL}) v
 WHERE valid_from <= $5 AND (valid_to IS NULL OR valid_to > $5)
 ORDER BY attribute, rank, valid_from DESC, seq DESC
 """
+
+
+# The legal representative's row of a legal entity's hot-path read ($7: the representative's
+# attributes, $8: the one holding their ID number): the fields of theirs the caller sees.
+_REPRESENTATIVE_LOGGED_SQL = """,
+        representative AS (
+            SELECT f.attributes ->> $8 AS id_number,
+                   ARRAY(SELECT k FROM jsonb_object_keys(f.attributes) k
+                         WHERE k = ANY($7) AND ($5::text[] IS NULL OR k = ANY($5))
+                         ORDER BY k) AS fields
+            FROM found f WHERE jsonb_typeof(f.attributes -> $8) = 'string'
+        ),
+        representative_logged AS (
+            INSERT INTO registry.access_log (agency, client_id, subject_kind, subject_id,
+                                             fields, purpose, action, via_legal_entity)
+            SELECT $2, $3, 'person', r.id_number, r.fields, $6, 'get', $1
+            FROM representative r WHERE cardinality(r.fields) > 0
+        )"""
+
+# (the legal entity's USCC, its representative's ID number, the representative's
+# attributes the caller was shown)
+RepresentativeRead = tuple[str, str, list[str]]
+
+
+def representative_read(
+    uscc: str, stored: Mapping[str, Any], shown: Iterable[str]
+) -> RepresentativeRead | None:
+    """What a read of a legal entity showed of its legal representative, to be logged on
+    that person: None when it showed nothing of theirs (or names no one)."""
+    fields = sorted(REPRESENTATIVE_ATTRIBUTES.intersection(shown))
+    id_number = stored.get(REPRESENTATIVE_ID)
+    if not fields or not isinstance(id_number, str) or not id_number:
+        return None
+    return uscc, id_number, fields
 
 
 async def get_subject(
@@ -92,7 +127,9 @@ async def read_current_logged(
     purpose: str,
 ) -> tuple[dict[str, Any], Claims] | None:
     """The hot path: the current golden record and its access-log row in one statement
-    (one round trip, its own implicit transaction). `granted` None means every field."""
+    (one round trip, its own implicit transaction). `granted` None means every field. A
+    legal entity's read that shows its representative's attributes is logged on that
+    person too."""
     row = await pool.fetchrow(
         f"""
         WITH found AS (
@@ -106,7 +143,7 @@ async def read_current_logged(
                          WHERE $5::text[] IS NULL OR k = ANY($5) ORDER BY k),
                    $6, 'get'
             FROM found f
-        )
+        ){_REPRESENTATIVE_LOGGED_SQL if subject.kind == "legal_entity" else ""}
         SELECT attributes::text AS attributes, claims::text AS claims FROM found
         """,
         key,
@@ -115,6 +152,11 @@ async def read_current_logged(
         subject.kind,
         sorted(granted) if granted is not None else None,
         purpose,
+        *(
+            [sorted(REPRESENTATIVE_ATTRIBUTES), REPRESENTATIVE_ID]
+            if subject.kind == "legal_entity"
+            else []
+        ),
     )
     if row is None:
         return None
@@ -249,24 +291,41 @@ async def log_access(
     reads: list[tuple[str, list[str]]],
     purpose: str,
     action: str,
+    representatives: Sequence[RepresentativeRead | None] = (),
 ) -> None:
-    """One access-log row per subject read, with the fields the caller was shown."""
-    if not reads:
-        return
+    """One access-log row per subject read, with the fields the caller was shown; and,
+    for legal entities, one on each legal representative whose data the read showed,
+    naming the entity."""
     raw = await raw_connection(session)
-    await raw.execute(
-        "INSERT INTO registry.access_log (agency, client_id, subject_kind, subject_id, fields, "
-        "purpose, action) SELECT $1, $2, $3, s.id, "
-        "ARRAY(SELECT jsonb_array_elements_text(s.fields)), $5, $6 "
-        "FROM unnest($4::text[], $7::jsonb[]) AS s(id, fields)",
-        principal.agency,
-        principal.client_id,
-        subject.kind,
-        [subject_id for subject_id, _ in reads],
-        purpose,
-        action,
-        [orjson.dumps(fields).decode() for _, fields in reads],
-    )
+    if reads:
+        await raw.execute(
+            "INSERT INTO registry.access_log (agency, client_id, subject_kind, subject_id, "
+            "fields, purpose, action) SELECT $1, $2, $3, s.id, "
+            "ARRAY(SELECT jsonb_array_elements_text(s.fields)), $5, $6 "
+            "FROM unnest($4::text[], $7::jsonb[]) AS s(id, fields)",
+            principal.agency,
+            principal.client_id,
+            subject.kind,
+            [subject_id for subject_id, _ in reads],
+            purpose,
+            action,
+            [orjson.dumps(fields).decode() for _, fields in reads],
+        )
+    shown = [r for r in representatives if r is not None]
+    if shown:
+        await raw.execute(
+            "INSERT INTO registry.access_log (agency, client_id, subject_kind, subject_id, "
+            "fields, purpose, action, via_legal_entity) SELECT $1, $2, 'person', s.id, "
+            "ARRAY(SELECT jsonb_array_elements_text(s.fields)), $4, $5, s.via "
+            "FROM unnest($3::text[], $6::jsonb[], $7::text[]) AS s(id, fields, via)",
+            principal.agency,
+            principal.client_id,
+            [id_number for _, id_number, _ in shown],
+            purpose,
+            action,
+            [orjson.dumps(fields).decode() for _, _, fields in shown],
+            [uscc for uscc, _, _ in shown],
+        )
 
 
 async def access_log(
@@ -275,7 +334,7 @@ async def access_log(
     """The subject's access log, oldest first, after the row `after`: up to limit + 1."""
     raw = await raw_connection(session)
     rows = await raw.fetch(
-        "SELECT id, accessed_at, agency, client_id, fields, purpose, action "
+        "SELECT id, accessed_at, agency, client_id, fields, purpose, action, via_legal_entity "
         "FROM registry.access_log WHERE subject_kind = $1 AND subject_id = $2 AND id > $3 "
         "ORDER BY id LIMIT $4",
         subject.kind,
