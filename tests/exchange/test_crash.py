@@ -93,6 +93,7 @@ async def test_sigkill_during_publish_and_delivery_loses_nothing_acknowledged(
         "GOVHUB_AMQP_DELETE_QUEUES_AT_STOP": "true",
         "GOVHUB_LOG_LEVEL": "WARNING",
         "GOVHUB_WEBHOOK_TIMEOUT_SECONDS": "2",
+        "GOVHUB_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32",  # the receiver's address
         "GOVHUB_WEBHOOK_LEASE_SECONDS": "15",
         "GOVHUB_WEBHOOK_BACKOFF_BASE_SECONDS": "0.2",
         "GOVHUB_WEBHOOK_BACKOFF_MAX_SECONDS": "1",

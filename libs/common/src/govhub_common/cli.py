@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from govhub_common.logs import configure_logging
+from govhub_common.metrics import serve_metrics
 from govhub_common.runtime import ALL, ConfigurationError, create_app, select_services
 from govhub_common.settings import CommonSettings
 
@@ -80,13 +81,31 @@ def run(
     console.print(
         f"govhub {target} listening on http://{host}:{port}  (OpenAPI: http://{host}:{port}/<service>/docs)"
     )
+    metrics_host = settings.metrics_host or host
+    if settings.metrics_port is not None:
+        if settings.metrics_port == port:
+            console.print("[red]govhub: GOVHUB_METRICS_PORT must differ from --port[/]")
+            raise typer.Exit(2)
+        console.print(f"metrics on http://{metrics_host}:{settings.metrics_port}/metrics")
+    # uvicorn would take X-Forwarded-For from any loopback peer as the client's address;
+    # the hub decides whom it believes itself (the exchange's GOVHUB_TRUSTED_PROXIES).
     if workers == 1:
-        uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+        if settings.metrics_port is not None:
+            serve_metrics(metrics_host, settings.metrics_port)
+        uvicorn.run(
+            application,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+        )
         return
     # Worker processes build their own app from the environment: hand them the database
     # this process resolved (the embedded server lives as long as this process).
     os.environ["GOVHUB_DATABASE_URL"] = url
     os.environ["GOVHUB_WORKER_TARGET"] = target
+    os.environ["GOVHUB_METRICS_HOST"] = metrics_host
     uvicorn.run(
         "govhub_common.cli:worker_app",
         factory=True,
@@ -95,6 +114,7 @@ def run(
         port=port,
         log_config=None,
         access_log=False,
+        proxy_headers=False,
     )
 
 
@@ -103,6 +123,10 @@ def worker_app() -> Any:
     settings = CommonSettings()
     configure_logging(settings.log_level, settings.log_format, mask_uscc=settings.mask_uscc)
     assert settings.database_url, "the parent process sets GOVHUB_DATABASE_URL"
+    if settings.metrics_port is not None:
+        # Each worker serves its own metrics on the shared port, as it serves the API on the
+        # shared API port: a scrape reads one worker's (scale with replicas instead).
+        serve_metrics(settings.metrics_host or "127.0.0.1", settings.metrics_port, shared_port=True)
     return create_app(settings.worker_target, database_url=settings.database_url, settings=settings)
 
 

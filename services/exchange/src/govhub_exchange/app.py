@@ -42,6 +42,7 @@ async def startup(ctx: ServiceContext) -> None:
             session,
             configured_secret=configured.get_secret_value() if configured else None,
             home=Path(settings.home),
+            token_ttl_seconds=settings.token_ttl_seconds,
         )
         await ensure_warnings_topic(session)
 

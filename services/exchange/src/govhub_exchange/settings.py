@@ -56,6 +56,30 @@ class ExchangeSettings(CommonSettings):
     secret_cache_seconds: float = Field(
         300, ge=0, description="How long a verified client secret skips the slow KDF."
     )
+    token_client_burst: int = Field(
+        10,
+        ge=1,
+        description="Token endpoint: failed authentications a client id may have in a row "
+        "before it gets 429 (successful ones cost nothing). Per replica.",
+    )
+    token_client_per_minute: float = Field(
+        10, gt=0, description="Token endpoint: failed attempts a client id regains per minute."
+    )
+    token_address_burst: int = Field(
+        30,
+        ge=1,
+        description="Token endpoint: failed authentications one address may have in a row "
+        "before it gets 429 (successful ones cost nothing). Per replica.",
+    )
+    token_address_per_minute: float = Field(
+        30, gt=0, description="Token endpoint: failed attempts an address regains per minute."
+    )
+    trusted_proxies: Networks = Field(
+        default_factory=list,
+        description="CIDR networks of the reverse proxies in front of the exchange (JSON "
+        "list or comma-separated): only from these is X-Forwarded-For believed when the "
+        "token endpoint rate-limits per address; otherwise the direct peer counts.",
+    )
     publish_max_records: int = Field(10_000, ge=1, description="Records per publish request.")
     publish_max_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Bytes per publish.")
     feed_max_limit: int = Field(5_000, ge=1, description="Largest page of a pull feed.")

@@ -65,7 +65,8 @@ class Page:
 # JSON but for its seq and data was written with it (records.envelope, migration 0007).
 # Only the subscriber's own reads ($6) acknowledge and mark delivered, and an acknowledged
 # position never passes the topic's head: an operator reading the feed, or a cursor from
-# nowhere, leaves the subscriber's lag, alerts and audit trail as they were.
+# nowhere, leaves the subscriber's lag, alerts and audit trail as they were. (A position
+# set past the head before this rule comes back to the head at the subscriber's next read.)
 _READ_AND_ACKNOWLEDGE = f"""
 WITH page AS MATERIALIZED (
     SELECT seq, published_at, envelope, {granted_data("data", "$3::text[]")} AS data
@@ -74,8 +75,8 @@ WITH page AS MATERIALIZED (
     SELECT delivered_seq FROM exchange.subscriptions WHERE id = $5
 ), acknowledged AS (
     UPDATE exchange.subscriptions
-    SET acked_seq = greatest(acked_seq,
-            least($2, (SELECT head_seq FROM exchange.topics WHERE code = $1))),
+    SET acked_seq = least(greatest(acked_seq, $2),
+            (SELECT head_seq FROM exchange.topics WHERE code = $1)),
         acked_at = now(),
         delivered_seq = greatest(delivered_seq, coalesce((SELECT max(seq) FROM page), 0))
     WHERE id = $5 AND $6

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from urllib.parse import parse_qs, unquote_plus
+from urllib.parse import parse_qsl, unquote_plus
 
 from fastapi import APIRouter, Request
 
@@ -30,6 +30,13 @@ from govhub_exchange.identity.schemas import (
     TokenResponse,
 )
 from govhub_exchange.identity.secrets import VerifiedSecretCache
+from govhub_exchange.identity.throttle import (
+    KeyedBuckets,
+    TokenEndpointThrottle,
+    client_address,
+    parse_networks,
+)
+from govhub_exchange.settings import ExchangeSettings
 
 router = APIRouter(prefix="/v1", tags=["identity"])
 
@@ -70,11 +77,17 @@ async def get_agency(code: AgencyPath, session: SessionDep, who: Operator) -> Ag
 
 @router.patch("/agencies/{code}", response_model=AgencyPublic, summary="Update an agency")
 async def update_agency(
-    code: AgencyPath, body: AgencyUpdate, session: SessionDep, who: Operator
+    code: AgencyPath, body: AgencyUpdate, session: SessionDep, who: Operator, settings: Settings
 ) -> AgencyPublic:
     """Change an agency's name or contact, or disable it: a disabled agency's clients get no
-    more tokens (tokens already issued run out within their lifetime)."""
-    return await service.update_agency(session, actor=who.agency, code=code, body=body)
+    more tokens, and the tokens they hold are refused by every service within seconds."""
+    return await service.update_agency(
+        session,
+        actor=who.agency,
+        code=code,
+        body=body,
+        token_ttl_seconds=settings.token_ttl_seconds,
+    )
 
 
 @router.post(
@@ -119,11 +132,17 @@ async def list_clients(
     summary="Rotate a client's secret",
 )
 async def rotate_client(
-    code: AgencyPath, client_id: ClientPath, session: SessionDep, who: Operator
+    code: AgencyPath, client_id: ClientPath, session: SessionDep, who: Operator, settings: Settings
 ) -> ClientWithSecret:
     """A new secret for the client, shown in this reply only; the old one stops working at
-    once (tokens already issued run out within their lifetime)."""
-    return await service.rotate_client(session, actor=who.agency, agency=code, client_id=client_id)
+    once, and tokens issued before are refused by every service within seconds."""
+    return await service.rotate_client(
+        session,
+        actor=who.agency,
+        agency=code,
+        client_id=client_id,
+        token_ttl_seconds=settings.token_ttl_seconds,
+    )
 
 
 @router.patch(
@@ -132,12 +151,68 @@ async def rotate_client(
     summary="Update an OAuth client",
 )
 async def update_client(
-    code: AgencyPath, client_id: ClientPath, body: ClientUpdate, session: SessionDep, who: Operator
+    code: AgencyPath,
+    client_id: ClientPath,
+    body: ClientUpdate,
+    session: SessionDep,
+    who: Operator,
+    settings: Settings,
 ) -> ClientPublic:
-    """Change a client's scopes or disable it; unknown scopes are a 422."""
+    """Change a client's scopes or disable it; unknown scopes are a 422. Disabling it or
+    taking a scope away revokes the tokens it holds: every service refuses them within
+    seconds (a new token has the new scopes)."""
     return await service.update_client(
-        session, actor=who.agency, agency=code, client_id=client_id, body=body
+        session,
+        actor=who.agency,
+        agency=code,
+        client_id=client_id,
+        body=body,
+        token_ttl_seconds=settings.token_ttl_seconds,
     )
+
+
+# Longest value of a token request's field: ids are at most 64 characters, generated
+# secrets 43; the limit leaves room for an operator's own secret without letting a client
+# hand scrypt or the database megabytes.
+MAX_FIELD_CHARACTERS = 512
+_FORM = "application/x-www-form-urlencoded"
+_FIELDS = ("grant_type", "scope", "client_id", "client_secret")
+
+
+def _invalid_request(path: str, message: str) -> Problem:
+    return Problem(
+        400,
+        "invalid_request",
+        f"the token request is malformed: {message}",
+        error="invalid_request",
+        errors=[{"path": path, "message": message}],
+    )
+
+
+def _checked(value: str, path: str) -> str:
+    """A value PostgreSQL can hold and of a sane length (RFC 6749 fields are printable)."""
+    if len(value) > MAX_FIELD_CHARACTERS:
+        raise _invalid_request(path, f"longer than {MAX_FIELD_CHARACTERS} characters")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise _invalid_request(path, "contains a control character")
+    return value
+
+
+def _token_form(raw: bytes) -> dict[str, str]:
+    """The form's fields, each at most once (RFC 6749 section 3.2) and checked."""
+    try:
+        text = raw.decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise _invalid_request("$", "the form is not UTF-8") from None
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if name not in _FIELDS:
+            continue  # RFC 6749 section 3.2: unknown parameters are ignored
+        if name in form:
+            raise _invalid_request(f"$.{name}", "given more than once")
+        form[name] = _checked(value, f"$.{name}")
+    return form
 
 
 def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, str]:
@@ -147,12 +222,15 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, st
     if header.lower().startswith("basic "):
         try:
             decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+            client_id, _, secret = decoded.partition(":")
+            client_id = unquote_plus(client_id, errors="strict")
+            secret = unquote_plus(secret, errors="strict")
         except (binascii.Error, UnicodeDecodeError):
             raise Problem(
                 401, "invalid_client", "malformed Basic credentials", error="invalid_client"
             ) from None
-        client_id, _, secret = decoded.partition(":")
-        return unquote_plus(client_id), unquote_plus(secret)
+        path = "header:$.authorization"
+        return _checked(client_id, path), _checked(secret, path)
     form_id, form_secret = form.get("client_id"), form.get("client_secret")
     if not form_id or not form_secret:
         raise Problem(
@@ -164,7 +242,19 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, st
     return form_id, form_secret
 
 
-_FORM = "application/x-www-form-urlencoded"
+def _throttle(ctx: Context, settings: ExchangeSettings) -> TokenEndpointThrottle:
+    throttle = ctx.state.get("token_throttle")
+    if throttle is None:
+        throttle = ctx.state["token_throttle"] = TokenEndpointThrottle(
+            per_client=KeyedBuckets(
+                burst=settings.token_client_burst, per_minute=settings.token_client_per_minute
+            ),
+            per_address=KeyedBuckets(
+                burst=settings.token_address_burst, per_minute=settings.token_address_per_minute
+            ),
+        )
+        ctx.state["trusted_proxies"] = parse_networks(settings.trusted_proxies)
+    return throttle
 
 
 @router.post(
@@ -174,14 +264,17 @@ _FORM = "application/x-www-form-urlencoded"
     responses=problem_responses(
         ProblemCode.UNSUPPORTED_GRANT_TYPE,
         ProblemCode.INVALID_SCOPE,
+        ProblemCode.INVALID_REQUEST,
         ProblemCode.INVALID_CLIENT,
         ProblemCode.UNSUPPORTED_MEDIA_TYPE,
+        ProblemCode.RATE_LIMITED,
     ),
     openapi_extra={
         "requestBody": {
             "required": True,
-            "description": "Form fields (RFC 6749 section 4.4.2). The client authenticates "
-            "with HTTP Basic (`client_id:client_secret`) or with the two form fields.",
+            "description": "Form fields (RFC 6749 section 4.4.2), each at most once and at "
+            f"most {MAX_FIELD_CHARACTERS} characters. The client authenticates with HTTP "
+            "Basic (`client_id:client_secret`) or with the two form fields.",
             "content": {
                 _FORM: {
                     "schema": TokenRequest.model_json_schema(),
@@ -196,12 +289,16 @@ async def issue_token(
 ) -> TokenResponse:
     """OAuth 2.0 client credentials grant (RFC 6749 section 4.4): a short-lived signed token
     for the client's agency with the requested scopes (all of the client's when `scope` is
-    omitted). Errors are problem+json whose `code` (and `error`) is the RFC's error code."""
+    omitted). Errors are problem+json whose `code` (and `error`) is the RFC's error code.
+
+    Failed authentications are rate-limited per client id and per address (429
+    `rate_limited` with Retry-After); successful ones are not counted. A token is refused
+    by every service within seconds once its client is rotated, loses a scope or is
+    disabled, or its agency is disabled."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != _FORM:
         raise Problem(415, "unsupported_media_type", f"send {_FORM} fields")
-    raw = (await request.body()).decode("utf-8", errors="replace")
-    form = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+    form = _token_form(await request.body())
     if form.get("grant_type") != "client_credentials":
         raise Problem(
             400,
@@ -211,6 +308,21 @@ async def issue_token(
             errors=[{"path": "$.grant_type", "message": "must be client_credentials"}],
         )
     client_id, secret = _client_credentials(request, form)
+    throttle = _throttle(ctx, settings)
+    address = client_address(
+        request.client.host if request.client else None,
+        request.headers.get("x-forwarded-for"),
+        ctx.state["trusted_proxies"],
+    )
+    wait = throttle.reserve(client_id, address)
+    if wait is not None:
+        raise Problem(
+            429,
+            "rate_limited",
+            "too many failed attempts for this client or from this address; retry later",
+            headers={"Retry-After": str(wait)},
+            error="rate_limited",
+        )
     issuer = ctx.state.get("issuer")
     if issuer is None:
         issuer = ctx.state["issuer"] = TokenIssuer(
@@ -220,15 +332,24 @@ async def issue_token(
         )
     cache = ctx.state.setdefault("secret_cache", VerifiedSecretCache(settings.secret_cache_seconds))
     scopes = form.get("scope", "").split() or None
-    return await service.issue_token(
-        session,
-        client_id=client_id,
-        client_secret=secret,
-        requested_scopes=scopes,
-        issuer=issuer,
-        cache=cache,
-        ttl_seconds=settings.token_ttl_seconds,
-    )
+    try:
+        issued = await service.issue_token(
+            session,
+            client_id=client_id,
+            client_secret=secret,
+            requested_scopes=scopes,
+            issuer=issuer,
+            cache=cache,
+            ttl_seconds=settings.token_ttl_seconds,
+        )
+    except Exception as exc:
+        # Only a failed authentication keeps its reservation (an unknown scope or a
+        # database outage is not an attempt at guessing).
+        if not (isinstance(exc, Problem) and exc.code == "invalid_client"):
+            throttle.succeeded(client_id, address)
+        raise
+    throttle.succeeded(client_id, address)
+    return issued
 
 
 @router.get("/.well-known/jwks.json", response_model=Jwks, summary="The hub's public keys")

@@ -37,6 +37,19 @@ def verify_secret(secret: str, stored: str) -> bool:
     return hmac.compare_digest(computed, base64.b64decode(digest))
 
 
+# A hash of a secret nobody is given, with the parameters of every stored hash: an unknown
+# client id is checked against it, so it costs the same scrypt as a wrong secret.
+_UNKNOWN_CLIENT_HASH = (
+    "scrypt$16384$8$1$MSfKUSoCWJEET/C4DdmRDA==$tuReoupzmiXFi/if3qD6N/UNvtR4QB016kNeOXX3qcA="
+)
+
+
+def verify_unknown_client(secret: str) -> bool:
+    """The work of verify_secret for a client id the hub does not know; always False."""
+    verify_secret(secret, _UNKNOWN_CLIENT_HASH)
+    return False
+
+
 class VerifiedSecretCache:
     """Remembers recently verified (client, secret, stored hash) triples, so token issuance
     under load does not spend a core on scrypt. Keyed by a fast hash, never the secret."""

@@ -13,7 +13,9 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from govhub_common.outbox import add_events
 from govhub_common.problems import Problem, not_found
+from govhub_common.revocation import Kind, Revocation, revoked_event, store_revocations
 from govhub_common.security import TokenIssuer
 from govhub_exchange.audit import service as audit
 from govhub_exchange.identity.schemas import (
@@ -32,6 +34,7 @@ from govhub_exchange.identity.secrets import (
     hash_secret,
     new_secret,
     verify_secret,
+    verify_unknown_client,
 )
 
 HUB_AGENCY = "gz-datacenter"
@@ -62,6 +65,32 @@ def _client(row: Any) -> ClientPublic:
 
 
 _CLIENT_COLUMNS = "client_id, agency_code, secret_hash, scopes, disabled, created_at, rotated_at"
+
+
+# A revocation outlives the tokens it refuses by this much: the verifiers' clock leeway and
+# a margin for the clocks of the exchange's replicas.
+REVOCATION_MARGIN_SECONDS = 60
+
+
+def _revoked_until(ttl_parameter: str = "ttl") -> str:
+    """SQL for the instant after which no token issued before now is valid."""
+    return f"now() + make_interval(secs => :{ttl_parameter} + {REVOCATION_MARGIN_SECONDS})"
+
+
+async def _revoke(
+    session: AsyncSession,
+    *,
+    kind: Kind,
+    subject: str,
+    generation: int,
+    until: Any,
+    reason: str,
+) -> None:
+    """Tokens of the subject with a lower generation are refused on every service: stored
+    here at once, and sent to the others by an event in the same transaction."""
+    revocation = Revocation(kind=kind, subject=subject, generation=generation, expires_at=until)
+    await store_revocations(session, "exchange", [revocation])
+    await add_events(session, "exchange", [revoked_event([revocation], reason=reason)])
 
 
 async def create_agency(session: AsyncSession, *, actor: str, body: AgencyCreate) -> AgencyPublic:
@@ -114,19 +143,25 @@ async def list_agencies(session: AsyncSession, *, after: str, limit: int) -> lis
 
 
 async def update_agency(
-    session: AsyncSession, *, actor: str, code: str, body: AgencyUpdate
+    session: AsyncSession, *, actor: str, code: str, body: AgencyUpdate, token_ttl_seconds: int
 ) -> AgencyPublic:
     changes = body.model_dump(exclude_unset=True)
+    # Disabling revokes every token of the agency's clients (a new generation).
+    revoke = body.disabled is True
     row = (
         await session.execute(
             sa.text(
                 "UPDATE exchange.agencies SET name = coalesce(:name, name), "
                 "contact = coalesce(CAST(:contact AS jsonb), contact), "
-                "disabled = coalesce(:disabled, disabled) WHERE code = :code "
-                "RETURNING code, name, contact, disabled, created_at"
+                "disabled = coalesce(:disabled, disabled), "
+                "token_generation = token_generation + CAST(:revoke AS int) WHERE code = :code "
+                "RETURNING code, name, contact, disabled, created_at, token_generation, "
+                f"{_revoked_until()} AS revoked_until"
             ),
             {
                 "code": code,
+                "revoke": int(revoke),
+                "ttl": token_ttl_seconds,
                 "name": changes.get("name"),
                 "contact": orjson.dumps(changes["contact"]).decode()
                 if changes.get("contact") is not None
@@ -137,6 +172,15 @@ async def update_agency(
     ).first()
     if row is None:
         raise not_found("agency", code)
+    if revoke:
+        await _revoke(
+            session,
+            kind="agency",
+            subject=code,
+            generation=row.token_generation,
+            until=row.revoked_until,
+            reason="agency.disabled",
+        )
     await audit.append(session, actor=actor, action="agency.updated", agency=code, details=changes)
     return _agency(row)
 
@@ -196,21 +240,32 @@ async def list_clients(
 
 
 async def rotate_client(
-    session: AsyncSession, *, actor: str, agency: str, client_id: str
+    session: AsyncSession, *, actor: str, agency: str, client_id: str, token_ttl_seconds: int
 ) -> ClientWithSecret:
+    """A new secret; the tokens issued with the old one are revoked (a new generation)."""
     secret = new_secret()
     secret_hash = await asyncio.to_thread(hash_secret, secret)
     row = (
         await session.execute(
             sa.text(
-                "UPDATE exchange.clients SET secret_hash = :hash, rotated_at = now() "
-                f"WHERE client_id = :id AND agency_code = :agency RETURNING {_CLIENT_COLUMNS}"
+                "UPDATE exchange.clients SET secret_hash = :hash, rotated_at = now(), "
+                "token_generation = token_generation + 1 "
+                f"WHERE client_id = :id AND agency_code = :agency RETURNING {_CLIENT_COLUMNS}, "
+                f"token_generation, {_revoked_until()} AS revoked_until"
             ),
-            {"id": client_id, "agency": agency, "hash": secret_hash},
+            {"id": client_id, "agency": agency, "hash": secret_hash, "ttl": token_ttl_seconds},
         )
     ).first()
     if row is None:
         raise not_found("client", client_id)
+    await _revoke(
+        session,
+        kind="client",
+        subject=client_id,
+        generation=row.token_generation,
+        until=row.revoked_until,
+        reason="client.rotated",
+    )
     await audit.append(
         session,
         actor=actor,
@@ -222,27 +277,54 @@ async def rotate_client(
 
 
 async def update_client(
-    session: AsyncSession, *, actor: str, agency: str, client_id: str, body: ClientUpdate
+    session: AsyncSession,
+    *,
+    actor: str,
+    agency: str,
+    client_id: str,
+    body: ClientUpdate,
+    token_ttl_seconds: int,
 ) -> ClientPublic:
+    """Disabling the client or taking a scope away revokes its tokens (a new generation);
+    adding scopes or enabling it does not."""
     if body.scopes is not None:
         _check_scopes(body.scopes)
     row = (
         await session.execute(
             sa.text(
-                "UPDATE exchange.clients SET disabled = coalesce(:disabled, disabled), "
-                "scopes = coalesce(:scopes, scopes) "
-                f"WHERE client_id = :id AND agency_code = :agency RETURNING {_CLIENT_COLUMNS}"
+                "WITH old AS (SELECT client_id, scopes FROM exchange.clients "
+                "WHERE client_id = :id AND agency_code = :agency FOR UPDATE), "
+                "revoking AS (SELECT old.client_id, (coalesce(:disabled, false) "
+                "OR NOT (old.scopes <@ coalesce(CAST(:scopes AS text[]), old.scopes))) AS revoke "
+                "FROM old) "
+                "UPDATE exchange.clients c SET disabled = coalesce(:disabled, disabled), "
+                "scopes = coalesce(CAST(:scopes AS text[]), scopes), "
+                "token_generation = token_generation + CAST(revoking.revoke AS int) "
+                "FROM revoking WHERE c.client_id = revoking.client_id "
+                "RETURNING c.client_id, c.agency_code, c.secret_hash, c.scopes, c.disabled, "
+                "c.created_at, c.rotated_at, c.token_generation, revoking.revoke, "
+                f"{_revoked_until()} AS revoked_until"
             ),
             {
                 "id": client_id,
                 "agency": agency,
                 "disabled": body.disabled,
                 "scopes": sorted(body.scopes) if body.scopes is not None else None,
+                "ttl": token_ttl_seconds,
             },
         )
     ).first()
     if row is None:
         raise not_found("client", client_id)
+    if row.revoke:
+        await _revoke(
+            session,
+            kind="client",
+            subject=client_id,
+            generation=row.token_generation,
+            until=row.revoked_until,
+            reason="client.disabled" if body.disabled else "client.scopes_removed",
+        )
     await audit.append(
         session,
         actor=actor,
@@ -274,20 +356,26 @@ async def issue_token(
     ttl_seconds: int,
 ) -> TokenResponse:
     """RFC 6749 section 4.4: client credentials -> a short-lived JWT for the agency."""
+    # The generations are read with the scopes and the disabled flags, in one snapshot: a
+    # token reflecting the state before a revoking change carries the old generation.
     row = (
         await session.execute(
             sa.text(
                 "SELECT c.client_id, c.agency_code, c.secret_hash, c.scopes, c.disabled, "
+                "c.token_generation, a.token_generation AS agency_generation, "
                 "a.disabled AS agency_disabled FROM exchange.clients c "
                 "JOIN exchange.agencies a ON a.code = c.agency_code WHERE c.client_id = :id"
             ),
             {"id": client_id},
         )
     ).first()
-    if row is None or row.disabled or row.agency_disabled:
+    if row is None:
+        # The same scrypt as a wrong secret: neither the time nor the CPU an attacker
+        # spends tells which client ids exist.
+        await asyncio.to_thread(verify_unknown_client, client_secret)
         raise _invalid_client()
     valid = await asyncio.to_thread(cache.verify, client_id, client_secret, row.secret_hash)
-    if not valid:
+    if not valid or row.disabled or row.agency_disabled:
         raise _invalid_client()
     granted = set(row.scopes)
     if requested_scopes:
@@ -300,7 +388,14 @@ async def issue_token(
                 error="invalid_scope",
             )
         granted = set(requested_scopes)
-    token = issuer.issue(row.agency_code, granted, ttl_seconds=ttl_seconds, client_id=client_id)
+    token = issuer.issue(
+        row.agency_code,
+        granted,
+        ttl_seconds=ttl_seconds,
+        client_id=client_id,
+        client_generation=row.token_generation,
+        agency_generation=row.agency_generation,
+    )
     await audit.append(
         session,
         actor=row.agency_code,
@@ -314,7 +409,7 @@ async def issue_token(
 
 
 async def ensure_hub_operator(
-    session: AsyncSession, *, configured_secret: str | None, home: Path
+    session: AsyncSession, *, configured_secret: str | None, home: Path, token_ttl_seconds: int
 ) -> str:
     """The hub agency and the `operator` client exist; returns the operator secret.
 
@@ -340,14 +435,33 @@ async def ensure_hub_operator(
     if row is not None and await asyncio.to_thread(verify_secret, secret, row.secret_hash):
         return secret
     secret_hash = await asyncio.to_thread(hash_secret, secret)
-    await session.execute(
-        sa.text(
-            "INSERT INTO exchange.clients (client_id, agency_code, secret_hash, scopes) "
-            "VALUES (:id, :agency, :hash, ARRAY['operator']) ON CONFLICT (client_id) DO UPDATE "
-            "SET secret_hash = EXCLUDED.secret_hash, rotated_at = now()"
-        ),
-        {"id": OPERATOR_CLIENT, "agency": HUB_AGENCY, "hash": secret_hash},
-    )
+    # A changed bootstrap secret is a rotation: tokens issued with the old one are revoked.
+    stored = (
+        await session.execute(
+            sa.text(
+                "INSERT INTO exchange.clients (client_id, agency_code, secret_hash, scopes) "
+                "VALUES (:id, :agency, :hash, ARRAY['operator']) ON CONFLICT (client_id) "
+                "DO UPDATE SET secret_hash = EXCLUDED.secret_hash, rotated_at = now(), "
+                "token_generation = clients.token_generation + 1 "
+                f"RETURNING token_generation, {_revoked_until()} AS revoked_until"
+            ),
+            {
+                "id": OPERATOR_CLIENT,
+                "agency": HUB_AGENCY,
+                "hash": secret_hash,
+                "ttl": token_ttl_seconds,
+            },
+        )
+    ).one()
+    if row is not None:
+        await _revoke(
+            session,
+            kind="client",
+            subject=OPERATOR_CLIENT,
+            generation=stored.token_generation,
+            until=stored.revoked_until,
+            reason="client.rotated",
+        )
     await audit.append(
         session,
         actor="system",
