@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections import Counter as Multiset
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    make_wsgi_app,
+)
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -142,3 +153,35 @@ CONSUMERS_WAITING_FOR_DATABASE = Gauge(
     "1 while this process's consumers hold their events waiting for an unreachable database.",
     ["service"],
 )
+
+
+def serve_metrics(host: str, port: int, *, shared_port: bool = False) -> WSGIServer:
+    """Serve `/metrics` (and nothing else: 404) on a port of its own, from a thread of this
+    process, so that the API port need not expose it (GOVHUB_METRICS_PORT). With
+    `shared_port` several processes (`govhub run --workers N`) bind the same port, as they
+    share the API port: each scrape is answered by one of them."""
+    metrics_app = make_wsgi_app()
+
+    def only_metrics(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/metrics":
+            return metrics_app(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+        return [b"not found: this port serves /metrics only\n"]
+
+    class _Server(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+        allow_reuse_address = True
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+        def server_bind(self) -> None:
+            if shared_port:
+                self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            super().server_bind()
+
+    class _QuietHandler(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # a scrape every few seconds is no news
+
+    server = make_server(host, port, only_metrics, _Server, _QuietHandler)
+    threading.Thread(target=server.serve_forever, name="govhub-metrics", daemon=True).start()
+    return server

@@ -201,7 +201,9 @@ def create_app(
     )
     root.state.runtime = runtime
     install_problem_handlers(root)
-    root.include_router(health_router(_readiness(runtime)))
+    root.include_router(
+        health_router(_readiness(runtime), metrics=runtime.settings.metrics_port is None)
+    )
     root.include_router(process_events_router())
     own_body_limits: list[RouteLimit] = []
     for spec in services.values():
@@ -250,7 +252,9 @@ def _service_app(spec: ServiceSpec, runtime: Runtime) -> FastAPI:
     app.state.context = runtime.contexts[spec.name]
     app.state.settings = runtime.contexts[spec.name].settings
     install_problem_handlers(app)
-    app.include_router(health_router(_readiness(runtime)))
+    app.include_router(
+        health_router(_readiness(runtime), metrics=runtime.settings.metrics_port is None)
+    )
     app.include_router(whoami_router())
     app.include_router(events_status_router(spec))
     app.include_router(dead_letters_router(spec))

@@ -111,6 +111,17 @@ class CommonSettings(BaseSettings):
         "stored (a revoked token is refused on every replica within about this, once the "
         "event has reached one of them).",
     )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Serve /metrics on this port of its own (Prometheus scrapes it; no "
+        "token), and answer 404 for /metrics on the API port, which an Ingress or a load "
+        "balancer may expose. Unset: /metrics on the API port.",
+    )
+    metrics_host: str | None = Field(
+        None, description="Interface of the metrics port; unset: the API's (`--host`)."
+    )
     service_name: str = Field("govhub", description="CloudEvents source and metrics label.")
     worker_target: str = Field(
         "all", description="Internal: the target each `govhub run --workers N` process hosts."

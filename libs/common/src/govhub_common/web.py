@@ -158,7 +158,9 @@ def _route_template(scope: Scope, root_path: str) -> str:
     return str(scope.get("root_path", ""))[len(root_path) :] + str(template)
 
 
-def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
+def health_router(checks: dict[str, ReadinessCheck], *, metrics: bool = True) -> APIRouter:
+    """/healthz, /readyz and, unless the metrics have a port of their own (`metrics`
+    False: GOVHUB_METRICS_PORT), /metrics."""
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz", summary="Alive")
@@ -184,9 +186,11 @@ def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
         body = {"status": status, "checks": results}
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    if metrics:
+
+        @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+        async def prometheus_metrics() -> Response:
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
 
