@@ -13,6 +13,8 @@ import asyncpg
 import jwt
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy.engine import make_url
 
 from exchange.support import BASE, agency_headers, enterprise, make_agency, make_topic, publish
@@ -20,6 +22,8 @@ from govhub_common.db import asyncpg_dsn
 from govhub_common.pagination import encode_cursor
 from govhub_common.testing import Hub, running_hub, wait_for
 from govhub_exchange.audit.chain import (
+    GENESIS,
+    ChainVerifier,
     PublicKeys,
     canonical_entry,
     checkpoint_file_name,
@@ -184,7 +188,7 @@ async def test_numbers_jsonb_rewrites_keep_the_chain_valid_and_tampering_still_s
         code = await make_agency(hub)
         # jsonb keeps -0.0 as 0 and 1e16 as 10000000000000000: the hash must not care.
         # (The agency contact takes text only; other details may carry any number.)
-        numbers = {"minus_zero": -0.0, "big": 1e16, "small": 1e-7, "huge": 2**60, "pi": 3.14}
+        numbers = {"minus_zero": -0.0, "big": 1e16, "small": 1e-7, "huge": 2**60 + 1, "pi": 3.14}
         async with hub.runtime.db.session() as session:
             target = await audit.append(
                 session, actor="hub", action="agency.updated", agency=code, details=numbers
@@ -201,8 +205,9 @@ async def test_numbers_jsonb_rewrites_keep_the_chain_valid_and_tampering_still_s
             )
         ).json()["data"]
         assert listed[0]["hash_version"] == 2
-        assert listed[0]["details"]["huge"] == 2**60
-        assert '"huge":"1152921504606846976"' in listed[0]["canonical"]  # JCS: beyond a double
+        assert listed[0]["details"]["huge"] == 2**60 + 1
+        # JCS numbers are doubles: the hashed text has the nearest one, jsonb the exact value.
+        assert '"huge":1152921504606847000' in listed[0]["canonical"]
 
         # Later tampering is still seen: with the hashed text, and with a searched column.
         await as_superuser(
@@ -408,3 +413,96 @@ async def test_a_feed_read_never_waits_for_another_replicas_audit_round(hub: Hub
 
     entries = await wait_for(lambda: audit_entries(hub, topic, "records.delivered"))
     assert [(e["details"]["first_seq"], e["details"]["last_seq"]) for e in entries] == [(1, 1)]
+
+
+_KEYS = st.text(max_size=8).filter(lambda k: "\x00" not in k)
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_KEYS, children, max_size=4),
+    max_leaves=12,
+)
+
+
+def generated_details(count: int) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+
+    @settings(max_examples=count, deadline=None, database=None)
+    @given(st.dictionaries(_KEYS, JSON_VALUES, max_size=5))
+    def collect(details: dict[str, Any]) -> None:
+        found.append(details)
+
+    collect()
+    return found
+
+
+async def test_whatever_jsonb_makes_of_the_details_the_entry_still_verifies(db_url: str) -> None:
+    # The property behind 15.5 (a): details read back through jsonb (numbers rewritten,
+    # keys reordered) verify against the canonical text that was hashed.
+    samples = [*generated_details(300), {"minus_zero": -0.0, "big": 1e16, "tiny": 5e-324}]
+    conn = await asyncpg.connect(asyncpg_dsn(db_url))
+    try:
+        stored = await conn.fetch(
+            "SELECT d::jsonb::text AS back FROM unnest($1::text[]) WITH ORDINALITY AS t(d, n) "
+            "ORDER BY n",
+            [orjson.dumps(d).decode() for d in samples],
+        )
+    finally:
+        await conn.close()
+    for details, row in zip(samples, stored, strict=True):
+        entry: dict[str, Any] = {
+            "id": 1, "at": "2026-03-02T01:15:02.418000+00:00", "actor": "hub",
+            "action": "agency.updated", "agency": None, "topic": None, "details": details,
+            "hash_version": 2, "prev_hash": GENESIS,
+        }  # fmt: skip
+        entry["canonical"] = canonical_entry(entry)
+        entry["hash"] = entry_hash(entry, GENESIS)
+        verifier = ChainVerifier(GENESIS)
+        verifier.feed([{**entry, "details": orjson.loads(row["back"])}])
+        assert verifier.broken is None, (details, row["back"], verifier.broken)
+
+
+async def test_entries_hashed_before_the_upgrade_still_verify(fresh_db_url: str) -> None:
+    import hashlib
+
+    from govhub_common.migrations import upgrade
+    from govhub_exchange.app import SERVICE
+
+    # A chain written before migration 0010: sha256 over orjson with sorted keys.
+    await asyncio.to_thread(upgrade, SERVICE.migrations, fresh_db_url, "exchange", "0009")
+    conn = await asyncpg.connect(asyncpg_dsn(fresh_db_url))
+    try:
+        prev = GENESIS
+        for entry_id in (1, 2):
+            at = datetime(2026, 3, 2, 1, 15, entry_id, 418000, tzinfo=UTC)
+            body = {
+                "id": entry_id, "at": at.isoformat(timespec="microseconds"), "actor": "hub",
+                "action": "agency.created", "agency": f"old-{entry_id}", "topic": None,
+                "details": {"name": "旧的", "n": entry_id},
+            }  # fmt: skip
+            digest = hashlib.sha256(
+                prev.encode() + b"\n" + orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+            ).hexdigest()
+            await conn.execute(
+                "INSERT INTO exchange.audit_log (id, at, actor, action, agency, topic, details, "
+                "prev_hash, hash) VALUES ($1, $2, 'hub', 'agency.created', $3, NULL, "
+                "$4::text::jsonb, $5, $6)",
+                entry_id, at, body["agency"], orjson.dumps(body["details"]).decode(), prev, digest,
+            )  # fmt: skip
+            prev = digest
+    finally:
+        await conn.close()
+
+    async with running_hub(fresh_db_url) as hub:  # migrates to the newest
+        await make_agency(hub)
+        report = await verification(hub)
+        assert report["valid"] is True, report
+        assert report["entries_checked"] == report["head"]["id"] >= 3
+        versions = [
+            e["hash_version"]
+            for e in (await hub.client.get(f"{BASE}/audit", headers=hub.operator())).json()["data"]
+        ]
+        assert versions[:2] == [1, 1] and set(versions[2:]) == {2}

@@ -23,7 +23,7 @@ GENESIS = "0" * 64
 HASH_VERSION = 2
 # The fields an entry's hash covers, in every version.
 HASHED_FIELDS = ("id", "at", "actor", "action", "agency", "topic", "details")
-# JCS numbers are IEEE doubles: an integer beyond ±(2**53 - 1) would not survive a reader.
+# The largest integer a double holds with every integer below it.
 _SAFE_INTEGER = 2**53 - 1
 CHECKPOINT_SUFFIX = ".jws"
 # A signed head to check: (its name in reports, its compact JWS, the database row's columns
@@ -33,19 +33,6 @@ SignedHead = tuple[str, str, dict[str, Any] | None]
 
 def canonical_time(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _jcs_safe(value: Any) -> Any:
-    """The value with integers JCS cannot carry exactly written as decimal strings."""
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int):
-        return value if abs(value) <= _SAFE_INTEGER else str(value)
-    if isinstance(value, dict):
-        return {k: _jcs_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jcs_safe(v) for v in value]
-    return value
 
 
 def canonical_entry(entry: dict[str, Any]) -> str:
@@ -77,15 +64,36 @@ def _fields_differ(entry: dict[str, Any]) -> str | None:
         if name == "details":
             try:
                 shown, signed = _canonical_value(shown), _canonical_value(signed)
-            except (rfc8785.CanonicalizationError, ValueError):
+            except (rfc8785.CanonicalizationError, ValueError, OverflowError):
                 return "the entry's details cannot be put in canonical form"
         if shown != signed:
             return f"the entry's {name} differs from the hashed canonical form"
     return None
 
 
+def _as_doubles(value: Any) -> Any:
+    """The value as JCS sees it: JCS numbers are IEEE doubles (I-JSON), so an integer beyond
+    ±(2**53 - 1) is the nearest double (its decimal string if none is that large). jsonb
+    keeps such an integer exactly and a double as its decimal digits: read back from
+    either, a value maps to the same canonical bytes again."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        if abs(value) <= _SAFE_INTEGER:
+            return value
+        try:
+            return float(value)
+        except OverflowError:
+            return str(value)
+    if isinstance(value, dict):
+        return {k: _as_doubles(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_doubles(v) for v in value]
+    return value
+
+
 def _canonical_value(value: Any) -> bytes:
-    return rfc8785.dumps(_jcs_safe(value))
+    return rfc8785.dumps(_as_doubles(value))
 
 
 def sign_checkpoint(
