@@ -130,7 +130,7 @@ def test_operator_objects_are_well_formed(rendered: dict[str, list[dict]]) -> No
     (sm,) = of_kind(objects, "ServiceMonitor")
     assert sm["apiVersion"] == "monitoring.coreos.com/v1"
     (endpoint,) = sm["spec"]["endpoints"]
-    assert endpoint["port"] == "http" and endpoint["path"] == "/metrics"
+    assert endpoint["port"] == "metrics" and endpoint["path"] == "/metrics"
     # govhub's own `service` label must survive the scrape, and job="govhub" is what the
     # alert rules select.
     assert endpoint["honorLabels"] is True
@@ -244,6 +244,45 @@ def test_ingress_keeps_metrics_and_probes_inside_the_cluster(
             assert not routed(prefix + internal, ing), prefix + internal
     for internal in ("/metrics", "/readyz", "/healthz", "/events/status", "/"):
         assert not routed(internal, ing), internal
+
+
+def test_metrics_have_a_port_of_their_own(
+    values_name: str, rendered: dict[str, list[dict]]
+) -> None:
+    """Pods serve /metrics on the `metrics` port (GOVHUB_METRICS_PORT; the API port then
+    answers 404 for it), Services name it for the ServiceMonitor, annotations point
+    annotation-based discovery at it, and no Ingress rule reaches it (issue 15, point 13)."""
+    objects = rendered[values_name]
+    port = 9464
+    for deployment in of_kind(objects, "Deployment"):
+        c = container(deployment)
+        ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+        assert ports["metrics"] == port and ports["http"] != port
+        assert env(c)["GOVHUB_METRICS_PORT"]["value"] == str(port)
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/port"] == str(port)
+        assert annotations["prometheus.io/path"] == "/metrics"
+    for svc in of_kind(objects, "Service"):
+        ports = {p["name"]: p for p in svc["spec"]["ports"]}
+        assert ports["metrics"]["targetPort"] == "metrics"
+    (ing,) = of_kind(objects, "Ingress")
+    backends = [
+        p["backend"]["service"]["port"] for r in ing["spec"]["rules"] for p in r["http"]["paths"]
+    ]
+    assert backends and all(b == {"name": "http"} for b in backends)
+    for policy in of_kind(objects, "NetworkPolicy"):
+        allowed = [p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]]
+        assert sorted(allowed) == ["http", "metrics"]
+
+
+def test_metrics_port_peers_are_configurable() -> None:
+    prometheus = {"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}
+    objects = render({"metrics": {"port": 9999}, "networkPolicy": {"metricsFrom": [prometheus]}})
+    for policy in of_kind(objects, "NetworkPolicy"):
+        (rule,) = [r for r in policy["spec"]["ingress"] if r["ports"][0]["port"] == "metrics"]
+        assert rule["from"] == [prometheus]
+    for deployment in of_kind(objects, "Deployment"):
+        assert env(container(deployment))["GOVHUB_METRICS_PORT"]["value"] == "9999"
 
 
 def test_ingress_serves_tls_with_a_class_by_default(rendered: dict[str, list[dict]]) -> None:
