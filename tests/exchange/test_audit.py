@@ -506,3 +506,33 @@ async def test_entries_hashed_before_the_upgrade_still_verify(fresh_db_url: str)
             for e in (await hub.client.get(f"{BASE}/audit", headers=hub.operator())).json()["data"]
         ]
         assert versions[:2] == [1, 1] and set(versions[2:]) == {2}
+
+
+async def test_checkpoints_signed_before_a_key_rotation_verify_with_the_previous_key(
+    fresh_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from govhub_common.security import generate_key_pair
+
+    async with running_hub(fresh_db_url) as hub:
+        await make_agency(hub)
+        signed = await hub.client.post(f"{BASE}/audit/checkpoints", headers=hub.operator())
+        assert signed.status_code == 201
+        old_public = tmp_path / "old-public.pem"
+        old_public.write_bytes(hub.runtime.keys.public_pem)
+
+    rotated = generate_key_pair()
+    (tmp_path / "private.pem").write_bytes(rotated.private_pem or b"")
+    (tmp_path / "public.pem").write_bytes(rotated.public_pem)
+    monkeypatch.setenv("GOVHUB_JWT_PRIVATE_KEY_FILE", str(tmp_path / "private.pem"))
+    monkeypatch.setenv("GOVHUB_JWT_PUBLIC_KEY_FILE", str(tmp_path / "public.pem"))
+    async with running_hub(fresh_db_url) as hub:
+        unknown = await verification(hub)
+        assert unknown["valid"] is False
+        assert "no trusted key" in unknown["first_broken"]["reason"]
+    monkeypatch.setenv(
+        "GOVHUB_AUDIT_PREVIOUS_PUBLIC_KEY_FILES", orjson.dumps([str(old_public)]).decode()
+    )
+    async with running_hub(fresh_db_url) as hub:
+        trusted = await verification(hub)
+        assert trusted["valid"] is True, trusted
+        assert trusted["checkpoints_verified"] >= 2  # the database's and the exported file

@@ -74,6 +74,14 @@ async def application_url(
                     "the application would own its tables"
                 )
         elif may_create_roles:
+            if not settings.is_development:
+                log.warning(
+                    "GOVHUB_DATABASE_URL is a superuser: the hub serves as %s, but this "
+                    "process holds the superuser's credentials; in production migrate with "
+                    "GOVHUB_DATABASE_MIGRATION_URL and give GOVHUB_DATABASE_URL the "
+                    "application's role (docs/deployment.md, Database roles)",
+                    settings.database_app_role,
+                )
             role = settings.database_app_role
             password = _password(settings)
             app_url = (

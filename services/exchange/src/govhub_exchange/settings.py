@@ -147,6 +147,11 @@ class ExchangeSettings(CommonSettings):
         "(another host's volume) and ship it to write-once storage. /audit/verify checks the "
         "chain against it. Unset: GOVHUB_HOME/audit-checkpoints/<database name>.",
     )
+    audit_previous_public_key_files: list[Path] = Field(
+        default_factory=list,
+        description="PEM public keys the hub signed audit checkpoints with before its key "
+        "was rotated (JSON list of paths): /audit/verify accepts their signatures too.",
+    )
     audit_delivery_seconds: float = Field(
         1.0,
         gt=0,

@@ -62,6 +62,7 @@ async def verify_audit_log(
         session,
         keys=ctx.runtime.keys,
         checkpoint_dir=service.checkpoint_dir(settings, ctx.runtime.database_url),
+        previous_keys=service.previous_keys(settings),
     )
     return AuditVerification.model_validate(report)
 

@@ -34,6 +34,13 @@ from govhub_exchange.audit.chain import (
 from govhub_exchange.settings import ExchangeSettings
 
 
+def previous_keys(settings: ExchangeSettings) -> list[KeyPair]:
+    """Public keys the hub signed with before a key rotation: their checkpoints still hold."""
+    return [
+        KeyPair(None, Path(path).read_bytes()) for path in settings.audit_previous_public_key_files
+    ]
+
+
 def checkpoint_dir(settings: ExchangeSettings, database_url: str) -> Path:
     """Where signed heads are exported: GOVHUB_AUDIT_CHECKPOINT_DIR, or by default a folder
     per database under GOVHUB_HOME (one chain per folder: hubs sharing a home for several
@@ -185,13 +192,18 @@ async def _entries_from(session: AsyncSession, *, page: int) -> AsyncIterator[Se
 
 
 async def verify(
-    session: AsyncSession, *, keys: KeyPair, checkpoint_dir: Path | None, page: int = 5000
+    session: AsyncSession,
+    *,
+    keys: KeyPair,
+    checkpoint_dir: Path | None,
+    previous_keys: Sequence[KeyPair] = (),
+    page: int = 5000,
 ) -> dict[str, Any]:
     """Walk the whole chain from the genesis; verify each checkpoint's signature and that
     the chain holds what it signed; and that the chain reaches every head exported to the
     checkpoint directory (which the database's superuser cannot rewrite). Report the first
     broken link."""
-    trusted = PublicKeys(by_kid={keys.kid: keys.public_pem})
+    trusted = PublicKeys(by_kid={k.kid: k.public_pem for k in (keys, *previous_keys)})
     checkpoints = [
         _checkpoint(row)
         for row in await session.execute(
