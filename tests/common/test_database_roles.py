@@ -90,3 +90,41 @@ async def test_govhub_run_serves_as_the_application_role(fresh_db_url: str) -> N
         assert seen and all(not superuser for _role, superuser in seen), seen
     finally:
         await process.stop()
+
+
+async def test_a_migration_url_migrates_and_grants_the_applications_own_role(
+    fresh_db_url: str,
+) -> None:
+    # Production's shape: the schemas' owner migrates, the hub serves as a role of its own.
+    import uuid
+
+    role = f"govhub_test_app_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(asyncpg_dsn(fresh_db_url))
+    await admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'app-secret'")
+    try:
+        app_url = (
+            make_url(fresh_db_url)
+            .set(username=role, password="app-secret")
+            .render_as_string(hide_password=False)
+        )
+        settings = CommonSettings(database_migration_url=fresh_db_url)
+        async with running_hub(app_url, settings=settings) as hub:
+            created = await hub.client.post(
+                "/exchange/v1/agencies",
+                json={"code": "t-prod", "name": "x"},
+                headers=hub.operator(),
+            )
+            assert created.status_code == 201, created.text
+            verified = await hub.client.get("/exchange/v1/audit/verify", headers=hub.operator())
+            assert verified.json()["valid"] is True
+            with pytest.raises(sa.exc.DBAPIError, match="permission denied"):
+                async with hub.runtime.db.session() as session:
+                    await session.execute(sa.text("DELETE FROM exchange.audit_log"))
+        owners = await admin.fetch(
+            "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'exchange'"
+        )
+        assert [row["tableowner"] for row in owners] == ["postgres"]
+    finally:
+        await admin.execute(f"DROP OWNED BY {role}")  # its grants: then it can go
+        await admin.execute(f"DROP ROLE IF EXISTS {role}")
+        await admin.close()
