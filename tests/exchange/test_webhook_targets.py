@@ -56,7 +56,8 @@ async def _delivery(hub: Hub, topic: str, reader: str, record_id: str) -> dict[s
             headers=agency_headers(hub, reader),
         )
     ).json()["data"]
-    return rows[0] if rows and rows[0]["webhook_attempts"] else None
+    # An attempt counts from its claim; its error, once the post has finished.
+    return rows[0] if rows and rows[0]["webhook_last_error"] else None
 
 
 async def test_the_default_policy_refuses_internal_targets_alike(

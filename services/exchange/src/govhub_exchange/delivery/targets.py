@@ -33,6 +33,9 @@ from govhub_exchange.settings import ExchangeSettings
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+# The longest wait for DNS when a webhook is set.
+RESOLVE_SECONDS = 5.0
+
 # What a subscriber reads of an attempt that got no HTTP answer, whatever the cause.
 NO_ANSWER = "the endpoint could not be reached or gave no complete HTTP answer"
 
@@ -124,8 +127,10 @@ async def check_webhook_url(url: str, policy: WebhookPolicy) -> None:
     host = parts.hostname or ""
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        await policy.resolve(host, port)
-    except (TargetDenied, ValueError) as exc:
+        # A resolver that never answers does not hold the request (nor its row lock).
+        async with asyncio.timeout(RESOLVE_SECONDS):
+            await policy.resolve(host, port)
+    except (TargetDenied, ValueError, TimeoutError) as exc:
         raise Problem(
             422,
             "validation_failed",
