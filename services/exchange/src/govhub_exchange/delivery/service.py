@@ -26,8 +26,10 @@ async def feed_grant(
     row = (
         await session.execute(
             sa.text(
-                "SELECT id, topic_code, subscriber, status, items "
-                "FROM exchange.subscriptions WHERE id = :id"
+                "SELECT s.id, s.topic_code, s.subscriber, s.status, s.items, "
+                "ARRAY(SELECT d.name FROM exchange.data_items d "
+                "WHERE d.topic_code = s.topic_code) AS declared "
+                "FROM exchange.subscriptions s WHERE s.id = :id"
             ),
             {"id": subscription_id},
         )
@@ -45,6 +47,7 @@ async def feed_grant(
         "topic": row.topic_code,
         "subscriber": row.subscriber,
         "items": list(row.items),
+        "declared": list(row.declared),
         "own": row.subscriber == who.agency,
     }
 
@@ -69,7 +72,7 @@ class Page:
 # set past the head before this rule comes back to the head at the subscriber's next read.)
 _READ_AND_ACKNOWLEDGE = f"""
 WITH page AS MATERIALIZED (
-    SELECT seq, published_at, envelope, {granted_data("data", "$3::text[]")} AS data
+    SELECT seq, published_at, envelope, {granted_data("data", granted="$3::text[]", declared="$7::text[]")} AS data
     FROM exchange.records WHERE topic_code = $1 AND seq > $2 ORDER BY seq LIMIT $4
 ), previous AS (
     SELECT delivered_seq FROM exchange.subscriptions WHERE id = $5
@@ -113,6 +116,7 @@ async def read_and_acknowledge(
         limit,
         grant["id"],
         grant["own"],
+        grant["declared"],
     )
     assert row is not None
     if row["fresh_batches"]:

@@ -72,10 +72,12 @@ WITH open AS (
 )
 SELECT c.*, s.topic_code, s.subscriber, s.items, s.webhook_url, s.webhook_secret,
     r.record_id, r.version, r.topic_version, r.business_time, r.published_at,
-    {granted_data("r.data", "s.items")}::text AS data
+    {granted_data("r.data", granted="s.items", declared="declared.items")}::text AS data
 FROM claimed c
 JOIN exchange.subscriptions s ON s.id = c.subscription_id
 JOIN exchange.records r ON r.topic_code = s.topic_code AND r.seq = c.seq
+CROSS JOIN LATERAL (SELECT ARRAY(SELECT d.name FROM exchange.data_items d
+    WHERE d.topic_code = s.topic_code) AS items) declared
 """
 
 
