@@ -14,17 +14,17 @@ value is read from the service's settings when the app is built.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from re import Pattern
 from typing import Any
 
-import orjson
 from fastapi import FastAPI
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from govhub_common.problems import PROBLEM_JSON, Problem
+from govhub_common.problems import Problem, problem_json
 
 # The `openapi_extra` key naming the service setting that holds an operation's own limit
 # (the contract removes it from the document and declares the 413).
@@ -69,6 +69,7 @@ class BodyTooLarge(Problem):
             413,
             "body_too_large",
             f"the request body is larger than this operation takes ({max_bytes} bytes at most)",
+            headers={"Connection": "close"},
             limit=max_bytes,
         )
 
@@ -94,7 +95,7 @@ class BodyLimitMiddleware:
         max_bytes = self.limit_for(scope["method"], scope["path"])
         declared = _content_length(scope)
         if declared is not None and declared > max_bytes:
-            await _answer(scope, send, BodyTooLarge(max_bytes))
+            await _refuse(scope, receive, send, BodyTooLarge(max_bytes))
             return
         received = 0
         answered = False
@@ -109,7 +110,7 @@ class BodyLimitMiddleware:
                     problem = BodyTooLarge(max_bytes)
                     if not started and not answered:
                         answered = True
-                        await _answer(scope, send, problem)
+                        await _refuse(scope, receive, send, problem)
                     raise problem
             return message
 
@@ -139,19 +140,24 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _answer(scope: Scope, send: Send, problem: Problem) -> None:
-    body = orjson.dumps(problem.body(instance=scope.get("path")))
-    await send(
-        {
-            "type": "http.response.start",
-            "status": problem.status,
-            "headers": [
-                (b"content-type", PROBLEM_JSON.encode()),
-                (b"content-length", str(len(body)).encode()),
-                # The rest of the body is not wanted: the server closes the connection
-                # after this answer rather than reading the rest to keep it alive.
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+# How long a refused body is still read (and dropped) before the connection closes.
+LINGER_SECONDS = 2.0
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, problem: Problem) -> None:
+    """The 413, then a lingering close (as nginx does): what the client is still sending is
+    read and dropped for LINGER_SECONDS, so that it can read the answer before the
+    connection closes (closing on unread data resets the connection, and a reset can
+    discard the answer on the client's side). Nothing read is kept."""
+    body, headers = problem_json(scope, problem)
+    await send({"type": "http.response.start", "status": problem.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": True})
+    try:
+        async with asyncio.timeout(LINGER_SECONDS):
+            while True:
+                message = await receive()
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    break
+    except TimeoutError:
+        pass
+    await send({"type": "http.response.body", "body": b""})

@@ -119,6 +119,24 @@ def _respond(request: Request, problem: Problem) -> ProblemResponse:
     )
 
 
+def problem_json(scope: Any, problem: Problem) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """A problem's body and headers, for ASGI middleware that answers before any route."""
+    body = orjson.dumps(problem.body(instance=scope.get("path")))
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    headers += [(k.lower().encode(), v.encode()) for k, v in (problem.headers or {}).items()]
+    return body, headers
+
+
+async def send_problem(scope: Any, send: Any, problem: Problem) -> None:
+    """Answer with a problem from ASGI middleware, before any route (and its handlers)."""
+    body, headers = problem_json(scope, problem)
+    await send({"type": "http.response.start", "status": problem.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> ProblemResponse:

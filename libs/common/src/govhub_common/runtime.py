@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from re import Pattern
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -27,6 +28,7 @@ from govhub_common.dead_letters import dead_letters_router
 from govhub_common.events import CloudEvent
 from govhub_common.faults import DatabaseGate
 from govhub_common.gauge_lease import GaugeLease
+from govhub_common.json_input import StrictJsonMiddleware, own_json_routes
 from govhub_common.limits import BodyLimitMiddleware, RouteLimit, route_limits
 from govhub_common.methods import install_options
 from govhub_common.metrics import BUS_CONNECTED, initialise_http_routes
@@ -206,12 +208,14 @@ def create_app(
     )
     root.include_router(process_events_router())
     own_body_limits: list[RouteLimit] = []
+    own_json: list[Pattern[str]] = []
     for spec in services.values():
         app = _service_app(spec, runtime)
         root.mount(spec.prefix, app)
         own_body_limits += route_limits(
             app, prefix=spec.prefix, settings=runtime.contexts[spec.name].settings
         )
+        own_json += own_json_routes(app, prefix=spec.prefix)
 
     @root.get("/", include_in_schema=False)
     async def index() -> dict[str, Any]:
@@ -229,6 +233,7 @@ def create_app(
         }
 
     install_options(root)  # OPTIONS on the root's own paths; the mounts answer theirs
+    root.add_middleware(StrictJsonMiddleware, own_json=own_json)  # duplicate keys: 422
     prefixes = {spec.prefix: spec.name for spec in services.values()}
     root.add_middleware(RequestContextMiddleware, service=bus_label, prefixes=prefixes)
     initialise_http_routes(root, service=bus_label, prefixes=prefixes)

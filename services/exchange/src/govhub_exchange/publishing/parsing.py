@@ -9,7 +9,17 @@ from typing import Any
 
 import orjson
 
-from govhub_common.clock import ensure_utc
+from govhub_common.inputs import INTEGER_MAX
+from govhub_common.inputs import business_time as business_time_of
+from govhub_common.json_input import (
+    StrictJsonDecoder,
+    duplicate_key_paths,
+    duplicate_keys_problem,
+    duplicated_keys,
+    key_text,
+    text_faults,
+    unstorable_faults,
+)
 from govhub_common.problems import Problem
 
 JSON_TYPES = {"application/json"}
@@ -37,15 +47,19 @@ class Incoming:
     content_hash: bytes = b""
     data_json: bytes = b""  # the data as stored, keys sorted
     payload_text: str | None = None  # for lines that did not parse
+    duplicate_keys: list[str] = field(default_factory=list)  # paths of keys given twice
 
 
+# Parsed by the standard library's C scanner rather than orjson: it also tells, at the
+# cost of one call per object, whether a key came twice (a record's own fault).
 def split_body(content_type: str, body: bytes, *, max_records: int) -> list[Incoming]:
     media = content_type.split(";")[0].strip().lower()
+    decoder = StrictJsonDecoder()
     if media in JSON_TYPES:
         try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            per_line = _array_lines(body, max_records=max_records)
+            parsed = decoder.loads(body.decode())
+        except (ValueError, RecursionError) as exc:
+            per_line = _array_lines(body, max_records=max_records, decoder=decoder)
             if per_line is not None:
                 return per_line
             raise Problem(
@@ -56,6 +70,8 @@ def split_body(content_type: str, body: bytes, *, max_records: int) -> list[Inco
             ) from None
         # `{"records": [...]}` is the same batch as an object: the form generated clients
         # send (a body that is a bare array trips some generators).
+        if isinstance(parsed, dict) and duplicated_keys(parsed):
+            raise duplicate_keys_problem([f"$.{key_text(k)}" for k in duplicated_keys(parsed)])
         if isinstance(parsed, dict) and set(parsed) == {"records"}:
             parsed = parsed["records"]
         if not isinstance(parsed, list):
@@ -66,23 +82,18 @@ def split_body(content_type: str, body: bytes, *, max_records: int) -> list[Inco
                 errors=[{"path": "$", "message": "expected an array of records"}],
             )
         _check_count(len(parsed), max_records)
-        return [Incoming(index=i, line=None, raw=value) for i, value in enumerate(parsed)]
+        records = [Incoming(index=i, line=None, raw=value) for i, value in enumerate(parsed)]
+        if decoder.duplicates_seen:
+            for record in records:
+                record.duplicate_keys = duplicate_key_paths(record.raw, f"$[{record.index}]")
+        return records
     if media in NDJSON_TYPES:
         items: list[Incoming] = []
         for number, line in enumerate(body.split(b"\n"), start=1):
             if not line.strip():
                 continue
             item = Incoming(index=len(items), line=number)
-            try:
-                item.raw = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                item.payload_text = line.decode("utf-8", errors="replace")[:10_000]
-                item.errors.append(
-                    {
-                        "path": f"$[{item.index}]",
-                        "message": f"line {number} is not valid JSON: {exc}",
-                    }
-                )
+            _parse_line(decoder, item, line, number)
             items.append(item)
             _check_count(len(items), max_records)
         return items
@@ -93,7 +104,29 @@ def split_body(content_type: str, body: bytes, *, max_records: int) -> list[Inco
     )
 
 
-def _array_lines(body: bytes, *, max_records: int) -> list[Incoming] | None:
+def _parse_line(
+    decoder: StrictJsonDecoder, item: Incoming, text: bytes, number: int, shown: bytes = b""
+) -> bool:
+    """One record's line: its value, or its fault (then the line is kept as text)."""
+    try:
+        item.raw = decoder.loads(text.decode())
+    except (ValueError, RecursionError) as exc:
+        # NUL cannot be stored in text; the rest of an undecodable line is shown replaced.
+        payload = (shown or text).decode("utf-8", errors="replace")[:10_000]
+        item.payload_text = payload.replace("\x00", "\\u0000")
+        message = str(exc)[:200] if isinstance(exc, ValueError) else "nested too deeply"
+        item.errors.append(
+            {"path": f"$[{item.index}]", "message": f"line {number} is not valid JSON: {message}"}
+        )
+        return False
+    if decoder.duplicates_seen:
+        item.duplicate_keys = duplicate_key_paths(item.raw, f"$[{item.index}]")
+    return True
+
+
+def _array_lines(
+    body: bytes, *, max_records: int, decoder: StrictJsonDecoder
+) -> list[Incoming] | None:
     """A broken array written one record per line (`[`, `{...},` lines, `]`): judge each
     line on its own, so one bad line does not cost the batch. None when the body is not
     laid out that way (then the whole body is refused)."""
@@ -111,14 +144,8 @@ def _array_lines(body: bytes, *, max_records: int) -> list[Incoming] | None:
         if text.endswith(b","):
             text = text[:-1]
         item = Incoming(index=len(items), line=number)
-        try:
-            item.raw = orjson.loads(text)
+        if _parse_line(decoder, item, text, number, shown=line):
             parsed_lines += 1
-        except orjson.JSONDecodeError as exc:
-            item.payload_text = line.decode("utf-8", errors="replace")[:10_000]
-            item.errors.append(
-                {"path": f"$[{item.index}]", "message": f"line {number} is not valid JSON: {exc}"}
-            )
         items.append(item)
     # Mostly unparseable lines mean a pretty-printed or truncated body, not bad records.
     if not items or parsed_lines * 2 < len(items):
@@ -147,10 +174,15 @@ def read_envelope(item: Incoming) -> None:
         item.errors.append({"path": where, "message": "a record must be an object"})
         return
     for key in raw.keys() - _ENVELOPE_KEYS:
-        item.errors.append({"path": f"{where}.{key}", "message": "unknown field"})
+        item.errors.append({"path": f"{where}.{key_text(key)}", "message": "unknown field"})
+    item.errors += [{"path": path, "message": "duplicate key"} for path in item.duplicate_keys]
     record_id = raw.get("record_id")
     if isinstance(record_id, str) and 0 < len(record_id) <= 200:
-        item.record_id = record_id
+        faults = text_faults(record_id, f"{where}.record_id")
+        if faults:
+            item.errors += faults
+        else:
+            item.record_id = record_id
     else:
         item.errors.append(
             {"path": f"{where}.record_id", "message": "required: a string of 1 to 200 characters"}
@@ -165,26 +197,51 @@ def read_envelope(item: Incoming) -> None:
         try:
             if not isinstance(business_time, str):
                 raise ValueError
-            item.business_time = ensure_utc(datetime.fromisoformat(business_time))
+            moment = datetime.fromisoformat(business_time)
         except ValueError:
             item.errors.append(
                 {"path": f"{where}.business_time", "message": "must be an ISO 8601 date-time"}
             )
+        else:
+            try:
+                item.business_time = business_time_of(moment)
+            except ValueError as exc:
+                item.errors.append({"path": f"{where}.business_time", "message": str(exc)})
     version = raw.get("schema_version")
     if version is not None:
-        if isinstance(version, int) and not isinstance(version, bool) and version >= 1:
+        if (
+            isinstance(version, int)
+            and not isinstance(version, bool)
+            and 1 <= version <= INTEGER_MAX
+        ):
             item.schema_version = version
         else:
             item.errors.append(
-                {"path": f"{where}.schema_version", "message": "must be a positive integer"}
+                {
+                    "path": f"{where}.schema_version",
+                    "message": f"must be an integer from 1 to {INTEGER_MAX}",
+                }
             )
 
 
 def canonical_content(item: Incoming) -> None:
     """The record's data as stored (JSON, keys sorted) and its content hash: what makes two
-    publications of a record id the same is its data and business time."""
+    publications of a record id the same is its data and business time. Data the hub cannot
+    store (NUL, a lone surrogate, an integer beyond 64 bits) is the record's fault instead,
+    found by the cheap test of writing it (orjson refuses the last two and escapes NUL as
+    `\\u0000`); only then is the data walked to name where."""
     assert item.data is not None
-    item.data_json = orjson.dumps(item.data, option=orjson.OPT_SORT_KEYS)
+    try:
+        item.data_json = orjson.dumps(item.data, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        item.errors += unstorable_faults(item.data, f"$[{item.index}].data") or [
+            {"path": f"$[{item.index}].data", "message": "cannot be stored as JSON"}
+        ]
+        return
+    if b"\\u0000" in item.data_json:
+        item.errors += unstorable_faults(item.data, f"$[{item.index}].data")
+        if item.errors:
+            return
     # The bytes orjson writes for [data, business_time] with sorted keys, without walking
     # the data twice (hashes stored before this change stay comparable).
     when = b'"' + item.business_time.isoformat().encode() + b'"' if item.business_time else b"null"
@@ -195,7 +252,7 @@ def schema_faults(validator: Any, data: dict[str, Any], where: str) -> list[dict
     faults = []
     for error in validator.iter_errors(data):
         path = where + "".join(
-            f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.instance_path
+            f"[{p}]" if isinstance(p, int) else f".{key_text(p)}" for p in error.instance_path
         )
         kind = error.kind
         name = getattr(kind, "property", None)
@@ -204,7 +261,7 @@ def schema_faults(validator: Any, data: dict[str, Any], where: str) -> list[dict
             faults.append({"path": f"{path}.{name}", "message": error.message})
         elif isinstance(unexpected, list):  # undeclared items: one fault each
             faults.extend(
-                {"path": f"{path}.{extra}", "message": "not a data item of this topic"}
+                {"path": f"{path}.{key_text(extra)}", "message": "not a data item of this topic"}
                 for extra in unexpected
             )
         else:

@@ -8,6 +8,7 @@ from fastapi.responses import Response
 
 from govhub_common.contract import COMPONENTS, ProblemCode, component_schemas, problem_responses
 from govhub_common.db import SessionDep
+from govhub_common.json_input import reads_own_json
 from govhub_common.limits import body_limit
 from govhub_common.pagination import Page, decode_cursor, page
 from govhub_exchange.delivery.notify import records_committed
@@ -80,6 +81,8 @@ _PUBLISH_BODY = {
         # Larger than GOVHUB_MAX_BODY_BYTES; govhub_common.limits refuses a body beyond it
         # (413) before it is read.
         **body_limit("publish_max_bytes"),
+        # Parsed here, record by record: a duplicate key rejects its record only.
+        **reads_own_json(),
     },
 )
 async def publish_records(

@@ -4,6 +4,7 @@ log with one outbox event, quarantine the rest, report duplicates."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -209,15 +210,23 @@ def _envelope(item: Incoming, version: int, published_at: datetime) -> str:
     return head[1:-1].decode() + ',"data":'
 
 
+def _payload(item: Incoming) -> str:
+    """A rejected record as received, as text PostgreSQL holds (NUL and lone surrogates
+    escaped, integers of any size kept)."""
+    if item.payload_text is not None:
+        return item.payload_text
+    try:
+        return orjson.dumps(item.raw).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(item.raw, ensure_ascii=True)
+
+
 def _quarantine_columns(rejected: list[Incoming]) -> tuple[list[Any], ...]:
     return (
         [item.index for item in rejected],
         [item.line for item in rejected],
         [item.record_id for item in rejected],
-        [
-            item.payload_text if item.payload_text is not None else orjson.dumps(item.raw).decode()
-            for item in rejected
-        ],
+        [_payload(item) for item in rejected],
         [orjson.dumps(item.errors).decode() for item in rejected],
     )
 
@@ -272,6 +281,8 @@ async def _validate(
             await asyncio.sleep(0)
         read_envelope(item)
         if not item.errors:
+            canonical_content(item)  # first: data the hub cannot store is not validated
+        if not item.errors:
             assert item.data is not None
             version = item.schema_version or current_version
             validator = await catalog.validator(session, code=topic_code, version=version)
@@ -288,8 +299,6 @@ async def _validate(
         if item.errors:
             rejected.append(item)
         else:
-            assert item.data is not None
-            canonical_content(item)
             valid.append(item)
     return valid, rejected
 
