@@ -244,6 +244,12 @@ async def revoke(
     return _public(await _row(session, subscription_id=subscription_id))
 
 
+def _may_set(who: Principal, row: Any) -> None:
+    if who.agency != row.subscriber and not who.is_operator:
+        raise not_found("subscription", row.id)
+    _still_active(row)
+
+
 def _still_active(row: Any) -> None:
     """A webhook is set or resumed only while the subscription may yet deliver (approved,
     or pending the owner's decision): a revoked or refused one gets nothing by any path."""
@@ -262,13 +268,17 @@ async def set_webhook(
     """A new endpoint (or the same again) starts healthy: setting it resumes a paused
     webhook. Removing it keeps the pending deliveries for a webhook set later. A URL must
     pass the webhook address policy (delivery/targets.py)."""
+    if url is not None:
+        # Resolving the host may take seconds: before the chain's lock, which every
+        # publish's audit entry waits for, and the row's.
+        _may_set(who, await _row(session, subscription_id=subscription_id))
+        await check_webhook_url(url, policy)
     await audit.lock_chain(session)
     row = await _row(session, subscription_id=subscription_id, lock=True)
     if who.agency != row.subscriber and not who.is_operator:
         raise not_found("subscription", subscription_id)
     if url is not None:
-        _still_active(row)
-        await check_webhook_url(url, policy)
+        _still_active(row)  # again under the lock: it may have been revoked meanwhile
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode() if url else None
     await session.execute(
         sa.text(
