@@ -139,7 +139,8 @@ async def _ensure_login_role(
         create = (
             "SELECT format('CREATE ROLE %I " + _ATTRIBUTES + " PASSWORD %L', $1::text, $2::text)"
         )
-        with contextlib.suppress(asyncpg.DuplicateObjectError):
+        # Two creating at once: the loser sees a duplicate, or the catalog's unique index.
+        with contextlib.suppress(asyncpg.DuplicateObjectError, asyncpg.UniqueViolationError):
             await admin.execute(await admin.fetchval(create, role, password))
         return
     if row["too_much"]:
