@@ -113,7 +113,15 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def hub_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def metrics_port() -> int:
+    """The hub's metrics port, as the chart gives it one (GOVHUB_METRICS_PORT)."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def hub_url(
+    database_url: str, metrics_port: int, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     home = tmp_path_factory.mktemp("hub-home")
     port = free_port()
     env = {
@@ -122,7 +130,10 @@ def hub_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "GOVHUB_HOME": str(home),
         "GOVHUB_OPERATOR_BOOTSTRAP_SECRET": OPERATOR_SECRET,
         "GOVHUB_LOG_LEVEL": "WARNING",
+        "GOVHUB_METRICS_PORT": str(metrics_port),
         "GOVHUB_LAG_REFRESH_SECONDS": "1",
+        # The dead webhook below is on 127.0.0.1, which the webhook policy denies by default.
+        "GOVHUB_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32",
         # One failed post dead-letters a webhook delivery.
         "GOVHUB_WEBHOOK_MAX_ATTEMPTS": "1",
         "GOVHUB_WEBHOOK_TIMEOUT_SECONDS": "2",
@@ -162,11 +173,14 @@ def hub_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 @pytest.fixture(scope="module")
-def prometheus(hub_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+def prometheus(
+    hub_url: str, metrics_port: int, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Prometheus]:
     binary = prometheus_binary()
     work = tmp_path_factory.mktemp("prometheus")
     (work / "rules.yaml").write_text(shortened_rules(), encoding="utf-8")
-    hub_target = hub_url.removeprefix("http://")
+    # As the chart's ServiceMonitor: the metrics port, not the API's (hub_url).
+    hub_target = f"127.0.0.1:{metrics_port}"
     # A second govhub target that answers nothing: a pod that is down.
     dead_target = f"127.0.0.1:{free_port()}"
     config = {
