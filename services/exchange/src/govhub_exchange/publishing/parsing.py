@@ -17,6 +17,7 @@ from govhub_common.json_input import (
     duplicate_keys_problem,
     duplicated_keys,
     key_text,
+    may_have_duplicate_keys,
     text_faults,
     unstorable_faults,
 )
@@ -50,16 +51,15 @@ class Incoming:
     duplicate_keys: list[str] = field(default_factory=list)  # paths of keys given twice
 
 
-# Parsed by the standard library's C scanner rather than orjson: it also tells, at the
-# cost of one call per object, whether a key came twice (a record's own fault).
+# Parsed by orjson (the hot path); a key given twice (a record's own fault) is looked for
+# with the strict decoder only where may_have_duplicate_keys says it may be.
 def split_body(content_type: str, body: bytes, *, max_records: int) -> list[Incoming]:
     media = content_type.split(";")[0].strip().lower()
-    decoder = StrictJsonDecoder()
     if media in JSON_TYPES:
         try:
-            parsed = decoder.loads(body.decode())
-        except (ValueError, RecursionError) as exc:
-            per_line = _array_lines(body, max_records=max_records, decoder=decoder)
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            per_line = _array_lines(body, max_records=max_records)
             if per_line is not None:
                 return per_line
             raise Problem(
@@ -70,8 +70,11 @@ def split_body(content_type: str, body: bytes, *, max_records: int) -> list[Inco
             ) from None
         # `{"records": [...]}` is the same batch as an object: the form generated clients
         # send (a body that is a bare array trips some generators).
-        if isinstance(parsed, dict) and duplicated_keys(parsed):
-            raise duplicate_keys_problem([f"$.{key_text(k)}" for k in duplicated_keys(parsed)])
+        duplicates = may_have_duplicate_keys(body, parsed)
+        if duplicates:
+            parsed = _strictly(body, parsed)
+            if isinstance(parsed, dict) and duplicated_keys(parsed):
+                raise duplicate_keys_problem([f"$.{key_text(k)}" for k in duplicated_keys(parsed)])
         if isinstance(parsed, dict) and set(parsed) == {"records"}:
             parsed = parsed["records"]
         if not isinstance(parsed, list):
@@ -83,7 +86,7 @@ def split_body(content_type: str, body: bytes, *, max_records: int) -> list[Inco
             )
         _check_count(len(parsed), max_records)
         records = [Incoming(index=i, line=None, raw=value) for i, value in enumerate(parsed)]
-        if decoder.duplicates_seen:
+        if duplicates:
             for record in records:
                 record.duplicate_keys = duplicate_key_paths(record.raw, f"$[{record.index}]")
         return records
@@ -93,7 +96,7 @@ def split_body(content_type: str, body: bytes, *, max_records: int) -> list[Inco
             if not line.strip():
                 continue
             item = Incoming(index=len(items), line=number)
-            _parse_line(decoder, item, line, number)
+            _parse_line(item, line, number)
             items.append(item)
             _check_count(len(items), max_records)
         return items
@@ -104,29 +107,34 @@ def split_body(content_type: str, body: bytes, *, max_records: int) -> list[Inco
     )
 
 
-def _parse_line(
-    decoder: StrictJsonDecoder, item: Incoming, text: bytes, number: int, shown: bytes = b""
-) -> bool:
+def _parse_line(item: Incoming, text: bytes, number: int, shown: bytes = b"") -> bool:
     """One record's line: its value, or its fault (then the line is kept as text)."""
     try:
-        item.raw = decoder.loads(text.decode())
-    except (ValueError, RecursionError) as exc:
+        item.raw = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
         # NUL cannot be stored in text; the rest of an undecodable line is shown replaced.
         payload = (shown or text).decode("utf-8", errors="replace")[:10_000]
         item.payload_text = payload.replace("\x00", "\\u0000")
-        message = str(exc)[:200] if isinstance(exc, ValueError) else "nested too deeply"
         item.errors.append(
-            {"path": f"$[{item.index}]", "message": f"line {number} is not valid JSON: {message}"}
+            {"path": f"$[{item.index}]", "message": f"line {number} is not valid JSON: {exc}"}
         )
         return False
-    if decoder.duplicates_seen:
+    if may_have_duplicate_keys(text, item.raw):
+        item.raw = _strictly(text, item.raw)
         item.duplicate_keys = duplicate_key_paths(item.raw, f"$[{item.index}]")
     return True
 
 
-def _array_lines(
-    body: bytes, *, max_records: int, decoder: StrictJsonDecoder
-) -> list[Incoming] | None:
+def _strictly(text: bytes, parsed: Any) -> Any:
+    """The value again, read by the strict decoder so that duplicate keys show; as orjson
+    read it where the standard library's parser cannot (nesting near orjson's own limit)."""
+    try:
+        return StrictJsonDecoder().loads(text.decode())
+    except (ValueError, RecursionError):
+        return parsed
+
+
+def _array_lines(body: bytes, *, max_records: int) -> list[Incoming] | None:
     """A broken array written one record per line (`[`, `{...},` lines, `]`): judge each
     line on its own, so one bad line does not cost the batch. None when the body is not
     laid out that way (then the whole body is refused)."""
@@ -144,7 +152,7 @@ def _array_lines(
         if text.endswith(b","):
             text = text[:-1]
         item = Incoming(index=len(items), line=number)
-        if _parse_line(decoder, item, text, number, shown=line):
+        if _parse_line(item, text, number, shown=line):
             parsed_lines += 1
         items.append(item)
     # Mostly unparseable lines mean a pretty-printed or truncated body, not bad records.
