@@ -4,6 +4,7 @@ existing file or folder made private again when the hub opens it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -13,11 +14,13 @@ PRIVATE_DIRECTORY_MODE = 0o700
 
 
 def private_directory(path: str | Path) -> Path:
-    """The folder, created 0700 (with any missing parents 0700 too) or, when it exists,
-    made 0700."""
+    """The folder, created 0700 (missing parents get the usual mode) or, when it exists and
+    is the hub user's, made 0700. One the hub does not own (a Kubernetes emptyDir's mount
+    point belongs to root) keeps the mode its owner gave it: the files inside are 0600."""
     directory = Path(path)
     directory.mkdir(mode=PRIVATE_DIRECTORY_MODE, parents=True, exist_ok=True)
-    os.chmod(directory, PRIVATE_DIRECTORY_MODE)
+    with contextlib.suppress(PermissionError):
+        os.chmod(directory, PRIVATE_DIRECTORY_MODE)
     return directory
 
 

@@ -21,6 +21,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from govhub_common.db import asyncpg_dsn
+from govhub_common.files import private_directory, write_private
 from govhub_common.settings import CommonSettings
 
 log = logging.getLogger("govhub.roles")
@@ -110,13 +111,11 @@ def _password(settings: CommonSettings) -> str:
         return settings.database_app_password.get_secret_value()
     path = Path(settings.home) / PASSWORD_FILE
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_directory(path.parent)
         # Written whole under a name of this process's, then linked into place: another
         # process of this home never reads it half-written, and the first link wins.
         draft = path.with_name(f".{PASSWORD_FILE}.{os.getpid()}")
-        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(32) + "\n")
+        write_private(draft, secrets.token_urlsafe(32) + "\n")
         with contextlib.suppress(FileExistsError):
             os.link(draft, path)
         draft.unlink()

@@ -8,7 +8,6 @@ entries were hashed over orjson with sorted keys of the entry read back from the
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +17,8 @@ from typing import Any
 import jwt
 import orjson
 import rfc8785
+
+from govhub_common.files import open_private
 
 GENESIS = "0" * 64
 HASH_VERSION = 2
@@ -239,10 +240,10 @@ def write_checkpoint_file(directory: Path, *, entry_id: int, signature: str) -> 
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = directory / checkpoint_file_name(entry_id)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        out = open_private(path, "x")
     except FileExistsError:
         return None
-    with os.fdopen(fd, "w") as out:
+    with out:
         out.write(signature + "\n")
     return path
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets as pysecrets
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +12,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from govhub_common.files import open_private, private_directory
 from govhub_common.outbox import add_events
 from govhub_common.problems import Problem, not_found
 from govhub_common.revocation import Kind, Revocation, revoked_event, store_revocations
@@ -476,11 +476,11 @@ def _development_secret(home: Path) -> str:
     """Read, or create once with mode 0600, the operator secret under GOVHUB_HOME."""
     path = home / "operator-secret"
     if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
+        private_directory(home)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            handle = open_private(path, "x")
         except FileExistsError:  # another process got there first
             return path.read_text().strip()
-        with os.fdopen(fd, "w") as handle:
+        with handle:
             handle.write(new_secret() + "\n")
     return path.read_text().strip()
