@@ -14,6 +14,7 @@ from govhub_common.clock import ensure_utc
 from govhub_common.contract import ProblemCode, problem_responses
 from govhub_common.db import SessionDep
 from govhub_common.identifiers import validate_ric, validate_uscc
+from govhub_common.inputs import BIGINT_MAX, NO_NUL
 from govhub_common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page
 from govhub_common.problems import Problem, forbidden, not_found
 from govhub_common.security import Operator, Principal, require_scope
@@ -24,8 +25,6 @@ from govhub_registry.lookup import service as lookup
 from govhub_registry.matching import review
 from govhub_registry.matching.service import list_decisions
 from govhub_registry.schemas import (
-    BIGINT_MAX,
-    NO_NUL,
     RIC_SHAPE,
     SUBJECT_ID,
     TOPIC_CODE,
@@ -224,7 +223,8 @@ def _subject_routes(subject: SubjectTable, segment: str, plural: str) -> None:
         key = _checked(subject, key)
         after = decode_cursor(cursor, int, str)
         view = policy.view(principal, subject.kind)
-        if await lookup.get_subject(session, subject=subject, key=key) is None:
+        current = await lookup.get_subject(session, subject=subject, key=key)
+        if current is None:
             raise not_found(label, key)
         granted = None if view.allows("*") else frozenset(view.fields)
         rows = await lookup.history(
@@ -248,6 +248,8 @@ def _subject_routes(subject: SubjectTable, segment: str, plural: str) -> None:
             for row in rows[:limit]
             if row["attribute"] == REPRESENTATIVE_ID
         }
+        if not representatives:  # e.g. only names on this page: the current representative
+            representatives[None] = _representative(key, current[0], shown)
         await lookup.log_access(
             session,
             principal=principal,
