@@ -14,9 +14,7 @@ from typing import Annotated, Any
 from fastapi import Path
 from pydantic import AfterValidator, BeforeValidator, StringConstraints, WithJsonSchema
 
-# PostgreSQL text cannot hold NUL.
-NO_NUL = r"^[^\x00]*$"
-BIGINT_MAX = 2**63 - 1
+from govhub_common.inputs import BIGINT_MAX, FIRST_BUSINESS_YEAR, LAST_BUSINESS_YEAR, NO_NUL
 
 Text = Annotated[str, StringConstraints(pattern=NO_NUL)]
 RuleIdPath = Annotated[str, Path(pattern=NO_NUL, description="The rule's id.")]
@@ -55,8 +53,10 @@ def _a_json_integer(value: Any) -> Any:
 
 def _a_business_time(moment: datetime) -> datetime:
     # Years 1 and 9999 have times with no UTC or Asia/Shanghai equivalent.
-    if not 1900 <= moment.year <= 9998:
-        raise ValueError("must lie between the years 1900 and 9998")
+    if not FIRST_BUSINESS_YEAR <= moment.year <= LAST_BUSINESS_YEAR:
+        raise ValueError(
+            f"must lie between the years {FIRST_BUSINESS_YEAR} and {LAST_BUSINESS_YEAR}"
+        )
     return moment
 
 

@@ -13,16 +13,14 @@ from fastapi import Path, Query
 from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, StringConstraints
 
 from govhub_common.contract import SCOPES
+from govhub_common.inputs import INTEGER_MAX, NO_NUL
 
-# PostgreSQL text cannot hold NUL.
-NO_NUL = r"^[^\x00]*$"
 AGENCY_CODE = r"^[a-z][a-z0-9-]{0,63}$"
 TOPIC_CODE = r"^[a-z][a-z0-9_]{0,63}$"
 CLIENT_ID = r"^[A-Za-z0-9_.-]{3,64}$"
 # The largest id taken (ids are bigint): JSON's largest safe integer, which every client
 # (and a generator reading the bound as a double) holds exactly.
 ID_MAX = 2**53 - 1
-INTEGER_MAX = 2**31 - 1
 
 # A scope the hub knows (govhub_common.contract.SCOPES): a pattern, not an enum, so that a
 # generated client takes the scopes as the strings they are.

@@ -7,14 +7,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from govhub_common.inputs import NO_NUL
+
 # Lists are `govhub_common.pagination.Page[...]` of these models.
 
 _USCC = "91440101MA59CTL309"
 _RIC = "440106197104041235"
 
-# PostgreSQL text cannot hold NUL.
-NO_NUL = r"^[^\x00]*$"
-BIGINT_MAX = 2**63 - 1
 TOPIC_CODE = r"^[a-z][a-z0-9_]{0,63}$"
 # The shape of the IDs (GB 32100 and GB 11643): 18 characters, the last a check character
 # that no pattern can compute (a well-shaped ID whose check fails names no subject: 404).

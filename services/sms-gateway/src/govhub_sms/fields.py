@@ -22,9 +22,8 @@ from pydantic import (
 
 from govhub_common.clock import ensure_utc
 from govhub_common.identifiers import normalize_mobile
+from govhub_common.inputs import NO_NUL
 
-# PostgreSQL text cannot hold NUL.
-NO_NUL = r"^[^\x00]*$"
 TEMPLATE_CODE = r"^[a-z][a-z0-9_]{1,63}$"
 AGENCY_CODE = r"^[a-z][a-z0-9-]{0,63}$"
 PARAM_NAME = r"^[a-z][a-z0-9_]{0,31}$"
