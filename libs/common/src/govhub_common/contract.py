@@ -21,6 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
+from govhub_common.json_input import READS_OWN_JSON
 from govhub_common.limits import BODY_LIMIT_SETTING
 from govhub_common.problems import PROBLEM_JSON
 from govhub_common.web import REQUEST_ID_PATTERN
@@ -440,7 +441,9 @@ def _shape_operation(
             {SECURITY_SCHEME: []}
         ]
     standard: list[int] = []
-    operation.pop(BODY_LIMIT_SETTING, None)  # govhub_common.limits reads it from the route
+    # Read from the route by govhub_common.limits and .json_input; not the client's business.
+    operation.pop(BODY_LIMIT_SETTING, None)
+    operation.pop(READS_OWN_JSON, None)
     if route.body_field is not None:
         # A JSON body that cannot be decoded (not UTF-8) is FastAPI's 400 before validation.
         standard.append(400)
