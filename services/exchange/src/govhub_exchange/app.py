@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from govhub_common.runtime import ServiceContext
 from govhub_common.service import ServiceSpec
 from govhub_exchange.background import audit_exchanges, refresh_gauges, sign_audit_head
+from govhub_exchange.catalog.service import announce_catalog
 from govhub_exchange.cli import make_cli
 from govhub_exchange.consumers import RETIRED_CONSUMERS, consumers
 from govhub_exchange.delivery.notify import notifier, wake_on_publish
@@ -45,6 +46,9 @@ async def startup(ctx: ServiceContext) -> None:
             token_ttl_seconds=settings.token_ttl_seconds,
         )
         await ensure_warnings_topic(session)
+        # Services that keep a copy of the catalog learn the topics made before they
+        # subscribed (an upgrade); they apply the announcement idempotently.
+        await announce_catalog(session)
 
 
 SERVICE = ServiceSpec(

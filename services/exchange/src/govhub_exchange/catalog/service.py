@@ -8,7 +8,16 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from govhub_common.catalog_events import (
+    CATALOG_ANNOUNCED,
+    ITEM_FIELDS,
+    TOPIC_CREATED,
+    TOPIC_UPDATED,
+    TOPIC_VERSION_ADDED,
+    catalog_event,
+)
 from govhub_common.db import contains_pattern
+from govhub_common.outbox import add_events
 from govhub_common.problems import Problem, forbidden, not_found
 from govhub_common.security import Principal
 from govhub_exchange.audit import service as audit
@@ -122,6 +131,7 @@ async def create_topic(session: AsyncSession, *, who: Principal, body: TopicCrea
             "items": sorted(schema["properties"]),
         },
     )
+    await _stage_catalog_event(session, TOPIC_CREATED, code=body.code)
     return await get_topic(session, code=body.code)
 
 
@@ -178,6 +188,7 @@ async def update_topic(
         topic=code,
         details=changes,
     )
+    await _stage_catalog_event(session, TOPIC_UPDATED, code=code)
     return await get_topic(session, code=code)
 
 
@@ -215,7 +226,59 @@ async def add_version(
             "added_items": sorted(set(new_schema["properties"]) - set(old_schema["properties"])),
         },
     )
+    await _stage_catalog_event(session, TOPIC_VERSION_ADDED, code=code)
     return await get_topic(session, code=code)
+
+
+async def catalog_entries(
+    session: AsyncSession, *, code: str | None = None
+) -> list[dict[str, Any]]:
+    """Topics as the catalog events carry them (govhub_common.catalog_events): one topic,
+    or every topic when `code` is None."""
+    topics = await session.execute(
+        sa.text(
+            "SELECT code, owner, title, sharing_type, current_version FROM exchange.topics "
+            "WHERE CAST(:code AS text) IS NULL OR code = :code ORDER BY code"
+        ),
+        {"code": code},
+    )
+    entries = {
+        row.code: {
+            "code": row.code,
+            "owner": row.owner,
+            "title": row.title,
+            "sharing_type": row.sharing_type,
+            "current_version": row.current_version,
+            "items": [],
+        }
+        for row in topics
+    }
+    items = await session.execute(
+        sa.text(
+            f"SELECT topic_code, {', '.join(ITEM_FIELDS)} FROM exchange.data_items "
+            "WHERE CAST(:code AS text) IS NULL OR topic_code = :code ORDER BY topic_code, name"
+        ),
+        {"code": code},
+    )
+    for item in items:
+        if item.topic_code in entries:
+            entries[item.topic_code]["items"].append({f: getattr(item, f) for f in ITEM_FIELDS})
+    return list(entries.values())
+
+
+async def _stage_catalog_event(session: AsyncSession, event_type: str, *, code: str) -> None:
+    """In the transaction of the change: the topic as it now stands."""
+    await add_events(
+        session, "exchange", [catalog_event(event_type, await catalog_entries(session, code=code))]
+    )
+
+
+async def announce_catalog(session: AsyncSession) -> None:
+    """The whole catalog in one event, for services that subscribed after topics were made
+    (staged at each start of the exchange; applying it again changes nothing)."""
+    entries = await catalog_entries(session)
+    if entries:
+        await add_events(session, "exchange", [catalog_event(CATALOG_ANNOUNCED, entries)])
 
 
 async def topic_schema(session: AsyncSession, *, code: str, version: int) -> dict[str, Any]:
