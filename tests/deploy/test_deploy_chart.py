@@ -708,8 +708,14 @@ def test_default_install_reads_every_credential_from_a_secret(
 
 
 def test_notes_name_every_secret_to_create() -> None:
-    text = notes()
-    for secret in ("govhub-operator", "govhub-smsc", "govhub-tls", "docs/deployment.md"):
+    text = notes(HARDENED)
+    for secret in (
+        "govhub-operator",
+        "govhub-smsc",
+        "govhub-tls",
+        "govhub-database-owner",
+        "docs/deployment.md",
+    ):
         assert secret in text
     assert "WARNING" not in text
 
@@ -752,3 +758,191 @@ def test_prometheus_rule_selects_the_configured_job() -> None:
         assert alert["annotations"]["runbook_url"].startswith(
             "https://wiki.city.gov.cn/govhub/runbooks#"
         ), alert["alert"]
+
+
+# --- hardening: database roles, proxies, webhook policy, audit checkpoints -------------
+
+# What docs/deployment.md asks of production beside the defaults.
+HARDENED: dict[str, Any] = {
+    "database": {"migration": {"existingSecret": "govhub-database-owner"}},
+    "ingress": {"trustedProxies": ["10.244.0.0/16"]},
+    "audit": {"checkpoints": {"existingClaim": "govhub-audit-checkpoints"}},
+}
+
+
+def secret_ref(e: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    return e[name]["valueFrom"]["secretKeyRef"]
+
+
+def test_migration_runs_as_the_owner_and_the_services_as_the_application() -> None:
+    objects = render(
+        {
+            "database": {
+                "existingSecret": "govhub-database",
+                "migration": {"existingSecret": "govhub-database-owner", "urlKey": "owner-url"},
+            }
+        }
+    )
+    app = {"name": "govhub-database", "key": "url"}
+    owner = {"name": "govhub-database-owner", "key": "owner-url"}
+    (job,) = of_kind(objects, "Job")
+    (c,) = job["spec"]["template"]["spec"]["containers"]
+    e = env(c)
+    # The Job migrates as the owner, then grants GOVHUB_DATABASE_URL's role.
+    assert secret_ref(e, "GOVHUB_DATABASE_MIGRATION_URL") == owner
+    assert secret_ref(e, "GOVHUB_DATABASE_URL") == app
+    deployments = of_kind(objects, "Deployment")
+    assert {component(d) for d in deployments} == SERVICES
+    for d in deployments:
+        assert secret_ref(env(container(d)), "GOVHUB_DATABASE_URL") == app
+    # A rotated owner password rolls the pods too.
+    assert {
+        d["spec"]["template"]["metadata"]["annotations"]["checksum/secrets"] for d in deployments
+    }.isdisjoint(
+        d["spec"]["template"]["metadata"]["annotations"]["checksum/secrets"]
+        for d in of_kind(render({}), "Deployment")
+    )
+    for obj in [job, *deployments]:
+        kubernetes_validate.validate(manifest(obj), KUBE_VERSION, strict=True)
+
+
+def test_one_database_url_stays_the_default(rendered: dict[str, list[dict]]) -> None:
+    for name, objects in rendered.items():
+        for obj in of_kind(objects, "Deployment") + of_kind(objects, "Job"):
+            (c,) = obj["spec"]["template"]["spec"]["containers"]
+            e = env(c)
+            assert secret_ref(e, "GOVHUB_DATABASE_URL")["name"] == "govhub-database"
+            assert "GOVHUB_DATABASE_MIGRATION_URL" not in e, (name, obj["metadata"]["name"])
+            assert "GOVHUB_DATABASE_APP_PASSWORD" not in e
+    text = notes()
+    assert "WARNING: no database.migration.existingSecret" in text
+    assert "database.appPassword.existingSecret" in text
+
+
+def test_the_application_may_not_share_the_owners_url(tmp_path: Path) -> None:
+    same = {"database": {"migration": {"existingSecret": "govhub-database"}}}
+    message = template_error(same, tmp_path)
+    assert "database.migration" in message and "own its tables" in message
+    # Another key of the same Secret is another URL.
+    render({"database": {"migration": {"existingSecret": "govhub-database", "urlKey": "owner"}}})
+    with helm.Chart.load(CHART) as chart, pytest.raises(helm.HelmValuesError):
+        chart.validate_schema({"database": {"migration": {"secret": "govhub-database-owner"}}})
+
+
+def test_the_application_role_and_its_password_reach_every_pod() -> None:
+    objects = render(
+        {"database": {"appRole": "hub_app", "appPassword": {"existingSecret": "govhub-app-pw"}}}
+    )
+    (config,) = [m for m in of_kind(objects, "ConfigMap") if is_settings(m)]
+    assert config["data"]["GOVHUB_DATABASE_APP_ROLE"] == "hub_app"
+    (job,) = of_kind(objects, "Job")
+    (c,) = job["spec"]["template"]["spec"]["containers"]
+    pods = [c, *(container(d) for d in of_kind(objects, "Deployment"))]
+    assert len(pods) == 5
+    for pod in pods:
+        e = env(pod)
+        # One password for all: else each pod would reset the role's to its own.
+        assert secret_ref(e, "GOVHUB_DATABASE_APP_PASSWORD") == {
+            "name": "govhub-app-pw",
+            "key": "password",
+        }
+    assert env(c)["GOVHUB_DATABASE_APP_ROLE"]["value"] == "hub_app"
+
+
+def is_settings(configmap: dict[str, Any]) -> bool:
+    """The chart's settings ConfigMap (the dashboards' carry the Grafana label)."""
+    return "GOVHUB_ENVIRONMENT" in configmap.get("data", {})
+
+
+def test_trusted_proxies_reach_the_exchange_only() -> None:
+    proxies = ["10.244.0.0/16", "fd00:10:244::/56"]
+    for mode, runs_exchange in (("Microservices", "exchange"), ("AllInOne", "all")):
+        objects = render({"deploymentMode": mode, "ingress": {"trustedProxies": proxies}})
+        for d in of_kind(objects, "Deployment"):
+            e = env(container(d))
+            if component(d) == runs_exchange:
+                assert json.loads(e["GOVHUB_TRUSTED_PROXIES"]["value"]) == proxies
+            else:
+                assert "GOVHUB_TRUSTED_PROXIES" not in e
+    assert all(
+        "GOVHUB_TRUSTED_PROXIES" not in env(container(d)) for d in of_kind(render({}), "Deployment")
+    )
+    assert "ingress.trustedProxies is empty" in notes()
+    assert "ingress.trustedProxies is empty" not in notes({"ingress": {"trustedProxies": proxies}})
+    with helm.Chart.load(CHART) as chart, pytest.raises(helm.HelmValuesError):
+        chart.validate_schema({"ingress": {"trustedProxies": ["the ingress controller"]}})
+
+
+def test_webhook_networks_reach_the_exchange_only() -> None:
+    allow = ["10.20.0.0/16"]
+    deny = ["10.0.0.0/8", "169.254.0.0/16"]
+    objects = render({"webhooks": {"allowNetworks": allow, "denyNetworks": deny}})
+    for d in of_kind(objects, "Deployment"):
+        e = env(container(d))
+        if component(d) == "exchange":
+            assert json.loads(e["GOVHUB_WEBHOOK_ALLOW_NETWORKS"]["value"]) == allow
+            assert json.loads(e["GOVHUB_WEBHOOK_DENY_NETWORKS"]["value"]) == deny
+        else:
+            assert "GOVHUB_WEBHOOK_ALLOW_NETWORKS" not in e
+    # By default the chart leaves the exchange's own deny list alone.
+    for d in of_kind(render({}), "Deployment"):
+        e = env(container(d))
+        assert "GOVHUB_WEBHOOK_DENY_NETWORKS" not in e
+        assert "GOVHUB_WEBHOOK_ALLOW_NETWORKS" not in e
+
+
+def checkpoint_volume(d: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    pod = d["spec"]["template"]["spec"]
+    volumes = [v for v in pod["volumes"] if v["name"] == "audit-checkpoints"]
+    mounts = [m for m in container(d)["volumeMounts"] if m["name"] == "audit-checkpoints"]
+    return (volumes[0] if volumes else None, mounts[0] if mounts else None)
+
+
+def test_audit_checkpoints_have_a_volume_on_the_exchange_only(
+    rendered: dict[str, list[dict]],
+) -> None:
+    for name, runs_exchange in (("default", "exchange"), ("allinone", "all")):
+        for d in of_kind(rendered[name], "Deployment"):
+            volume, mount = checkpoint_volume(d)
+            e = env(container(d))
+            if component(d) == runs_exchange:
+                assert volume is not None and mount is not None
+                assert "emptyDir" in volume
+                assert e["GOVHUB_AUDIT_CHECKPOINT_DIR"]["value"] == mount["mountPath"]
+                assert not mount.get("readOnly")
+            else:
+                assert volume is None and mount is None
+                assert "GOVHUB_AUDIT_CHECKPOINT_DIR" not in e
+    assert "WARNING: audit checkpoints go to an emptyDir" in notes()
+
+
+def test_audit_checkpoints_go_to_the_claim_given() -> None:
+    objects = render(
+        {
+            "audit": {
+                "checkpoints": {
+                    "existingClaim": "govhub-audit-checkpoints",
+                    "mountPath": "/audit-heads",
+                }
+            }
+        }
+    )
+    (exchange,) = [d for d in of_kind(objects, "Deployment") if component(d) == "exchange"]
+    volume, mount = checkpoint_volume(exchange)
+    assert volume == {
+        "name": "audit-checkpoints",
+        "persistentVolumeClaim": {"claimName": "govhub-audit-checkpoints"},
+    }
+    assert mount == {"name": "audit-checkpoints", "mountPath": "/audit-heads"}
+    assert env(container(exchange))["GOVHUB_AUDIT_CHECKPOINT_DIR"]["value"] == "/audit-heads"
+    kubernetes_validate.validate(manifest(exchange), KUBE_VERSION, strict=True)
+    text = notes({"audit": {"checkpoints": {"existingClaim": "govhub-audit-checkpoints"}}})
+    assert "govhub-audit-checkpoints" in text and "emptyDir" not in text
+
+
+def test_hardened_values_lint_and_validate() -> None:
+    report = helm.lint(CHART, HARDENED, strict=True, kube_version=f"v{KUBE_VERSION}")
+    assert not report["errors"] and not [m for m in report["messages"] if m["severity"] >= 2]
+    for obj in render(HARDENED):
+        if obj["kind"] not in OPERATOR_KINDS:
+            kubernetes_validate.validate(manifest(obj), KUBE_VERSION, strict=True)

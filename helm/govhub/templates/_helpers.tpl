@@ -89,13 +89,37 @@ app.kubernetes.io/part-of: govhub
 {{- end }}
 {{- end }}
 
-{{/* Environment from the pre-existing Secrets holding the PostgreSQL and RabbitMQ URLs. */}}
+{{/*
+Environment from the pre-existing Secrets holding the PostgreSQL URLs: the application's
+(GOVHUB_DATABASE_URL) and, when given, the schemas' owner's (GOVHUB_DATABASE_MIGRATION_URL).
+The migration Job needs both: it migrates as the owner, then grants the application's
+role. The services need both too, for now: each start migrates (nothing left to do after
+the Job) and grants again before the pool connects as the application's role.
+*/}}
 {{- define "govhub.databaseEnv" -}}
+{{- $db := .Values.database }}
 - name: GOVHUB_DATABASE_URL
   valueFrom:
     secretKeyRef:
-      name: {{ required "database.existingSecret is required" .Values.database.existingSecret }}
-      key: {{ .Values.database.urlKey }}
+      name: {{ required "database.existingSecret is required" $db.existingSecret }}
+      key: {{ $db.urlKey }}
+{{- with $db.migration.existingSecret }}
+{{- if and (eq . $db.existingSecret) (eq $db.migration.urlKey $db.urlKey) }}
+{{- fail "\n\ngovhub: database.migration names the same Secret and key as database: the application would own its tables. Give GOVHUB_DATABASE_URL the application's own role (docs/deployment.md, Database roles)." }}
+{{- end }}
+- name: GOVHUB_DATABASE_MIGRATION_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $db.migration.urlKey }}
+{{- end }}
+{{- with $db.appPassword.existingSecret }}
+- name: GOVHUB_DATABASE_APP_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $db.appPassword.key }}
+{{- end }}
 {{- end }}
 
 {{- define "govhub.brokerEnv" -}}
@@ -111,6 +135,7 @@ app.kubernetes.io/part-of: govhub
 GOVHUB_ENVIRONMENT: {{ .Values.environment | quote }}
 GOVHUB_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
 GOVHUB_HOME: {{ .Values.homeVolume.path | quote }}
+GOVHUB_DATABASE_APP_ROLE: {{ .Values.database.appRole | quote }}
 {{- range $k, $v := .Values.config.extraEnv }}
 {{ $k }}: {{ $v | toString | quote }}
 {{- end }}
@@ -152,7 +177,7 @@ rolloutToken count). A rotated password or key rolls the pods at the next upgrad
 */}}
 {{- define "govhub.secretsChecksum" -}}
 {{- $root := . }}
-{{- $names := list .Values.database.existingSecret .Values.broker.existingSecret .Values.jwt.existingSecret .Values.operatorBootstrap.existingSecret .Values.smsc.existingSecret }}
+{{- $names := list .Values.database.existingSecret .Values.database.migration.existingSecret .Values.database.appPassword.existingSecret .Values.broker.existingSecret .Values.jwt.existingSecret .Values.operatorBootstrap.existingSecret .Values.smsc.existingSecret }}
 {{- $parts := list .Values.rolloutToken }}
 {{- range $name := $names }}
 {{- if $name }}
