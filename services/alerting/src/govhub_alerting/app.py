@@ -42,7 +42,6 @@ async def startup(ctx: ServiceContext) -> None:
         changed = await load_rule_files(
             session,
             folders=folders,
-            exchange=settings.exchange_catalog(),
             contact_attributes=settings.contact_attributes,
         )
     if changed:

@@ -7,7 +7,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_alerting.engine.contacts import CHANGE_EVENTS, ingest_registry_change
 from govhub_alerting.engine.ingest import ingest_event
+from govhub_alerting.rules.catalog import learn_catalog
 from govhub_alerting.settings import AlertingSettings
+from govhub_common.catalog_events import CATALOG_EVENTS
 from govhub_common.events import CloudEvent
 from govhub_common.runtime import ServiceContext
 from govhub_common.service import Consumer
@@ -29,4 +31,6 @@ def consumers(ctx: ServiceContext) -> list[Consumer]:
     return [
         Consumer("facts", PATTERNS, on_event),
         Consumer("contacts", tuple(CHANGE_EVENTS), on_registry_change),
+        # The exchange's catalog: a rule may name a topic as soon as it exists.
+        Consumer("catalog", CATALOG_EVENTS, learn_catalog),
     ]

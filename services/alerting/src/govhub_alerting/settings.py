@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 
-from govhub_alerting.rules.catalog import ExchangeCatalog
 from govhub_common.settings import CommonSettings
 
 
@@ -43,28 +42,7 @@ class AlertingSettings(CommonSettings):
         "so a new or changed rule can be dry-run and backfilled over any topic; 0 keeps them "
         "for ever.",
     )
-    exchange_url: str | None = Field(
-        None,
-        description="Base URL of the exchange service; when set, rules are validated against "
-        "its live catalog (GET /exchange/v1/topics/{code}).",
-    )
-    exchange_client_id: str | None = Field(
-        None, description="OAuth client alerting uses to read the exchange catalog."
-    )
-    exchange_client_secret: SecretStr | None = Field(
-        None, description="Secret of GOVHUB_EXCHANGE_CLIENT_ID."
-    )
 
     @property
     def contact_attributes(self) -> tuple[str, ...]:
         return tuple(self.alerting_registry_attributes)
-
-    def exchange_catalog(self) -> ExchangeCatalog | None:
-        if not self.exchange_url:
-            return None
-        secret = self.exchange_client_secret
-        return ExchangeCatalog(
-            self.exchange_url,
-            self.exchange_client_id,
-            secret.get_secret_value() if secret else None,
-        )

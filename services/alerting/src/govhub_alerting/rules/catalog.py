@@ -1,24 +1,25 @@
 """Which topics and fields exist, so a rule naming an unknown one is refused.
 
 The catalog belongs to the exchange and alerting may not read its tables. Known topics are
-the union of the shipped demo topics (known_topics.yaml), the topics and fields seen in
-record events, and, when GOVHUB_EXCHANGE_URL is set, the exchange's catalog API.
+the union of the shipped demo topics (known_topics.yaml), the topics and data items the
+exchange's catalog events name (govhub_common.catalog_events: a topic is known as soon as
+its creation has reached alerting, before any record) and the fields seen in record events,
+all kept in alerting.known_topics.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
 
-import httpx
 import sqlalchemy as sa
 import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_alerting.rules.model import AbsenceRule, AnyRule, DuplicateRule, referenced_fields
+from govhub_common.catalog_events import topics_of
+from govhub_common.events import CloudEvent
 
 # The registry's subjects, kept in alerting.known_topics under these names (not topic codes:
 # those have no dot) with the attributes seen in their change events.
@@ -74,57 +75,30 @@ async def remember_topic_fields(session: AsyncSession, topic: str, fields: set[s
         )
 
 
-@dataclass(frozen=True)
-class ExchangeCatalog:
-    """Where the live catalog is and the client credentials to read it."""
-
-    url: str
-    client_id: str | None = None
-    client_secret: str | None = None
-
-
-async def _token(client: httpx.AsyncClient, catalog: ExchangeCatalog) -> str | None:
-    if not (catalog.client_id and catalog.client_secret):
-        return None
-    response = await client.post(
-        f"{catalog.url.rstrip('/')}/exchange/v1/oauth/token",
-        data={"grant_type": "client_credentials", "scope": "exchange:catalog"},
-        auth=(catalog.client_id, catalog.client_secret),
-    )
-    if response.status_code != 200:
-        log.warning("exchange refused alerting's client credentials (%s)", response.status_code)
-        return None
-    return str(response.json()["access_token"])
-
-
-async def live_topic_fields(catalog: ExchangeCatalog, topic: str) -> set[str] | None:
-    """The data items of the topic's current schema in the exchange catalog, or None when
-    the catalog cannot say (then the known topics decide)."""
-    url = f"{catalog.url.rstrip('/')}/exchange/v1/topics/{topic}"
-    try:
-        async with httpx.AsyncClient(timeout=5.0) as client:
-            token = await _token(client, catalog)
-            headers = {"Authorization": f"Bearer {token}"} if token else {}
-            response = await client.get(url, headers=headers)
-    except httpx.HTTPError as exc:
-        log.warning("exchange catalog unreachable (%s); using the known topics", exc)
-        return None
-    if response.status_code != 200:
-        if response.status_code != 404:
-            log.warning("exchange catalog answered %s for %s", response.status_code, topic)
-        return None
-    body: Any = response.json()
-    for candidate in (body.get("schema"), body.get("json_schema"), body):
-        if isinstance(candidate, dict) and isinstance(candidate.get("properties"), dict):
-            return set(candidate["properties"])
-    return None
+async def learn_catalog(session: AsyncSession, event: CloudEvent) -> None:
+    """Keep the topics and data items of an exchange catalog event. Items only grow in the
+    exchange's catalog, so the union is right whatever order and however often events come."""
+    for topic in topics_of(event):
+        items = sorted(
+            {i["name"] for i in topic.get("items") or [] if isinstance(i, dict) and i.get("name")}
+        )
+        await session.execute(
+            sa.text(
+                "INSERT INTO alerting.known_topics (topic, fields, source) "
+                "VALUES (:t, CAST(:f AS text[]), 'catalog') ON CONFLICT (topic) DO UPDATE SET "
+                "fields = ARRAY(SELECT DISTINCT unnest(known_topics.fields || EXCLUDED.fields) "
+                "ORDER BY 1), source = 'catalog', updated_at = now() "
+                "WHERE NOT known_topics.fields @> EXCLUDED.fields "
+                "OR known_topics.source <> 'catalog'"
+            ),
+            {"t": topic["code"], "f": items},
+        )
 
 
 async def reference_errors(
     session: AsyncSession,
     rule: AnyRule,
     *,
-    exchange: ExchangeCatalog | None,
     contact_attributes: tuple[str, ...] = DEFAULT_CONTACT_ATTRIBUTES,
 ) -> list[dict[str, str]]:
     """One error per unknown topic, field or registry attribute, with the JSON path of where
@@ -134,19 +108,29 @@ async def reference_errors(
     known: dict[str, set[str]] = {}
     for topic in needed:
         fields = set(shipped_topics().get(topic, ())) | seen.get(topic, set())
-        if exchange:
-            live = await live_topic_fields(exchange, topic)
-            if live is not None:
-                fields |= live
         if fields:
             known[topic] = fields
     errors: list[dict[str, str]] = []
     for path, topic, field in _references(rule):
         if topic not in known:
             if field is None:
-                errors.append({"path": path, "message": f"unknown topic {topic!r}"})
+                errors.append(
+                    {
+                        "path": path,
+                        "message": f"unknown topic {topic!r}: the exchange's catalog has not "
+                        "announced it to alerting (create it at POST /exchange/v1/topics; a "
+                        "topic just created is known once GET /alerting/v1/events/status "
+                        "shows no backlog)",
+                    }
+                )
         elif field is not None and field not in known[topic]:
-            errors.append({"path": path, "message": f"topic {topic!r} has no field {field!r}"})
+            errors.append(
+                {
+                    "path": path,
+                    "message": f"topic {topic!r} has no data item {field!r} in any schema "
+                    "version the exchange's catalog has announced",
+                }
+            )
     if isinstance(rule, AbsenceRule):
         errors += _registry_errors(rule, seen, contact_attributes)
     return errors

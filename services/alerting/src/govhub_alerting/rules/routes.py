@@ -124,7 +124,6 @@ async def _checked_rule(
     await service.check_rule(
         session,
         rule,
-        exchange=settings.exchange_catalog(),
         contact_attributes=settings.contact_attributes,
     )
     return rule

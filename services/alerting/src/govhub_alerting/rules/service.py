@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from govhub_alerting.engine.history import materialize
 from govhub_alerting.rules.catalog import (
     DEFAULT_CONTACT_ATTRIBUTES,
-    ExchangeCatalog,
     reference_errors,
 )
 from govhub_alerting.rules.model import RULE_ADAPTER, AnyRule, pydantic_error_path
@@ -94,12 +93,9 @@ async def check_rule(
     session: AsyncSession,
     rule: AnyRule,
     *,
-    exchange: ExchangeCatalog | None,
     contact_attributes: tuple[str, ...] = DEFAULT_CONTACT_ATTRIBUTES,
 ) -> None:
-    errors = await reference_errors(
-        session, rule, exchange=exchange, contact_attributes=contact_attributes
-    )
+    errors = await reference_errors(session, rule, contact_attributes=contact_attributes)
     if errors:
         raise Problem(
             422,
@@ -276,7 +272,6 @@ async def load_rule_files(
     session: AsyncSession,
     *,
     folders: list[Path],
-    exchange: ExchangeCatalog | None = None,
     contact_attributes: tuple[str, ...] = DEFAULT_CONTACT_ATTRIBUTES,
 ) -> list[str]:
     """Install rules from files: new ones are created; a changed file becomes a new version
@@ -285,9 +280,7 @@ async def load_rule_files(
     for folder in folders:
         for rule in read_rule_files(folder):
             try:
-                await check_rule(
-                    session, rule, exchange=exchange, contact_attributes=contact_attributes
-                )
+                await check_rule(session, rule, contact_attributes=contact_attributes)
             except Problem as problem:
                 log.error("rule %s refused: %s %s", rule.id, problem.detail, problem.errors)
                 continue
