@@ -128,3 +128,44 @@ async def test_a_migration_url_migrates_and_grants_the_applications_own_role(
         await admin.execute(f"DROP OWNED BY {role}")  # its grants: then it can go
         await admin.execute(f"DROP ROLE IF EXISTS {role}")
         await admin.close()
+
+
+async def test_a_hub_that_does_not_migrate_holds_only_the_applications_role(
+    fresh_db_url: str,
+) -> None:
+    # The chart's shape: a migration job migrated and granted; the pods get no owner's URL.
+    import uuid
+
+    role = f"govhub_test_app_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(asyncpg_dsn(fresh_db_url))
+    await admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'app-secret'")
+    try:
+        app_url = (
+            make_url(fresh_db_url)
+            .set(username=role, password="app-secret")
+            .render_as_string(hide_password=False)
+        )
+        # The job: `govhub migrate` with both URLs.
+        async with running_hub(
+            app_url, settings=CommonSettings(database_migration_url=fresh_db_url)
+        ):
+            pass
+        serving = CommonSettings(migrate_on_start=False)
+        assert serving.database_migration_url is None
+        async with running_hub(app_url, settings=serving) as hub:
+            created = await hub.client.post(
+                "/exchange/v1/agencies",
+                json={"code": "t-pods", "name": "x"},
+                headers=hub.operator(),
+            )
+            assert created.status_code == 201, created.text
+            async with hub.runtime.db.session() as session:
+                whoami = await session.execute(sa.text("SELECT current_user"))
+                assert whoami.scalar_one() == role
+        with pytest.raises(DatabaseRoleError, match="GOVHUB_MIGRATE_ON_START"):
+            async with running_hub(fresh_db_url, settings=serving):
+                pass
+    finally:
+        await admin.execute(f"DROP OWNED BY {role}")
+        await admin.execute(f"DROP ROLE IF EXISTS {role}")
+        await admin.close()

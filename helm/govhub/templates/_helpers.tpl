@@ -93,11 +93,13 @@ app.kubernetes.io/part-of: govhub
 Environment from the pre-existing Secrets holding the PostgreSQL URLs: the application's
 (GOVHUB_DATABASE_URL) and, when given, the schemas' owner's (GOVHUB_DATABASE_MIGRATION_URL).
 The migration Job needs both: it migrates as the owner, then grants the application's
-role. The services need both too, for now: each start migrates (nothing left to do after
-the Job) and grants again before the pool connects as the application's role.
+role. The services then hold the application's URL only (GOVHUB_MIGRATE_ON_START=false):
+no pod that serves requests has the owner's credentials. Without a migration Secret, the
+one URL does both everywhere, as before.
+Arguments: dict "root" (the chart's context) and "job" (true for the migration Job).
 */}}
 {{- define "govhub.databaseEnv" -}}
-{{- $db := .Values.database }}
+{{- $db := .root.Values.database }}
 - name: GOVHUB_DATABASE_URL
   valueFrom:
     secretKeyRef:
@@ -107,11 +109,16 @@ the Job) and grants again before the pool connects as the application's role.
 {{- if and (eq . $db.existingSecret) (eq $db.migration.urlKey $db.urlKey) }}
 {{- fail "\n\ngovhub: database.migration names the same Secret and key as database: the application would own its tables. Give GOVHUB_DATABASE_URL the application's own role (docs/deployment.md, Database roles)." }}
 {{- end }}
+{{- if $.job }}
 - name: GOVHUB_DATABASE_MIGRATION_URL
   valueFrom:
     secretKeyRef:
       name: {{ . }}
       key: {{ $db.migration.urlKey }}
+{{- else }}
+- name: GOVHUB_MIGRATE_ON_START
+  value: "false"
+{{- end }}
 {{- end }}
 {{- with $db.appPassword.existingSecret }}
 - name: GOVHUB_DATABASE_APP_PASSWORD

@@ -190,7 +190,23 @@ async def _grant(admin: asyncpg.Connection, role: str, schemas: Sequence[Schema]
                 )
 
 
-async def _refuse_superuser(app_url: str) -> None:
+async def serving_url(database_url: str) -> str:
+    """GOVHUB_DATABASE_URL as it is, when a migration job has migrated and granted
+    (GOVHUB_MIGRATE_ON_START=false): the process holds no owner's credentials at all."""
+    await _refuse_superuser(
+        database_url,
+        "GOVHUB_DATABASE_URL connects as a superuser while GOVHUB_MIGRATE_ON_START is false: "
+        "give the hub the application's own role (docs/deployment.md, Database roles)",
+    )
+    return database_url
+
+
+async def _refuse_superuser(
+    app_url: str,
+    reason: str = "GOVHUB_DATABASE_URL connects as a superuser while "
+    "GOVHUB_DATABASE_MIGRATION_URL is given: the application must have a role of its own "
+    "(docs/deployment.md)",
+) -> None:
     conn = await asyncpg.connect(asyncpg_dsn(app_url))
     try:
         superuser = await conn.fetchval(
@@ -199,7 +215,4 @@ async def _refuse_superuser(app_url: str) -> None:
     finally:
         await conn.close()
     if superuser:
-        raise DatabaseRoleError(
-            "GOVHUB_DATABASE_URL connects as a superuser while GOVHUB_DATABASE_MIGRATION_URL "
-            "is given: the application must have a role of its own (docs/deployment.md)"
-        )
+        raise DatabaseRoleError(reason)

@@ -35,7 +35,7 @@ from govhub_common.metrics import BUS_CONNECTED, initialise_http_routes
 from govhub_common.migrations import upgrade_async
 from govhub_common.outbox import InFlight, OutboxRelay, idempotent
 from govhub_common.problems import install_problem_handlers
-from govhub_common.roles import Schema, application_url, migration_url
+from govhub_common.roles import Schema, application_url, migration_url, serving_url
 from govhub_common.security import KeyPair, TokenVerifier, load_key_pair
 from govhub_common.service import Consumer, ServiceSpec, discover_services
 from govhub_common.settings import CommonSettings
@@ -290,16 +290,20 @@ async def _start(runtime: Runtime, target: str, *, migrate: bool) -> None:
     label = "govhub" if target == ALL else target
     # Migrations as the role that owns the schemas; everything else as the application's
     # own role, which is never a superuser (govhub_common.roles).
-    if migrate:
-        for spec in runtime.services.values():
-            await upgrade_async(
-                spec.migrations, migration_url(settings, runtime.database_url), spec.schema
-            )
-    runtime.database_url = await application_url(
-        settings,
-        runtime.database_url,
-        [Schema(spec.schema, spec.append_only_tables) for spec in runtime.services.values()],
-    )
+    if not settings.migrate_on_start:
+        # A migration job migrated and granted: this process holds the application's role only.
+        runtime.database_url = await serving_url(runtime.database_url)
+    else:
+        if migrate:
+            for spec in runtime.services.values():
+                await upgrade_async(
+                    spec.migrations, migration_url(settings, runtime.database_url), spec.schema
+                )
+        runtime.database_url = await application_url(
+            settings,
+            runtime.database_url,
+            [Schema(spec.schema, spec.append_only_tables) for spec in runtime.services.values()],
+        )
     runtime.db = Database(runtime.database_url, pool_size=settings.db_pool_size)
     runtime.gate = DatabaseGate(runtime.db.ping, service=label)
     runtime.bus = make_bus(settings, target, label)

@@ -36,6 +36,12 @@ class CommonSettings(BaseSettings):
         description="PostgreSQL URL of the role that owns the schemas: it migrates and grants "
         "GOVHUB_DATABASE_URL's role its rights, which then may not be a superuser.",
     )
+    migrate_on_start: bool = Field(
+        True,
+        description="Migrate and grant at every start. false: a migration job has done both "
+        "(`govhub migrate` with GOVHUB_DATABASE_MIGRATION_URL), so the process holds only "
+        "GOVHUB_DATABASE_URL, the application's own role (never a superuser).",
+    )
     database_app_role: str = Field(
         "govhub_app",
         min_length=1,
