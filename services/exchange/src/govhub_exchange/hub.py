@@ -49,28 +49,60 @@ WARNINGS_SCHEMA: dict[str, Any] = {
     ],
 }
 
+# The optional items each later version of hub_warnings adds, in order (a version only adds
+# optional items, so subscribers of earlier items keep receiving them unchanged).
+WARNINGS_VERSIONS: list[dict[str, Any]] = [
+    {  # 2: how a warning was closed, so an agency tells complied-late from false-positive
+        "resolution": {
+            "type": ["string", "null"],
+            "title": "处理结果",
+            "description": "complied_late, exempt, false_positive, penalised or other",
+            "x-sensitivity": "internal",
+        },
+        "resolved_at": {
+            "type": ["string", "null"],
+            "format": "date-time",
+            "title": "办结时间",
+            "x-sensitivity": "internal",
+        },
+    },
+]
+
+_HUB = Principal(HUB_AGENCY, frozenset({"operator"}))
+
 
 async def ensure_warnings_topic(session: AsyncSession) -> None:
-    exists = (
+    """Create hub_warnings on a new hub, and add each version it lacks on an older one."""
+    row = (
         await session.execute(
-            sa.text("SELECT 1 FROM exchange.topics WHERE code = :c"), {"c": WARNINGS_TOPIC}
+            sa.text("SELECT current_version FROM exchange.topics WHERE code = :c FOR UPDATE"),
+            {"c": WARNINGS_TOPIC},
         )
     ).first()
-    if exists:
-        return
-    await catalog.create_topic(
-        session,
-        who=Principal(HUB_AGENCY, frozenset({"operator"})),
-        body=TopicCreate.model_validate(
-            {
-                "code": WARNINGS_TOPIC,
-                "title": "预警信息",
-                "description": "数据中心发出的预警，各部门按订阅接收",
-                "sharing_type": "conditional",
-                "schema": WARNINGS_SCHEMA,
-            }
-        ),
-    )
+    if row is None:
+        await catalog.create_topic(
+            session,
+            who=_HUB,
+            body=TopicCreate.model_validate(
+                {
+                    "code": WARNINGS_TOPIC,
+                    "title": "预警信息",
+                    "description": "数据中心发出的预警，各部门按订阅接收",
+                    "sharing_type": "conditional",
+                    "schema": WARNINGS_SCHEMA,
+                }
+            ),
+        )
+        current_version = 1
+    else:
+        current_version = row.current_version
+    schema = await catalog.topic_schema(session, code=WARNINGS_TOPIC, version=current_version)
+    for added in WARNINGS_VERSIONS:
+        # Judged by the items, not the version number: an operator may have added a version.
+        missing = {name: item for name, item in added.items() if name not in schema["properties"]}
+        if missing:
+            schema = {**schema, "properties": {**schema["properties"], **missing}}
+            await catalog.add_version(session, who=_HUB, code=WARNINGS_TOPIC, schema=schema)
 
 
 def warning_record(index: int, warning: dict[str, Any]) -> Incoming:
@@ -83,6 +115,8 @@ def warning_record(index: int, warning: dict[str, Any]) -> Incoming:
         "status": warning.get("status"),
         "raised_at": warning.get("raised_at"),
         "due_date": warning.get("due_date"),
+        "resolution": warning.get("resolution"),
+        "resolved_at": warning.get("resolved_at"),
     }
     return Incoming(
         index=index,

@@ -47,6 +47,7 @@ def warning_payload(row: Any) -> dict[str, Any]:
         "status": m["status"],
         "resolution": m["resolution"],
         "raised_at": _iso(m["raised_at"]),
+        "resolved_at": _iso(m["resolved_at"]),
         "due_date": _iso(m["due_date"]),
         "evidence": m["evidence"],
     }

@@ -55,7 +55,20 @@ async def list_warnings(
         ),
     ] = None,
     subject: Annotated[
-        str | None, Query(pattern=NO_NUL, description="About this subject (USCC...).")
+        str | None,
+        Query(
+            pattern=NO_NUL,
+            description="About exactly this subject: a USCC or ID number, or for a duplicate "
+            "rule the key and each `same` field joined by `/` (`household/item`).",
+        ),
+    ] = None,
+    subject_key: Annotated[
+        str | None,
+        Query(
+            pattern=NO_NUL,
+            description="About this key: the subject of absence and contradiction warnings, "
+            "the part before `/` of duplicate warnings (a household: all its items).",
+        ),
     ] = None,
     raised_from: Annotated[
         Day | None, Query(alias="from", description="Raised on or after this business date.")
@@ -78,6 +91,7 @@ async def list_warnings(
         raised_from=raised_from,
         raised_to=raised_to,
         subject=subject,
+        subject_key=subject_key,
         after=after[0] if after else None,
         limit=limit + 1,
     )

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_alerting.engine.events import WARNING_COLUMNS, emit_warnings
 from govhub_alerting.rules.service import get_rule
+from govhub_common.db import escape_like
 from govhub_common.problems import Problem, forbidden, not_found
 from govhub_common.security import Principal
 
@@ -41,6 +42,7 @@ async def list_warnings(
     subject: str | None,
     after: int | None,
     limit: int,
+    subject_key: str | None = None,
 ) -> list[Any]:
     """Up to `limit` warnings by id, after the warning `after`, as filtered."""
     conditions = ["true"]
@@ -54,6 +56,16 @@ async def list_warnings(
         if value is not None:
             conditions.append(f"{column} = :{column}")
             params[column] = value
+    if subject_key is not None:
+        # A duplicate rule's subject is the key, then each `same` field, joined by `/`
+        # (household/item): the key is what comes before them. Other rules' subjects are
+        # the key itself, whatever characters it holds.
+        conditions.append(
+            "(subject = :subject_key OR (kind = 'duplicate' "
+            "AND subject LIKE :subject_key_parts ESCAPE '\\'))"
+        )
+        params["subject_key"] = subject_key
+        params["subject_key_parts"] = escape_like(subject_key) + "/%"
     # Dates are business dates (Asia/Shanghai) of raised_at.
     if raised_from is not None:
         conditions.append("(raised_at AT TIME ZONE 'Asia/Shanghai')::date >= :raised_from")

@@ -10,11 +10,15 @@ from govhub_sms.fields import NO_NUL, TEMPLATE_CODE, ParamValue
 Category = Literal["notification", "marketing"]
 # 【name】: 2 to 30 characters, no whitespace or brackets, inside 【】.
 SIGNATURE = r"^【[^【】\s\x00]{2,30}】$"
-# Text with placeholders `{name}` (a parameter name: [a-z][a-z0-9_]*, up to 32 characters)
-# and no other brace.
-BODY = r"^(?:[^{}\x00]|\{[a-z][a-z0-9_]{0,31}\})*$"
+# Text with placeholders `{name}` (a parameter name: [a-z][a-z0-9_]*, up to 32 characters),
+# or `{name:format}` for a date (rendering.DATE_FORMAT), and no other brace.
+BODY = r"^(?:[^{}\x00]|\{[a-z][a-z0-9_]{0,31}(?::(?:[^{}%\x00]|%[Ymd%]|%-[md]){1,40})?\})*$"
 _SIGNATURE_DOC = "The sender's signature, 【name】 (2 to 30 characters inside)."
-_BODY_DOC = "The text; parameters are written `{name}` ([a-z][a-z0-9_]*), no other braces."
+_BODY_DOC = (
+    "The text; parameters are written `{name}` ([a-z][a-z0-9_]*), no other braces. A "
+    "parameter given as a date `YYYY-MM-DD` is written 2008年1月31日 unless the placeholder "
+    "gives a format: `{deadline:%Y-%m-%d}` (%Y %m %d %-m %-d %%)."
+)
 
 
 class TemplateCreate(BaseModel):

@@ -18,6 +18,7 @@ from govhub_sms.templates.rendering import (
     TemplateTextError,
     placeholders,
     render,
+    sample_params,
 )
 from govhub_sms.templates.schemas import TemplateCreate, TemplatePublic, TemplateUpdate
 from govhub_sms.text import count_segments
@@ -52,7 +53,7 @@ class Template:
         )
 
     def public(self) -> TemplatePublic:
-        sample = self.render(dict.fromkeys(self.params, "示例文字")).text
+        sample = self.render(sample_params(self.body)).text
         return TemplatePublic(
             code=self.code,
             title=self.title,
