@@ -133,7 +133,9 @@ async def list_templates(session: AsyncSession, *, limit: int, after: str | None
 async def upsert_template(
     session: AsyncSession, *, data: TemplateCreate, notification_opt_out: bool, replace: bool
 ) -> tuple[Template, bool]:
-    """Create (or with replace=True, overwrite) a template; returns it and whether it is new."""
+    """Create a template through the API, or (replace=True) install it from the startup
+    file: created when new, rewritten when the file changed it, unless the API changed the
+    template since (the API wins, as for rules); returns it and whether it is new."""
     names = _check(data.signature, data.body)
     opt_out = True if data.category == "marketing" else data.opt_out_allowed
     if opt_out is None:
@@ -143,7 +145,7 @@ async def upsert_template(
         "body = EXCLUDED.body, category = EXCLUDED.category, params = EXCLUDED.params, "
         "opt_out_allowed = EXCLUDED.opt_out_allowed, active = true, updated_at = now(), "
         "version = sms.templates.version + 1 "
-        "WHERE (sms.templates.title, sms.templates.signature, sms.templates.body, "
+        "WHERE sms.templates.source = 'file' AND (sms.templates.title, sms.templates.signature, sms.templates.body, "
         "sms.templates.category, sms.templates.opt_out_allowed, sms.templates.active) "
         "IS DISTINCT FROM (EXCLUDED.title, EXCLUDED.signature, EXCLUDED.body, "
         "EXCLUDED.category, EXCLUDED.opt_out_allowed, true)"
@@ -154,8 +156,8 @@ async def upsert_template(
         await session.execute(
             sa.text(
                 "INSERT INTO sms.templates (code, title, signature, body, category, params, "
-                "opt_out_allowed) VALUES (:code, :title, :signature, :body, :category, :params, "
-                f":opt_out) {conflict} RETURNING (xmax = 0) AS created"
+                "opt_out_allowed, source) VALUES (:code, :title, :signature, :body, :category, "
+                f":params, :opt_out, :source) {conflict} RETURNING (xmax = 0) AS created"
             ),
             {
                 "code": data.code,
@@ -165,6 +167,7 @@ async def upsert_template(
                 "category": data.category,
                 "params": names,
                 "opt_out": opt_out,
+                "source": "file" if replace else "api",
             },
         )
     ).first()
@@ -198,7 +201,8 @@ async def update_template(
         sa.text(
             "UPDATE sms.templates SET title = :title, signature = :signature, body = :body, "
             "category = :category, params = :params, opt_out_allowed = :opt_out, "
-            "active = :active, version = version + 1, updated_at = now() WHERE code = :code"
+            "active = :active, version = version + 1, updated_at = now(), source = 'api' "
+            "WHERE code = :code"
         ),
         {
             "code": code,
@@ -221,7 +225,8 @@ async def update_template(
 async def load_template_file(
     session: AsyncSession, *, path: Path, notification_opt_out: bool
 ) -> int:
-    """Upsert the templates of a YAML file (startup); returns how many it holds."""
+    """Install the templates of a YAML file (startup), as upsert_template(replace=True)
+    decides; returns how many it holds."""
     document = yaml.safe_load(await asyncio.to_thread(path.read_text, encoding="utf-8")) or {}
     entries = document.get("templates", [])
     for entry in entries:
