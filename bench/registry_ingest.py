@@ -30,6 +30,7 @@ from govhub_common.testing import create_test_database, drop_test_database
 from govhub_registry.app import SERVICE
 from govhub_registry.consumers import registry_consumers
 from govhub_registry.ingest.mapping import default_mapping
+from govhub_registry.mappings.service import MappingStore, apply_mapping_file
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
@@ -84,7 +85,7 @@ def enterprise_event(rng: random.Random, seq0: int, size: int) -> CloudEvent:
 
 class _Ctx:
     def __init__(self) -> None:
-        self.state = {"mapping": default_mapping()}
+        self.state = {"mapping": MappingStore(derived_from_id=default_mapping().derived_from_id)}
 
 
 async def run(events: int, size: int, concurrency: int = 2) -> None:
@@ -93,7 +94,10 @@ async def run(events: int, size: int, concurrency: int = 2) -> None:
     try:
         await upgrade_async(SERVICE.migrations, url, SERVICE.schema)
         db = Database(url, pool_size=max(2, concurrency))
-        [consumer] = registry_consumers(_Ctx())  # type: ignore[arg-type]
+        # As the registry's startup does: the file seeds the mapping rows ingest reads.
+        async with db.session() as session:
+            await apply_mapping_file(session, default_mapping())
+        consumer = registry_consumers(_Ctx())[0]  # type: ignore[arg-type]
         handle = idempotent(
             db, "registry", "registry.records", consumer.handler, service="registry"
         )

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from govhub_common.events import CloudEvent
 from govhub_common.metrics import EVENTS_CONSUMED
 from govhub_common.testing import Hub, wait_for
+from govhub_registry.ingest.mapping import default_mapping
 
 GROUP = "registry.records"
 BASE = "/registry/v1/events/dead-letters"
@@ -23,7 +24,7 @@ def any_hub(request: pytest.FixtureRequest) -> Hub:
 
 
 def record_event(hub: Hub, event_id: str, records: object) -> CloudEvent:
-    topic = next(iter(hub.runtime.context("registry").state["mapping"].topics))
+    topic = next(iter(default_mapping().topics))
     return CloudEvent(
         id=event_id,
         source="govhub/exchange",

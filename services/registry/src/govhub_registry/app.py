@@ -17,6 +17,7 @@ from govhub_registry.access.policy import load_access_policy
 from govhub_registry.consumers import registry_consumers
 from govhub_registry.ingest.mapping import load_mapping
 from govhub_registry.lookup.fast_path import LookupFastPath
+from govhub_registry.mappings.service import MappingStore, apply_mapping_file
 from govhub_registry.metrics import CONFLICTS_OPEN, MATCH_REVIEW_PENDING
 from govhub_registry.settings import RegistrySettings
 
@@ -25,7 +26,12 @@ SCHEMA = "registry"
 
 async def startup(ctx: ServiceContext) -> None:
     settings: RegistrySettings = ctx.settings
-    ctx.state["mapping"] = load_mapping(settings.registry_mapping_file)
+    # The file seeds the mappings the API manages: applied at each start, it never
+    # overwrites a topic whose mapping was changed or removed through the API.
+    file_mapping = load_mapping(settings.registry_mapping_file)
+    async with ctx.db.session() as session:
+        await apply_mapping_file(session, file_mapping)
+    ctx.state["mapping"] = MappingStore(derived_from_id=file_mapping.derived_from_id)
     ctx.state["access_policy"] = load_access_policy(settings.registry_access_policy_file)
     # Lookups by ID read and log in one statement on a plain asyncpg pool: one round trip
     # instead of a session's ping, BEGIN, read, log and COMMIT.
@@ -67,9 +73,10 @@ async def refresh_gauges(ctx: ServiceContext) -> None:
 
 
 def _routers() -> list[APIRouter]:
+    from govhub_registry.mappings.routes import router as mappings
     from govhub_registry.routes import router
 
-    return [router]
+    return [router, mappings]
 
 
 def _cli() -> typer.Typer:

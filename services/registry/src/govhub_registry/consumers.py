@@ -1,23 +1,35 @@
-"""Bus handlers: exchange records of mapped topics feed the golden records."""
+"""Bus handlers: exchange records of mapped topics feed the golden records; the exchange's
+catalog events keep the registry's copy of the catalog that mappings are checked against."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from govhub_common.catalog_events import CATALOG_EVENTS
 from govhub_common.events import CloudEvent
 from govhub_common.runtime import ServiceContext
 from govhub_common.service import Consumer
-from govhub_registry.ingest.mapping import Mapping
 from govhub_registry.ingest.service import ingest_published
+from govhub_registry.mappings.service import MappingStore, learn_catalog
 
 
 def registry_consumers(ctx: ServiceContext) -> list[Consumer]:
-    mapping: Mapping = ctx.state["mapping"]
+    store: MappingStore = ctx.state["mapping"]
 
     async def on_records(session: AsyncSession, event: CloudEvent) -> None:
-        # The runtime wraps this in the inbox transaction: a replayed event is a no-op.
+        # The runtime wraps this in the inbox transaction: a replayed event is a no-op. The
+        # topic's mapping is read in that transaction, so a mapping changed through the API
+        # applies to every record ingested after the change commits.
         if isinstance(event.data, dict):
-            await ingest_published(session, event_data=event.data, mapping=mapping)
+            mapping = await store.topic(session, str(event.data.get("topic", "")))
+            if mapping is not None:
+                await ingest_published(session, event_data=event.data, mapping=mapping)
 
-    patterns = [f"exchange.record.published.{topic}" for topic in mapping.topics]
-    return [Consumer("records", patterns, on_records)]
+    async def on_catalog(session: AsyncSession, event: CloudEvent) -> None:
+        await learn_catalog(session, event)
+
+    # Every topic's records: a mapping may be created for any topic at any time.
+    return [
+        Consumer("records", ["exchange.record.published.*"], on_records),
+        Consumer("catalog", list(CATALOG_EVENTS), on_catalog),
+    ]

@@ -22,6 +22,7 @@ from govhub_registry.access.policy import REPRESENTATIVE_ID, AccessPolicy, View
 from govhub_registry.conflicts import service as conflicts
 from govhub_registry.ingest.mapping import Mapping
 from govhub_registry.lookup import service as lookup
+from govhub_registry.mappings.service import MappingStore
 from govhub_registry.matching import review
 from govhub_registry.matching.service import list_decisions
 from govhub_registry.schemas import (
@@ -87,8 +88,10 @@ async def _policy(request: Request) -> AccessPolicy:
     return request.app.state.context.state["access_policy"]
 
 
-async def _mapping(request: Request) -> Mapping:
-    return request.app.state.context.state["mapping"]
+async def _mapping(request: Request, session: SessionDep) -> Mapping:
+    """The current mappings, as stored (govhub_registry.mappings)."""
+    store: MappingStore = request.app.state.context.state["mapping"]
+    return await store.snapshot(session)
 
 
 PolicyDep = Annotated[AccessPolicy, Depends(_policy)]

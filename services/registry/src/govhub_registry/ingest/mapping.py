@@ -1,7 +1,9 @@
-"""The declared mapping from exchange topics to registry subjects (YAML, validated).
+"""The declared mapping from exchange topics to registry subjects (validated).
 
-`default_mapping.yaml` beside this file covers the demo city's topics; a deployment may
-point `GOVHUB_REGISTRY_MAPPING_FILE` at its own.
+One topic's mapping (`TopicMapping`) is what the registry's API creates and versions
+(govhub_registry.mappings); a mapping file holds several under `topics`. The file is
+applied at startup: `default_mapping.yaml` beside this file covers the demo city's topics,
+and a deployment may point `GOVHUB_REGISTRY_MAPPING_FILE` at its own.
 """
 
 from __future__ import annotations
@@ -10,16 +12,20 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from govhub_common.clock import business_date
 from govhub_common.identifiers import is_valid_ric, is_valid_uscc, normalize_mobile
+from govhub_common.inputs import INTEGER_MAX, NO_NUL
 
 SubjectKind = Literal["legal_entity", "person"]
 DEFAULT_MAPPING = Path(__file__).with_name("default_mapping.yaml")
+# A data item's name, an attribute's name, a constant: text PostgreSQL can hold.
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]
+Value = Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL)]
 
 
 class AttributeRule(BaseModel):
@@ -28,11 +34,11 @@ class AttributeRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    field: str | None = None
-    value: str | None = None
-    values: dict[str, str] | None = None
-    default: str | None = None
-    rank: int = Field(ge=0)
+    field: Name | None = None
+    value: Value | None = None
+    values: dict[Value, Value] | None = None
+    default: Value | None = None
+    rank: int = Field(ge=0, le=INTEGER_MAX)
     type: Literal["text", "mobile"] = "text"
 
     @model_validator(mode="after")
@@ -46,12 +52,12 @@ class FactRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["registration", "deregistration", "death", "benefit"]
-    registration: str | None = None  # the registration kind (business_licence, pension ...)
-    reference: str | None = None  # field holding the agency's own number
-    start_date: str | None = None
-    end_date: str | None = None
-    date: str | None = None
-    details: list[str] = []
+    registration: Name | None = None  # the registration kind (business_licence, pension ...)
+    reference: Name | None = None  # field holding the agency's own number
+    start_date: Name | None = None
+    end_date: Name | None = None
+    date: Name | None = None
+    details: list[Name] = Field(default=[], max_length=100)
 
     @model_validator(mode="after")
     def _complete(self) -> FactRule:
@@ -66,9 +72,9 @@ class TopicMapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     subject: SubjectKind
-    key: str
-    valid_from: str | None = None  # date field; the record's business time otherwise
-    attributes: dict[str, AttributeRule] = {}
+    key: Name
+    valid_from: Name | None = None  # date field; the record's business time otherwise
+    attributes: dict[Name, AttributeRule] = {}
     fact: FactRule | None = None
 
 
