@@ -11,7 +11,9 @@ class RegistrySettings(CommonSettings):
     """Settings of the registry service (prefix GOVHUB_)."""
 
     registry_mapping_file: Path | None = Field(
-        None, description="Topic-to-registry mapping (YAML); unset: the demo city's default."
+        None,
+        description="Topic-to-registry mappings (YAML) applied at each start; a topic whose "
+        "mapping was changed through the API keeps the API's. Unset: the demo city's default.",
     )
     registry_access_policy_file: Path | None = Field(
         None, description="Which agency sees which attributes (YAML); unset: the default."
