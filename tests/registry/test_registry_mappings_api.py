@@ -12,7 +12,7 @@ import pytest
 import yaml
 from registry_helpers import make_uscc
 
-from govhub_common.testing import Hub, running_hub
+from govhub_common.testing import Hub, running_hub, wait_for
 from govhub_registry.ingest.mapping import DEFAULT_MAPPING
 
 EXCHANGE = "/exchange/v1"
@@ -208,3 +208,36 @@ async def test_a_restart_keeps_the_api_mapping_over_the_file(
             ("file", False),
             ("api", True),
         ]
+
+
+@pytest.mark.rabbitmq
+async def test_a_topic_created_a_moment_ago_is_mapped_through_rabbitmq(rabbit_hub: Hub) -> None:
+    """The catalog event and the records travel through the real broker: the registry's
+    `registry.catalog` and `registry.records` groups are bound to them."""
+    hub = rabbit_hub
+    agency, topic = await new_topic(hub)
+
+    async def mapped() -> bool:
+        reply = await hub.client.post(
+            MAPPINGS, json={"topic": topic, **FIRM_MAPPING}, headers=hub.operator()
+        )
+        # 422 until the catalog event has been consumed; nothing is stored meanwhile.
+        assert reply.status_code in (201, 422), reply.text
+        return reply.status_code == 201
+
+    await wait_for(mapped, timeout=20)
+    uscc = make_uscc()
+    data = {"credit_code": uscc, "firm_name": "某市快递服务有限公司", "opened_on": "2024-06-01"}
+    reply = await hub.client.post(
+        f"{EXCHANGE}/topics/{topic}/records",
+        json=[{"record_id": "q1", "data": data}],
+        headers=hub.auth(agency, *AGENCY_SCOPES),
+    )
+    assert reply.status_code == 200, reply.text
+
+    async def looked_up() -> dict[str, Any] | None:
+        entity = await hub.client.get(f"/registry/v1/legal-entities/{uscc}", headers=hub.operator())
+        return entity.json() if entity.status_code == 200 else None
+
+    body = await wait_for(looked_up, timeout=20)
+    assert body["attributes"]["name"] == "某市快递服务有限公司"

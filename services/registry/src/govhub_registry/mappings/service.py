@@ -171,7 +171,10 @@ async def check_against_catalog(
         errors = [
             {
                 "path": topic_path,
-                "message": f"the exchange's catalog has no topic {topic} (yet)",
+                "message": f"unknown topic {topic!r}: the exchange's catalog has not "
+                "announced it to the registry (create it at POST /exchange/v1/topics; a "
+                "topic just created is known once GET /registry/v1/events/status shows no "
+                "backlog)",
                 "type": "unknown_topic",
             }
         ]
