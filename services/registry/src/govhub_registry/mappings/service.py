@@ -236,20 +236,34 @@ async def _current(session: AsyncSession, topic: str, *, lock: bool = False) -> 
 
 
 async def _new_version(
-    session: AsyncSession, *, topic: str, rule: TopicMapping | None, source: str, actor: str
-) -> int:
+    session: AsyncSession,
+    *,
+    topic: str,
+    rule: TopicMapping | None,
+    source: str,
+    actor: str,
+    first: bool = False,
+) -> int | None:
+    """The topic's next version; with `first`, version 1 only (None when another request
+    made the topic's row meanwhile)."""
+    on_conflict = (
+        "DO NOTHING"
+        if first
+        else "DO UPDATE SET current_version = registry.topic_mapping.current_version + 1, "
+        "source = excluded.source, updated_by = excluded.updated_by, updated_at = now()"
+    )
     version = (
         await session.execute(
             sa.text(
                 "INSERT INTO registry.topic_mapping (topic, current_version, source, updated_by) "
-                "VALUES (:t, 1, :s, :a) ON CONFLICT (topic) DO UPDATE SET "
-                "current_version = registry.topic_mapping.current_version + 1, "
-                "source = excluded.source, updated_by = excluded.updated_by, updated_at = now() "
+                f"VALUES (:t, 1, :s, :a) ON CONFLICT (topic) {on_conflict} "
                 "RETURNING current_version"
             ),
             {"t": topic, "s": source, "a": actor},
         )
-    ).scalar_one()
+    ).scalar_one_or_none()
+    if version is None:
+        return None
     await session.execute(
         sa.text(
             "INSERT INTO registry.topic_mapping_version "
@@ -272,14 +286,20 @@ async def create_mapping(
     session: AsyncSession, *, topic: str, rule: TopicMapping, actor: str, source: str = API
 ) -> StoredMapping:
     row = await _current(session, topic, lock=True)
-    if row is not None and row.definition is not None:
+    stored = row is None or row.definition is None
+    if stored:
+        # A topic never mapped: version 1, unless a concurrent create made it first.
+        version = await _new_version(
+            session, topic=topic, rule=rule, source=source, actor=actor, first=row is None
+        )
+        stored = version is not None
+    if not stored:
         raise Problem(
             409,
             "conflict",
             f"topic {topic} has a mapping; change it with PUT /v1/mappings/{topic}",
             errors=[{"path": "$.topic", "message": "already mapped"}],
         )
-    await _new_version(session, topic=topic, rule=rule, source=source, actor=actor)
     return await get_mapping(session, topic=topic)
 
 
