@@ -30,11 +30,6 @@ SERVICES = {
     "alerting": "/alerting",
     "sms-gateway": "/sms",
 }
-# A hub driven by a simulation: no scheduler acting on the wall clock.
-SIMULATION_ENV = {
-    "GOVHUB_ALERTING_SWEEP_INTERVAL_SECONDS": "0",
-    "GOVHUB_SMS_SENDER_ENABLED": "false",
-}
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -47,7 +42,7 @@ def free_port() -> int:
 
 def base_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOVHUB_")}
-    env.update(GOVHUB_HOME=str(home), GOVHUB_LOG_LEVEL="WARNING", **SIMULATION_ENV, **extra)
+    env.update(GOVHUB_HOME=str(home), GOVHUB_LOG_LEVEL="WARNING", **extra)
     return env
 
 
@@ -129,7 +124,8 @@ def test_a_year_in_split_mode_on_rabbitmq(
     for target, prefix in SERVICES.items():
         port = free_port()
         proc = subprocess.Popen(
-            [*GOVHUB, "run", "--target", target, "--port", str(port)],
+            # Simulation mode: no scheduler follows the wall clock; the demo drives time.
+            [*GOVHUB, "run", "--simulate", "--target", target, "--port", str(port)],
             env=env,
             stdout=subprocess.DEVNULL,
         )

@@ -60,10 +60,23 @@ def run(
             "process uses one core). They share the outboxes, inboxes and timers in PostgreSQL.",
         ),
     ] = 1,
+    simulate: Annotated[
+        bool,
+        typer.Option(
+            "--simulate",
+            help="Simulation mode (GOVHUB_SIMULATE=true): no scheduler follows the wall clock; "
+            "time moves only with the `as_of` of POST /alerting/v1/evaluate and "
+            "/sms/v1/dispatch and the business_time of published records.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the hub (all services in one process) or one service (split mode)."""
     import uvicorn
 
+    if simulate:
+        # Through the environment, so that the services' settings and --workers children
+        # read it as the runtime does.
+        os.environ["GOVHUB_SIMULATE"] = "true"
     settings = CommonSettings()
     configure_logging(settings.log_level, settings.log_format, mask_uscc=settings.mask_uscc)
     try:
@@ -81,6 +94,11 @@ def run(
     console.print(
         f"govhub {target} listening on http://{host}:{port}  (OpenAPI: http://{host}:{port}/<service>/docs)"
     )
+    if settings.simulate:
+        console.print(
+            "[yellow]simulation mode: no scheduler follows the wall clock; drive time with "
+            "POST /alerting/v1/evaluate and /sms/v1/dispatch (docs/operations.md)[/]"
+        )
     metrics_host = settings.metrics_host or host
     if settings.metrics_port is not None:
         if settings.metrics_port == port:

@@ -30,10 +30,14 @@ def start_of_business_day(day: date) -> datetime:
 
 
 class Clock:
-    """A clock that can be pinned, so a simulation replays a year in minutes."""
+    """The hub's business clock: the wall clock in service; in simulation mode
+    (GOVHUB_SIMULATE) the time the simulation drove it to, so a year replays in minutes and
+    every time the hub stamps (a warning raised or resolved, a case moved, a message
+    queued or sent) is a time of the replayed year."""
 
-    def __init__(self, fixed: datetime | None = None) -> None:
+    def __init__(self, fixed: datetime | None = None, *, simulated: bool = False) -> None:
         self._fixed = ensure_utc(fixed) if fixed else None
+        self.simulated = simulated
 
     def now(self) -> datetime:
         return self._fixed or utcnow()
@@ -43,3 +47,17 @@ class Clock:
 
     def set(self, moment: datetime) -> None:
         self._fixed = ensure_utc(moment)
+
+    def drive(self, moment: datetime) -> None:
+        """A simulation says what time it is (an `as_of` it passed): the clock reads that
+        time from now on. In service the wall clock is never moved."""
+        if self.simulated:
+            self.set(moment)
+
+    def stamp(self, *moments: datetime | None) -> datetime:
+        """The time to stamp an effect of records with: in simulation the latest of their
+        business times (the replayed moment they happened), else now()."""
+        known = [ensure_utc(m) for m in moments if m is not None]
+        if self.simulated and known:
+            return max(known)
+        return self.now()

@@ -1,10 +1,12 @@
-"""`govhub events`: an operator's view of a running hub's dead letters, and their re-drive.
+"""`govhub events`: an operator's view of a running hub's events: wait until it has settled,
+list dead letters and re-drive them.
 
 Talks to the hub's HTTP API (`/<prefix>/v1/events/dead-letters`) with an operator token,
 given as `--token` or obtained with the operator client's credentials."""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 import httpx
@@ -16,7 +18,7 @@ from govhub_common.service import discover_services
 
 events_app = typer.Typer(
     name="events",
-    help="Dead-lettered events of a running hub: list and re-drive.",
+    help="Events of a running hub: wait until settled; dead letters: list and re-drive.",
     no_args_is_help=True,
 )
 out = Console()
@@ -44,20 +46,21 @@ def _prefix(service: str) -> str:
 
 
 def _client(url: str, token: str | None, client_id: str, secret: str | None) -> httpx.Client:
-    client = httpx.Client(base_url=url.rstrip("/"), timeout=60)
+    base_url = url.rstrip("/")
     if token is None:
         if secret is None:
             err.print("[red]give --token, or --client-id and --client-secret[/]")
             raise typer.Exit(2)
-        reply = client.post(
-            "/exchange/v1/oauth/token",
+        # A client of its own: the one returned is opened by the caller's `with`, which
+        # httpx refuses on a client that has already sent a request.
+        reply = httpx.post(
+            f"{base_url}/exchange/v1/oauth/token",
             data={"grant_type": "client_credentials", "scope": "operator"},
             auth=(client_id, secret),
+            timeout=60,
         )
-        _check(reply)
-        token = reply.json()["access_token"]
-    client.headers["Authorization"] = f"Bearer {token}"
-    return client
+        token = _check(reply)["access_token"]
+    return httpx.Client(base_url=base_url, timeout=60, headers={"Authorization": f"Bearer {token}"})
 
 
 def _check(reply: httpx.Response) -> dict[str, Any]:
@@ -131,3 +134,35 @@ def redrive(
             client.post(f"{_prefix(service)}/v1/events/dead-letters/redrive", json=body)
         )
     out.print(f"re-drove {result['redriven']} events of {group}; {result['remaining']} remain")
+
+
+@events_app.command("wait")
+def wait(
+    url: UrlOption = "http://127.0.0.1:8000",
+    timeout: Annotated[
+        float, typer.Option(min=0, help="Give up (exit 1) after this many seconds.")
+    ] = 300.0,
+    token: TokenOption = None,
+    client_id: ClientIdOption = "operator",
+    client_secret: SecretOption = None,
+) -> None:
+    """Wait until the hub has settled: every service's outbox and consumer queues empty and
+    no handler running, twice in a row (so events caused by events are caught too). A
+    simulation runs it after publishing a day and before it moves the clock."""
+    deadline = time.monotonic() + timeout
+    with _client(url, token, client_id, client_secret) as client:
+        quiet = 0
+        while True:
+            statuses = [
+                _check(client.get(f"{spec.prefix}/v1/events/status"))
+                for spec in discover_services().values()
+            ]
+            quiet = quiet + 1 if all(s["idle"] for s in statuses) else 0
+            if quiet >= 2:
+                out.print("settled")
+                return
+            if time.monotonic() > deadline:
+                busy = ", ".join(s["service"] for s in statuses if not s["idle"])
+                err.print(f"[red]not settled after {timeout:g}s: {busy or 'still changing'}[/]")
+                raise typer.Exit(1)
+            time.sleep(0.05 if quiet else 0.2)

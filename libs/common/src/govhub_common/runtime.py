@@ -180,7 +180,7 @@ def create_app(
         database_url=database_url,
         keys=keys,
         verifier=TokenVerifier(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
-        clock=clock or Clock(),
+        clock=clock or Clock(simulated=settings.simulate),
     )
     for spec in services.values():
         runtime.contexts[spec.name] = ServiceContext(runtime, spec, spec.settings_class())

@@ -128,6 +128,14 @@ class CommonSettings(BaseSettings):
     metrics_host: str | None = Field(
         None, description="Interface of the metrics port; unset: the API's (`--host`)."
     )
+    simulate: bool = Field(
+        False,
+        description="Simulation mode (`govhub run --simulate`): no scheduler follows the wall "
+        "clock (alerting's sweep, the SMS sender's rounds and quiet hours wait for "
+        '`POST /alerting/v1/evaluate` and `POST /sms/v1/dispatch` "as of" a time), and the '
+        "hub stamps warnings, cases and messages with the business time the simulation "
+        "drives it to (docs/operations.md, Simulating and replaying). Never in production.",
+    )
     service_name: str = Field("govhub", description="CloudEvents source and metrics label.")
     worker_target: str = Field(
         "all", description="Internal: the target each `govhub run --workers N` process hosts."
@@ -160,6 +168,9 @@ class CommonSettings(BaseSettings):
             raise ValueError("production refuses development defaults; set " + ", ".join(missing))
         if self.amqp_delete_queues_at_stop:
             raise ValueError("production refuses GOVHUB_AMQP_DELETE_QUEUES_AT_STOP")
+        if self.simulate:
+            # Its clock is driven by whoever calls evaluate/dispatch: never a real city's.
+            raise ValueError("production refuses GOVHUB_SIMULATE")
         secret = self.operator_bootstrap_secret
         if secret is not None and len(secret.get_secret_value()) < 24:
             raise ValueError("GOVHUB_OPERATOR_BOOTSTRAP_SECRET must be at least 24 characters")

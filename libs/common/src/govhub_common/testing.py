@@ -17,7 +17,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -277,6 +277,7 @@ class HubProcess:
         *,
         target: str = ALL,
         env: dict[str, str] | None = None,
+        args: Sequence[str] = (),
     ) -> None:
         import sys
 
@@ -284,6 +285,7 @@ class HubProcess:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.target = target
+        self.args = list(args)  # more `govhub run` options (e.g. --simulate)
         self.env = {
             **os.environ,
             "GOVHUB_HOME": str(self.home),
@@ -300,7 +302,7 @@ class HubProcess:
 
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
-                [self.govhub, "run", "--target", self.target, "--port", str(self.port)],
+                [self.govhub, "run", "--target", self.target, "--port", str(self.port), *self.args],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

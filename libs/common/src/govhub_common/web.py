@@ -227,17 +227,24 @@ async def service_events_status(runtime: Any, spec: Any) -> dict[str, Any]:
     return {"service": spec.name, "outbox_pending": pending, "consumers": consumers, "idle": idle}
 
 
-def events_status_router(spec: Any) -> APIRouter:
-    """`GET /<prefix>/v1/events/status` (operator): one service's catch-up state.
+def clock_status(runtime: Any) -> dict[str, Any]:
+    """The process's business clock as the events status shows it."""
+    return {"simulated": runtime.clock.simulated, "now": runtime.clock.now().isoformat()}
 
-    A simulation waits for every service to be idle before it moves the clock; operators
-    see where events are stuck.
-    """
+
+def events_status_router(spec: Any) -> APIRouter:
+    """`GET /<prefix>/v1/events/status` (operator): one service's catch-up state."""
     router = APIRouter(tags=["events"])
 
     @router.get("/v1/events/status", summary="Outbox and consumer backlog of this service")
     async def events_status(request: Request, operator: Operator) -> dict[str, Any]:
-        return await service_events_status(request.app.state.runtime, spec)
+        """`idle` is true when this service's outbox is empty, its consumers' queues are
+        empty and no handler is running in the process that answers. A simulation (or a
+        test) waits until every service answers idle twice in a row before it moves the
+        clock (`govhub events wait`); operators see where events are stuck. `clock` is the
+        answering process's business clock: `simulated` in simulation mode, and its time."""
+        runtime = request.app.state.runtime
+        return {**await service_events_status(runtime, spec), "clock": clock_status(runtime)}
 
     return router
 
@@ -248,10 +255,16 @@ def process_events_router() -> APIRouter:
 
     @router.get("/events/status", summary="Outbox and consumer backlog of this process")
     async def events_status(request: Request, operator: Operator) -> dict[str, Any]:
+        """Every service this process hosts, as `/<prefix>/v1/events/status` answers each;
+        `idle` when all are. `clock` is the process's business clock."""
         runtime = request.app.state.runtime
         services = [
             await service_events_status(runtime, spec) for spec in runtime.services.values()
         ]
-        return {"services": services, "idle": all(s["idle"] for s in services)}
+        return {
+            "services": services,
+            "idle": all(s["idle"] for s in services),
+            "clock": clock_status(runtime),
+        }
 
     return router

@@ -21,12 +21,6 @@ console = Console()
 
 DEMO_DATABASE = "govhub_demo"
 
-# What a hub driven by a simulation needs: no scheduler acting on the wall clock.
-SIMULATION_SETTINGS = {
-    "GOVHUB_ALERTING_SWEEP_INTERVAL_SECONDS": "0",
-    "GOVHUB_SMS_SENDER_ENABLED": "false",
-}
-
 
 def command(
     scale: Annotated[
@@ -54,6 +48,10 @@ def command(
 ) -> None:
     """Seed a city (agencies, topics, subscriptions) and replay a year of its records through
     the hub's HTTP APIs, then report the hub's figures beside the founding document's."""
+    if url is None:
+        # The hub started here runs in simulation mode: the replay moves its clock itself
+        # (evaluate and dispatch "as of" each day), and no scheduler follows the wall clock.
+        os.environ["GOVHUB_SIMULATE"] = "true"
     settings = CommonSettings()
     try:
         ok = asyncio.run(
@@ -97,6 +95,13 @@ async def _main(
         url = f"http://{host}:{port}"
     hub = HubClient(parse_urls(url), _operator_secret(settings))
     try:
+        if not await hub.simulated():
+            console.print(
+                f"[red]the hub at {url} is not in simulation mode: its schedulers follow the "
+                "wall clock and would fire the replayed year's deadlines at once. Start it "
+                "with `govhub run --simulate` (GOVHUB_SIMULATE=true).[/]"
+            )
+            return False
         with Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
@@ -179,10 +184,6 @@ async def _start_hub(
     from govhub_common.testing import drop_test_database
 
     configure_logging(os.environ.get("GOVHUB_LOG_LEVEL", "WARNING"), settings.log_format)
-    # The simulation moves time itself (evaluate and dispatch "as of" each day): the
-    # services' wall-clock schedulers would fire every 2008 timer at once.
-    for name, value in SIMULATION_SETTINGS.items():
-        os.environ.setdefault(name, value)
     if settings.database_url:
         admin_url = settings.database_url
     else:

@@ -88,6 +88,13 @@ class HubClient:
             if not cursor or not body["data"]:
                 return items
 
+    async def simulated(self) -> bool:
+        """Does every process of the hub run in simulation mode?"""
+        statuses = [
+            (await self.call("GET", "/events/status", via=prefix)).json() for prefix in self._http
+        ]
+        return all(s.get("clock", {}).get("simulated") for s in statuses)
+
     async def settle(self, *, timeout: float = 300.0) -> None:
         """Wait until every hub process is idle (empty outboxes, empty queues, no handler
         running), twice in a row, so events caused by events are caught too."""

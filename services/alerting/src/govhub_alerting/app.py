@@ -51,7 +51,8 @@ async def startup(ctx: ServiceContext) -> None:
 async def scheduler(ctx: ServiceContext) -> None:
     """Fire due timers as of now() on a schedule; replicas share the work (SKIP LOCKED)."""
     settings: AlertingSettings = ctx.settings
-    if settings.alerting_sweep_interval_seconds <= 0:
+    # In simulation mode timers fire only when POST /v1/evaluate says what time it is.
+    if settings.alerting_sweep_interval_seconds <= 0 or ctx.clock.simulated:
         return
     while True:
         await sweep(

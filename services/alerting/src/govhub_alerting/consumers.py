@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_alerting.engine.contacts import CHANGE_EVENTS, ingest_registry_change
-from govhub_alerting.engine.ingest import ingest_event
+from govhub_alerting.engine.ingest import business_times_of, ingest_event
 from govhub_alerting.rules.catalog import learn_catalog
 from govhub_alerting.settings import AlertingSettings
 from govhub_common.catalog_events import CATALOG_EVENTS
@@ -22,7 +22,10 @@ def consumers(ctx: ServiceContext) -> list[Consumer]:
     contact_attributes = tuple(settings.alerting_registry_attributes)
 
     async def on_event(session: AsyncSession, event: CloudEvent) -> None:
-        await ingest_event(session, event, now=ctx.clock.now())
+        # In simulation mode a warning raised or resolved by records is stamped with their
+        # business time (the replayed moment), not the wall clock's.
+        now = ctx.clock.stamp(*business_times_of(event))
+        await ingest_event(session, event, now=now)
 
     async def on_registry_change(session: AsyncSession, event: CloudEvent) -> None:
         await ingest_registry_change(session, event, attributes=contact_attributes)

@@ -53,7 +53,9 @@ async def shutdown(ctx: ServiceContext) -> None:
 async def sender(ctx: ServiceContext) -> None:
     from govhub_sms.sending.sender import run_sender
 
-    if ctx.settings.sms_sender_enabled:
+    # In simulation mode messages go out only when POST /v1/dispatch says what time it is
+    # (quiet hours and schedules judged as of that time, never the wall clock's).
+    if ctx.settings.sms_sender_enabled and not ctx.clock.simulated:
         await run_sender(ctx)
 
 

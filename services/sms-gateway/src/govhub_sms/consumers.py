@@ -48,7 +48,8 @@ def reminder_consumer(ctx: ServiceContext) -> Consumer:
             session,
             agency=settings.sms_hub_agency,
             submissions=submissions,
-            as_of=ctx.clock.now(),
+            # In simulation mode a reminder is queued at the replayed time it fell due.
+            as_of=ctx.clock.stamp(*(sub.due_at for sub in submissions)),
             ttl=timedelta(hours=settings.sms_message_ttl_hours),
         )
         for sub, outcome in zip(submissions, outcomes, strict=True):

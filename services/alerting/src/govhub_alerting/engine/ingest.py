@@ -6,6 +6,7 @@ inserts nothing and therefore changes nothing downstream.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -61,6 +62,20 @@ def records_of(event: CloudEvent) -> tuple[str, list[IncomingRecord]] | None:
             "event %s: %d records without a seq or data skipped", event.id, len(raw) - len(records)
         )
     return topic, records
+
+
+def business_times_of(event: CloudEvent) -> list[datetime]:
+    """The business times the published records of an event carry (those that give one)."""
+    data = event.data if isinstance(event.data, dict) else {}
+    if event.type != "exchange.record.published":
+        return []
+    times = []
+    for record in _dicts(data.get("records")):
+        value = record.get("business_time")
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                times.append(datetime.fromisoformat(value))
+    return times
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:

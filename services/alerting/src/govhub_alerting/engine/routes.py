@@ -26,10 +26,14 @@ async def evaluate_timers(
 ) -> EvaluateResult:
     """Fire every deadline and reminder timer due up to `as_of` (default now), as the
     scheduler does on its own: missed deadlines raise warnings, due reminders are emitted
-    as `alerting.reminder.due`. A simulation advances the hub's time with it. Timers fire
+    as `alerting.reminder.due`. A simulation advances the hub's time with it: in
+    simulation mode (GOVHUB_SIMULATE) alerting's business clock reads `as_of` afterwards,
+    so cases moved until the next call are stamped with it. Timers fire
     once: a second call as of the same time fires nothing."""
     # Each batch commits on its own (not the request's transaction): a crash keeps what fired.
     as_of = ensure_utc(body.as_of) if body.as_of else ctx.clock.now()
+    # In simulation mode this is how the simulation says what time it is.
+    ctx.clock.drive(as_of)
     result = await sweep(
         ctx.db,
         as_of=as_of,

@@ -313,6 +313,8 @@ async def dispatch_messages(body: DispatchRequest, request: Request, _: Operator
             errors=[{"path": "$.as_of", "message": "must lie between the years 2000 and 2200"}],
         )
     as_of = ensure_utc(body.as_of) if body.as_of else ctx.clock.now()
+    # In simulation mode this is how the simulation says what time it is.
+    ctx.clock.drive(as_of)
     totals = DispatchReply(
         as_of=as_of, claimed=0, sent=0, deferred=0, failed=0, expired=0, reports_applied=0
     )
