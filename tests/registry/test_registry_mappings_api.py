@@ -108,6 +108,22 @@ async def test_a_mapping_made_through_the_api_feeds_the_registry(hub: Hub) -> No
     assert [v["version"] for v in versions["data"]] == [1, 2]
     assert "mobile" in versions["data"][0]["definition"]["attributes"]
     assert "mobile" not in versions["data"][1]["definition"]["attributes"]
+    later_uscc = make_uscc()
+    reply = await hub.client.post(
+        f"{EXCHANGE}/topics/{topic}/records",
+        json=[{"record_id": "f2", "data": {**data, "credit_code": later_uscc}}],
+        headers=hub.auth(agency, *AGENCY_SCOPES),
+    )
+    assert reply.status_code == 200, reply.text
+    await hub.settle()
+    later = await hub.client.get(
+        f"/registry/v1/legal-entities/{later_uscc}", headers=hub.operator()
+    )
+    assert later.status_code == 200, later.text
+    assert "mobile" not in later.json()["attributes"]
+    # The record ingested before the change keeps what it gave.
+    earlier = await hub.client.get(f"/registry/v1/legal-entities/{uscc}", headers=hub.operator())
+    assert earlier.json()["attributes"]["mobile"] == "+8613800138001"
 
     # An agency reads mappings with registry:read but cannot change them.
     reader = hub.auth(agency, "registry:read")
