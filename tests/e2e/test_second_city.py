@@ -60,37 +60,31 @@ async def set_up_city(hub: HubClient, folder: Path) -> dict[str, str]:
     for agency in documents["Agency"]:
         await hub.call("POST", "/exchange/v1/agencies", json=agency["spec"], ok=(201,))
     for client in documents["Client"]:
+        agency = client["spec"]["agency"]  # the files' field: the API takes it in the path
+        body = {k: v for k, v in client["spec"].items() if k != "agency"}
         created = (
-            await hub.call(
-                "POST",
-                f"/exchange/v1/agencies/{client['agency']}/clients",
-                json=client["spec"],
-                ok=(201,),
-            )
+            await hub.call("POST", f"/exchange/v1/agencies/{agency}/clients", json=body, ok=(201,))
         ).json()
         # The secret is shown once and never written to the files.
-        hub.credentials[client["agency"]] = (created["client_id"], created["client_secret"])
+        hub.credentials[agency] = (created["client_id"], created["client_secret"])
     owners = {}
     for topic in documents["Topic"]:
         await hub.call("POST", "/exchange/v1/topics", json=topic["spec"], ok=(201,))
         owners[topic["spec"]["code"]] = topic["spec"]["owner"]
     for subscription in documents["Subscription"]:
+        # The files' fields: who subscribes (whose token) and the owner's decision.
+        spec = dict(subscription["spec"])
+        subscriber, decision = spec.pop("subscriber"), spec.pop("decision")
         created = (
-            await hub.call(
-                "POST",
-                "/exchange/v1/subscriptions",
-                subscription["agency"],
-                json=subscription["spec"],
-                ok=(201,),
-            )
+            await hub.call("POST", "/exchange/v1/subscriptions", subscriber, json=spec, ok=(201,))
         ).json()
         if created["status"] == "pending":
             created = (
                 await hub.call(
                     "POST",
                     f"/exchange/v1/subscriptions/{created['id']}/decision",
-                    owners[subscription["spec"]["topic"]],
-                    json=subscription["decision"],
+                    owners[spec["topic"]],
+                    json=decision,
                 )
             ).json()
         assert created["status"] == "approved", created
