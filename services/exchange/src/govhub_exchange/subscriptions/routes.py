@@ -42,14 +42,20 @@ AnyExchange = Annotated[Principal, Depends(require_scope("exchange:subscribe", "
     status_code=201,
     response_model=SubscriptionPublic,
     summary="Request a subscription",
-    responses=problem_responses(ProblemCode.NOT_FOUND, ProblemCode.UNKNOWN_DATA_ITEMS),
+    responses=problem_responses(
+        ProblemCode.NOT_FOUND,
+        ProblemCode.UNKNOWN_DATA_ITEMS,
+        ProblemCode.FORBIDDEN,
+        ProblemCode.UNKNOWN_AGENCY,
+    ),
 )
 async def request_subscription(
     body: SubscriptionCreate, session: SessionDep, who: Subscriber
 ) -> SubscriptionPublic:
     """Ask for the named data items of a topic, for a stated purpose. On a topic shared
     unconditionally the request is approved at once; otherwise it waits (`pending`) for the
-    topic owner's decision. An unknown topic is a 404, unknown data items a 422."""
+    topic owner's decision. An unknown topic is a 404, unknown data items a 422. An operator
+    may name the subscribing agency (`subscriber`; others get a 403)."""
     return await service.request(session, who=who, body=body)
 
 

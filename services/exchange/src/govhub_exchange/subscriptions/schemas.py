@@ -12,7 +12,7 @@ from pydantic import (
     model_validator,
 )
 
-from govhub_exchange.fields import NO_NUL, TOPIC_CODE, Text
+from govhub_exchange.fields import AGENCY_CODE, NO_NUL, TOPIC_CODE, Text
 
 SubscriptionStatus = Literal["pending", "approved", "refused", "revoked"]
 WebhookStatus = Literal["active", "paused"]
@@ -23,6 +23,12 @@ class SubscriptionCreate(BaseModel):
     purpose: Text = Field(min_length=1, max_length=2000, examples=["税务登记比对"])
     items: list[Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]] = (
         Field(min_length=1, description="The data items needed.")
+    )
+    subscriber: str | None = Field(
+        None,
+        pattern=AGENCY_CODE,
+        description="Operators only: the subscribing agency (default: the caller's), so that "
+        "a city's files (`govhub apply`) can request its agencies' subscriptions.",
     )
 
     model_config = {

@@ -78,6 +78,22 @@ async def _row(session: AsyncSession, *, subscription_id: int, lock: bool = Fals
 async def request(
     session: AsyncSession, *, who: Principal, body: SubscriptionCreate
 ) -> SubscriptionPublic:
+    subscriber = body.subscriber or who.agency
+    if subscriber != who.agency:
+        if not who.is_operator:
+            raise forbidden("only operators may request a subscription for another agency")
+        exists = (
+            await session.execute(
+                sa.text("SELECT 1 FROM exchange.agencies WHERE code = :c"), {"c": subscriber}
+            )
+        ).first()
+        if exists is None:
+            raise Problem(
+                422,
+                "unknown_agency",
+                f"agency {subscriber} is not registered",
+                errors=[{"path": "$.subscriber", "message": "unknown agency"}],
+            )
     topic = await catalog.get_topic_row(session, code=body.topic)
     known = set(
         (
@@ -113,7 +129,7 @@ async def request(
             ),
             {
                 "topic": body.topic,
-                "subscriber": who.agency,
+                "subscriber": subscriber,
                 "purpose": body.purpose,
                 "items": sorted(set(body.items)),
                 "status": status,
@@ -126,7 +142,7 @@ async def request(
         session,
         actor=who.agency,
         action=f"subscription.{'requested' if status == 'pending' else status}",
-        agency=who.agency,
+        agency=subscriber,
         topic=body.topic,
         details={
             "subscription_id": subscription_id,
