@@ -181,8 +181,9 @@ def openapi(
         bool, typer.Option(help="Change nothing; exit 1 if a committed file is stale.")
     ] = False,
 ) -> None:
-    """Write each service's OpenAPI document to docs/openapi/ and the problem codes into
-    docs/contracts.md: the committed contract, reviewed as a diff."""
+    """Write each service's OpenAPI document to docs/openapi/, the problem codes into
+    docs/contracts.md and the city format's JSON Schema (docs/city-format.schema.json): the
+    committed contract, reviewed as a diff."""
     from govhub_common.openapi_documents import stale_files, write_files
 
     if check:
@@ -202,6 +203,143 @@ def version() -> None:
     print(f"govhub {pkg_version('govhub-common')}")
     for spec in select_services(ALL).values():
         print(f"  {spec.name} {spec.version}")
+
+
+HubUrlOption = Annotated[str, typer.Option("--url", help="The hub's base URL.")]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(envvar="GOVHUB_TOKEN", help="An operator token (else the client id and secret)."),
+]
+ClientIdOption = Annotated[
+    str, typer.Option(envvar="GOVHUB_CLIENT_ID", help="The operator client's id.")
+]
+ClientSecretOption = Annotated[
+    str | None,
+    typer.Option(envvar="GOVHUB_CLIENT_SECRET", help="The operator client's secret."),
+]
+
+
+@app.command("apply")
+def apply_city(
+    files: Annotated[
+        Path, typer.Option("-f", "--files", help="The city's folder (or one file).", exists=True)
+    ],
+    url: HubUrlOption = "http://127.0.0.1:8000",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the difference; change nothing.")
+    ] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Also remove what the files no longer name.")
+    ] = False,
+    secrets_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where each new client's secret is written, once: DIR/<id>.secret (0600)."
+        ),
+    ] = None,
+    settle_timeout: Annotated[
+        float, typer.Option(min=0, help="Seconds to wait for the hub's events to settle.")
+    ] = 120.0,
+    token: TokenOption = None,
+    client_id: ClientIdOption = "operator",
+    client_secret: ClientSecretOption = None,
+) -> None:
+    """Make a running hub what a city's files describe (docs/city.md): print the difference,
+    then (unless --dry-run) apply it through the public APIs. Exit 0 done, 1 a step failed,
+    2 the files are invalid."""
+    from govhub_common.city.apply import StepFailed, execute
+    from govhub_common.city.format import InvalidCity, load_city
+    from govhub_common.city.plan import make_plan
+    from govhub_common.city.state import HubError, read_state
+    from govhub_common.events_cli import operator_client, wait_until_settled
+
+    out = Console(soft_wrap=True)
+    err = Console(stderr=True, soft_wrap=True)
+    try:
+        documents = load_city(files)
+    except InvalidCity as exc:
+        for fault in exc.faults:
+            err.print(fault, markup=False)
+        err.print(f"[red]govhub apply: {len(exc.faults)} fault(s) in {files}; nothing applied[/]")
+        raise typer.Exit(2) from None
+    me_client = None if token else client_id
+    with operator_client(url, token, client_id, client_secret) as client:
+        try:
+            state = read_state(client)
+        except HubError as exc:
+            err.print(f"govhub apply: reading the hub failed: {exc}", markup=False)
+            raise typer.Exit(1) from None
+        plan = make_plan(documents, state, me_client=me_client)
+        for action in plan.actions:
+            if action.verb in ("create", "update", "prune", "kept"):
+                note = "" if action.verb != "prune" or prune else "  [prune candidate: --prune]"
+                out.print(action.describe() + note, markup=False)
+        out.print(
+            f"{plan.count('create')} to create, {plan.count('update')} to update, "
+            f"{plan.count('unchanged')} unchanged, {plan.count('prune')} prune candidates"
+            + ("" if prune or not plan.count("prune") else " (not pruned without --prune)")
+        )
+        if plan.problems:
+            for problem in plan.problems:
+                err.print(problem, markup=False)
+            raise typer.Exit(2)
+        creates_clients = any(
+            a.kind == "Client" and a.verb == "create" for a in plan.changes(prune=prune)
+        )
+        if creates_clients and secrets_dir is None and not dry_run:
+            err.print(
+                "[red]new clients need --secrets-dir DIR: each secret is written there once "
+                "(DIR/<client_id>.secret, mode 0600) and shown nowhere else[/]"
+            )
+            raise typer.Exit(2)
+        if dry_run or not plan.changes(prune=prune):
+            out.print("dry run: nothing changed" if dry_run else "no changes")
+            return
+
+        def settle() -> None:
+            busy = wait_until_settled(client, settle_timeout)
+            if busy is not None:
+                raise RuntimeError(f"the hub's events did not settle: {busy}")
+
+        try:
+            calls = execute(
+                client,
+                plan,
+                prune=prune,
+                secrets_dir=secrets_dir,
+                settle=settle,
+                report=lambda line: out.print(line, markup=False),
+            )
+        except StepFailed as exc:
+            err.print(f"govhub apply failed at: {exc}", markup=False)
+            raise typer.Exit(1) from None
+    out.print(f"applied: {calls} changes")
+
+
+@app.command("export")
+def export_city(
+    output: Annotated[Path, typer.Option("-o", "--output", help="The folder to write.")],
+    url: HubUrlOption = "http://127.0.0.1:8000",
+    token: TokenOption = None,
+    client_id: ClientIdOption = "operator",
+    client_secret: ClientSecretOption = None,
+) -> None:
+    """Write a running hub's configuration as a city's files (docs/city.md), which
+    `govhub apply` takes: one YAML file per kind."""
+    from govhub_common.city.export import export_city as write_city
+    from govhub_common.city.state import HubError, read_state
+    from govhub_common.events_cli import operator_client
+
+    with operator_client(url, token, client_id, client_secret) as client:
+        try:
+            state = read_state(client)
+        except HubError as exc:
+            console.print(f"govhub export: {exc}", markup=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+    counts = write_city(state, output, me_client=None if token else client_id)
+    Console(soft_wrap=True).print(
+        "wrote " + ", ".join(f"{n} {kind}" for kind, n in counts.items()) + f" to {output}"
+    )
 
 
 def _add_service_commands() -> None:

@@ -45,7 +45,10 @@ def _prefix(service: str) -> str:
     return services[service].prefix
 
 
-def _client(url: str, token: str | None, client_id: str, secret: str | None) -> httpx.Client:
+def operator_client(
+    url: str, token: str | None, client_id: str, secret: str | None
+) -> httpx.Client:
+    """An HTTP client of the hub carrying an operator token (`govhub events`, `apply`, ...)."""
     base_url = url.rstrip("/")
     if token is None:
         if secret is None:
@@ -91,7 +94,7 @@ def list_dead_letters(
     params: dict[str, Any] = {"limit": limit}
     if group:
         params["group"] = group
-    with _client(url, token, client_id, client_secret) as client:
+    with operator_client(url, token, client_id, client_secret) as client:
         page = _check(client.get(f"{_prefix(service)}/v1/events/dead-letters", params=params))
     table = Table("group", "event id", "type", "attempts", "dead-lettered at", "reason")
     for letter in page["data"]:
@@ -129,7 +132,7 @@ def redrive(
         body["all"] = True
     else:
         body["event_ids"] = event_id
-    with _client(url, token, client_id, client_secret) as client:
+    with operator_client(url, token, client_id, client_secret) as client:
         result = _check(
             client.post(f"{_prefix(service)}/v1/events/dead-letters/redrive", json=body)
         )
@@ -149,20 +152,27 @@ def wait(
     """Wait until the hub has settled: every service's outbox and consumer queues empty and
     no handler running, twice in a row (so events caused by events are caught too). A
     simulation runs it after publishing a day and before it moves the clock."""
+    with operator_client(url, token, client_id, client_secret) as client:
+        busy = wait_until_settled(client, timeout)
+    if busy is not None:
+        err.print(f"[red]not settled after {timeout:g}s: {busy or 'still changing'}[/]")
+        raise typer.Exit(1)
+    out.print("settled")
+
+
+def wait_until_settled(client: httpx.Client, timeout: float) -> str | None:
+    """Poll every service's /v1/events/status until all are idle twice in a row; None once
+    settled, else (after `timeout` seconds) the services still busy."""
     deadline = time.monotonic() + timeout
-    with _client(url, token, client_id, client_secret) as client:
-        quiet = 0
-        while True:
-            statuses = [
-                _check(client.get(f"{spec.prefix}/v1/events/status"))
-                for spec in discover_services().values()
-            ]
-            quiet = quiet + 1 if all(s["idle"] for s in statuses) else 0
-            if quiet >= 2:
-                out.print("settled")
-                return
-            if time.monotonic() > deadline:
-                busy = ", ".join(s["service"] for s in statuses if not s["idle"])
-                err.print(f"[red]not settled after {timeout:g}s: {busy or 'still changing'}[/]")
-                raise typer.Exit(1)
-            time.sleep(0.05 if quiet else 0.2)
+    quiet = 0
+    while True:
+        statuses = [
+            _check(client.get(f"{spec.prefix}/v1/events/status"))
+            for spec in discover_services().values()
+        ]
+        quiet = quiet + 1 if all(s["idle"] for s in statuses) else 0
+        if quiet >= 2:
+            return None
+        if time.monotonic() > deadline:
+            return ", ".join(s["service"] for s in statuses if not s["idle"])
+        time.sleep(0.05 if quiet else 0.2)

@@ -1,5 +1,6 @@
 """The committed API contract: each service's OpenAPI document under docs/openapi/, and the
-problem-code table in docs/contracts.md, both generated from the code (`govhub openapi`).
+problem-code table in docs/contracts.md and the city format's JSON Schema
+(docs/city-format.schema.json), all generated from the code (`govhub openapi`).
 A test fails when the code's contract differs from what is committed, so a change to the
 contract is reviewed as a diff of these files."""
 
@@ -56,10 +57,15 @@ def _with_problem_table(contracts: str) -> str:
 
 def expected_files(docs: Path) -> dict[Path, str]:
     """Every generated file with the text the code gives it now."""
+    from govhub_common.city.format import build_schema, schema_text
+
+    documents = service_documents()
     files = {
         docs / "openapi" / f"{name}.json": document_text(document)
-        for name, document in service_documents().items()
+        for name, document in documents.items()
     }
+    # The city format's specs are the create bodies of these documents (docs/city.md).
+    files[docs / "city-format.schema.json"] = schema_text(build_schema(documents))
     contracts = docs / "contracts.md"
     files[contracts] = _with_problem_table(contracts.read_text(encoding="utf-8"))
     return files
