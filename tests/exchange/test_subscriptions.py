@@ -125,3 +125,34 @@ async def test_owner_revokes_and_the_feed_stops(hub: Hub) -> None:
         f"{BASE}/subscriptions/{subscription['id']}", headers=agency_headers(hub, stranger)
     )
     assert hidden.status_code == 404
+
+
+async def test_an_operator_requests_a_subscription_for_an_agency_others_may_not(hub: Hub) -> None:
+    owner = await make_agency(hub)
+    topic = await make_topic(hub, owner, sharing_type="conditional")
+    tax, other = await make_agency(hub), await make_agency(hub)
+    body = {"topic": topic, "purpose": "税务登记比对", "items": ["uscc"], "subscriber": tax}
+
+    made = await hub.client.post(f"{BASE}/subscriptions", json=body, headers=hub.operator())
+    assert made.status_code == 201, made.text
+    assert (made.json()["subscriber"], made.json()["status"]) == (tax, "pending")
+
+    # An agency asks only for itself; an unknown agency is named.
+    as_other = await hub.client.post(
+        f"{BASE}/subscriptions", json=body, headers=agency_headers(hub, other)
+    )
+    assert as_other.status_code == 403, as_other.text
+    unknown = await hub.client.post(
+        f"{BASE}/subscriptions",
+        json={**body, "subscriber": "no-such-agency"},
+        headers=hub.operator(),
+    )
+    assert unknown.status_code == 422 and unknown.json()["code"] == "unknown_agency"
+    assert unknown.json()["errors"][0]["path"] == "$.subscriber"
+    # Naming itself is the same as leaving it out.
+    own = await hub.client.post(
+        f"{BASE}/subscriptions",
+        json={**body, "subscriber": other},
+        headers=agency_headers(hub, other),
+    )
+    assert own.status_code == 201 and own.json()["subscriber"] == other
