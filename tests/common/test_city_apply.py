@@ -89,6 +89,28 @@ async def test_invalid_files_are_refused_naming_the_file_and_the_path(
         assert (await client.get("/exchange/v1/agencies/hz-amr")).status_code == 404
 
 
+async def test_a_step_the_hub_refuses_stops_apply_with_exit_1_naming_it(
+    hub: HubProcess, tmp_path: Path
+) -> None:
+    city = tmp_path / "city"
+    city.mkdir()
+    # Valid in the format; the exchange refuses a data item without a title.
+    (city / "city.yaml").write_text(
+        "kind: Agency\nspec: {code: hz-step, name: 步骤测试局}\n---\n"
+        "kind: Topic\nspec: {code: hz_untitled, owner: hz-step, title: 无标题, "
+        "sharing_type: unconditional, schema: {type: object, properties: {a: {type: string}}}}\n",
+        encoding="utf-8",
+    )
+    done = await govhub(hub, "apply", "-f", str(city))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "govhub apply failed at: create Topic hz_untitled: POST /exchange/v1/topics: 422" in (
+        done.stderr
+    )
+    assert "$.schema.properties.a.title" in done.stderr
+    async with await operator(hub) as client:  # the steps before it stay applied
+        assert (await client.get("/exchange/v1/agencies/hz-step")).status_code == 200
+
+
 async def test_a_dry_run_prints_the_difference_and_changes_nothing(hub: HubProcess) -> None:
     done = await govhub(hub, "apply", "-f", str(SMALL_CITY), "--dry-run")
     assert done.returncode == 0, done.stdout + done.stderr
