@@ -12,7 +12,21 @@ os.environ["GOVHUB_ALERTING_SWEEP_INTERVAL_SECONDS"] = "0"
 
 from alerting_support import Capture, capture_on, next_year
 
+from govhub_alerting.rules.model import referenced_fields
+from govhub_alerting.rules.service import default_rules, install_default_rules
 from govhub_common.testing import Hub
+
+
+@pytest.fixture(autouse=True)
+async def demo_city_rules(request: pytest.FixtureRequest) -> None:
+    """The alerting tests' hubs stand for the demo city: they have its default rules, which a
+    hub otherwise installs when it first has one of their topics."""
+    topics = sorted({topic for rule in default_rules() for topic in referenced_fields(rule)})
+    for name in ("hub", "rabbit_hub"):
+        if name in request.fixturenames:
+            hub: Hub = request.getfixturevalue(name)
+            async with hub.runtime.db.session() as session:
+                await install_default_rules(session, topics=topics)
 
 
 @pytest.fixture

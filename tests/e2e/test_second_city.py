@@ -226,3 +226,7 @@ async def test_foshan_from_its_files_replays_its_year_with_the_known_answers(
     closed = next(r.data["uscc"] for r in year.records if r.topic == "shop_closed")
     entity = (await hub.call("GET", f"/registry/v1/legal-entities/{closed}", "fs-hrss")).json()
     assert entity["attributes"]["status"] == "deregistered"
+
+    # Only the city's rules: the Guangzhou defaults name topics this hub does not have.
+    rules = await hub.pages("/alerting/v1/rules")
+    assert sorted(r["id"] for r in rules) == sorted(answers.warnings)

@@ -14,7 +14,12 @@ from govhub_alerting.engine.history import prune_expired_records
 from govhub_alerting.engine.routes import router as engine_router
 from govhub_alerting.engine.sweep import sweep
 from govhub_alerting.rules.routes import router as rules_router
-from govhub_alerting.rules.service import DEFAULTS_DIR, load_rule_files
+from govhub_alerting.rules.service import (
+    DEFAULTS_DIR,
+    install_default_rules,
+    known_city_topics,
+    load_rule_files,
+)
 from govhub_alerting.settings import AlertingSettings
 from govhub_alerting.stats.routes import router as stats_router
 from govhub_alerting.stats.service import refresh_gauges
@@ -33,13 +38,24 @@ def routers() -> list[APIRouter]:
 
 async def startup(ctx: ServiceContext) -> None:
     settings: AlertingSettings = ctx.settings
-    folders = [DEFAULTS_DIR]
-    if settings.alerting_rules_dir:
-        folders.append(Path(settings.alerting_rules_dir))
+    folders = [Path(settings.alerting_rules_dir)] if settings.alerting_rules_dir else []
     async with ctx.db.session() as session:
         # Replicas starting together install the files once.
         await session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('alerting.rules'))"))
+        # The default (Guangzhou) rules: a changed file updates those the hub has; the others
+        # come when the hub has one of their topics (now, or at its catalog event or records).
         changed = await load_rule_files(
+            session,
+            folders=[DEFAULTS_DIR],
+            contact_attributes=settings.contact_attributes,
+            only_existing=True,
+        )
+        changed += await install_default_rules(
+            session,
+            topics=await known_city_topics(session),
+            contact_attributes=settings.contact_attributes,
+        )
+        changed += await load_rule_files(
             session,
             folders=folders,
             contact_attributes=settings.contact_attributes,

@@ -8,8 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from govhub_alerting.engine.contacts import CHANGE_EVENTS, ingest_registry_change
 from govhub_alerting.engine.ingest import business_times_of, ingest_event
 from govhub_alerting.rules.catalog import learn_catalog
+from govhub_alerting.rules.service import install_default_rules
 from govhub_alerting.settings import AlertingSettings
-from govhub_common.catalog_events import CATALOG_EVENTS
+from govhub_common.catalog_events import CATALOG_EVENTS, topics_of
 from govhub_common.events import CloudEvent
 from govhub_common.runtime import ServiceContext
 from govhub_common.service import Consumer
@@ -25,7 +26,16 @@ def consumers(ctx: ServiceContext) -> list[Consumer]:
         # In simulation mode a warning raised or resolved by records is stamped with their
         # business time (the replayed moment), not the wall clock's.
         now = ctx.clock.stamp(*business_times_of(event))
-        await ingest_event(session, event, now=now)
+        await ingest_event(session, event, now=now, contact_attributes=contact_attributes)
+
+    async def on_catalog(session: AsyncSession, event: CloudEvent) -> None:
+        await learn_catalog(session, event)
+        # A default rule comes with the first of its topics the catalog announces.
+        await install_default_rules(
+            session,
+            topics=[topic["code"] for topic in topics_of(event)],
+            contact_attributes=contact_attributes,
+        )
 
     async def on_registry_change(session: AsyncSession, event: CloudEvent) -> None:
         await ingest_registry_change(session, event, attributes=contact_attributes)
@@ -35,5 +45,5 @@ def consumers(ctx: ServiceContext) -> list[Consumer]:
         Consumer("facts", PATTERNS, on_event),
         Consumer("contacts", tuple(CHANGE_EVENTS), on_registry_change),
         # The exchange's catalog: a rule may name a topic as soon as it exists.
-        Consumer("catalog", CATALOG_EVENTS, learn_catalog),
+        Consumer("catalog", CATALOG_EVENTS, on_catalog),
     ]

@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from govhub_alerting.engine.events import emit_warnings
 from govhub_alerting.engine.history import RECORDS_LOCK, store_records
 from govhub_alerting.engine.rules_sql import apply_compliance, create_timers, raise_direct
-from govhub_alerting.rules.catalog import remember_topic_fields
+from govhub_alerting.rules.catalog import DEFAULT_CONTACT_ATTRIBUTES, remember_topic_fields
 from govhub_alerting.rules.model import AbsenceRule, RecordSpec, record_specs, referenced_fields
-from govhub_alerting.rules.service import StoredRule, list_rules
+from govhub_alerting.rules.service import StoredRule, install_default_rules, list_rules
 from govhub_common.events import CloudEvent
 
 log = logging.getLogger("govhub.alerting.engine")
@@ -206,7 +206,13 @@ async def evaluate_new_facts(
     return raised, resolved
 
 
-async def ingest_event(session: AsyncSession, event: CloudEvent, *, now: datetime) -> None:
+async def ingest_event(
+    session: AsyncSession,
+    event: CloudEvent,
+    *,
+    now: datetime,
+    contact_attributes: tuple[str, ...] = DEFAULT_CONTACT_ATTRIBUTES,
+) -> None:
     """The consumer's effect for one event (in the inbox transaction)."""
     parsed = records_of(event)
     if parsed is None:
@@ -217,6 +223,9 @@ async def ingest_event(session: AsyncSession, event: CloudEvent, *, now: datetim
     fields: set[str] = set()
     for record in records:
         fields.update(record.data)
+    # A default rule naming this topic comes with its first records (before the records lock:
+    # installing derives the rule's facts under that lock).
+    await install_default_rules(session, topics=[topic], contact_attributes=contact_attributes)
     # JIT compiling these short set-based statements costs more than running them. The
     # shared lock keeps a rule's derivation of facts from the stored records from running
     # while this event's records are stored but not committed (history.materialize).

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +20,22 @@ from govhub_alerting.rules.catalog import (
     DEFAULT_CONTACT_ATTRIBUTES,
     reference_errors,
 )
-from govhub_alerting.rules.model import RULE_ADAPTER, AnyRule, pydantic_error_path
+from govhub_alerting.rules.model import (
+    RULE_ADAPTER,
+    AnyRule,
+    pydantic_error_path,
+    referenced_fields,
+)
 from govhub_common.problems import Problem, not_found
 
 log = logging.getLogger("govhub.alerting.rules")
 
+# The Guangzhou demo's rules, shipped as defaults. They are installed on a hub only once it
+# has one of the topics they name (install_default_rules): a city with other topics never
+# gets rules about topics it does not have.
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
+# The registry's deaths reach alerting under this name; they are no topic of a city.
+_NOT_A_CITY_TOPIC = "registry_person_deceased"
 
 
 @dataclass(frozen=True)
@@ -273,12 +285,21 @@ async def load_rule_files(
     *,
     folders: list[Path],
     contact_attributes: tuple[str, ...] = DEFAULT_CONTACT_ATTRIBUTES,
+    only_existing: bool = False,
 ) -> list[str]:
-    """Install rules from files: new ones are created; a changed file becomes a new version
-    unless an operator changed the rule through the API since (the API wins)."""
+    """Install rules from files: new ones are created (unless `only_existing`); a changed
+    file becomes a new version unless an operator changed the rule through the API since (the
+    API wins)."""
     changed: list[str] = []
     for folder in folders:
         for rule in read_rule_files(folder):
+            if (
+                only_existing
+                and not (
+                    await session.execute(sa.text(_SELECT + "WHERE r.id = :id"), {"id": rule.id})
+                ).first()
+            ):
+                continue
             try:
                 await check_rule(session, rule, contact_attributes=contact_attributes)
             except Problem as problem:
@@ -294,3 +315,60 @@ async def load_rule_files(
                 await update_rule(session, rule_id=rule.id, rule=rule, actor="file", source="file")
                 changed.append(rule.id)
     return changed
+
+
+@cache
+def default_rules() -> tuple[AnyRule, ...]:
+    return tuple(read_rule_files(DEFAULTS_DIR))
+
+
+def _city_topics(rule: AnyRule) -> set[str]:
+    return set(referenced_fields(rule)) - {_NOT_A_CITY_TOPIC}
+
+
+async def install_default_rules(
+    session: AsyncSession,
+    *,
+    topics: Iterable[str],
+    contact_attributes: tuple[str, ...] = DEFAULT_CONTACT_ATTRIBUTES,
+) -> list[str]:
+    """Install the default rules naming one of `topics` (a topic the exchange's catalog just
+    announced, or whose records just arrived) that the hub does not have yet. A rule an
+    operator changed or disabled exists, so it is left alone (the API wins)."""
+    given = set(topics)
+    # One indexed query per event of a topic a default rule names; none for other topics.
+    wanted = [rule for rule in default_rules() if given & _city_topics(rule)]
+    if not wanted:
+        return []
+    stored = set(
+        (
+            await session.execute(
+                sa.text("SELECT id FROM alerting.rules WHERE id = ANY(:ids)"),
+                {"ids": [rule.id for rule in wanted]},
+            )
+        ).scalars()
+    )
+    installed = []
+    for rule in wanted:
+        if rule.id in stored:
+            continue
+        try:
+            await check_rule(session, rule, contact_attributes=contact_attributes)
+            # Another consumer installing it at the same moment: 409, nothing to do.
+            await create_rule(session, rule=rule, actor="file", source="file")
+        except Problem as problem:
+            log.info("default rule %s not installed: %s", rule.id, problem.detail)
+            continue
+        installed.append(rule.id)
+    if installed:
+        log.info("default rules installed for their topics: %s", ", ".join(installed))
+    return installed
+
+
+async def known_city_topics(session: AsyncSession) -> list[str]:
+    """The topics the exchange's catalog announced or whose records arrived (not the
+    shipped list of the demo's topics)."""
+    rows = await session.execute(
+        sa.text("SELECT topic FROM alerting.known_topics WHERE topic NOT LIKE '%.%'")
+    )
+    return list(rows.scalars())

@@ -1,0 +1,58 @@
+"""The default rules are the Guangzhou demo's: a hub installs one only once it has a topic the
+rule names (issue 17, finding 4), so a city with topics of its own gets none of them."""
+
+from __future__ import annotations
+
+from exchange.support import BASE, make_agency
+
+from govhub_common.testing import Hub, running_hub, wait_for
+
+
+async def rule_ids(hub: Hub) -> set[str]:
+    response = await hub.client.get("/alerting/v1/rules", headers=hub.operator())
+    assert response.status_code == 200, response.text
+    return {rule["id"] for rule in response.json()["data"]}
+
+
+def schema(*dates: str) -> dict[str, object]:
+    items = {"uscc": {"type": "string", "title": "统一社会信用代码", "x-sensitivity": "public"}}
+    items |= {d: {"type": "string", "format": "date", "title": "日期"} for d in dates}
+    return {"type": "object", "properties": items, "required": ["uscc"]}
+
+
+async def create_topic(hub: Hub, owner: str, code: str, *dates: str) -> None:
+    response = await hub.client.post(
+        f"{BASE}/topics",
+        json={
+            "code": code,
+            "title": code,
+            "sharing_type": "unconditional",
+            "owner": owner,
+            "schema": schema(*dates),
+        },
+        headers=hub.operator(),
+    )
+    assert response.status_code == 201, response.text
+
+
+async def test_a_city_without_the_demo_topics_gets_no_default_rule_and_the_demo_gets_them(
+    fresh_db_url: str,
+) -> None:
+    async with running_hub(fresh_db_url) as hub:
+        owner = await make_agency(hub)
+        # A city of its own: its topics are none the default rules name.
+        await create_topic(hub, owner, "shop_opened", "opened_date")
+        await hub.settle()
+        assert await rule_ids(hub) == set()
+
+        # The demo's licence topic: the rule about it comes with it, no restart.
+        await create_topic(hub, owner, "enterprise_deregistered", "deregistered_date")
+
+        async def installed() -> set[str]:
+            return await rule_ids(hub)
+
+        assert await wait_for(installed) == {"tax_deregistration_missing"}
+
+    # At the next start the hub keeps it and installs nothing more.
+    async with running_hub(fresh_db_url) as hub:
+        assert await rule_ids(hub) == {"tax_deregistration_missing"}
