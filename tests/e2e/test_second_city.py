@@ -1,12 +1,14 @@
 """A second city beside Guangzhou: 佛山市 (examples/cities/foshan) is set up on an empty hub
-from its files, through the public HTTP APIs only, and its generated year is replayed in
-simulation mode (all-in-one, real PostgreSQL and RabbitMQ). The hub's answers must match the
+from its files by `govhub apply` (the public HTTP APIs only), and its generated year is
+replayed in simulation mode (all-in-one, real PostgreSQL and RabbitMQ). The hub's answers must match the
 year's known answers exactly: the warnings of each of its four rules, the late compliances,
 the SMS reminders, the rejected and the duplicate records."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -22,6 +24,7 @@ from govhub_common.testing import HubProcess
 from govhub_demo.client import HubClient
 
 CITY = Path(__file__).resolve().parents[2] / "examples" / "cities" / "foshan"
+GOVHUB = str(Path(sys.executable).parent / "govhub")
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -44,7 +47,7 @@ def at(day: date, hour: int, minute: int = 0, second: int = 0) -> str:
 
 
 def city_documents(folder: Path) -> dict[str, list[dict[str, Any]]]:
-    """The city's documents by kind: each `kind` and `spec` (a public API's create body)."""
+    """The city's documents by kind (the test reads the topics' owners and the clients)."""
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for path in sorted(folder.glob("*.yaml")):
         for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
@@ -53,50 +56,24 @@ def city_documents(folder: Path) -> dict[str, list[dict[str, Any]]]:
     return by_kind
 
 
-async def set_up_city(hub: HubClient, folder: Path) -> dict[str, str]:
-    """Create everything the files name, in dependency order, through the public APIs (what
-    `govhub apply` does); returns each topic's owner."""
-    documents = city_documents(folder)
-    for agency in documents["Agency"]:
-        await hub.call("POST", "/exchange/v1/agencies", json=agency["spec"], ok=(201,))
+async def set_up_city(hub: HubClient, process: HubProcess, secrets: Path) -> dict[str, str]:
+    """`govhub apply` the city's files to the hub, as its operator would; each agency's
+    client secret is written once to `secrets`. Returns each topic's owner."""
+    applied = await asyncio.to_thread(
+        subprocess.run,
+        [GOVHUB, "apply", "-f", str(CITY), "--url", process.url, "--secrets-dir", str(secrets)],
+        env={**process.env, "GOVHUB_CLIENT_SECRET": process.operator_secret()},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    documents = city_documents(CITY)
     for client in documents["Client"]:
-        agency = client["spec"]["agency"]  # the files' field: the API takes it in the path
-        body = {k: v for k, v in client["spec"].items() if k != "agency"}
-        created = (
-            await hub.call("POST", f"/exchange/v1/agencies/{agency}/clients", json=body, ok=(201,))
-        ).json()
-        # The secret is shown once and never written to the files.
-        hub.credentials[agency] = (created["client_id"], created["client_secret"])
-    owners = {}
-    for topic in documents["Topic"]:
-        await hub.call("POST", "/exchange/v1/topics", json=topic["spec"], ok=(201,))
-        owners[topic["spec"]["code"]] = topic["spec"]["owner"]
-    for subscription in documents["Subscription"]:
-        # The files' fields: who subscribes (whose token) and the owner's decision.
-        spec = dict(subscription["spec"])
-        subscriber, decision = spec.pop("subscriber"), spec.pop("decision")
-        created = (
-            await hub.call("POST", "/exchange/v1/subscriptions", subscriber, json=spec, ok=(201,))
-        ).json()
-        if created["status"] == "pending":
-            created = (
-                await hub.call(
-                    "POST",
-                    f"/exchange/v1/subscriptions/{created['id']}/decision",
-                    owners[spec["topic"]],
-                    json=decision,
-                )
-            ).json()
-        assert created["status"] == "approved", created
-    # The registry and alerting learn the new topics from the exchange's catalog events.
-    await hub.settle()
-    for mapping in documents["RegistryMapping"]:
-        await hub.call("POST", "/registry/v1/mappings", json=mapping["spec"], ok=(201,))
-    for template in documents["SmsTemplate"]:
-        await hub.call("POST", "/sms/v1/templates", json=template["spec"], ok=(201,))
-    for rule in documents["AlertRule"]:
-        await hub.call("POST", "/alerting/v1/rules", json=rule["spec"], ok=(201,))
-    return owners
+        client_id = client["spec"]["client_id"]
+        secret = (secrets / f"{client_id}.secret").read_text().strip()
+        hub.credentials[client["spec"]["agency"]] = (client_id, secret)
+    return {topic["spec"]["code"]: topic["spec"]["owner"] for topic in documents["Topic"]}
 
 
 async def replay(hub: HubClient, year: Any, owners: dict[str, str]) -> dict[str, Any]:
@@ -146,7 +123,7 @@ async def replay(hub: HubClient, year: Any, owners: dict[str, str]) -> dict[str,
 
 
 @pytest.fixture
-async def hub(fresh_db_url: str, amqp_url: str) -> AsyncIterator[HubClient]:
+async def process(fresh_db_url: str, amqp_url: str) -> AsyncIterator[HubProcess]:
     exchange = f"govhub.test.{uuid.uuid4().hex[:8]}"
     process = HubProcess(
         fresh_db_url,
@@ -158,20 +135,26 @@ async def hub(fresh_db_url: str, amqp_url: str) -> AsyncIterator[HubClient]:
             "GOVHUB_AMQP_DELETE_QUEUES_AT_STOP": "true",
         },
     )
-    await process.start()
-    client = HubClient(process.url, process.operator_secret())
     try:
-        yield client
+        await process.start()
+        yield process
     finally:
-        await client.close()
         await process.stop()
 
 
 async def test_foshan_from_its_files_replays_its_year_with_the_known_answers(
-    hub: HubClient,
+    process: HubProcess, tmp_path: Path
 ) -> None:
+    hub = HubClient(process.url, process.operator_secret())
+    try:
+        await check_the_year(hub, process, tmp_path / "secrets")
+    finally:
+        await hub.close()
+
+
+async def check_the_year(hub: HubClient, process: HubProcess, secrets: Path) -> None:
     assert await hub.simulated()
-    owners = await set_up_city(hub, CITY)
+    owners = await set_up_city(hub, process, secrets)
     year = foshan.generate()
     answers = year.answers
     published = await replay(hub, year, owners)
