@@ -139,6 +139,11 @@ class OutboxRelay:
     def wake(self) -> None:
         self._wake.set()
 
+    def stop(self) -> None:
+        """End run() after its current round, even if a cancellation is lost on the way."""
+        self._stopping = True
+        self._wake.set()
+
     async def relay_once(self) -> int:
         """Publish one batch; returns how many rows were published."""
         async with self.db.session() as session:

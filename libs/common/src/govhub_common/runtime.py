@@ -404,9 +404,9 @@ async def _guard(task: Any, ctx: ServiceContext) -> None:
 
 
 async def _stop(runtime: Runtime) -> None:
-    for task in runtime.tasks:
-        task.cancel()
-    await asyncio.gather(*runtime.tasks, return_exceptions=True)
+    for relay in runtime.relays.values():
+        relay.stop()
+    await cancel_and_wait(runtime.tasks)
     runtime.tasks.clear()
     await runtime.gate.close_prober()
     for spec in runtime.services.values():
@@ -416,6 +416,17 @@ async def _stop(runtime: Runtime) -> None:
         await runtime.gauge_lease.close()
     await runtime.bus.close()
     await runtime.db.close()
+
+
+async def cancel_and_wait(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel the tasks and wait for them to end, cancelling again any still running: on
+    Python 3.11, asyncio.wait_for swallows a cancellation that arrives as its awaitable
+    completes, and a loop around it would then run on and hold the shutdown forever."""
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _done, pending = await asyncio.wait(pending, timeout=1.0)
 
 
 def _version() -> str:
