@@ -64,7 +64,7 @@ async def test_every_worker_serves_the_metrics_port(fresh_db_url: str, tmp_path:
                 log.read_text().count("Application startup complete") == 2
                 or process.poll() is not None
             ),
-            timeout=90,
+            timeout=180,
             interval=0.2,
         )
         assert process.poll() is None, log.read_text()[-3000:]
