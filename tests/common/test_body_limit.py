@@ -66,6 +66,9 @@ async def stream_chunked(url: str, path: str, total: int) -> tuple[bytes, int]:
             writer.write(f"{len(CHUNK):x}\r\n".encode() + CHUNK + b"\r\n")
             sent += len(CHUNK)
             await writer.drain()
+            # Let the reader see an answer: over loopback drain() rarely waits, and the
+            # server, draining after its 413 (a lingering close), takes everything sent.
+            await asyncio.sleep(0)
         if sent >= total:
             writer.write(b"0\r\n\r\n")
             await writer.drain()
