@@ -3,6 +3,9 @@ migrates and keeps the application's role, which cannot touch the audit log's hi
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -92,80 +95,76 @@ async def test_govhub_run_serves_as_the_application_role(fresh_db_url: str) -> N
         await process.stop()
 
 
-async def test_a_migration_url_migrates_and_grants_the_applications_own_role(
-    fresh_db_url: str,
-) -> None:
-    # Production's shape: the schemas' owner migrates, the hub serves as a role of its own.
-    import uuid
+@dataclass(frozen=True)
+class AppRole:
+    name: str
+    url: str  # GOVHUB_DATABASE_URL as that role
+    admin: asyncpg.Connection  # the owner's (superuser's) connection
 
+
+@pytest.fixture
+async def app_role(fresh_db_url: str) -> AsyncIterator[AppRole]:
+    """Production's shape: a login role of the application's own beside the schemas' owner."""
     role = f"govhub_test_app_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(asyncpg_dsn(fresh_db_url))
     await admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'app-secret'")
+    url = (
+        make_url(fresh_db_url)
+        .set(username=role, password="app-secret")
+        .render_as_string(hide_password=False)
+    )
     try:
-        app_url = (
-            make_url(fresh_db_url)
-            .set(username=role, password="app-secret")
-            .render_as_string(hide_password=False)
-        )
-        settings = CommonSettings(database_migration_url=fresh_db_url)
-        async with running_hub(app_url, settings=settings) as hub:
-            created = await hub.client.post(
-                "/exchange/v1/agencies",
-                json={"code": "t-prod", "name": "x"},
-                headers=hub.operator(),
-            )
-            assert created.status_code == 201, created.text
-            verified = await hub.client.get("/exchange/v1/audit/verify", headers=hub.operator())
-            assert verified.json()["valid"] is True
-            with pytest.raises(sa.exc.DBAPIError, match="permission denied"):
-                async with hub.runtime.db.session() as session:
-                    await session.execute(sa.text("DELETE FROM exchange.audit_log"))
-        owners = await admin.fetch(
-            "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'exchange'"
-        )
-        assert [row["tableowner"] for row in owners] == ["postgres"]
+        yield AppRole(role, url, admin)
     finally:
         await admin.execute(f"DROP OWNED BY {role}")  # its grants: then it can go
         await admin.execute(f"DROP ROLE IF EXISTS {role}")
         await admin.close()
 
 
+async def test_a_migration_url_migrates_and_grants_the_applications_own_role(
+    fresh_db_url: str, app_role: AppRole
+) -> None:
+    # The schemas' owner migrates, the hub serves as a role of its own.
+    settings = CommonSettings(database_migration_url=fresh_db_url)
+    async with running_hub(app_role.url, settings=settings) as hub:
+        created = await hub.client.post(
+            "/exchange/v1/agencies",
+            json={"code": "t-prod", "name": "x"},
+            headers=hub.operator(),
+        )
+        assert created.status_code == 201, created.text
+        verified = await hub.client.get("/exchange/v1/audit/verify", headers=hub.operator())
+        assert verified.json()["valid"] is True
+        with pytest.raises(sa.exc.DBAPIError, match="permission denied"):
+            async with hub.runtime.db.session() as session:
+                await session.execute(sa.text("DELETE FROM exchange.audit_log"))
+    owners = await app_role.admin.fetch(
+        "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'exchange'"
+    )
+    assert [row["tableowner"] for row in owners] == ["postgres"]
+
+
 async def test_a_hub_that_does_not_migrate_holds_only_the_applications_role(
-    fresh_db_url: str,
+    fresh_db_url: str, app_role: AppRole
 ) -> None:
     # The chart's shape: a migration job migrated and granted; the pods get no owner's URL.
-    import uuid
-
-    role = f"govhub_test_app_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(asyncpg_dsn(fresh_db_url))
-    await admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'app-secret'")
-    try:
-        app_url = (
-            make_url(fresh_db_url)
-            .set(username=role, password="app-secret")
-            .render_as_string(hide_password=False)
+    # The job: `govhub migrate` with both URLs.
+    async with running_hub(
+        app_role.url, settings=CommonSettings(database_migration_url=fresh_db_url)
+    ):
+        pass
+    serving = CommonSettings(migrate_on_start=False)
+    assert serving.database_migration_url is None
+    async with running_hub(app_role.url, settings=serving) as hub:
+        created = await hub.client.post(
+            "/exchange/v1/agencies",
+            json={"code": "t-pods", "name": "x"},
+            headers=hub.operator(),
         )
-        # The job: `govhub migrate` with both URLs.
-        async with running_hub(
-            app_url, settings=CommonSettings(database_migration_url=fresh_db_url)
-        ):
+        assert created.status_code == 201, created.text
+        async with hub.runtime.db.session() as session:
+            whoami = await session.execute(sa.text("SELECT current_user"))
+            assert whoami.scalar_one() == app_role.name
+    with pytest.raises(DatabaseRoleError, match="GOVHUB_MIGRATE_ON_START"):
+        async with running_hub(fresh_db_url, settings=serving):
             pass
-        serving = CommonSettings(migrate_on_start=False)
-        assert serving.database_migration_url is None
-        async with running_hub(app_url, settings=serving) as hub:
-            created = await hub.client.post(
-                "/exchange/v1/agencies",
-                json={"code": "t-pods", "name": "x"},
-                headers=hub.operator(),
-            )
-            assert created.status_code == 201, created.text
-            async with hub.runtime.db.session() as session:
-                whoami = await session.execute(sa.text("SELECT current_user"))
-                assert whoami.scalar_one() == role
-        with pytest.raises(DatabaseRoleError, match="GOVHUB_MIGRATE_ON_START"):
-            async with running_hub(fresh_db_url, settings=serving):
-                pass
-    finally:
-        await admin.execute(f"DROP OWNED BY {role}")
-        await admin.execute(f"DROP ROLE IF EXISTS {role}")
-        await admin.close()
