@@ -12,7 +12,6 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from govhub_common.testing import HubProcess, create_test_database, drop_test_database
@@ -51,22 +50,8 @@ async def fuzzed_hub(admin_db_url: str) -> AsyncIterator[FuzzedHub]:
     process = HubProcess(url, env={"GOVHUB_SMS_SENDER_ENABLED": "false"})
     try:
         await process.start()
-        operator = await process.token("operator", process.operator_secret())
-        async with httpx.AsyncClient(
-            base_url=process.url, headers={"Authorization": f"Bearer {operator}"}
-        ) as client:
-            reply = await client.post(
-                "/exchange/v1/agencies", json={"code": "gz-fuzz", "name": "模糊测试局"}
-            )
-            assert reply.status_code == 201, reply.text
-            reply = await client.post(
-                "/exchange/v1/agencies/gz-fuzz/clients",
-                json={"client_id": "gz-fuzz-app", "scopes": AGENCY_SCOPES},
-            )
-            assert reply.status_code == 201, reply.text
-            secret = reply.json()["client_secret"]
-        agency = await process.token("gz-fuzz-app", secret)
-        yield FuzzedHub(process, {"operator": operator, "agency": agency})
+        tokens = await process.operator_and_agency_tokens("gz-fuzz", "模糊测试局", AGENCY_SCOPES)
+        yield FuzzedHub(process, tokens)
     finally:
         await process.stop()
         await drop_test_database(admin_db_url, url)

@@ -138,22 +138,8 @@ async def hostile_hub(
     )
     try:
         await process.start()
-        operator = await process.token("operator", process.operator_secret())
-        async with httpx.AsyncClient(
-            base_url=process.url, headers={"Authorization": f"Bearer {operator}"}
-        ) as client:
-            reply = await client.post(
-                "/exchange/v1/agencies", json={"code": "gz-hostile", "name": "敌意输入局"}
-            )
-            assert reply.status_code == 201, reply.text
-            reply = await client.post(
-                "/exchange/v1/agencies/gz-hostile/clients",
-                json={"client_id": "gz-hostile-app", "scopes": AGENCY_SCOPES},
-            )
-            assert reply.status_code == 201, reply.text
-            secret = reply.json()["client_secret"]
-        agency = await process.token("gz-hostile-app", secret)
-        yield HostileHub(process, {"operator": operator, "agency": agency})
+        tokens = await process.operator_and_agency_tokens("gz-hostile", "敌意输入局", AGENCY_SCOPES)
+        yield HostileHub(process, tokens)
     finally:
         await process.stop()
         await drop_test_database(admin_db_url, url)

@@ -339,6 +339,24 @@ class HubProcess:
         reply.raise_for_status()
         return str(reply.json()["access_token"])
 
+    async def operator_and_agency_tokens(
+        self, agency: str, name: str, scopes: Iterable[str]
+    ) -> dict[str, str]:
+        """Tokens of the operator and of a new agency's client holding `scopes`, by role."""
+        operator = await self.token("operator", self.operator_secret())
+        async with httpx.AsyncClient(
+            base_url=self.url, headers={"Authorization": f"Bearer {operator}"}
+        ) as client:
+            reply = await client.post("/exchange/v1/agencies", json={"code": agency, "name": name})
+            reply.raise_for_status()
+            reply = await client.post(
+                f"/exchange/v1/agencies/{agency}/clients",
+                json={"client_id": f"{agency}-app", "scopes": sorted(scopes)},
+            )
+            reply.raise_for_status()
+            secret = reply.json()["client_secret"]
+        return {"operator": operator, "agency": await self.token(f"{agency}-app", secret)}
+
     async def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
