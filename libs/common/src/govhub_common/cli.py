@@ -205,7 +205,12 @@ def version() -> None:
         print(f"  {spec.name} {spec.version}")
 
 
-HubUrlOption = Annotated[str, typer.Option("--url", help="The hub's base URL.")]
+HubUrlOption = Annotated[
+    str,
+    typer.Option(
+        "--url", help="The hub's base URL, or /exchange=URL,/registry=URL,... per service."
+    ),
+]
 TokenOption = Annotated[
     str | None,
     typer.Option(envvar="GOVHUB_TOKEN", help="An operator token (else the client id and secret)."),
@@ -247,11 +252,9 @@ def apply_city(
     """Make a running hub what a city's files describe (docs/city.md): print the difference,
     then (unless --dry-run) apply it through the public APIs. Exit 0 done, 1 a step failed,
     2 the files are invalid."""
-    from govhub_common.city.apply import StepFailed, execute
     from govhub_common.city.format import InvalidCity, load_city
-    from govhub_common.city.plan import make_plan
-    from govhub_common.city.state import HubError, read_state
-    from govhub_common.events_cli import operator_client, wait_until_settled
+    from govhub_common.city.run import apply_documents
+    from govhub_common.events_cli import operator_client
 
     out = Console(soft_wrap=True)
     err = Console(stderr=True, soft_wrap=True)
@@ -262,58 +265,20 @@ def apply_city(
             err.print(fault, markup=False)
         err.print(f"[red]govhub apply: {len(exc.faults)} fault(s) in {files}; nothing applied[/]")
         raise typer.Exit(2) from None
-    me_client = None if token else client_id
     with operator_client(url, token, client_id, client_secret) as client:
-        try:
-            state = read_state(client)
-        except HubError as exc:
-            err.print(f"govhub apply: reading the hub failed: {exc}", markup=False)
-            raise typer.Exit(1) from None
-        plan = make_plan(documents, state, me_client=me_client)
-        for action in plan.actions:
-            if action.verb in ("create", "update", "prune", "kept"):
-                note = "" if action.verb != "prune" or prune else "  [prune candidate: --prune]"
-                out.print(action.describe() + note, markup=False)
-        out.print(
-            f"{plan.count('create')} to create, {plan.count('update')} to update, "
-            f"{plan.count('unchanged')} unchanged, {plan.count('prune')} prune candidates"
-            + ("" if prune or not plan.count("prune") else " (not pruned without --prune)")
+        code = apply_documents(
+            client,
+            documents,
+            me_client=None if token else client_id,
+            prune=prune,
+            dry_run=dry_run,
+            secrets_dir=secrets_dir,
+            settle_timeout=settle_timeout,
+            out=out,
+            err=err,
         )
-        if plan.problems:
-            for problem in plan.problems:
-                err.print(problem, markup=False)
-            raise typer.Exit(2)
-        creates_clients = any(
-            a.kind == "Client" and a.verb == "create" for a in plan.changes(prune=prune)
-        )
-        if creates_clients and secrets_dir is None and not dry_run:
-            err.print(
-                "[red]new clients need --secrets-dir DIR: each secret is written there once "
-                "(DIR/<client_id>.secret, mode 0600) and shown nowhere else[/]"
-            )
-            raise typer.Exit(2)
-        if dry_run or not plan.changes(prune=prune):
-            out.print("dry run: nothing changed" if dry_run else "no changes")
-            return
-
-        def settle() -> None:
-            busy = wait_until_settled(client, settle_timeout)
-            if busy is not None:
-                raise RuntimeError(f"the hub's events did not settle: {busy}")
-
-        try:
-            calls = execute(
-                client,
-                plan,
-                prune=prune,
-                secrets_dir=secrets_dir,
-                settle=settle,
-                report=lambda line: out.print(line, markup=False),
-            )
-        except StepFailed as exc:
-            err.print(f"govhub apply failed at: {exc}", markup=False)
-            raise typer.Exit(1) from None
-    out.print(f"applied: {calls} changes")
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("export")

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from govhub_common.hub_urls import hub_client
 from govhub_common.service import discover_services
 
 events_app = typer.Typer(
@@ -24,7 +25,9 @@ events_app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-UrlOption = Annotated[str, typer.Option(help="The hub's base URL.")]
+UrlOption = Annotated[
+    str, typer.Option(help="The hub's base URL, or /exchange=URL,/registry=URL,... per service.")
+]
 ServiceOption = Annotated[
     str, typer.Option(help="The service whose consumers' dead letters: registry, alerting, ...")
 ]
@@ -48,22 +51,22 @@ def _prefix(service: str) -> str:
 def operator_client(
     url: str, token: str | None, client_id: str, secret: str | None
 ) -> httpx.Client:
-    """An HTTP client of the hub carrying an operator token (`govhub events`, `apply`, ...)."""
-    base_url = url.rstrip("/")
+    """An HTTP client of the hub carrying an operator token (`govhub events`, `apply`, ...);
+    `url` is the hub's base URL or one per service prefix (govhub_common.hub_urls)."""
     if token is None:
         if secret is None:
             err.print("[red]give --token, or --client-id and --client-secret[/]")
             raise typer.Exit(2)
         # A client of its own: the one returned is opened by the caller's `with`, which
         # httpx refuses on a client that has already sent a request.
-        reply = httpx.post(
-            f"{base_url}/exchange/v1/oauth/token",
-            data={"grant_type": "client_credentials", "scope": "operator"},
-            auth=(client_id, secret),
-            timeout=60,
-        )
+        with hub_client(url) as anonymous:
+            reply = anonymous.post(
+                "/exchange/v1/oauth/token",
+                data={"grant_type": "client_credentials", "scope": "operator"},
+                auth=(client_id, secret),
+            )
         token = _check(reply)["access_token"]
-    return httpx.Client(base_url=base_url, timeout=60, headers={"Authorization": f"Bearer {token}"})
+    return hub_client(url, headers={"Authorization": f"Bearer {token}"})
 
 
 def _check(reply: httpx.Response) -> dict[str, Any]:
