@@ -26,6 +26,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import orjson
 import sqlalchemy as sa
@@ -35,13 +36,14 @@ from govhub_alerting.engine.backfill import backfill
 from govhub_alerting.engine.ingest import ingest_event
 from govhub_alerting.engine.rules_sql import create_timers, would_raise
 from govhub_alerting.engine.sweep import sweep
-from govhub_alerting.rules.service import DEFAULTS_DIR, StoredRule, get_rule, load_rule_files
+from govhub_alerting.rules.service import StoredRule, adopt_city, get_rule
 from govhub_common.db import Database, raw_connection
 from govhub_common.events import CloudEvent
 from govhub_common.migrations import upgrade_async
 from govhub_common.outbox import idempotent
 from govhub_common.testing import create_test_database, drop_test_database
 
+GUANGZHOU = Path(__file__).resolve().parent.parent / "examples" / "cities" / "guangzhou"
 ADMIN_URL = os.environ.get(
     "GOVHUB_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -289,7 +291,7 @@ async def main(sizes: list[int]) -> None:
     try:
         await upgrade_async(SERVICE.migrations, url, SERVICE.schema)
         async with db.session() as session:
-            await load_rule_files(session, folders=[DEFAULTS_DIR])
+            await adopt_city(session, GUANGZHOU)  # its topics and rules
         print(
             f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
         )

@@ -35,7 +35,8 @@ import asyncpg
 import httpx
 import orjson
 
-from govhub_demo.catalog import TOPICS
+from govhub_common.city.format import load_city
+from govhub_demo.city_files import GUANGZHOU
 
 ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -46,7 +47,11 @@ GOVHUB = str(Path(sys.executable).parent / "govhub")
 USCCS = ["91440101MA59ABCD1D", "91350100M000100Y43", "91110108700123456W"]
 
 # The demo city's own schema of new enterprises (one definition of the topic).
-SCHEMA: dict[str, Any] = TOPICS["enterprise_registered"][3]
+SCHEMA: dict[str, Any] = next(
+    d.spec["schema"]
+    for d in load_city(GUANGZHOU)
+    if d.kind.name == "Topic" and d.spec["code"] == "enterprise_registered"
+)
 GRANTS = [
     ["uscc", "name", "address"],
     ["uscc", "name", "legal_rep_name", "established_date"],

@@ -18,6 +18,7 @@ import random
 import sys
 import time
 from datetime import date, timedelta
+from pathlib import Path
 
 from stdnum.cn import ric, uscc
 
@@ -29,9 +30,10 @@ from govhub_common.runtime import freeze_startup_objects
 from govhub_common.testing import create_test_database, drop_test_database
 from govhub_registry.app import SERVICE
 from govhub_registry.consumers import registry_consumers
-from govhub_registry.ingest.mapping import default_mapping
+from govhub_registry.ingest.mapping import DerivedFromId, load_mapping
 from govhub_registry.mappings.service import MappingStore, apply_mapping_file
 
+GUANGZHOU = Path(__file__).resolve().parent.parent / "examples" / "cities" / "guangzhou"
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
 
@@ -85,7 +87,7 @@ def enterprise_event(rng: random.Random, seq0: int, size: int) -> CloudEvent:
 
 class _Ctx:
     def __init__(self) -> None:
-        self.state = {"mapping": MappingStore(derived_from_id=default_mapping().derived_from_id)}
+        self.state = {"mapping": MappingStore(derived_from_id=DerivedFromId())}
 
 
 async def run(events: int, size: int, concurrency: int = 2) -> None:
@@ -94,9 +96,9 @@ async def run(events: int, size: int, concurrency: int = 2) -> None:
     try:
         await upgrade_async(SERVICE.migrations, url, SERVICE.schema)
         db = Database(url, pool_size=max(2, concurrency))
-        # As the registry's startup does: the file seeds the mapping rows ingest reads.
+        # As the registry's startup does: the city's files seed the mapping rows ingest reads.
         async with db.session() as session:
-            await apply_mapping_file(session, default_mapping())
+            await apply_mapping_file(session, load_mapping(GUANGZHOU))
         consumer = registry_consumers(_Ctx())[0]  # type: ignore[arg-type]
         handle = idempotent(
             db, "registry", "registry.records", consumer.handler, service="registry"

@@ -18,6 +18,10 @@ os.environ.setdefault("GOVHUB_ENVIRONMENT", "test")
 os.environ.setdefault("GOVHUB_LOG_FORMAT", "json")
 for _name in ("GOVHUB_DATABASE_URL", "GOVHUB_AMQP_URL"):
     os.environ.pop(_name, None)
+# The suites' hubs stand for the Guangzhou demo city: each service reads its mappings, rules
+# and templates from the city's files at start (tests of another city clear this).
+GUANGZHOU = Path(__file__).resolve().parent.parent / "examples" / "cities" / "guangzhou"
+os.environ["GOVHUB_CITY_FILES"] = str(GUANGZHOU)
 
 from govhub_common import testing  # noqa: E402
 from govhub_common.settings import CommonSettings  # noqa: E402

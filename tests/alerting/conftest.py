@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -12,21 +13,21 @@ os.environ["GOVHUB_ALERTING_SWEEP_INTERVAL_SECONDS"] = "0"
 
 from alerting_support import Capture, capture_on, next_year
 
-from govhub_alerting.rules.model import referenced_fields
-from govhub_alerting.rules.service import default_rules, install_default_rules
+from govhub_alerting.rules.service import adopt_city
 from govhub_common.testing import Hub
 
 
 @pytest.fixture(autouse=True)
 async def demo_city_rules(request: pytest.FixtureRequest) -> None:
-    """The alerting tests' hubs stand for the demo city: they have its default rules, which a
-    hub otherwise installs when it first has one of their topics."""
-    topics = sorted({topic for rule in default_rules() for topic in referenced_fields(rule)})
+    """The alerting tests' hubs stand for the Guangzhou city (GOVHUB_CITY_FILES,
+    tests/conftest.py) without creating its topics in the exchange: its catalog is announced
+    to alerting as the exchange would, and the city's rules come with their topics."""
+    city = Path(os.environ["GOVHUB_CITY_FILES"])
     for name in ("hub", "rabbit_hub"):
         if name in request.fixturenames:
             hub: Hub = request.getfixturevalue(name)
             async with hub.runtime.db.session() as session:
-                await install_default_rules(session, topics=topics)
+                await adopt_city(session, city)
 
 
 @pytest.fixture

@@ -43,6 +43,19 @@ TOPICS = {
     ),
     "person_died": ("gz-psb", schema(id_number="身份证号", name="姓名", death_date="死亡日期")),
     "pension_paid": ("gz-hrss", schema(id_number="身份证号", name="姓名", paid_date="发放日期")),
+    # Named by the same rules (Guangzhou's files install a rule once all its topics exist).
+    "local_tax_registered": (
+        "gz-ltax",
+        schema(uscc="统一社会信用代码", tax_no="税务登记号", registered_date="登记日期"),
+    ),
+    "national_tax_registered": (
+        "gz-ntax",
+        schema(uscc="统一社会信用代码", tax_no="税务登记号", registered_date="登记日期"),
+    ),
+    "death_certified": (
+        "gz-health",
+        schema(id_number="身份证号", name="姓名", death_date="死亡日期"),
+    ),
 }
 ENTERPRISE, PERSON = "91440101MA59ABCD1D", "440106194001011234"
 # What the city publishes, by business date.

@@ -20,7 +20,7 @@ from alerting_support import at, moment, next_year, record_event, uscc, warnings
 from govhub_alerting.app import SERVICE
 from govhub_alerting.engine.ingest import ingest_event
 from govhub_alerting.engine.sweep import sweep
-from govhub_alerting.rules.service import DEFAULTS_DIR, load_rule_files
+from govhub_alerting.rules.service import adopt_city
 from govhub_common.db import Database
 from govhub_common.migrations import upgrade_async
 from govhub_common.testing import running_hub, wait_for
@@ -31,13 +31,14 @@ REGISTERED_IN_TIME = 500  # the first 500 register with tax on day 10
 
 @pytest.fixture
 async def alerting_db(fresh_db_url: str) -> AsyncIterator[tuple[Database, date]]:
-    """A fresh database with the alerting schema, the default rules and 1,500 licences."""
+    """A fresh database with the alerting schema, the Guangzhou rules and 1,500 licences."""
     await upgrade_async(SERVICE.migrations, fresh_db_url, SERVICE.schema)
     db = Database(fresh_db_url, pool_size=4)
     day0 = date(next_year(), 3, 1)
     codes = [uscc() for _ in range(ENTERPRISES)]
     async with db.session() as session:
-        await load_rule_files(session, folders=[DEFAULTS_DIR])
+        # Guangzhou's topics and rules (tests/conftest.py)
+        await adopt_city(session, Path(os.environ["GOVHUB_CITY_FILES"]))
     for start in range(0, ENTERPRISES, 500):
         licences = [
             {
@@ -200,6 +201,8 @@ async def test_scheduler_fires_due_timers_as_of_now(
     code = uscc()
     licensed = date.today() - timedelta(days=45)
     async with running_hub(fresh_db_url) as hub:
+        async with hub.runtime.db.session() as session:
+            await adopt_city(session, Path(os.environ["GOVHUB_CITY_FILES"]))
         await hub.runtime.bus.publish(
             [
                 record_event(

@@ -38,7 +38,11 @@ async def empty_hub(admin_db_url: str) -> AsyncIterator[HubProcess]:
     await rabbitmqctl("add_vhost", vhost)
     await rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     url = await create_test_database(admin_db_url)
-    hub = HubProcess(url, env={"GOVHUB_AMQP_URL": amqp_url().rstrip("/") + "/" + vhost})
+    # An empty hub: none of the suites' Guangzhou configuration (tests/conftest.py).
+    hub = HubProcess(
+        url,
+        env={"GOVHUB_AMQP_URL": amqp_url().rstrip("/") + "/" + vhost, "GOVHUB_CITY_FILES": None},
+    )
     try:
         await hub.start()
         yield hub

@@ -943,3 +943,24 @@ def test_hardened_values_lint_and_validate() -> None:
     for obj in render(HARDENED):
         if obj["kind"] not in OPERATOR_KINDS:
             kubernetes_validate.validate(manifest(obj), KUBE_VERSION, strict=True)
+
+
+# --- a city's files at every start (issue 17) -------------------------------------------
+
+
+def test_a_citys_files_are_mounted_in_every_pod_and_named_to_it() -> None:
+    objects = render({"city": {"existingConfigMap": "guangzhou", "mountPath": "/city"}})
+    deployments = of_kind(objects, "Deployment")
+    assert {component(d) for d in deployments} == {"exchange", "registry", "alerting", "sms-gateway"}
+    for d in deployments:
+        pod = d["spec"]["template"]["spec"]
+        assert {"name": "city", "configMap": {"name": "guangzhou"}} in pod["volumes"]
+        assert {"name": "city", "mountPath": "/city", "readOnly": True} in container(d)[
+            "volumeMounts"
+        ]
+        assert env(container(d))["GOVHUB_CITY_FILES"]["value"] == "/city"
+        kubernetes_validate.validate(manifest(d), KUBE_VERSION, strict=True)
+    # By default a hub starts with no city's configuration.
+    for d in of_kind(render({}), "Deployment"):
+        assert "GOVHUB_CITY_FILES" not in env(container(d))
+        assert all(v["name"] != "city" for v in d["spec"]["template"]["spec"]["volumes"])

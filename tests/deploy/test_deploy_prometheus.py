@@ -241,19 +241,20 @@ def prometheus(
 # --- traffic ---------------------------------------------------------------------------
 
 
-async def city_traffic(url: str) -> dict[str, Any]:
+async def city_traffic(url: str, secrets_dir: Path) -> dict[str, Any]:
     """The demo city's agencies, topics and subscriptions, six weeks of its records (feeds
     read, warnings raised, reminders sent) and an SMS; then one subscriber's webhook points
     nowhere while another city's records keep coming."""
-    from govhub_demo.catalog import MEASURED_TOPIC
     from govhub_demo.city import simulate
+    from govhub_demo.city_files import GUANGZHOU, CityFiles
     from govhub_demo.client import HubClient
-    from govhub_demo.scenario import Measurements, publish_day, replay
+    from govhub_demo.scenario import MEASURED_TOPIC, Measurements, publish_day, replay
 
     hub = HubClient(url, OPERATOR_SECRET)
     try:
         city = await asyncio.to_thread(simulate, seed=2008, scale=0.002, days=45)
-        measurements = await replay(hub, city, run_tag=uuid.uuid4().hex[:6])
+        files = CityFiles(GUANGZHOU, secrets_dir)
+        measurements = await replay(hub, city, files)
         await hub.call(
             "POST",
             "/sms/v1/messages",
@@ -279,7 +280,7 @@ async def city_traffic(url: str) -> dict[str, Any]:
         )
         more = await asyncio.to_thread(simulate, seed=2009, scale=0.002, days=20)
         for day in range(more.days):
-            await publish_day(hub, more, day, Measurements())
+            await publish_day(hub, more, files.topic_owners(), day, Measurements())
         return {"webhook_subscriber": agency, "token": await hub.token("operator")}
     finally:
         await hub.close()
@@ -296,9 +297,9 @@ def substitute(expr: str) -> str:
 
 @pytest.mark.slow
 def test_prometheus_scrapes_the_hub_and_alerts_fire(
-    hub_url: str, prometheus: Prometheus, database_url: str
+    hub_url: str, prometheus: Prometheus, database_url: str, tmp_path: Path
 ) -> None:
-    traffic = asyncio.run(city_traffic(hub_url))
+    traffic = asyncio.run(city_traffic(hub_url, tmp_path / "secrets"))
 
     # Prometheus has scraped the traffic.
     def scraped() -> bool:

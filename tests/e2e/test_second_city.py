@@ -133,6 +133,8 @@ async def process(fresh_db_url: str, amqp_url: str) -> AsyncIterator[HubProcess]
             "GOVHUB_AMQP_EXCHANGE": exchange,
             "GOVHUB_AMQP_QUEUE_PREFIX": f"{exchange}.",
             "GOVHUB_AMQP_DELETE_QUEUES_AT_STOP": "true",
+            # Foshan's hub has nothing of Guangzhou's (tests/conftest.py sets it for the suites).
+            "GOVHUB_CITY_FILES": None,
         },
     )
     try:

@@ -1,5 +1,5 @@
-"""The declared mapping and access policy are validated when loaded; the defaults cover
-every demo topic."""
+"""The declared mapping (a city's RegistryMapping documents) and access policy are validated
+when loaded; the Guangzhou city's mapping covers every one of its topics."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from govhub_common.city.format import InvalidCity, kind_specs
 from govhub_registry.access.policy import load_access_policy
 from govhub_registry.ingest.mapping import load_mapping
+
+GUANGZHOU = Path(__file__).resolve().parents[2] / "examples" / "cities" / "guangzhou"
 
 DEMO_TOPICS = {
     "enterprise_registered",
@@ -29,25 +32,30 @@ DEMO_TOPICS = {
 }
 
 
-def test_the_default_mapping_covers_the_demo_topics() -> None:
-    mapping = load_mapping()
+def test_the_guangzhou_mapping_covers_its_topics() -> None:
+    mapping = load_mapping(GUANGZHOU)
     assert set(mapping.topics) == DEMO_TOPICS
+    assert {spec["code"] for _, spec in kind_specs(GUANGZHOU, "Topic")} == DEMO_TOPICS
     assert mapping.topics["person_died"].fact is not None
     assert mapping.topics["person_died"].fact.kind == "death"
 
 
 def test_a_mistake_in_a_mapping_file_names_its_place(tmp_path: Path) -> None:
-    bad = tmp_path / "mapping.yaml"
-    bad.write_text(
-        "topics:\n  person_died:\n    subject: person\n    key: id_number\n"
-        "    attributes:\n      name: {field: name, value: x, rank: 1}\n"
-        "    fact: {kind: benefit, date: death_date}\n",
-        encoding="utf-8",
+    good = (
+        "kind: RegistryMapping\nspec:\n  topic: person_registered\n  subject: person\n"
+        "  key: id_number\n"
     )
-    with pytest.raises(ValidationError) as raised:
-        load_mapping(bad)
-    places = {".".join(str(p) for p in e["loc"]) for e in raised.value.errors()}
-    assert places == {"topics.person_died.attributes.name", "topics.person_died.fact"}
+    bad = (
+        "kind: RegistryMapping\nspec:\n  topic: person_died\n  subject: person\n"
+        "  key: id_number\n  attributes:\n    name: {field: name, value: x, rank: 1}\n"
+        "  fact: {kind: benefit, date: death_date}\n"
+    )
+    (tmp_path / "mappings.yaml").write_text(good + "---\n" + bad, encoding="utf-8")
+    with pytest.raises(InvalidCity) as raised:
+        load_mapping(tmp_path)
+    places = {fault.split(": ")[1] for fault in raised.value.faults}
+    assert places == {"$.spec.attributes.name", "$.spec.fact"}
+    assert all(f.startswith(f"{tmp_path / 'mappings.yaml'}#2: ") for f in raised.value.faults)
 
 
 def test_an_unknown_key_in_the_access_policy_is_refused(tmp_path: Path) -> None:

@@ -4,16 +4,16 @@ exchange's events, versioned, and kept over the mapping file across restarts."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from registry_helpers import make_uscc
 
+from govhub_common.city.format import dump_documents, kind_specs
 from govhub_common.testing import Hub, running_hub, wait_for
-from govhub_registry.ingest.mapping import DEFAULT_MAPPING
 
 EXCHANGE = "/exchange/v1"
 MAPPINGS = "/registry/v1/mappings"
@@ -196,12 +196,15 @@ async def test_a_restart_keeps_the_api_mapping_over_the_file(
 
     # The next start reads a changed file: it changes enterprise_registered (the API's
     # now) and quality_code_assigned (still the file's).
-    shipped = yaml.safe_load(DEFAULT_MAPPING.read_text(encoding="utf-8"))
-    shipped["topics"]["enterprise_registered"]["attributes"]["name"]["rank"] = 7
-    shipped["topics"]["quality_code_assigned"]["attributes"]["org_code"]["rank"] = 7
-    changed_file = tmp_path / "mapping.yaml"
-    changed_file.write_text(yaml.safe_dump(shipped, allow_unicode=True), encoding="utf-8")
-    monkeypatch.setenv("GOVHUB_REGISTRY_MAPPING_FILE", str(changed_file))
+    city = Path(os.environ["GOVHUB_CITY_FILES"])  # Guangzhou's (tests/conftest.py)
+    shipped = {spec["topic"]: spec for _, spec in kind_specs(city, "RegistryMapping")}
+    shipped["enterprise_registered"]["attributes"]["name"]["rank"] = 7
+    shipped["quality_code_assigned"]["attributes"]["org_code"]["rank"] = 7
+    changed_file = tmp_path / "registry-mappings.yaml"
+    changed_file.write_text(
+        dump_documents([("RegistryMapping", spec) for spec in shipped.values()]), encoding="utf-8"
+    )
+    monkeypatch.setenv("GOVHUB_CITY_FILES", str(changed_file))
 
     async with running_hub(fresh_db_url) as hub:
         from_file = await hub.client.get(

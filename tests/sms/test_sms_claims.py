@@ -25,8 +25,8 @@ from govhub_sms.providers.base import DeliveryReport, SubmitResult
 from govhub_sms.sending.claims import SubmitJournal, recover_expired_claims
 from govhub_sms.sending.gateway import build_gateway
 from govhub_sms.sending.reports import apply_reports, store_reports
-from govhub_sms.settings import DEFAULT_TEMPLATES, SmsSettings
-from govhub_sms.templates.service import load_template_file
+from govhub_sms.settings import SmsSettings
+from govhub_sms.templates.service import install_city_templates
 
 NOW = datetime(2030, 6, 3, 2, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
@@ -38,7 +38,9 @@ async def db(admin_db_url: str) -> AsyncIterator[Database]:
     await upgrade_async(SERVICE.migrations, url, SERVICE.schema)
     database = Database(url, pool_size=4)
     async with database.session() as session:
-        await load_template_file(session, path=DEFAULT_TEMPLATES, notification_opt_out=False)
+        await install_city_templates(
+            session, path=SmsSettings().city_files, notification_opt_out=False
+        )
     try:
         yield database
     finally:

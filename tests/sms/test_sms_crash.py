@@ -130,6 +130,7 @@ async def test_sigkill_between_claim_and_record_loses_nothing_and_sends_nothing_
         "GOVHUB_SMS_PROVIDERS": json.dumps(providers),
         "GOVHUB_SMS_CLAIM_LEASE_SECONDS": str(LEASE_S),
         "GOVHUB_SMS_QUIET_HOURS_START": "",  # the real clock may be at night in Guangzhou
+        "GOVHUB_CITY_FILES": os.environ["GOVHUB_CITY_FILES"],  # Guangzhou's templates
     }
     gateway = GatewayProcess(env, tmp_path)
     db = await asyncpg.connect(asyncpg_dsn(fresh_db_url))

@@ -24,6 +24,15 @@ class CommonSettings(BaseSettings):
         "production refuses insecure defaults.",
     )
     home: Path = Field(Path(".govhub"), description="Data folder: embedded PostgreSQL, dev keys.")
+    city_files: Path | None = Field(
+        None,
+        description="A city's files (a folder or one file, docs/city.md) each service reads "
+        "its own kinds from at every start: the registry its RegistryMapping documents, "
+        "alerting its AlertRule documents, the SMS gateway its SmsTemplate documents. What "
+        "an operator changed through the API since is left alone (the API wins). Agencies, "
+        "clients, topics and subscriptions are applied with `govhub apply`. Unset: the hub "
+        "starts with no city's configuration.",
+    )
     database_url: str | None = Field(
         None,
         description="PostgreSQL URL. Unset: an embedded PostgreSQL under GOVHUB_HOME. A "

@@ -276,9 +276,10 @@ class HubProcess:
         database_url: str,
         *,
         target: str = ALL,
-        env: dict[str, str] | None = None,
+        env: dict[str, str | None] | None = None,
         args: Sequence[str] = (),
     ) -> None:
+        """`env` adds to the test's environment; a None value removes a variable."""
         import sys
 
         self.home = Path(tempfile.mkdtemp(prefix="govhub-hub-"))
@@ -286,13 +287,14 @@ class HubProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.target = target
         self.args = list(args)  # more `govhub run` options (e.g. --simulate)
-        self.env = {
+        merged: dict[str, str | None] = {
             **os.environ,
             "GOVHUB_HOME": str(self.home),
             "GOVHUB_DATABASE_URL": database_url,
             "GOVHUB_LOG_LEVEL": "WARNING",
             **(env or {}),
         }
+        self.env = {name: value for name, value in merged.items() if value is not None}
         self.govhub = str(Path(sys.executable).parent / "govhub")
         self.log = self.home / "hub.log"
         self.process: subprocess.Popen[bytes] | None = None

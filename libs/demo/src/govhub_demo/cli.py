@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -45,6 +44,15 @@ def command(
     database: Annotated[
         str, typer.Option(help="Database the hub started here uses; recreated at each run.")
     ] = DEMO_DATABASE,
+    city_files: Annotated[
+        Path | None,
+        typer.Option(
+            "--city",
+            help="The city's files, applied with `govhub apply` before the replay "
+            "(default: the Guangzhou city, examples/cities/guangzhou).",
+            exists=True,
+        ),
+    ] = None,
 ) -> None:
     """Seed a city (agencies, topics, subscriptions) and replay a year of its records through
     the hub's HTTP APIs, then report the hub's figures beside the founding document's."""
@@ -55,7 +63,19 @@ def command(
     settings = CommonSettings()
     try:
         ok = asyncio.run(
-            _main(settings, scale, days, seed, url, keep_serving, host, port, report, database)
+            _main(
+                settings,
+                scale,
+                days,
+                seed,
+                url,
+                keep_serving,
+                host,
+                port,
+                report,
+                database,
+                city_files,
+            )
         )
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
@@ -74,8 +94,10 @@ async def _main(
     port: int,
     report_path: Path,
     database: str,
+    city_dir: Path | None,
 ) -> bool:
     from govhub_demo.city import simulate
+    from govhub_demo.city_files import GUANGZHOU, CityFiles
     from govhub_demo.client import HubClient
     from govhub_demo.report import build_report
     from govhub_demo.scenario import replay
@@ -93,7 +115,9 @@ async def _main(
     if url is None:
         server, serving = await _start_hub(settings, host, port, database)
         url = f"http://{host}:{port}"
-    hub = HubClient(parse_urls(url), _operator_secret(settings))
+    # Each agency client's secret, written by `govhub apply` when it creates the client.
+    files = CityFiles(city_dir or GUANGZHOU, Path(settings.home) / "demo-secrets")
+    hub = HubClient(url, _operator_secret(settings))
     try:
         if not await hub.simulated():
             console.print(
@@ -113,7 +137,7 @@ async def _main(
             measurements = await replay(
                 hub,
                 city,
-                run_tag=uuid.uuid4().hex[:6],
+                files,
                 progress=lambda done: bar.update(task, completed=done),
             )
         result = await build_report(hub, city, measurements, scale=scale, seed=seed)
@@ -151,14 +175,6 @@ async def _main(
             server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
                 await serving
-
-
-def parse_urls(url: str) -> str | dict[str, str]:
-    """ "http://hub:8000", or "/exchange=http://a:8001,/registry=http://b:8002,..."."""
-    if "=" not in url:
-        return url
-    pairs = (part.split("=", 1) for part in url.split(","))
-    return {prefix.strip(): base.strip() for prefix, base in pairs}
 
 
 def _operator_secret(settings: CommonSettings) -> str:

@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from govhub_common.hub_urls import parse_hub_url, prefix_of
+
 
 class HubError(RuntimeError):
     pass
@@ -16,10 +18,12 @@ class HubError(RuntimeError):
 class HubClient:
     """Talks to a running hub over HTTP with each agency's own token."""
 
-    def __init__(self, urls: str | dict[str, str], operator_secret: str) -> None:
-        """`urls`: the hub's one base URL (all-in-one, or behind an Ingress), or a base URL
-        per service prefix (split mode without an Ingress: {"/exchange": "http://...:8001"})."""
-        by_prefix = urls if isinstance(urls, dict) else {"": urls}
+    def __init__(self, url: str, operator_secret: str) -> None:
+        """`url`: the hub's one base URL (all-in-one, or behind an Ingress), or a base URL
+        per service prefix (split mode without an Ingress: "/exchange=http://...:8001,...")."""
+        self.url = url
+        parsed = parse_hub_url(url)
+        by_prefix = parsed if isinstance(parsed, dict) else {"": parsed}
         self._http = {
             prefix: httpx.AsyncClient(
                 base_url=url,
@@ -35,8 +39,7 @@ class HubClient:
         """The client for a path: by its service prefix, or `via` a given process."""
         if via is not None:
             return self._http[via]
-        prefix = "/" + path.lstrip("/").split("/", 1)[0]
-        return self._http.get(prefix) or self._http[""]
+        return self._http.get(prefix_of(path)) or self._http[""]
 
     async def close(self) -> None:
         for client in self._http.values():

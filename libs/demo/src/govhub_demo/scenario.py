@@ -11,11 +11,13 @@ from datetime import time as dtime
 from typing import Any
 
 from govhub_common.clock import BUSINESS_TZ
-from govhub_demo.catalog import AGENCIES, AGENCY_SCOPES, MEASURED_TOPIC, SUBSCRIPTIONS, TOPICS
 from govhub_demo.city import City
+from govhub_demo.city_files import CityFiles
 from govhub_demo.client import HubClient, HubError
 
 BATCH = 1000
+# The subscriptions whose delivery the report measures (the flagship flow).
+MEASURED_TOPIC = "enterprise_registered"
 
 
 @dataclass
@@ -49,67 +51,26 @@ def at(day: date, hour: int, minute: int = 0, second: int = 0) -> str:
     return datetime.combine(day, dtime(hour, minute, second), tzinfo=BUSINESS_TZ).isoformat()
 
 
-async def seed(hub: HubClient, run_tag: str) -> dict[int, tuple[str, str]]:
-    """Agencies with their OAuth clients, topics, subscriptions and approvals."""
-    for code, name in AGENCIES.items():
-        await hub.call(
-            "POST",
-            "/exchange/v1/agencies",
-            json={"code": code, "name": name, "contact": {"department": "信息中心"}},
-            ok=(201, 409),
-        )
-        client = (
-            await hub.call(
-                "POST",
-                f"/exchange/v1/agencies/{code}/clients",
-                json={"client_id": f"{code}-{run_tag}", "scopes": AGENCY_SCOPES},
-                ok=(201,),
-            )
-        ).json()
-        hub.credentials[code] = (client["client_id"], client["client_secret"])
-    for code, (owner, title, sharing, schema) in TOPICS.items():
-        await hub.call(
-            "POST",
-            "/exchange/v1/topics",
-            json={
-                "code": code,
-                "title": title,
-                "sharing_type": sharing,
-                "owner": owner,
-                "description": f"{AGENCIES[owner]}：{title}",
-                "schema": schema,
-            },
-            ok=(201, 409),
-        )
+async def seed(hub: HubClient, city_files: CityFiles) -> dict[int, tuple[str, str]]:
+    """The city's agencies, clients, topics, subscriptions, mappings, rules and templates,
+    applied from its files by `govhub apply` (an existing hub gets only the difference);
+    returns the approved subscriptions of the files (id -> (agency, topic))."""
+    await city_files.apply(hub)
+    for agency, (client_id, secret) in (await city_files.credentials(hub)).items():
+        hub.credentials[agency] = (client_id, secret)
+    wanted = {(s["subscriber"], s["topic"]) for s in city_files.specs("Subscription")}
     subscriptions: dict[int, tuple[str, str]] = {}
-    for agency, topic, purpose, items in SUBSCRIPTIONS:
-        sub = (
-            await hub.call(
-                "POST",
-                "/exchange/v1/subscriptions",
-                agency,
-                json={"topic": topic, "purpose": purpose, "items": items},
-                ok=(201, 200),
-            )
-        ).json()
-        if sub["status"] == "pending":
-            owner = TOPICS[topic][0]
-            sub = (
-                await hub.call(
-                    "POST",
-                    f"/exchange/v1/subscriptions/{sub['id']}/decision",
-                    owner,
-                    json={"approve": True, "reason": "依法共享"},
-                )
-            ).json()
-        if sub["status"] != "approved":
-            raise HubError(f"subscription of {agency} to {topic} is {sub['status']}")
-        subscriptions[sub["id"]] = (agency, topic)
+    for sub in await hub.pages("/exchange/v1/subscriptions", role="any", status="approved"):
+        if (sub["subscriber"], sub["topic"]) in wanted:
+            subscriptions[sub["id"]] = (sub["subscriber"], sub["topic"])
+    missing = wanted - set(subscriptions.values())
+    if missing:
+        raise HubError(f"subscriptions not approved after applying the city: {sorted(missing)}")
     return subscriptions
 
 
 async def publish_day(
-    hub: HubClient, city: City, day_index: int, m: Measurements
+    hub: HubClient, city: City, owners: dict[str, str], day_index: int, m: Measurements
 ) -> list[tuple[int, float]]:
     """Publish one day's records, topic by topic, in batches; returns the measured topic's
     (highest seq, accepted at) pairs."""
@@ -121,7 +82,7 @@ async def publish_day(
         )
     measured: list[tuple[int, float]] = []
     for topic, records in by_topic.items():
-        owner = TOPICS[topic][0]
+        owner = owners[topic]
         for start in range(0, len(records), BATCH):
             chunk = records[start : start + BATCH]
             reply = (
@@ -178,13 +139,14 @@ async def read_feeds(
 async def replay(
     hub: HubClient,
     city: City,
+    city_files: CityFiles,
     *,
-    run_tag: str,
     progress: Callable[[int], None] = lambda day: None,
 ) -> Measurements:
     started = time.monotonic()
     m = Measurements()
-    m.subscriptions = await seed(hub, run_tag)
+    m.subscriptions = await seed(hub, city_files)
+    owners = city_files.topic_owners()
     cursors: dict[int, tuple[int, str | None]] = {}
     await hub.settle()
     clock = PhaseClock(m.phase_seconds)
@@ -197,7 +159,7 @@ async def replay(
                 await hub.call("POST", "/sms/v1/dispatch", json={"as_of": at(day, 9, 30)})
             reminders_waiting = False
         with clock("publish"):
-            measured = await publish_day(hub, city, day_index, m)
+            measured = await publish_day(hub, city, owners, day_index, m)
         with clock("feeds"):
             await read_feeds(hub, m, cursors, measured)
         if measured or day_index in city.published:

@@ -15,10 +15,10 @@ from govhub_alerting.engine.routes import router as engine_router
 from govhub_alerting.engine.sweep import sweep
 from govhub_alerting.rules.routes import router as rules_router
 from govhub_alerting.rules.service import (
-    DEFAULTS_DIR,
-    install_default_rules,
+    city_rules,
+    install_city_rules,
     known_city_topics,
-    load_rule_files,
+    update_file_rules,
 )
 from govhub_alerting.settings import AlertingSettings
 from govhub_alerting.stats.routes import router as stats_router
@@ -38,30 +38,25 @@ def routers() -> list[APIRouter]:
 
 async def startup(ctx: ServiceContext) -> None:
     settings: AlertingSettings = ctx.settings
-    folders = [Path(settings.alerting_rules_dir)] if settings.alerting_rules_dir else []
+    rules = city_rules(settings.city_files)  # a mistake in the files stops the start here
+    if not rules:
+        return
     async with ctx.db.session() as session:
         # Replicas starting together install the files once.
         await session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('alerting.rules'))"))
-        # The default (Guangzhou) rules: a changed file updates those the hub has; the others
-        # come when the hub has one of their topics (now, or at its catalog event or records).
-        changed = await load_rule_files(
-            session,
-            folders=[DEFAULTS_DIR],
-            contact_attributes=settings.contact_attributes,
-            only_existing=True,
+        # A changed file updates the rules the hub has; the others come when the hub has
+        # one of their topics (now, or at its catalog event or first records).
+        changed = await update_file_rules(
+            session, rules=rules, contact_attributes=settings.contact_attributes
         )
-        changed += await install_default_rules(
+        changed += await install_city_rules(
             session,
+            rules=rules,
             topics=await known_city_topics(session),
             contact_attributes=settings.contact_attributes,
         )
-        changed += await load_rule_files(
-            session,
-            folders=folders,
-            contact_attributes=settings.contact_attributes,
-        )
     if changed:
-        log.info("rules installed or updated from files: %s", ", ".join(changed))
+        log.info("rules installed or updated from the city's files: %s", ", ".join(changed))
 
 
 async def scheduler(ctx: ServiceContext) -> None:

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from govhub_alerting.engine.contacts import CHANGE_EVENTS, ingest_registry_change
 from govhub_alerting.engine.ingest import business_times_of, ingest_event
 from govhub_alerting.rules.catalog import learn_catalog
-from govhub_alerting.rules.service import install_default_rules
+from govhub_alerting.rules.service import city_rules, install_city_rules
 from govhub_alerting.settings import AlertingSettings
 from govhub_common.catalog_events import CATALOG_EVENTS, topics_of
 from govhub_common.events import CloudEvent
@@ -21,18 +21,22 @@ PATTERNS = ("exchange.record.published.*", "registry.person.deceased")
 def consumers(ctx: ServiceContext) -> list[Consumer]:
     settings: AlertingSettings = ctx.settings
     contact_attributes = tuple(settings.alerting_registry_attributes)
+    file_rules = city_rules(settings.city_files)
 
     async def on_event(session: AsyncSession, event: CloudEvent) -> None:
         # In simulation mode a warning raised or resolved by records is stamped with their
         # business time (the replayed moment), not the wall clock's.
         now = ctx.clock.stamp(*business_times_of(event))
-        await ingest_event(session, event, now=now, contact_attributes=contact_attributes)
+        await ingest_event(
+            session, event, now=now, contact_attributes=contact_attributes, file_rules=file_rules
+        )
 
     async def on_catalog(session: AsyncSession, event: CloudEvent) -> None:
         await learn_catalog(session, event)
-        # A default rule comes with the first of its topics the catalog announces.
-        await install_default_rules(
+        # A rule of the city's files comes with the first of its topics the catalog announces.
+        await install_city_rules(
             session,
+            rules=file_rules,
             topics=[topic["code"] for topic in topics_of(event)],
             contact_attributes=contact_attributes,
         )

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field
 
 from govhub_common.settings import CommonSettings
@@ -10,10 +8,6 @@ from govhub_common.settings import CommonSettings
 class AlertingSettings(CommonSettings):
     """Settings of the alerting service (prefix GOVHUB_)."""
 
-    alerting_rules_dir: Path | None = Field(
-        None,
-        description="A folder of rule YAML files loaded at start-up, besides the default rules.",
-    )
     alerting_sweep_interval_seconds: float = Field(
         60.0,
         ge=0,

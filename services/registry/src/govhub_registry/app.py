@@ -15,7 +15,7 @@ from govhub_common.runtime import ServiceContext
 from govhub_common.service import ServiceSpec
 from govhub_registry.access.policy import load_access_policy
 from govhub_registry.consumers import registry_consumers
-from govhub_registry.ingest.mapping import load_mapping
+from govhub_registry.ingest.mapping import DerivedFromId, load_mapping
 from govhub_registry.lookup.fast_path import LookupFastPath
 from govhub_registry.mappings.service import MappingStore, apply_mapping_file
 from govhub_registry.metrics import CONFLICTS_OPEN, MATCH_REVIEW_PENDING
@@ -26,12 +26,13 @@ SCHEMA = "registry"
 
 async def startup(ctx: ServiceContext) -> None:
     settings: RegistrySettings = ctx.settings
-    # The file seeds the mappings the API manages: applied at each start, it never
-    # overwrites a topic whose mapping was changed or removed through the API.
-    file_mapping = load_mapping(settings.registry_mapping_file)
-    async with ctx.db.session() as session:
-        await apply_mapping_file(session, file_mapping)
-    ctx.state["mapping"] = MappingStore(derived_from_id=file_mapping.derived_from_id)
+    # A city's files seed the mappings the API manages: applied at each start, they never
+    # overwrite a topic whose mapping was changed or removed through the API.
+    if settings.city_files is not None:
+        file_mapping = load_mapping(settings.city_files)
+        async with ctx.db.session() as session:
+            await apply_mapping_file(session, file_mapping)
+    ctx.state["mapping"] = MappingStore(derived_from_id=DerivedFromId())
     ctx.state["access_policy"] = load_access_policy(settings.registry_access_policy_file)
     # Lookups by ID read and log in one statement on a plain asyncpg pool: one round trip
     # instead of a session's ping, BEGIN, read, log and COMMIT.

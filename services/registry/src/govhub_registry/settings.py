@@ -10,11 +10,6 @@ from govhub_common.settings import CommonSettings
 class RegistrySettings(CommonSettings):
     """Settings of the registry service (prefix GOVHUB_)."""
 
-    registry_mapping_file: Path | None = Field(
-        None,
-        description="Topic-to-registry mappings (YAML) applied at each start; a topic whose "
-        "mapping was changed through the API keeps the API's. Unset: the demo city's default.",
-    )
     registry_access_policy_file: Path | None = Field(
         None, description="Which agency sees which attributes (YAML); unset: the default."
     )

@@ -22,16 +22,17 @@ async def startup(ctx: ServiceContext) -> None:
     from govhub_sms.sending.claims import SubmitJournal
     from govhub_sms.sending.gateway import build_gateway
     from govhub_sms.sending.sender import JOURNAL, recover_at_startup
-    from govhub_sms.templates.service import load_template_file
+    from govhub_sms.templates.service import install_city_templates
 
     settings: SmsSettings = ctx.settings
-    async with ctx.db.session() as session:
-        count = await load_template_file(
-            session,
-            path=settings.sms_templates_file,
-            notification_opt_out=settings.sms_notification_opt_out,
-        )
-    log.info("sms: %d templates loaded from %s", count, settings.sms_templates_file)
+    if settings.city_files is not None:
+        async with ctx.db.session() as session:
+            codes = await install_city_templates(
+                session,
+                path=settings.city_files,
+                notification_opt_out=settings.sms_notification_opt_out,
+            )
+        log.info("sms: templates %s from %s", ", ".join(codes) or "none", settings.city_files)
     gateway = build_gateway(settings)
     await gateway.start()
     ctx.state["sms"] = gateway

@@ -7,8 +7,6 @@ from pydantic import BaseModel, Field, model_validator
 
 from govhub_common.settings import CommonSettings
 
-DEFAULT_TEMPLATES = Path(__file__).parent / "templates" / "default_templates.yaml"
-
 
 class ProviderSettings(BaseModel):
     """One provider in GOVHUB_SMS_PROVIDERS (a JSON list, tried in order for failover)."""
@@ -54,9 +52,6 @@ class SmsSettings(CommonSettings):
         description="Production only: allow a `log` provider, which writes messages to a file "
         "and counts them sent and delivered though no citizen receives anything. For a "
         "staging hub only.",
-    )
-    sms_templates_file: Path = Field(
-        DEFAULT_TEMPLATES, description="YAML templates upserted at startup."
     )
     sms_quiet_hours_start: str | None = Field(
         "21:00", description="Asia/Shanghai; unset or empty disables quiet hours."

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import pydantic
 import yaml
 
+T = TypeVar("T")
 SCHEMA_ID = "https://govhub.example/city-format.schema.json"
 
 
@@ -203,6 +205,73 @@ def load_city(directory: Path, schema: dict[str, Any] | None = None) -> list[Doc
     if faults:
         raise InvalidCity(faults)
     return documents
+
+
+def kind_specs(path: Path, kind: str) -> list[tuple[str, dict[str, Any]]]:
+    """The specs of one kind in a city's files (a folder or one file), each with where it is
+    ("file.yaml#3"): what a service installs from GOVHUB_CITY_FILES at its start. Only the
+    documents' frame is checked here; each service validates its specs with its own API
+    models (the format's full schema needs every service's). InvalidCity names each fault."""
+    faults: list[str] = []
+    found: list[tuple[str, dict[str, Any]]] = []
+    files = city_files(path)
+    if not files:
+        raise InvalidCity([f"{path}: no .yaml, .yml or .json files"])
+    for file in files:
+        try:
+            loaded = [d for d in yaml.safe_load_all(file.read_text(encoding="utf-8")) if d]
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            faults.append(f"{file}: not YAML: {exc}")
+            continue
+        for index, raw in enumerate(loaded):
+            origin = f"{file}#{index + 1}" if len(loaded) > 1 else str(file)
+            if not isinstance(raw, dict) or raw.get("kind") not in KIND_BY_NAME:
+                faults.append(f"{origin}: $.kind: not one of {', '.join(KIND_BY_NAME)}")
+            elif not isinstance(raw.get("spec"), dict):
+                faults.append(f"{origin}: $.spec: an object is required")
+            elif raw["kind"] == kind:
+                found.append((origin, raw["spec"]))
+    if faults:
+        raise InvalidCity(faults)
+    return found
+
+
+def catalog_of(path: Path) -> list[dict[str, Any]]:
+    """A city's topics as the exchange's catalog events carry them (govhub_common.
+    catalog_events), for a service's tests and benchmarks that run without the exchange."""
+    return [
+        {
+            "code": spec["code"],
+            "owner": spec["owner"],
+            "title": spec.get("title", spec["code"]),
+            "sharing_type": spec.get("sharing_type", "conditional"),
+            "current_version": 1,
+            "items": [{"name": name} for name in spec["schema"].get("properties", {})],
+        }
+        for _origin, spec in kind_specs(path, "Topic")
+    ]
+
+
+def validated_specs(
+    path: Path, kind: str, validate: Callable[[dict[str, Any]], T]
+) -> list[tuple[str, T]]:
+    """kind_specs, each validated (`validate` is a service's API model's model_validate);
+    InvalidCity names every fault's document and JSON path, so a mistake stops the start."""
+    faults: list[str] = []
+    valid: list[tuple[str, T]] = []
+    for origin, spec in kind_specs(path, kind):
+        try:
+            valid.append((origin, validate(spec)))
+        except pydantic.ValidationError as exc:
+            faults += [
+                f"{origin}: {_json_path(['spec', *error['loc']])}: {error['msg']}"
+                for error in exc.errors()
+            ]
+        except ValueError as exc:  # a service's own check, its message naming the path
+            faults.append(f"{origin}: spec: {exc}")
+    if faults:
+        raise InvalidCity(faults)
+    return valid
 
 
 def _leaf_errors(errors: list[Any]) -> list[Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -21,8 +22,14 @@ from govhub_alerting.engine.events import emit_warnings
 from govhub_alerting.engine.history import RECORDS_LOCK, store_records
 from govhub_alerting.engine.rules_sql import apply_compliance, create_timers, raise_direct
 from govhub_alerting.rules.catalog import DEFAULT_CONTACT_ATTRIBUTES, remember_topic_fields
-from govhub_alerting.rules.model import AbsenceRule, RecordSpec, record_specs, referenced_fields
-from govhub_alerting.rules.service import StoredRule, install_default_rules, list_rules
+from govhub_alerting.rules.model import (
+    AbsenceRule,
+    AnyRule,
+    RecordSpec,
+    record_specs,
+    referenced_fields,
+)
+from govhub_alerting.rules.service import StoredRule, install_city_rules, list_rules
 from govhub_common.events import CloudEvent
 
 log = logging.getLogger("govhub.alerting.engine")
@@ -212,8 +219,10 @@ async def ingest_event(
     *,
     now: datetime,
     contact_attributes: tuple[str, ...] = DEFAULT_CONTACT_ATTRIBUTES,
+    file_rules: Sequence[AnyRule] = (),
 ) -> None:
-    """The consumer's effect for one event (in the inbox transaction)."""
+    """The consumer's effect for one event (in the inbox transaction); `file_rules` are the
+    city's files' rules, installed with the first records of a topic they name."""
     parsed = records_of(event)
     if parsed is None:
         return
@@ -223,9 +232,11 @@ async def ingest_event(
     fields: set[str] = set()
     for record in records:
         fields.update(record.data)
-    # A default rule naming this topic comes with its first records (before the records lock:
+    # A city's rule naming this topic comes with its first records (before the records lock:
     # installing derives the rule's facts under that lock).
-    await install_default_rules(session, topics=[topic], contact_attributes=contact_attributes)
+    await install_city_rules(
+        session, rules=file_rules, topics=[topic], contact_attributes=contact_attributes
+    )
     # JIT compiling these short set-based statements costs more than running them. The
     # shared lock keeps a rule's derivation of facts from the stored records from running
     # while this event's records are stored but not committed (history.materialize).

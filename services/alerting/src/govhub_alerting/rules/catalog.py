@@ -1,7 +1,7 @@
 """Which topics and fields exist, so a rule naming an unknown one is refused.
 
 The catalog belongs to the exchange and alerting may not read its tables. Known topics are
-the union of the shipped demo topics (known_topics.yaml), the topics and data items the
+the union of the hub's own topics (known_topics.yaml), the topics and data items the
 exchange's catalog events name (govhub_common.catalog_events: a topic is known as soon as
 its creation has reached alerting, before any record) and the fields seen in record events,
 all kept in alerting.known_topics.

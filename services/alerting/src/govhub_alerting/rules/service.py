@@ -11,13 +11,13 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-import yaml
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_alerting.engine.history import materialize
 from govhub_alerting.rules.catalog import (
     DEFAULT_CONTACT_ATTRIBUTES,
+    learn_catalog,
     reference_errors,
 )
 from govhub_alerting.rules.model import (
@@ -26,14 +26,12 @@ from govhub_alerting.rules.model import (
     pydantic_error_path,
     referenced_fields,
 )
+from govhub_common.catalog_events import CATALOG_ANNOUNCED, catalog_event
+from govhub_common.city.format import catalog_of, validated_specs
 from govhub_common.problems import Problem, not_found
 
 log = logging.getLogger("govhub.alerting.rules")
 
-# The Guangzhou demo's rules, shipped as defaults. They are installed on a hub only once it
-# has one of the topics they name (install_default_rules): a city with other topics never
-# gets rules about topics it does not have.
-DEFAULTS_DIR = Path(__file__).parent / "defaults"
 # The registry's deaths reach alerting under this name; they are no topic of a city.
 _NOT_A_CITY_TOPIC = "registry_person_deceased"
 
@@ -269,75 +267,67 @@ async def rule_versions(
     return [dict(row._mapping) for row in rows]
 
 
-def read_rule_files(folder: Path) -> list[AnyRule]:
-    rules = []
-    for path in sorted(folder.glob("*.y*ml")):
-        try:
-            rules.append(parse_rule(yaml.safe_load(path.read_text(encoding="utf-8"))))
-        except Problem as problem:
-            # A bad file must not stop the service: the others still load; the log says why.
-            log.error("rule file %s refused: %s %s", path.name, problem.detail, problem.errors)
-    return rules
+@cache
+def city_rules(path: Path | None) -> tuple[AnyRule, ...]:
+    """The AlertRule documents of a city's files (GOVHUB_CITY_FILES; none when unset),
+    checked by the API's own model: a mistake raises InvalidCity, naming its place, and
+    stops the start."""
+    if path is None:
+        return ()
+    return tuple(rule for _origin, rule in validated_specs(path, "AlertRule", _file_rule))
 
 
-async def load_rule_files(
+def _file_rule(spec: dict[str, Any]) -> AnyRule:
+    try:
+        return parse_rule(spec)
+    except Problem as problem:
+        faults = problem.errors or [{"path": "$", "message": problem.detail}]
+        raise ValueError("; ".join(f"{e['path']}: {e['message']}" for e in faults)) from None
+
+
+async def update_file_rules(
     session: AsyncSession,
     *,
-    folders: list[Path],
+    rules: Iterable[AnyRule],
     contact_attributes: tuple[str, ...] = DEFAULT_CONTACT_ATTRIBUTES,
-    only_existing: bool = False,
 ) -> list[str]:
-    """Install rules from files: new ones are created (unless `only_existing`); a changed
-    file becomes a new version unless an operator changed the rule through the API since (the
-    API wins)."""
+    """A city's rule the hub has and the files changed becomes a new version, unless an
+    operator changed the rule through the API since (the API wins)."""
     changed: list[str] = []
-    for folder in folders:
-        for rule in read_rule_files(folder):
-            if (
-                only_existing
-                and not (
-                    await session.execute(sa.text(_SELECT + "WHERE r.id = :id"), {"id": rule.id})
-                ).first()
-            ):
-                continue
-            try:
-                await check_rule(session, rule, contact_attributes=contact_attributes)
-            except Problem as problem:
-                log.error("rule %s refused: %s %s", rule.id, problem.detail, problem.errors)
-                continue
-            current = (
-                await session.execute(sa.text(_SELECT + "WHERE r.id = :id"), {"id": rule.id})
-            ).first()
-            if current is None:
-                await create_rule(session, rule=rule, actor="file", source="file")
-                changed.append(rule.id)
-            elif current.source == "file" and _stored(current).rule != rule:
-                await update_rule(session, rule_id=rule.id, rule=rule, actor="file", source="file")
-                changed.append(rule.id)
+    for rule in rules:
+        current = (
+            await session.execute(sa.text(_SELECT + "WHERE r.id = :id"), {"id": rule.id})
+        ).first()
+        if current is None or current.source != "file" or _stored(current).rule == rule:
+            continue
+        try:
+            await check_rule(session, rule, contact_attributes=contact_attributes)
+        except Problem as problem:
+            log.error("rule %s not updated: %s %s", rule.id, problem.detail, problem.errors)
+            continue
+        await update_rule(session, rule_id=rule.id, rule=rule, actor="file", source="file")
+        changed.append(rule.id)
     return changed
-
-
-@cache
-def default_rules() -> tuple[AnyRule, ...]:
-    return tuple(read_rule_files(DEFAULTS_DIR))
 
 
 def _city_topics(rule: AnyRule) -> set[str]:
     return set(referenced_fields(rule)) - {_NOT_A_CITY_TOPIC}
 
 
-async def install_default_rules(
+async def install_city_rules(
     session: AsyncSession,
     *,
+    rules: Iterable[AnyRule],
     topics: Iterable[str],
     contact_attributes: tuple[str, ...] = DEFAULT_CONTACT_ATTRIBUTES,
 ) -> list[str]:
-    """Install the default rules naming one of `topics` (a topic the exchange's catalog just
-    announced, or whose records just arrived) that the hub does not have yet. A rule an
-    operator changed or disabled exists, so it is left alone (the API wins)."""
+    """Install the city's rules naming one of `topics` (a topic the exchange's catalog just
+    announced, or whose records just arrived) that the hub does not have yet: a rule comes
+    with its topics, so files may name topics `govhub apply` creates after the start. A
+    rule an operator changed or disabled exists, so it is left alone (the API wins)."""
     given = set(topics)
-    # One indexed query per event of a topic a default rule names; none for other topics.
-    wanted = [rule for rule in default_rules() if given & _city_topics(rule)]
+    # One indexed query per event of a topic a city's rule names; none for other topics.
+    wanted = [rule for rule in rules if given & _city_topics(rule)]
     if not wanted:
         return []
     stored = set(
@@ -357,12 +347,26 @@ async def install_default_rules(
             # Another consumer installing it at the same moment: 409, nothing to do.
             await create_rule(session, rule=rule, actor="file", source="file")
         except Problem as problem:
-            log.info("default rule %s not installed: %s", rule.id, problem.detail)
+            log.info("rule %s of the city's files not installed: %s", rule.id, problem.detail)
             continue
         installed.append(rule.id)
     if installed:
-        log.info("default rules installed for their topics: %s", ", ".join(installed))
+        log.info("rules of the city's files installed for their topics: %s", ", ".join(installed))
     return installed
+
+
+async def adopt_city(session: AsyncSession, city: Path) -> list[str]:
+    """What alerting has once an exchange holds a city's topics: the catalog learnt from the
+    files' Topic documents (as the exchange's `exchange.catalog.announced` event carries it)
+    and the files' rules installed. For an alerting database without an exchange
+    (benchmarks, tests); returns the rules installed."""
+    announced = catalog_event(CATALOG_ANNOUNCED, catalog_of(city))
+    await learn_catalog(session, announced)
+    return await install_city_rules(
+        session,
+        rules=city_rules(city),
+        topics=[topic["code"] for topic in announced.data["topics"]],
+    )
 
 
 async def known_city_topics(session: AsyncSession) -> list[str]:

@@ -1,9 +1,8 @@
 """The declared mapping from exchange topics to registry subjects (validated).
 
 One topic's mapping (`TopicMapping`) is what the registry's API creates and versions
-(govhub_registry.mappings); a mapping file holds several under `topics`. The file is
-applied at startup: `default_mapping.yaml` beside this file covers the demo city's topics,
-and a deployment may point `GOVHUB_REGISTRY_MAPPING_FILE` at its own.
+(govhub_registry.mappings); a city's files (GOVHUB_CITY_FILES) hold them as RegistryMapping
+documents, applied at every start (examples/cities/guangzhou/registry-mappings.yaml).
 """
 
 from __future__ import annotations
@@ -14,15 +13,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from govhub_common.city.format import validated_specs
 from govhub_common.clock import business_date
 from govhub_common.identifiers import is_valid_ric, is_valid_uscc, normalize_mobile
 from govhub_common.inputs import INTEGER_MAX, NO_NUL
 
 SubjectKind = Literal["legal_entity", "person"]
-DEFAULT_MAPPING = Path(__file__).with_name("default_mapping.yaml")
 # A data item's name, an attribute's name, a constant: text PostgreSQL can hold.
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]
 Value = Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL)]
@@ -90,15 +88,18 @@ class Mapping(BaseModel):
     topics: dict[str, TopicMapping]
 
 
-def load_mapping(path: Path | None = None) -> Mapping:
-    """Read and validate a mapping file; a mistake fails at startup, naming the place."""
-    raw = yaml.safe_load((path or DEFAULT_MAPPING).read_text(encoding="utf-8"))
-    return Mapping.model_validate(raw)
+def load_mapping(path: Path) -> Mapping:
+    """The RegistryMapping documents of a city's files (a folder or one file), validated; a
+    mistake raises InvalidCity, naming its place, and stops the start."""
+    from govhub_registry.mappings.schemas import MappingCreate
 
-
-@lru_cache
-def default_mapping() -> Mapping:
-    return load_mapping()
+    specs = validated_specs(path, "RegistryMapping", MappingCreate.model_validate)
+    return Mapping(
+        topics={
+            spec.topic: TopicMapping.model_validate(spec.model_dump(exclude={"topic"}))
+            for _origin, spec in specs
+        }
+    )
 
 
 class Unmappable(ValueError):

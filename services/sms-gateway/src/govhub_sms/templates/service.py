@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from govhub_common.city.format import validated_specs
 from govhub_common.problems import Problem, not_found
 from govhub_sms.templates.rendering import (
     SIGNATURE,
@@ -222,18 +222,18 @@ async def update_template(
     return template
 
 
-async def load_template_file(
+async def install_city_templates(
     session: AsyncSession, *, path: Path, notification_opt_out: bool
-) -> int:
-    """Install the templates of a YAML file (startup), as upsert_template(replace=True)
-    decides; returns how many it holds."""
-    document = yaml.safe_load(await asyncio.to_thread(path.read_text, encoding="utf-8")) or {}
-    entries = document.get("templates", [])
-    for entry in entries:
+) -> list[str]:
+    """Install the SmsTemplate documents of a city's files (GOVHUB_CITY_FILES, at every
+    start) as upsert_template(replace=True) decides: a new code is created, a changed one
+    becomes a new version, one changed through the API since is left alone. Returns the
+    codes the files hold; a mistake raises InvalidCity, naming its place."""
+    templates = await asyncio.to_thread(
+        validated_specs, path, "SmsTemplate", TemplateCreate.model_validate
+    )
+    for _origin, template in templates:
         await upsert_template(
-            session,
-            data=TemplateCreate.model_validate(entry),
-            notification_opt_out=notification_opt_out,
-            replace=True,
+            session, data=template, notification_opt_out=notification_opt_out, replace=True
         )
-    return len(entries)
+    return [template.code for _origin, template in templates]
