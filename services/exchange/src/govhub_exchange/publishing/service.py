@@ -23,6 +23,7 @@ from govhub_exchange.audit import service as audit
 from govhub_exchange.catalog import service as catalog
 from govhub_exchange.delivery.notify import RECORDS_CHANNEL
 from govhub_exchange.metrics import RECORDS_PUBLISHED, RECORDS_REJECTED
+from govhub_exchange.publishing.append_batch import append_batch
 from govhub_exchange.publishing.parsing import (
     Incoming,
     canonical_content,
@@ -82,7 +83,7 @@ async def _append(
     rejected: list[Incoming],
 ) -> dict[str, Any]:
     """Versions and duplicates are judged against the log as of a head read with them;
-    exchange.append_batch (migration 0007) appends under the topic's lock unless a record
+    exchange.append_batch (publishing/append_batch.sql) appends under the topic's lock unless a record
     id of the batch was appended since that head, in which case the batch is judged again
     against what was appended and retried."""
     batch_id = uuid.uuid4()
@@ -112,30 +113,30 @@ async def _append(
             },
         )
         event_head, event_tail = _event_frame(event)
-        first_seq: int | None = await raw.fetchval(
-            _APPEND_BATCH,
-            topic_code,
-            publisher,
-            batch_id,
-            head,
-            now,
-            [item.record_id for item, _ in accepted],
-            [version for _, version in accepted],
-            [item.schema_version for item, _ in accepted],
-            [item.content_hash for item, _ in accepted],
-            [item.business_time for item, _ in accepted],
-            [item.data_json.decode() for item, _ in accepted],
-            [_envelope(item, version, now) for item, version in accepted],
-            event.id,
-            event.type,
-            event.routing_key,
-            event_head,
-            event_tail,
-            outbox_channel("exchange"),
-            RECORDS_CHANNEL,
-            [item.record_id for item, _, _ in duplicates],
-            [version for _, version, _ in duplicates],
-            *quarantine,
+        first_seq = await append_batch(
+            raw,
+            topic=topic_code,
+            publisher=publisher,
+            batch_id=batch_id,
+            seen_head=head,
+            published_at=now,
+            record_ids=[item.record_id for item, _ in accepted],
+            versions=[version for _, version in accepted],
+            topic_versions=[item.schema_version for item, _ in accepted],
+            hashes=[item.content_hash for item, _ in accepted],
+            business_times=[item.business_time for item, _ in accepted],
+            data=[item.data_json.decode() for item, _ in accepted],
+            envelopes=[_envelope(item, version, now) for item, version in accepted],
+            event_id=event.id,
+            event_type=event.type,
+            routing_key=event.routing_key,
+            event_head=event_head,
+            event_tail=event_tail,
+            outbox_channel=outbox_channel("exchange"),
+            records_channel=RECORDS_CHANNEL,
+            dup_ids=[item.record_id for item, _, _ in duplicates],
+            dup_versions=[version for _, version, _ in duplicates],
+            **quarantine,
         )
         if first_seq is not None:
             break
@@ -170,20 +171,6 @@ async def _append(
     }
 
 
-# exchange.append_batch's parameters, in order (migration 0007).
-_APPEND_TYPES = (
-    *("text", "text", "uuid", "bigint", "timestamptz"),  # topic, publisher, batch, head, now
-    *("text[]", "integer[]", "integer[]", "bytea[]", "timestamptz[]", "text[]", "text[]"),
-    *("uuid", "text", "text", "text", "text"),  # the event: id, type, key, head, tail
-    *("text", "text"),  # NOTIFY channels
-    *("text[]", "integer[]"),  # duplicates
-    *("integer[]", "integer[]", "text[]", "text[]", "text[]"),  # the quarantine
-)
-_APPEND_BATCH = (
-    "SELECT exchange.append_batch("
-    + ", ".join(f"${n}::{kind}" for n, kind in enumerate(_APPEND_TYPES, start=1))
-    + ")"
-)
 # Where the records go in the batch event's JSON; PostgreSQL writes them there, each with
 # the sequence number it took.
 _RECORDS_MARK = rb'"\u0000records"'
@@ -221,14 +208,14 @@ def _payload(item: Incoming) -> str:
         return json.dumps(item.raw, ensure_ascii=True)
 
 
-def _quarantine_columns(rejected: list[Incoming]) -> tuple[list[Any], ...]:
-    return (
-        [item.index for item in rejected],
-        [item.line for item in rejected],
-        [item.record_id for item in rejected],
-        [_payload(item) for item in rejected],
-        [orjson.dumps(item.errors).decode() for item in rejected],
-    )
+def _quarantine_columns(rejected: list[Incoming]) -> dict[str, list[Any]]:
+    return {
+        "q_index": [item.index for item in rejected],
+        "q_line": [item.line for item in rejected],
+        "q_record_id": [item.record_id for item in rejected],
+        "q_payload": [_payload(item) for item in rejected],
+        "q_errors": [orjson.dumps(item.errors).decode() for item in rejected],
+    }
 
 
 AUDIT_ROUND = 500  # publish batches audited per statement

@@ -1,0 +1,111 @@
+-- exchange.append_batch: what one publish writes, in one statement (docs/developing.md,
+-- "How a record flows"). The canonical definition: publishing/append_batch.py calls it by
+-- its parameters' names, read from this file. A change here goes into a new migration as a
+-- frozen copy (CREATE OR REPLACE FUNCTION); tests/exchange/test_append_batch.py fails while
+-- the migrated database's function differs from this file.
+--
+-- Why a function: the topic's row lock orders publishers (sequence numbers become visible
+-- in commit order). Taken by a statement of the client's transaction, it was held across
+-- five round trips and the commit: about 60 ms per 1,000-record batch, which capped one
+-- topic near 16,000 records/s (migration 0007). Here PostgreSQL takes the lock, checks that
+-- nothing appended since the client judged the batch changes that judgement, and writes the
+-- records, the webhook deliveries, the outbox event, the quarantine and the batch.
+CREATE OR REPLACE FUNCTION exchange.append_batch(
+    p_topic text,
+    p_publisher text,
+    p_batch_id uuid,
+    p_seen_head bigint,
+    p_published_at timestamptz,
+    -- accepted records, in order
+    p_record_ids text[],
+    p_versions integer[],
+    p_topic_versions integer[],
+    p_hashes bytea[],
+    p_business_times timestamptz[],
+    p_data text[],
+    p_envelopes text[],
+    -- the batch event: its JSON around the records array
+    p_event_id uuid,
+    p_event_type text,
+    p_routing_key text,
+    p_event_head text,
+    p_event_tail text,
+    p_outbox_channel text,
+    p_records_channel text,
+    -- records judged duplicates: their ids and the version each repeats
+    p_dup_ids text[],
+    p_dup_versions integer[],
+    -- rejected records
+    p_q_index integer[],
+    p_q_line integer[],
+    p_q_record_id text[],
+    p_q_payload text[],
+    p_q_errors text[]
+) RETURNS bigint
+LANGUAGE plpgsql AS $fn$
+-- Returns the first sequence number taken (0 when nothing was accepted), or NULL, having
+-- written nothing, when what was appended since p_seen_head changes the caller's judgement
+-- (it then judges again and retries):
+-- * an accepted record's id and version were taken meanwhile: versions are dense, so any
+--   newer version of a record the caller saw collides on records_record_version;
+-- * a record judged a duplicate of version v has a version v + 1 now.
+DECLARE
+    n integer := coalesce(cardinality(p_record_ids), 0);
+    head bigint;
+    first bigint;
+BEGIN
+    IF n > 0 THEN
+        SELECT head_seq INTO head FROM exchange.topics WHERE code = p_topic FOR NO KEY UPDATE;
+        IF head <> p_seen_head AND EXISTS (
+            SELECT 1 FROM unnest(p_dup_ids, p_dup_versions) AS d(record_id, version)
+            CROSS JOIN LATERAL (
+                SELECT 1 FROM exchange.records r
+                WHERE r.topic_code = p_topic AND r.record_id = d.record_id
+                  AND r.version = d.version + 1
+                LIMIT 1
+            ) AS newer
+        ) THEN
+            RETURN NULL;
+        END IF;
+        first := head + 1;
+        BEGIN
+            UPDATE exchange.topics SET head_seq = head + n WHERE code = p_topic;
+            INSERT INTO exchange.records (topic_code, seq, record_id, version, topic_version,
+                content_hash, business_time, published_at, publisher, data, envelope)
+            SELECT p_topic, first + u.i - 1, u.record_id, u.version, u.topic_version, u.hash,
+                u.business_time, p_published_at, p_publisher, u.data::jsonb, u.envelope
+            FROM unnest(p_record_ids, p_versions, p_topic_versions, p_hashes, p_business_times,
+                        p_data, p_envelopes) WITH ORDINALITY
+                AS u(record_id, version, topic_version, hash, business_time, data, envelope, i);
+        EXCEPTION WHEN unique_violation THEN
+            RETURN NULL;
+        END;
+        -- A delivery row per record for each webhook subscriber.
+        INSERT INTO exchange.webhook_deliveries (subscription_id, seq, webhook_id)
+        SELECT s.id, q.seq, 'msg_' || s.id || '_' || q.seq
+        FROM exchange.subscriptions s
+        CROSS JOIN generate_series(first, first + n - 1) AS q(seq)
+        WHERE s.topic_code = p_topic AND s.status = 'approved' AND s.webhook_url IS NOT NULL;
+        INSERT INTO exchange.outbox (event_id, type, routing_key, payload)
+        SELECT p_event_id, p_event_type, p_routing_key,
+            (p_event_head
+             || string_agg('{"seq":' || (first + e.i - 1) || ',' || e.envelope || e.data || '}',
+                           ',' ORDER BY e.i)
+             || p_event_tail)::json
+        FROM unnest(p_envelopes, p_data) WITH ORDINALITY AS e(envelope, data, i);
+        PERFORM pg_notify(p_outbox_channel, '');
+        PERFORM pg_notify(p_records_channel, p_topic);
+    END IF;
+    INSERT INTO exchange.quarantine (topic_code, publisher, batch_id, index, line, record_id,
+        payload, errors)
+    SELECT p_topic, p_publisher, p_batch_id, q.index, q.line, q.record_id, q.payload,
+        q.errors::jsonb
+    FROM unnest(p_q_index, p_q_line, p_q_record_id, p_q_payload, p_q_errors)
+        AS q(index, line, record_id, payload, errors);
+    INSERT INTO exchange.publish_batches (batch_id, topic_code, publisher, accepted,
+        duplicates, rejected, first_seq, last_seq)
+    VALUES (p_batch_id, p_topic, p_publisher, n, coalesce(cardinality(p_dup_ids), 0),
+        coalesce(cardinality(p_q_index), 0), first, first + n - 1);
+    RETURN coalesce(first, 0);
+END
+$fn$;
