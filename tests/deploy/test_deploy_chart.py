@@ -951,7 +951,12 @@ def test_hardened_values_lint_and_validate() -> None:
 def test_a_citys_files_are_mounted_in_every_pod_and_named_to_it() -> None:
     objects = render({"city": {"existingConfigMap": "guangzhou", "mountPath": "/city"}})
     deployments = of_kind(objects, "Deployment")
-    assert {component(d) for d in deployments} == {"exchange", "registry", "alerting", "sms-gateway"}
+    assert {component(d) for d in deployments} == {
+        "exchange",
+        "registry",
+        "alerting",
+        "sms-gateway",
+    }
     for d in deployments:
         pod = d["spec"]["template"]["spec"]
         assert {"name": "city", "configMap": {"name": "guangzhou"}} in pod["volumes"]
