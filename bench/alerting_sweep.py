@@ -38,10 +38,14 @@ from govhub_alerting.engine.rules_sql import create_timers, would_raise
 from govhub_alerting.engine.sweep import sweep
 from govhub_alerting.rules.service import StoredRule, adopt_city, get_rule
 from govhub_common.db import Database, raw_connection
-from govhub_common.events import CloudEvent
 from govhub_common.migrations import upgrade_async
 from govhub_common.outbox import idempotent
-from govhub_common.testing import create_test_database, drop_test_database
+from govhub_common.testing import (
+    create_test_database,
+    drop_test_database,
+    published_record,
+    records_published,
+)
 
 GUANGZHOU = Path(__file__).resolve().parent.parent / "examples" / "cities" / "guangzhou"
 ADMIN_URL = os.environ.get(
@@ -245,33 +249,17 @@ async def event_rate(db: Database, events: int = 50, per_event: int = 1000) -> d
             seq += 1
             code = f"915{uuid.uuid4().hex[:15].upper()}"
             records.append(
-                {
-                    "seq": seq,
-                    "record_id": str(seq),
-                    "version": 1,
-                    "business_time": None,
-                    "published_at": None,
-                    "data": {
+                published_record(
+                    {
                         "uscc": code,
                         "name": "示范企业",
                         "established_date": (DAY0 + timedelta(days=b)).isoformat(),
                         "mobile": "+8613800138000",
                     },
-                }
+                    seq=seq,
+                )
             )
-        batches.append(
-            CloudEvent(
-                source="bench",
-                type="exchange.record.published",
-                routing_suffix="enterprise_registered",
-                data={
-                    "topic": "enterprise_registered",
-                    "topic_version": 1,
-                    "publisher": "gz-amr",
-                    "records": records,
-                },
-            )
-        )
+        batches.append(records_published("enterprise_registered", "gz-amr", records))
     started = time.perf_counter()
     for event in batches:
         await handler(event)

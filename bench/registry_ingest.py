@@ -27,7 +27,12 @@ from govhub_common.events import CloudEvent
 from govhub_common.migrations import upgrade_async
 from govhub_common.outbox import idempotent
 from govhub_common.runtime import freeze_startup_objects
-from govhub_common.testing import create_test_database, drop_test_database
+from govhub_common.testing import (
+    create_test_database,
+    drop_test_database,
+    published_record,
+    records_published,
+)
 from govhub_registry.app import SERVICE
 from govhub_registry.consumers import registry_consumers
 from govhub_registry.ingest.mapping import DerivedFromId, load_mapping
@@ -52,13 +57,8 @@ def enterprise_event(rng: random.Random, seq0: int, size: int) -> CloudEvent:
     records = []
     for i in range(size):
         records.append(
-            {
-                "seq": seq0 + i,
-                "record_id": f"r{seq0 + i}",
-                "version": 1,
-                "business_time": "2024-03-01T10:00:00+08:00",
-                "published_at": "2024-03-01T10:00:00+08:00",
-                "data": {
+            published_record(
+                {
                     "uscc": make_uscc(rng),
                     "name": f"广州市测试{seq0 + i}贸易有限公司",
                     "legal_rep_id": make_ric(rng),
@@ -70,19 +70,13 @@ def enterprise_event(rng: random.Random, seq0: int, size: int) -> CloudEvent:
                     "established_date": "2024-03-01",
                     "mobile": "13800138000",
                 },
-            }
+                seq=seq0 + i,
+                business_time="2024-03-01T10:00:00+08:00",
+                published_at="2024-03-01T10:00:00+08:00",
+            )
         )
-    return CloudEvent(
-        source="bench",
-        type="exchange.record.published",
-        data={
-            "topic": "enterprise_registered",
-            "topic_version": 1,
-            "publisher": "gz-amr",
-            "records": records,
-        },
-        routing_suffix="enterprise_registered",
-    )
+    event: CloudEvent = records_published("enterprise_registered", "gz-amr", records)
+    return event
 
 
 class _Ctx:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from govhub_common.bus import Subscription
 from govhub_common.clock import BUSINESS_TZ
 from govhub_common.events import CloudEvent
-from govhub_common.testing import Hub
+from govhub_common.testing import Hub, published_record, records_published
 
 _SEQ = itertools.count(random.randrange(10**9, 2 * 10**9))
 # Each test gets its own business year, so cohorts and sweeps of different tests never mix.
@@ -52,28 +52,9 @@ def new_id() -> str:
 
 
 def record_event(topic: str, publisher: str, *records: dict[str, Any]) -> CloudEvent:
-    """An exchange.record.published event as docs/contracts.md describes it."""
-    return CloudEvent(
-        source="govhub/exchange",
-        type="exchange.record.published",
-        subject=topic,
-        routing_suffix=topic,
-        data={
-            "topic": topic,
-            "topic_version": 1,
-            "publisher": publisher,
-            "records": [
-                {
-                    "seq": next_seq(),
-                    "record_id": uuid.uuid4().hex,
-                    "version": 1,
-                    "business_time": None,
-                    "published_at": datetime.now().isoformat(),
-                    "data": data,
-                }
-                for data in records
-            ],
-        },
+    """An exchange.record.published event as the exchange stages it (its contract)."""
+    return records_published(
+        topic, publisher, [published_record(data, seq=next_seq()) for data in records]
     )
 
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from govhub_common.events import CloudEvent
 from govhub_common.metrics import EVENTS_CONSUMED
-from govhub_common.testing import Hub, wait_for
+from govhub_common.testing import Hub, records_published, wait_for
 
 GROUP = "registry.records"
 BASE = "/registry/v1/events/dead-letters"
@@ -22,24 +22,20 @@ def any_hub(request: pytest.FixtureRequest) -> Hub:
     return hub
 
 
-def record_event(hub: Hub, event_id: str, records: object) -> CloudEvent:
+def record_event(event_id: str, records: object) -> CloudEvent:
+    """An exchange.record.published event as the exchange stages it, but for `records`."""
     topic = "enterprise_registered"  # a topic Guangzhou's mapping reads (tests/conftest.py)
-    return CloudEvent(
-        id=event_id,
-        source="govhub/exchange",
-        type="exchange.record.published",
-        routing_suffix=topic,
-        data={"topic": topic, "publisher": "test-agency", "records": records},
-    )
+    event = records_published(topic, "test-agency", [])
+    return event.model_copy(update={"id": event_id, "data": {**event.data, "records": records}})
 
 
 async def test_a_failing_event_is_listed_with_its_reason_and_redriven(any_hub: Hub) -> None:
     hub = any_hub
     operator = hub.operator()
     # Not a UUID, as CloudEvents allows: an ordinary event, not poison.
-    fine = record_event(hub, f"batch-{uuid.uuid4().hex[:8]}", [])
-    # Its records are not a list: the consumer fails on the event's own content.
-    broken = record_event(hub, f"broken-{uuid.uuid4().hex[:8]}", 5)
+    fine = record_event(f"batch-{uuid.uuid4().hex[:8]}", [])
+    # Its records are not a list: the event breaks its contract, and the consumer fails.
+    broken = record_event(f"broken-{uuid.uuid4().hex[:8]}", 5)
     await hub.runtime.bus.publish([fine, broken])
 
     async def listed() -> list[dict[str, object]]:
@@ -50,7 +46,8 @@ async def test_a_failing_event_is_listed_with_its_reason_and_redriven(any_hub: H
     (letter,) = await wait_for(listed, timeout=60)
     assert letter["group"] == GROUP
     assert letter["type"] == "exchange.record.published"
-    assert letter["reason"].startswith("TypeError")
+    assert letter["reason"].startswith("BrokenContract")
+    assert "$.data.records: a list is required" in letter["reason"]
     assert letter["attempts"] == hub.runtime.settings.bus_delivery_limit + 1
 
     async with hub.runtime.db.session() as session:
@@ -69,7 +66,7 @@ async def test_a_failing_event_is_listed_with_its_reason_and_redriven(any_hub: H
     # Tried again by its consumer; still broken, so parked again with the same reason.
     await wait_for(lambda: failures._value.get() > before, timeout=30)
     (again,) = await wait_for(listed, timeout=60)
-    assert again["reason"].startswith("TypeError")
+    assert again["reason"].startswith("BrokenContract")
 
 
 async def test_dead_letters_are_for_operators_and_name_their_faults(hub: Hub) -> None:

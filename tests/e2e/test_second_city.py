@@ -18,9 +18,11 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from govhub_common.clock import BUSINESS_TZ
-from govhub_common.testing import HubProcess
+from govhub_common.event_contracts import UnknownEventType, parse_data
+from govhub_common.testing import HubProcess, bus_tap
 from govhub_demo.client import HubClient
 
 CITY = Path(__file__).resolve().parents[2] / "examples" / "cities" / "foshan"
@@ -148,10 +150,41 @@ async def test_foshan_from_its_files_replays_its_year_with_the_known_answers(
     process: HubProcess, tmp_path: Path
 ) -> None:
     hub = HubClient(process.url, process.operator_secret())
-    try:
-        await check_the_year(hub, process, tmp_path / "secrets")
-    finally:
-        await hub.close()
+    # Every event of the year on the real broker, checked against its contract at the end.
+    async with bus_tap(process.env["GOVHUB_AMQP_URL"], process.env["GOVHUB_AMQP_EXCHANGE"]) as bus:
+        try:
+            await check_the_year(hub, process, tmp_path / "secrets")
+            # A client's secret rotated: its tokens are revoked on every service.
+            await hub.call("POST", "/exchange/v1/agencies/fs-fire/clients/fs-fire-sync/rotate")
+            await hub.settle()
+        finally:
+            await hub.close()
+        await asyncio.sleep(1)  # the tap's own consumer has the last events too
+    check_the_events(bus)
+
+
+def check_the_events(events: list[Any]) -> None:
+    """Each event the hub published validates against its type's contract
+    (govhub_common.event_contracts; docs/asyncapi.json), and the year produced every kind of
+    event its flow has."""
+    broken = []
+    for event in events:
+        try:
+            parse_data(event)
+        except (ValidationError, UnknownEventType) as exc:
+            broken.append(f"{event.type} {event.id}: {exc}")
+    assert not broken, "\n".join(broken[:10])
+    # (exchange.catalog.announced went out at the hub's start, before the tap.)
+    assert {e.type for e in events} >= {
+        "exchange.topic.created",
+        "exchange.record.published",
+        "exchange.identity.revoked",
+        "registry.legal_entity.changed",
+        "alerting.warning.raised",
+        "alerting.warning.resolved",
+        "alerting.reminder.due",
+        "sms.message.status_changed",
+    }
 
 
 async def check_the_year(hub: HubClient, process: HubProcess, secrets: Path) -> None:
@@ -212,6 +245,6 @@ async def check_the_year(hub: HubClient, process: HubProcess, secrets: Path) -> 
     entity = (await hub.call("GET", f"/registry/v1/legal-entities/{closed}", "fs-hrss")).json()
     assert entity["attributes"]["status"] == "deregistered"
 
-    # Only the city's rules: the Guangzhou defaults name topics this hub does not have.
+    # Only the city's rules: the hub ships none of its own.
     rules = await hub.pages("/alerting/v1/rules")
     assert sorted(r["id"] for r in rules) == sorted(answers.warnings)

@@ -19,7 +19,8 @@ from govhub_common.outbox import add_events
 from govhub_common.testing import Hub, wait_for
 
 
-def warning_event(warning_id: str, status: str) -> CloudEvent:
+def warning_event(warning_id: int, status: str) -> CloudEvent:
+    """As alerting stages it (its contract, govhub_common.event_contracts.alerting)."""
     return CloudEvent(
         source="govhub/alerting",
         type=f"alerting.warning.{'raised' if status == 'open' else 'resolved'}",
@@ -36,6 +37,7 @@ def warning_event(warning_id: str, status: str) -> CloudEvent:
                     "status": status,
                     "resolution": None,
                     "raised_at": "2008-04-01T00:00:00+00:00",
+                    "resolved_at": None if status == "open" else "2008-04-10T00:00:00+00:00",
                     "due_date": "2008-04-15",
                     "evidence": [],
                 }
@@ -63,7 +65,7 @@ async def test_alerting_warnings_become_records_of_hub_warnings(hub: Hub) -> Non
             )
         ).json()
 
-    warning_id = f"w-{request['id']}"
+    warning_id = 10_000_000 + request["id"]  # alerting's ids: numbers of their own
     for status in ("open", "resolved"):
         async with hub.runtime.db.session() as session:
             await add_events(session, "alerting", [warning_event(warning_id, status)])
@@ -73,13 +75,11 @@ async def test_alerting_warnings_become_records_of_hub_warnings(hub: Hub) -> Non
             feed_url, params={"cursor": start["position"]}, headers=agency_headers(hub, ltax)
         )
     ).json()["data"]
-    mine = [r for r in feed if r["record_id"] == warning_id]
+    mine = [r for r in feed if r["record_id"] == str(warning_id)]
+    title = "企业开业30日未办理税务登记"
     assert [(r["version"], r["data"]) for r in mine] == [
-        (1, {"warning_id": warning_id, "title": "企业开业30日未办理税务登记", "status": "open"}),
-        (
-            2,
-            {"warning_id": warning_id, "title": "企业开业30日未办理税务登记", "status": "resolved"},
-        ),
+        (1, {"warning_id": str(warning_id), "title": title, "status": "open"}),
+        (2, {"warning_id": str(warning_id), "title": title, "status": "resolved"}),
     ]
 
 

@@ -27,6 +27,8 @@ from exchange.support import (
     subscribe,
 )
 from exchange.webhook_receiver import Received, WebhookReceiver
+from govhub_common.event_contracts import parse_data
+from govhub_common.events import CloudEvent
 from govhub_common.settings import CommonSettings
 from govhub_common.testing import Hub, running_hub, wait_for
 from govhub_exchange.delivery.targets import NO_ANSWER
@@ -307,6 +309,8 @@ async def test_a_failing_endpoint_is_paused_then_resumed_with_nothing_lost(
 
 
 async def _outbox_mentions(hub: Hub, event_type: str, subscription_id: int) -> bool:
+    """An event of the type about the subscription was staged, each such event as its
+    contract says (govhub_common.event_contracts)."""
     async with hub.runtime.db.session() as session:
         payloads = (
             await session.execute(
@@ -314,11 +318,10 @@ async def _outbox_mentions(hub: Hub, event_type: str, subscription_id: int) -> b
                 {"t": event_type},
             )
         ).scalars()
-        return any(
-            w["subscription_id"] == subscription_id
-            for payload in payloads
-            for w in orjson.loads(payload)["data"]["webhooks"]
-        )
+        events = [CloudEvent.from_json(payload) for payload in payloads]
+    for event in events:
+        parse_data(event)  # raises, naming the field, when the event breaks its contract
+    return any(w["subscription_id"] == subscription_id for e in events for w in e.data["webhooks"])
 
 
 async def test_a_webhook_only_subscription_fully_delivered_shows_no_lag(small_hub: Hub) -> None:

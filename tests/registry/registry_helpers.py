@@ -11,7 +11,7 @@ from stdnum.cn import ric, uscc
 
 from govhub_common.bus import Subscription
 from govhub_common.events import CloudEvent
-from govhub_common.testing import Hub
+from govhub_common.testing import Hub, published_record, records_published
 
 _seq = itertools.count(int(random.random() * 1e9))
 _serial = itertools.count(random.randrange(100, 900))
@@ -51,24 +51,19 @@ def break_check(identifier: str) -> str:
 def record(
     data: dict[str, Any], *, seq: int | None = None, when: str = "2024-03-01T10:00:00+08:00"
 ) -> dict[str, Any]:
-    return {
-        "seq": seq if seq is not None else next_seq(),
-        "record_id": f"r-{next_seq()}",
-        "version": 1,
-        "business_time": when,
-        "published_at": when,
-        "data": data,
-    }
+    return published_record(
+        data,
+        seq=seq if seq is not None else next_seq(),
+        record_id=f"r-{next_seq()}",
+        business_time=when,
+        published_at=when,
+    )
 
 
 def published(topic: str, publisher: str, records: list[dict[str, Any]]) -> CloudEvent:
-    return CloudEvent(
-        source="govhub/exchange",
-        type="exchange.record.published",
-        subject=topic,
-        data={"topic": topic, "topic_version": 1, "publisher": publisher, "records": records},
-        routing_suffix=topic,
-    )
+    """As the exchange stages it (its contract)."""
+    event: CloudEvent = records_published(topic, publisher, records)
+    return event
 
 
 async def publish(hub: Hub, event: CloudEvent) -> None:

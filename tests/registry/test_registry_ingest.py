@@ -483,18 +483,18 @@ async def test_a_thousand_record_event_is_a_handful_of_statements(hub: Hub) -> N
         warm_up[2]["data"]["id_number"] = "440106193909090000"
         await ingest_published(
             session,
-            event_data={"topic": "person_registered", "publisher": "gz-psb", "records": warm_up},
+            topic="person_registered",
+            publisher="gz-psb",
+            records=warm_up,
             mapping=mapping,
         )
         raw.add_query_logger(log)
         try:
             result = await ingest_published(
                 session,
-                event_data={
-                    "topic": "person_registered",
-                    "publisher": "gz-psb",
-                    "records": records,
-                },
+                topic="person_registered",
+                publisher="gz-psb",
+                records=records,
                 mapping=mapping,
             )
         finally:

@@ -16,9 +16,14 @@ learns the topics created before it.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from govhub_common.event_contracts import read_batch
+from govhub_common.event_contracts.exchange import CatalogItem, CatalogTopic, CatalogTopics
 from govhub_common.events import CloudEvent
+
+log = logging.getLogger("govhub.catalog_events")
 
 TOPIC_CREATED = "exchange.topic.created"
 TOPIC_VERSION_ADDED = "exchange.topic.version_added"
@@ -27,7 +32,7 @@ CATALOG_ANNOUNCED = "exchange.catalog.announced"
 CATALOG_EVENTS = (TOPIC_CREATED, TOPIC_VERSION_ADDED, TOPIC_UPDATED, CATALOG_ANNOUNCED)
 
 # The fields of one data item in an event, as the exchange's catalog lists them.
-ITEM_FIELDS = ("name", "title", "type", "format", "required", "since_version")
+ITEM_FIELDS = tuple(CatalogItem.model_fields)
 
 
 def catalog_event(event_type: str, topics: list[dict[str, Any]]) -> CloudEvent:
@@ -39,7 +44,12 @@ def catalog_event(event_type: str, topics: list[dict[str, Any]]) -> CloudEvent:
     )
 
 
-def topics_of(event: CloudEvent) -> list[dict[str, Any]]:
-    """The topic entries of a catalog event (skipping any without a code)."""
-    topics = (event.data or {}).get("topics") or []
-    return [t for t in topics if isinstance(t, dict) and t.get("code")]
+def topics_of(event: CloudEvent) -> list[CatalogTopic]:
+    """The topic entries of a catalog event, read by its contract (an entry that breaks it
+    is skipped and logged)."""
+    catalog = read_batch(event, CatalogTopics, "topics", CatalogTopic)
+    if catalog.faults:
+        log.warning(
+            "event %s: %d topics skipped: %s", event.id, len(catalog.faults), catalog.faults[0]
+        )
+    return catalog.items

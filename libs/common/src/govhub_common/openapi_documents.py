@@ -1,6 +1,7 @@
-"""The committed API contract: each service's OpenAPI document under docs/openapi/, and the
-problem-code table in docs/contracts.md and the city format's JSON Schema
-(docs/city-format.schema.json), all generated from the code (`govhub openapi`).
+"""The committed API contract: each service's OpenAPI document under docs/openapi/, the
+problem-code table in docs/contracts.md, the city format's JSON Schema
+(docs/city-format.schema.json) and the bus's AsyncAPI document (docs/asyncapi.json), all
+generated from the code (`govhub openapi`).
 A test fails when the code's contract differs from what is committed, so a change to the
 contract is reviewed as a diff of these files."""
 
@@ -57,7 +58,10 @@ def _with_problem_table(contracts: str) -> str:
 
 def expected_files(docs: Path) -> dict[Path, str]:
     """Every generated file with the text the code gives it now."""
+    from importlib.metadata import version
+
     from govhub_common.city.format import build_schema, schema_text
+    from govhub_common.event_contracts.asyncapi import asyncapi_text, build_asyncapi
 
     documents = service_documents()
     files = {
@@ -66,6 +70,7 @@ def expected_files(docs: Path) -> dict[Path, str]:
     }
     # The city format's specs are the create bodies of these documents (docs/city.md).
     files[docs / "city-format.schema.json"] = schema_text(build_schema(documents))
+    files[docs / "asyncapi.json"] = asyncapi_text(build_asyncapi(version("govhub-common")))
     contracts = docs / "contracts.md"
     files[contracts] = _with_problem_table(contracts.read_text(encoding="utf-8"))
     return files

@@ -20,12 +20,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from govhub_common.event_contracts import BrokenContract, read_batch
+from govhub_common.event_contracts.exchange import IdentityRevoked, Revocation, RevocationKind
 
 if TYPE_CHECKING:  # security imports this module, and events imports security (via web)
     from govhub_common.db import Database
@@ -39,7 +40,7 @@ CONSUMER_NAME = "token-revocations"
 CLIENT_GENERATION_CLAIM = "client_gen"
 AGENCY_GENERATION_CLAIM = "agency_gen"
 
-Kind = Literal["client", "agency"]
+Kind = RevocationKind
 
 
 def revocations_table(metadata: sa.MetaData, schema: str) -> sa.Table:
@@ -65,34 +66,6 @@ def drop_revocation_table(op: object, schema: str) -> None:
     op.execute(f'DROP TABLE IF EXISTS "{schema}".token_revocations')  # type: ignore[attr-defined]
 
 
-@dataclass(frozen=True)
-class Revocation:
-    kind: Kind
-    subject: str
-    generation: int
-    expires_at: datetime
-
-    def as_event_data(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "subject": self.subject,
-            "generation": self.generation,
-            "expires_at": self.expires_at.isoformat(),
-        }
-
-    @classmethod
-    def from_event_data(cls, data: dict[str, Any]) -> Revocation:
-        kind = data["kind"]
-        if kind not in ("client", "agency"):
-            raise ValueError(f"unknown revocation kind {kind!r}")
-        return cls(
-            kind=kind,
-            subject=str(data["subject"]),
-            generation=int(data["generation"]),
-            expires_at=datetime.fromisoformat(str(data["expires_at"])),
-        )
-
-
 def revoked_event(revocations: Sequence[Revocation], *, reason: str) -> CloudEvent:
     """The event the exchange stages in the transaction of the revoking change."""
     from govhub_common.events import CloudEvent
@@ -102,13 +75,17 @@ def revoked_event(revocations: Sequence[Revocation], *, reason: str) -> CloudEve
         source="govhub/exchange",
         type=REVOKED_EVENT,
         subject=f"{first.kind}/{first.subject}",
-        data={"reason": reason, "revocations": [r.as_event_data() for r in revocations]},
+        data=IdentityRevoked(reason=reason, revocations=list(revocations)).model_dump(mode="json"),
     )
 
 
 def revocations_of(event: CloudEvent) -> list[Revocation]:
-    items = (event.data or {}).get("revocations") or []
-    return [Revocation.from_event_data(item) for item in items]
+    """The event's revocations; one that breaks the contract parks the whole event (a token
+    must never stay valid because its revocation was skipped)."""
+    revoked = read_batch(event, IdentityRevoked, "revocations", Revocation)
+    if revoked.faults:
+        raise BrokenContract(f"{event.type} {event.id}: {'; '.join(revoked.faults)}")
+    return revoked.items
 
 
 async def store_revocations(
@@ -187,7 +164,10 @@ async def load_revocations(session: AsyncSession, schema: str) -> list[Revocatio
             "WHERE expires_at > now()"
         )
     )
-    return [Revocation(r.kind, r.subject, r.generation, r.expires_at) for r in rows]
+    return [
+        Revocation(kind=r.kind, subject=r.subject, generation=r.generation, expires_at=r.expires_at)
+        for r in rows
+    ]
 
 
 async def refresh_forever(

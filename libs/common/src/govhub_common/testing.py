@@ -367,3 +367,78 @@ class HubProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         shutil.rmtree(self.home, ignore_errors=True)
+
+
+@asynccontextmanager
+async def bus_tap(amqp_url: str, exchange: str) -> AsyncIterator[list[Any]]:
+    """Every event published on `exchange` while open, as CloudEvents in arrival order: an
+    exclusive queue bound to `#`, as an outside consumer of the bus would see them."""
+    import aio_pika
+
+    from govhub_common.events import CloudEvent
+
+    seen: list[CloudEvent] = []
+    connection = await aio_pika.connect_robust(amqp_url)
+    try:
+        channel = await connection.channel()
+        topic = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(topic, routing_key="#")
+
+        async def keep(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            async with message.process():
+                seen.append(CloudEvent.from_json(message.body))
+
+        await queue.consume(keep)
+        yield seen
+    finally:
+        await connection.close()
+
+
+def published_record(
+    data: dict[str, Any],
+    *,
+    seq: int,
+    record_id: str | None = None,
+    version: int = 1,
+    business_time: str | None = None,
+    published_at: str | None = None,
+) -> dict[str, Any]:
+    """One record of an exchange.record.published event, as the exchange writes it."""
+    from datetime import UTC, datetime
+
+    return {
+        "seq": seq,
+        "record_id": record_id or f"r-{seq}",
+        "version": version,
+        "topic_version": 1,
+        "business_time": business_time,
+        "published_at": published_at or datetime.now(UTC).isoformat(),
+        "data": data,
+    }
+
+
+def records_published(topic: str, publisher: str, records: list[dict[str, Any]]) -> Any:
+    """An exchange.record.published event as the exchange stages it, checked against its
+    contract (govhub_common.event_contracts), for the tests and benchmarks of its consumers:
+    `records` as published_record gives them."""
+    from govhub_common.event_contracts.exchange import RecordsPublished
+    from govhub_common.events import CloudEvent
+
+    data = RecordsPublished.model_validate(
+        {
+            "topic": topic,
+            "topic_version": 1,
+            "publisher": publisher,
+            "batch_id": str(uuid.uuid4()),
+            "counts": {"accepted": len(records), "duplicates": 0, "rejected": 0},
+            "records": records,
+        }
+    )
+    return CloudEvent(
+        source="govhub/exchange",
+        type="exchange.record.published",
+        subject=topic,
+        routing_suffix=topic,
+        data=data.model_dump(mode="json"),
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_alerting.engine.contacts import CHANGE_EVENTS, ingest_registry_change
-from govhub_alerting.engine.ingest import business_times_of, ingest_event
+from govhub_alerting.engine.ingest import ingest_incoming, records_of
 from govhub_alerting.rules.catalog import learn_catalog
 from govhub_alerting.rules.service import city_rules, install_city_rules
 from govhub_alerting.settings import AlertingSettings
@@ -26,9 +26,14 @@ def consumers(ctx: ServiceContext) -> list[Consumer]:
     async def on_event(session: AsyncSession, event: CloudEvent) -> None:
         # In simulation mode a warning raised or resolved by records is stamped with their
         # business time (the replayed moment), not the wall clock's.
-        now = ctx.clock.stamp(*business_times_of(event))
-        await ingest_event(
-            session, event, now=now, contact_attributes=contact_attributes, file_rules=file_rules
+        incoming = records_of(event)
+        now = ctx.clock.stamp(*(incoming.business_times if incoming else ()))
+        await ingest_incoming(
+            session,
+            incoming,
+            now=now,
+            contact_attributes=contact_attributes,
+            file_rules=file_rules,
         )
 
     async def on_catalog(session: AsyncSession, event: CloudEvent) -> None:
@@ -37,7 +42,7 @@ def consumers(ctx: ServiceContext) -> list[Consumer]:
         await install_city_rules(
             session,
             rules=file_rules,
-            topics=[topic["code"] for topic in topics_of(event)],
+            topics=[topic.code for topic in topics_of(event)],
             contact_attributes=contact_attributes,
         )
 

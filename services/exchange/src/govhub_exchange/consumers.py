@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from govhub_common.event_contracts import read_batch
+from govhub_common.event_contracts.alerting import HubWarning, Warnings
 from govhub_common.events import CloudEvent
 from govhub_common.runtime import ServiceContext
 from govhub_common.service import Consumer
 from govhub_exchange.hub import append_warnings
 
+log = logging.getLogger("govhub.exchange.consumers")
+
 
 def consumers(ctx: ServiceContext) -> Sequence[Consumer]:
     async def warning_changed(session: AsyncSession, event: CloudEvent) -> None:
-        warnings = (event.data or {}).get("warnings") or []
-        if warnings:
-            await append_warnings(session, list(warnings))
+        warnings = read_batch(event, Warnings, "warnings", HubWarning)
+        if warnings.faults:
+            log.warning(
+                "event %s: %d warnings skipped: %s",
+                event.id,
+                len(warnings.faults),
+                warnings.faults[0],
+            )
+        if warnings.items:
+            await append_warnings(session, warnings.items)
 
     return [Consumer("hub-warnings", ["alerting.warning.*"], warning_changed)]
 

@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from govhub_common.event_contracts.alerting import HubWarning
 from govhub_common.security import Principal
 from govhub_exchange.catalog import service as catalog
 from govhub_exchange.catalog.schemas import TopicCreate
@@ -105,34 +106,34 @@ async def ensure_warnings_topic(session: AsyncSession) -> None:
             await catalog.add_version(session, who=_HUB, code=WARNINGS_TOPIC, schema=schema)
 
 
-def warning_record(index: int, warning: dict[str, Any]) -> Incoming:
-    data = {
-        "warning_id": str(warning.get("id")),
-        "rule_id": str(warning.get("rule_id")),
-        "title": warning.get("title"),
-        "subject": warning.get("subject"),
-        "assigned_agency": warning.get("assigned_agency"),
-        "status": warning.get("status"),
-        "raised_at": warning.get("raised_at"),
-        "due_date": warning.get("due_date"),
-        "resolution": warning.get("resolution"),
-        "resolved_at": warning.get("resolved_at"),
-    }
+# The items of a hub_warnings record a warning event's warning gives (besides its id).
+_WARNING_ITEMS = (
+    "rule_id",
+    "title",
+    "subject",
+    "assigned_agency",
+    "status",
+    "raised_at",
+    "due_date",
+    "resolution",
+    "resolved_at",
+)
+
+
+def warning_record(index: int, warning: HubWarning) -> Incoming:
+    w = warning.model_dump(mode="json", include=set(_WARNING_ITEMS))
+    data = {"warning_id": str(warning.id), **w}
     return Incoming(
         index=index,
         line=None,
-        raw={
-            "record_id": str(warning.get("id")),
-            "data": data,
-            "business_time": warning.get("raised_at"),
-        },
+        raw={"record_id": str(warning.id), "data": data, "business_time": w["raised_at"]},
     )
 
 
-async def append_warnings(session: AsyncSession, warnings: list[dict[str, Any]]) -> dict[str, Any]:
-    """Each warning becomes a record of hub_warnings (a status change: a new version).
-    A malformed warning is quarantined rather than retried forever."""
-    items = [warning_record(i, w) for i, w in enumerate(warnings) if isinstance(w, dict)]
+async def append_warnings(session: AsyncSession, warnings: list[HubWarning]) -> dict[str, Any]:
+    """Each warning becomes a record of hub_warnings (a status change: a new version); one
+    the topic's schema refuses is quarantined rather than retried forever."""
+    items = [warning_record(i, w) for i, w in enumerate(warnings)]
     return await publishing.publish_in(
         session, publisher=HUB_AGENCY, topic_code=WARNINGS_TOPIC, items=items
     )

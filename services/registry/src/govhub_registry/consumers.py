@@ -6,6 +6,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_common.catalog_events import CATALOG_EVENTS
+from govhub_common.event_contracts import read_header
+from govhub_common.event_contracts.exchange import RecordsPublished
 from govhub_common.events import CloudEvent
 from govhub_common.runtime import ServiceContext
 from govhub_common.service import Consumer
@@ -20,10 +22,19 @@ def registry_consumers(ctx: ServiceContext) -> list[Consumer]:
         # The runtime wraps this in the inbox transaction: a replayed event is a no-op. The
         # topic's mapping is read in that transaction, so a mapping changed through the API
         # applies to every record ingested after the change commits.
-        if isinstance(event.data, dict):
-            mapping = await store.topic(session, str(event.data.get("topic", "")))
-            if mapping is not None:
-                await ingest_published(session, event_data=event.data, mapping=mapping)
+        # The batch's topic and publisher by the contract; its records are read one by one
+        # by the topic's mapping, which keeps one it cannot read with the reason
+        # (registry.unmapped_record) instead of dropping it.
+        published, records = read_header(event, RecordsPublished, "records")
+        mapping = await store.topic(session, published.topic)
+        if mapping is not None:
+            await ingest_published(
+                session,
+                topic=published.topic,
+                publisher=published.publisher,
+                records=records,
+                mapping=mapping,
+            )
 
     async def on_catalog(session: AsyncSession, event: CloudEvent) -> None:
         await learn_catalog(session, event)

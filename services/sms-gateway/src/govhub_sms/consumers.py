@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from govhub_common.event_contracts import brief, read_batch
+from govhub_common.event_contracts.alerting import Reminder, RemindersDue
 from govhub_common.events import CloudEvent
 from govhub_common.runtime import ServiceContext
 from govhub_common.service import Consumer
@@ -18,32 +19,30 @@ from govhub_sms.sending.gateway import Gateway
 from govhub_sms.settings import SmsSettings
 
 log = logging.getLogger("govhub.sms.consumers")
-_DUE_AT = TypeAdapter(datetime | None)
 
 
 def reminder_consumer(ctx: ServiceContext) -> Consumer:
     settings: SmsSettings = ctx.settings
 
     async def handle(session: AsyncSession, event: CloudEvent) -> None:
-        reminders: list[dict[str, Any]] = (event.data or {}).get("reminders", [])
+        # A reminder that breaks the event's contract, or a message the gateway cannot take,
+        # is reported, never retried forever, never blocks the batch.
+        due = read_batch(event, RemindersDue, "reminders", Reminder)
+        for fault in due.faults:
+            log.warning("event %s: reminder %s", event.id, fault)
         submissions: list[Submission] = []
-        for i, reminder in enumerate(reminders):
+        for i, reminder in enumerate(due.items):
             path = f"$.data.reminders[{i}]"
             try:
                 data = MessageCreate(
-                    recipient=reminder["recipient"],
-                    template=reminder["template"],
-                    params=reminder.get("params") or {},
+                    recipient=reminder.recipient, template=reminder.template, params=reminder.params
                 )
-                key = str(reminder["idempotency_key"])
-                # Due as of the reminder's own time, so a simulation that dispatches
-                # "as of" its days sends it on the right day.
-                due_at = _DUE_AT.validate_python(reminder.get("due_at"))
-            except (KeyError, ValidationError) as exc:
-                # A bad reminder is reported, never retried forever, never blocks the batch.
-                log.warning("event %s: reminder %s is invalid: %s", event.id, path, _brief(exc))
+            except ValidationError as exc:
+                log.warning("event %s: reminder %s is invalid: %s", event.id, path, brief(exc))
                 continue
-            submissions.append(Submission(data, key, path, due_at))
+            # Due as of the reminder's own time, so a simulation that dispatches "as of" its
+            # days sends it on the right day.
+            submissions.append(Submission(data, reminder.idempotency_key, path, reminder.due_at))
         outcomes = await submit_messages(
             session,
             agency=settings.sms_hub_agency,
@@ -65,9 +64,3 @@ def reminder_consumer(ctx: ServiceContext) -> Consumer:
             gateway.wake.set()
 
     return Consumer("reminders", ["alerting.reminder.due"], handle)
-
-
-def _brief(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-    return f"missing field {exc}"

@@ -17,17 +17,32 @@ from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_alerting.rules.catalog import REGISTRY_NAMES, remember_topic_fields
+from govhub_common.event_contracts import read_batch
+from govhub_common.event_contracts.registry import (
+    LegalEntitiesChanged,
+    LegalEntityChange,
+    PersonChange,
+    PersonsChanged,
+    SubjectChange,
+)
 from govhub_common.events import CloudEvent
 
 log = logging.getLogger("govhub.alerting.contacts")
 
-# Event type -> (registry, list in data, key of an item)
-CHANGE_EVENTS = {
-    "registry.legal_entity.changed": ("legal_entity", "entities", "uscc"),
-    "registry.person.changed": ("person", "persons", "id_number"),
+# Event type -> (registry, its contract, the list in its data, an item's contract, its key)
+CHANGE_EVENTS: dict[str, tuple[str, type[BaseModel], str, type[SubjectChange], str]] = {
+    "registry.legal_entity.changed": (
+        "legal_entity",
+        LegalEntitiesChanged,
+        "entities",
+        LegalEntityChange,
+        "uscc",
+    ),
+    "registry.person.changed": ("person", PersonsChanged, "persons", PersonChange, "id_number"),
 }
 
 # The newest change wins: a change event redelivered or replayed after a newer one does not
@@ -57,27 +72,21 @@ async def ingest_registry_change(
     attributes' values go into the projection in one statement. Returns the values kept."""
     if event.type not in CHANGE_EVENTS:
         return 0
-    registry, list_name, key = CHANGE_EVENTS[event.type]
-    data = event.data if isinstance(event.data, dict) else {}
-    items = [i for i in data.get(list_name) or [] if isinstance(i, dict)]
+    registry, contract, list_name, item_contract, key = CHANGE_EVENTS[event.type]
+    changes = read_batch(event, contract, list_name, item_contract)
+    if changes.faults:
+        log.warning(
+            "event %s: %d changes skipped: %s", event.id, len(changes.faults), changes.faults[0]
+        )
     seen: set[str] = set()
     # One row per subject and attribute (the last item wins within an event).
     rows: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
-    for item in items:
-        names = item.get("attributes")
-        if isinstance(names, list):
-            seen.update(n for n in names if isinstance(n, str))
-        subject, values = item.get(key), item.get("values")
-        if not subject or not isinstance(values, dict):
-            continue
-        seq = item.get("seq") if isinstance(item.get("seq"), int) else None
+    for item in changes.items:
+        seen.update(item.attributes)
+        subject = str(getattr(item, key))
         for name in attributes:
-            if name in values:
-                rows[(str(subject), name)] = (
-                    _text(values[name]),
-                    seq,
-                    _text(item.get("source_agency")),
-                )
+            if name in item.values:
+                rows[(subject, name)] = (_text(item.values[name]), item.seq, item.source_agency)
     if seen:
         await remember_topic_fields(session, REGISTRY_NAMES[registry], seen)
     if not rows:

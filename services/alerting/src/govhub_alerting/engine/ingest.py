@@ -6,7 +6,6 @@ inserts nothing and therefore changes nothing downstream.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -30,6 +29,9 @@ from govhub_alerting.rules.model import (
     referenced_fields,
 )
 from govhub_alerting.rules.service import StoredRule, install_city_rules, list_rules
+from govhub_common.event_contracts import read_batch
+from govhub_common.event_contracts.exchange import PublishedRecord, RecordsPublished
+from govhub_common.event_contracts.registry import Death, PersonsDeceased
 from govhub_common.events import CloudEvent
 
 log = logging.getLogger("govhub.alerting.engine")
@@ -45,48 +47,40 @@ class IncomingRecord:
     data: dict[str, Any]
 
 
-def records_of(event: CloudEvent) -> tuple[str, list[IncomingRecord]] | None:
-    """The records an event carries; a malformed record is skipped (and logged), never the
-    rest of the batch with it."""
-    data = event.data if isinstance(event.data, dict) else {}
+@dataclass(frozen=True)
+class Incoming:
+    """The records an event brings, as rules read them."""
+
+    topic: str
+    records: list[IncomingRecord]
+    business_times: list[datetime]  # of the published records (for the business clock)
+
+
+def records_of(event: CloudEvent) -> Incoming | None:
+    """The records an event carries, read by its contract (govhub_common.event_contracts):
+    a record that breaks it is skipped (and logged), never the rest of the batch with it;
+    an event whose topic or publisher breaks it is parked (BrokenContract)."""
     if event.type == "exchange.record.published":
-        topic, publisher = str(data.get("topic", "")), str(data.get("publisher", ""))
-        raw = [(r.get("seq"), publisher, r.get("data")) for r in _dicts(data.get("records"))]
+        published = read_batch(event, RecordsPublished, "records", PublishedRecord)
+        faults = published.faults
+        topic, publisher = published.header.topic, published.header.publisher
+        records = [IncomingRecord(r.seq, publisher, r.data) for r in published.items]
+        times = [r.business_time for r in published.items if r.business_time is not None]
     elif event.type == "registry.person.deceased":
-        topic = DECEASED_TOPIC
-        raw = [
-            (p.get("seq"), str(p.get("source_agency", "")), p) for p in _dicts(data.get("persons"))
+        deaths = read_batch(event, PersonsDeceased, "persons", Death)
+        faults = deaths.faults
+        topic, times = DECEASED_TOPIC, []
+        records = [
+            IncomingRecord(d.seq, d.source_agency, d.model_dump(mode="json"))
+            for d in deaths.items
+            if d.seq is not None
         ]
+        faults += ["a death without its seq"] * (len(deaths.items) - len(records))
     else:
         return None
-    records = [
-        IncomingRecord(seq, publisher, dict(body))
-        for seq, publisher, body in raw
-        if isinstance(seq, int) and isinstance(body, dict)
-    ]
-    if len(records) < len(raw):
-        log.warning(
-            "event %s: %d records without a seq or data skipped", event.id, len(raw) - len(records)
-        )
-    return topic, records
-
-
-def business_times_of(event: CloudEvent) -> list[datetime]:
-    """The business times the published records of an event carry (those that give one)."""
-    data = event.data if isinstance(event.data, dict) else {}
-    if event.type != "exchange.record.published":
-        return []
-    times = []
-    for record in _dicts(data.get("records")):
-        value = record.get("business_time")
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                times.append(datetime.fromisoformat(value))
-    return times
-
-
-def _dicts(value: Any) -> list[dict[str, Any]]:
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+    if faults:
+        log.warning("event %s: %d records skipped: %s", event.id, len(faults), faults[0])
+    return Incoming(topic, records, times)
 
 
 def _business_date(value: Any) -> date | None:
@@ -223,12 +217,28 @@ async def ingest_event(
 ) -> None:
     """The consumer's effect for one event (in the inbox transaction); `file_rules` are the
     city's files' rules, installed with the first records of a topic they name."""
-    parsed = records_of(event)
-    if parsed is None:
+    await ingest_incoming(
+        session,
+        records_of(event),
+        now=now,
+        contact_attributes=contact_attributes,
+        file_rules=file_rules,
+    )
+
+
+async def ingest_incoming(
+    session: AsyncSession,
+    incoming: Incoming | None,
+    *,
+    now: datetime,
+    contact_attributes: tuple[str, ...] = DEFAULT_CONTACT_ATTRIBUTES,
+    file_rules: Sequence[AnyRule] = (),
+) -> None:
+    """ingest_event for an event already read (the consumer reads it once: its business
+    times set the clock `now` comes from)."""
+    if incoming is None or not incoming.records:
         return
-    topic, records = parsed
-    if not records:
-        return
+    topic, records = incoming.topic, incoming.records
     fields: set[str] = set()
     for record in records:
         fields.update(record.data)

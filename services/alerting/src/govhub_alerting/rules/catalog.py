@@ -79,9 +79,7 @@ async def learn_catalog(session: AsyncSession, event: CloudEvent) -> None:
     """Keep the topics and data items of an exchange catalog event. Items only grow in the
     exchange's catalog, so the union is right whatever order and however often events come."""
     for topic in topics_of(event):
-        items = sorted(
-            {i["name"] for i in topic.get("items") or [] if isinstance(i, dict) and i.get("name")}
-        )
+        items = sorted({item.name for item in topic.items})
         await session.execute(
             sa.text(
                 "INSERT INTO alerting.known_topics (topic, fields, source) "
@@ -91,7 +89,7 @@ async def learn_catalog(session: AsyncSession, event: CloudEvent) -> None:
                 "WHERE NOT known_topics.fields @> EXCLUDED.fields "
                 "OR known_topics.source <> 'catalog'"
             ),
-            {"t": topic["code"], "f": items},
+            {"t": topic.code, "f": items},
         )
 
 

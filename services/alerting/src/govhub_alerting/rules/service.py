@@ -360,12 +360,10 @@ async def adopt_city(session: AsyncSession, city: Path) -> list[str]:
     files' Topic documents (as the exchange's `exchange.catalog.announced` event carries it)
     and the files' rules installed. For an alerting database without an exchange
     (benchmarks, tests); returns the rules installed."""
-    announced = catalog_event(CATALOG_ANNOUNCED, catalog_of(city))
-    await learn_catalog(session, announced)
+    topics = catalog_of(city)
+    await learn_catalog(session, catalog_event(CATALOG_ANNOUNCED, topics))
     return await install_city_rules(
-        session,
-        rules=city_rules(city),
-        topics=[topic["code"] for topic in announced.data["topics"]],
+        session, rules=city_rules(city), topics=[topic["code"] for topic in topics]
     )
 
 

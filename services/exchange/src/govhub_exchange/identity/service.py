@@ -12,10 +12,11 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from govhub_common.event_contracts.exchange import Revocation
 from govhub_common.files import open_private, private_directory
 from govhub_common.outbox import add_events
 from govhub_common.problems import Problem, not_found
-from govhub_common.revocation import Kind, Revocation, revoked_event, store_revocations
+from govhub_common.revocation import Kind, revoked_event, store_revocations
 from govhub_common.security import TokenIssuer
 from govhub_exchange.audit import service as audit
 from govhub_exchange.identity.schemas import (

@@ -46,14 +46,16 @@ def _dumps(value: Any) -> str:
 
 
 async def ingest_published(
-    session: AsyncSession, *, event_data: dict[str, Any], mapping: Mapping
+    session: AsyncSession,
+    *,
+    topic: str,
+    publisher: str,
+    records: list[Any],
+    mapping: Mapping,
 ) -> IngestResult:
-    """Handle the data of one `exchange.record.published` event."""
+    """Handle the records of one `exchange.record.published` event."""
     from govhub_registry.matching.service import match_records
 
-    topic = str(event_data.get("topic", ""))
-    publisher = str(event_data.get("publisher", ""))
-    records = event_data.get("records") or []
     rule = mapping.topics.get(topic)
     result = IngestResult()
     if rule is None:

@@ -105,18 +105,8 @@ async def learn_catalog(session: AsyncSession, event: CloudEvent) -> None:
     """Keep each topic's data items as the catalog event states them; a repeated or late
     event (a lower current_version) changes nothing."""
     entries = [
-        (
-            str(entry["code"]),
-            int(entry.get("current_version") or 1),
-            sorted(
-                {
-                    str(item["name"])
-                    for item in entry.get("items") or []
-                    if isinstance(item, dict) and item.get("name")
-                }
-            ),
-        )
-        for entry in topics_of(event)
+        (topic.code, topic.current_version, sorted({item.name for item in topic.items}))
+        for topic in topics_of(event)
     ]
     if not entries:
         return
