@@ -35,8 +35,9 @@ from govhub_common.testing import (
 )
 from govhub_registry.app import SERVICE
 from govhub_registry.consumers import registry_consumers
-from govhub_registry.ingest.mapping import DerivedFromId, load_mapping
-from govhub_registry.mappings.service import MappingStore, apply_mapping_file
+from govhub_registry.ingest.mapping import load_mapping
+from govhub_registry.mappings.service import apply_mapping_file
+from govhub_registry.state import RegistryState
 
 GUANGZHOU = Path(__file__).resolve().parent.parent / "examples" / "cities" / "guangzhou"
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -81,7 +82,7 @@ def enterprise_event(rng: random.Random, seq0: int, size: int) -> CloudEvent:
 
 class _Ctx:
     def __init__(self) -> None:
-        self.state = {"mapping": MappingStore(derived_from_id=DerivedFromId())}
+        self.state = RegistryState()
 
 
 async def run(events: int, size: int, concurrency: int = 2) -> None:

@@ -20,8 +20,8 @@ from exchange.webhook_receiver import WebhookReceiver
 from govhub_common.pagination import encode_cursor
 from govhub_common.settings import CommonSettings
 from govhub_common.testing import Hub, running_hub, wait_for
-from govhub_exchange.delivery.notify import notifier
 from govhub_exchange.delivery.schemas import FeedPage
+from govhub_exchange.state import exchange_state
 
 
 async def test_feed_pages_by_cursor_and_acknowledges(hub: Hub) -> None:
@@ -173,7 +173,7 @@ async def test_long_poll_returns_when_a_record_is_published(hub: Hub) -> None:
         )
     )
     exchange = hub.runtime.context("exchange")
-    await wait_for(lambda: notifier(exchange).watched(topic))
+    await wait_for(lambda: exchange_state(exchange).notifier.watched(topic))
     assert not poll.done()
     await publish(hub, owner, topic, [{"record_id": "late", "data": enterprise(0)}])
     response = await asyncio.wait_for(poll, timeout=10)
@@ -209,7 +209,7 @@ async def test_a_long_poll_on_one_replica_returns_when_another_publishes(
                     headers=agency_headers(first, reader),
                 )
             )
-            await wait_for(lambda: notifier(first.runtime.context("exchange")).watched(topic))
+            await wait_for(lambda: exchange_state(first.runtime.context("exchange")).notifier.watched(topic))
             await publish(second, owner, topic, [{"record_id": f"r{n}", "data": enterprise(n)}])
             # Well before the 20 s wait runs out: the commit itself wakes the other replica.
             response = await asyncio.wait_for(poll, timeout=5)

@@ -13,6 +13,7 @@ from sms_support import SmsHub, at, random_mobile
 
 from govhub_common import testing
 from govhub_common.events import CloudEvent
+from govhub_sms.state import gateway_of
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.timeout(120)]
 
@@ -216,7 +217,7 @@ async def test_caps_and_opt_outs_refuse_with_a_reason(sms_hub: SmsHub) -> None:
 
 async def test_throttling_slows_the_sender_and_retries_later(sms_hub: SmsHub) -> None:
     when = at(6)
-    limiter = sms_hub.hub.runtime.context("sms-gateway").state["sms"].slots[0].limiter
+    limiter = gateway_of(sms_hub.hub.runtime.context("sms-gateway")).slots[0].limiter
     rate_before = limiter.current_rate
     await sms_hub.smsc.command(cmd="reject", status=0x58, count=3)
     messages = [await submit(sms_hub, random_mobile(), not_before=when) for _ in range(3)]

@@ -64,7 +64,9 @@ class ServiceContext:
     runtime: Runtime
     spec: ServiceSpec
     settings: Any
-    state: dict[str, Any] = field(default_factory=dict)
+    # What the service keeps per process between requests and events: the object its
+    # spec's `state` makes (a typed dataclass of the service's state.py), or None.
+    state: Any = None
 
     @property
     def db(self) -> Database:
@@ -183,7 +185,10 @@ def create_app(
         clock=clock or Clock(simulated=settings.simulate),
     )
     for spec in services.values():
-        runtime.contexts[spec.name] = ServiceContext(runtime, spec, spec.settings_class())
+        context = ServiceContext(runtime, spec, spec.settings_class())
+        if spec.state is not None:
+            context.state = spec.state(context)
+        runtime.contexts[spec.name] = context
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

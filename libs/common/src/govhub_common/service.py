@@ -51,6 +51,8 @@ class ServiceSpec:
     retired_consumers: Sequence[str] = ()
     # Long-running tasks (schedulers, pollers); cancelled at shutdown.
     background: Sequence[Callable[[ServiceContext], Awaitable[None]]] = ()
+    # Makes the service's per-process state (ServiceContext.state) when its context is made.
+    state: Callable[[ServiceContext], Any] | None = None
     startup: Callable[[ServiceContext], Awaitable[None]] | None = None
     shutdown: Callable[[ServiceContext], Awaitable[None]] | None = None
     cli: Callable[[], typer.Typer] | None = None

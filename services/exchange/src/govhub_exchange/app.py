@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from fastapi import APIRouter
@@ -13,11 +12,12 @@ from govhub_exchange.background import audit_exchanges, refresh_gauges, sign_aud
 from govhub_exchange.catalog.service import announce_catalog
 from govhub_exchange.cli import make_cli
 from govhub_exchange.consumers import RETIRED_CONSUMERS, consumers
-from govhub_exchange.delivery.notify import notifier, wake_on_publish
+from govhub_exchange.delivery.notify import wake_on_publish
 from govhub_exchange.delivery.webhooks import run_webhooks
 from govhub_exchange.hub import ensure_warnings_topic
 from govhub_exchange.identity.service import ensure_hub_operator
 from govhub_exchange.settings import ExchangeSettings
+from govhub_exchange.state import make_state
 
 SCHEMA = "exchange"
 
@@ -35,8 +35,6 @@ def routers() -> list[APIRouter]:
 
 async def startup(ctx: ServiceContext) -> None:
     settings: ExchangeSettings = ctx.settings
-    notifier(ctx)
-    ctx.state["webhook_wake"] = asyncio.Event()
     configured = settings.operator_bootstrap_secret
     async with ctx.db.session() as session:
         await ensure_hub_operator(
@@ -64,6 +62,7 @@ SERVICE = ServiceSpec(
     consumers=consumers,
     retired_consumers=RETIRED_CONSUMERS,
     background=[run_webhooks, sign_audit_head, refresh_gauges, audit_exchanges, wake_on_publish],
+    state=make_state,
     startup=startup,
     cli=make_cli,
     append_only_tables=("audit_log", "audit_checkpoints"),

@@ -15,11 +15,12 @@ from govhub_common.runtime import ServiceContext
 from govhub_common.service import ServiceSpec
 from govhub_registry.access.policy import load_access_policy
 from govhub_registry.consumers import registry_consumers
-from govhub_registry.ingest.mapping import DerivedFromId, load_mapping
+from govhub_registry.ingest.mapping import load_mapping
 from govhub_registry.lookup.fast_path import LookupFastPath
-from govhub_registry.mappings.service import MappingStore, apply_mapping_file
+from govhub_registry.mappings.service import apply_mapping_file
 from govhub_registry.metrics import CONFLICTS_OPEN, MATCH_REVIEW_PENDING
 from govhub_registry.settings import RegistrySettings
+from govhub_registry.state import make_state, registry_state
 
 SCHEMA = "registry"
 
@@ -32,11 +33,11 @@ async def startup(ctx: ServiceContext) -> None:
         file_mapping = load_mapping(settings.city_files)
         async with ctx.db.session() as session:
             await apply_mapping_file(session, file_mapping)
-    ctx.state["mapping"] = MappingStore(derived_from_id=DerivedFromId())
-    ctx.state["access_policy"] = load_access_policy(settings.registry_access_policy_file)
+    state = registry_state(ctx)
+    state.access_policy = load_access_policy(settings.registry_access_policy_file)
     # Lookups by ID read and log in one statement on a plain asyncpg pool: one round trip
     # instead of a session's ping, BEGIN, read, log and COMMIT.
-    ctx.state["lookup_pool"] = await asyncpg.create_pool(
+    state.lookup_pool = await asyncpg.create_pool(
         asyncpg_dsn(ctx.db.url),
         min_size=1,
         max_size=settings.db_pool_size,
@@ -51,7 +52,7 @@ async def _keep_as_is(connection: asyncpg.Connection) -> None:
 
 
 async def shutdown(ctx: ServiceContext) -> None:
-    pool = ctx.state.pop("lookup_pool", None)
+    pool = getattr(registry_state(ctx), "lookup_pool", None)
     if pool is not None:
         await pool.close()
 
@@ -98,6 +99,7 @@ SERVICE = ServiceSpec(
     routers=_routers,
     consumers=registry_consumers,
     background=[refresh_gauges],
+    state=make_state,
     startup=startup,
     shutdown=shutdown,
     cli=_cli,

@@ -12,11 +12,12 @@ from govhub_common.events import CloudEvent
 from govhub_common.runtime import ServiceContext
 from govhub_common.service import Consumer
 from govhub_registry.ingest.service import ingest_published
-from govhub_registry.mappings.service import MappingStore, learn_catalog
+from govhub_registry.mappings.service import learn_catalog
+from govhub_registry.state import registry_state
 
 
 def registry_consumers(ctx: ServiceContext) -> list[Consumer]:
-    store: MappingStore = ctx.state["mapping"]
+    store = registry_state(ctx).mapping
 
     async def on_records(session: AsyncSession, event: CloudEvent) -> None:
         # The runtime wraps this in the inbox transaction: a replayed event is a no-op. The

@@ -22,7 +22,6 @@ from govhub_registry.access.policy import REPRESENTATIVE_ID, AccessPolicy, View
 from govhub_registry.conflicts import service as conflicts
 from govhub_registry.ingest.mapping import Mapping
 from govhub_registry.lookup import service as lookup
-from govhub_registry.mappings.service import MappingStore
 from govhub_registry.matching import review
 from govhub_registry.matching.service import list_decisions
 from govhub_registry.schemas import (
@@ -43,6 +42,7 @@ from govhub_registry.schemas import (
     SubjectPublic,
     UnmappedPublic,
 )
+from govhub_registry.state import registry_state
 from govhub_registry.subjects import LEGAL_ENTITY, PERSON, SubjectTable
 
 router = APIRouter(prefix="/v1")
@@ -85,12 +85,12 @@ _BODY = problem_responses(ProblemCode.HTTP_ERROR)
 # Async, like every dependency on a hot path: FastAPI runs a plain `def` in a worker thread,
 # and the hand-over costs more than the lookup itself.
 async def _policy(request: Request) -> AccessPolicy:
-    return request.app.state.context.state["access_policy"]
+    return registry_state(request.app.state.context).access_policy
 
 
 async def _mapping(request: Request, session: SessionDep) -> Mapping:
     """The current mappings, as stored (govhub_registry.mappings)."""
-    store: MappingStore = request.app.state.context.state["mapping"]
+    store = registry_state(request.app.state.context).mapping
     return await store.snapshot(session)
 
 

@@ -11,6 +11,7 @@ from govhub_common.runtime import ServiceContext
 from govhub_common.service import ServiceSpec
 from govhub_sms.consumers import reminder_consumer
 from govhub_sms.settings import SmsSettings
+from govhub_sms.state import make_state, sms_state
 
 SCHEMA = "sms"
 log = logging.getLogger("govhub.sms")
@@ -21,7 +22,7 @@ async def startup(ctx: ServiceContext) -> None:
 
     from govhub_sms.sending.claims import SubmitJournal
     from govhub_sms.sending.gateway import build_gateway
-    from govhub_sms.sending.sender import JOURNAL, recover_at_startup
+    from govhub_sms.sending.sender import recover_at_startup
     from govhub_sms.templates.service import install_city_templates
 
     settings: SmsSettings = ctx.settings
@@ -33,11 +34,13 @@ async def startup(ctx: ServiceContext) -> None:
                 notification_opt_out=settings.sms_notification_opt_out,
             )
         log.info("sms: templates %s from %s", ", ".join(codes) or "none", settings.city_files)
+    state = sms_state(ctx)
     gateway = build_gateway(settings)
     await gateway.start()
-    ctx.state["sms"] = gateway
-    journal = SubmitJournal(ctx.db, timedelta(seconds=settings.sms_claim_lease_seconds))
-    ctx.state[JOURNAL] = journal
+    state.gateway = gateway
+    journal = state.journal = SubmitJournal(
+        ctx.db, timedelta(seconds=settings.sms_claim_lease_seconds)
+    )
     log.info(
         "sms: providers %s; claims as %s", ", ".join(s.name for s in gateway.slots), journal.owner
     )
@@ -46,7 +49,8 @@ async def startup(ctx: ServiceContext) -> None:
 
 
 async def shutdown(ctx: ServiceContext) -> None:
-    gateway = ctx.state.pop("sms", None)
+    state = sms_state(ctx)
+    gateway, state.gateway = state.gateway, None
     if gateway is not None:
         await gateway.close()
 
@@ -86,6 +90,7 @@ SERVICE = ServiceSpec(
     routers=_routers,
     consumers=lambda ctx: [reminder_consumer(ctx)],
     background=[sender, reports],
+    state=make_state,
     startup=startup,
     shutdown=shutdown,
 )

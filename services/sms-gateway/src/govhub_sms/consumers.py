@@ -15,8 +15,8 @@ from govhub_common.runtime import ServiceContext
 from govhub_common.service import Consumer
 from govhub_sms.messages.schemas import MessageCreate
 from govhub_sms.messages.service import Submission, submit_messages
-from govhub_sms.sending.gateway import Gateway
 from govhub_sms.settings import SmsSettings
+from govhub_sms.state import sms_state
 
 log = logging.getLogger("govhub.sms.consumers")
 
@@ -59,7 +59,7 @@ def reminder_consumer(ctx: ServiceContext) -> Consumer:
                     sub.path,
                     "; ".join(f"{e['path']}: {e['message']}" for e in outcome.errors),
                 )
-        gateway: Gateway | None = ctx.state.get("sms")
+        gateway = sms_state(ctx).gateway
         if gateway is not None:
             gateway.wake.set()
 

@@ -34,23 +34,18 @@ class TopicNotifier:
             event.set()
 
 
-def notifier(ctx: ServiceContext) -> TopicNotifier:
-    found = ctx.state.get("notifier")
-    if found is None:
-        found = ctx.state["notifier"] = TopicNotifier()
-    return found
-
-
 def wake_webhooks(ctx: ServiceContext) -> None:
     """Start this replica's webhook worker on a round now rather than at its next poll."""
-    wake: asyncio.Event | None = ctx.state.get("webhook_wake")
-    if wake is not None:
-        wake.set()
+    from govhub_exchange.state import exchange_state
+
+    exchange_state(ctx).webhook_wake.set()
 
 
 def records_committed(ctx: ServiceContext, topic: str) -> None:
     """Wake this replica's long-polls on the topic and its webhook worker."""
-    notifier(ctx).notify(topic)
+    from govhub_exchange.state import exchange_state
+
+    exchange_state(ctx).notifier.notify(topic)
     wake_webhooks(ctx)
 
 

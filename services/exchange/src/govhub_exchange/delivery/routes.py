@@ -14,7 +14,7 @@ from govhub_common.pagination import MAX_CURSOR_LENGTH, Page, decode_cursor, pag
 from govhub_common.problems import Problem
 from govhub_common.security import Operator, Principal, require_scope
 from govhub_exchange.delivery import service, webhooks
-from govhub_exchange.delivery.notify import notifier, wake_webhooks
+from govhub_exchange.delivery.notify import wake_webhooks
 from govhub_exchange.delivery.schemas import (
     DeliveryStatus,
     FeedPage,
@@ -31,6 +31,7 @@ from govhub_exchange.fields import (
     SubscriptionPath,
     TextQuery,
 )
+from govhub_exchange.state import exchange_state
 from govhub_exchange.subscriptions import service as subscriptions
 
 router = APIRouter(prefix="/v1", tags=["delivery"])
@@ -88,7 +89,7 @@ async def read_feed(
         async with ctx.db.session() as session:
             grant = await service.feed_grant(session, who=who, subscription_id=subscription_id)
             # Taken before the query, so a publish committing after it still wakes us.
-            woken = notifier(ctx).current(grant["topic"])
+            woken = exchange_state(ctx).notifier.current(grant["topic"])
             feed = await service.read_and_acknowledge(
                 session, grant=grant, after=after, limit=limit, reader=who.agency
             )

@@ -26,10 +26,11 @@ from govhub_exchange.audit import service as audit
 from govhub_exchange.delivery import endpoints
 from govhub_exchange.delivery.endpoints import backoff_seconds
 from govhub_exchange.delivery.grants import granted_data
-from govhub_exchange.delivery.targets import WebhookPolicy, public_error, webhook_client
+from govhub_exchange.delivery.targets import public_error, webhook_client
 from govhub_exchange.metrics import DELIVERY_LATENCY, WEBHOOK_ATTEMPTS
 from govhub_exchange.publishing.service import EVENT_TYPE
 from govhub_exchange.settings import ExchangeSettings
+from govhub_exchange.state import exchange_state
 
 log = logging.getLogger("govhub.exchange.webhooks")
 
@@ -367,7 +368,7 @@ class Dispatcher:
         self.ctx = ctx
         self.settings: ExchangeSettings = ctx.settings
         self.client = client
-        self.wake: asyncio.Event = ctx.state.setdefault("webhook_wake", asyncio.Event())
+        self.wake: asyncio.Event = exchange_state(ctx).webhook_wake
         self.posting: set[asyncio.Task[None]] = set()
         self.finished: list[Outcome] = []
 
@@ -436,18 +437,10 @@ async def run_webhooks(ctx: ServiceContext) -> None:
         max_keepalive_connections=settings.webhook_concurrency,
     )
     client = webhook_client(
-        webhook_policy(ctx), timeout=settings.webhook_timeout_seconds, limits=limits
+        exchange_state(ctx).webhook_policy, timeout=settings.webhook_timeout_seconds, limits=limits
     )
     async with client:
         await Dispatcher(ctx, client).run()
-
-
-def webhook_policy(ctx: ServiceContext) -> WebhookPolicy:
-    """The replica's webhook address policy, made once from its settings."""
-    found: WebhookPolicy | None = ctx.state.get("webhook_policy")
-    if found is None:
-        found = ctx.state["webhook_policy"] = WebhookPolicy.from_settings(ctx.settings)
-    return found
 
 
 async def redrive(

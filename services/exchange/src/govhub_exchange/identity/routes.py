@@ -12,7 +12,7 @@ from govhub_common.contract import ProblemCode, problem_responses
 from govhub_common.db import SessionDep
 from govhub_common.pagination import Page, decode_cursor, page
 from govhub_common.problems import Problem
-from govhub_common.security import Operator, TokenIssuer
+from govhub_common.security import Operator
 from govhub_exchange.deps import DEFAULT_LIMIT, Context, Cursor, Limit, Settings
 from govhub_exchange.fields import AgencyPath, ClientPath
 from govhub_exchange.identity import service
@@ -29,14 +29,10 @@ from govhub_exchange.identity.schemas import (
     TokenRequest,
     TokenResponse,
 )
-from govhub_exchange.identity.secrets import VerifiedSecretCache
 from govhub_exchange.identity.throttle import (
-    KeyedBuckets,
-    TokenEndpointThrottle,
     client_address,
-    parse_networks,
 )
-from govhub_exchange.settings import ExchangeSettings
+from govhub_exchange.state import exchange_state
 
 router = APIRouter(prefix="/v1", tags=["identity"])
 
@@ -242,21 +238,6 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, st
     return form_id, form_secret
 
 
-def _throttle(ctx: Context, settings: ExchangeSettings) -> TokenEndpointThrottle:
-    throttle = ctx.state.get("token_throttle")
-    if throttle is None:
-        throttle = ctx.state["token_throttle"] = TokenEndpointThrottle(
-            per_client=KeyedBuckets(
-                burst=settings.token_client_burst, per_minute=settings.token_client_per_minute
-            ),
-            per_address=KeyedBuckets(
-                burst=settings.token_address_burst, per_minute=settings.token_address_per_minute
-            ),
-        )
-        ctx.state["trusted_proxies"] = parse_networks(settings.trusted_proxies)
-    return throttle
-
-
 @router.post(
     "/oauth/token",
     response_model=TokenResponse,
@@ -308,11 +289,12 @@ async def issue_token(
             errors=[{"path": "$.grant_type", "message": "must be client_credentials"}],
         )
     client_id, secret = _client_credentials(request, form)
-    throttle = _throttle(ctx, settings)
+    state = exchange_state(ctx)
+    throttle = state.token_throttle
     address = client_address(
         request.client.host if request.client else None,
         request.headers.get("x-forwarded-for"),
-        ctx.state["trusted_proxies"],
+        state.trusted_proxies,
     )
     wait = throttle.reserve(client_id, address)
     if wait is not None:
@@ -323,14 +305,7 @@ async def issue_token(
             headers={"Retry-After": str(wait)},
             error="rate_limited",
         )
-    issuer = ctx.state.get("issuer")
-    if issuer is None:
-        issuer = ctx.state["issuer"] = TokenIssuer(
-            ctx.runtime.keys,
-            issuer=ctx.runtime.settings.jwt_issuer,
-            audience=ctx.runtime.settings.jwt_audience,
-        )
-    cache = ctx.state.setdefault("secret_cache", VerifiedSecretCache(settings.secret_cache_seconds))
+    issuer, cache = state.issuer, state.secret_cache
     scopes = form.get("scope", "").split() or None
     try:
         issued = await service.issue_token(

@@ -11,7 +11,6 @@ from govhub_common.db import SessionDep
 from govhub_common.pagination import Page, decode_cursor, page
 from govhub_common.security import Principal, require_scope
 from govhub_exchange.delivery.notify import wake_webhooks
-from govhub_exchange.delivery.webhooks import webhook_policy
 from govhub_exchange.deps import (
     DEFAULT_LIMIT,
     CatalogEditor,
@@ -21,6 +20,7 @@ from govhub_exchange.deps import (
     Subscriber,
 )
 from govhub_exchange.fields import SubscriptionPath, TopicQuery
+from govhub_exchange.state import exchange_state
 from govhub_exchange.subscriptions import service
 from govhub_exchange.subscriptions.schemas import (
     Decision,
@@ -158,7 +158,7 @@ async def set_webhook(
         who=who,
         subscription_id=subscription_id,
         url=str(body.url),
-        policy=webhook_policy(ctx),
+        policy=exchange_state(ctx).webhook_policy,
     )
     assert secret is not None  # a URL was set
     await session.commit()
@@ -195,6 +195,10 @@ async def remove_webhook(
     """Stop posting the subscription's records; the deliveries not yet made wait for a
     webhook set later (the feed still delivers)."""
     await service.set_webhook(
-        session, who=who, subscription_id=subscription_id, url=None, policy=webhook_policy(ctx)
+        session,
+        who=who,
+        subscription_id=subscription_id,
+        url=None,
+        policy=exchange_state(ctx).webhook_policy,
     )
     return Response(status_code=204)

@@ -21,6 +21,7 @@ from govhub_common.problems import Problem
 from govhub_common.security import OPERATOR_SCOPE
 from govhub_registry.lookup.service import current_record
 from govhub_registry.schemas import RIC_SHAPE, USCC_SHAPE
+from govhub_registry.state import registry_state
 from govhub_registry.subjects import LEGAL_ENTITY, PERSON, SubjectTable
 
 _ACCEPTED = frozenset({"registry:read", OPERATOR_SCOPE})
@@ -83,7 +84,7 @@ async def _answer(scope: Scope, send: Send) -> bool:
         key = (validate_uscc if subject is LEGAL_ENTITY else validate_ric)(raw_key.upper())
     except ValueError:
         return False
-    view = app.state.context.state["access_policy"].view(principal, subject.kind)
+    view = registry_state(app.state.context).access_policy.view(principal, subject.kind)
     try:
         body = await current_record(app.state.context, subject, key, principal, view, purpose)
     except Exception as exc:

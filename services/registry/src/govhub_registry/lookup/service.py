@@ -16,6 +16,7 @@ from govhub_common.runtime import ServiceContext
 from govhub_common.security import Principal
 from govhub_registry.access.policy import REPRESENTATIVE_ATTRIBUTES, REPRESENTATIVE_ID, View
 from govhub_registry.ingest.service import Claims, current_sources
+from govhub_registry.state import registry_state
 from govhub_registry.subjects import SubjectTable
 
 # Attribute values as known at $3: each agency's value of an attribute is valid until the
@@ -174,7 +175,7 @@ async def current_record(
     """The JSON of the current golden record as this caller may see it, its read logged;
     None when the registry does not know the subject."""
     current = await read_current_logged(
-        context.state["lookup_pool"],
+        registry_state(context).lookup_pool,
         subject=subject,
         key=key,
         principal=principal,

@@ -26,9 +26,9 @@ from govhub_sms.messages.schemas import (
     MessagePublic,
     PublicStatus,
 )
-from govhub_sms.sending.gateway import Gateway
 from govhub_sms.sending.sender import dispatch_round
 from govhub_sms.settings import SmsSettings
+from govhub_sms.state import sms_state
 
 router = APIRouter(prefix="/v1", tags=["messages"])
 Sender = Annotated[Principal, Depends(require_scope("sms:send"))]
@@ -56,7 +56,7 @@ def _ttl(request: Request) -> timedelta:
 
 
 def _wake(request: Request) -> None:
-    gateway: Gateway | None = _context(request).state.get("sms")
+    gateway = sms_state(_context(request)).gateway
     if gateway is not None:
         gateway.wake.set()
 

@@ -32,7 +32,7 @@ class ProviderSlot:
 
 @dataclass
 class Gateway:
-    """Per-process sending state kept in ctx.state["sms"]."""
+    """Per-process sending state (govhub_sms.state.SmsState.gateway)."""
 
     slots: list[ProviderSlot]
     wake: asyncio.Event = field(default_factory=asyncio.Event)

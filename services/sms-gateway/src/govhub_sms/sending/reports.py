@@ -26,6 +26,7 @@ from govhub_sms.metrics import DELIVERED, DELIVERY_REPORT_SECONDS, FAILED
 from govhub_sms.providers.base import DeliveryReport, InboundMessage, mask_phone
 from govhub_sms.sending.gateway import Gateway
 from govhub_sms.settings import SmsSettings
+from govhub_sms.state import gateway_of
 from govhub_sms.templates.rendering import is_opt_out_reply
 
 log = logging.getLogger("govhub.sms.reports")
@@ -220,7 +221,7 @@ def _drain(queue: asyncio.Queue[Any], limit: int) -> list[Any]:
 async def process_pending(ctx: ServiceContext, *, as_of: datetime) -> int:
     """Store what the providers reported, then apply every pending report."""
     settings: SmsSettings = ctx.settings
-    gateway: Gateway = ctx.state["sms"]
+    gateway = gateway_of(ctx)
     applied = 0
     while True:
         reports = _drain(gateway.reports, BATCH)
@@ -245,7 +246,7 @@ async def process_pending(ctx: ServiceContext, *, as_of: datetime) -> int:
 
 async def run_reports(ctx: ServiceContext) -> None:
     """Background task: store and apply reports as they come, batching what arrives together."""
-    gateway: Gateway = ctx.state["sms"]
+    gateway = gateway_of(ctx)
     while True:
         # The timeout also retries reports that overtook their submit.
         with contextlib.suppress(TimeoutError):

@@ -30,17 +30,14 @@ from govhub_sms.sending.claims import SubmitJournal, recover_expired_claims
 from govhub_sms.sending.gateway import Gateway, ProviderSlot
 from govhub_sms.sending.policies import DailyCaps, quiet_hours, retry_delay
 from govhub_sms.settings import SmsSettings
+from govhub_sms.state import gateway_of, sms_state
 from govhub_sms.templates.rendering import PLACEHOLDER
 
 log = logging.getLogger("govhub.sms.sender")
 
-JOURNAL = "sms.journal"
-"""ctx.state key of this process's SubmitJournal (made at startup)."""
-
 
 def journal_of(ctx: ServiceContext) -> SubmitJournal:
-    journal: SubmitJournal = ctx.state[JOURNAL]
-    return journal
+    return sms_state(ctx).journal
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +78,7 @@ class Update:
 
 async def dispatch_round(ctx: ServiceContext, *, as_of: datetime) -> RoundResult:
     settings: SmsSettings = ctx.settings
-    gateway: Gateway = ctx.state["sms"]
+    gateway = gateway_of(ctx)
     journal = journal_of(ctx)
     result = RoundResult()
     async with ctx.db.session() as session:
@@ -476,7 +473,7 @@ async def _queue_depth_loop(ctx: ServiceContext) -> None:
 
 async def _sender_loop(ctx: ServiceContext) -> None:
     settings: SmsSettings = ctx.settings
-    gateway: Gateway = ctx.state["sms"]
+    gateway = gateway_of(ctx)
     failures = 0
     while True:
         try:
