@@ -209,7 +209,9 @@ async def test_a_long_poll_on_one_replica_returns_when_another_publishes(
                     headers=agency_headers(first, reader),
                 )
             )
-            await wait_for(lambda: exchange_state(first.runtime.context("exchange")).notifier.watched(topic))
+            await wait_for(
+                lambda: exchange_state(first.runtime.context("exchange")).notifier.watched(topic)
+            )
             await publish(second, owner, topic, [{"record_id": f"r{n}", "data": enterprise(n)}])
             # Well before the 20 s wait runs out: the commit itself wakes the other replica.
             response = await asyncio.wait_for(poll, timeout=5)

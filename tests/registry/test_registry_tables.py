@@ -1,0 +1,15 @@
+"""The registry's models say what its migrations build: a fresh database migrated to the
+head and the models of govhub_registry.tables have no difference Alembic can see."""
+
+from __future__ import annotations
+
+from govhub_common.migrations import upgrade_async
+from govhub_common.schema_drift import schema_drift
+from govhub_registry.app import SERVICE
+from govhub_registry.tables import METADATA, SCHEMA
+
+
+async def test_the_models_are_what_the_migrations_build(fresh_db_url: str) -> None:
+    await upgrade_async(SERVICE.migrations, fresh_db_url, SERVICE.schema)
+    diffs = await schema_drift(fresh_db_url, METADATA, SCHEMA)
+    assert diffs == [], "\n".join(map(str, diffs))
