@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Response
 
 from govhub_common.contract import ProblemCode, problem_responses
@@ -10,6 +9,7 @@ from govhub_common.db import SessionDep
 from govhub_common.problems import not_found
 from govhub_common.security import Operator
 from govhub_sms.fields import Mobile
+from govhub_sms.optouts import service
 from govhub_sms.optouts.schemas import OptOutCreate, OptOutPublic
 
 router = APIRouter(prefix="/v1/opt-outs", tags=["opt-outs"])
@@ -18,21 +18,10 @@ router = APIRouter(prefix="/v1/opt-outs", tags=["opt-outs"])
 @router.get("/{recipient}", response_model=OptOutPublic, summary="Whether a number opted out")
 async def get_opt_out(recipient: Mobile, session: SessionDep, _: Operator) -> OptOutPublic:
     """The number's opt-out and where it came from; 404 when it has not opted out."""
-    row = (
-        (
-            await session.execute(
-                sa.text(
-                    "SELECT recipient, source, created_at FROM sms.opt_outs WHERE recipient = :r"
-                ),
-                {"r": recipient},
-            )
-        )
-        .mappings()
-        .first()
-    )
-    if row is None:
+    found = await service.get_opt_out(session, recipient=recipient)
+    if found is None:
         raise not_found("opt-out", "for this number")
-    return OptOutPublic(**row)
+    return OptOutPublic.model_validate(found, from_attributes=True)
 
 
 @router.post(
@@ -46,29 +35,13 @@ async def get_opt_out(recipient: Mobile, session: SessionDep, _: Operator) -> Op
 async def add_opt_out(body: OptOutCreate, session: SessionDep, _: Operator) -> OptOutPublic:
     """No message of a template that honours opt-outs goes to the number any more (a
     number already on the list is answered as it is)."""
-    row = (
-        (
-            await session.execute(
-                sa.text(
-                    "INSERT INTO sms.opt_outs (recipient, source) VALUES (:r, 'operator') "
-                    "ON CONFLICT (recipient) DO UPDATE SET recipient = EXCLUDED.recipient "
-                    "RETURNING recipient, source, created_at"
-                ),
-                {"r": body.recipient},
-            )
-        )
-        .mappings()
-        .one()
-    )
-    return OptOutPublic(**row)
+    added = await service.add_opt_out(session, recipient=body.recipient, source="operator")
+    return OptOutPublic.model_validate(added, from_attributes=True)
 
 
 @router.delete("/{recipient}", status_code=204, summary="Remove a number (it opted back in)")
 async def remove_opt_out(recipient: Mobile, session: SessionDep, _: Operator) -> Response:
     """The number gets every message again; 404 when it is not on the list."""
-    result = await session.execute(
-        sa.text("DELETE FROM sms.opt_outs WHERE recipient = :r RETURNING 1"), {"r": recipient}
-    )
-    if result.first() is None:
+    if not await service.remove_opt_out(session, recipient=recipient):
         raise not_found("opt-out", "for this number")
     return Response(status_code=204)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from govhub_common.runtime import ServiceContext
 from govhub_sms.events import StatusChange, record_status_changes
 from govhub_sms.metrics import DELIVERED, DELIVERY_REPORT_SECONDS, FAILED
+from govhub_sms.optouts.service import add_opt_outs
 from govhub_sms.providers.base import DeliveryReport, InboundMessage, mask_phone
 from govhub_sms.sending.gateway import Gateway
 from govhub_sms.settings import SmsSettings
@@ -199,13 +200,7 @@ async def record_opt_outs(session: AsyncSession, messages: list[InboundMessage])
     senders = [m.sender for m in messages if is_opt_out_reply(m.text)]
     if not senders:
         return 0
-    await session.execute(
-        sa.text(
-            "INSERT INTO sms.opt_outs (recipient, source) SELECT unnest(CAST(:r AS text[])), "
-            "'inbound' ON CONFLICT DO NOTHING"
-        ),
-        {"r": senders},
-    )
+    await add_opt_outs(session, recipients=senders, source="inbound")
     for sender in senders:
         log.info("opt-out received from %s", mask_phone(sender))
     return len(senders)

@@ -25,6 +25,7 @@ from govhub_common.clock import business_date
 from govhub_common.runtime import ServiceContext
 from govhub_sms.events import StatusChange, record_status_changes
 from govhub_sms.metrics import AMBIGUOUS, DELIVERED, FAILED, QUEUE_DEPTH, SENT
+from govhub_sms.optouts.service import opted_out as opt_outs_of
 from govhub_sms.providers.base import OutboundMessage, ProviderError, SubmitResult
 from govhub_sms.sending.claims import SubmitJournal, recover_expired_claims
 from govhub_sms.sending.gateway import Gateway, ProviderSlot
@@ -178,13 +179,7 @@ async def _claim(
     to_send: list[Any] = []
     if rows:
         recipients = list({r["recipient"] for r in rows})
-        opted_out = {
-            r[0]
-            for r in await session.execute(
-                sa.text("SELECT recipient FROM sms.opt_outs WHERE recipient = ANY(:r)"),
-                {"r": recipients},
-            )
-        }
+        opted_out = await opt_outs_of(session, recipients=recipients)
         day = business_date(as_of)
         counts = (
             await session.execute(
