@@ -16,7 +16,7 @@ from govhub_alerting.engine.rules_sql import (
     raise_direct,
     would_raise,
 )
-from govhub_alerting.rules.model import AbsenceRule
+from govhub_alerting.rules.language import AbsenceRule
 from govhub_alerting.rules.schemas import BackfillResult, WouldRaise
 from govhub_alerting.rules.service import StoredRule, list_rules
 from govhub_common.clock import ensure_utc

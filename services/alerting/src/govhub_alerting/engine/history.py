@@ -19,7 +19,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from govhub_alerting.rules.model import FIELD_NAME, AnyRule, record_specs, referenced_fields
+from govhub_alerting.rules.language import FIELD_NAME, AnyRule, record_specs, referenced_fields
 from govhub_common.db import Database
 
 log = logging.getLogger("govhub.alerting.history")

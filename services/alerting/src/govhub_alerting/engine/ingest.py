@@ -21,7 +21,7 @@ from govhub_alerting.engine.events import emit_warnings
 from govhub_alerting.engine.history import RECORDS_LOCK, store_records
 from govhub_alerting.engine.rules_sql import apply_compliance, create_timers, raise_direct
 from govhub_alerting.rules.catalog import DEFAULT_CONTACT_ATTRIBUTES, remember_topic_fields
-from govhub_alerting.rules.model import (
+from govhub_alerting.rules.language import (
     AbsenceRule,
     AnyRule,
     RecordSpec,

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_alerting.engine.events import WARNING_COLUMNS
-from govhub_alerting.rules.model import (
+from govhub_alerting.rules.language import (
     AbsenceRule,
     AnyRule,
     ContradictionRule,

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from govhub_alerting.engine.events import WARNING_COLUMNS, emit_reminders, emit_warnings
 from govhub_alerting.engine.rules_sql import apply_compliance
 from govhub_alerting.metrics import REMINDERS_UNSENT
-from govhub_alerting.rules.model import AbsenceRule
+from govhub_alerting.rules.language import AbsenceRule
 from govhub_alerting.rules.service import list_rules
 from govhub_common.clock import business_date, ensure_utc
 from govhub_common.db import Database

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from govhub_alerting.rules.model import AbsenceRule, AnyRule, DuplicateRule, referenced_fields
+from govhub_alerting.rules.language import AbsenceRule, AnyRule, DuplicateRule, referenced_fields
 from govhub_common.catalog_events import topics_of
 from govhub_common.events import CloudEvent
 

@@ -1,5 +1,5 @@
 """The rules, their versions and the known topics as models: what migration 0002 leaves them
-as. (The rule language itself, what a rule's definition says, is rules/model.py.)"""
+as. (The rule language itself, what a rule's definition says, is rules/language.py.)"""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class Rule(SQLModel, table=True):
 
 
 class RuleVersion(SQLModel, table=True):
-    """One version of a rule: its definition (rules/model.py) and whether a city file or the
+    """One version of a rule: its definition (rules/language.py) and whether a city file or the
     API wrote it."""
 
     __tablename__ = "rule_versions"

@@ -14,7 +14,7 @@ from govhub_alerting.deps import Context, Reader, Settings
 from govhub_alerting.engine import backfill as backfill_service
 from govhub_alerting.fields import Moment, RuleIdPath
 from govhub_alerting.rules import service
-from govhub_alerting.rules.model import AnyRule, rule_json_schema
+from govhub_alerting.rules.language import AnyRule, rule_json_schema
 from govhub_alerting.rules.schemas import (
     RULE_EXAMPLE,
     RULE_YAML_EXAMPLE,

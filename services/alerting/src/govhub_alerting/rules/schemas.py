@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_serializer
 
 from govhub_alerting.fields import Integer, Moment
-from govhub_alerting.rules.model import AnyRule, Rule
+from govhub_alerting.rules.language import AnyRule, Rule
 
 # The rule of the founding document, as the API takes it (rules/defaults has its YAML file).
 RULE_EXAMPLE: dict[str, Any] = {

@@ -20,7 +20,7 @@ from govhub_alerting.rules.catalog import (
     learn_catalog,
     reference_errors,
 )
-from govhub_alerting.rules.model import (
+from govhub_alerting.rules.language import (
     RULE_ADAPTER,
     AnyRule,
     pydantic_error_path,

@@ -20,7 +20,7 @@ from govhub_alerting.metrics import (
     WARNINGS_RAISED,
     WARNINGS_RESOLVED,
 )
-from govhub_alerting.rules.model import AbsenceRule, days_of
+from govhub_alerting.rules.language import AbsenceRule, days_of
 from govhub_alerting.rules.service import list_rules
 from govhub_common.metrics import initialise
 
