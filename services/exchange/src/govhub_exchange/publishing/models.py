@@ -1,0 +1,117 @@
+"""The exchange log, the quarantine and the publish batches as models: what migrations 0002,
+0006 and 0007 leave them as. All three are written by exchange.append_batch (migration 0007,
+publishing/append_batch.sql)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlmodel import Field, SQLModel
+
+SCHEMA = "exchange"
+
+
+class PublishedRecord(SQLModel, table=True):
+    """One version of a record in a topic's log, at its sequence number."""
+
+    __tablename__ = "records"
+    __table_args__ = (
+        # A record's versions are dense: a concurrent append of the same version collides here.
+        sa.Index("records_record_version", "topic_code", "record_id", "version", unique=True),
+        {"schema": SCHEMA},
+    )
+
+    # No foreign key to topics (as migrated).
+    topic_code: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    seq: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True, autoincrement=False))
+    record_id: str = Field(sa_type=sa.Text)
+    version: int
+    # The topic's schema version the record was checked against.
+    topic_version: int
+    content_hash: bytes = Field(sa_type=sa.LargeBinary)
+    business_time: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    published_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    publisher: str = Field(sa_type=sa.Text)
+    data: dict[str, Any] = Field(sa_column=sa.Column(JSONB, nullable=False))
+    # The record's JSON as feeds and events show it but for its seq and data, written once
+    # (migration 0007): `"record_id":...,"version":...,...,"data":`.
+    envelope: str = Field(sa_type=sa.Text)
+
+
+class QuarantinedRecord(SQLModel, table=True):
+    """A record a publish request carried that was rejected, with its payload as received and
+    why it was rejected."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (
+        sa.Index("quarantine_topic", "topic_code", "id"),
+        {"schema": SCHEMA},
+    )
+
+    id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    )
+    # No foreign key to topics (as migrated).
+    topic_code: str = Field(sa_type=sa.Text)
+    publisher: str = Field(sa_type=sa.Text)
+    batch_id: str = Field(sa_column=sa.Column(UUID(as_uuid=False), nullable=False))
+    # The record's place in the request, and its line for NDJSON.
+    index: int
+    line: int | None = None
+    record_id: str | None = Field(default=None, sa_type=sa.Text)
+    payload: str = Field(sa_type=sa.Text)
+    errors: list[dict[str, Any]] = Field(sa_column=sa.Column(JSONB, nullable=False))
+    received_at: datetime | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
+        ),
+    )
+
+
+class PublishBatch(SQLModel, table=True):
+    """One publish request: its counts and the sequence range it took, audited from here in
+    the background."""
+
+    __tablename__ = "publish_batches"
+    __table_args__ = (
+        # The name PostgreSQL gave the migration's unnamed UNIQUE constraint.
+        sa.UniqueConstraint("batch_id", name="publish_batches_batch_id_key"),
+        # The batches the audit log has still to take in.
+        sa.Index("publish_batches_unaudited", "id", postgresql_where=sa.text("NOT audited")),
+        {"schema": SCHEMA},
+    )
+
+    id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    )
+    batch_id: str = Field(sa_column=sa.Column(UUID(as_uuid=False), nullable=False))
+    topic_code: str = Field(
+        sa_column=sa.Column(
+            sa.Text,
+            sa.ForeignKey(f"{SCHEMA}.topics.code", name="publish_batches_topic_code_fkey"),
+            nullable=False,
+        )
+    )
+    publisher: str = Field(sa_type=sa.Text)
+    accepted: int
+    duplicates: int
+    rejected: int
+    # None when the request appended nothing.
+    first_seq: int | None = Field(default=None, sa_type=sa.BigInteger)
+    last_seq: int | None = Field(default=None, sa_type=sa.BigInteger)
+    received_at: datetime | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
+        ),
+    )
+    audited: bool = Field(
+        default=False,
+        sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.text("false")),
+    )
