@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from govhub_common.city.format import validated_specs
 from govhub_common.problems import Problem, not_found
+from govhub_sms.templates.models import Template as TemplateRow
 from govhub_sms.templates.rendering import (
     SIGNATURE,
     Rendered,
@@ -22,11 +25,6 @@ from govhub_sms.templates.rendering import (
 )
 from govhub_sms.templates.schemas import TemplateCreate, TemplatePublic, TemplateUpdate
 from govhub_sms.text import count_segments
-
-_COLUMNS = (
-    "code, title, signature, body, category, params, opt_out_allowed, version, active, "
-    "created_at, updated_at"
-)
 
 
 @dataclass(frozen=True)
@@ -42,6 +40,22 @@ class Template:
     active: bool
     created_at: Any
     updated_at: Any
+
+    @classmethod
+    def of(cls, row: TemplateRow) -> Template:
+        return cls(
+            code=row.code,
+            title=row.title,
+            signature=row.signature,
+            body=row.body,
+            category=row.category,
+            params=list(row.params),
+            opt_out_allowed=row.opt_out_allowed,
+            version=row.version,
+            active=row.active,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
 
     def render(self, params: dict[str, Any], *, path: str = "$.params") -> Rendered:
         return render(
@@ -94,40 +108,34 @@ def _check(signature: str, body: str) -> list[str]:
 
 
 async def get_template(session: AsyncSession, *, code: str) -> Template | None:
-    row = (
-        (
-            await session.execute(
-                sa.text(f"SELECT {_COLUMNS} FROM sms.templates WHERE code = :code"), {"code": code}
-            )
-        )
-        .mappings()
-        .first()
-    )
-    return Template(**row) if row else None
+    # populate_existing: always read the row, never the session's copy from before a write.
+    row = await session.get(TemplateRow, code, populate_existing=True)
+    return Template.of(row) if row else None
 
 
 async def templates_by_code(session: AsyncSession, *, codes: list[str]) -> dict[str, Template]:
-    rows = (
-        await session.execute(
-            sa.text(f"SELECT {_COLUMNS} FROM sms.templates WHERE code = ANY(:codes)"),
-            {"codes": list(set(codes))},
-        )
-    ).mappings()
-    return {row["code"]: Template(**row) for row in rows}
+    # = ANY(one array parameter), not IN (one parameter per code): one statement shape for
+    # any batch, so the submit path keeps reusing its prepared statement.
+    codes_param = sa.bindparam("codes", list(set(codes)), type_=ARRAY(sa.Text))
+    rows = await session.execute(
+        select(TemplateRow)
+        .where(col(TemplateRow.code) == sa.any_(codes_param))
+        .execution_options(populate_existing=True)
+    )
+    return {row.code: Template.of(row) for row in rows.scalars()}
 
 
 async def list_templates(session: AsyncSession, *, limit: int, after: str | None) -> list[Template]:
     """Templates by code after the code `after`: up to limit + 1."""
-    rows = (
-        await session.execute(
-            sa.text(
-                f"SELECT {_COLUMNS} FROM sms.templates "
-                "WHERE CAST(:after AS text) IS NULL OR code > :after ORDER BY code LIMIT :limit"
-            ),
-            {"after": after, "limit": limit + 1},
-        )
-    ).mappings()
-    return [Template(**row) for row in rows]
+    statement = select(TemplateRow)
+    if after is not None:
+        statement = statement.where(col(TemplateRow.code) > after)
+    rows = await session.execute(
+        statement.order_by(col(TemplateRow.code))
+        .limit(limit + 1)
+        .execution_options(populate_existing=True)
+    )
+    return [Template.of(row) for row in rows.scalars()]
 
 
 async def upsert_template(
@@ -140,37 +148,59 @@ async def upsert_template(
     opt_out = True if data.category == "marketing" else data.opt_out_allowed
     if opt_out is None:
         opt_out = notification_opt_out
-    conflict = (
-        "ON CONFLICT (code) DO UPDATE SET title = EXCLUDED.title, signature = EXCLUDED.signature, "
-        "body = EXCLUDED.body, category = EXCLUDED.category, params = EXCLUDED.params, "
-        "opt_out_allowed = EXCLUDED.opt_out_allowed, active = true, updated_at = now(), "
-        "version = sms.templates.version + 1 "
-        "WHERE sms.templates.source = 'file' AND (sms.templates.title, sms.templates.signature, sms.templates.body, "
-        "sms.templates.category, sms.templates.opt_out_allowed, sms.templates.active) "
-        "IS DISTINCT FROM (EXCLUDED.title, EXCLUDED.signature, EXCLUDED.body, "
-        "EXCLUDED.category, EXCLUDED.opt_out_allowed, true)"
-        if replace
-        else "ON CONFLICT (code) DO NOTHING"
+    statement = insert(TemplateRow).values(
+        code=data.code,
+        title=data.title,
+        signature=data.signature,
+        body=data.body,
+        category=data.category,
+        params=names,
+        opt_out_allowed=opt_out,
+        source="file" if replace else "api",
     )
-    row = (
-        await session.execute(
-            sa.text(
-                "INSERT INTO sms.templates (code, title, signature, body, category, params, "
-                "opt_out_allowed, source) VALUES (:code, :title, :signature, :body, :category, "
-                f":params, :opt_out, :source) {conflict} RETURNING (xmax = 0) AS created"
-            ),
-            {
-                "code": data.code,
-                "title": data.title,
-                "signature": data.signature,
-                "body": data.body,
-                "category": data.category,
-                "params": names,
-                "opt_out": opt_out,
-                "source": "file" if replace else "api",
+    if replace:
+        new = statement.excluded
+        # The API wins: only a row the file wrote last is rewritten, and only when the
+        # file's text differs from it.
+        statement = statement.on_conflict_do_update(
+            index_elements=[col(TemplateRow.code)],
+            set_={
+                "title": new.title,
+                "signature": new.signature,
+                "body": new.body,
+                "category": new.category,
+                "params": new.params,
+                "opt_out_allowed": new.opt_out_allowed,
+                "active": sa.true(),
+                "updated_at": sa.func.now(),
+                "version": col(TemplateRow.version) + 1,
             },
+            where=sa.and_(
+                col(TemplateRow.source) == "file",
+                sa.tuple_(
+                    col(TemplateRow.title),
+                    col(TemplateRow.signature),
+                    col(TemplateRow.body),
+                    col(TemplateRow.category),
+                    col(TemplateRow.opt_out_allowed),
+                    col(TemplateRow.active),
+                ).is_distinct_from(
+                    sa.tuple_(
+                        new.title,
+                        new.signature,
+                        new.body,
+                        new.category,
+                        new.opt_out_allowed,
+                        sa.true(),
+                    )
+                ),
+            ),
         )
-    ).first()
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=[col(TemplateRow.code)])
+    # xmax = 0 stays SQL: PostgreSQL's only sign that the upsert inserted rather than updated.
+    created = sa.literal_column("(xmax = 0)", sa.Boolean).label("created")
+    row = (await session.execute(statement.returning(created))).first()
     if row is None and not replace:
         raise Problem(
             409, "conflict", f"template {data.code} already exists; use PATCH to change it"
@@ -198,24 +228,26 @@ async def update_template(
     names = _check(merged.signature, merged.body)
     opt_out = True if merged.category == "marketing" else bool(merged.opt_out_allowed)
     await session.execute(
-        sa.text(
-            "UPDATE sms.templates SET title = :title, signature = :signature, body = :body, "
-            "category = :category, params = :params, opt_out_allowed = :opt_out, "
-            "active = :active, version = version + 1, updated_at = now(), source = 'api' "
-            "WHERE code = :code"
-        ),
-        {
-            "code": code,
-            "title": merged.title,
-            "signature": merged.signature,
-            "body": merged.body,
-            "category": merged.category,
-            "params": names,
-            "opt_out": opt_out,
-            "active": changes.get("active", current.active)
+        sa.update(TemplateRow)
+        .where(col(TemplateRow.code) == code)
+        .values(
+            title=merged.title,
+            signature=merged.signature,
+            body=merged.body,
+            category=merged.category,
+            params=names,
+            opt_out_allowed=opt_out,
+            active=changes.get("active", current.active)
             if changes.get("active") is not None
             else current.active,
-        },
+            version=col(TemplateRow.version) + 1,
+            updated_at=sa.func.now(),
+            # The API wins: the city's files never rewrite this template again.
+            source="api",
+        )
+        # The UPDATE as written, no RETURNING added to sync the session: get_template
+        # reads the row again.
+        .execution_options(synchronize_session=False)
     )
     template = await get_template(session, code=code)
     assert template is not None
