@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BeforeValidator
 
 from govhub_common.clock import ensure_utc
@@ -17,10 +17,10 @@ from govhub_common.identifiers import validate_ric, validate_uscc
 from govhub_common.inputs import BIGINT_MAX, NO_NUL
 from govhub_common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page
 from govhub_common.problems import Problem, forbidden, not_found
-from govhub_common.security import Operator, Principal, require_scope
-from govhub_registry.access.policy import REPRESENTATIVE_ID, AccessPolicy, View
+from govhub_common.security import Operator
+from govhub_registry.access.policy import REPRESENTATIVE_ID, View
 from govhub_registry.conflicts import service as conflicts
-from govhub_registry.ingest.mapping import Mapping
+from govhub_registry.deps import MappingDep, PolicyDep, Reader
 from govhub_registry.lookup import service as lookup
 from govhub_registry.matching import review
 from govhub_registry.matching.service import list_decisions
@@ -42,11 +42,9 @@ from govhub_registry.schemas import (
     SubjectPublic,
     UnmappedPublic,
 )
-from govhub_registry.state import registry_state
 from govhub_registry.subjects import LEGAL_ENTITY, PERSON, SubjectTable
 
 router = APIRouter(prefix="/v1")
-Reader = Annotated[Principal, Depends(require_scope("registry:read"))]
 Purpose = Annotated[
     str,
     Query(
@@ -80,22 +78,6 @@ _LIST = problem_responses(ProblemCode.INVALID_CURSOR)
 _FORBIDDEN = problem_responses(ProblemCode.INSUFFICIENT_SCOPE, ProblemCode.FORBIDDEN)
 # A body that is not UTF-8 is FastAPI's 400 `http_error`.
 _BODY = problem_responses(ProblemCode.HTTP_ERROR)
-
-
-# Async, like every dependency on a hot path: FastAPI runs a plain `def` in a worker thread,
-# and the hand-over costs more than the lookup itself.
-async def _policy(request: Request) -> AccessPolicy:
-    return registry_state(request.app.state.context).access_policy
-
-
-async def _mapping(request: Request, session: SessionDep) -> Mapping:
-    """The current mappings, as stored (govhub_registry.mappings)."""
-    store = registry_state(request.app.state.context).mapping
-    return await store.snapshot(session)
-
-
-PolicyDep = Annotated[AccessPolicy, Depends(_policy)]
-MappingDep = Annotated[Mapping, Depends(_mapping)]
 
 
 def _checked(subject: SubjectTable, key: str) -> str:

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Path, Response
 
 from govhub_common.contract import ProblemCode, problem_responses
 from govhub_common.db import SessionDep
 from govhub_common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page
 from govhub_common.problems import not_found
-from govhub_common.security import Operator, Principal, require_scope
+from govhub_common.security import Operator
+from govhub_registry.deps import Reader
 from govhub_registry.ingest.mapping import TopicMapping
 from govhub_registry.mappings import service
 from govhub_registry.mappings.schemas import MappingCreate, MappingPublic, MappingVersion
 from govhub_registry.schemas import TOPIC_CODE
 
 router = APIRouter(prefix="/v1/mappings", tags=["mappings"])
-Reader = Annotated[Principal, Depends(require_scope("registry:read"))]
 TopicPath = Annotated[str, Path(pattern=TOPIC_CODE, description="The exchange topic's code.")]
 _WRITE = (ProblemCode.HTTP_ERROR, ProblemCode.UNKNOWN_REFERENCE)
 

@@ -4,7 +4,7 @@ import uuid
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from pydantic import TypeAdapter, ValidationError
 
 from govhub_common.contract import COMPONENTS, ProblemCode, component_schemas, problem_responses
@@ -12,7 +12,8 @@ from govhub_common.db import SessionDep
 from govhub_common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page
 from govhub_common.problems import Problem, validation_errors
 from govhub_common.runtime import ServiceContext
-from govhub_common.security import Operator, Principal, require_scope
+from govhub_common.security import Operator
+from govhub_sms.deps import Sender
 from govhub_sms.fields import NO_NUL, AgencyCode, Mobile, Moment, TemplateCode
 from govhub_sms.messages import service
 from govhub_sms.messages.schemas import (
@@ -31,7 +32,6 @@ from govhub_sms.settings import SmsSettings
 from govhub_sms.state import sms_state
 
 router = APIRouter(prefix="/v1", tags=["messages"])
-Sender = Annotated[Principal, Depends(require_scope("sms:send"))]
 MAX_BATCH = 1000
 _ITEM = TypeAdapter(MessageBatchItem)
 # The batch body as documented: an array of MessageBatchItem. Each item is validated on its

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 
 from govhub_common.contract import ProblemCode, problem_responses
 from govhub_common.db import SessionDep
 from govhub_common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page
 from govhub_common.problems import Problem, not_found
-from govhub_common.security import Operator, Principal, require_scope
+from govhub_common.security import Operator
+from govhub_sms.deps import Sender
 from govhub_sms.fields import TEMPLATE_CODE
 from govhub_sms.templates import service
 from govhub_sms.templates.rendering import TemplateTextError
@@ -21,7 +22,6 @@ from govhub_sms.templates.schemas import (
 )
 
 router = APIRouter(prefix="/v1/templates", tags=["templates"])
-Sender = Annotated[Principal, Depends(require_scope("sms:send"))]
 Code = Annotated[str, Path(pattern=TEMPLATE_CODE, description="The template's code.")]
 # A body that is not UTF-8 is FastAPI's 400 `http_error`.
 _BODY = problem_responses(ProblemCode.HTTP_ERROR)
