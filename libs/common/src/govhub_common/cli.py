@@ -182,8 +182,9 @@ def openapi(
     ] = False,
 ) -> None:
     """Write each service's OpenAPI document to docs/openapi/, the problem codes into
-    docs/contracts.md and the city format's JSON Schema (docs/city-format.schema.json): the
-    committed contract, reviewed as a diff."""
+    docs/contracts.md, the city format's JSON Schema (docs/city-format.schema.json) and the
+    bus's AsyncAPI document (docs/asyncapi.json): the committed contract, reviewed as a
+    diff."""
     from govhub_common.openapi_documents import stale_files, write_files
 
     if check:

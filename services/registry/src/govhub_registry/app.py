@@ -6,7 +6,6 @@ import asyncio
 from pathlib import Path
 
 import asyncpg
-import typer
 from fastapi import APIRouter
 from sqlalchemy import text
 
@@ -81,12 +80,6 @@ def _routers() -> list[APIRouter]:
     return [router, mappings]
 
 
-def _cli() -> typer.Typer:
-    from govhub_registry.cli import cli
-
-    return cli
-
-
 SERVICE = ServiceSpec(
     name="registry",
     prefix="/registry",
@@ -102,6 +95,5 @@ SERVICE = ServiceSpec(
     state=make_state,
     startup=startup,
     shutdown=shutdown,
-    cli=_cli,
     middleware=[LookupFastPath],
 )
