@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
+from govhub_common.model_fields import database_now
+
 SCHEMA = "alerting"
 
 
@@ -29,12 +31,7 @@ class Record(SQLModel, table=True):
     seq: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True))
     publisher: str = Field(sa_type=sa.Text)
     data: dict[str, Any] = Field(sa_column=sa.Column(JSONB, nullable=False))
-    received_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    received_at: datetime | None = database_now()
 
 
 class Fact(SQLModel, table=True):
@@ -60,12 +57,7 @@ class Fact(SQLModel, table=True):
     business_date: date
     publisher: str = Field(sa_type=sa.Text)
     data: dict[str, Any] = Field(sa_column=sa.Column(JSONB, nullable=False))
-    received_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    received_at: datetime | None = database_now()
 
 
 class FactView(SQLModel, table=True):
@@ -132,12 +124,7 @@ class Timer(SQLModel, table=True):
     # A reminder's template, parameters and where its recipient comes from (sent_to added
     # when it fires); None for a deadline.
     reminder: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(JSONB))
-    created_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    created_at: datetime | None = database_now()
     fired_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     # The simulated or real time the sweep fired it as of (fired_at is the wall clock).
     fired_as_of: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
@@ -169,9 +156,4 @@ class RegistryContact(SQLModel, table=True):
     changed_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
     seq: int | None = Field(default=None, sa_type=sa.BigInteger)
     source_agency: str | None = Field(default=None, sa_type=sa.Text)
-    updated_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    updated_at: datetime | None = database_now()

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
+from govhub_common.model_fields import database_now
+
 SCHEMA = "alerting"
 
 
@@ -25,12 +27,7 @@ class Rule(SQLModel, table=True):
         default=True,
         sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.text("true")),
     )
-    updated_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    updated_at: datetime | None = database_now()
     updated_by: str = Field(sa_type=sa.Text)
 
 
@@ -54,12 +51,7 @@ class RuleVersion(SQLModel, table=True):
     version: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True))
     definition: dict[str, Any] = Field(sa_column=sa.Column(JSONB, nullable=False))
     source: str = Field(sa_type=sa.Text)
-    created_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    created_at: datetime | None = database_now()
     created_by: str = Field(sa_type=sa.Text)
 
 
@@ -75,9 +67,4 @@ class KnownTopic(SQLModel, table=True):
     # catalog (an exchange catalog event named the topic) or seen (only records showed it);
     # the shipped topics (known_topics.yaml) are read from the file, not stored.
     source: str = Field(sa_type=sa.Text)
-    updated_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    updated_at: datetime | None = database_now()

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from govhub_common.model_fields import database_now
+
 SCHEMA = "alerting"
 
 
@@ -66,12 +68,7 @@ class WarningCase(SQLModel, table=True):
     due_date: date | None = None
     raised_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
     resolved_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
-    updated_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    updated_at: datetime | None = database_now()
     # The deadline timer that raised it (absence rules), without a foreign key as migrated.
     timer_id: int | None = Field(default=None, sa_type=sa.BigInteger)
     # The records it is raised on, one object per fact (warnings/schemas.py, Evidence).
@@ -104,12 +101,7 @@ class WarningStatusChange(SQLModel, table=True):
     resolution: str | None = Field(default=None, sa_type=sa.Text)
     note: str | None = Field(default=None, sa_type=sa.Text)
     actor: str = Field(sa_type=sa.Text)
-    at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    at: datetime | None = database_now()
 
 
 class Silence(SQLModel, table=True):
@@ -130,9 +122,4 @@ class Silence(SQLModel, table=True):
     until: date
     reason: str = Field(sa_type=sa.Text)
     created_by: str = Field(sa_type=sa.Text)
-    created_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    created_at: datetime | None = database_now()

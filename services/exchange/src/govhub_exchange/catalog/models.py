@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from govhub_common.model_fields import database_now
+
 SCHEMA = "exchange"
 
 
@@ -60,18 +62,8 @@ class Topic(SQLModel, table=True):
         default=0,
         sa_column=sa.Column(sa.BigInteger, nullable=False, server_default=sa.text("0")),
     )
-    created_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
-    updated_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    created_at: datetime | None = database_now()
+    updated_at: datetime | None = database_now()
 
 
 class TopicVersion(SQLModel, table=True):
@@ -91,12 +83,7 @@ class TopicVersion(SQLModel, table=True):
     version: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True))
     # The column is `schema`, a name pydantic models already use.
     json_schema: dict[str, Any] = Field(sa_column=sa.Column("schema", JSONB, nullable=False))
-    created_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    created_at: datetime | None = database_now()
 
 
 class DataItem(SQLModel, table=True):

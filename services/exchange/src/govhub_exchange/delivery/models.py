@@ -7,6 +7,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from govhub_common.model_fields import database_now
+
 SCHEMA = "exchange"
 
 
@@ -60,21 +62,11 @@ class WebhookDelivery(SQLModel, table=True):
         default=0,
         sa_column=sa.Column(sa.Integer, nullable=False, server_default=sa.text("0")),
     )
-    next_attempt_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    next_attempt_at: datetime | None = database_now()
     last_error: str | None = Field(default=None, sa_type=sa.Text)
     # The HTTP status of the last attempt.
     last_status: int | None = None
-    created_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    created_at: datetime | None = database_now()
     delivered_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     # Set while a replica posts the delivery, cleared when the outcome is recorded.
     leased_until: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
+from govhub_common.model_fields import database_now
+
 SCHEMA = "exchange"
 
 
@@ -32,12 +34,7 @@ class Agency(SQLModel, table=True):
         default=False,
         sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.text("false")),
     )
-    created_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    created_at: datetime | None = database_now()
     # Carried in the agency's tokens; bumping it revokes them all (govhub_common.revocation).
     token_generation: int = Field(
         default=0,
@@ -65,12 +62,7 @@ class Client(SQLModel, table=True):
         default=False,
         sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.text("false")),
     )
-    created_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    created_at: datetime | None = database_now()
     rotated_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     # Carried in the client's tokens; bumping it revokes them all (govhub_common.revocation).
     token_generation: int = Field(

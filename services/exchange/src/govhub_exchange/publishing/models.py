@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlmodel import Field, SQLModel
 
+from govhub_common.model_fields import database_now
+
 SCHEMA = "exchange"
 
 
@@ -65,12 +67,7 @@ class QuarantinedRecord(SQLModel, table=True):
     record_id: str | None = Field(default=None, sa_type=sa.Text)
     payload: str = Field(sa_type=sa.Text)
     errors: list[dict[str, Any]] = Field(sa_column=sa.Column(JSONB, nullable=False))
-    received_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    received_at: datetime | None = database_now()
 
 
 class PublishBatch(SQLModel, table=True):
@@ -105,12 +102,7 @@ class PublishBatch(SQLModel, table=True):
     # None when the request appended nothing.
     first_seq: int | None = Field(default=None, sa_type=sa.BigInteger)
     last_seq: int | None = Field(default=None, sa_type=sa.BigInteger)
-    received_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    received_at: datetime | None = database_now()
     audited: bool = Field(
         default=False,
         sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.text("false")),

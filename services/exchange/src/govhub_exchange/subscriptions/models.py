@@ -8,6 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
+from govhub_common.model_fields import database_now
+
 SCHEMA = "exchange"
 
 
@@ -52,12 +54,7 @@ class Subscription(SQLModel, table=True):
     items: list[str] = Field(sa_column=sa.Column(ARRAY(sa.Text), nullable=False))
     status: str = Field(sa_type=sa.Text)  # pending, approved, refused, revoked
     reason: str | None = Field(default=None, sa_type=sa.Text)
-    requested_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    requested_at: datetime | None = database_now()
     decided_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     decided_by: str | None = Field(default=None, sa_type=sa.Text)
     webhook_url: str | None = Field(default=None, sa_type=sa.Text)

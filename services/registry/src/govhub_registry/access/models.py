@@ -8,6 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
+from govhub_common.model_fields import database_now
+
 SCHEMA = "registry"
 
 
@@ -26,12 +28,7 @@ class AccessLog(SQLModel, table=True):
         default=None,
         sa_column=sa.Column(sa.BigInteger, sa.Identity(always=True), primary_key=True),
     )
-    accessed_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    accessed_at: datetime | None = database_now()
     agency: str = Field(sa_type=sa.Text)
     client_id: str | None = Field(default=None, sa_type=sa.Text)
     subject_kind: str = Field(sa_type=sa.Text)

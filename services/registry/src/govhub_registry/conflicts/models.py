@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from govhub_common.model_fields import database_now
+
 SCHEMA = "registry"
 
 
@@ -46,18 +48,8 @@ class Conflict(SQLModel, table=True):
         default="open",
         sa_column=sa.Column(sa.Text, nullable=False, server_default="open"),
     )
-    detected_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
-    updated_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    detected_at: datetime | None = database_now()
+    updated_at: datetime | None = database_now()
     settled_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     settled_by: str | None = Field(default=None, sa_type=sa.Text)
     note: str | None = Field(default=None, sa_type=sa.Text)

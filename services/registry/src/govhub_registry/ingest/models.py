@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from govhub_common.model_fields import database_now
+
 SCHEMA = "registry"
 
 
@@ -43,18 +45,8 @@ class LegalEntity(SQLModel, table=True):
         default=None,
         sa_column=sa.Column(sa.Text, sa.Computed("attributes ->> 'name'", persisted=True)),
     )
-    created_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
-    updated_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    created_at: datetime | None = database_now()
+    updated_at: datetime | None = database_now()
 
 
 class Person(SQLModel, table=True):
@@ -92,18 +84,8 @@ class Person(SQLModel, table=True):
         default=None,
         sa_column=sa.Column(sa.Text, sa.Computed("attributes ->> 'birth_date'", persisted=True)),
     )
-    created_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
-    updated_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    created_at: datetime | None = database_now()
+    updated_at: datetime | None = database_now()
 
 
 class Assertion(SQLModel, table=True):
@@ -134,12 +116,7 @@ class Assertion(SQLModel, table=True):
     source_topic: str = Field(sa_type=sa.Text)
     seq: int = Field(sa_type=sa.BigInteger)
     valid_from: date
-    recorded_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    recorded_at: datetime | None = database_now()
     # json, not jsonb: the record's text as stated, written once and never queried (0005).
     attributes: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
     ranks: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
@@ -167,12 +144,7 @@ class Registration(SQLModel, table=True):
     )
     source_topic: str = Field(sa_type=sa.Text)
     source_seq: int = Field(sa_type=sa.BigInteger)
-    updated_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    updated_at: datetime | None = database_now()
 
 
 class UnmappedRecord(SQLModel, table=True):
@@ -194,9 +166,4 @@ class UnmappedRecord(SQLModel, table=True):
     # Any JSON value: a record that is not even an object is kept too.
     data: Any = Field(sa_column=sa.Column(JSONB, nullable=False))
     reason: str = Field(sa_type=sa.Text)
-    received_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    received_at: datetime | None = database_now()

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
+from govhub_common.model_fields import database_now
+
 SCHEMA = "registry"
 
 
@@ -26,12 +28,7 @@ class TopicMapping(SQLModel, table=True):
     topic: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
     current_version: int
     source: str = Field(sa_type=sa.Text)
-    updated_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    updated_at: datetime | None = database_now()
     updated_by: str = Field(sa_type=sa.Text)
 
 
@@ -54,12 +51,7 @@ class TopicMappingVersion(SQLModel, table=True):
     version: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True))
     definition: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(JSONB))
     source: str = Field(sa_type=sa.Text)
-    created_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    created_at: datetime | None = database_now()
     created_by: str = Field(sa_type=sa.Text)
 
 
@@ -73,9 +65,4 @@ class CatalogTopic(SQLModel, table=True):
     topic: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
     current_version: int
     items: list[str] = Field(sa_column=sa.Column(ARRAY(sa.Text), nullable=False))
-    learned_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    learned_at: datetime | None = database_now()

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION, JSONB
 from sqlmodel import Field, SQLModel
 
+from govhub_common.model_fields import database_now
+
 SCHEMA = "registry"
 
 
@@ -39,12 +41,7 @@ class MatchDecision(SQLModel, table=True):
         sa_column=sa.Column(JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
     )
     decided_by: str = Field(sa_type=sa.Text)
-    decided_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    decided_at: datetime | None = database_now()
 
 
 class MatchReview(SQLModel, table=True):
@@ -72,11 +69,6 @@ class MatchReview(SQLModel, table=True):
         sa_column=sa.Column(sa.Text, nullable=False, server_default="pending"),
     )
     linked_id: str | None = Field(default=None, sa_type=sa.Text)
-    created_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-        ),
-    )
+    created_at: datetime | None = database_now()
     resolved_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     resolved_by: str | None = Field(default=None, sa_type=sa.Text)
