@@ -1,4 +1,5 @@
-"""Rules: parsed and checked, stored as versions, loaded from YAML files at start-up."""
+"""Rules: parsed and checked, stored as versions, loaded from YAML files at start-up. Plain
+reads and writes, through the models (rules/models.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from pydantic import ValidationError
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from govhub_alerting.engine.history import materialize
 from govhub_alerting.rules.catalog import (
@@ -26,6 +29,7 @@ from govhub_alerting.rules.language import (
     pydantic_error_path,
     referenced_fields,
 )
+from govhub_alerting.rules.models import KnownTopic, Rule, RuleVersion
 from govhub_common.catalog_events import CATALOG_ANNOUNCED, catalog_event
 from govhub_common.city.format import catalog_of, validated_specs
 from govhub_common.problems import Problem, not_found
@@ -124,11 +128,14 @@ async def _store_version(
     session: AsyncSession, rule: AnyRule, *, version: int, source: str, actor: str
 ) -> None:
     await session.execute(
-        sa.text(
-            "INSERT INTO alerting.rule_versions (rule_id, version, definition, source, created_by) "
-            "VALUES (:id, :v, CAST(:d AS jsonb), :s, :a)"
-        ),
-        {"id": rule.id, "v": version, "d": _definition(rule), "s": source, "a": actor},
+        insert(RuleVersion).values(
+            rule_id=rule.id,
+            version=version,
+            # orjson's text cast to jsonb, as before (not the engine's json.dumps of a dict).
+            definition=sa.cast(sa.literal(_definition(rule), sa.Text), JSONB),
+            source=source,
+            created_by=actor,
+        )
     )
 
 
@@ -137,11 +144,10 @@ async def create_rule(
 ) -> StoredRule:
     inserted = (
         await session.execute(
-            sa.text(
-                "INSERT INTO alerting.rules (id, current_version, enabled, updated_by) "
-                "VALUES (:id, 1, :enabled, :a) ON CONFLICT (id) DO NOTHING RETURNING id"
-            ),
-            {"id": rule.id, "enabled": rule.enabled, "a": actor},
+            insert(Rule)
+            .values(id=rule.id, current_version=1, enabled=rule.enabled, updated_by=actor)
+            .on_conflict_do_nothing(index_elements=[col(Rule.id)])
+            .returning(col(Rule.id))
         )
     ).first()
     if inserted is None:
@@ -176,12 +182,18 @@ async def update_rule(
         )
     row = (
         await session.execute(
-            sa.text(
-                "UPDATE alerting.rules SET current_version = current_version + 1, "
-                "enabled = :enabled, updated_at = now(), updated_by = :a WHERE id = :id "
-                "RETURNING current_version"
-            ),
-            {"id": rule_id, "enabled": rule.enabled, "a": actor},
+            sa.update(Rule)
+            .where(col(Rule.id) == rule_id)
+            .values(
+                current_version=col(Rule.current_version) + 1,
+                enabled=rule.enabled,
+                updated_at=sa.func.now(),
+                updated_by=actor,
+            )
+            .returning(col(Rule.current_version))
+            # The UPDATE as written, no RETURNING added to sync the session: rules are read
+            # as rows (_CURRENT), never as objects the session keeps.
+            .execution_options(synchronize_session=False)
         )
     ).first()
     if row is None:
@@ -196,11 +208,11 @@ async def set_enabled(
 ) -> StoredRule:
     row = (
         await session.execute(
-            sa.text(
-                "UPDATE alerting.rules SET enabled = :e, updated_at = now(), updated_by = :a "
-                "WHERE id = :id RETURNING id"
-            ),
-            {"id": rule_id, "e": enabled, "a": actor},
+            sa.update(Rule)
+            .where(col(Rule.id) == rule_id)
+            .values(enabled=enabled, updated_at=sa.func.now(), updated_by=actor)
+            .returning(col(Rule.id))
+            .execution_options(synchronize_session=False)
         )
     ).first()
     if row is None:
@@ -208,10 +220,30 @@ async def set_enabled(
     return await get_rule(session, rule_id=rule_id)
 
 
-_SELECT = (
-    "SELECT r.id, r.enabled, r.updated_at, r.updated_by, v.version, v.definition, v.source "
-    "FROM alerting.rules r JOIN alerting.rule_versions v "
-    "ON v.rule_id = r.id AND v.version = r.current_version "
+# The models' tables, for the reads on the ingest path (list_rules once per event and per
+# sweep, install_city_rules' lookup): a select of the tables' columns runs as Core, the same
+# SQL as the hand-written one at its speed; one of the ORM attributes (col(Rule.id)) pays the
+# ORM's statement handling, about 0.1 ms per execution (list_rules' statement with the 4
+# Guangzhou rules: 490 us as Core, 520 us as text, 610 us through the ORM).
+_RULES = sa.inspect(Rule).local_table
+_VERSIONS = sa.inspect(RuleVersion).local_table
+
+# Each rule with its current version, as rows. (SQLAlchemy's select: SQLModel's takes up to
+# four columns.)
+_CURRENT = sa.select(
+    _RULES.c.id,
+    _RULES.c.enabled,
+    _RULES.c.updated_at,
+    _RULES.c.updated_by,
+    _VERSIONS.c.version,
+    _VERSIONS.c.definition,
+    _VERSIONS.c.source,
+).join(
+    _VERSIONS,
+    sa.and_(
+        _VERSIONS.c.rule_id == _RULES.c.id,
+        _VERSIONS.c.version == _RULES.c.current_version,
+    ),
 )
 
 
@@ -227,27 +259,22 @@ def _stored(row: Any) -> StoredRule:
 
 
 async def get_rule(session: AsyncSession, *, rule_id: str) -> StoredRule:
-    row = (await session.execute(sa.text(_SELECT + "WHERE r.id = :id"), {"id": rule_id})).first()
+    row = (await session.execute(_CURRENT.where(_RULES.c.id == rule_id))).first()
     if row is None:
         raise not_found("rule", rule_id)
     return _stored(row)
 
 
 async def list_rules(session: AsyncSession, *, enabled_only: bool = False) -> list[StoredRule]:
-    where = "WHERE r.enabled " if enabled_only else ""
-    rows = await session.execute(sa.text(_SELECT + where + "ORDER BY r.id"))
+    statement = _CURRENT.where(_RULES.c.enabled) if enabled_only else _CURRENT
+    rows = await session.execute(statement.order_by(_RULES.c.id))
     return [_stored(row) for row in rows]
 
 
 async def rules_after(session: AsyncSession, *, after: str | None, limit: int) -> list[StoredRule]:
     """Up to `limit` rules by id, after the rule `after` (a page of the list)."""
-    rows = await session.execute(
-        sa.text(
-            _SELECT + "WHERE (CAST(:after AS text) IS NULL OR r.id > :after) "
-            "ORDER BY r.id LIMIT :limit"
-        ),
-        {"after": after, "limit": limit},
-    )
+    statement = _CURRENT if after is None else _CURRENT.where(_RULES.c.id > after)
+    rows = await session.execute(statement.order_by(_RULES.c.id).limit(limit))
     return [_stored(row) for row in rows]
 
 
@@ -255,15 +282,17 @@ async def rule_versions(
     session: AsyncSession, *, rule_id: str, after: int | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
     """The versions of a rule in order, after the version `after`; up to `limit`."""
-    rows = await session.execute(
-        sa.text(
-            "SELECT version, definition, source, created_at, created_by "
-            "FROM alerting.rule_versions WHERE rule_id = :id "
-            "AND (CAST(:after AS bigint) IS NULL OR version > :after) "
-            "ORDER BY version LIMIT :limit"
-        ),
-        {"id": rule_id, "after": after, "limit": limit},
-    )
+    statement = sa.select(
+        col(RuleVersion.version),
+        col(RuleVersion.definition),
+        col(RuleVersion.source),
+        col(RuleVersion.created_at),
+        col(RuleVersion.created_by),
+    ).where(col(RuleVersion.rule_id) == rule_id)
+    if after is not None:
+        statement = statement.where(col(RuleVersion.version) > after)
+    # limit None: every version (LIMIT NULL before).
+    rows = await session.execute(statement.order_by(col(RuleVersion.version)).limit(limit))
     return [dict(row._mapping) for row in rows]
 
 
@@ -295,9 +324,7 @@ async def update_file_rules(
     operator changed the rule through the API since (the API wins)."""
     changed: list[str] = []
     for rule in rules:
-        current = (
-            await session.execute(sa.text(_SELECT + "WHERE r.id = :id"), {"id": rule.id})
-        ).first()
+        current = (await session.execute(_CURRENT.where(_RULES.c.id == rule.id))).first()
         if current is None or current.source != "file" or _stored(current).rule == rule:
             continue
         try:
@@ -330,13 +357,11 @@ async def install_city_rules(
     wanted = [rule for rule in rules if given & _city_topics(rule)]
     if not wanted:
         return []
+    # = ANY(one array parameter), not IN (one parameter per id): one statement shape for
+    # any number of rules, so the ingest path keeps reusing its prepared statement.
+    ids = sa.bindparam("ids", [rule.id for rule in wanted], type_=ARRAY(sa.Text))
     stored = set(
-        (
-            await session.execute(
-                sa.text("SELECT id FROM alerting.rules WHERE id = ANY(:ids)"),
-                {"ids": [rule.id for rule in wanted]},
-            )
-        ).scalars()
+        (await session.execute(sa.select(_RULES.c.id).where(_RULES.c.id == sa.any_(ids)))).scalars()
     )
     installed = []
     for rule in wanted:
@@ -370,7 +395,8 @@ async def adopt_city(session: AsyncSession, city: Path) -> list[str]:
 async def known_city_topics(session: AsyncSession) -> list[str]:
     """The topics the exchange's catalog announced or whose records arrived (not the
     shipped list of the demo's topics)."""
+    # Not the registry's subjects, named `registry.<subject>`.
     rows = await session.execute(
-        sa.text("SELECT topic FROM alerting.known_topics WHERE topic NOT LIKE '%.%'")
+        select(col(KnownTopic.topic)).where(col(KnownTopic.topic).not_like("%.%"))
     )
     return list(rows.scalars())

@@ -1,4 +1,5 @@
-"""Warnings worked as cases: listing, transitions with their history, silences."""
+"""Warnings worked as cases: listing, transitions with their history, silences. Plain reads
+and writes, through the models (warnings/models.py, rules/models.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from govhub_alerting.engine.events import WARNING_COLUMNS, emit_warnings
+from govhub_alerting.rules.models import Rule, RuleVersion
 from govhub_alerting.rules.service import get_rule
+from govhub_alerting.warnings.models import Silence, WarningCase, WarningStatusChange
 from govhub_common.db import escape_like
 from govhub_common.problems import Problem, forbidden, not_found
 from govhub_common.security import Principal
@@ -20,6 +25,23 @@ TRANSITIONS = {
     "investigating": {"resolved", "open"},
     "resolved": set(),
 }
+
+# Warnings are read as rows of the columns the API and the events carry (engine/events.py),
+# the shape emit_warnings reads, as the engine's set-based statements return them.
+# (SQLAlchemy's select for them: SQLModel's takes up to four columns.)
+_WARNING = tuple(
+    sa.inspect(WarningCase).columns[name.strip()] for name in WARNING_COLUMNS.split(",")
+)
+
+_SILENCE = (
+    col(Silence.id),
+    col(Silence.rule_id),
+    col(Silence.subject),
+    col(Silence.until),
+    col(Silence.reason),
+    col(Silence.created_by),
+    col(Silence.created_at),
+)
 
 
 def visible_agency(principal: Principal, requested: str | None) -> str | None:
@@ -45,61 +67,50 @@ async def list_warnings(
     subject_key: str | None = None,
 ) -> list[Any]:
     """Up to `limit` warnings by id, after the warning `after`, as filtered."""
-    conditions = ["true"]
-    params: dict[str, Any] = {"limit": limit}
+    statement = sa.select(*_WARNING)
     for column, value in (
-        ("assigned_agency", agency),
-        ("rule_id", rule_id),
-        ("status", status),
-        ("subject", subject),
+        (col(WarningCase.assigned_agency), agency),
+        (col(WarningCase.rule_id), rule_id),
+        (col(WarningCase.status), status),
+        (col(WarningCase.subject), subject),
     ):
         if value is not None:
-            conditions.append(f"{column} = :{column}")
-            params[column] = value
+            statement = statement.where(column == value)
     if subject_key is not None:
         # A duplicate rule's subject is the key, then each `same` field, joined by `/`
         # (household/item): the key is what comes before them. Other rules' subjects are
         # the key itself, whatever characters it holds.
-        conditions.append(
-            "(subject = :subject_key OR (kind = 'duplicate' "
-            "AND subject LIKE :subject_key_parts ESCAPE '\\'))"
+        statement = statement.where(
+            sa.or_(
+                col(WarningCase.subject) == subject_key,
+                sa.and_(
+                    col(WarningCase.kind) == "duplicate",
+                    col(WarningCase.subject).like(escape_like(subject_key) + "/%", escape="\\"),
+                ),
+            )
         )
-        params["subject_key"] = subject_key
-        params["subject_key_parts"] = escape_like(subject_key) + "/%"
     # Dates are business dates (Asia/Shanghai) of raised_at.
-    if raised_from is not None:
-        conditions.append("(raised_at AT TIME ZONE 'Asia/Shanghai')::date >= :raised_from")
-        params["raised_from"] = raised_from
-    if raised_to is not None:
-        conditions.append("(raised_at AT TIME ZONE 'Asia/Shanghai')::date <= :raised_to")
-        params["raised_to"] = raised_to
-    if after is not None:
-        conditions.append("id > :after")
-        params["after"] = after
-    return list(
-        await session.execute(
-            sa.text(
-                f"SELECT {WARNING_COLUMNS} FROM alerting.warnings WHERE "
-                + " AND ".join(conditions)
-                + " ORDER BY id LIMIT :limit"
-            ),
-            params,
-        )
+    raised_on = sa.cast(
+        col(WarningCase.raised_at).op("AT TIME ZONE")(sa.literal_column("'Asia/Shanghai'")),
+        sa.Date,
     )
+    if raised_from is not None:
+        statement = statement.where(raised_on >= raised_from)
+    if raised_to is not None:
+        statement = statement.where(raised_on <= raised_to)
+    if after is not None:
+        statement = statement.where(col(WarningCase.id) > after)
+    rows = await session.execute(statement.order_by(col(WarningCase.id)).limit(limit))
+    return list(rows)
 
 
 async def get_warning(
     session: AsyncSession, *, warning_id: int, principal: Principal, lock: bool = False
 ) -> Any:
-    row = (
-        await session.execute(
-            sa.text(
-                f"SELECT {WARNING_COLUMNS} FROM alerting.warnings WHERE id = :id"
-                + (" FOR UPDATE" if lock else "")
-            ),
-            {"id": warning_id},
-        )
-    ).first()
+    statement = sa.select(*_WARNING).where(col(WarningCase.id) == warning_id)
+    if lock:
+        statement = statement.with_for_update()
+    row = (await session.execute(statement)).first()
     # An agency is told "not found" for others' warnings, so ids reveal nothing.
     if row is None or not (principal.is_operator or row.assigned_agency == principal.agency):
         raise not_found("warning", warning_id)
@@ -107,15 +118,19 @@ async def get_warning(
 
 
 async def history(session: AsyncSession, *, warning_id: int) -> list[Any]:
-    return list(
-        await session.execute(
-            sa.text(
-                "SELECT from_status, to_status, resolution, note, actor, at "
-                "FROM alerting.warning_history WHERE warning_id = :id ORDER BY id"
-            ),
-            {"id": warning_id},
+    rows = await session.execute(
+        sa.select(
+            col(WarningStatusChange.from_status),
+            col(WarningStatusChange.to_status),
+            col(WarningStatusChange.resolution),
+            col(WarningStatusChange.note),
+            col(WarningStatusChange.actor),
+            col(WarningStatusChange.at),
         )
+        .where(col(WarningStatusChange.warning_id) == warning_id)
+        .order_by(col(WarningStatusChange.id))
     )
+    return list(rows)
 
 
 async def transition(
@@ -151,36 +166,35 @@ async def transition(
             errors=[{"path": "$.resolution", "message": "only with status resolved"}],
         )
     actor = f"{principal.agency}" + (f"/{principal.client_id}" if principal.client_id else "")
+    # The warning is locked (get_warning above): its new status, then the history row.
     row = (
         await session.execute(
-            sa.text(
-                f"""
-                WITH updated AS (
-                    UPDATE alerting.warnings SET status = :status, resolution = :resolution,
-                        note = coalesce(:note, note), updated_at = now(),
-                        resolved_at = CASE WHEN CAST(:status AS text) = 'resolved'
-                            THEN CAST(:now AS timestamptz) END
-                    WHERE id = :id RETURNING *
-                ), logged AS (
-                    INSERT INTO alerting.warning_history
-                        (warning_id, from_status, to_status, resolution, note, actor, at)
-                    SELECT id, :from_status, :status, :resolution, :note, :actor, :now
-                    FROM updated
-                )
-                SELECT {WARNING_COLUMNS} FROM updated
-                """
-            ),
-            {
-                "id": warning_id,
-                "status": status,
-                "resolution": resolution,
-                "note": note,
-                "now": now,
-                "actor": actor,
-                "from_status": current.status,
-            },
+            sa.update(WarningCase)
+            .where(col(WarningCase.id) == warning_id)
+            .values(
+                status=status,
+                resolution=resolution,
+                note=sa.func.coalesce(note, col(WarningCase.note)),
+                updated_at=sa.func.now(),
+                resolved_at=now if status == "resolved" else None,
+            )
+            .returning(*_WARNING)
+            # The UPDATE as written, no RETURNING added to sync the session: warnings are
+            # read as rows, never as objects the session keeps.
+            .execution_options(synchronize_session=False)
         )
     ).one()
+    await session.execute(
+        insert(WarningStatusChange).values(
+            warning_id=warning_id,
+            from_status=current.status,
+            to_status=status,
+            resolution=resolution,
+            note=note,
+            actor=actor,
+            at=now,
+        )
+    )
     if status == "resolved":
         await emit_warnings(session, resolved=[row])
     return row
@@ -202,12 +216,15 @@ async def create_silence(
         )
     return (
         await session.execute(
-            sa.text(
-                "INSERT INTO alerting.silences (rule_id, subject, until, reason, created_by) "
-                "VALUES (:r, :s, :u, :reason, :by) "
-                "RETURNING id, rule_id, subject, until, reason, created_by, created_at"
-            ),
-            {"r": rule_id, "s": subject, "u": until, "reason": reason, "by": principal.agency},
+            insert(Silence)
+            .values(
+                rule_id=rule_id,
+                subject=subject,
+                until=until,
+                reason=reason,
+                created_by=principal.agency,
+            )
+            .returning(*_SILENCE)
         )
     ).one()
 
@@ -221,25 +238,21 @@ async def list_silences(
     limit: int | None = None,
 ) -> list[Any]:
     """Up to `limit` silences by id, after the silence `after`."""
-    params: dict[str, Any] = {"rule": rule_id, "after": after, "limit": limit}
-    agency_filter = ""
+    statement = sa.select(*_SILENCE)
+    if rule_id is not None:
+        statement = statement.where(col(Silence.rule_id) == rule_id)
+    if after is not None:
+        statement = statement.where(col(Silence.id) > after)
     if not principal.is_operator:
-        # Silences of the rules assigned to the calling agency.
-        agency_filter = (
-            " AND EXISTS (SELECT 1 FROM alerting.rules r JOIN alerting.rule_versions v "
-            "ON v.rule_id = r.id AND v.version = r.current_version WHERE r.id = s.rule_id "
-            "AND v.definition->>'assigned_agency' = :agency)"
+        # Silences of the rules assigned to the calling agency (by the rule's current version).
+        statement = statement.where(
+            sa.exists().where(
+                col(Rule.id) == col(Silence.rule_id),
+                col(RuleVersion.rule_id) == col(Rule.id),
+                col(RuleVersion.version) == col(Rule.current_version),
+                col(RuleVersion.definition)["assigned_agency"].astext == principal.agency,
+            )
         )
-        params["agency"] = principal.agency
-    return list(
-        await session.execute(
-            sa.text(
-                "SELECT id, rule_id, subject, until, reason, created_by, created_at "
-                "FROM alerting.silences s WHERE (CAST(:rule AS text) IS NULL OR rule_id = :rule) "
-                "AND (CAST(:after AS bigint) IS NULL OR id > :after)"
-                + agency_filter
-                + " ORDER BY id LIMIT :limit"
-            ),
-            params,
-        )
-    )
+    # limit None: every silence (LIMIT NULL before).
+    rows = await session.execute(statement.order_by(col(Silence.id)).limit(limit))
+    return list(rows)
