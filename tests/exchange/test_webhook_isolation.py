@@ -79,6 +79,18 @@ async def fresh_module_db_url(admin_db_url: str) -> AsyncIterator[str]:
     await testing.drop_test_database(admin_db_url, url)
 
 
+def latencies(receiver: WebhookReceiver, published_at: dict[str, float]) -> list[float]:
+    """Seconds from each record's publish to its first arrival at the receiver."""
+    arrived: dict[str, float] = {}
+    for request in receiver.requests:
+        arrived.setdefault(record_id_of(request), request.at)
+    return sorted(at - published_at[record_id] for record_id, at in arrived.items())
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * fraction))]
+
+
 def record_id_of(received: Received) -> str:
     return str(orjson.loads(received.body)["data"]["record_id"])
 
@@ -149,39 +161,51 @@ async def test_a_trickling_and_a_flaky_receiver_do_not_delay_a_healthy_one(
         name: (await subscribe(hub, agency, topic, ["uscc"]))["id"]
         for name, agency in agencies.items()
     }
+    # The yardstick: a topic of the same owner, published with the same rhythm, with one
+    # healthy subscriber and no slow ones. The machine's load slows both alike.
+    control_topic = await make_topic(hub, owner)
+    control_agency = await make_agency(hub)
+    control_sub = (await subscribe(hub, control_agency, control_topic, ["uscc"]))["id"]
     total, per_batch = 300, 6
     published_at: dict[str, float] = {}
     async with (
         WebhookReceiver() as healthy,
         WebhookReceiver(reply=trickle) as trickling,
         WebhookReceiver(reply=flaky(seed=13)) as flaky_receiver,
+        WebhookReceiver() as control,
     ):
         receivers = {"healthy": healthy, "trickling": trickling, "flaky": flaky_receiver}
         for name, receiver in receivers.items():
             await set_webhook(hub, agencies[name], subs[name], receiver.url)
+        await set_webhook(hub, control_agency, control_sub, control.url)
 
         # About 5 s of publishing, while the trickling endpoint is still being tried.
         for start in range(0, total, per_batch):
-            ids = [f"L{n:04d}" for n in range(start, start + per_batch)]
-            now = time.monotonic()
-            published_at.update(dict.fromkeys(ids, now))
-            await publish(
-                hub,
-                owner,
-                topic,
-                [{"record_id": i, "data": enterprise(n)} for n, i in enumerate(ids)],
-            )
+            for prefix, to in (("L", topic), ("C", control_topic)):
+                ids = [f"{prefix}{n:04d}" for n in range(start, start + per_batch)]
+                published_at.update(dict.fromkeys(ids, time.monotonic()))
+                await publish(
+                    hub,
+                    owner,
+                    to,
+                    [{"record_id": i, "data": enterprise(n)} for n, i in enumerate(ids)],
+                )
             await asyncio.sleep(0.1)
 
-        await wait_for(
-            lambda: len({record_id_of(r) for r in healthy.requests}) == total, timeout=20
+        for receiver in (healthy, control):
+            await wait_for(
+                lambda r=receiver: len({record_id_of(q) for q in r.requests}) == total,
+                timeout=60,
+            )
+        healthy_p90, control_p90 = (
+            percentile(latencies(receiver, published_at), 0.9) for receiver in (healthy, control)
         )
-        arrived: dict[str, float] = {}
-        for request in healthy.requests:
-            arrived.setdefault(record_id_of(request), request.at)
-        latencies = sorted(arrived[i] - published_at[i] for i in published_at)
-        p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99) - 1]
-        assert p99 <= 2.0, f"healthy webhook latency p50 {p50:.2f} s, p99 {p99:.2f} s"
+        # Behind the trickling endpoint, each record would wait out at least one of its
+        # deadlines, and the waits would add up over the 300; beside it, a healthy
+        # subscriber fares as one of a topic with no slow subscriber does.
+        assert healthy_p90 < control_p90 + DEADLINE_SECONDS, (
+            f"healthy p90 {healthy_p90:.2f} s, without slow neighbours {control_p90:.2f} s"
+        )
         # The slow ones were being tried meanwhile.
         assert trickling.requests and flaky_receiver.requests
 
