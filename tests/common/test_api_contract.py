@@ -37,27 +37,27 @@ def test_the_committed_documents_are_the_codes(documents: dict[str, dict[str, An
     assert not stale, f"run `govhub openapi` and review the diff: {[str(p) for p in stale]}"
 
 
-def test_every_problem_code_the_code_raises_is_in_the_catalogue() -> None:
-    raised: dict[str, set[int]] = {}
+def test_every_problem_is_raised_by_its_catalogue_code() -> None:
+    """A raise site names a `ProblemCode` and the status follows from the catalogue: no
+    code or status written as a literal, so the two cannot disagree."""
+    named, literal = set(), []
     for source in [*REPO.glob("libs/*/src/**/*.py"), *REPO.glob("services/*/src/**/*.py")]:
         for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
-            if (
+            if not (
                 isinstance(node, ast.Call)
                 and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Problem"
-                and len(node.args) >= 2
-                and isinstance(node.args[0], ast.Constant)
-                and isinstance(node.args[1], ast.Constant)
+                and node.args
             ):
-                raised.setdefault(node.args[1].value, set()).add(node.args[0].value)
-    assert raised, "no Problem(...) found: the scan is broken"
-    unknown = sorted(set(raised) - {c.value for c in ProblemCode})
-    assert not unknown, f"codes raised but not in the catalogue: {unknown}"
-    wrong = {
-        code: statuses
-        for code, statuses in raised.items()
-        if statuses != {CATALOGUE[ProblemCode(code)][0]}
-    }
-    assert not wrong, f"codes raised with another status than the catalogue's: {wrong}"
+                continue
+            first = node.args[0]
+            if isinstance(first, ast.Attribute) and getattr(first.value, "id", "") == "ProblemCode":
+                named.add(first.attr)
+            elif isinstance(first, ast.Constant):
+                literal.append(f"{source.relative_to(REPO)}:{node.lineno}")
+    assert len(named) > 20, "few Problem(ProblemCode.X, ...) found: the scan is broken"
+    assert not literal, f"problems raised with a literal code: {literal}"
+    assert named <= {c.name for c in ProblemCode}
+    assert set(CATALOGUE) == set(ProblemCode), "a code without a status and meaning"
 
 
 def test_every_error_is_a_problem_and_security_is_declared(

@@ -102,8 +102,7 @@ def dead_letters_router(spec: Any) -> APIRouter:
             return groups
         if group not in groups:
             raise Problem(
-                404,
-                "not_found",
+                ProblemCode.NOT_FOUND,
                 f"consumer group {group} does not exist in {spec.name}; "
                 f"its groups: {', '.join(groups) or 'none'}",
             )

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem, send_problem
 
 # The `openapi_extra` key of an operation that reads its JSON body itself.
@@ -184,8 +185,7 @@ def text_faults(text: str, path: str) -> list[dict[str, str]]:
 
 def duplicate_keys_problem(paths: Sequence[str]) -> Problem:
     return Problem(
-        422,
-        "validation_failed",
+        ProblemCode.VALIDATION_FAILED,
         "invalid input at " + ", ".join(paths[:5]) + ": a key given twice in one object",
         errors=[{"path": p, "message": "duplicate key", "type": "duplicate_key"} for p in paths],
     )

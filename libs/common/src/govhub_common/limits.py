@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem, problem_json
 
 # The `openapi_extra` key naming the service setting that holds an operation's own limit
@@ -66,8 +67,7 @@ class BodyTooLarge(Problem):
 
     def __init__(self, max_bytes: int) -> None:
         super().__init__(
-            413,
-            "body_too_large",
+            ProblemCode.BODY_TOO_LARGE,
             f"the request body is larger than this operation takes ({max_bytes} bytes at most)",
             headers={"Connection": "close"},
             limit=max_bytes,

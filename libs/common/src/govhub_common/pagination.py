@@ -22,6 +22,7 @@ import orjson
 from fastapi import Query
 from pydantic import BaseModel, Field
 
+from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem
 
 T = TypeVar("T")
@@ -90,8 +91,7 @@ def decode_cursor(cursor: str | None, *types: type) -> tuple[Any, ...] | None:
 
 def _invalid(cursor: str) -> Problem:
     return Problem(
-        400,
-        "invalid_cursor",
+        ProblemCode.INVALID_CURSOR,
         "cursor is not one this list gave; pass a previous page's `next`, or omit it",
         errors=[
             {"path": "query:$.cursor", "message": "not a cursor of this list", "type": "cursor"}

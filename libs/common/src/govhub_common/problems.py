@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from govhub_common.faults import Fault, transient_fault
+from govhub_common.problem_codes import CATALOGUE, ProblemCode
 
 log = logging.getLogger("govhub.problems")
 
@@ -46,20 +47,21 @@ class Problem(Exception):
 
     def __init__(
         self,
-        status: int,
-        code: str,
+        code: ProblemCode,
         detail: str,
         *,
+        status: int | None = None,
         title: str | None = None,
         errors: Sequence[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(detail)
-        self.status = status
+        # The catalogue's status, unless an HTTP error passed through says otherwise.
+        self.status = status if status is not None else CATALOGUE[code][0]
         self.code = code
         self.detail = detail
-        self.title = title or _TITLES.get(status, "Error")
+        self.title = title or _TITLES.get(self.status, "Error")
         self.errors = list(errors) if errors else None
         self.headers = headers
         self.extra = extra
@@ -81,11 +83,11 @@ class Problem(Exception):
 
 
 def not_found(what: str, key: object) -> Problem:
-    return Problem(404, "not_found", f"{what} {key!s} does not exist")
+    return Problem(ProblemCode.NOT_FOUND, f"{what} {key!s} does not exist")
 
 
 def forbidden(detail: str) -> Problem:
-    return Problem(403, "forbidden", detail)
+    return Problem(ProblemCode.FORBIDDEN, detail)
 
 
 def json_path(loc: Sequence[str | int]) -> str:
@@ -146,19 +148,23 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> ProblemResponse:
         errors = validation_errors(exc.errors())
         fields = ", ".join(e["path"] for e in errors[:5])
-        problem = Problem(422, "validation_failed", f"invalid input at {fields}", errors=errors)
+        problem = Problem(
+            ProblemCode.VALIDATION_FAILED, f"invalid input at {fields}", errors=errors
+        )
         return _respond(request, problem)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: ProblemCode.NOT_FOUND, 405: ProblemCode.METHOD_NOT_ALLOWED}.get(
+            exc.status_code, ProblemCode.HTTP_ERROR
+        )
         headers = dict(exc.headers) if exc.headers else None
         if exc.status_code == 405 and isinstance(request.app, FastAPI):
             from govhub_common.methods import allowed_methods, route_path
 
             allowed = allowed_methods(request.app, route_path(request))
             headers = {**(headers or {}), "Allow": ", ".join(allowed)}
-        problem = Problem(exc.status_code, code, str(exc.detail), headers=headers)
+        problem = Problem(code, str(exc.detail), status=exc.status_code, headers=headers)
         return _respond(request, problem)
 
     async def _infrastructure(request: Request, exc: Exception) -> ProblemResponse:
@@ -207,7 +213,7 @@ def _infrastructure_errors() -> tuple[type[Exception], ...]:
 
 
 def internal_error() -> Problem:
-    return Problem(500, "internal_error", "an internal error occurred; it has been logged")
+    return Problem(ProblemCode.INTERNAL_ERROR, "an internal error occurred; it has been logged")
 
 
 # Long enough for a database failover or a broker restart, short enough to keep clients near.
@@ -219,8 +225,7 @@ def unavailable(fault: Fault) -> Problem:
     later (a client can tell this from a bug, and back off)."""
     what = {"database": "the database", "broker": "the message broker"}[fault]
     return Problem(
-        503,
-        f"{fault}_unavailable",
+        ProblemCode(f"{fault}_unavailable"),
         f"{what} is unreachable at the moment; retry after {RETRY_AFTER_SECONDS} seconds",
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )

@@ -22,6 +22,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from govhub_common.files import make_private, private_directory, write_private
+from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem
 from govhub_common.revocation import (
     AGENCY_GENERATION_CLAIM,
@@ -218,8 +219,7 @@ class TokenVerifier:
 
 def _unauthorized(error: str, detail: str) -> Problem:
     return Problem(
-        401,
-        "unauthorized",
+        ProblemCode.UNAUTHORIZED,
         detail,
         headers={"WWW-Authenticate": f'Bearer error="{error}"'},
     )
@@ -234,8 +234,7 @@ async def current_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Problem(
-            401,
-            "unauthorized",
+            ProblemCode.UNAUTHORIZED,
             "an access token is required (Authorization: Bearer <token>)",
             headers={"WWW-Authenticate": "Bearer"},
         )
@@ -256,8 +255,7 @@ def require_scope(*scopes: str) -> Callable[..., Any]:
     ) -> Principal:
         if principal.scopes.isdisjoint(accepted):
             raise Problem(
-                403,
-                "insufficient_scope",
+                ProblemCode.INSUFFICIENT_SCOPE,
                 f"this operation needs one of the scopes: {', '.join(sorted(accepted))}",
                 headers={
                     "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{" ".join(sorted(scopes))}"'

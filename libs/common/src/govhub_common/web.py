@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from govhub_common.logs import request_id_var, trace_id_var
 from govhub_common.metrics import HTTP_DURATION, HTTP_REQUESTS
+from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import PROBLEM_JSON, Problem
 from govhub_common.security import AnyPrincipal, Operator
 
@@ -120,8 +121,7 @@ REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 
 async def _bad_request_id(scope: Scope, send: Send) -> None:
     problem = Problem(
-        422,
-        "validation_failed",
+        ProblemCode.VALIDATION_FAILED,
         "invalid input at header:$.X-Request-Id",
         errors=[
             {

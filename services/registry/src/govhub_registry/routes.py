@@ -89,8 +89,7 @@ def _checked(subject: SubjectTable, key: str) -> str:
         return validate(key.strip().upper())
     except ValueError as exc:
         raise Problem(
-            404,
-            "not_found",
+            ProblemCode.NOT_FOUND,
             f"{subject.kind.replace('_', ' ')} {key} does not exist: {exc}",
             errors=[{"path": f"path:$.{subject.key}", "message": str(exc)}],
         ) from None

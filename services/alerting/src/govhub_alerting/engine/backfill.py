@@ -20,6 +20,7 @@ from govhub_alerting.rules.language import AbsenceRule
 from govhub_alerting.rules.schemas import BackfillResult, WouldRaise
 from govhub_alerting.rules.service import StoredRule, list_rules
 from govhub_common.clock import ensure_utc
+from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem
 
 
@@ -53,7 +54,7 @@ async def backfill(
             warnings=[WouldRaise(**w) for w in listed],
         )
     if not stored.enabled:
-        raise Problem(409, "rule_disabled", f"rule {stored.id} is disabled; enable it first")
+        raise Problem(ProblemCode.RULE_DISABLED, f"rule {stored.id} is disabled; enable it first")
     await _complete_facts(session, stored)
     # One set-based pass: every deadline already past is judged over the facts now.
     raised = await raise_direct(session, stored=stored, fact_ids=None, now=as_of)

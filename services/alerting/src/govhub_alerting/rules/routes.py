@@ -95,8 +95,7 @@ async def _rule_body(request: Request) -> Any:
     as_yaml = media in _YAML_TYPES
     if not (as_yaml or media in ("", "application/json") or media.endswith("+json")):
         raise Problem(
-            415,
-            "unsupported_media_type",
+            ProblemCode.UNSUPPORTED_MEDIA_TYPE,
             f"a rule is sent as application/json or application/yaml, not {media}",
         )
     body = await request.body()
@@ -109,8 +108,7 @@ async def _rule_body(request: Request) -> Any:
         return yaml.safe_load(body)
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
         raise Problem(
-            400,
-            "malformed_body",
+            ProblemCode.MALFORMED_BODY,
             f"the body is not valid {'YAML' if as_yaml else 'JSON'}: {exc}",
             errors=[{"path": "$", "message": "not parseable"}],
         ) from None

@@ -32,6 +32,7 @@ from govhub_alerting.rules.language import (
 from govhub_alerting.rules.models import KnownTopic, Rule, RuleVersion
 from govhub_common.catalog_events import CATALOG_ANNOUNCED, catalog_event
 from govhub_common.city.format import catalog_of, validated_specs
+from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem, not_found
 
 log = logging.getLogger("govhub.alerting.rules")
@@ -96,8 +97,7 @@ def parse_rule(raw: Any) -> AnyRule:
                 for e in exc.errors()
             ]
     raise Problem(
-        422,
-        "invalid_rule",
+        ProblemCode.INVALID_RULE,
         "the rule is not valid: " + ", ".join(e["path"] for e in errors[:5]),
         errors=errors,
     )
@@ -112,8 +112,7 @@ async def check_rule(
     errors = await reference_errors(session, rule, contact_attributes=contact_attributes)
     if errors:
         raise Problem(
-            422,
-            "unknown_reference",
+            ProblemCode.UNKNOWN_REFERENCE,
             "the rule names unknown topics, fields or registry attributes: "
             + ", ".join(e["path"] for e in errors[:5]),
             errors=errors,
@@ -152,8 +151,7 @@ async def create_rule(
     ).first()
     if inserted is None:
         raise Problem(
-            409,
-            "rule_exists",
+            ProblemCode.RULE_EXISTS,
             f"rule {rule.id} exists; update it with PUT /v1/rules/{rule.id}",
             errors=[{"path": "$.id", "message": "already exists"}],
         )
@@ -175,8 +173,7 @@ async def update_rule(
     """A new version; warnings and timers keep the version they were raised under."""
     if rule.id != rule_id:
         raise Problem(
-            422,
-            "invalid_rule",
+            ProblemCode.INVALID_RULE,
             "the rule id in the body differs from the URL",
             errors=[{"path": "$.id", "message": f"must be {rule_id}"}],
         )

@@ -16,6 +16,7 @@ from govhub_alerting.rules.models import Rule, RuleVersion
 from govhub_alerting.rules.service import get_rule
 from govhub_alerting.warnings.models import Silence, WarningCase, WarningStatusChange
 from govhub_common.db import escape_like
+from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem, forbidden, not_found
 from govhub_common.security import Principal
 
@@ -146,22 +147,19 @@ async def transition(
     current = await get_warning(session, warning_id=warning_id, principal=principal, lock=True)
     if status not in TRANSITIONS[current.status]:
         raise Problem(
-            409,
-            "invalid_transition",
+            ProblemCode.INVALID_TRANSITION,
             f"a warning in status {current.status} cannot move to {status}",
             errors=[{"path": "$.status", "message": f"not allowed from {current.status}"}],
         )
     if status == "resolved" and resolution is None:
         raise Problem(
-            422,
-            "validation_failed",
+            ProblemCode.VALIDATION_FAILED,
             "resolving a warning needs a resolution",
             errors=[{"path": "$.resolution", "message": "required when status is resolved"}],
         )
     if status != "resolved" and resolution is not None:
         raise Problem(
-            422,
-            "validation_failed",
+            ProblemCode.VALIDATION_FAILED,
             "a resolution is given only when resolving",
             errors=[{"path": "$.resolution", "message": "only with status resolved"}],
         )

@@ -87,6 +87,6 @@ async def create_audit_checkpoint(
     )
     if signed is None:
         raise Problem(
-            409, "conflict", "nothing to sign: the audit log is empty or the key is not here"
+            ProblemCode.CONFLICT, "nothing to sign: the audit log is empty or the key is not here"
         )
     return AuditCheckpoint.model_validate(signed)

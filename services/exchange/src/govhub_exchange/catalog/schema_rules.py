@@ -8,6 +8,7 @@ from typing import Any
 import jsonschema_rs
 
 from govhub_common.identifiers import FORMAT_CHECKERS as RECORD_FORMATS
+from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem
 
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
@@ -103,8 +104,7 @@ def normalise_topic_schema(schema: dict[str, Any]) -> dict[str, Any]:
             faults.append(_fault("$.schema", f"not a valid JSON Schema: {exc}".splitlines()[0]))
     if faults:
         raise Problem(
-            422,
-            "invalid_topic_schema",
+            ProblemCode.INVALID_TOPIC_SCHEMA,
             f"the topic schema is not acceptable: {faults[0]['path']}: {faults[0]['message']}",
             errors=faults,
         )
@@ -139,8 +139,7 @@ def check_evolution(old: dict[str, Any], new: dict[str, Any]) -> None:
         faults.append(_fault("$.schema.properties", "a new version must add a data item"))
     if faults:
         raise Problem(
-            422,
-            "incompatible_schema_version",
+            ProblemCode.INCOMPATIBLE_SCHEMA_VERSION,
             "a new version may only add optional data items",
             errors=faults,
         )

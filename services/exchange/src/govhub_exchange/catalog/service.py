@@ -18,6 +18,7 @@ from govhub_common.catalog_events import (
 )
 from govhub_common.db import contains_pattern
 from govhub_common.outbox import add_events
+from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem, forbidden, not_found
 from govhub_common.security import Principal
 from govhub_exchange.audit import service as audit
@@ -87,8 +88,7 @@ async def create_topic(session: AsyncSession, *, who: Principal, body: TopicCrea
     ).first()
     if exists is None:
         raise Problem(
-            422,
-            "unknown_agency",
+            ProblemCode.UNKNOWN_AGENCY,
             f"agency {owner} is not registered",
             errors=[{"path": "$.owner", "message": "unknown agency"}],
         )
@@ -110,7 +110,7 @@ async def create_topic(session: AsyncSession, *, who: Principal, body: TopicCrea
         )
     ).first()
     if row is None:
-        raise Problem(409, "topic_exists", f"topic {body.code} already exists")
+        raise Problem(ProblemCode.TOPIC_EXISTS, f"topic {body.code} already exists")
     await session.execute(
         sa.text(
             "INSERT INTO exchange.topic_versions (topic_code, version, schema) "
@@ -162,8 +162,7 @@ async def update_topic(
     basis = changes.get("legal_basis", row.legal_basis)
     if sharing == "not_shared" and not basis:  # the topic's state with the change: 409
         raise Problem(
-            409,
-            "conflict",
+            ProblemCode.CONFLICT,
             "legal_basis is required when sharing_type is not_shared",
             errors=[{"path": "$.legal_basis", "message": "required for not_shared topics"}],
         )

@@ -78,8 +78,7 @@ async def read_feed(
     after = key[0] if key else 0
     if after < 0:  # not a position of the log: no feed gave it
         raise Problem(
-            400,
-            "invalid_cursor",
+            ProblemCode.INVALID_CURSOR,
             "cursor is not one this feed gave; pass a previous page's `next` or `position`",
             errors=[{"path": "query:$.cursor", "message": "not a cursor of this feed"}],
         )
@@ -195,8 +194,7 @@ async def redrive_webhooks(
     seq), a subscription's, or all; they are attempted again from the first attempt."""
     if body.seq is not None and body.subscription_id is None:
         raise Problem(
-            422,
-            "validation_failed",
+            ProblemCode.VALIDATION_FAILED,
             "seq needs subscription_id",
             errors=[{"path": "$.subscription_id", "message": "required with seq"}],
         )

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from govhub_common.clock import utcnow
 from govhub_common.db import raw_connection
 from govhub_common.pagination import encode_cursor
+from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem, not_found
 from govhub_common.security import Principal
 from govhub_exchange.audit import service as audit
@@ -38,8 +39,7 @@ async def feed_grant(
         raise not_found("subscription", subscription_id)
     if row.status != "approved":
         raise Problem(
-            403,
-            "subscription_not_active",
+            ProblemCode.SUBSCRIPTION_NOT_ACTIVE,
             f"subscription {subscription_id} is {row.status}; only approved subscriptions deliver",
         )
     return {

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem
 from govhub_exchange.settings import ExchangeSettings
 
@@ -132,8 +133,7 @@ async def check_webhook_url(url: str, policy: WebhookPolicy) -> None:
             await policy.resolve(host, port)
     except (TargetDenied, ValueError, TimeoutError) as exc:
         raise Problem(
-            422,
-            "validation_failed",
+            ProblemCode.VALIDATION_FAILED,
             "the webhook url is not one the hub may post to",
             errors=[
                 {

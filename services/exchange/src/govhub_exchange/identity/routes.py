@@ -177,8 +177,7 @@ _FIELDS = ("grant_type", "scope", "client_id", "client_secret")
 
 def _invalid_request(path: str, message: str) -> Problem:
     return Problem(
-        400,
-        "invalid_request",
+        ProblemCode.INVALID_REQUEST,
         f"the token request is malformed: {message}",
         error="invalid_request",
         errors=[{"path": path, "message": message}],
@@ -223,15 +222,14 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, st
             secret = unquote_plus(secret, errors="strict")
         except (binascii.Error, UnicodeDecodeError):
             raise Problem(
-                401, "invalid_client", "malformed Basic credentials", error="invalid_client"
+                ProblemCode.INVALID_CLIENT, "malformed Basic credentials", error="invalid_client"
             ) from None
         path = "header:$.authorization"
         return _checked(client_id, path), _checked(secret, path)
     form_id, form_secret = form.get("client_id"), form.get("client_secret")
     if not form_id or not form_secret:
         raise Problem(
-            401,
-            "invalid_client",
+            ProblemCode.INVALID_CLIENT,
             "client_id and client_secret are required (form fields or HTTP Basic)",
             error="invalid_client",
         )
@@ -278,12 +276,11 @@ async def issue_token(
     disabled, or its agency is disabled."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != _FORM:
-        raise Problem(415, "unsupported_media_type", f"send {_FORM} fields")
+        raise Problem(ProblemCode.UNSUPPORTED_MEDIA_TYPE, f"send {_FORM} fields")
     form = _token_form(await request.body())
     if form.get("grant_type") != "client_credentials":
         raise Problem(
-            400,
-            "unsupported_grant_type",
+            ProblemCode.UNSUPPORTED_GRANT_TYPE,
             "grant_type must be client_credentials",
             error="unsupported_grant_type",
             errors=[{"path": "$.grant_type", "message": "must be client_credentials"}],
@@ -299,8 +296,7 @@ async def issue_token(
     wait = throttle.reserve(client_id, address)
     if wait is not None:
         raise Problem(
-            429,
-            "rate_limited",
+            ProblemCode.RATE_LIMITED,
             "too many failed attempts for this client or from this address; retry later",
             headers={"Retry-After": str(wait)},
             error="rate_limited",

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from govhub_common.event_contracts.exchange import Revocation
 from govhub_common.files import open_private, private_directory
 from govhub_common.outbox import add_events
+from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem, not_found
 from govhub_common.revocation import Kind, revoked_event, store_revocations
 from govhub_common.security import TokenIssuer
@@ -106,7 +107,7 @@ async def create_agency(session: AsyncSession, *, actor: str, body: AgencyCreate
         )
     ).first()
     if row is None:
-        raise Problem(409, "agency_exists", f"agency {body.code} already exists")
+        raise Problem(ProblemCode.AGENCY_EXISTS, f"agency {body.code} already exists")
     await audit.append(
         session,
         actor=actor,
@@ -190,8 +191,7 @@ def _check_scopes(scopes: Sequence[str]) -> None:
     unknown = sorted(set(scopes) - KNOWN_SCOPES)
     if unknown:
         raise Problem(
-            422,
-            "validation_failed",
+            ProblemCode.VALIDATION_FAILED,
             f"unknown scopes: {', '.join(unknown)}",
             errors=[{"path": "$.scopes", "message": f"unknown scope {s}"} for s in unknown],
         )
@@ -216,7 +216,7 @@ async def create_client(
         )
     ).first()
     if row is None:
-        raise Problem(409, "client_exists", f"client {client_id} already exists")
+        raise Problem(ProblemCode.CLIENT_EXISTS, f"client {client_id} already exists")
     await audit.append(
         session,
         actor=actor,
@@ -338,8 +338,7 @@ async def update_client(
 
 def _invalid_client() -> Problem:
     return Problem(
-        401,
-        "invalid_client",
+        ProblemCode.INVALID_CLIENT,
         "client authentication failed",
         headers={"WWW-Authenticate": 'Basic realm="govhub"'},
         error="invalid_client",
@@ -383,8 +382,7 @@ async def issue_token(
         extra = set(requested_scopes) - granted
         if extra:
             raise Problem(
-                400,
-                "invalid_scope",
+                ProblemCode.INVALID_SCOPE,
                 f"the client may not request: {', '.join(sorted(extra))}",
                 error="invalid_scope",
             )

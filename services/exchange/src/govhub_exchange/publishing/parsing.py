@@ -21,6 +21,7 @@ from govhub_common.json_input import (
     text_faults,
     unstorable_faults,
 )
+from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem
 
 JSON_TYPES = {"application/json"}
@@ -63,8 +64,7 @@ def split_body(content_type: str, body: bytes, *, max_records: int) -> list[Inco
             if per_line is not None:
                 return per_line
             raise Problem(
-                400,
-                "malformed_json",
+                ProblemCode.MALFORMED_JSON,
                 f"the body is not valid JSON ({exc}); send NDJSON to have bad lines rejected one by one",
                 errors=[{"path": "$", "message": str(exc)}],
             ) from None
@@ -79,8 +79,7 @@ def split_body(content_type: str, body: bytes, *, max_records: int) -> list[Inco
             parsed = parsed["records"]
         if not isinstance(parsed, list):
             raise Problem(
-                400,
-                "not_an_array",
+                ProblemCode.NOT_AN_ARRAY,
                 'a JSON body must be an array of records, or {"records": [...]}',
                 errors=[{"path": "$", "message": "expected an array of records"}],
             )
@@ -101,8 +100,7 @@ def split_body(content_type: str, body: bytes, *, max_records: int) -> list[Inco
             _check_count(len(items), max_records)
         return items
     raise Problem(
-        415,
-        "unsupported_media_type",
+        ProblemCode.UNSUPPORTED_MEDIA_TYPE,
         "send application/json (an array) or application/x-ndjson (one record per line)",
     )
 
@@ -165,8 +163,7 @@ def _array_lines(body: bytes, *, max_records: int) -> list[Incoming] | None:
 def _check_count(count: int, max_records: int) -> None:
     if count > max_records:
         raise Problem(
-            413,
-            "too_many_records",
+            ProblemCode.TOO_MANY_RECORDS,
             f"a publish request holds at most {max_records} records",
             limit=max_records,
         )

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem, forbidden, not_found
 from govhub_common.security import Principal
 from govhub_exchange.audit import service as audit
@@ -89,8 +90,7 @@ async def request(
         ).first()
         if exists is None:
             raise Problem(
-                422,
-                "unknown_agency",
+                ProblemCode.UNKNOWN_AGENCY,
                 f"agency {subscriber} is not registered",
                 errors=[{"path": "$.subscriber", "message": "unknown agency"}],
             )
@@ -106,8 +106,7 @@ async def request(
     unknown = [(i, name) for i, name in enumerate(body.items) if name not in known]
     if unknown:
         raise Problem(
-            422,
-            "unknown_data_items",
+            ProblemCode.UNKNOWN_DATA_ITEMS,
             f"topic {body.topic} has no data items {', '.join(n for _, n in unknown)}",
             errors=[
                 {"path": f"$.items[{i}]", "message": f"unknown data item {n}"} for i, n in unknown
@@ -201,7 +200,7 @@ async def decide(
     if who.agency != row.owner and not who.is_operator:
         raise forbidden("only the topic's owner decides requests")
     if row.status != "pending":
-        raise Problem(409, "not_pending", f"subscription {subscription_id} is {row.status}")
+        raise Problem(ProblemCode.NOT_PENDING, f"subscription {subscription_id} is {row.status}")
     status = "approved" if decision.approve else "refused"
     await session.execute(
         sa.text(
@@ -231,7 +230,7 @@ async def revoke(
     if not can_view(who, row):
         raise not_found("subscription", subscription_id)
     if row.status not in ("approved", "pending"):
-        raise Problem(409, "not_active", f"subscription {subscription_id} is {row.status}")
+        raise Problem(ProblemCode.NOT_ACTIVE, f"subscription {subscription_id} is {row.status}")
     await session.execute(
         sa.text(
             "UPDATE exchange.subscriptions SET status = 'revoked', reason = :reason, "
@@ -270,7 +269,7 @@ def _still_active(row: Any) -> None:
     """A webhook is set or resumed only while the subscription may yet deliver (approved,
     or pending the owner's decision): a revoked or refused one gets nothing by any path."""
     if row.status not in ("approved", "pending"):
-        raise Problem(409, "not_active", f"subscription {row.id} is {row.status}")
+        raise Problem(ProblemCode.NOT_ACTIVE, f"subscription {row.id} is {row.status}")
 
 
 async def set_webhook(
@@ -332,7 +331,9 @@ async def resume_webhook(
         raise not_found("subscription", subscription_id)
     _still_active(row)
     if not row.webhook_url:
-        raise Problem(409, "no_webhook", f"subscription {subscription_id} has no webhook to resume")
+        raise Problem(
+            ProblemCode.NO_WEBHOOK, f"subscription {subscription_id} has no webhook to resume"
+        )
     was_paused = await endpoints.reactivate(
         session, subscription=row, actor=who.agency, cause="resumed"
     )

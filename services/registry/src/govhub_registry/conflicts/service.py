@@ -8,6 +8,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_common.db import raw_connection
+from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem, not_found
 
 _COLUMNS = (
@@ -61,5 +62,7 @@ async def settle_conflict(
         )
         if exists is None:
             raise not_found("conflict", conflict_id)
-        raise Problem(409, "conflict_not_open", f"conflict {conflict_id} is {exists}, not open")
+        raise Problem(
+            ProblemCode.CONFLICT_NOT_OPEN, f"conflict {conflict_id} is {exists}, not open"
+        )
     return _public(row)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_common.catalog_events import topics_of
 from govhub_common.events import CloudEvent
+from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem, not_found
 from govhub_registry.ingest.mapping import DerivedFromId, Mapping, TopicMapping
 
@@ -181,8 +182,7 @@ async def check_against_catalog(
         ]
     if errors:
         raise Problem(
-            422,
-            "unknown_reference",
+            ProblemCode.UNKNOWN_REFERENCE,
             "the mapping names an unknown topic or data item: "
             + ", ".join(e["path"] for e in errors[:5]),
             errors=errors,
@@ -285,8 +285,7 @@ async def create_mapping(
         stored = version is not None
     if not stored:
         raise Problem(
-            409,
-            "conflict",
+            ProblemCode.CONFLICT,
             f"topic {topic} has a mapping; change it with PUT /v1/mappings/{topic}",
             errors=[{"path": "$.topic", "message": "already mapped"}],
         )

@@ -9,6 +9,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_common.db import raw_connection
+from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem, not_found
 from govhub_registry.ingest.mapping import Mapping, Unmappable, map_record
 from govhub_registry.ingest.service import apply_records, record_unmapped
@@ -77,15 +78,16 @@ async def resolve_review(
     if row is None:
         raise not_found("review", review_id)
     if row["status"] != "pending":
-        raise Problem(409, "review_not_pending", f"review {review_id} is already {row['status']}")
+        raise Problem(
+            ProblemCode.REVIEW_NOT_PENDING, f"review {review_id} is already {row['status']}"
+        )
     review = _public(row)
     subject = SUBJECTS[review["subject_kind"]]
     rule = mapping.topics.get(review["topic"])
     if decision == "link":
         if not linked_id:
             raise Problem(
-                422,
-                "validation_failed",
+                ProblemCode.VALIDATION_FAILED,
                 "linking needs the subject's ID",
                 errors=[{"path": "$.id", "message": "required when decision is link"}],
             )
@@ -95,14 +97,13 @@ async def resolve_review(
         if not exists:
             # The body names a subject that does not exist: its state, not its shape.
             raise Problem(
-                404,
-                "not_found",
+                ProblemCode.NOT_FOUND,
                 f"{linked_id} is not a registered {subject.kind.replace('_', ' ')}",
                 errors=[{"path": "$.id", "message": "no such subject"}],
             )
         if rule is None:
             raise Problem(
-                422, "unmappable", f"the mapping no longer has the topic {review['topic']}"
+                ProblemCode.UNMAPPABLE, f"the mapping no longer has the topic {review['topic']}"
             )
         record = review["record"]
         record = {**record, "data": {**record.get("data", {}), rule.key: linked_id}}
@@ -116,7 +117,7 @@ async def resolve_review(
                 derived=mapping.derived_from_id,
             )
         except Unmappable as exc:
-            raise Problem(422, "unmappable", str(exc)) from None
+            raise Problem(ProblemCode.UNMAPPABLE, str(exc)) from None
         await apply_records(session, topic=review["topic"], rule=rule, records=[mapped])
         status, outcome = "linked", "operator_link"
     else:

@@ -115,12 +115,12 @@ async def send_message(
     )
     if outcome.outcome == "conflict":
         raise Problem(
-            409, "idempotency_conflict", "this Idempotency-Key was used for a different message"
+            ProblemCode.IDEMPOTENCY_CONFLICT,
+            "this Idempotency-Key was used for a different message",
         )
     if outcome.errors:
         paths = ", ".join(e["path"] for e in outcome.errors[:5])
-        status, code = outcome.problem
-        raise Problem(status, code, f"refused at {paths}", errors=outcome.errors)
+        raise Problem(outcome.problem, f"refused at {paths}", errors=outcome.errors)
     if outcome.outcome == "existing":
         response.status_code = 200
     else:
@@ -307,8 +307,7 @@ async def dispatch_messages(body: DispatchRequest, request: Request, _: Operator
     # The year as written, as the schema's pattern holds it (DISPATCH_YEARS).
     if body.as_of is not None and not 2000 <= body.as_of.year <= 2200:
         raise Problem(
-            422,
-            "validation_failed",
+            ProblemCode.VALIDATION_FAILED,
             "invalid input at $.as_of",
             errors=[{"path": "$.as_of", "message": "must lie between the years 2000 and 2200"}],
         )

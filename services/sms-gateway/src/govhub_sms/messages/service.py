@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_common.clock import ensure_utc
+from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem, not_found
 from govhub_sms.events import StatusChange, record_status_changes
 from govhub_sms.messages.schemas import MessageCreate, MessagePublic, StatusPublic
@@ -48,7 +49,7 @@ class SubmitOutcome:
     row: Any = None
     """The stored message (a row mapping; `public(row)` gives the API shape)."""
     errors: list[dict[str, Any]] = field(default_factory=list)
-    problem: tuple[int, str] = (422, "validation_failed")
+    problem: ProblemCode = ProblemCode.VALIDATION_FAILED
     """The status and problem code a refusal of one message is answered with: what the
     request's schema cannot say is a state's (404 no such template; 409 an inactive
     template, or parameters that are not the template's)."""
@@ -123,7 +124,9 @@ async def submit_messages(
     for i, sub in enumerate(submissions):
         template = templates.get(sub.data.template)
         if template is None or not template.active:
-            outcomes[i].problem = (404, "not_found") if template is None else (409, "conflict")
+            outcomes[i].problem = (
+                ProblemCode.NOT_FOUND if template is None else ProblemCode.CONFLICT
+            )
             outcomes[i].errors.append(
                 {
                     "path": f"{sub.path}.template",
@@ -136,7 +139,7 @@ async def submit_messages(
         try:
             rendered = template.render(sub.data.params, path=f"{sub.path}.params")
         except TemplateTextError as exc:
-            outcomes[i].problem = (409, "conflict")
+            outcomes[i].problem = ProblemCode.CONFLICT
             outcomes[i].errors += [{"path": p, "message": m} for p, m in exc.errors]
             continue
         not_before = ensure_utc(sub.data.not_before) if sub.data.not_before else None
@@ -365,7 +368,9 @@ async def resend_message(
     )
     if row is None:
         await get_message(session, message_id=message_id, agency=None)  # 404 if absent
-        raise Problem(409, "conflict", "only failed, expired or ambiguous messages can be resent")
+        raise Problem(
+            ProblemCode.CONFLICT, "only failed, expired or ambiguous messages can be resent"
+        )
     await record_status_changes(
         session,
         [
@@ -408,7 +413,7 @@ async def abandon_message(
     )
     if row is None:
         await get_message(session, message_id=message_id, agency=None)  # 404 if absent
-        raise Problem(409, "conflict", "only ambiguous messages can be abandoned")
+        raise Problem(ProblemCode.CONFLICT, "only ambiguous messages can be abandoned")
     FAILED.labels(row["provider"] or "unknown", row["template_code"]).inc()
     await record_status_changes(
         session,

@@ -112,8 +112,7 @@ async def render_template(
         rendered = template.render(body.params)
     except TemplateTextError as exc:
         raise Problem(
-            409,
-            "conflict",
+            ProblemCode.CONFLICT,
             "parameters not the template's at " + ", ".join(p for p, _ in exc.errors[:5]),
             errors=[{"path": p, "message": m} for p, m in exc.errors],
         ) from None

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from govhub_common.city.format import validated_specs
+from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem, not_found
 from govhub_sms.templates.models import Template as TemplateRow
 from govhub_sms.templates.rendering import (
@@ -86,8 +87,7 @@ class Template:
 
 def _invalid(errors: list[tuple[str, str]]) -> Problem:
     return Problem(
-        422,
-        "validation_failed",
+        ProblemCode.VALIDATION_FAILED,
         "invalid template at " + ", ".join(p for p, _ in errors[:5]),
         errors=[{"path": p, "message": m} for p, m in errors],
     )
@@ -203,7 +203,7 @@ async def upsert_template(
     row = (await session.execute(statement.returning(created))).first()
     if row is None and not replace:
         raise Problem(
-            409, "conflict", f"template {data.code} already exists; use PATCH to change it"
+            ProblemCode.CONFLICT, f"template {data.code} already exists; use PATCH to change it"
         )
     template = await get_template(session, code=data.code)
     assert template is not None
