@@ -11,10 +11,9 @@ import pytest
 # The simulation drives time through POST /v1/evaluate; no sweep as of the real now().
 os.environ["GOVHUB_ALERTING_SWEEP_INTERVAL_SECONDS"] = "0"
 
-from alerting_support import Capture, capture_on, next_year
-
 from govhub_alerting.rules.service import adopt_city
 from govhub_common.testing import Hub
+from tests.alerting.support import Capture, capture_on, next_year
 
 
 @pytest.fixture(autouse=True)

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from alerting_support import Capture, days, evaluate, record_event, uscc, warnings_of
-
 from govhub_common.testing import Hub
+from tests.alerting.support import Capture, days, evaluate, record_event, uscc, warnings_of
 
 
 async def raise_tax_warning(hub: Hub, day0: date) -> dict[str, object]:

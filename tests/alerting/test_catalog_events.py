@@ -7,9 +7,9 @@ import copy
 from typing import Any
 
 import sqlalchemy as sa
-from exchange.support import BASE, ENTERPRISE_SCHEMA, agency_headers, make_agency, make_topic
 
 from govhub_common.testing import Hub, running_hub, wait_for
+from tests.exchange.support import BASE, ENTERPRISE_SCHEMA, agency_headers, make_agency, make_topic
 
 PREFIXES = ("/registry", "/exchange", "/alerting", "/sms")
 

@@ -5,9 +5,8 @@ with topics of its own gets none of them (issue 17, finding 4)."""
 
 from __future__ import annotations
 
-from exchange.support import BASE, make_agency
-
 from govhub_common.testing import Hub, running_hub, wait_for
+from tests.exchange.support import BASE, make_agency
 
 
 async def rule_ids(hub: Hub) -> set[str]:

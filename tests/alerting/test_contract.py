@@ -7,9 +7,9 @@ from datetime import date
 from typing import Any
 
 import yaml
-from alerting_support import days, evaluate, new_id, record_event, uscc
 
 from govhub_common.testing import Hub
+from tests.alerting.support import days, evaluate, new_id, record_event, uscc
 
 OPERATIONS = {
     ("get", "/v1/rules/schema"): "getRuleSchema",

@@ -10,7 +10,11 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from alerting_support import (
+
+from govhub_alerting.engine.history import prune_expired_records
+from govhub_alerting.engine.ingest import ingest_event
+from govhub_common.testing import Hub
+from tests.alerting.support import (
     Capture,
     at,
     days,
@@ -22,10 +26,6 @@ from alerting_support import (
     uscc,
     warnings_of,
 )
-
-from govhub_alerting.engine.history import prune_expired_records
-from govhub_alerting.engine.ingest import ingest_event
-from govhub_common.testing import Hub
 
 
 def permit_topics() -> tuple[str, str]:

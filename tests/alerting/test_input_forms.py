@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from alerting_support import new_id
 
 from govhub_alerting.rules.schemas import RULE_EXAMPLE
 from govhub_common.testing import Hub
+from tests.alerting.support import new_id
 
 RULE = "tax_registration_missing"
 

@@ -7,7 +7,10 @@ import uuid
 from datetime import date
 
 import pytest
-from alerting_support import (
+
+from govhub_common.events import CloudEvent
+from govhub_common.testing import Hub, wait_for
+from tests.alerting.support import (
     Capture,
     days,
     evaluate,
@@ -17,9 +20,6 @@ from alerting_support import (
     uscc,
     warnings_of,
 )
-
-from govhub_common.events import CloudEvent
-from govhub_common.testing import Hub, wait_for
 
 
 @pytest.mark.rabbitmq

@@ -9,7 +9,9 @@ import uuid
 from datetime import date, timedelta
 from typing import Any
 
-from alerting_support import (
+from govhub_common.testing import Hub, wait_for
+from govhub_demo.identifiers import unified_social_credit_code
+from tests.alerting.support import (
     Capture,
     days,
     evaluate,
@@ -20,9 +22,6 @@ from alerting_support import (
     scalar,
     uscc,
 )
-
-from govhub_common.testing import Hub, wait_for
-from govhub_demo.identifiers import unified_social_credit_code
 
 DEFAULT_RULE = "tax_registration_missing"
 LICENCE_MOBILE = "+8613800138000"

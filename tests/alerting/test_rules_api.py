@@ -7,9 +7,9 @@ from datetime import date
 from typing import Any
 
 import yaml
-from alerting_support import at, days, evaluate, new_id, record_event, uscc, warnings_of
 
 from govhub_common.testing import Hub
+from tests.alerting.support import at, days, evaluate, new_id, record_event, uscc, warnings_of
 
 
 def absence_rule(rule_id: str, **changes: Any) -> dict[str, Any]:

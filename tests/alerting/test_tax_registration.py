@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from alerting_support import (
+
+from govhub_common.testing import Hub, wait_for
+from tests.alerting.support import (
     Capture,
     days,
     evaluate,
@@ -15,8 +17,6 @@ from alerting_support import (
     uscc,
     warnings_of,
 )
-
-from govhub_common.testing import Hub, wait_for
 
 RULE = "tax_registration_missing"
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alerting_support import at, moment, next_year, record_event, uscc, warnings_of
 
 from govhub_alerting.app import SERVICE
 from govhub_alerting.engine.ingest import ingest_event
@@ -24,6 +23,7 @@ from govhub_alerting.rules.service import adopt_city
 from govhub_common.db import Database
 from govhub_common.migrations import upgrade_async
 from govhub_common.testing import running_hub, wait_for
+from tests.alerting.support import at, moment, next_year, record_event, uscc, warnings_of
 
 ENTERPRISES = 1500
 REGISTERED_IN_TIME = 500  # the first 500 register with tax on day 10

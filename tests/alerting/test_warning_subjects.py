@@ -7,10 +7,9 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from alerting_support import days, facts_about, record_event, warnings_of
-from exchange.support import BASE, agency_headers, make_agency, subscribe
-
 from govhub_common.testing import Hub, wait_for
+from tests.alerting.support import days, facts_about, record_event, warnings_of
+from tests.exchange.support import BASE, agency_headers, make_agency, subscribe
 
 
 def relief(household: str, item: str, day: date) -> dict[str, object]:

@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 
 import httpx
-from test_run_modes import GOVHUB, clean_env, free_port
 
 from govhub_common.testing import HubProcess, wait_for
+from tests.common.test_run_modes import GOVHUB, clean_env, free_port
 
 API_METRICS_PATHS = ("/metrics", "/registry/metrics", "/exchange/metrics", "/sms/metrics")
 

@@ -1,19 +1,13 @@
-"""Fixtures of the deployment tests (helpers live in deploy_helpers.py)."""
+"""Fixtures of the deployment tests (helpers live in support.py)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:  # deploy_helpers, metric_names: whatever the import mode
-    sys.path.insert(0, str(HERE))
-
-from deploy_helpers import VALUES_FILES, load_values, render  # noqa: E402
+from tests.deploy.support import VALUES_FILES, load_values, render
 
 
 @pytest.fixture(scope="session", params=sorted(VALUES_FILES))

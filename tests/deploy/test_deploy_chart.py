@@ -12,7 +12,8 @@ import helm_python as helm
 import kubernetes_validate
 import pytest
 import yaml
-from deploy_helpers import (
+
+from tests.deploy.support import (
     CHART,
     KUBE_VERSION,
     NAMESPACE,

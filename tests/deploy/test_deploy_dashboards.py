@@ -12,7 +12,8 @@ import sys
 from typing import Any
 
 import pytest
-from deploy_helpers import CHART, ROOT, missing_tool
+
+from tests.deploy.support import CHART, ROOT, missing_tool
 
 GENERATOR = ROOT / "deploy" / "dashboards" / "generate.py"
 DASHBOARDS = CHART / "dashboards"

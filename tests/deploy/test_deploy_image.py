@@ -27,9 +27,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from deploy_helpers import ROOT, missing_tool
 
 from govhub_common import testing
+from tests.deploy.support import ROOT, missing_tool
 
 pytestmark = [pytest.mark.image, pytest.mark.slow, pytest.mark.timeout(2400)]
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from metric_names import (
+
+from tests.deploy.metric_names import (
     METRICS_DOC,
     documented_metrics,
     family,

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
-from metric_names import family, queried_metric_names
-
 from govhub_common.testing import Hub
+from tests.deploy.metric_names import family, queried_metric_names
 
 _TYPE = re.compile(r"^# TYPE (\S+) (\S+)$", re.MULTILINE)
 

@@ -30,11 +30,11 @@ import asyncpg
 import httpx
 import pytest
 import yaml
-from deploy_helpers import CHART, missing_tool
-from metric_names import dashboard_queries, queried_series, rule_queries
 
 from govhub_common import testing
 from govhub_common.db import asyncpg_dsn
+from tests.deploy.metric_names import dashboard_queries, queried_series, rule_queries
+from tests.deploy.support import CHART, missing_tool
 
 RULES = CHART / "rules" / "govhub-alerts.yaml"
 OPERATOR_SECRET = "prometheus-test-operator-" + "s" * 16

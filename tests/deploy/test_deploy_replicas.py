@@ -15,9 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from deploy_helpers import missing_tool
 
 from govhub_common import testing
+from tests.deploy.support import missing_tool
 
 # Read from the database, one per service (docs/metrics.md, *database*).
 DATABASE_GAUGES = (

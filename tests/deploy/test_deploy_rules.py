@@ -7,7 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from deploy_helpers import CHART, HERE, ROOT, missing_tool
+
+from tests.deploy.support import CHART, HERE, ROOT, missing_tool
 
 RULES = CHART / "rules" / "govhub-alerts.yaml"
 RULE_TESTS = HERE / "promtool" / "govhub-alerts.test.yaml"

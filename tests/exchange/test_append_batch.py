@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from exchange.support import make_agency, make_topic
 from govhub_common.event_contracts import parse_data
 from govhub_common.events import CloudEvent
 from govhub_common.outbox import outbox_channel
 from govhub_common.testing import Hub
 from govhub_exchange.delivery.notify import RECORDS_CHANNEL
 from govhub_exchange.publishing.append_batch import append_batch, definition, parameters
+from tests.exchange.support import make_agency, make_topic
 
 
 async def test_the_migrated_function_is_the_canonical_definition(hub: Hub) -> None:

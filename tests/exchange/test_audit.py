@@ -17,7 +17,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import make_url
 
-from exchange.support import BASE, agency_headers, enterprise, make_agency, make_topic, publish
 from govhub_common.db import asyncpg_dsn
 from govhub_common.pagination import encode_cursor
 from govhub_common.testing import Hub, running_hub, wait_for
@@ -29,6 +28,14 @@ from govhub_exchange.audit.chain import (
     checkpoint_file_name,
     entry_hash,
     verify_export_lines,
+)
+from tests.exchange.support import (
+    BASE,
+    agency_headers,
+    enterprise,
+    make_agency,
+    make_topic,
+    publish,
 )
 
 GOVHUB = str(Path(sys.executable).parent / "govhub")
@@ -372,8 +379,8 @@ async def test_a_feed_read_never_waits_for_another_replicas_audit_round(hub: Hub
     # record what the feed delivered, must wait for it without holding the subscription's
     # row, which every feed read updates (two rounds doing so deadlocked for a second).
     import sqlalchemy as sa
-
     from exchange.support import subscribe
+
     from govhub_exchange.audit import service as audit
     from govhub_exchange.delivery.service import audit_feed_deliveries
 

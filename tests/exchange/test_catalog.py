@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 
-from exchange.support import (
+from govhub_common.testing import Hub
+from tests.exchange.support import (
     BASE,
     ENTERPRISE_SCHEMA,
     agency_headers,
@@ -14,7 +15,6 @@ from exchange.support import (
     publish,
     unique,
 )
-from govhub_common.testing import Hub
 
 
 async def test_topic_lists_its_data_items_with_sensitivity_and_personal_flag(hub: Hub) -> None:

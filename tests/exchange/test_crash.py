@@ -19,9 +19,9 @@ import httpx
 import orjson
 import pytest
 
-from exchange.support import ENTERPRISE_SCHEMA, enterprise
-from exchange.webhook_receiver import WebhookReceiver
 from govhub_common.testing import wait_for
+from tests.exchange.support import ENTERPRISE_SCHEMA, enterprise
+from tests.exchange.webhook_receiver import WebhookReceiver
 
 GOVHUB = str(Path(sys.executable).parent / "govhub")
 TOTAL, BATCH = 50_000, 1_000

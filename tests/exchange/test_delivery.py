@@ -7,7 +7,12 @@ import asyncio
 
 from standardwebhooks.webhooks import Webhook
 
-from exchange.support import (
+from govhub_common.pagination import encode_cursor
+from govhub_common.settings import CommonSettings
+from govhub_common.testing import Hub, running_hub, wait_for
+from govhub_exchange.delivery.schemas import FeedPage
+from govhub_exchange.state import exchange_state
+from tests.exchange.support import (
     BASE,
     agency_headers,
     enterprise,
@@ -16,12 +21,7 @@ from exchange.support import (
     publish,
     subscribe,
 )
-from exchange.webhook_receiver import WebhookReceiver
-from govhub_common.pagination import encode_cursor
-from govhub_common.settings import CommonSettings
-from govhub_common.testing import Hub, running_hub, wait_for
-from govhub_exchange.delivery.schemas import FeedPage
-from govhub_exchange.state import exchange_state
+from tests.exchange.webhook_receiver import WebhookReceiver
 
 
 async def test_feed_pages_by_cursor_and_acknowledges(hub: Hub) -> None:

@@ -11,7 +11,10 @@ from typing import Any
 import asyncpg
 import orjson
 
-from exchange.support import (
+from govhub_common.db import asyncpg_dsn
+from govhub_common.pagination import encode_cursor
+from govhub_common.testing import Hub, wait_for
+from tests.exchange.support import (
     BASE,
     ENTERPRISE_SCHEMA,
     agency_headers,
@@ -22,10 +25,7 @@ from exchange.support import (
     subscribe,
     unique,
 )
-from exchange.webhook_receiver import WebhookReceiver
-from govhub_common.db import asyncpg_dsn
-from govhub_common.pagination import encode_cursor
-from govhub_common.testing import Hub, wait_for
+from tests.exchange.webhook_receiver import WebhookReceiver
 
 
 async def test_a_schema_that_could_carry_undeclared_fields_is_refused(hub: Hub) -> None:

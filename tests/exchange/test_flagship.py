@@ -7,7 +7,8 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook
 
-from exchange.support import (
+from govhub_common.testing import Hub, wait_for
+from tests.exchange.support import (
     BASE,
     agency_headers,
     enterprise,
@@ -16,8 +17,7 @@ from exchange.support import (
     publish,
     subscribe,
 )
-from exchange.webhook_receiver import WebhookReceiver
-from govhub_common.testing import Hub, wait_for
+from tests.exchange.webhook_receiver import WebhookReceiver
 
 
 async def test_new_enterprise_reaches_three_agencies_with_only_their_items(hub: Hub) -> None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from exchange.support import (
+from govhub_common.events import CloudEvent
+from govhub_common.outbox import add_events
+from govhub_common.testing import Hub, wait_for
+from tests.exchange.support import (
     BASE,
     agency_headers,
     enterprise,
@@ -14,9 +17,6 @@ from exchange.support import (
     publish,
     subscribe,
 )
-from govhub_common.events import CloudEvent
-from govhub_common.outbox import add_events
-from govhub_common.testing import Hub, wait_for
 
 
 def warning_event(warning_id: int, status: str) -> CloudEvent:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import jwt
 
-from exchange.support import BASE, make_agency, unique
 from govhub_common.testing import Hub
+from tests.exchange.support import BASE, make_agency, unique
 
 
 async def token_response(hub: Hub, client_id: str, secret: str, **extra: str):  # type: ignore[no-untyped-def]

@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 import pytest
 
-from exchange.support import BASE, agency_headers, enterprise, make_agency, make_topic
 from govhub_common.testing import Hub
+from tests.exchange.support import BASE, agency_headers, enterprise, make_agency, make_topic
 
 
 def record(i: int, record_id: str | None = None, **data: Any) -> str:

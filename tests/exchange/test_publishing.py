@@ -9,7 +9,11 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from exchange.support import (
+from govhub_common.testing import Hub
+from govhub_exchange.publishing import service
+from govhub_exchange.publishing.parsing import split_body
+from govhub_exchange.publishing.schemas import PublishResult
+from tests.exchange.support import (
     BASE,
     VALID_USCCS,
     agency_headers,
@@ -18,10 +22,6 @@ from exchange.support import (
     make_topic,
     publish,
 )
-from govhub_common.testing import Hub
-from govhub_exchange.publishing import service
-from govhub_exchange.publishing.parsing import split_body
-from govhub_exchange.publishing.schemas import PublishResult
 
 
 async def test_each_record_is_judged_on_its_own(hub: Hub) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from exchange.support import BASE, agency_headers, make_agency, make_topic, subscribe
 from govhub_common.testing import Hub
+from tests.exchange.support import BASE, agency_headers, make_agency, make_topic, subscribe
 
 
 async def test_conditional_request_waits_for_the_owner_and_shows_its_age(hub: Hub) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from exchange.support import BASE, make_agency, unique
 from govhub_common.testing import Hub, running_hub
+from tests.exchange.support import BASE, make_agency, unique
 
 TOKEN = f"{BASE}/oauth/token"
 FORM = "application/x-www-form-urlencoded"

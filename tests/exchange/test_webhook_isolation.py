@@ -16,7 +16,12 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from exchange.support import (
+from govhub_common.event_contracts import parse_data
+from govhub_common.events import CloudEvent
+from govhub_common.settings import CommonSettings
+from govhub_common.testing import Hub, running_hub, wait_for
+from govhub_exchange.delivery.targets import NO_ANSWER
+from tests.exchange.support import (
     BASE,
     agency_headers,
     enterprise,
@@ -26,12 +31,7 @@ from exchange.support import (
     publish,
     subscribe,
 )
-from exchange.webhook_receiver import Received, WebhookReceiver
-from govhub_common.event_contracts import parse_data
-from govhub_common.events import CloudEvent
-from govhub_common.settings import CommonSettings
-from govhub_common.testing import Hub, running_hub, wait_for
-from govhub_exchange.delivery.targets import NO_ANSWER
+from tests.exchange.webhook_receiver import Received, WebhookReceiver
 
 DEADLINE_SECONDS = 1.0
 PAUSE_AFTER_FAILURES = 6

@@ -14,10 +14,10 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from exchange.support import enterprise, make_agency, make_topic, publish, subscribe
 from govhub_common.testing import Hub
 from govhub_exchange.delivery.service import subscription_stats
 from govhub_exchange.delivery.webhooks import Outcome, record_outcomes
+from tests.exchange.support import enterprise, make_agency, make_topic, publish, subscribe
 
 
 async def deliveries_awaiting(hub: Hub, records: int, delivered: int) -> tuple[int, str]:

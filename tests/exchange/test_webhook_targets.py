@@ -13,7 +13,11 @@ from typing import Any
 import asyncpg
 import pytest
 
-from exchange.support import (
+from govhub_common.db import asyncpg_dsn
+from govhub_common.settings import CommonSettings
+from govhub_common.testing import Hub, running_hub, wait_for
+from govhub_exchange.delivery.targets import NO_ANSWER
+from tests.exchange.support import (
     BASE,
     agency_headers,
     enterprise,
@@ -23,11 +27,7 @@ from exchange.support import (
     publish,
     subscribe,
 )
-from exchange.webhook_receiver import Received, WebhookReceiver
-from govhub_common.db import asyncpg_dsn
-from govhub_common.settings import CommonSettings
-from govhub_common.testing import Hub, running_hub, wait_for
-from govhub_exchange.delivery.targets import NO_ANSWER
+from tests.exchange.webhook_receiver import Received, WebhookReceiver
 
 
 @pytest.fixture

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 from datetime import date
 
-from registry_helpers import make_ric, make_uscc, publish, published, record
-from test_registry_ingest import enterprise, person
-
 from govhub_common.testing import Hub, every_page
+from tests.registry.support import (
+    enterprise,
+    make_ric,
+    make_uscc,
+    person,
+    publish,
+    published,
+    record,
+)
 
 
 async def test_each_agency_sees_only_its_granted_attributes(hub: Hub) -> None:

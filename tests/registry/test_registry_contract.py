@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import random
 
-from registry_helpers import make_uscc, publish, published, record
-from test_registry_ingest import enterprise
-
 from govhub_common.testing import Hub, every_page
+from tests.registry.support import enterprise, make_uscc, publish, published, record
 
 
 async def test_history_registrations_and_search_page_to_the_end(hub: Hub) -> None:

@@ -8,42 +8,17 @@ import uuid
 from datetime import date
 from pathlib import Path
 
-from registry_helpers import collect, make_ric, make_uscc, publish, published, record
-
 from govhub_common.testing import Hub
-
-
-def enterprise(uscc: str, **overrides: object) -> dict[str, object]:
-    data: dict[str, object] = {
-        "uscc": uscc,
-        "name": "广州市海创信息有限公司",
-        "legal_rep_id": make_ric(date(1970, 5, 1)),
-        "legal_rep_name": "李明",
-        "address": "广州市天河区体育西路1号",
-        "district": "天河区",
-        "industry": "I6510",
-        "registered_capital": 1000000,
-        "established_date": "2024-03-01",
-        "mobile": "13800138000",
-    }
-    data.update(overrides)
-    return data
-
-
-def person(id_number: str, name: str = "张三", **overrides: object) -> dict[str, object]:
-    birth = f"{id_number[6:10]}-{id_number[10:12]}-{id_number[12:14]}"
-    data: dict[str, object] = {
-        "id_number": id_number,
-        "name": name,
-        "sex": "男" if int(id_number[16]) % 2 else "女",
-        "birth_date": birth,
-        "household_id": f"H{uuid.uuid4().hex[:8]}",
-        "address": "广州市越秀区中山五路2号",
-        "district": "越秀区",
-        "mobile": "13900139000",
-    }
-    data.update(overrides)
-    return data
+from tests.registry.support import (
+    collect,
+    enterprise,
+    make_ric,
+    make_uscc,
+    person,
+    publish,
+    published,
+    record,
+)
 
 
 async def test_enterprise_registration_builds_the_legal_entity_with_provenance(hub: Hub) -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from registry_helpers import make_uscc
 
 from govhub_common.city.format import dump_documents, kind_specs
 from govhub_common.testing import Hub, running_hub, wait_for
+from tests.registry.support import make_uscc
 
 EXCHANGE = "/exchange/v1"
 MAPPINGS = "/registry/v1/mappings"

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from datetime import date
 
-from registry_helpers import (
+from govhub_common.testing import Hub
+from tests.registry.support import (
     break_check,
+    enterprise,
     make_ric,
     make_uscc,
+    person,
     publish,
     published,
     record,
     twin_ric,
 )
-from test_registry_ingest import enterprise, person
-
-from govhub_common.testing import Hub
 
 
 def pension(id_number: str, name: str, paid: str = "2024-05-10") -> dict[str, object]:

@@ -7,10 +7,9 @@ import uuid
 from datetime import date
 
 import pytest
-from registry_helpers import collect, make_ric, published, record
-from test_registry_ingest import person
 
 from govhub_common.testing import Hub, wait_for
+from tests.registry.support import collect, make_ric, person, published, record
 
 
 @pytest.mark.rabbitmq

@@ -13,11 +13,11 @@ import random
 from collections.abc import AsyncIterator
 
 import pytest
-from providers.smsc_process import SmscProcess, free_port
-from sms_support import PINNED_NOW, SmsHub
 
 from govhub_common import testing
 from govhub_common.settings import CommonSettings
+from tests.sms.providers.smsc_process import SmscProcess, free_port
+from tests.sms.support import PINNED_NOW, SmsHub
 
 
 @pytest.fixture(scope="session")

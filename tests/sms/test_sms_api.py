@@ -8,10 +8,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sms_support import random_mobile
-
 from govhub_common import testing
 from govhub_common.events import CloudEvent
+from tests.sms.support import random_mobile
 
 SIGNATURE = "【广州市政务服务数据管理局】"
 PARAMS = {"name": "广州市某某科技有限公司", "deadline": "2030年7月20日"}

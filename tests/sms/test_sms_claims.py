@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sms_support import random_mobile
 
 from govhub_common import testing
 from govhub_common.db import Database
@@ -27,6 +26,7 @@ from govhub_sms.sending.gateway import build_gateway
 from govhub_sms.sending.reports import apply_reports, store_reports
 from govhub_sms.settings import SmsSettings
 from govhub_sms.templates.service import install_city_templates
+from tests.sms.support import random_mobile
 
 NOW = datetime(2030, 6, 3, 2, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)

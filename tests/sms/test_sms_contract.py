@@ -6,10 +6,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sms_support import random_mobile
-
 from govhub_common import testing
 from govhub_common.testing import every_page
+from tests.sms.support import random_mobile
 
 PARAMS = {"name": "广州市海创信息有限公司", "deadline": "2030年7月20日"}
 

@@ -23,13 +23,13 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from providers.smsc_process import SmscProcess, free_port
-from sms_support import random_mobile
 
 from govhub_common.db import asyncpg_dsn
 from govhub_common.security import KeyPair, TokenIssuer
 from govhub_common.settings import CommonSettings
 from govhub_common.testing import wait_for
+from tests.sms.providers.smsc_process import SmscProcess, free_port
+from tests.sms.support import random_mobile
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.timeout(120)]
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sms_support import random_mobile
-
 from govhub_common import testing
+from tests.sms.support import random_mobile
 
 SIGNATURE = "【广州市政务服务数据管理局】"
 

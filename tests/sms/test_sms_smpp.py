@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sms_support import SmsHub, at, random_mobile
 
 from govhub_common import testing
 from govhub_common.events import CloudEvent
 from govhub_sms.state import gateway_of
+from tests.sms.support import SmsHub, at, random_mobile
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.timeout(120)]
 

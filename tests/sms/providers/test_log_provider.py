@@ -9,11 +9,11 @@ import stat
 from pathlib import Path
 
 import pytest
-from sms_support import PINNED_NOW
 
 from govhub_common import testing
 from govhub_sms.providers.base import OutboundMessage, Provider, mask_phone
 from govhub_sms.providers.log import LogProvider
+from tests.sms.support import PINNED_NOW
 
 from .smsc_process import Sink
 

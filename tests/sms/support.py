@@ -8,10 +8,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from providers.smsc_process import SmscProcess
-
 from govhub_common import testing
 from govhub_common.clock import BUSINESS_TZ
+from tests.sms.providers.smsc_process import SmscProcess
 
 # The pinned "now" of sms_hub: a Monday morning in Guangzhou.
 PINNED_NOW = datetime(2030, 6, 3, 10, 0, tzinfo=BUSINESS_TZ)
