@@ -58,3 +58,16 @@ class SmsHub:
 
         result: dict[str, Any] = await testing.wait_for(done, timeout=timeout, interval=0.05)
         return result
+
+
+SIGNATURE = "【广州市政务服务数据管理局】"
+PARAMS = {"name": "广州市某某科技有限公司", "deadline": "2030年7月20日"}
+
+
+def reminder_body(recipient: str, **overrides: Any) -> dict[str, Any]:
+    return {
+        "recipient": recipient,
+        "template": "tax_registration_reminder",
+        "params": PARAMS,
+        **overrides,
+    }
