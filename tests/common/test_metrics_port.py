@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from govhub_common.testing import HubProcess, wait_for
-from tests.common.test_run_modes import GOVHUB, clean_env, free_port
+from govhub_common.testing import HubProcess, free_port, wait_for
+from tests.common.support import GOVHUB, clean_env
 
 API_METRICS_PATHS = ("/metrics", "/registry/metrics", "/exchange/metrics", "/sms/metrics")
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,21 +12,8 @@ import asyncpg
 import httpx
 import pytest
 
-from govhub_common.testing import wait_for
-
-GOVHUB = [sys.executable, "-m", "govhub_common.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVHUB_")}
-    env.update(GOVHUB_LOG_FORMAT="json", **extra)
-    return env
+from govhub_common.testing import free_port, wait_for
+from tests.common.support import GOVHUB, clean_env
 
 
 class Server:

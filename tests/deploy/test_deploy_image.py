@@ -29,6 +29,7 @@ import httpx
 import pytest
 
 from govhub_common import testing
+from govhub_common.testing import free_port
 from tests.deploy.support import ROOT, missing_tool
 
 pytestmark = [pytest.mark.image, pytest.mark.slow, pytest.mark.timeout(2400)]
@@ -174,14 +175,6 @@ def database_url() -> Iterator[str]:
     url = asyncio.run(testing.create_test_database(admin, prefix="govhub_image"))
     yield url
     asyncio.run(testing.drop_test_database(admin, url))
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_the_image_runs_as_10001_on_a_read_only_root(

@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,18 +32,13 @@ import yaml
 
 from govhub_common import testing
 from govhub_common.db import asyncpg_dsn
+from govhub_common.testing import free_port
 from tests.deploy.metric_names import dashboard_queries, queried_series, rule_queries
 from tests.deploy.support import CHART, missing_tool
 
 RULES = CHART / "rules" / "govhub-alerts.yaml"
 OPERATOR_SECRET = "prometheus-test-operator-" + "s" * 16
 JOB = "govhub"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def prometheus_binary() -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import httpx
 import pytest
 
 from govhub_common import testing
+from govhub_common.testing import free_port
 from tests.deploy.support import missing_tool
 
 # Read from the database, one per service (docs/metrics.md, *database*).
@@ -26,12 +26,6 @@ DATABASE_GAUGES = (
     "govhub_sms_queue_depth",
     'govhub_outbox_pending_events{service="exchange"}',
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ import httpx
 import pytest
 
 from govhub_common.db import with_database
-from govhub_common.testing import drop_test_database
+from govhub_common.testing import drop_test_database, free_port
 
 GOVHUB = [sys.executable, "-m", "govhub_common.cli"]
 SERVICES = {
@@ -32,12 +31,6 @@ SERVICES = {
 }
 
 pytestmark = pytest.mark.timeout(1800)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def base_env(home: Path, **extra: str) -> dict[str, str]:

@@ -16,7 +16,8 @@ import pytest
 
 from govhub_common import testing
 from govhub_common.settings import CommonSettings
-from tests.sms.providers.smsc_process import SmscProcess, free_port
+from govhub_common.testing import free_port
+from tests.sms.providers.smsc_process import SmscProcess
 from tests.sms.support import PINNED_NOW, SmsHub
 
 

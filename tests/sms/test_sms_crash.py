@@ -27,8 +27,8 @@ import pytest
 from govhub_common.db import asyncpg_dsn
 from govhub_common.security import KeyPair, TokenIssuer
 from govhub_common.settings import CommonSettings
-from govhub_common.testing import wait_for
-from tests.sms.providers.smsc_process import SmscProcess, free_port
+from govhub_common.testing import free_port, wait_for
+from tests.sms.providers.smsc_process import SmscProcess
 from tests.sms.support import random_mobile
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.timeout(120)]

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from govhub_common.testing import free_port
 from govhub_sms.providers.smpp import SmppConfig, SmppProvider
 
-from .smsc_process import Sink, SmscProcess, free_port
+from .smsc_process import Sink, SmscProcess
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,12 +20,6 @@ from govhub_sms.providers.base import DeliveryReport, InboundMessage
 from govhub_sms.providers.smpp import SmppConfig
 
 Event = dict[str, Any]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class SmscProcess:

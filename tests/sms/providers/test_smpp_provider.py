@@ -8,11 +8,12 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from govhub_common.testing import free_port
 from govhub_sms.providers.base import OutboundMessage, ProviderError, RateLimiter
 from govhub_sms.providers.smpp import SmppProvider
 from govhub_sms.text import encode_gsm7
 
-from .smsc_process import Sink, SmscProcess, free_port, test_config
+from .smsc_process import Sink, SmscProcess, test_config
 
 pytestmark = pytest.mark.timeout(60)
 

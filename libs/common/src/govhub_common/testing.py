@@ -214,7 +214,7 @@ class OwnPostgres:
         # Under /tmp, which the postgres user can reach (a test's tmp_path may not be).
         work_dir = Path(tempfile.mkdtemp(prefix="govhub-own-pg-"))
         self.data = work_dir / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres?sslmode=disable"
         self.bin = server_binaries()
         self._work_dir = work_dir
@@ -261,7 +261,8 @@ def server_binaries() -> Path:
     return found[-1].parent
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -283,7 +284,7 @@ class HubProcess:
         import sys
 
         self.home = Path(tempfile.mkdtemp(prefix="govhub-hub-"))
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.target = target
         self.args = list(args)  # more `govhub run` options (e.g. --simulate)

@@ -249,7 +249,7 @@ def _assert_alert_fires(series_line: str, work: Path) -> None:
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.fail("promtool not found: install it with `bash .ci/deploy-tools.sh`")
-    rules = Path(__file__).resolve().parents[2] / "helm" / "govhub" / "rules" / "govhub-alerts.yaml"
+    rules = Path(__file__).resolve().parents[3] / "helm" / "govhub" / "rules" / "govhub-alerts.yaml"
     series, value = series_line.rsplit(" ", 1)
     labels = dict(
         part.split("=", 1) for part in series[series.index("{") + 1 : -1].split(",") if part

@@ -28,7 +28,7 @@ from govhub_common.testing import (
 
 GOVHUB = str(Path(sys.executable).parent / "govhub")
 SMALL_CITY = Path(__file__).parent / "cities" / "small"
-FOSHAN = Path(__file__).parents[2] / "examples" / "cities" / "foshan"
+FOSHAN = Path(__file__).parents[3] / "examples" / "cities" / "foshan"
 
 
 @asynccontextmanager
