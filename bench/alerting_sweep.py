@@ -34,8 +34,9 @@ import sqlalchemy as sa
 from govhub_alerting.app import SERVICE
 from govhub_alerting.engine.backfill import backfill
 from govhub_alerting.engine.ingest import ingest_event
-from govhub_alerting.engine.rules_sql import create_timers, would_raise
+from govhub_alerting.engine.rules_sql import would_raise
 from govhub_alerting.engine.sweep import sweep
+from govhub_alerting.rules.kinds.absence import create_timers
 from govhub_alerting.rules.service import StoredRule, adopt_city, get_rule
 from govhub_common.db import Database, raw_connection
 from govhub_common.migrations import upgrade_async

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_alerting.engine.events import emit_warnings
 from govhub_alerting.engine.history import materialize
-from govhub_alerting.engine.rules_sql import (
-    apply_compliance,
-    create_timers,
-    raise_direct,
-    would_raise,
-)
-from govhub_alerting.rules.language import AbsenceRule
+from govhub_alerting.engine.rules_sql import would_raise
+from govhub_alerting.rules.kinds import kind_of
 from govhub_alerting.rules.schemas import BackfillResult, WouldRaise
 from govhub_alerting.rules.service import StoredRule, list_rules
 from govhub_common.clock import ensure_utc
@@ -56,18 +50,19 @@ async def backfill(
     if not stored.enabled:
         raise Problem(ProblemCode.RULE_DISABLED, f"rule {stored.id} is disabled; enable it first")
     await _complete_facts(session, stored)
+    kind = kind_of(stored.rule)
     # One set-based pass: every deadline already past is judged over the facts now.
-    raised = await raise_direct(session, stored=stored, fact_ids=None, now=as_of)
-    resolved: list[Any] = []
-    timers = 0
-    if isinstance(stored.rule, AbsenceRule):
-        # Expected records dated after the deadline already stored: complied late at once.
-        if raised:
-            resolved = await apply_compliance(
-                session, stored=stored, subjects=[w.subject for w in raised], now=as_of
-            )
-        # Deadlines and reminders still ahead get their timers, as the event path sets them.
-        timers = await create_timers(session, stored=stored, fact_ids=None, due_after=as_of)
+    raised = await kind.raise_warnings(session, stored=stored, fact_ids=None, now=as_of)
+    # Warnings the stored records already resolve (an absence complied with late).
+    resolved = (
+        await kind.resolve_complied(
+            session, stored=stored, subjects=[w.subject for w in raised], now=as_of
+        )
+        if raised
+        else []
+    )
+    # Deadlines and reminders still ahead get their timers, as the event path sets them.
+    timers = await kind.set_timers(session, stored=stored, due_after=as_of)
     await emit_warnings(session, raised=raised, resolved=resolved)
     return BackfillResult(
         rule_id=stored.id,

@@ -19,7 +19,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from govhub_alerting.rules.language import FIELD_NAME, AnyRule, record_specs, referenced_fields
+from govhub_alerting.rules.kinds import record_specs, referenced_fields
+from govhub_alerting.rules.language import FIELD_NAME, AnyRule
 from govhub_common.db import Database
 
 log = logging.getLogger("govhub.alerting.history")

@@ -19,15 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_alerting.engine.events import emit_warnings
 from govhub_alerting.engine.history import RECORDS_LOCK, store_records
-from govhub_alerting.engine.rules_sql import apply_compliance, create_timers, raise_direct
 from govhub_alerting.rules.catalog import DEFAULT_CONTACT_ATTRIBUTES, remember_topic_fields
-from govhub_alerting.rules.language import (
-    AbsenceRule,
-    AnyRule,
-    RecordSpec,
-    record_specs,
-    referenced_fields,
-)
+from govhub_alerting.rules.kinds import kind_of, record_specs, referenced_fields
+from govhub_alerting.rules.language import AnyRule, RecordSpec
 from govhub_alerting.rules.service import StoredRule, install_city_rules, list_rules
 from govhub_common.event_contracts import read_batch
 from govhub_common.event_contracts.exchange import PublishedRecord, RecordsPublished
@@ -182,28 +176,11 @@ async def evaluate_new_facts(
     for stored in rules:
         if not stored.enabled:
             continue
-        rule = stored.rule
-        ids = [i for spec in record_specs(rule) for i in new_facts.get(spec.view, ())]
-        if not ids:
-            continue
-        if isinstance(rule, AbsenceRule):
-            if new_facts.get(rule.trigger.view):
-                # Timers whose expected record is already stored are set settled.
-                await create_timers(session, stored=stored, fact_ids=new_facts[rule.trigger.view])
-            ids = [i for spec in rule.expected for i in new_facts.get(spec.view, ())]
-            if not ids:
-                continue
-            subjects = (
-                await session.execute(
-                    sa.text("SELECT DISTINCT subject FROM alerting.facts WHERE id = ANY(:ids)"),
-                    {"ids": ids},
-                )
-            ).scalars()
-            resolved += await apply_compliance(
-                session, stored=stored, subjects=list(subjects), now=now
-            )
-        else:
-            raised += await raise_direct(session, stored=stored, fact_ids=ids, now=now)
+        rule_raised, rule_resolved = await kind_of(stored.rule).judge_new_facts(
+            session, stored=stored, new_facts=new_facts, now=now
+        )
+        raised += rule_raised
+        resolved += rule_resolved
     return raised, resolved
 
 

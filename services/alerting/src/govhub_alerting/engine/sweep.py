@@ -18,9 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_alerting.engine.events import WARNING_COLUMNS, emit_reminders, emit_warnings
-from govhub_alerting.engine.rules_sql import apply_compliance
 from govhub_alerting.metrics import REMINDERS_UNSENT
-from govhub_alerting.rules.language import AbsenceRule
+from govhub_alerting.rules.kinds import kind_of
 from govhub_alerting.rules.service import list_rules
 from govhub_common.clock import business_date, ensure_utc
 from govhub_common.db import Database
@@ -191,8 +190,8 @@ async def fire_batch(
         for w in raised:
             subjects[w.rule_id].append(w.subject)
         for stored in await list_rules(session):
-            if stored.id in subjects and isinstance(stored.rule, AbsenceRule):
-                resolved += await apply_compliance(
+            if stored.id in subjects:
+                resolved += await kind_of(stored.rule).resolve_complied(
                     session, stored=stored, subjects=subjects[stored.id], now=as_of
                 )
     await emit_warnings(session, raised=raised, resolved=resolved)

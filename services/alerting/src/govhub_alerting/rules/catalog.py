@@ -17,7 +17,9 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from govhub_alerting.rules.language import AbsenceRule, AnyRule, DuplicateRule, referenced_fields
+from govhub_alerting.rules.kinds import kind_of
+from govhub_alerting.rules.kinds.base import RegistryAttributes
+from govhub_alerting.rules.language import AnyRule, RegistryKind
 from govhub_common.catalog_events import topics_of
 from govhub_common.events import CloudEvent
 
@@ -101,7 +103,8 @@ async def reference_errors(
 ) -> list[dict[str, str]]:
     """One error per unknown topic, field or registry attribute, with the JSON path of where
     the rule names it."""
-    needed = referenced_fields(rule)
+    kind = kind_of(rule)
+    needed = kind.referenced_fields(rule)
     seen = await seen_topics(session, [*needed, *REGISTRY_NAMES.values()])
     known: dict[str, set[str]] = {}
     for topic in needed:
@@ -109,7 +112,7 @@ async def reference_errors(
         if fields:
             known[topic] = fields
     errors: list[dict[str, str]] = []
-    for path, topic, field in _references(rule):
+    for path, topic, field in kind.references(rule):
         if topic not in known:
             if field is None:
                 errors.append(
@@ -129,86 +132,20 @@ async def reference_errors(
                     "version the exchange's catalog has announced",
                 }
             )
-    if isinstance(rule, AbsenceRule):
-        errors += _registry_errors(rule, seen, contact_attributes)
+    errors += kind.registry_errors(
+        rule,
+        registry_attributes=_registry_attributes(seen),
+        contact_attributes=contact_attributes,
+    )
     return errors
 
 
-def _registry_errors(
-    rule: AbsenceRule, seen: dict[str, set[str]], contact_attributes: tuple[str, ...]
-) -> list[dict[str, str]]:
-    """A reminder's registry attribute must be one the registry has and alerting keeps."""
-    errors: list[dict[str, str]] = []
-    for i, reminder in enumerate(rule.reminders):
-        attribute = reminder.registry_attribute
-        if attribute is None:
-            continue
-        path = f"$.reminders[{i}].recipient"
-        kind = rule.reminder_registry(reminder)
-        if kind is None:
-            errors.append(
-                {
-                    "path": f"{path}.registry",
-                    "message": f"the trigger key {rule.trigger.key!r} is neither uscc nor "
-                    "id_number: say which registry (legal_entity or person)",
-                }
-            )
-            continue
-        known = shipped_registry_attributes().get(kind, frozenset()) | seen.get(
-            REGISTRY_NAMES[kind], set()
+def _registry_attributes(seen: dict[str, set[str]]) -> RegistryAttributes:
+    """The attributes of a registry's subjects: those shipped and those seen in its events."""
+
+    def known(registry: RegistryKind) -> frozenset[str]:
+        return shipped_registry_attributes().get(registry, frozenset()) | seen.get(
+            REGISTRY_NAMES[registry], set()
         )
-        if attribute not in known:
-            errors.append(
-                {
-                    "path": f"{path}.registry_attribute",
-                    "message": f"unknown registry attribute {attribute!r} of {kind}",
-                }
-            )
-        elif attribute not in contact_attributes:
-            errors.append(
-                {
-                    "path": f"{path}.registry_attribute",
-                    "message": f"registry attribute {attribute!r} is not one alerting keeps "
-                    f"(GOVHUB_ALERTING_REGISTRY_ATTRIBUTES: {', '.join(contact_attributes)})",
-                }
-            )
-    return errors
 
-
-def _references(rule: AnyRule) -> list[tuple[str, str, str | None]]:
-    """(JSON path, topic, field or None for the topic itself) for everything a rule names."""
-    out: list[tuple[str, str, str | None]] = []
-
-    def spec(path: str, topic: str, key: str, date: str) -> None:
-        out.append((f"{path}.topic", topic, None))
-        out.append((f"{path}.key", topic, key))
-        out.append((f"{path}.date", topic, date))
-
-    if isinstance(rule, AbsenceRule):
-        trigger = rule.trigger
-        spec("$.trigger", trigger.topic, trigger.key, trigger.date)
-        for name in trigger.filter or {}:
-            out.append((f"$.trigger.filter.{name}", trigger.topic, name))
-        for i, expected in enumerate(rule.expected):
-            spec(f"$.expected[{i}]", expected.topic, expected.key, expected.date)
-        for i, reminder in enumerate(rule.reminders):
-            if reminder.recipient_field:
-                out.append(
-                    (f"$.reminders[{i}].recipient_field", trigger.topic, reminder.recipient_field)
-                )
-            elif reminder.field:
-                out.append((f"$.reminders[{i}].recipient.field", trigger.topic, reminder.field))
-            for param, source in reminder.params.items():
-                if not source.startswith("$"):
-                    out.append((f"$.reminders[{i}].params.{param}", trigger.topic, source))
-    elif isinstance(rule, DuplicateRule):
-        for i, record in enumerate(rule.records):
-            spec(f"$.records[{i}]", record.topic, record.key, record.date)
-            for j, name in enumerate(rule.same):
-                out.append((f"$.same[{j}]", record.topic, name))
-    else:
-        for i, record in enumerate(rule.forbidding):
-            spec(f"$.forbidding[{i}]", record.topic, record.key, record.date)
-        for i, record in enumerate(rule.forbidden):
-            spec(f"$.forbidden[{i}]", record.topic, record.key, record.date)
-    return out
+    return known

@@ -4,6 +4,9 @@ Three kinds, discriminated by `kind`:
 - absence: a trigger record not followed by any expected record for the same key within a period;
 - contradiction: a record for a key dated after another record that forbids it;
 - duplicate: the same benefit to one key from at least N distinct agencies within a window.
+
+These models are the rules' shape (the API's and the store's); what each kind means, from the
+records it reads to its SQL, is its module in rules/kinds/.
 """
 
 from __future__ import annotations
@@ -178,13 +181,6 @@ class AbsenceRule(_RuleBase):
         True, description="An expected record arriving later resolves the warning (complied late)."
     )
 
-    def reminder_registry(self, reminder: Reminder) -> RegistryKind | None:
-        """The registry whose attribute holds the reminder's mobile: as the reminder says,
-        else read from the trigger key; None when neither tells."""
-        if reminder.recipient is None or reminder.recipient.registry_attribute is None:
-            return None
-        return reminder.recipient.registry or REGISTRY_OF_KEY.get(self.trigger.key)
-
 
 class ContradictionRule(_RuleBase):
     kind: Literal["contradiction"]
@@ -215,32 +211,6 @@ AnyRule = AbsenceRule | ContradictionRule | DuplicateRule
 
 def rule_json_schema() -> dict[str, Any]:
     return RULE_ADAPTER.json_schema()
-
-
-def record_specs(rule: AnyRule) -> list[RecordSpec]:
-    if isinstance(rule, AbsenceRule):
-        return [rule.trigger, *rule.expected]
-    if isinstance(rule, ContradictionRule):
-        return [*rule.forbidding, *rule.forbidden]
-    return list(rule.records)
-
-
-def referenced_fields(rule: AnyRule) -> dict[str, set[str]]:
-    """Fields of each topic the rule reads: they are what a fact keeps of a record."""
-    fields: dict[str, set[str]] = {}
-    for spec in record_specs(rule):
-        fields.setdefault(spec.topic, set()).update({spec.key, spec.date})
-    if isinstance(rule, AbsenceRule):
-        trigger = fields[rule.trigger.topic]
-        trigger.update((rule.trigger.filter or {}).keys())
-        for reminder in rule.reminders:
-            if reminder.field:
-                trigger.add(reminder.field)
-            trigger.update(p for p in reminder.params.values() if not p.startswith("$"))
-    if isinstance(rule, DuplicateRule):
-        for spec in rule.records:
-            fields[spec.topic].update(rule.same)
-    return fields
 
 
 def pydantic_error_path(loc: tuple[Any, ...]) -> str:

@@ -23,12 +23,8 @@ from govhub_alerting.rules.catalog import (
     learn_catalog,
     reference_errors,
 )
-from govhub_alerting.rules.language import (
-    RULE_ADAPTER,
-    AnyRule,
-    pydantic_error_path,
-    referenced_fields,
-)
+from govhub_alerting.rules.kinds import referenced_fields
+from govhub_alerting.rules.language import RULE_ADAPTER, AnyRule, pydantic_error_path
 from govhub_alerting.rules.models import KnownTopic, Rule, RuleVersion
 from govhub_common.catalog_events import CATALOG_ANNOUNCED, catalog_event
 from govhub_common.city.format import catalog_of, validated_specs

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +19,7 @@ from govhub_alerting.metrics import (
     WARNINGS_RAISED,
     WARNINGS_RESOLVED,
 )
-from govhub_alerting.rules.language import AbsenceRule, days_of
+from govhub_alerting.rules.kinds import KINDS, kind_of
 from govhub_alerting.rules.service import list_rules
 from govhub_common.metrics import initialise
 
@@ -65,38 +64,6 @@ ORDER BY rules.id
 """
 
 
-async def _absence_cohort(
-    session: AsyncSession, *, rule: AbsenceRule, period_from: date, period_to: date
-) -> tuple[int, int]:
-    """Triggers in the period and those with an expected record dated by the deadline, read
-    from the facts: the truth by business dates, whatever order the records arrived in."""
-    row = (
-        await session.execute(
-            sa.text(
-                """
-                SELECT count(*) AS triggers,
-                    count(*) FILTER (WHERE EXISTS (SELECT 1 FROM alerting.facts x
-                        WHERE x.view = ANY(CAST(:awaited AS text[])) AND x.subject = f.subject
-                          AND x.business_date <= f.business_date + CAST(:within AS int)))
-                        AS on_time
-                FROM alerting.facts f
-                WHERE f.view = :view AND f.data @> CAST(:filter AS jsonb)
-                  AND f.business_date BETWEEN :from AND :to
-                """
-            ),
-            {
-                "awaited": [s.view for s in rule.expected],
-                "within": days_of(rule.within),
-                "view": rule.trigger.view,
-                "filter": orjson.dumps(rule.trigger.filter or {}).decode(),
-                "from": period_from,
-                "to": period_to,
-            },
-        )
-    ).one()
-    return int(row.triggers), int(row.on_time)
-
-
 def _ratio(numerator: int, denominator: int) -> float | None:
     return round(numerator / denominator, 4) if denominator else None
 
@@ -128,9 +95,12 @@ async def rule_stats(
     for row in rows:
         figures = dict(row._mapping)
         rule = rules.get(figures["rule_id"])
+        # The triggers of a kind with deadlines and those complied with on time.
         figures["triggers"], figures["complied_on_time"] = (
-            await _absence_cohort(session, rule=rule, period_from=period_from, period_to=period_to)
-            if isinstance(rule, AbsenceRule)
+            await kind_of(rule).cohort(
+                session, rule=rule, period_from=period_from, period_to=period_to
+            )
+            if rule is not None
             else (0, 0)
         )
         # A warning resolved as a false positive was complied with on time, only reported
@@ -141,7 +111,7 @@ async def rule_stats(
         )
         figures["compliance_rate"] = (
             _ratio(on_time + figures["complied_late"], figures["triggers"])
-            if figures["kind"] == "absence"
+            if KINDS[figures["kind"]].has_deadlines
             else None
         )
         out.append(figures)
