@@ -1,7 +1,7 @@
 """A key given twice in a JSON request body is refused as a 422 naming its path, on every
 operation (issue 15, point 13), where it used to take the last value silently. Through the
 hub with the real RabbitMQ; publish's per-record judgement is in
-tests/exchange/test_publish_input.py."""
+tests/exchange/publishing/test_publish_input.py."""
 
 from __future__ import annotations
 

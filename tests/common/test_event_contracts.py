@@ -2,7 +2,7 @@
 docs/asyncapi.json) says: the catalog's events, the registry's person events and the
 exchange's record events, as the producers build them through the HTTP API of a hub on a
 fresh database. (The Foshan year checks the other types on the real broker:
-tests/e2e/test_second_city.py; webhook pauses: tests/exchange/test_webhook_isolation.py.)"""
+tests/e2e/test_second_city.py; webhook pauses: tests/exchange/delivery/test_webhook_isolation.py.)"""
 
 from __future__ import annotations
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field
 
 
@@ -17,3 +19,9 @@ def database_now() -> Any:
             sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
         ),
     )
+
+
+def jsonb_value(value: Any) -> sa.ColumnElement[Any]:
+    """A value for a jsonb column, serialised by orjson (dates, UUIDs, non-ASCII text as the
+    hub writes them everywhere) rather than by the driver's json.dumps."""
+    return sa.cast(sa.literal(orjson.dumps(value).decode(), sa.Text), JSONB)

@@ -9,10 +9,12 @@ import logging
 from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from govhub_common.metrics import initialise
 from govhub_common.runtime import ServiceContext
 from govhub_exchange.audit import service as audit
+from govhub_exchange.catalog.models import Topic
 from govhub_exchange.delivery.service import LAG_SECONDS, RECEIVED_SEQ, audit_feed_deliveries
 from govhub_exchange.metrics import (
     RECORDS_PUBLISHED,
@@ -44,6 +46,8 @@ async def refresh_gauges_once(ctx: ServiceContext) -> None:
     suspended, deleted) loses its series, and lag never reads below zero (a feed read past
     the head). Counters get their series at zero for the topics and subscribers known."""
     async with ctx.db.session() as session:
+        # Stays SQL: one set-based read of every approved Subscription with its Topic's head,
+        # sharing its lag expressions with delivery/service.py.
         rows = await session.execute(
             sa.text(
                 "SELECT s.id, s.topic_code, s.subscriber, "
@@ -76,6 +80,7 @@ async def refresh_gauges_once(ctx: ServiceContext) -> None:
             for labels in series_of(gauge) - keep:
                 with contextlib.suppress(KeyError):
                     gauge.remove(*labels)
+        # Stays SQL: set-based counts per subscriber over Subscription and WebhookDelivery.
         dead = await session.execute(
             sa.text(
                 "SELECT s.subscriber, count(w.seq) AS n FROM exchange.subscriptions s "
@@ -86,8 +91,8 @@ async def refresh_gauges_once(ctx: ServiceContext) -> None:
         )
         for row in dead:
             WEBHOOK_DEAD_LETTERS.labels(row.subscriber).set(row.n)
-        topics = await session.execute(sa.text("SELECT code FROM exchange.topics"))
-        for (topic,) in topics:
+        topics = await session.execute(sa.select(col(Topic.code)))
+        for topic in topics.scalars():
             initialise(RECORDS_PUBLISHED, (topic,))
             initialise(RECORDS_REJECTED, (topic,))
 

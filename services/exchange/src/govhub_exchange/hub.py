@@ -6,10 +6,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from govhub_common.event_contracts.alerting import HubWarning
 from govhub_common.security import Principal
 from govhub_exchange.catalog import service as catalog
+from govhub_exchange.catalog.models import Topic
 from govhub_exchange.catalog.schemas import TopicCreate
 from govhub_exchange.identity.service import HUB_AGENCY
 from govhub_exchange.publishing import service as publishing
@@ -76,8 +78,9 @@ async def ensure_warnings_topic(session: AsyncSession) -> None:
     """Create hub_warnings on a new hub, and add each version it lacks on an older one."""
     row = (
         await session.execute(
-            sa.text("SELECT current_version FROM exchange.topics WHERE code = :c FOR UPDATE"),
-            {"c": WARNINGS_TOPIC},
+            sa.select(col(Topic.current_version))
+            .where(col(Topic.code) == WARNINGS_TOPIC)
+            .with_for_update()
         )
     ).first()
     if row is None:

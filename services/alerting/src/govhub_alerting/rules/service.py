@@ -10,10 +10,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from pydantic import ValidationError
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -28,6 +27,7 @@ from govhub_alerting.rules.language import RULE_ADAPTER, AnyRule, pydantic_error
 from govhub_alerting.rules.models import KnownTopic, Rule, RuleVersion
 from govhub_common.catalog_events import CATALOG_ANNOUNCED, catalog_event
 from govhub_common.city.format import catalog_of, validated_specs
+from govhub_common.model_fields import jsonb_value
 from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem, not_found
 
@@ -115,10 +115,6 @@ async def check_rule(
         )
 
 
-def _definition(rule: AnyRule) -> str:
-    return orjson.dumps(rule.model_dump(mode="json", exclude_none=True)).decode()
-
-
 async def _store_version(
     session: AsyncSession, rule: AnyRule, *, version: int, source: str, actor: str
 ) -> None:
@@ -127,7 +123,7 @@ async def _store_version(
             rule_id=rule.id,
             version=version,
             # orjson's text cast to jsonb, as before (not the engine's json.dumps of a dict).
-            definition=sa.cast(sa.literal(_definition(rule), sa.Text), JSONB),
+            definition=jsonb_value(rule.model_dump(mode="json", exclude_none=True)),
             source=source,
             created_by=actor,
         )

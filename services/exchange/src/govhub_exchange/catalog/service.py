@@ -1,4 +1,5 @@
-"""Topics, their versioned schemas and data items."""
+"""Topics, their versioned schemas and data items. Plain reads and writes, through the
+models (catalog/models.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from govhub_common.catalog_events import (
     CATALOG_ANNOUNCED,
@@ -17,11 +20,13 @@ from govhub_common.catalog_events import (
     catalog_event,
 )
 from govhub_common.db import contains_pattern
+from govhub_common.model_fields import jsonb_value
 from govhub_common.outbox import add_events
 from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem, forbidden, not_found
 from govhub_common.security import Principal
 from govhub_exchange.audit import service as audit
+from govhub_exchange.catalog.models import DataItem, Topic, TopicVersion
 from govhub_exchange.catalog.schema_rules import (
     check_evolution,
     compile_validator,
@@ -35,10 +40,32 @@ from govhub_exchange.catalog.schemas import (
     TopicPublic,
     TopicUpdate,
 )
+from govhub_exchange.identity.models import Agency
 
-_TOPIC_COLUMNS = (
-    "code, owner, title, description, sharing_type, legal_basis, current_version, head_seq, "
-    "created_at, updated_at"
+# Topics and items are read as rows of the columns the API shows, never as objects the
+# session keeps: the updates below are statements, which kept objects would not see.
+_TOPIC = (
+    col(Topic.code),
+    col(Topic.owner),
+    col(Topic.title),
+    col(Topic.description),
+    col(Topic.sharing_type),
+    col(Topic.legal_basis),
+    col(Topic.current_version),
+    col(Topic.head_seq),
+    col(Topic.created_at),
+    col(Topic.updated_at),
+)
+_ITEM = (
+    col(DataItem.topic_code),
+    col(DataItem.name),
+    col(DataItem.title),
+    col(DataItem.type),
+    col(DataItem.format),
+    col(DataItem.sensitivity),
+    col(DataItem.personal),
+    col(DataItem.required),
+    col(DataItem.since_version),
 )
 
 # Compiled validators by (topic, version): schemas never change once stored.
@@ -49,30 +76,42 @@ def _topic(row: Any) -> TopicPublic:
     return TopicPublic(**{k: getattr(row, k) for k in TopicPublic.model_fields})
 
 
+def _searched(*columns: Any) -> sa.ColumnElement[str]:
+    """The columns joined by spaces, as the trigram indexes of models.py write them (the
+    separator a literal, not a parameter, so that the index's expression matches)."""
+    space: sa.ColumnElement[str] = sa.literal_column("' '")
+    text: sa.ColumnElement[str] = columns[0]
+    for column in columns[1:]:
+        text = text.concat(space).concat(column)
+    return text
+
+
+def _search(text: sa.ColumnElement[str], q: str) -> sa.ColumnElement[bool]:
+    """Whether the text contains q; an empty q matches nothing (as it always has)."""
+    return text.ilike(contains_pattern(q), escape="\\") if q else sa.false()
+
+
 async def _insert_items(
     session: AsyncSession, *, topic: str, schema: dict[str, Any], version: int
 ) -> None:
+    """The schema's data items a previous version did not have, since `version`."""
     items = data_items(schema)
+    if not items:  # a stored schema declares at least one (schema_rules)
+        return
     await session.execute(
-        sa.text(
-            "INSERT INTO exchange.data_items (topic_code, name, title, type, format, sensitivity, "
-            "personal, required, since_version) "
-            "SELECT :topic, * , :version FROM unnest(CAST(:names AS text[]), CAST(:titles AS text[]), "
-            "CAST(:types AS text[]), CAST(:formats AS text[]), CAST(:sens AS text[]), "
-            "CAST(:personal AS boolean[]), CAST(:required AS boolean[])) "
-            "ON CONFLICT (topic_code, name) DO NOTHING"
-        ),
-        {
-            "topic": topic,
-            "version": version,
-            "names": [i["name"] for i in items],
-            "titles": [i["title"] for i in items],
-            "types": [i["type"] for i in items],
-            "formats": [i["format"] for i in items],
-            "sens": [i["sensitivity"] for i in items],
-            "personal": [i["personal"] for i in items],
-            "required": [i["required"] for i in items],
-        },
+        insert(DataItem)
+        .values([{"topic_code": topic, **item, "since_version": version} for item in items])
+        .on_conflict_do_nothing(index_elements=[col(DataItem.topic_code), col(DataItem.name)])
+    )
+
+
+async def _insert_version(
+    session: AsyncSession, *, code: str, version: int, schema: dict[str, Any]
+) -> None:
+    await session.execute(
+        insert(TopicVersion).values(
+            topic_code=code, version=version, json_schema=jsonb_value(schema)
+        )
     )
 
 
@@ -81,12 +120,10 @@ async def create_topic(session: AsyncSession, *, who: Principal, body: TopicCrea
     if owner != who.agency and not who.is_operator:
         raise forbidden("only operators may create a topic for another agency")
     schema = normalise_topic_schema(body.json_schema)
-    exists = (
-        await session.execute(
-            sa.text("SELECT 1 FROM exchange.agencies WHERE code = :c"), {"c": owner}
-        )
+    known = (
+        await session.execute(sa.select(col(Agency.code)).where(col(Agency.code) == owner))
     ).first()
-    if exists is None:
+    if known is None:
         raise Problem(
             ProblemCode.UNKNOWN_AGENCY,
             f"agency {owner} is not registered",
@@ -94,30 +131,22 @@ async def create_topic(session: AsyncSession, *, who: Principal, body: TopicCrea
         )
     row = (
         await session.execute(
-            sa.text(
-                "INSERT INTO exchange.topics (code, owner, title, description, sharing_type, "
-                "legal_basis) VALUES (:code, :owner, :title, :description, :sharing, :basis) "
-                f"ON CONFLICT DO NOTHING RETURNING {_TOPIC_COLUMNS}"
-            ),
-            {
-                "code": body.code,
-                "owner": owner,
-                "title": body.title,
-                "description": body.description,
-                "sharing": body.sharing_type,
-                "basis": body.legal_basis,
-            },
+            insert(Topic)
+            .values(
+                code=body.code,
+                owner=owner,
+                title=body.title,
+                description=body.description,
+                sharing_type=body.sharing_type,
+                legal_basis=body.legal_basis,
+            )
+            .on_conflict_do_nothing()
+            .returning(*_TOPIC)
         )
     ).first()
     if row is None:
         raise Problem(ProblemCode.TOPIC_EXISTS, f"topic {body.code} already exists")
-    await session.execute(
-        sa.text(
-            "INSERT INTO exchange.topic_versions (topic_code, version, schema) "
-            "VALUES (:code, 1, CAST(:schema AS jsonb))"
-        ),
-        {"code": body.code, "schema": orjson.dumps(schema).decode()},
-    )
+    await _insert_version(session, code=body.code, version=1, schema=schema)
     await _insert_items(session, topic=body.code, schema=schema, version=1)
     await audit.append(
         session,
@@ -137,10 +166,7 @@ async def create_topic(session: AsyncSession, *, who: Principal, body: TopicCrea
 
 async def _locked_topic(session: AsyncSession, *, code: str) -> Any:
     row = (
-        await session.execute(
-            sa.text(f"SELECT {_TOPIC_COLUMNS} FROM exchange.topics WHERE code = :c FOR UPDATE"),
-            {"c": code},
-        )
+        await session.execute(sa.select(*_TOPIC).where(col(Topic.code) == code).with_for_update())
     ).first()
     if row is None:
         raise not_found("topic", code)
@@ -150,6 +176,16 @@ async def _locked_topic(session: AsyncSession, *, code: str) -> Any:
 def _ensure_owner(who: Principal, owner: str) -> None:
     if who.agency != owner and not who.is_operator:
         raise forbidden(f"only the topic's owner ({owner}) may do this")
+
+
+async def _update_topic(session: AsyncSession, *, code: str, **values: Any) -> None:
+    await session.execute(
+        sa.update(Topic)
+        .where(col(Topic.code) == code)
+        .values(**values, updated_at=sa.func.now())
+        # The UPDATE as written, no RETURNING added to sync the session (rows, above).
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def update_topic(
@@ -166,18 +202,13 @@ async def update_topic(
             "legal_basis is required when sharing_type is not_shared",
             errors=[{"path": "$.legal_basis", "message": "required for not_shared topics"}],
         )
-    await session.execute(
-        sa.text(
-            "UPDATE exchange.topics SET title = :title, description = :description, "
-            "sharing_type = :sharing, legal_basis = :basis, updated_at = now() WHERE code = :code"
-        ),
-        {
-            "code": code,
-            "title": changes.get("title", row.title),
-            "description": changes.get("description", row.description),
-            "sharing": sharing,
-            "basis": basis,
-        },
+    await _update_topic(
+        session,
+        code=code,
+        title=changes.get("title", row.title),
+        description=changes.get("description", row.description),
+        sharing_type=sharing,
+        legal_basis=basis,
     )
     await audit.append(
         session,
@@ -200,19 +231,8 @@ async def add_version(
     old_schema = await topic_schema(session, code=code, version=row.current_version)
     check_evolution(old_schema, new_schema)
     version = row.current_version + 1
-    await session.execute(
-        sa.text(
-            "INSERT INTO exchange.topic_versions (topic_code, version, schema) "
-            "VALUES (:code, :v, CAST(:schema AS jsonb))"
-        ),
-        {"code": code, "v": version, "schema": orjson.dumps(new_schema).decode()},
-    )
-    await session.execute(
-        sa.text(
-            "UPDATE exchange.topics SET current_version = :v, updated_at = now() WHERE code = :code"
-        ),
-        {"code": code, "v": version},
-    )
+    await _insert_version(session, code=code, version=version, schema=new_schema)
+    await _update_topic(session, code=code, current_version=version)
     await _insert_items(session, topic=code, schema=new_schema, version=version)
     await audit.append(
         session,
@@ -234,13 +254,19 @@ async def catalog_entries(
 ) -> list[dict[str, Any]]:
     """Topics as the catalog events carry them (govhub_common.catalog_events): one topic,
     or every topic when `code` is None."""
-    topics = await session.execute(
-        sa.text(
-            "SELECT code, owner, title, sharing_type, current_version FROM exchange.topics "
-            "WHERE CAST(:code AS text) IS NULL OR code = :code ORDER BY code"
-        ),
-        {"code": code},
-    )
+    topics = sa.select(
+        col(Topic.code),
+        col(Topic.owner),
+        col(Topic.title),
+        col(Topic.sharing_type),
+        col(Topic.current_version),
+    ).order_by(col(Topic.code))
+    items = sa.select(
+        col(DataItem.topic_code), *(col(getattr(DataItem, f)) for f in ITEM_FIELDS)
+    ).order_by(col(DataItem.topic_code), col(DataItem.name))
+    if code is not None:
+        topics = topics.where(col(Topic.code) == code)
+        items = items.where(col(DataItem.topic_code) == code)
     entries = {
         row.code: {
             "code": row.code,
@@ -250,16 +276,9 @@ async def catalog_entries(
             "current_version": row.current_version,
             "items": [],
         }
-        for row in topics
+        for row in await session.execute(topics)
     }
-    items = await session.execute(
-        sa.text(
-            f"SELECT topic_code, {', '.join(ITEM_FIELDS)} FROM exchange.data_items "
-            "WHERE CAST(:code AS text) IS NULL OR topic_code = :code ORDER BY topic_code, name"
-        ),
-        {"code": code},
-    )
-    for item in items:
+    for item in await session.execute(items):
         if item.topic_code in entries:
             entries[item.topic_code]["items"].append({f: getattr(item, f) for f in ITEM_FIELDS})
     return list(entries.values())
@@ -280,15 +299,19 @@ async def announce_catalog(session: AsyncSession) -> None:
         await add_events(session, "exchange", [catalog_event(CATALOG_ANNOUNCED, entries)])
 
 
-async def topic_schema(session: AsyncSession, *, code: str, version: int) -> dict[str, Any]:
-    raw = (
+async def _schema_text(session: AsyncSession, *, code: str, version: int) -> str | None:
+    """A version's schema as PostgreSQL writes it, parsed by orjson (as it always was)."""
+    return (
         await session.execute(
-            sa.text(
-                "SELECT schema::text FROM exchange.topic_versions WHERE topic_code = :c AND version = :v"
-            ),
-            {"c": code, "v": version},
+            sa.select(sa.cast(col(TopicVersion.json_schema), sa.Text)).where(
+                col(TopicVersion.topic_code) == code, col(TopicVersion.version) == version
+            )
         )
     ).scalar_one_or_none()
+
+
+async def topic_schema(session: AsyncSession, *, code: str, version: int) -> dict[str, Any]:
+    raw = await _schema_text(session, code=code, version=version)
     if raw is None:
         raise not_found("topic version", f"{code}/{version}")
     return dict(orjson.loads(raw))
@@ -298,15 +321,7 @@ async def validator(session: AsyncSession, *, code: str, version: int) -> Any | 
     """The compiled validator of a topic version, or None when that version does not exist."""
     key = (code, version)
     if key not in _validators:
-        raw = (
-            await session.execute(
-                sa.text(
-                    "SELECT schema::text FROM exchange.topic_versions "
-                    "WHERE topic_code = :c AND version = :v"
-                ),
-                {"c": code, "v": version},
-            )
-        ).scalar_one_or_none()
+        raw = await _schema_text(session, code=code, version=version)
         if raw is None:
             return None
         _validators[key] = compile_validator(orjson.loads(raw))
@@ -314,11 +329,7 @@ async def validator(session: AsyncSession, *, code: str, version: int) -> Any | 
 
 
 async def get_topic_row(session: AsyncSession, *, code: str) -> TopicPublic:
-    row = (
-        await session.execute(
-            sa.text(f"SELECT {_TOPIC_COLUMNS} FROM exchange.topics WHERE code = :c"), {"c": code}
-        )
-    ).first()
+    row = (await session.execute(sa.select(*_TOPIC).where(col(Topic.code) == code))).first()
     if row is None:
         raise not_found("topic", code)
     return _topic(row)
@@ -342,23 +353,15 @@ async def list_topics(
     after: str,
     limit: int,
 ) -> list[TopicPublic]:
-    rows = await session.execute(
-        sa.text(
-            f"SELECT {_TOPIC_COLUMNS} FROM exchange.topics WHERE code > :after "
-            "AND (CAST(:owner AS text) IS NULL OR owner = :owner) "
-            "AND (CAST(:sharing AS text) IS NULL OR sharing_type = :sharing) "
-            "AND (CAST(:q AS text) IS NULL OR (code || ' ' || title || ' ' || description) ILIKE :pattern ESCAPE '\\') "
-            "ORDER BY code LIMIT :limit"
-        ),
-        {
-            "after": after,
-            "owner": owner,
-            "sharing": sharing_type,
-            "q": q,
-            "pattern": contains_pattern(q) if q else None,
-            "limit": limit,
-        },
-    )
+    statement = sa.select(*_TOPIC).where(col(Topic.code) > after)
+    if owner is not None:
+        statement = statement.where(col(Topic.owner) == owner)
+    if sharing_type is not None:
+        statement = statement.where(col(Topic.sharing_type) == sharing_type)
+    if q is not None:
+        searched = _searched(col(Topic.code), col(Topic.title), col(Topic.description))
+        statement = statement.where(_search(searched, q))
+    rows = await session.execute(statement.order_by(col(Topic.code)).limit(limit))
     return [_topic(row) for row in rows]
 
 
@@ -372,26 +375,19 @@ async def list_items(
     after: tuple[str, str],
     limit: int,
 ) -> list[DataItemPublic]:
+    statement = sa.select(*_ITEM).where(
+        sa.tuple_(col(DataItem.topic_code), col(DataItem.name)) > sa.tuple_(*after)
+    )
+    if topic is not None:
+        statement = statement.where(col(DataItem.topic_code) == topic)
+    if personal is not None:
+        statement = statement.where(col(DataItem.personal) == personal)
+    if sensitivity is not None:
+        statement = statement.where(col(DataItem.sensitivity) == sensitivity)
+    if q is not None:
+        statement = statement.where(_search(_searched(col(DataItem.name), col(DataItem.title)), q))
     rows = await session.execute(
-        sa.text(
-            "SELECT topic_code, name, title, type, format, sensitivity, personal, required, "
-            "since_version FROM exchange.data_items WHERE (topic_code, name) > (:at, :an) "
-            "AND (CAST(:topic AS text) IS NULL OR topic_code = :topic) "
-            "AND (CAST(:personal AS boolean) IS NULL OR personal = :personal) "
-            "AND (CAST(:sens AS text) IS NULL OR sensitivity = :sens) "
-            "AND (CAST(:q AS text) IS NULL OR (name || ' ' || title) ILIKE :pattern ESCAPE '\\') "
-            "ORDER BY topic_code, name LIMIT :limit"
-        ),
-        {
-            "at": after[0],
-            "an": after[1],
-            "topic": topic,
-            "personal": personal,
-            "sens": sensitivity,
-            "q": q,
-            "pattern": contains_pattern(q) if q else None,
-            "limit": limit,
-        },
+        statement.order_by(col(DataItem.topic_code), col(DataItem.name)).limit(limit)
     )
     return [
         DataItemPublic(

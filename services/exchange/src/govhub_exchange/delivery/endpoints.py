@@ -17,11 +17,13 @@ from typing import Any, Literal, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from govhub_common.events import CloudEvent
 from govhub_common.outbox import add_events
 from govhub_exchange.metrics import WEBHOOK_PAUSED, WEBHOOK_PAUSES
 from govhub_exchange.settings import ExchangeSettings
+from govhub_exchange.subscriptions.models import Subscription
 
 SCHEMA = "exchange"
 SOURCE = "govhub/exchange"
@@ -156,13 +158,19 @@ async def reactivate(session: AsyncSession, *, subscription: Any, actor: str, ca
     its waiting retries due now; returns whether it was paused. The caller holds the
     subscription's row lock."""
     await session.execute(
-        sa.text(
-            "UPDATE exchange.subscriptions SET webhook_status = 'active', "
-            "webhook_paused_reason = NULL, webhook_paused_since = NULL, webhook_failures = 0, "
-            "webhook_failing_since = NULL, webhook_last_error = NULL, webhook_retry_at = NULL "
-            "WHERE id = :id"
-        ),
-        {"id": subscription.id},
+        sa.update(Subscription)
+        .where(col(Subscription.id) == subscription.id)
+        .values(
+            webhook_status="active",
+            webhook_paused_reason=None,
+            webhook_paused_since=None,
+            webhook_failures=0,
+            webhook_failing_since=None,
+            webhook_last_error=None,
+            webhook_retry_at=None,
+        )
+        # The UPDATE as written: subscriptions are read as rows, not objects the session keeps.
+        .execution_options(synchronize_session=False)
     )
     # Retries backed off while the endpoint failed would wait up to the longest backoff.
     await session.execute(

@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from govhub_common.clock import utcnow
 from govhub_common.db import raw_connection
@@ -15,6 +16,7 @@ from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem, not_found
 from govhub_common.security import Principal
 from govhub_exchange.audit import service as audit
+from govhub_exchange.catalog.models import Topic
 from govhub_exchange.delivery.grants import granted_data
 from govhub_exchange.metrics import DELIVERY_LATENCY
 
@@ -24,6 +26,7 @@ async def feed_grant(
 ) -> dict[str, Any]:
     """The subscription a feed reads, checked for the caller, with its granted items and
     whether the reader is the subscriber itself (only its reads move its position)."""
+    # Stays SQL: the feed's hot path reads the Subscription with its topic's DataItem names.
     row = (
         await session.execute(
             sa.text(
@@ -151,6 +154,8 @@ async def audit_feed_deliveries(session: AsyncSession) -> int:
     # never held locked while waiting for the chain (another replica's audit round may
     # hold it for a while; and taking the two the other way round deadlocked with it).
     await audit.lock_chain(session)
+    # Stays SQL: one set-based UPDATE of every Subscription's audited_seq (a self-join for the
+    # old value).
     rows = (
         await session.execute(
             sa.text(
@@ -211,14 +216,14 @@ async def delivery_status(
     """Newest record first, then by subscription; `after` is the (seq, subscription id)
     of the previous page's last row."""
     owner = (
-        await session.execute(
-            sa.text("SELECT owner FROM exchange.topics WHERE code = :t"), {"t": topic}
-        )
+        await session.execute(sa.select(col(Topic.owner)).where(col(Topic.code) == topic))
     ).scalar_one_or_none()
     if owner is None:
         raise not_found("topic", topic)
     if not who.is_operator and who.agency != owner:
         subscriber = who.agency  # a subscriber sees only its own deliveries
+    # Stays SQL: a set-based read of the log, each record against each approved
+    # Subscription's positions and its WebhookDelivery, filtered on the derived status.
     rows = await session.execute(
         sa.text(
             "SELECT * FROM (SELECT s.id AS subscription_id, s.subscriber, r.seq, r.record_id, "
@@ -265,6 +270,8 @@ async def subscription_stats(session: AsyncSession, *, subscription_id: int) -> 
     # moment. Read in two (READ COMMITTED gives each its own snapshot), a recorder
     # committing between them (its deliveries and the position it advanced, together)
     # showed every webhook delivered and yet the position, and the lag, of before.
+    # Stays SQL: that one statement reads the Subscription, its Topic's head and its
+    # WebhookDelivery counts, with the lag expressions the gauges share (background.py).
     row = (
         await session.execute(
             sa.text(

@@ -45,6 +45,7 @@ ERROR_EXCERPT_CHARS = 200
 # (its limit, or one probe while its endpoint fails, less what is in flight anywhere),
 # skipping paused, backed-off and revoked ones. Subscription rows are locked SKIP LOCKED,
 # so replicas claim for different subscriptions and the limit holds across replicas.
+# Stays SQL (the dispatcher's hot path): it writes WebhookDelivery, locks Subscription rows.
 _CLAIM = f"""
 WITH open AS (
     SELECT s.id, s.webhook_failures > 0 AS probe,
@@ -190,6 +191,7 @@ def _no_answer(row: Any, cause: str) -> Outcome:
     return Outcome(row, public_error(None, ""), None)
 
 
+# Stays SQL (set-based, per batch of outcomes): it writes Subscription's webhook_* health.
 _UPDATE_ENDPOINTS = """
 UPDATE exchange.subscriptions s SET
     webhook_failures = u.failures,
@@ -230,6 +232,7 @@ async def record_outcomes(
     # Recorders of one subscription take turns, so each statement below sees the
     # previous recorder's deliveries and failure count.
     ids = sorted({o.subscription_id for o in outcomes})
+    # Stays SQL (the recorder's hot path): locks the Subscription rows, in id order.
     current = {
         row.id: row
         for row in await session.execute(
@@ -448,6 +451,7 @@ async def redrive(
 ) -> int:
     """Operators: put dead deliveries (one, a subscription's, or all) back in the queue;
     only an approved subscription's (a revoked one's grant ended with it)."""
+    # Stays SQL (set-based): it writes WebhookDelivery, joined to its Subscription.
     count = (
         await session.execute(
             sa.text(
@@ -473,6 +477,7 @@ async def redrive(
 async def dead_letters(
     session: AsyncSession, *, subscription_id: int | None, after: tuple[int, int], limit: int
 ) -> list[dict[str, Any]]:
+    # Stays SQL: a read of dead WebhookDelivery rows with their Subscription and record.
     rows = await session.execute(
         sa.text(
             "SELECT w.subscription_id, s.subscriber, s.topic_code AS topic, w.seq, r.record_id, "

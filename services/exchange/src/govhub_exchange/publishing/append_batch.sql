@@ -1,8 +1,8 @@
 -- exchange.append_batch: what one publish writes, in one statement (docs/developing.md,
 -- "How a record flows"). The canonical definition: publishing/append_batch.py calls it by
 -- its parameters' names, read from this file. A change here goes into a new migration as a
--- frozen copy (CREATE OR REPLACE FUNCTION); tests/exchange/test_append_batch.py fails while
--- the migrated database's function differs from this file.
+-- frozen copy (CREATE OR REPLACE FUNCTION); tests/exchange/publishing/test_append_batch.py
+-- fails while the migrated database's function differs from this file.
 --
 -- Why a function: the topic's row lock orders publishers (sequence numbers become visible
 -- in commit order). Taken by a statement of the client's transaction, it was held across

@@ -60,6 +60,8 @@ async def _check(
     session: AsyncSession, publisher: str, topic_code: str, items: list[Incoming]
 ) -> tuple[Any, list[Incoming], list[Incoming]]:
     """The topic (404, or 403 for anyone but its owner) and the records judged one by one."""
+    # Stays SQL: the publish path reads the Topic here on every request (no ORM statement
+    # handling, which costs about 0.1 ms an execution).
     topic = (
         await session.execute(
             sa.text("SELECT owner, current_version FROM exchange.topics WHERE code = :c"),

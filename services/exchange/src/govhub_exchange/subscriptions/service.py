@@ -1,4 +1,5 @@
-"""Subscription requests, the owner's decisions, revocation and webhook endpoints."""
+"""Subscription requests, the owner's decisions, revocation and webhook endpoints. Plain
+reads and writes, through the models (subscriptions/models.py)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,21 @@ import secrets
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem, forbidden, not_found
 from govhub_common.security import Principal
 from govhub_exchange.audit import service as audit
 from govhub_exchange.catalog import service as catalog
+from govhub_exchange.catalog.models import DataItem, Topic
 from govhub_exchange.delivery import endpoints
+from govhub_exchange.delivery.models import WebhookDelivery
 from govhub_exchange.delivery.targets import WebhookPolicy, check_webhook_url
+from govhub_exchange.identity.models import Agency
+from govhub_exchange.subscriptions.models import Subscription
 from govhub_exchange.subscriptions.schemas import (
     Decision,
     SubscriptionCreate,
@@ -23,14 +30,39 @@ from govhub_exchange.subscriptions.schemas import (
     WebhookSecret,
 )
 
-_COLUMNS = (
-    "s.id, s.topic_code, t.owner, s.subscriber, s.purpose, s.items, s.status, s.reason, "
-    "s.requested_at, s.decided_at, s.decided_by, s.webhook_url, s.delivered_seq, s.acked_seq, "
-    "s.webhook_status, s.webhook_paused_reason, s.webhook_paused_since, s.webhook_failures, "
-    "s.webhook_failing_since, s.webhook_last_error, s.webhook_retry_at, s.webhook_delivered_seq, "
-    "CASE WHEN s.status = 'pending' THEN extract(epoch FROM now() - s.requested_at) END AS age"
-)
-_FROM = "exchange.subscriptions s JOIN exchange.topics t ON t.code = s.topic_code"
+# A subscription with its topic's owner, read as a row, never as an object the session
+# keeps: the updates below are statements, which a kept object would not see.
+_SUBSCRIPTION = sa.select(
+    col(Subscription.id),
+    col(Subscription.topic_code),
+    col(Topic.owner),
+    col(Subscription.subscriber),
+    col(Subscription.purpose),
+    col(Subscription.items),
+    col(Subscription.status),
+    col(Subscription.reason),
+    col(Subscription.requested_at),
+    col(Subscription.decided_at),
+    col(Subscription.decided_by),
+    col(Subscription.webhook_url),
+    col(Subscription.delivered_seq),
+    col(Subscription.acked_seq),
+    col(Subscription.webhook_status),
+    col(Subscription.webhook_paused_reason),
+    col(Subscription.webhook_paused_since),
+    col(Subscription.webhook_failures),
+    col(Subscription.webhook_failing_since),
+    col(Subscription.webhook_last_error),
+    col(Subscription.webhook_retry_at),
+    col(Subscription.webhook_delivered_seq),
+    # How long a request has waited for the owner's decision, in seconds.
+    sa.case(
+        (
+            col(Subscription.status) == "pending",
+            sa.extract("epoch", sa.func.now() - col(Subscription.requested_at)),
+        )
+    ).label("age"),
+).join_from(Subscription, Topic, col(Topic.code) == col(Subscription.topic_code))
 
 
 def _public(row: Any) -> SubscriptionPublic:
@@ -62,15 +94,10 @@ def _public(row: Any) -> SubscriptionPublic:
 
 
 async def _row(session: AsyncSession, *, subscription_id: int, lock: bool = False) -> Any:
-    row = (
-        await session.execute(
-            sa.text(
-                f"SELECT {_COLUMNS} FROM {_FROM} WHERE s.id = :id"
-                + (" FOR UPDATE OF s" if lock else "")
-            ),
-            {"id": subscription_id},
-        )
-    ).first()
+    statement = _SUBSCRIPTION.where(col(Subscription.id) == subscription_id)
+    if lock:
+        statement = statement.with_for_update(of=Subscription)
+    row = (await session.execute(statement)).first()
     if row is None:
         raise not_found("subscription", subscription_id)
     return row
@@ -83,12 +110,10 @@ async def request(
     if subscriber != who.agency:
         if not who.is_operator:
             raise forbidden("only operators may request a subscription for another agency")
-        exists = (
-            await session.execute(
-                sa.text("SELECT 1 FROM exchange.agencies WHERE code = :c"), {"c": subscriber}
-            )
+        registered = (
+            await session.execute(sa.select(col(Agency.code)).where(col(Agency.code) == subscriber))
         ).first()
-        if exists is None:
+        if registered is None:
             raise Problem(
                 ProblemCode.UNKNOWN_AGENCY,
                 f"agency {subscriber} is not registered",
@@ -98,8 +123,7 @@ async def request(
     known = set(
         (
             await session.execute(
-                sa.text("SELECT name FROM exchange.data_items WHERE topic_code = :t"),
-                {"t": body.topic},
+                sa.select(col(DataItem.name)).where(col(DataItem.topic_code) == body.topic)
             )
         ).scalars()
     )
@@ -120,23 +144,21 @@ async def request(
         status, reason, decided_by = "pending", None, None
     subscription_id = (
         await session.execute(
-            sa.text(
-                "INSERT INTO exchange.subscriptions (topic_code, subscriber, purpose, items, status, "
-                "reason, decided_at, decided_by) VALUES (:topic, :subscriber, :purpose, :items, "
-                ":status, :reason, CASE WHEN :status = 'pending' THEN NULL ELSE now() END, :by) "
-                "RETURNING id"
-            ),
-            {
-                "topic": body.topic,
-                "subscriber": subscriber,
-                "purpose": body.purpose,
-                "items": sorted(set(body.items)),
-                "status": status,
-                "reason": reason,
-                "by": decided_by,
-            },
+            insert(Subscription)
+            .values(
+                topic_code=body.topic,
+                subscriber=subscriber,
+                purpose=body.purpose,
+                items=sorted(set(body.items)),
+                status=status,
+                reason=reason,
+                decided_at=None if status == "pending" else sa.func.now(),
+                decided_by=decided_by,
+            )
+            .returning(col(Subscription.id))
         )
     ).scalar_one()
+    assert subscription_id is not None  # an identity column
     await audit.append(
         session,
         actor=who.agency,
@@ -151,6 +173,16 @@ async def request(
         },
     )
     return _public(await _row(session, subscription_id=subscription_id))
+
+
+async def _update(session: AsyncSession, subscription_id: int, **values: Any) -> None:
+    await session.execute(
+        sa.update(Subscription)
+        .where(col(Subscription.id) == subscription_id)
+        .values(**values)
+        # The UPDATE as written, no RETURNING added to sync the session (rows, above).
+        .execution_options(synchronize_session=False)
+    )
 
 
 def can_view(who: Principal, row: Any) -> bool:
@@ -174,20 +206,16 @@ async def list_for(
     after: int,
     limit: int,
 ) -> list[SubscriptionPublic]:
-    if who.is_operator and role == "any":
-        scope = "TRUE"
-    elif role == "owner":
-        scope = "t.owner = :agency"
-    else:
-        scope = "s.subscriber = :agency"
-    rows = await session.execute(
-        sa.text(
-            f"SELECT {_COLUMNS} FROM {_FROM} WHERE {scope} AND s.id > :after "
-            "AND (CAST(:status AS text) IS NULL OR s.status = :status) "
-            "AND (CAST(:topic AS text) IS NULL OR s.topic_code = :topic) ORDER BY s.id LIMIT :limit"
-        ),
-        {"agency": who.agency, "after": after, "status": status, "topic": topic, "limit": limit},
-    )
+    statement = _SUBSCRIPTION.where(col(Subscription.id) > after)
+    if role == "owner":
+        statement = statement.where(col(Topic.owner) == who.agency)
+    elif not (who.is_operator and role == "any"):  # an operator's "any" sees them all
+        statement = statement.where(col(Subscription.subscriber) == who.agency)
+    if status is not None:
+        statement = statement.where(col(Subscription.status) == status)
+    if topic is not None:
+        statement = statement.where(col(Subscription.topic_code) == topic)
+    rows = await session.execute(statement.order_by(col(Subscription.id)).limit(limit))
     return [_public(row) for row in rows]
 
 
@@ -202,12 +230,13 @@ async def decide(
     if row.status != "pending":
         raise Problem(ProblemCode.NOT_PENDING, f"subscription {subscription_id} is {row.status}")
     status = "approved" if decision.approve else "refused"
-    await session.execute(
-        sa.text(
-            "UPDATE exchange.subscriptions SET status = :status, reason = :reason, "
-            "decided_at = now(), decided_by = :by WHERE id = :id"
-        ),
-        {"id": subscription_id, "status": status, "reason": decision.reason, "by": who.agency},
+    await _update(
+        session,
+        subscription_id,
+        status=status,
+        reason=decision.reason,
+        decided_at=sa.func.now(),
+        decided_by=who.agency,
     )
     await audit.append(
         session,
@@ -231,22 +260,24 @@ async def revoke(
         raise not_found("subscription", subscription_id)
     if row.status not in ("approved", "pending"):
         raise Problem(ProblemCode.NOT_ACTIVE, f"subscription {subscription_id} is {row.status}")
-    await session.execute(
-        sa.text(
-            "UPDATE exchange.subscriptions SET status = 'revoked', reason = :reason, "
-            "decided_at = now(), decided_by = :by WHERE id = :id"
-        ),
-        {"id": subscription_id, "reason": reason, "by": who.agency},
+    await _update(
+        session,
+        subscription_id,
+        status="revoked",
+        reason=reason,
+        decided_at=sa.func.now(),
+        decided_by=who.agency,
     )
     # Webhook deliveries not made end with the grant: pending ones are never claimed, dead
     # ones never re-driven (claims and re-drives also look at the status, for the rows a
     # post in flight at this moment leaves behind).
     await session.execute(
-        sa.text(
-            "DELETE FROM exchange.webhook_deliveries WHERE subscription_id = :id "
-            "AND status IN ('pending', 'dead')"
-        ),
-        {"id": subscription_id},
+        sa.delete(WebhookDelivery)
+        .where(
+            col(WebhookDelivery.subscription_id) == subscription_id,
+            col(WebhookDelivery.status).in_(("pending", "dead")),
+        )
+        .execution_options(synchronize_session=False)
     )
     await audit.append(
         session,
@@ -295,13 +326,7 @@ async def set_webhook(
     if url is not None:
         _still_active(row)  # again under the lock: it may have been revoked meanwhile
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode() if url else None
-    await session.execute(
-        sa.text(
-            "UPDATE exchange.subscriptions SET webhook_url = :url, webhook_secret = :secret "
-            "WHERE id = :id"
-        ),
-        {"id": subscription_id, "url": url, "secret": secret},
-    )
+    await _update(session, subscription_id, webhook_url=url, webhook_secret=secret)
     details: dict[str, Any] = {"subscription_id": subscription_id, "url": url}
     if url:
         details["resumed"] = await endpoints.reactivate(

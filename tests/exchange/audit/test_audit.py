@@ -36,6 +36,7 @@ from tests.exchange.support import (
     make_agency,
     make_topic,
     publish,
+    subscribe,
 )
 
 GOVHUB = str(Path(sys.executable).parent / "govhub")
@@ -379,7 +380,6 @@ async def test_a_feed_read_never_waits_for_another_replicas_audit_round(hub: Hub
     # record what the feed delivered, must wait for it without holding the subscription's
     # row, which every feed read updates (two rounds doing so deadlocked for a second).
     import sqlalchemy as sa
-    from exchange.support import subscribe
 
     from govhub_exchange.audit import service as audit
     from govhub_exchange.delivery.service import audit_feed_deliveries
