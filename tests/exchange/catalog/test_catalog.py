@@ -156,6 +156,11 @@ async def test_search_and_paginate_topics_and_items(hub: Hub) -> None:
         await hub.client.get(f"{BASE}/topics", params={"owner": owner}, headers=headers)
     ).json()
     assert {t["code"] for t in by_owner["data"]} == set(codes)
+    # An empty search box filters nothing.
+    for path, params in (("topics", {"owner": owner}), ("data-items", {"topic": codes[0]})):
+        unfiltered = await hub.client.get(f"{BASE}/{path}", params=params, headers=headers)
+        blank = await hub.client.get(f"{BASE}/{path}", params={**params, "q": ""}, headers=headers)
+        assert blank.json()["data"] == unfiltered.json()["data"] != [], path
     # LIKE's wildcards are searched as characters (govhub_common.db.contains_pattern).
     for wildcard in ("%", "__", "\\"):
         literal = await hub.client.get(

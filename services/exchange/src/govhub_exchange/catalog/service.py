@@ -87,8 +87,8 @@ def _searched(*columns: Any) -> sa.ColumnElement[str]:
 
 
 def _search(text: sa.ColumnElement[str], q: str) -> sa.ColumnElement[bool]:
-    """Whether the text contains q; an empty q matches nothing (as it always has)."""
-    return text.ilike(contains_pattern(q), escape="\\") if q else sa.false()
+    """Whether the text contains q."""
+    return text.ilike(contains_pattern(q), escape="\\")
 
 
 async def _insert_items(
@@ -358,7 +358,7 @@ async def list_topics(
         statement = statement.where(col(Topic.owner) == owner)
     if sharing_type is not None:
         statement = statement.where(col(Topic.sharing_type) == sharing_type)
-    if q is not None:
+    if q:  # an empty search box filters nothing
         searched = _searched(col(Topic.code), col(Topic.title), col(Topic.description))
         statement = statement.where(_search(searched, q))
     rows = await session.execute(statement.order_by(col(Topic.code)).limit(limit))
@@ -384,7 +384,7 @@ async def list_items(
         statement = statement.where(col(DataItem.personal) == personal)
     if sensitivity is not None:
         statement = statement.where(col(DataItem.sensitivity) == sensitivity)
-    if q is not None:
+    if q:
         statement = statement.where(_search(_searched(col(DataItem.name), col(DataItem.title)), q))
     rows = await session.execute(
         statement.order_by(col(DataItem.topic_code), col(DataItem.name)).limit(limit)
