@@ -12,11 +12,17 @@ from sqlalchemy import text
 from govhub_common.db import asyncpg_dsn
 from govhub_common.runtime import ServiceContext
 from govhub_common.service import ServiceSpec
+from govhub_registry.access import routes as access_routes
 from govhub_registry.access.policy import load_access_policy
+from govhub_registry.conflicts import routes as conflicts_routes
 from govhub_registry.consumers import registry_consumers
+from govhub_registry.ingest import routes as ingest_routes
 from govhub_registry.ingest.mapping import load_mapping
+from govhub_registry.lookup import routes as lookup_routes
 from govhub_registry.lookup.fast_path import LookupFastPath
+from govhub_registry.mappings import routes as mappings_routes
 from govhub_registry.mappings.service import apply_mapping_file
+from govhub_registry.matching import routes as matching_routes
 from govhub_registry.metrics import CONFLICTS_OPEN, MATCH_REVIEW_PENDING
 from govhub_registry.settings import RegistrySettings
 from govhub_registry.state import make_state, registry_state
@@ -74,10 +80,15 @@ async def refresh_gauges(ctx: ServiceContext) -> None:
 
 
 def _routers() -> list[APIRouter]:
-    from govhub_registry.mappings.routes import router as mappings
-    from govhub_registry.routes import router
-
-    return [router, mappings]
+    # In this order, the order of the paths in the OpenAPI document.
+    return [
+        lookup_routes.router,
+        access_routes.router,
+        conflicts_routes.router,
+        matching_routes.router,
+        ingest_routes.router,
+        mappings_routes.router,
+    ]
 
 
 SERVICE = ServiceSpec(

@@ -16,7 +16,9 @@ from govhub_registry.state import registry_state
 
 Context = ContextDep
 Settings = Annotated[RegistrySettings, Depends(service_settings)]
-Reader = Annotated[Principal, Depends(require_scope("registry:read"))]
+# Who may read the registries (the fast path admits the same scopes: lookup/fast_path.py).
+read_access = require_scope("registry:read")
+Reader = Annotated[Principal, Depends(read_access)]
 
 
 # Async, like every dependency on a hot path: FastAPI runs a plain `def` in a worker thread,

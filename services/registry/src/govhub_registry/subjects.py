@@ -16,6 +16,11 @@ class SubjectTable:
     event_type: str
     event_list: str
 
+    @property
+    def label(self) -> str:
+        """The kind in words ("legal entity"), for messages."""
+        return self.kind.replace("_", " ")
+
 
 LEGAL_ENTITY = SubjectTable(
     "legal_entity", "registry.legal_entity", "uscc", "registry.legal_entity.changed", "entities"

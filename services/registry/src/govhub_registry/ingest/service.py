@@ -104,6 +104,7 @@ async def record_unmapped(
     publisher: str,
     items: list[tuple[int, dict[str, Any], str]],
 ) -> None:
+    # SQL on the ingest path: the batch's rows in one unnest statement, whatever its size.
     raw = await raw_connection(session)
     await raw.execute(
         "INSERT INTO registry.unmapped_record (topic, seq, publisher, data, reason) "
@@ -118,6 +119,24 @@ async def record_unmapped(
     )
 
 
+async def list_unmapped(
+    session: AsyncSession, *, topic: str | None, limit: int, after: int | None
+) -> list[dict[str, Any]]:
+    """Up to limit + 1 rows by id, after the row `after`."""
+    raw = await raw_connection(session)
+    rows = await raw.fetch(
+        "SELECT id, topic, seq, publisher, data::text AS data, reason, received_at "
+        "FROM registry.unmapped_record WHERE id > $1 AND ($2::text IS NULL OR topic = $2) "
+        "ORDER BY id LIMIT $3",
+        after or 0,
+        topic,
+        limit + 1,
+    )
+    return [{**dict(r), "data": orjson.loads(r["data"])} for r in rows]
+
+
+# Hand-written SQL (as the statements below): one statement per batch over unnest arrays,
+# with conditions (replays, merges, settled conflicts) the models' insert cannot say.
 # A subject the batch creates has no assertions yet (they are written with its golden
 # record, under its lock): its rows are inserted as they are; only rows of subjects already
 # known are checked for a replay. Values stay json text, as the record stated them.
@@ -405,7 +424,8 @@ async def apply_records(
         subject.kind,
         touched,
     )
-    # Read after the locks: a statement sees what was committed when it started.
+    # Read after the locks: a statement sees what was committed when it started. (SQL on the
+    # hot path: the claims as stored text, compared with the new text without decoding.)
     previous = {
         row["id"]: row
         for row in await raw.fetch(

@@ -4,7 +4,8 @@ FastAPI's routing and dependency solving, which cost more CPU than the lookup it
 It answers only a request that succeeds: a valid bearer token with `registry:read` (or
 `operator`), a valid ID that exists, no parameter but `purpose`. Anything else (no or bad
 token, missing scope, bad ID, unknown ID, `as_of`/`known_at`, ...) passes through to the
-declared route (`routes.py`), which gives the same answer and every problem response.
+declared route (lookup/routes.py), which gives every problem response. Both send the bytes
+of one function, `lookup.service.current_record`, so a success cannot differ.
 """
 
 from __future__ import annotations
@@ -16,18 +17,23 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from govhub_common.faults import transient_fault
-from govhub_common.identifiers import validate_ric, validate_uscc
 from govhub_common.problems import Problem
-from govhub_common.security import OPERATOR_SCOPE
+from govhub_registry.deps import read_access
+from govhub_registry.fields import (
+    PURPOSE_MAX,
+    RIC_SHAPE,
+    UNSPECIFIED_PURPOSE,
+    USCC_SHAPE,
+    canonical_id,
+)
 from govhub_registry.lookup.service import current_record
-from govhub_registry.schemas import RIC_SHAPE, USCC_SHAPE
 from govhub_registry.state import registry_state
 from govhub_registry.subjects import LEGAL_ENTITY, PERSON, SubjectTable
 
-_ACCEPTED = frozenset({"registry:read", OPERATOR_SCOPE})
+# What the route admits: the scopes of its `Reader`, the shapes of its path parameter.
+_ACCEPTED: frozenset[str] = read_access.accepted_scopes  # type: ignore[attr-defined]
 _USCC = re.compile(USCC_SHAPE)
 _RIC = re.compile(RIC_SHAPE)
-_PURPOSE_MAX = 200  # as the route's `Purpose` query parameter
 
 
 @dataclass(frozen=True)
@@ -81,12 +87,17 @@ async def _answer(scope: Scope, send: Send) -> bool:
     if not (_USCC if subject is LEGAL_ENTITY else _RIC).fullmatch(raw_key):
         return False
     try:
-        key = (validate_uscc if subject is LEGAL_ENTITY else validate_ric)(raw_key.upper())
-    except ValueError:
-        return False
-    view = registry_state(app.state.context).access_policy.view(principal, subject.kind)
+        key = canonical_id(subject, raw_key)
+    except Problem:
+        return False  # the route answers 404
     try:
-        body = await current_record(app.state.context, subject, key, principal, view, purpose)
+        body = await current_record(
+            registry_state(app.state.context),
+            subject=subject,
+            key=key,
+            principal=principal,
+            purpose=purpose,
+        )
     except Exception as exc:
         if transient_fault(exc) is None:
             raise
@@ -109,12 +120,12 @@ async def _answer(scope: Scope, send: Send) -> bool:
 
 
 def _purpose(query: bytes) -> str | None:
-    """The `purpose` parameter ("unspecified" when absent); None when the query holds
+    """The `purpose` parameter (UNSPECIFIED_PURPOSE when absent); None when the query holds
     anything else, or a purpose the route would refuse."""
     if not query:
-        return "unspecified"
+        return UNSPECIFIED_PURPOSE
     pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
-    if len(pairs) != 1 or pairs[0][0] != "purpose" or len(pairs[0][1]) > _PURPOSE_MAX:
+    if len(pairs) != 1 or pairs[0][0] != "purpose" or len(pairs[0][1]) > PURPOSE_MAX:
         return None
     if "\x00" in pairs[0][1]:
         return None  # PostgreSQL text cannot hold it: the route refuses it (422)

@@ -1,23 +1,41 @@
 """Reading the registries: golden records (now, as of a valid time, as known at a recorded
-time), history, registrations, search by name; and the access log every read writes."""
+time), history, registrations, search by name. Every read shows only what the caller's
+agency is granted (access/policy.py) and is logged with what it showed (access/service.py).
+
+A subject by ID with its current values is the hot path: `current_record` answers it, for
+the route and for the fast path (lookup/fast_path.py) alike."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from govhub_common.clock import business_date, ensure_utc, utcnow
 from govhub_common.db import contains_pattern, raw_connection
-from govhub_common.runtime import ServiceContext
+from govhub_common.pagination import Page, page
+from govhub_common.problems import forbidden, not_found
 from govhub_common.security import Principal
-from govhub_registry.access.policy import REPRESENTATIVE_ATTRIBUTES, REPRESENTATIVE_ID, View
-from govhub_registry.ingest.service import Claims, current_sources
-from govhub_registry.state import registry_state
-from govhub_registry.subjects import SubjectTable
+from govhub_registry.access.policy import (
+    REPRESENTATIVE_ATTRIBUTES,
+    REPRESENTATIVE_ID,
+    AccessPolicy,
+    View,
+)
+from govhub_registry.access.service import RepresentativeRead, log_access, representative_read
+from govhub_registry.ingest.service import Claims, current_sources, current_values
+from govhub_registry.lookup.schemas import (
+    AttributeValuePublic,
+    RegistrationPublic,
+    SearchHit,
+    SubjectPublic,
+)
+from govhub_registry.state import RegistryState
+from govhub_registry.subjects import LEGAL_ENTITY, SubjectTable
 
 # Attribute values as known at $3: each agency's value of an attribute is valid until the
 # same agency's next value of it (valid_to), which became known when that one was recorded.
@@ -62,22 +80,6 @@ _REPRESENTATIVE_LOGGED_SQL = """,
             FROM representative r WHERE cardinality(r.fields) > 0
         )"""
 
-# (the legal entity's USCC, its representative's ID number, the representative's
-# attributes the caller was shown)
-RepresentativeRead = tuple[str, str, list[str]]
-
-
-def representative_read(
-    uscc: str, stored: Mapping[str, Any], shown: Iterable[str]
-) -> RepresentativeRead | None:
-    """What a read of a legal entity showed of its legal representative, to be logged on
-    that person: None when it showed nothing of theirs (or names no one)."""
-    fields = sorted(REPRESENTATIVE_ATTRIBUTES.intersection(shown))
-    id_number = stored.get(REPRESENTATIVE_ID)
-    if not fields or not isinstance(id_number, str) or not id_number:
-        return None
-    return uscc, id_number, fields
-
 
 async def get_subject(
     session: AsyncSession,
@@ -98,11 +100,7 @@ async def get_subject(
     if row is None:
         return None
     if as_of is None and known_at is None:
-        from govhub_registry.ingest.service import current_values
-
         return orjson.loads(row["attributes"]), current_values(orjson.loads(row["claims"]))[1]
-    from govhub_common.clock import business_date, utcnow
-
     known_at = known_at or utcnow()
     as_of = as_of or business_date(known_at)
     rows = await raw.fetch(_AS_OF_SQL, subject.kind, key, known_at, None, as_of)
@@ -165,17 +163,15 @@ async def read_current_logged(
 
 
 async def current_record(
-    context: ServiceContext,
-    subject: SubjectTable,
-    key: str,
-    principal: Principal,
-    view: View,
-    purpose: str,
+    state: RegistryState, *, subject: SubjectTable, key: str, principal: Principal, purpose: str
 ) -> bytes | None:
-    """The JSON of the current golden record as this caller may see it, its read logged;
-    None when the registry does not know the subject."""
+    """The answer to GET a subject by ID (its current values): the JSON of its golden record
+    as this caller may see it, the read logged in the same statement; None when the
+    registry does not know the subject. The route and the fast path both send these bytes,
+    so they cannot differ."""
+    view = state.access_policy.view(principal, subject.kind)
     current = await read_current_logged(
-        registry_state(context).lookup_pool,
+        state.lookup_pool,
         subject=subject,
         key=key,
         principal=principal,
@@ -214,8 +210,6 @@ async def history(
 ) -> list[dict[str, Any]]:
     """Every value every agency asserted, oldest first (by assertion and attribute), after
     the key `after`: up to limit + 1 rows. `attributes` None means all."""
-    from govhub_common.clock import utcnow
-
     raw = await raw_connection(session)
     rows = await raw.fetch(
         f"SELECT * FROM ({_VALUES_SQL}) v WHERE (id, attribute) > ($5, $6) "
@@ -284,63 +278,190 @@ async def search_by_name(
     return [{**dict(r), "attributes": orjson.loads(r["attributes"])} for r in rows]
 
 
-async def log_access(
+# ---- the reads the routes make: shown as the caller's agency may see them, and logged ----
+
+
+def _representative(
+    subject: SubjectTable, key: str, stored: dict[str, Any], shown: Iterable[str]
+) -> RepresentativeRead | None:
+    """What a legal entity's read showed of its legal representative (logged on that person
+    too); None for a person's read."""
+    if subject is not LEGAL_ENTITY:
+        return None
+    return representative_read(key, stored, shown)
+
+
+def _utc(moment: datetime) -> datetime:
+    """The moment in UTC (naive: Asia/Shanghai); at the ends of the calendar, where the
+    conversion leaves datetime's range, its first or last UTC moment."""
+    try:
+        return ensure_utc(moment)
+    except OverflowError:
+        return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=UTC)
+
+
+async def subject_as_of(
     session: AsyncSession,
     *,
+    policy: AccessPolicy,
     principal: Principal,
     subject: SubjectTable,
-    reads: list[tuple[str, list[str]]],
+    key: str,
+    as_of: date | None,
+    known_at: datetime | None,
     purpose: str,
-    action: str,
-    representatives: Sequence[RepresentativeRead | None] = (),
-) -> None:
-    """One access-log row per subject read, with the fields the caller was shown; and,
-    for legal entities, one on each legal representative whose data the read showed,
-    naming the entity."""
-    raw = await raw_connection(session)
-    if reads:
-        await raw.execute(
-            "INSERT INTO registry.access_log (agency, client_id, subject_kind, subject_id, "
-            "fields, purpose, action) SELECT $1, $2, $3, s.id, "
-            "ARRAY(SELECT jsonb_array_elements_text(s.fields)), $5, $6 "
-            "FROM unnest($4::text[], $7::jsonb[]) AS s(id, fields)",
-            principal.agency,
-            principal.client_id,
-            subject.kind,
-            [subject_id for subject_id, _ in reads],
-            purpose,
-            action,
-            [orjson.dumps(fields).decode() for _, fields in reads],
-        )
-    shown = [r for r in representatives if r is not None]
-    if shown:
-        await raw.execute(
-            "INSERT INTO registry.access_log (agency, client_id, subject_kind, subject_id, "
-            "fields, purpose, action, via_legal_entity) SELECT $1, $2, 'person', s.id, "
-            "ARRAY(SELECT jsonb_array_elements_text(s.fields)), $4, $5, s.via "
-            "FROM unnest($3::text[], $6::jsonb[], $7::text[]) AS s(id, fields, via)",
-            principal.agency,
-            principal.client_id,
-            [id_number for _, id_number, _ in shown],
-            purpose,
-            action,
-            [orjson.dumps(fields).decode() for _, _, fields in shown],
-            [uscc for uscc, _, _ in shown],
-        )
-
-
-async def access_log(
-    session: AsyncSession, *, subject: SubjectTable, key: str, limit: int, after: int | None
-) -> list[dict[str, Any]]:
-    """The subject's access log, oldest first, after the row `after`: up to limit + 1."""
-    raw = await raw_connection(session)
-    rows = await raw.fetch(
-        "SELECT id, accessed_at, agency, client_id, fields, purpose, action, via_legal_entity "
-        "FROM registry.access_log WHERE subject_kind = $1 AND subject_id = $2 AND id > $3 "
-        "ORDER BY id LIMIT $4",
-        subject.kind,
-        key,
-        after or 0,
-        limit + 1,
+) -> SubjectPublic:
+    """The golden record as it was valid on `as_of` and as the registry knew it at
+    `known_at` (either may be None: today, now), as the caller may see it; the read is
+    logged. (The current record without either: `current_record`.)"""
+    view = policy.view(principal, subject.kind)
+    found = await get_subject(
+        session,
+        subject=subject,
+        key=key,
+        as_of=as_of,
+        known_at=_utc(known_at) if known_at else None,
     )
-    return [dict(r) for r in rows]
+    if found is None:
+        raise not_found(subject.label, key)
+    stored, sources = found
+    attributes = view.shape(stored)
+    await log_access(
+        session,
+        principal=principal,
+        subject=subject,
+        reads=[(key, sorted(attributes))],
+        purpose=purpose,
+        action="get",
+        representatives=[_representative(subject, key, stored, attributes)],
+    )
+    return SubjectPublic(
+        kind=subject.kind,
+        id=key,
+        attributes=attributes,
+        sources={k: v for k, v in sources.items() if k in attributes},
+        as_of=as_of,
+        known_at=known_at,
+    )
+
+
+async def history_page(
+    session: AsyncSession,
+    *,
+    policy: AccessPolicy,
+    principal: Principal,
+    subject: SubjectTable,
+    key: str,
+    purpose: str,
+    limit: int,
+    after: tuple[int, str] | None,
+) -> Page[AttributeValuePublic]:
+    """A page of the values agencies asserted for the attributes the caller is granted
+    (other people's ID numbers masked as in the record); the read is logged."""
+    view = policy.view(principal, subject.kind)
+    current = await get_subject(session, subject=subject, key=key)
+    if current is None:
+        raise not_found(subject.label, key)
+    granted = None if view.allows("*") else frozenset(view.fields)
+    rows = await history(
+        session, subject=subject, key=key, attributes=granted, limit=limit, after=after
+    )
+
+    def shaped(row: dict[str, Any]) -> AttributeValuePublic:
+        value = view.shape({row["attribute"]: row["value"]})[row["attribute"]]
+        return AttributeValuePublic(**{**row, "value": value})
+
+    result = page(rows, limit, key=lambda r: (r["id"], r["attribute"]), item=shaped)
+    shown = {i.attribute for i in result.data}
+    # Every representative the page names (a legal entity may have had several).
+    representatives = {
+        row["value"]: _representative(subject, key, {REPRESENTATIVE_ID: row["value"]}, shown)
+        for row in rows[:limit]
+        if row["attribute"] == REPRESENTATIVE_ID
+    }
+    if not representatives:  # e.g. only names on this page: the current representative
+        representatives[None] = _representative(subject, key, current[0], shown)
+    await log_access(
+        session,
+        principal=principal,
+        subject=subject,
+        reads=[(key, sorted(shown))],
+        purpose=purpose,
+        action="history",
+        representatives=list(representatives.values()),
+    )
+    return result
+
+
+async def registrations_page(
+    session: AsyncSession,
+    *,
+    policy: AccessPolicy,
+    principal: Principal,
+    subject: SubjectTable,
+    key: str,
+    purpose: str,
+    limit: int,
+    after: tuple[str, str] | None,
+) -> Page[RegistrationPublic]:
+    """A page of the subject's registrations, for an agency granted `registrations`; the
+    read is logged."""
+    if not policy.view(principal, subject.kind).allows("registrations"):
+        raise forbidden(
+            f"agency {principal.agency} is not granted the registrations of a {subject.label}"
+        )
+    if await get_subject(session, subject=subject, key=key) is None:
+        raise not_found(subject.label, key)
+    rows = await registrations(session, subject=subject, key=key, limit=limit, after=after)
+    await log_access(
+        session,
+        principal=principal,
+        subject=subject,
+        reads=[(key, ["registrations"])],
+        purpose=purpose,
+        action="registrations",
+    )
+    return page(
+        rows,
+        limit,
+        key=lambda r: (r["kind"], r["agency"]),
+        item=lambda r: RegistrationPublic(**r),
+    )
+
+
+async def search_page(
+    session: AsyncSession,
+    *,
+    policy: AccessPolicy,
+    principal: Principal,
+    subject: SubjectTable,
+    name: str,
+    purpose: str,
+    limit: int,
+    after: tuple[float, str] | None,
+) -> Page[SearchHit]:
+    """A page of the subjects whose name is like `name`, for an agency granted `name`, each
+    hit shown as the caller may see it; each hit's read is logged."""
+    view = policy.view(principal, subject.kind)
+    if not view.allows("name"):
+        raise forbidden(f"agency {principal.agency} is not granted the names of a {subject.label}")
+    hits = await search_by_name(session, subject=subject, name=name, limit=limit, after=after)
+    result = page(
+        hits,
+        limit,
+        key=lambda h: (h["similarity"], h["id"]),
+        item=lambda h: SearchHit(**{**h, "attributes": view.shape(h["attributes"])}),
+    )
+    await log_access(
+        session,
+        principal=principal,
+        subject=subject,
+        reads=[(h.id, sorted(h.attributes)) for h in result.data],
+        purpose=purpose,
+        action="search",
+        representatives=[
+            _representative(subject, hit["id"], hit["attributes"], shown.attributes)
+            for hit, shown in zip(hits, result.data, strict=False)
+        ],
+    )
+    return result

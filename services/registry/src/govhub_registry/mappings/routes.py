@@ -12,10 +12,10 @@ from govhub_common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_
 from govhub_common.problems import not_found
 from govhub_common.security import Operator
 from govhub_registry.deps import Reader
+from govhub_registry.fields import TOPIC_CODE
 from govhub_registry.ingest.mapping import TopicMapping
 from govhub_registry.mappings import service
 from govhub_registry.mappings.schemas import MappingCreate, MappingPublic, MappingVersion
-from govhub_registry.schemas import TOPIC_CODE
 
 router = APIRouter(prefix="/v1/mappings", tags=["mappings"])
 TopicPath = Annotated[str, Path(pattern=TOPIC_CODE, description="The exchange topic's code.")]

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from govhub_registry.fields import TOPIC_CODE
 from govhub_registry.ingest.mapping import TopicMapping
-from govhub_registry.schemas import TOPIC_CODE
 
 MAPPING_EXAMPLE: dict[str, Any] = {
     "subject": "legal_entity",

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_common.catalog_events import topics_of
@@ -23,13 +24,31 @@ from govhub_common.events import CloudEvent
 from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem, not_found
 from govhub_registry.ingest.mapping import DerivedFromId, Mapping, TopicMapping
+from govhub_registry.mappings import models
 
 log = logging.getLogger("govhub.registry.mappings")
 
 FILE = "file"
 API = "api"
 # Two registry processes starting together apply the file once.
-_FILE_LOCK = "SELECT pg_advisory_xact_lock(hashtext('govhub-registry-mapping-file'))"
+_FILE_LOCK = sa.select(
+    sa.func.pg_advisory_xact_lock(sa.func.hashtext("govhub-registry-mapping-file"))
+)
+
+# The models' tables, for the reads: a select of their columns runs as Core and gives rows
+# (what the routes and ingest read), not objects for the session to track; the per-event
+# read of a topic's mapping is on the ingest path.
+_MAPPINGS = sa.inspect(models.TopicMapping).local_table
+_VERSIONS = sa.inspect(models.TopicMappingVersion).local_table
+_CATALOG = sa.inspect(models.CatalogTopic).local_table
+# A topic's current mapping row joined with its current version.
+_CURRENT_JOIN = _MAPPINGS.join(
+    _VERSIONS,
+    sa.and_(
+        _VERSIONS.c.topic == _MAPPINGS.c.topic,
+        _VERSIONS.c.version == _MAPPINGS.c.current_version,
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -59,39 +78,38 @@ class MappingStore:
 
     async def topic(self, session: AsyncSession, topic: str) -> Mapping | None:
         """The mapping of one topic (the shape ingest takes), None when it has none."""
-        row = (
+        version = (
             await session.execute(
-                sa.text("SELECT current_version FROM registry.topic_mapping WHERE topic = :t"),
-                {"t": topic},
+                sa.select(_MAPPINGS.c.current_version).where(_MAPPINGS.c.topic == topic)
             )
-        ).first()
-        if row is None:
+        ).scalar_one_or_none()
+        if version is None:
             return None
-        rule = self._parsed.get((topic, row.current_version))
+        rule = self._parsed.get((topic, version))
         if rule is None:
             definition = (
                 await session.execute(
-                    sa.text(
-                        "SELECT definition::text FROM registry.topic_mapping_version "
-                        "WHERE topic = :t AND version = :v"
-                    ),
-                    {"t": topic, "v": row.current_version},
+                    sa.select(_VERSIONS.c.definition).where(
+                        _VERSIONS.c.topic == topic, _VERSIONS.c.version == version
+                    )
                 )
             ).scalar_one_or_none()
             if definition is None:  # removed
                 return None
-            rule = self._parse(topic, row.current_version, definition)
+            rule = self._parse(topic, version, definition)
         return Mapping.model_construct(derived_from_id=self.derived_from_id, topics={topic: rule})
 
     async def snapshot(self, session: AsyncSession) -> Mapping:
         """Every current mapping."""
         rows = await session.execute(
-            sa.text(
-                "SELECT m.topic, m.current_version, v.definition::text AS definition "
-                "FROM registry.topic_mapping m JOIN registry.topic_mapping_version v "
-                "ON v.topic = m.topic AND v.version = m.current_version "
-                "WHERE v.definition IS NOT NULL"
+            sa.select(
+                _MAPPINGS.c.topic,
+                _MAPPINGS.c.current_version,
+                # As text: decoded only for a version not parsed yet (_parse).
+                sa.cast(_VERSIONS.c.definition, sa.Text).label("definition"),
             )
+            .select_from(_CURRENT_JOIN)
+            .where(_VERSIONS.c.definition.is_not(None))
         )
         topics = {
             row.topic: self._parse(row.topic, row.current_version, row.definition) for row in rows
@@ -111,20 +129,21 @@ async def learn_catalog(session: AsyncSession, event: CloudEvent) -> None:
     ]
     if not entries:
         return
+    statement = insert(models.CatalogTopic)
     await session.execute(
-        sa.text(
-            "INSERT INTO registry.catalog_topic (topic, current_version, items) "
-            "SELECT t.topic, t.v, ARRAY(SELECT jsonb_array_elements_text(t.items)) "
-            "FROM jsonb_to_recordset(CAST(:entries AS jsonb)) AS t(topic text, v int, items jsonb) "
-            "ON CONFLICT (topic) DO UPDATE SET current_version = excluded.current_version, "
-            "items = excluded.items, learned_at = now() "
-            "WHERE registry.catalog_topic.current_version <= excluded.current_version"
+        statement.on_conflict_do_update(
+            index_elements=[_CATALOG.c.topic],
+            set_={
+                "current_version": statement.excluded.current_version,
+                "items": statement.excluded["items"],
+                "learned_at": sa.func.now(),
+            },
+            where=_CATALOG.c.current_version <= statement.excluded.current_version,
         ),
-        {
-            "entries": orjson.dumps(
-                [{"topic": code, "v": version, "items": items} for code, version, items in entries]
-            ).decode()
-        },
+        [
+            {"topic": code, "current_version": version, "items": items}
+            for code, version, items in entries
+        ],
     )
 
 
@@ -154,9 +173,7 @@ async def check_against_catalog(
     """422 unknown_reference naming each field that names a topic or data item the
     exchange's catalog (as the registry learned it) does not have."""
     items = (
-        await session.execute(
-            sa.text("SELECT items FROM registry.catalog_topic WHERE topic = :t"), {"t": topic}
-        )
+        await session.execute(sa.select(_CATALOG.c["items"]).where(_CATALOG.c.topic == topic))
     ).scalar_one_or_none()
     if items is None:
         errors = [
@@ -192,17 +209,23 @@ async def check_against_catalog(
 # ---- versions ----------------------------------------------------------------------------
 
 
-def _definition(rule: TopicMapping | None) -> str | None:
+def _definition(rule: TopicMapping | None) -> Any:
+    """The definition column's value: orjson's text cast to jsonb, SQL NULL for a removal."""
     if rule is None:
-        return None
-    return orjson.dumps(rule.model_dump(mode="json", exclude_none=True)).decode()
+        return sa.null()
+    text = orjson.dumps(rule.model_dump(mode="json", exclude_none=True)).decode()
+    return sa.cast(sa.literal(text, sa.Text), JSONB)
 
 
-_SELECT = (
-    "SELECT m.topic, m.current_version AS version, m.source, m.updated_at, m.updated_by, "
-    "v.definition::text AS definition FROM registry.topic_mapping m "
-    "JOIN registry.topic_mapping_version v ON v.topic = m.topic AND v.version = m.current_version "
-)
+# Each topic's current mapping, as rows (a NULL definition: removed).
+_CURRENT = sa.select(
+    _MAPPINGS.c.topic,
+    _MAPPINGS.c.current_version.label("version"),
+    _MAPPINGS.c.source,
+    _MAPPINGS.c.updated_at,
+    _MAPPINGS.c.updated_by,
+    _VERSIONS.c.definition,
+).select_from(_CURRENT_JOIN)
 
 
 def _stored(row: Any) -> StoredMapping:
@@ -212,17 +235,15 @@ def _stored(row: Any) -> StoredMapping:
         source=row.source,
         updated_at=row.updated_at,
         updated_by=row.updated_by,
-        definition=TopicMapping.model_validate(orjson.loads(row.definition)),
+        definition=TopicMapping.model_validate(row.definition),
     )
 
 
 async def _current(session: AsyncSession, topic: str, *, lock: bool = False) -> Any:
-    return (
-        await session.execute(
-            sa.text(_SELECT + "WHERE m.topic = :t" + (" FOR UPDATE OF m" if lock else "")),
-            {"t": topic},
-        )
-    ).first()
+    statement = _CURRENT.where(_MAPPINGS.c.topic == topic)
+    if lock:
+        statement = statement.with_for_update(of=_MAPPINGS)
+    return (await session.execute(statement)).first()
 
 
 async def _new_version(
@@ -236,31 +257,34 @@ async def _new_version(
 ) -> int | None:
     """The topic's next version; with `first`, version 1 only (None when another request
     made the topic's row meanwhile)."""
-    on_conflict = (
-        "DO NOTHING"
-        if first
-        else "DO UPDATE SET current_version = registry.topic_mapping.current_version + 1, "
-        "source = excluded.source, updated_by = excluded.updated_by, updated_at = now()"
+    statement = insert(models.TopicMapping).values(
+        topic=topic, current_version=1, source=source, updated_by=actor
     )
-    version = (
-        await session.execute(
-            sa.text(
-                "INSERT INTO registry.topic_mapping (topic, current_version, source, updated_by) "
-                f"VALUES (:t, 1, :s, :a) ON CONFLICT (topic) {on_conflict} "
-                "RETURNING current_version"
-            ),
-            {"t": topic, "s": source, "a": actor},
+    if first:
+        statement = statement.on_conflict_do_nothing(index_elements=[_MAPPINGS.c.topic])
+    else:
+        statement = statement.on_conflict_do_update(
+            index_elements=[_MAPPINGS.c.topic],
+            set_={
+                "current_version": _MAPPINGS.c.current_version + 1,
+                "source": statement.excluded.source,
+                "updated_by": statement.excluded.updated_by,
+                "updated_at": sa.func.now(),
+            },
         )
+    version = (
+        await session.execute(statement.returning(_MAPPINGS.c.current_version))
     ).scalar_one_or_none()
     if version is None:
         return None
     await session.execute(
-        sa.text(
-            "INSERT INTO registry.topic_mapping_version "
-            "(topic, version, definition, source, created_by) "
-            "VALUES (:t, :v, CAST(:d AS jsonb), :s, :a)"
-        ),
-        {"t": topic, "v": version, "d": _definition(rule), "s": source, "a": actor},
+        insert(models.TopicMappingVersion).values(
+            topic=topic,
+            version=version,
+            definition=_definition(rule),
+            source=source,
+            created_by=actor,
+        )
     )
     return int(version)
 
@@ -314,61 +338,41 @@ async def remove_mapping(session: AsyncSession, *, topic: str, actor: str) -> No
 async def mappings_after(
     session: AsyncSession, *, after: str | None, limit: int
 ) -> list[StoredMapping]:
-    rows = await session.execute(
-        sa.text(
-            _SELECT + "WHERE v.definition IS NOT NULL "
-            "AND (CAST(:after AS text) IS NULL OR m.topic > :after) ORDER BY m.topic LIMIT :limit"
-        ),
-        {"after": after, "limit": limit},
-    )
+    statement = _CURRENT.where(_VERSIONS.c.definition.is_not(None))
+    if after is not None:
+        statement = statement.where(_MAPPINGS.c.topic > after)
+    rows = await session.execute(statement.order_by(_MAPPINGS.c.topic).limit(limit))
     return [_stored(row) for row in rows]
 
 
 async def mapping_versions(
     session: AsyncSession, *, topic: str, after: int | None, limit: int
 ) -> list[dict[str, Any]]:
-    rows = await session.execute(
-        sa.text(
-            "SELECT version, definition::text AS definition, source, created_at, created_by "
-            "FROM registry.topic_mapping_version WHERE topic = :t "
-            "AND (CAST(:after AS integer) IS NULL OR version > :after) "
-            "ORDER BY version LIMIT :limit"
-        ),
-        {"t": topic, "after": after, "limit": limit},
-    )
-    return [
-        {
-            **dict(row._mapping),
-            "definition": orjson.loads(row.definition) if row.definition else None,
-        }
-        for row in rows
-    ]
+    statement = sa.select(
+        _VERSIONS.c.version,
+        _VERSIONS.c.definition,
+        _VERSIONS.c.source,
+        _VERSIONS.c.created_at,
+        _VERSIONS.c.created_by,
+    ).where(_VERSIONS.c.topic == topic)
+    if after is not None:
+        statement = statement.where(_VERSIONS.c.version > after)
+    rows = await session.execute(statement.order_by(_VERSIONS.c.version).limit(limit))
+    return [dict(row._mapping) for row in rows]
 
 
 async def apply_mapping_file(session: AsyncSession, mapping: Mapping) -> list[str]:
     """The file's topics as mappings: a topic without a mapping row gets version 1; a
     topic whose current version came from the file gets a new version when the file
     changed; a topic an operator changed or removed through the API keeps the API's."""
-    await session.execute(sa.text(_FILE_LOCK))
+    await session.execute(_FILE_LOCK)
     changed: list[str] = []
     for topic, rule in mapping.topics.items():
-        row = (
-            await session.execute(
-                sa.text(
-                    "SELECT m.source, v.definition::text AS definition "
-                    "FROM registry.topic_mapping m JOIN registry.topic_mapping_version v "
-                    "ON v.topic = m.topic AND v.version = m.current_version WHERE m.topic = :t"
-                ),
-                {"t": topic},
-            )
-        ).first()
+        row = await _current(session, topic)
         if row is not None:
             if row.source != FILE:
                 continue
-            if (
-                row.definition is not None
-                and TopicMapping.model_validate(orjson.loads(row.definition)) == rule
-            ):
+            if row.definition is not None and TopicMapping.model_validate(row.definition) == rule:
                 continue
         await _new_version(session, topic=topic, rule=rule, source=FILE, actor=FILE)
         changed.append(topic)

@@ -1,5 +1,5 @@
-"""The review queue of records that might be a registered subject, and the records the
-mapping could not use; operators resolve the first and read both."""
+"""The review queue of records that might be a registered subject: operators read it and
+resolve each (link it to a subject, or reject the match)."""
 
 from __future__ import annotations
 
@@ -45,22 +45,6 @@ async def list_reviews(
     return [_public(r) for r in rows]
 
 
-async def list_unmapped(
-    session: AsyncSession, *, topic: str | None, limit: int, after: int | None
-) -> list[dict[str, Any]]:
-    """Up to limit + 1 rows by id, after the row `after`."""
-    raw = await raw_connection(session)
-    rows = await raw.fetch(
-        "SELECT id, topic, seq, publisher, data::text AS data, reason, received_at "
-        "FROM registry.unmapped_record WHERE id > $1 AND ($2::text IS NULL OR topic = $2) "
-        "ORDER BY id LIMIT $3",
-        after or 0,
-        topic,
-        limit + 1,
-    )
-    return [{**dict(r), "data": orjson.loads(r["data"])} for r in rows]
-
-
 async def resolve_review(
     session: AsyncSession,
     *,
@@ -98,7 +82,7 @@ async def resolve_review(
             # The body names a subject that does not exist: its state, not its shape.
             raise Problem(
                 ProblemCode.NOT_FOUND,
-                f"{linked_id} is not a registered {subject.kind.replace('_', ' ')}",
+                f"{linked_id} is not a registered {subject.label}",
                 errors=[{"path": "$.id", "message": "no such subject"}],
             )
         if rule is None:
