@@ -10,6 +10,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# No time limit on a property test's example: timing belongs in bench/, and a loaded CI
+# machine would fail an example for being slow, not wrong.
+hypothesis_settings.register_profile("govhub", deadline=None)
+hypothesis_settings.load_profile("govhub")
 
 # Settings are read from the environment; pin the test ones before anything imports them.
 _HOME = Path(tempfile.mkdtemp(prefix="govhub-test-home-"))

@@ -168,7 +168,7 @@ async def test_long_poll_returns_when_a_record_is_published(hub: Hub) -> None:
     poll = asyncio.create_task(
         hub.client.get(
             f"{BASE}/subscriptions/{sub['id']}/records",
-            params={"wait": 20},
+            params={"wait": 30},
             headers=agency_headers(hub, reader),
         )
     )
@@ -176,7 +176,8 @@ async def test_long_poll_returns_when_a_record_is_published(hub: Hub) -> None:
     await wait_for(lambda: exchange_state(exchange).notifier.watched(topic))
     assert not poll.done()
     await publish(hub, owner, topic, [{"record_id": "late", "data": enterprise(0)}])
-    response = await asyncio.wait_for(poll, timeout=10)
+    # Before the 30 s wait runs out: the publish wakes the poll (a loaded machine may be slow).
+    response = await asyncio.wait_for(poll, timeout=20)
     assert [r["record_id"] for r in response.json()["data"]] == ["late"]
 
 
@@ -199,7 +200,7 @@ async def test_a_long_poll_on_one_replica_returns_when_another_publishes(
         sub = await subscribe(first, reader, topic, ["uscc"])
         position: str | None = None
         for n in range(3):  # three publishes in a row, each seen by the other replica
-            params: dict[str, str | int] = {"wait": 20}
+            params: dict[str, str | int] = {"wait": 30}
             if position is not None:
                 params["cursor"] = position
             poll = asyncio.create_task(
@@ -213,8 +214,8 @@ async def test_a_long_poll_on_one_replica_returns_when_another_publishes(
                 lambda: exchange_state(first.runtime.context("exchange")).notifier.watched(topic)
             )
             await publish(second, owner, topic, [{"record_id": f"r{n}", "data": enterprise(n)}])
-            # Well before the 20 s wait runs out: the commit itself wakes the other replica.
-            response = await asyncio.wait_for(poll, timeout=5)
+            # Before the 30 s wait runs out: the commit itself wakes the other replica.
+            response = await asyncio.wait_for(poll, timeout=20)
             assert [r["record_id"] for r in response.json()["data"]] == [f"r{n}"]
             position = response.json()["position"]
 
