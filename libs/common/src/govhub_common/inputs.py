@@ -13,6 +13,8 @@ from govhub_common.clock import ensure_utc
 
 # PostgreSQL text and jsonb cannot hold NUL.
 NO_NUL = r"^[^\x00]*$"
+# A topic's code, as the exchange's catalog takes it and the other services name topics.
+TOPIC_CODE = r"^[a-z][a-z0-9_]{0,63}$"
 # PostgreSQL's bigint and integer.
 BIGINT_MAX = 2**63 - 1
 INTEGER_MAX = 2**31 - 1

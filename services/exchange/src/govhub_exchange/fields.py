@@ -13,10 +13,9 @@ from fastapi import Path, Query
 from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, StringConstraints
 
 from govhub_common.contract import SCOPES
-from govhub_common.inputs import INTEGER_MAX, NO_NUL
+from govhub_common.inputs import INTEGER_MAX, NO_NUL, TOPIC_CODE
 
 AGENCY_CODE = r"^[a-z][a-z0-9-]{0,63}$"
-TOPIC_CODE = r"^[a-z][a-z0-9_]{0,63}$"
 CLIENT_ID = r"^[A-Za-z0-9_.-]{3,64}$"
 # The largest id taken (ids are bigint): JSON's largest safe integer, which every client
 # (and a generator reading the bound as a double) holds exactly.

@@ -13,12 +13,11 @@ from fastapi import Path, Query
 from pydantic import BeforeValidator
 
 from govhub_common.identifiers import validate_ric, validate_uscc
-from govhub_common.inputs import NO_NUL
+from govhub_common.inputs import NO_NUL, TOPIC_CODE
 from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem
 from govhub_registry.subjects import LEGAL_ENTITY, SubjectTable
 
-TOPIC_CODE = r"^[a-z][a-z0-9_]{0,63}$"
 # The shape of the IDs (GB 32100 and GB 11643): 18 characters, the last a check character
 # that no pattern can compute (a well-shaped ID whose check fails names no subject: 404).
 USCC_SHAPE = r"^[0-9]{8}[0-9A-HJ-NPQRTUWXYa-hj-npqrtuwxy]{10}$"

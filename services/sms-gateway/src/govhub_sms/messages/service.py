@@ -50,9 +50,9 @@ class SubmitOutcome:
     """The stored message (a row mapping; `public(row)` gives the API shape)."""
     errors: list[dict[str, Any]] = field(default_factory=list)
     problem: ProblemCode = ProblemCode.VALIDATION_FAILED
-    """The status and problem code a refusal of one message is answered with: what the
-    request's schema cannot say is a state's (404 no such template; 409 an inactive
-    template, or parameters that are not the template's)."""
+    """The problem code (its status is the catalogue's) a refusal of one message is answered
+    with: what the request's schema cannot say is a state's (404 no such template; 409 an
+    inactive template, or parameters that are not the template's)."""
 
 
 def request_hash(data: MessageCreate) -> str:
