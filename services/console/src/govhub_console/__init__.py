@@ -1,0 +1,1 @@
+"""govhub console: server-rendered pages over the services' public APIs."""
