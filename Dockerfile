@@ -41,6 +41,7 @@ COPY services/registry/pyproject.toml services/registry/
 COPY services/exchange/pyproject.toml services/exchange/
 COPY services/alerting/pyproject.toml services/alerting/
 COPY services/sms-gateway/pyproject.toml services/sms-gateway/
+COPY services/console/pyproject.toml services/console/
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-workspace
 
