@@ -164,6 +164,53 @@ class CommonSettings(BaseSettings):
         "scale-up. For a throwaway hub with one replica on persistent storage only.",
     )
 
+    # The console (services/console) and the exchange both read these: the exchange keeps
+    # the console's client and checks the people it vouches for.
+    console_client_secret: SecretStr | None = Field(
+        None,
+        description="Secret of the console's OAuth client `console`, with which the console "
+        "exchanges a signed-in person's identity for their access token (RFC 8693). The "
+        "exchange and the console must be given the same one. Unset in development: generated "
+        "once under GOVHUB_HOME/console-client-secret (0600). Production requires it (at "
+        "least 24 characters). Changing it signs every person out.",
+    )
+    console_local_accounts: bool = Field(
+        True,
+        description="People may sign in to the console with local accounts that operators "
+        "manage (`govhub console account add`), for development and small deployments. "
+        "false: only through the city's identity provider (GOVHUB_CONSOLE_OIDC_ISSUER).",
+    )
+    console_oidc_issuer: str | None = Field(
+        None,
+        description="The city's OpenID Connect provider (its issuer URL, where "
+        "/.well-known/openid-configuration is found). Unset: no single sign-on.",
+    )
+    console_oidc_client_id: str = Field(
+        "govhub-console",
+        description="The console's client id at the identity provider: the audience of the "
+        "ID tokens the exchange accepts.",
+    )
+    console_oidc_agency_claim: str = Field(
+        "govhub_agency",
+        description="The ID token claim holding the person's agency code (a dotted path "
+        "reaches into objects, e.g. `attributes.agency`).",
+    )
+    console_oidc_role_claim: str = Field(
+        "realm_access.roles",
+        description="The ID token claim holding the person's roles (Keycloak's realm roles by "
+        "default; a list or one string): the first of case_officer, data_steward, operator "
+        "found in it is the person's role.",
+    )
+    console_oidc_name_claim: str = Field(
+        "name", description="The ID token claim holding the person's display name."
+    )
+    console_session_max_seconds: int = Field(
+        8 * 3600,
+        ge=60,
+        description="A person's sign-in lasts at most this long from the moment they "
+        "authenticated; then they sign in again (person tokens are not renewed beyond it).",
+    )
+
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> CommonSettings:
         if self.environment != "production":
@@ -183,6 +230,11 @@ class CommonSettings(BaseSettings):
         secret = self.operator_bootstrap_secret
         if secret is not None and len(secret.get_secret_value()) < 24:
             raise ValueError("GOVHUB_OPERATOR_BOOTSTRAP_SECRET must be at least 24 characters")
+        console = self.console_client_secret
+        if console is not None and len(console.get_secret_value()) < 24:
+            raise ValueError("GOVHUB_CONSOLE_CLIENT_SECRET must be at least 24 characters")
+        if self.console_oidc_issuer and not self.console_oidc_issuer.startswith("https://"):
+            raise ValueError("production refuses an identity provider not served over https")
         return self
 
     @property
