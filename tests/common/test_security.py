@@ -29,3 +29,29 @@ def test_the_memory_is_bounded() -> None:
     for i in range(10):
         verifier.verify(issuer.issue(f"agency-{i}", ["x"]))
     assert len(verifier._verified) == 3
+
+
+def test_the_actor_is_the_agency_for_a_client_and_agency_slash_person_for_a_person() -> None:
+    from govhub_common.persons import PersonClaims
+
+    keys = generate_key_pair()
+    issuer = TokenIssuer(keys, issuer="govhub", audience="govhub")
+    verifier = TokenVerifier(keys, issuer="govhub", audience="govhub")
+
+    client = verifier.verify(issuer.issue("gz-ltax", ["alerting:read"], client_id="ltax-app"))
+    assert client.person is None
+    assert client.actor == "gz-ltax"
+
+    ops = PersonClaims(
+        person="local:ops", name="运维值班", role="operator", auth_time=1_700_000_000,
+        agency="gz-datacenter",
+    )  # fmt: skip
+    person = verifier.verify(issuer.issue("gz-datacenter", ["operator"], person=ops))
+    # The token still speaks for the agency: every agency rule applies unchanged.
+    assert person.agency == "gz-datacenter" and person.is_operator
+    assert person.person == "local:ops"
+    assert person.actor == "gz-datacenter/local:ops"
+    assert person.claims["act"] == {"sub": "console"}
+    assert person.claims["person_name"] == "运维值班"
+    assert person.claims["role"] == "operator"
+    assert person.claims["auth_time"] == 1_700_000_000

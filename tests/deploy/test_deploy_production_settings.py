@@ -18,6 +18,7 @@ def production(tmp_path: Path, **extra: object) -> dict[str, object]:
         "environment": "production",
         "database_url": "postgresql://db/govhub",
         "jwt_public_key_file": tmp_path / "public.pem",
+        "console_client_secret": "c" * 32,
         **extra,
     }
 
@@ -43,6 +44,18 @@ def test_exchange_refuses_a_generated_operator_secret(tmp_path: Path) -> None:
             operator_bootstrap_secret="x" * 32,
         )
     )
+
+
+def test_exchange_refuses_a_generated_console_secret(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="GOVHUB_CONSOLE_CLIENT_SECRET"):
+        ExchangeSettings.model_validate(
+            production(
+                tmp_path,
+                jwt_private_key_file=tmp_path / "private.pem",
+                operator_bootstrap_secret="x" * 32,
+                console_client_secret=None,
+            )
+        )
 
 
 def test_exchange_refuses_a_generated_signing_key(tmp_path: Path) -> None:

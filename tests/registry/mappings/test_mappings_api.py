@@ -260,3 +260,21 @@ async def test_a_topic_created_a_moment_ago_is_mapped_through_rabbitmq(rabbit_hu
 
     body = await wait_for(looked_up, timeout=20)
     assert body["attributes"]["name"] == "某市快递服务有限公司"
+
+
+async def test_an_operator_in_person_is_named_in_the_mapping_versions(hub: Hub) -> None:
+    import time
+
+    from govhub_common.persons import PersonClaims
+
+    _, topic = await new_topic(hub)
+    ops = PersonClaims(
+        person="local:ops", name="运维值班", role="operator", auth_time=int(time.time()),
+        agency="gz-datacenter",
+    )  # fmt: skip
+    headers = hub.auth("gz-datacenter", "operator", person=ops)
+    reply = await hub.client.post(MAPPINGS, json={"topic": topic, **FIRM_MAPPING}, headers=headers)
+    assert reply.status_code == 201, reply.text
+    assert reply.json()["updated_by"] == "gz-datacenter/local:ops"
+    versions = (await hub.client.get(f"{MAPPINGS}/{topic}/versions", headers=headers)).json()
+    assert [v["created_by"] for v in versions["data"]] == ["gz-datacenter/local:ops"]

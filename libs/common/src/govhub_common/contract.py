@@ -34,6 +34,8 @@ SCOPES: dict[str, str] = {
     "exchange:publish": "Publish to topics the agency owns; read its quarantine.",
     "exchange:subscribe": "Request subscriptions, read feeds, manage webhooks.",
     "exchange:catalog": "Create and version topics the agency owns; decide subscription requests.",
+    "exchange:clients": "List the agency's own OAuth clients and rotate their secrets (the "
+    "agency's data stewards, through the console).",
     "registry:read": "Registry lookups, limited by the registry's access policy.",
     "alerting:read": "Warnings assigned to the agency, and figures.",
     "alerting:work": "Transitions and silences on warnings assigned to the agency.",

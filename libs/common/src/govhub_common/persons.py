@@ -146,3 +146,28 @@ def console_client_secret(settings: CommonSettings) -> str:
         with handle:
             handle.write(secrets.token_urlsafe(32) + "\n")
     return path.read_text().strip()
+
+
+def claim_at(claims: dict[str, Any], path: str) -> Any:
+    """The value at a dotted path into an ID token's claims (`realm_access.roles`), or None.
+    A claim whose own name holds the dots (`https://example.org/roles`) is taken first."""
+    if path in claims:
+        return claims[path]
+    value: Any = claims
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def first_role(value: Any) -> str | None:
+    """The first of ROLES (in their order) found in a roles claim: a list, or one string
+    (space- or comma-separated names are accepted too)."""
+    if isinstance(value, str):
+        names = set(value.replace(",", " ").split())
+    elif isinstance(value, list):
+        names = {item for item in value if isinstance(item, str)}
+    else:
+        return None
+    return next((role for role in ROLES if role in names), None)

@@ -29,6 +29,9 @@ class ProblemCode(StrEnum):
     UNAUTHORIZED = "unauthorized"
     INVALID_CLIENT = "invalid_client"
     INVALID_SCOPE = "invalid_scope"
+    INVALID_GRANT = "invalid_grant"
+    UNAUTHORIZED_CLIENT = "unauthorized_client"
+    IDENTITY_PROVIDER_UNAVAILABLE = "identity_provider_unavailable"
     UNSUPPORTED_GRANT_TYPE = "unsupported_grant_type"
     INVALID_REQUEST = "invalid_request"
     RATE_LIMITED = "rate_limited"
@@ -100,11 +103,30 @@ CATALOGUE: dict[ProblemCode, tuple[int, str]] = {
         "The client id or secret is wrong, or the client or agency is disabled.",
     ),
     ProblemCode.INVALID_SCOPE: (400, "A requested scope is not granted to the client."),
-    ProblemCode.UNSUPPORTED_GRANT_TYPE: (400, "Only the client_credentials grant is supported."),
+    ProblemCode.INVALID_GRANT: (
+        400,
+        "A token exchange's subject token is refused (forged, expired, for another audience, "
+        "or from no trusted issuer), or the person it names may not have a token (unknown "
+        "or disabled agency, unknown role, sign-in too old); `detail` says which.",
+    ),
+    ProblemCode.UNAUTHORIZED_CLIENT: (
+        400,
+        "The client may not use this grant: only the console exchanges tokens, and the "
+        "console gets no client_credentials token of its own.",
+    ),
+    ProblemCode.IDENTITY_PROVIDER_UNAVAILABLE: (
+        503,
+        "The city's identity provider (its discovery document or signing keys) could not "
+        "be reached to verify an ID token; retry later.",
+    ),
+    ProblemCode.UNSUPPORTED_GRANT_TYPE: (
+        400,
+        "The grant type is neither client_credentials nor token exchange (RFC 8693).",
+    ),
     ProblemCode.INVALID_REQUEST: (
         400,
-        "The token request is malformed: a field repeated, too long, with a control "
-        "character, or not UTF-8; `errors` names it.",
+        "The token request (or a form) is malformed: a field missing, repeated, too long, "
+        "with a control character, or not UTF-8; `errors` names it.",
     ),
     ProblemCode.RATE_LIMITED: (
         429,

@@ -22,6 +22,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from govhub_common.files import make_private, private_directory, write_private
+from govhub_common.persons import PERSON_CLAIM, PersonClaims
 from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem
 from govhub_common.revocation import (
@@ -37,12 +38,21 @@ OPERATOR_SCOPE = "operator"
 
 @dataclass(frozen=True)
 class Principal:
-    """Who calls: an agency (sub = agency code) and the scopes its token grants."""
+    """Who calls: an agency (sub = agency code) and the scopes its token grants; for a
+    person's token (govhub_common.persons) also the person, who acts for the agency."""
 
     agency: str
     scopes: frozenset[str]
     client_id: str | None = None
     claims: dict[str, Any] = field(default_factory=dict, compare=False)
+    person: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """Who acted, as audit entries and histories record it: the agency for a client's
+        token, `<agency>/<person>` for a person's (`gz-datacenter/local:ops`). Filters and
+        ownership checks use `agency`."""
+        return f"{self.agency}/{self.person}" if self.person else self.agency
 
     @property
     def is_operator(self) -> bool:
@@ -136,11 +146,13 @@ class TokenIssuer:
         client_generation: int | None = None,
         agency_generation: int | None = None,
         now: float | None = None,
+        person: PersonClaims | None = None,
     ) -> str:
         """The generations are the client's and the agency's when the token is issued:
-        a later revocation of either refuses the token (govhub_common.revocation)."""
+        a later revocation of either refuses the token (govhub_common.revocation). With
+        `person`, a person's token: `sub` stays the agency, the person's claims are added."""
         issued = int(now if now is not None else time.time())
-        claims = {
+        claims: dict[str, Any] = {
             "iss": self.issuer,
             "aud": self.audience,
             "sub": agency,
@@ -156,6 +168,8 @@ class TokenIssuer:
             claims[CLIENT_GENERATION_CLAIM] = client_generation
         if agency_generation is not None:
             claims[AGENCY_GENERATION_CLAIM] = agency_generation
+        if person is not None:
+            claims.update(person.claims())
         return jwt.encode(
             claims, self.private_pem, algorithm=ALGORITHM, headers={"kid": self.keys.kid}
         )
@@ -214,7 +228,14 @@ class TokenVerifier:
         except jwt.InvalidTokenError as exc:
             raise _unauthorized("invalid_token", f"the access token is not valid: {exc}") from None
         scopes = frozenset(str(claims.get("scope", "")).split())
-        return Principal(str(claims["sub"]), scopes, claims.get("client_id"), claims)
+        person = claims.get(PERSON_CLAIM)
+        return Principal(
+            str(claims["sub"]),
+            scopes,
+            claims.get("client_id"),
+            claims,
+            person=str(person) if person else None,
+        )
 
 
 def _unauthorized(error: str, detail: str) -> Problem:

@@ -28,6 +28,7 @@ import httpx
 from fastapi import FastAPI
 
 from govhub_common.db import asyncpg_dsn, with_database
+from govhub_common.persons import CONSOLE_CLIENT_ID, PersonClaims
 from govhub_common.runtime import ALL, Runtime, create_app
 from govhub_common.security import TokenIssuer
 from govhub_common.settings import CommonSettings
@@ -117,16 +118,28 @@ class Hub:
     def runtime(self) -> Runtime:
         return self.app.state.runtime
 
-    def token(self, agency: str, scopes: Iterable[str], *, ttl_seconds: int = 900) -> str:
+    def token(
+        self,
+        agency: str,
+        scopes: Iterable[str],
+        *,
+        ttl_seconds: int = 900,
+        person: PersonClaims | None = None,
+    ) -> str:
+        """A token of the agency; with `person`, a person's token as the console gets it
+        (client `console`)."""
         issuer = TokenIssuer(
             self.runtime.keys,
             issuer=self.runtime.settings.jwt_issuer,
             audience=self.runtime.settings.jwt_audience,
         )
-        return issuer.issue(agency, scopes, ttl_seconds=ttl_seconds)
+        client_id = CONSOLE_CLIENT_ID if person is not None else None
+        return issuer.issue(
+            agency, scopes, ttl_seconds=ttl_seconds, person=person, client_id=client_id
+        )
 
-    def auth(self, agency: str, *scopes: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(agency, scopes)}"}
+    def auth(self, agency: str, *scopes: str, person: PersonClaims | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(agency, scopes, person=person)}"}
 
     def operator(self) -> dict[str, str]:
         return self.auth("hub", "operator")

@@ -53,6 +53,23 @@ class ExchangeSettings(CommonSettings):
     """Settings of the exchange service (prefix GOVHUB_)."""
 
     token_ttl_seconds: int = Field(900, ge=60, description="Lifetime of issued access tokens.")
+    person_token_ttl_seconds: int = Field(
+        300,
+        ge=30,
+        description="Lifetime of a person's access token, issued to the console by token "
+        "exchange (RFC 8693); the console renews it while the sign-in lasts "
+        "(GOVHUB_CONSOLE_SESSION_MAX_SECONDS).",
+    )
+    oidc_cache_seconds: float = Field(
+        300,
+        ge=0,
+        description="How long the identity provider's discovery document and signing keys "
+        "(JWKS) are kept before they are fetched again; a key id not among them is fetched "
+        "at once (at most every 10 seconds).",
+    )
+    oidc_timeout_seconds: float = Field(
+        5, gt=0, description="Deadline of one request to the identity provider."
+    )
     secret_cache_seconds: float = Field(
         300, ge=0, description="How long a verified client secret skips the slow KDF."
     )
@@ -177,7 +194,18 @@ class ExchangeSettings(CommonSettings):
                 "restart and scale-up): set GOVHUB_OPERATOR_BOOTSTRAP_SECRET, or "
                 "GOVHUB_ALLOW_GENERATED_OPERATOR_SECRET=true for a throwaway hub"
             )
+        if self.console_client_secret is None:
+            # The console, another process, must be given the same secret.
+            raise ValueError(
+                "production refuses a generated console client secret: set "
+                "GOVHUB_CONSOLE_CLIENT_SECRET (the same for the exchange and the console)"
+            )
         return self
+
+    @property
+    def longest_token_ttl_seconds(self) -> int:
+        """How long a token issued now may live: a revocation is kept at least this long."""
+        return max(self.token_ttl_seconds, self.person_token_ttl_seconds)
 
     @model_validator(mode="after")
     def _lease_outlives_an_attempt(self) -> ExchangeSettings:

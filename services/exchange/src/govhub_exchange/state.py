@@ -13,6 +13,7 @@ from govhub_common.security import TokenIssuer
 if TYPE_CHECKING:  # the domains import exchange_state from here
     from govhub_exchange.delivery.notify import TopicNotifier
     from govhub_exchange.delivery.targets import WebhookPolicy
+    from govhub_exchange.identity.oidc import OidcProvider
     from govhub_exchange.identity.secrets import VerifiedSecretCache
     from govhub_exchange.identity.throttle import Network, TokenEndpointThrottle
 
@@ -26,11 +27,13 @@ class ExchangeState:
     trusted_proxies: list[Network]  # whose X-Forwarded-For the throttle believes
     issuer: TokenIssuer
     secret_cache: VerifiedSecretCache  # client secrets verified lately (scrypt is slow)
+    oidc: OidcProvider | None  # the city's identity provider's keys, when single sign-on is on
 
 
 def make_state(ctx: ServiceContext) -> ExchangeState:
     from govhub_exchange.delivery.notify import TopicNotifier
     from govhub_exchange.delivery.targets import WebhookPolicy
+    from govhub_exchange.identity.oidc import OidcProvider
     from govhub_exchange.identity.secrets import VerifiedSecretCache
     from govhub_exchange.identity.throttle import (
         KeyedBuckets,
@@ -59,6 +62,18 @@ def make_state(ctx: ServiceContext) -> ExchangeState:
             audience=ctx.runtime.settings.jwt_audience,
         ),
         secret_cache=VerifiedSecretCache(settings.secret_cache_seconds),
+        oidc=(
+            OidcProvider(
+                issuer=settings.console_oidc_issuer,
+                cache_seconds=settings.oidc_cache_seconds,
+                timeout_seconds=settings.oidc_timeout_seconds,
+                # Production refuses an http issuer (CommonSettings); its keys come over
+                # https too.
+                https_only=not settings.is_development,
+            )
+            if settings.console_oidc_issuer
+            else None
+        ),
     )
 
 

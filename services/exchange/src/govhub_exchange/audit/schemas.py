@@ -17,7 +17,11 @@ class AuditEntry(BaseModel):
 
     id: int
     at: str = Field(description=_AT)
-    actor: str = Field(description="The agency that acted.")
+    actor: str = Field(
+        description="Who acted: the agency (`gz-ltax`), a person acting for it through the "
+        "console (`gz-ltax/oidc:8f14e45f`, RFC 8693's subject), or `system`.",
+        examples=["gz-ltax"],
+    )
     action: str = Field(examples=["records.published"])
     agency: str | None = Field(description="The agency the action concerns.")
     topic: str | None

@@ -152,7 +152,9 @@ async def list_entries(
     rows = await session.execute(
         sa.text(
             f"SELECT {_ENTRY_COLUMNS} FROM exchange.audit_log WHERE id > :after "
-            "AND (CAST(:agency AS text) IS NULL OR agency = :agency OR actor = :agency) "
+            # A person acts as `<agency>/<person>`: the agency's search finds them too.
+            "AND (CAST(:agency AS text) IS NULL OR agency = :agency OR actor = :agency "
+            "OR starts_with(actor, CAST(:agency AS text) || '/')) "
             "AND (CAST(:topic AS text) IS NULL OR topic = :topic) "
             "AND (CAST(:action AS text) IS NULL OR action = :action) "
             "AND (CAST(:since AS timestamptz) IS NULL OR at >= :since) "

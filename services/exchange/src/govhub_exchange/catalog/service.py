@@ -150,7 +150,7 @@ async def create_topic(session: AsyncSession, *, who: Principal, body: TopicCrea
     await _insert_items(session, topic=body.code, schema=schema, version=1)
     await audit.append(
         session,
-        actor=who.agency,
+        actor=who.actor,
         action="topic.created",
         agency=owner,
         topic=body.code,
@@ -212,7 +212,7 @@ async def update_topic(
     )
     await audit.append(
         session,
-        actor=who.agency,
+        actor=who.actor,
         action="topic.updated",
         agency=row.owner,
         topic=code,
@@ -236,7 +236,7 @@ async def add_version(
     await _insert_items(session, topic=code, schema=new_schema, version=version)
     await audit.append(
         session,
-        actor=who.agency,
+        actor=who.actor,
         action="topic.versioned",
         agency=row.owner,
         topic=code,

@@ -90,7 +90,7 @@ async def read_feed(
             # Taken before the query, so a publish committing after it still wakes us.
             woken = exchange_state(ctx).notifier.current(grant["topic"])
             feed = await service.read_and_acknowledge(
-                session, grant=grant, after=after, limit=limit, reader=who.agency
+                session, grant=grant, after=after, limit=limit, reader=who.actor
             )
         remaining = deadline - asyncio.get_running_loop().time()
         if feed.count or remaining <= 0:
@@ -199,7 +199,7 @@ async def redrive_webhooks(
             errors=[{"path": "$.subscription_id", "message": "required with seq"}],
         )
     count = await webhooks.redrive(
-        session, actor=who.agency, subscription_id=body.subscription_id, seq=body.seq
+        session, actor=who.actor, subscription_id=body.subscription_id, seq=body.seq
     )
     await session.commit()
     wake_webhooks(ctx)

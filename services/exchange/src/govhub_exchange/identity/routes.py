@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import base64
 import binascii
-from urllib.parse import parse_qsl, unquote_plus
+from typing import Annotated
+from urllib.parse import unquote_plus
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from govhub_common.contract import ProblemCode, problem_responses
 from govhub_common.db import SessionDep
+from govhub_common.forms import FORM, MAX_FIELD_CHARACTERS, checked, invalid_request, read_form
 from govhub_common.pagination import Page, decode_cursor, page
-from govhub_common.problems import Problem
-from govhub_common.security import Operator
+from govhub_common.persons import (
+    ACCESS_TOKEN_TYPE,
+    CONSOLE_CLIENT_ID,
+    SUBJECT_TOKEN_TYPES,
+    TOKEN_EXCHANGE_GRANT,
+)
+from govhub_common.problems import Problem, forbidden
+from govhub_common.security import Operator, Principal, require_scope
 from govhub_exchange.deps import DEFAULT_LIMIT, Context, Cursor, Limit, Settings
 from govhub_exchange.fields import AgencyPath, ClientPath
-from govhub_exchange.identity import service
+from govhub_exchange.identity import persons, service
 from govhub_exchange.identity.schemas import (
+    SUBJECT_TOKEN_MAX_CHARACTERS,
+    TOKEN_EXCHANGE_EXAMPLE,
     TOKEN_REQUEST_EXAMPLE,
     AgencyCreate,
     AgencyPublic,
@@ -47,7 +57,7 @@ router = APIRouter(prefix="/v1", tags=["identity"])
 async def create_agency(body: AgencyCreate, session: SessionDep, who: Operator) -> AgencyPublic:
     """Operators register an agency (a bureau of the city) by its code; its OAuth clients
     are created next. A code already taken is a 409 `agency_exists`."""
-    return await service.create_agency(session, actor=who.agency, body=body)
+    return await service.create_agency(session, actor=who.actor, body=body)
 
 
 @router.get(
@@ -79,11 +89,22 @@ async def update_agency(
     more tokens, and the tokens they hold are refused by every service within seconds."""
     return await service.update_agency(
         session,
-        actor=who.agency,
+        actor=who.actor,
         code=code,
         body=body,
-        token_ttl_seconds=settings.token_ttl_seconds,
+        token_ttl_seconds=settings.longest_token_ttl_seconds,
     )
+
+
+# Data stewards keep their own agency's clients (persons.ROLE_SCOPES); operators any.
+ClientKeeper = Annotated[Principal, Depends(require_scope("exchange:clients"))]
+# The hub's own clients, kept by the exchange's start (identity/service.py).
+_BUILT_IN_CLIENTS = frozenset({service.OPERATOR_CLIENT, CONSOLE_CLIENT_ID})
+
+
+def _own_agency(who: Principal, code: str) -> None:
+    if not who.is_operator and who.agency != code:
+        raise forbidden(f"agency {who.agency} may only see and rotate its own clients")
 
 
 @router.post(
@@ -98,23 +119,25 @@ async def create_client(
 ) -> ClientWithSecret:
     """An OAuth client of the agency with the scopes it may request; its secret is in this
     reply only (the hub keeps a hash). Unknown scopes are a 422, a taken client id a 409."""
-    return await service.create_client(session, actor=who.agency, agency=code, body=body)
+    return await service.create_client(session, actor=who.actor, agency=code, body=body)
 
 
 @router.get(
     "/agencies/{code}/clients",
     response_model=Page[ClientPublic],
     summary="List an agency's OAuth clients",
-    responses=problem_responses(ProblemCode.INVALID_CURSOR),
+    responses=problem_responses(ProblemCode.INVALID_CURSOR, ProblemCode.FORBIDDEN),
 )
 async def list_clients(
     code: AgencyPath,
     session: SessionDep,
-    who: Operator,
+    who: ClientKeeper,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[ClientPublic]:
-    """The agency's clients (never their secrets), in the order of their ids."""
+    """The agency's clients (never their secrets), in the order of their ids. Operators see
+    any agency's; `exchange:clients` (a data steward) its own agency's only (else 403)."""
+    _own_agency(who, code)
     key = decode_cursor(cursor, str)
     rows = await service.list_clients(
         session, agency=code, after=key[0] if key else "", limit=limit + 1
@@ -126,18 +149,28 @@ async def list_clients(
     "/agencies/{code}/clients/{client_id}/rotate",
     response_model=ClientWithSecret,
     summary="Rotate a client's secret",
+    responses=problem_responses(ProblemCode.FORBIDDEN),
 )
 async def rotate_client(
-    code: AgencyPath, client_id: ClientPath, session: SessionDep, who: Operator, settings: Settings
+    code: AgencyPath,
+    client_id: ClientPath,
+    session: SessionDep,
+    who: ClientKeeper,
+    settings: Settings,
 ) -> ClientWithSecret:
     """A new secret for the client, shown in this reply only; the old one stops working at
-    once, and tokens issued before are refused by every service within seconds."""
+    once, and tokens issued before are refused by every service within seconds. Operators
+    rotate any client; `exchange:clients` (a data steward) its own agency's only (else 403),
+    never the hub's built-in `operator` and `console` clients."""
+    _own_agency(who, code)
+    if not who.is_operator and client_id in _BUILT_IN_CLIENTS:
+        raise forbidden(f"only operators may rotate the hub's built-in client {client_id}")
     return await service.rotate_client(
         session,
-        actor=who.agency,
+        actor=who.actor,
         agency=code,
         client_id=client_id,
-        token_ttl_seconds=settings.token_ttl_seconds,
+        token_ttl_seconds=settings.longest_token_ttl_seconds,
     )
 
 
@@ -159,55 +192,28 @@ async def update_client(
     seconds (a new token has the new scopes)."""
     return await service.update_client(
         session,
-        actor=who.agency,
+        actor=who.actor,
         agency=code,
         client_id=client_id,
         body=body,
-        token_ttl_seconds=settings.token_ttl_seconds,
+        token_ttl_seconds=settings.longest_token_ttl_seconds,
     )
 
 
-# Longest value of a token request's field: ids are at most 64 characters, generated
-# secrets 43; the limit leaves room for an operator's own secret without letting a client
-# hand scrypt or the database megabytes.
-MAX_FIELD_CHARACTERS = 512
-_FORM = "application/x-www-form-urlencoded"
-_FIELDS = ("grant_type", "scope", "client_id", "client_secret")
-
-
-def _invalid_request(path: str, message: str) -> Problem:
-    return Problem(
-        ProblemCode.INVALID_REQUEST,
-        f"the token request is malformed: {message}",
-        error="invalid_request",
-        errors=[{"path": path, "message": message}],
-    )
-
-
-def _checked(value: str, path: str) -> str:
-    """A value PostgreSQL can hold and of a sane length (RFC 6749 fields are printable)."""
-    if len(value) > MAX_FIELD_CHARACTERS:
-        raise _invalid_request(path, f"longer than {MAX_FIELD_CHARACTERS} characters")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise _invalid_request(path, "contains a control character")
-    return value
-
-
-def _token_form(raw: bytes) -> dict[str, str]:
-    """The form's fields, each at most once (RFC 6749 section 3.2) and checked."""
-    try:
-        text = raw.decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, errors="strict")
-    except UnicodeDecodeError:
-        raise _invalid_request("$", "the form is not UTF-8") from None
-    form: dict[str, str] = {}
-    for name, value in pairs:
-        if name not in _FIELDS:
-            continue  # RFC 6749 section 3.2: unknown parameters are ignored
-        if name in form:
-            raise _invalid_request(f"$.{name}", "given more than once")
-        form[name] = _checked(value, f"$.{name}")
-    return form
+# The token request's fields and the longest value of each: ids are at most 64 characters,
+# generated secrets 43; 512 leaves room for an operator's own secret without letting a client
+# hand scrypt or the database megabytes; ID tokens and person tokens get room of their own.
+_FIELDS = {
+    "grant_type": MAX_FIELD_CHARACTERS,
+    "scope": MAX_FIELD_CHARACTERS,
+    "client_id": MAX_FIELD_CHARACTERS,
+    "client_secret": MAX_FIELD_CHARACTERS,
+    "subject_token": SUBJECT_TOKEN_MAX_CHARACTERS,
+    "subject_token_type": MAX_FIELD_CHARACTERS,
+    "requested_token_type": MAX_FIELD_CHARACTERS,
+}
+_WHAT = "the token request"
+_GRANTS = ("client_credentials", TOKEN_EXCHANGE_GRANT)
 
 
 def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, str]:
@@ -225,7 +231,7 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, st
                 ProblemCode.INVALID_CLIENT, "malformed Basic credentials", error="invalid_client"
             ) from None
         path = "header:$.authorization"
-        return _checked(client_id, path), _checked(secret, path)
+        return checked(client_id, path, what=_WHAT), checked(secret, path, what=_WHAT)
     form_id, form_secret = form.get("client_id"), form.get("client_secret")
     if not form_id or not form_secret:
         raise Problem(
@@ -239,25 +245,40 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, st
 @router.post(
     "/oauth/token",
     response_model=TokenResponse,
-    summary="Get an access token (client credentials)",
+    response_model_exclude_none=True,
+    summary="Get an access token (client credentials, or token exchange for the console)",
     responses=problem_responses(
         ProblemCode.UNSUPPORTED_GRANT_TYPE,
         ProblemCode.INVALID_SCOPE,
         ProblemCode.INVALID_REQUEST,
+        ProblemCode.INVALID_GRANT,
+        ProblemCode.UNAUTHORIZED_CLIENT,
         ProblemCode.INVALID_CLIENT,
         ProblemCode.UNSUPPORTED_MEDIA_TYPE,
         ProblemCode.RATE_LIMITED,
+        ProblemCode.IDENTITY_PROVIDER_UNAVAILABLE,
     ),
     openapi_extra={
         "requestBody": {
             "required": True,
-            "description": "Form fields (RFC 6749 section 4.4.2), each at most once and at "
-            f"most {MAX_FIELD_CHARACTERS} characters. The client authenticates with HTTP "
-            "Basic (`client_id:client_secret`) or with the two form fields.",
+            "description": "Form fields (RFC 6749 section 4.4.2; RFC 8693 section 2.1 for "
+            f"token exchange), each at most once and at most {MAX_FIELD_CHARACTERS} "
+            f"characters ({SUBJECT_TOKEN_MAX_CHARACTERS} for `subject_token`); unknown "
+            "fields are ignored. The client authenticates with HTTP Basic "
+            "(`client_id:client_secret`) or with the two form fields.",
             "content": {
-                _FORM: {
+                FORM: {
                     "schema": TokenRequest.model_json_schema(),
-                    "example": TOKEN_REQUEST_EXAMPLE,
+                    "examples": {
+                        "client_credentials": {
+                            "summary": "An agency's integration",
+                            "value": TOKEN_REQUEST_EXAMPLE,
+                        },
+                        "token_exchange": {
+                            "summary": "The console, for a person signed in with single sign-on",
+                            "value": TOKEN_EXCHANGE_EXAMPLE,
+                        },
+                    },
                 }
             },
         }
@@ -270,21 +291,30 @@ async def issue_token(
     for the client's agency with the requested scopes (all of the client's when `scope` is
     omitted). Errors are problem+json whose `code` (and `error`) is the RFC's error code.
 
-    Failed authentications are rate-limited per client id and per address (429
-    `rate_limited` with Retry-After); successful ones are not counted. A token is refused
-    by every service within seconds once its client is rotated, loses a scope or is
-    disabled, or its agency is disabled."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != _FORM:
-        raise Problem(ProblemCode.UNSUPPORTED_MEDIA_TYPE, f"send {_FORM} fields")
-    form = _token_form(await request.body())
-    if form.get("grant_type") != "client_credentials":
+    Token exchange (RFC 8693, `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`),
+    for the console's client `console` only (another client: 400 `unauthorized_client`):
+    the `subject_token` names a signed-in person (an ID token of the city's identity
+    provider, the console's assertion for a local account, or the person's current token to
+    renew it); the reply is the person's token: `sub` = the person's agency, `scope` = the
+    scopes of the person's role, and the claims `person`, `person_name`, `role`,
+    `auth_time` and `act` = `{"sub": "console"}`, with `issued_token_type`. A subject token
+    or a person the hub refuses is a 400 `invalid_grant` saying why.
+
+    Failed authentications, and refused subject tokens, are rate-limited per client id and
+    per address (429 `rate_limited` with Retry-After); successful ones are not counted. A
+    token is refused by every service within seconds once its client is rotated, loses a
+    scope or is disabled, or its agency is disabled."""
+    form = await read_form(request, _FIELDS, what=_WHAT)
+    grant_type = form.get("grant_type")
+    if grant_type not in _GRANTS:
         raise Problem(
             ProblemCode.UNSUPPORTED_GRANT_TYPE,
-            "grant_type must be client_credentials",
+            f"grant_type must be client_credentials or {TOKEN_EXCHANGE_GRANT}",
             error="unsupported_grant_type",
-            errors=[{"path": "$.grant_type", "message": "must be client_credentials"}],
+            errors=[{"path": "$.grant_type", "message": "must be one of " + ", ".join(_GRANTS)}],
         )
+    if grant_type == TOKEN_EXCHANGE_GRANT:
+        _check_exchange_form(form)
     client_id, secret = _client_credentials(request, form)
     state = exchange_state(ctx)
     throttle = state.token_throttle
@@ -304,23 +334,58 @@ async def issue_token(
     issuer, cache = state.issuer, state.secret_cache
     scopes = form.get("scope", "").split() or None
     try:
-        issued = await service.issue_token(
-            session,
-            client_id=client_id,
-            client_secret=secret,
-            requested_scopes=scopes,
-            issuer=issuer,
-            cache=cache,
-            ttl_seconds=settings.token_ttl_seconds,
-        )
+        if grant_type == TOKEN_EXCHANGE_GRANT:
+            issued = await persons.exchange_token(
+                session,
+                client_id=client_id,
+                client_secret=secret,
+                subject_token=form["subject_token"],
+                subject_token_type=form["subject_token_type"],
+                requested_scopes=scopes,
+                issuer=issuer,
+                verifier=ctx.runtime.verifier,
+                oidc=state.oidc,
+                cache=cache,
+                settings=settings,
+            )
+        else:
+            issued = await service.issue_token(
+                session,
+                client_id=client_id,
+                client_secret=secret,
+                requested_scopes=scopes,
+                issuer=issuer,
+                cache=cache,
+                ttl_seconds=settings.token_ttl_seconds,
+            )
     except Exception as exc:
-        # Only a failed authentication keeps its reservation (an unknown scope or a
-        # database outage is not an attempt at guessing).
-        if not (isinstance(exc, Problem) and exc.code == "invalid_client"):
+        # Only a failed authentication or a refused subject token keeps its reservation (an
+        # unknown scope, a person's role or a database outage is not an attempt at guessing).
+        counted = isinstance(exc, persons.SubjectRefused) or (
+            isinstance(exc, Problem) and exc.code == ProblemCode.INVALID_CLIENT
+        )
+        if not counted:
             throttle.succeeded(client_id, address)
         raise
     throttle.succeeded(client_id, address)
     return issued
+
+
+def _check_exchange_form(form: dict[str, str]) -> None:
+    """RFC 8693 section 2.1: subject_token and its type are required; only an access token
+    is issued."""
+    for name in ("subject_token", "subject_token_type"):
+        if not form.get(name):
+            raise invalid_request(f"$.{name}", "required for token exchange", what=_WHAT)
+    if form["subject_token_type"] not in SUBJECT_TOKEN_TYPES:
+        raise invalid_request(
+            "$.subject_token_type", "must be one of " + ", ".join(SUBJECT_TOKEN_TYPES), what=_WHAT
+        )
+    requested = form.get("requested_token_type")
+    if requested and requested != ACCESS_TOKEN_TYPE:
+        raise invalid_request(
+            "$.requested_token_type", f"only {ACCESS_TOKEN_TYPE} is issued", what=_WHAT
+        )
 
 
 @router.get("/.well-known/jwks.json", response_model=Jwks, summary="The hub's public keys")

@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
+from govhub_common.persons import ID_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT
 from govhub_exchange.fields import AGENCY_CODE, CLIENT_ID, NO_NUL, Scope, Text
 
 # An agency's contact: names and text (department, phone, e-mail...).
@@ -17,6 +18,7 @@ KNOWN_SCOPES = {
     "exchange:publish",
     "exchange:subscribe",
     "exchange:catalog",
+    "exchange:clients",
     "registry:read",
     "alerting:read",
     "alerting:work",
@@ -101,6 +103,9 @@ class ClientWithSecret(ClientPublic):
     client_secret: str = Field(description="Shown once; only its hash is stored.")
 
 
+# ID tokens are 1-2 KB, a person's access token about as much: room to spare, not megabytes.
+SUBJECT_TOKEN_MAX_CHARACTERS = 8192
+
 TOKEN_REQUEST_EXAMPLE: dict[str, Any] = {
     "grant_type": "client_credentials",
     "scope": "exchange:subscribe",
@@ -109,18 +114,53 @@ TOKEN_REQUEST_EXAMPLE: dict[str, Any] = {
 }
 
 
-class TokenRequest(BaseModel):
-    """The token request's form fields (RFC 6749 section 4.4.2). The client authenticates
-    with HTTP Basic (preferred) or with `client_id` and `client_secret` here."""
+TOKEN_EXCHANGE_EXAMPLE: dict[str, Any] = {
+    "grant_type": TOKEN_EXCHANGE_GRANT,
+    "subject_token": "eyJhbGciOiJSUzI1NiIsImtpZCI6ImtjLTEifQ.eyJzdWIiOiI4ZjE0ZTQ1ZiJ9.c2ln",
+    "subject_token_type": ID_TOKEN_TYPE,
+}
 
-    grant_type: Literal["client_credentials"]
+
+class TokenRequest(BaseModel):
+    """The token request's form fields: client credentials (RFC 6749 section 4.4.2) or, for
+    the console's client only, token exchange (RFC 8693 section 2.1). The client
+    authenticates with HTTP Basic (preferred) or with `client_id` and `client_secret` here."""
+
+    grant_type: Literal["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"]
     scope: str | None = Field(
-        None, description="Space-separated scopes; omitted: every scope of the client."
+        None,
+        description="Space-separated scopes; omitted: every scope of the client (client "
+        "credentials) or of the person's role (token exchange).",
     )
     client_id: str | None = Field(None, description="Without HTTP Basic authentication.")
     client_secret: str | None = Field(None, description="Without HTTP Basic authentication.")
+    subject_token: str | None = Field(
+        None,
+        max_length=SUBJECT_TOKEN_MAX_CHARACTERS,
+        description="Token exchange: the signed-in person's identity, of the type below.",
+    )
+    subject_token_type: (
+        Literal[
+            "urn:ietf:params:oauth:token-type:id_token",
+            "urn:govhub:params:oauth:token-type:local-person",
+            "urn:ietf:params:oauth:token-type:access_token",
+        ]
+        | None
+    ) = Field(
+        None,
+        description="Token exchange: `...:id_token`, an ID token of the city's identity "
+        "provider (GOVHUB_CONSOLE_OIDC_ISSUER); `urn:govhub:...:local-person`, the console's "
+        "HS256 assertion for a local account, signed with the console client's secret; "
+        "`...:access_token`, a person's token from this endpoint, renewed while the sign-in "
+        "lasts (GOVHUB_CONSOLE_SESSION_MAX_SECONDS from auth_time).",
+    )
+    requested_token_type: Literal["urn:ietf:params:oauth:token-type:access_token"] | None = Field(
+        None, description="Token exchange: only an access token is issued."
+    )
 
-    model_config = {"json_schema_extra": {"examples": [TOKEN_REQUEST_EXAMPLE]}}
+    model_config = {
+        "json_schema_extra": {"examples": [TOKEN_REQUEST_EXAMPLE, TOKEN_EXCHANGE_EXAMPLE]}
+    }
 
 
 class TokenResponse(BaseModel):
@@ -130,6 +170,11 @@ class TokenResponse(BaseModel):
     token_type: str = "Bearer"
     expires_in: int = Field(description="Seconds the token stays valid.")
     scope: str = Field(description="The granted scopes, space-separated.")
+    issued_token_type: str | None = Field(
+        None,
+        description="Token exchange only (RFC 8693 section 2.2.1): "
+        "`urn:ietf:params:oauth:token-type:access_token`. Absent for client credentials.",
+    )
 
     model_config = {
         "json_schema_extra": {

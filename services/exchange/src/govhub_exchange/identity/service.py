@@ -19,6 +19,7 @@ from govhub_common.event_contracts.exchange import Revocation
 from govhub_common.files import open_private, private_directory
 from govhub_common.model_fields import jsonb_value
 from govhub_common.outbox import add_events
+from govhub_common.persons import CONSOLE_CLIENT_ID
 from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem, not_found
 from govhub_common.revocation import Kind, revoked_event, store_revocations
@@ -376,17 +377,11 @@ _CREDENTIALS: sa.Select[*tuple[Any, ...]] = (
 )
 
 
-async def issue_token(
-    session: AsyncSession,
-    *,
-    client_id: str,
-    client_secret: str,
-    requested_scopes: list[str] | None,
-    issuer: TokenIssuer,
-    cache: VerifiedSecretCache,
-    ttl_seconds: int,
-) -> TokenResponse:
-    """RFC 6749 section 4.4: client credentials -> a short-lived JWT for the agency."""
+async def authenticate_client(
+    session: AsyncSession, *, client_id: str, client_secret: str, cache: VerifiedSecretCache
+) -> Any:
+    """The client's row (scopes, generations) if the secret is its and neither the client
+    nor its agency is disabled; else 401 invalid_client."""
     # The generations are read with the scopes and the disabled flags, in one snapshot: a
     # token reflecting the state before a revoking change carries the old generation.
     row = (await session.execute(_CREDENTIALS, {"client_id": client_id})).first()
@@ -398,6 +393,30 @@ async def issue_token(
     valid = await asyncio.to_thread(cache.verify, client_id, client_secret, row.secret_hash)
     if not valid or row.disabled or row.agency_disabled:
         raise _invalid_client()
+    return row
+
+
+def unauthorized_client(detail: str) -> Problem:
+    return Problem(ProblemCode.UNAUTHORIZED_CLIENT, detail, error="unauthorized_client")
+
+
+async def issue_token(
+    session: AsyncSession,
+    *,
+    client_id: str,
+    client_secret: str,
+    requested_scopes: list[str] | None,
+    issuer: TokenIssuer,
+    cache: VerifiedSecretCache,
+    ttl_seconds: int,
+) -> TokenResponse:
+    """RFC 6749 section 4.4: client credentials -> a short-lived JWT for the agency."""
+    row = await authenticate_client(
+        session, client_id=client_id, client_secret=client_secret, cache=cache
+    )
+    if client_id == CONSOLE_CLIENT_ID:
+        # The console acts only for people (token exchange), never in its own name.
+        raise unauthorized_client("the console client may only exchange a person's identity")
     granted = set(row.scopes)
     if requested_scopes:
         extra = set(requested_scopes) - granted
@@ -440,32 +459,66 @@ async def ensure_hub_operator(
         secret = configured_secret
     else:
         secret = await asyncio.to_thread(_development_secret, home)
+    await _ensure_hub_client(
+        session,
+        client_id=OPERATOR_CLIENT,
+        secret=secret,
+        scopes=["operator"],
+        token_ttl_seconds=token_ttl_seconds,
+    )
+    return secret
+
+
+async def ensure_console_client(
+    session: AsyncSession, *, secret: str, token_ttl_seconds: int
+) -> None:
+    """The console's client `console` of the hub agency exists with `secret`
+    (persons.console_client_secret). It holds no scope: it only exchanges a person's
+    identity for the person's token (RFC 8693)."""
+    await _ensure_hub_client(
+        session,
+        client_id=CONSOLE_CLIENT_ID,
+        secret=secret,
+        scopes=[],
+        token_ttl_seconds=token_ttl_seconds,
+    )
+
+
+async def _ensure_hub_client(
+    session: AsyncSession,
+    *,
+    client_id: str,
+    secret: str,
+    scopes: list[str],
+    token_ttl_seconds: int,
+) -> None:
+    """A built-in client of the hub agency with this secret; a changed secret is a rotation:
+    tokens issued with the old one are revoked."""
     await session.execute(
         insert(Agency).values(code=HUB_AGENCY, name=HUB_AGENCY_NAME).on_conflict_do_nothing()
     )
     row = (
         await session.execute(
             sa.select(col(Client.secret_hash))
-            .where(col(Client.client_id) == OPERATOR_CLIENT)
+            .where(col(Client.client_id) == client_id)
             .with_for_update()
         )
     ).first()
     if row is not None and await asyncio.to_thread(verify_secret, secret, row.secret_hash):
-        return secret
+        return
     secret_hash = await asyncio.to_thread(hash_secret, secret)
-    # A changed bootstrap secret is a rotation: tokens issued with the old one are revoked.
-    operator = insert(Client).values(
-        client_id=OPERATOR_CLIENT,
+    client = insert(Client).values(
+        client_id=client_id,
         agency_code=HUB_AGENCY,
         secret_hash=secret_hash,
-        scopes=["operator"],
+        scopes=scopes,
     )
     stored = (
         await session.execute(
-            operator.on_conflict_do_update(
+            client.on_conflict_do_update(
                 index_elements=[col(Client.client_id)],
                 set_={
-                    "secret_hash": operator.excluded.secret_hash,
+                    "secret_hash": client.excluded.secret_hash,
                     "rotated_at": sa.func.now(),
                     "token_generation": col(Client.token_generation) + 1,
                 },
@@ -476,7 +529,7 @@ async def ensure_hub_operator(
         await _revoke(
             session,
             kind="client",
-            subject=OPERATOR_CLIENT,
+            subject=client_id,
             generation=stored.token_generation,
             until=stored.revoked_until,
             reason="client.rotated",
@@ -486,9 +539,8 @@ async def ensure_hub_operator(
         actor="system",
         action="client.bootstrapped",
         agency=HUB_AGENCY,
-        details={"client_id": OPERATOR_CLIENT},
+        details={"client_id": client_id},
     )
-    return secret
 
 
 def _development_secret(home: Path) -> str:

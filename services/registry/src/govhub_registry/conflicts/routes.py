@@ -67,6 +67,6 @@ async def settle_conflict(
     """Closes an open conflict with the operator's note (e.g. the agency that was wrong has
     been asked to correct its record); 409 `conflict_not_open` when it is not open."""
     row = await service.settle_conflict(
-        session, conflict_id=conflict_id, settled_by=operator.agency, note=body.note
+        session, conflict_id=conflict_id, settled_by=operator.actor, note=body.note
     )
     return ConflictPublic(**row)

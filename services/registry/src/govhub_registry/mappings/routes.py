@@ -66,7 +66,7 @@ async def create_mapping(
     rule = TopicMapping.model_validate(body.model_dump(exclude={"topic"}))
     await service.check_against_catalog(session, topic=body.topic, rule=rule, topic_path="$.topic")
     return _public(
-        await service.create_mapping(session, topic=body.topic, rule=rule, actor=operator.agency)
+        await service.create_mapping(session, topic=body.topic, rule=rule, actor=operator.actor)
     )
 
 
@@ -91,7 +91,7 @@ async def update_mapping(
     overwritten by the mapping file at the next start."""
     await service.check_against_catalog(session, topic=topic, rule=body, topic_path="path:$.topic")
     return _public(
-        await service.update_mapping(session, topic=topic, rule=body, actor=operator.agency)
+        await service.update_mapping(session, topic=topic, rule=body, actor=operator.actor)
     )
 
 
@@ -100,7 +100,7 @@ async def remove_mapping(topic: TopicPath, session: SessionDep, operator: Operat
     """Records of the topic ingested from now on no longer feed the registry (the removal
     is a version of its own, and the mapping file does not bring the mapping back); what
     earlier records gave stays."""
-    await service.remove_mapping(session, topic=topic, actor=operator.agency)
+    await service.remove_mapping(session, topic=topic, actor=operator.actor)
     return Response(status_code=204)
 
 

@@ -38,6 +38,9 @@ class MappingCreate(TopicMapping):
     )
 
 
+_BY = "Who changed it: the operator agency, an operator in person (`<agency>/<person>`) or `file`."
+
+
 class MappingPublic(BaseModel):
     topic: str
     version: int
@@ -45,7 +48,7 @@ class MappingPublic(BaseModel):
         description="Where the current version came from: the mapping file at startup or the API."
     )
     updated_at: datetime
-    updated_by: str
+    updated_by: str = Field(description=_BY)
     definition: TopicMapping
 
 
@@ -56,4 +59,4 @@ class MappingVersion(BaseModel):
     )
     source: Literal["file", "api"]
     created_at: datetime
-    created_by: str
+    created_by: str = Field(description=_BY)

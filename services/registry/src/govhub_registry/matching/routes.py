@@ -79,7 +79,7 @@ async def resolve_review(
         review_id=review_id,
         decision=decision.decision,
         linked_id=decision.id.strip().upper() if isinstance(decision, ReviewLink) else None,
-        resolved_by=operator.agency,
+        resolved_by=operator.actor,
         mapping=mapping,
     )
     return ReviewPublic(**row)
