@@ -92,6 +92,22 @@ async def test_the_events_of_a_citys_first_records_keep_their_contracts(
             reply = await call(hub, "POST", f"{EXCHANGE}/topics/{topic}/records", psb,
                                json=[{"record_id": "r-1", "data": data, "business_time": when}])  # fmt: skip
             assert reply["counts"]["accepted"] == 1, reply
+        # A subscription decided and revoked (approved at once if the topic is shared
+        # unconditionally).
+        await call(hub, "POST", f"{EXCHANGE}/agencies", operator,
+                   json={"code": "gz-hrss", "name": "广州市人力资源和社会保障局"})  # fmt: skip
+        requested = await call(
+            hub,
+            "POST",
+            f"{EXCHANGE}/subscriptions",
+            hub.auth("gz-hrss", "exchange:subscribe"),
+            json={"topic": "person_died", "purpose": "停发养老金", "items": ["id_number"]},
+        )
+        if requested["status"] == "pending":
+            await call(hub, "POST", f"{EXCHANGE}/subscriptions/{requested['id']}/decision",
+                       operator, json={"approve": True, "reason": "依法共享"})  # fmt: skip
+        await call(hub, "POST", f"{EXCHANGE}/subscriptions/{requested['id']}/revoke", operator,
+                   json={"reason": "停止比对"})  # fmt: skip
         await hub.settle()
 
     broken = []
@@ -105,6 +121,8 @@ async def test_the_events_of_a_citys_first_records_keep_their_contracts(
         "exchange.topic.created",
         "exchange.topic.version_added",
         "exchange.topic.updated",
+        "exchange.subscription.approved",
+        "exchange.subscription.revoked",
         "exchange.record.published",
         "registry.person.changed",
         "registry.person.deceased",

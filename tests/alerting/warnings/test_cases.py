@@ -164,3 +164,23 @@ async def test_metrics_export_the_alerting_series(hub: Hub, day0: date) -> None:
     ):
         assert name in text, name
     assert 'govhub_alerting_warnings_raised_total{rule="tax_registration_missing"}' in text
+
+
+async def test_a_case_officer_in_person_is_named_in_the_history(hub: Hub, day0: date) -> None:
+    import time
+
+    from govhub_common.persons import ROLE_SCOPES, PersonClaims
+
+    warning = await raise_tax_warning(hub, day0)
+    url = f"/alerting/v1/warnings/{warning['id']}"
+    officer = PersonClaims(
+        person="oidc:8f14e45f", name="王五", role="case_officer", auth_time=int(time.time()),
+        agency="gz-ltax",
+    )  # fmt: skip
+    headers = hub.auth("gz-ltax", *ROLE_SCOPES["case_officer"], person=officer)
+    moved = await hub.client.post(
+        f"{url}/transitions", json={"status": "investigating"}, headers=headers
+    )
+    assert moved.status_code == 200, moved.text
+    detail = (await hub.client.get(url, headers=headers)).json()
+    assert detail["history"][-1]["actor"] == "gz-ltax/oidc:8f14e45f"

@@ -1,11 +1,15 @@
 """Bus handlers: record events and deaths become facts, timers and warnings; registry changes
-keep the contacts reminders are sent to."""
+keep the contacts reminders are sent to; the exchange's catalog and subscription decisions
+say what exists and what each agency is granted; the SMS gateway's status changes say what
+became of the reminders."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from govhub_alerting.access.service import learn_grants
 from govhub_alerting.engine.contacts import CHANGE_EVENTS, ingest_registry_change
+from govhub_alerting.engine.deliveries import STATUS_CHANGED, learn_statuses
 from govhub_alerting.engine.ingest import ingest_incoming, records_of
 from govhub_alerting.rules.catalog import learn_catalog
 from govhub_alerting.rules.service import city_rules, install_city_rules
@@ -14,6 +18,7 @@ from govhub_common.catalog_events import CATALOG_EVENTS, topics_of
 from govhub_common.events import CloudEvent
 from govhub_common.runtime import ServiceContext
 from govhub_common.service import Consumer
+from govhub_common.subscription_events import SUBSCRIPTION_EVENTS
 
 PATTERNS = ("exchange.record.published.*", "registry.person.deceased")
 
@@ -55,4 +60,8 @@ def consumers(ctx: ServiceContext) -> list[Consumer]:
         Consumer("contacts", tuple(CHANGE_EVENTS), on_registry_change),
         # The exchange's catalog: a rule may name a topic as soon as it exists.
         Consumer("catalog", CATALOG_EVENTS, on_catalog),
+        # What each agency is granted of each topic: the evidence it is shown.
+        Consumer("grants", SUBSCRIPTION_EVENTS, learn_grants),
+        # What became of the reminders emitted (only their keys are kept).
+        Consumer("deliveries", (STATUS_CHANGED,), learn_statuses),
     ]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from fastapi import APIRouter
 
+from govhub_common.persons import console_client_secret
 from govhub_common.runtime import ServiceContext
 from govhub_common.service import ServiceSpec
 from govhub_exchange.background import audit_exchanges, refresh_gauges, sign_audit_head
@@ -15,9 +17,10 @@ from govhub_exchange.consumers import RETIRED_CONSUMERS, consumers
 from govhub_exchange.delivery.notify import wake_on_publish
 from govhub_exchange.delivery.webhooks import run_webhooks
 from govhub_exchange.hub import ensure_warnings_topic
-from govhub_exchange.identity.service import ensure_hub_operator
+from govhub_exchange.identity.service import ensure_console_client, ensure_hub_operator
 from govhub_exchange.settings import ExchangeSettings
 from govhub_exchange.state import make_state
+from govhub_exchange.subscriptions.service import announce_grants
 
 SCHEMA = "exchange"
 
@@ -41,12 +44,20 @@ async def startup(ctx: ServiceContext) -> None:
             session,
             configured_secret=configured.get_secret_value() if configured else None,
             home=Path(settings.home),
-            token_ttl_seconds=settings.token_ttl_seconds,
+            token_ttl_seconds=settings.longest_token_ttl_seconds,
+        )
+        await ensure_console_client(
+            session,
+            secret=await asyncio.to_thread(console_client_secret, settings),
+            token_ttl_seconds=settings.longest_token_ttl_seconds,
         )
         await ensure_warnings_topic(session)
         # Services that keep a copy of the catalog learn the topics made before they
         # subscribed (an upgrade); they apply the announcement idempotently.
         await announce_catalog(session)
+        # And the grants made before they subscribed (alerting's evidence shows an agency
+        # only what its approved subscriptions grant it).
+        await announce_grants(session)
 
 
 SERVICE = ServiceSpec(

@@ -66,6 +66,31 @@ CONTRACTS: dict[str, EventContract] = {
             "The whole catalog, staged at each start of the exchange.",
         ),
         EventContract(
+            "exchange.subscription.approved",
+            "exchange",
+            exchange.SubscriptionGrants,
+            "Subscriptions approved (by the topic's owner, or at once for unconditional "
+            "sharing): the data items each subscriber is granted.",
+        ),
+        EventContract(
+            "exchange.subscription.refused",
+            "exchange",
+            exchange.SubscriptionGrants,
+            "Subscription requests refused (by the owner, or at once for a topic not shared).",
+        ),
+        EventContract(
+            "exchange.subscription.revoked",
+            "exchange",
+            exchange.SubscriptionGrants,
+            "Subscriptions revoked: their items are granted no more.",
+        ),
+        EventContract(
+            "exchange.subscription.announced",
+            "exchange",
+            exchange.SubscriptionGrants,
+            "Every approved subscription, staged at each start of the exchange.",
+        ),
+        EventContract(
             "exchange.identity.revoked",
             "exchange",
             exchange.IdentityRevoked,

@@ -44,6 +44,11 @@ class CatalogItem(Contract):
     format: str | None = Field(None, description="e.g. date, cn-uscc; or null.")
     required: bool | None = None
     since_version: int | None = None
+    personal: bool | None = Field(
+        None,
+        description="The catalog marks it personal data (`x-personal`); null: not said (an "
+        "event staged before the flag was carried).",
+    )
 
 
 class CatalogTopic(Contract):
@@ -60,6 +65,30 @@ class CatalogTopics(Contract):
     higher current_version wins), so a repeat changes nothing."""
 
     topics: list[CatalogTopic]
+
+
+SubscriptionStatus = Literal["approved", "refused", "revoked"]
+
+
+class SubscriptionGrant(Contract):
+    subscription_id: int
+    topic: str
+    subscriber: str = Field(description="The subscribing agency's code.")
+    status: SubscriptionStatus = Field(
+        description="approved: the items are granted from now on; refused or revoked: nothing "
+        "is (a refused or revoked subscription is final)."
+    )
+    items: list[str] = Field(
+        description="The data items the subscription asked for and, when approved, is granted."
+    )
+    at: datetime = Field(description="When the owner (or the hub) decided or revoked it.")
+
+
+class SubscriptionGrants(Contract):
+    """Subscriptions decided or revoked. Each entry is the subscription's state as of `at`:
+    a consumer keeps the newest per subscription, and a refused or revoked one stays so."""
+
+    subscriptions: list[SubscriptionGrant]
 
 
 RevocationKind = Literal["client", "agency"]

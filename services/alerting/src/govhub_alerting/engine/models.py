@@ -1,6 +1,6 @@
 """The engine's tables as models: the records alerting received, the facts rules read them
-as, the timers of absence rules and the registry's contacts, as migrations 0002 to 0004
-leave them."""
+as, the timers of absence rules, the registry's contacts, and the reminders emitted with
+their delivery status, as migrations 0002 to 0009 leave them."""
 
 from __future__ import annotations
 
@@ -156,4 +156,42 @@ class RegistryContact(SQLModel, table=True):
     changed_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
     seq: int | None = Field(default=None, sa_type=sa.BigInteger)
     source_agency: str | None = Field(default=None, sa_type=sa.Text)
+    updated_at: datetime | None = database_now()
+
+
+class Reminder(SQLModel, table=True):
+    """A reminder emitted as `alerting.reminder.due` (written by the sweep in the
+    transaction that fires its timer): what a warning shows of the reminders sent before it."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        sa.Index("reminders_by_subject", "rule_id", "subject", "trigger_date"),
+        {"schema": SCHEMA},
+    )
+
+    # rule:subject:trigger date:after (rules/kinds/absence.py), the SMS message's key.
+    idempotency_key: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    rule_id: str = Field(sa_type=sa.Text)
+    subject: str = Field(sa_type=sa.Text)
+    trigger_date: date
+    template: str = Field(sa_type=sa.Text)
+    # The mobile it went to, as the event carried it; the API shows it masked.
+    recipient: str = Field(sa_type=sa.Text)
+    due_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    # The (simulated or real) time the sweep emitted it as of.
+    emitted_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+
+
+class ReminderDelivery(SQLModel, table=True):
+    """The latest status the SMS gateway reported for a reminder's message
+    (`sms.message.status_changed`, engine/deliveries.py)."""
+
+    __tablename__ = "reminder_deliveries"
+    __table_args__ = {"schema": SCHEMA}
+
+    idempotency_key: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    message_id: str = Field(sa_type=sa.Text)
+    status: str = Field(sa_type=sa.Text)
+    reason: str | None = Field(default=None, sa_type=sa.Text)
+    changed_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
     updated_at: datetime | None = database_now()

@@ -90,7 +90,17 @@ WITH due AS (
     -- The array keeps the planner on the primary key rather than a scan of every timer.
     WHERE t.id = j.id AND t.id = ANY(ARRAY(SELECT id FROM due))
     RETURNING t.id, t.kind, t.outcome, t.rule_id, t.subject, t.reminder, t.due_at,
-        j.recipient
+        t.trigger_date, j.recipient
+), reminded AS (
+    -- The reminders emitted, kept for the warnings they come before (with their delivery
+    -- status, engine/deliveries.py). A key emitted before (the same licence published
+    -- again) is the same SMS message: kept once.
+    INSERT INTO alerting.reminders (idempotency_key, rule_id, subject, trigger_date, template,
+        recipient, due_at, emitted_at)
+    SELECT reminder->>'idempotency_key', rule_id, subject, trigger_date,
+        reminder->>'template', recipient, due_at, :as_of
+    FROM fired WHERE kind = 'reminder' AND outcome = 'sent'
+    ON CONFLICT (idempotency_key) DO NOTHING
 )
 SELECT 'warning' AS what, to_jsonb(w) AS body
 FROM (SELECT {WARNING_COLUMNS} FROM raised) w

@@ -78,20 +78,26 @@ async def remember_topic_fields(session: AsyncSession, topic: str, fields: set[s
 
 
 async def learn_catalog(session: AsyncSession, event: CloudEvent) -> None:
-    """Keep the topics and data items of an exchange catalog event. Items only grow in the
-    exchange's catalog, so the union is right whatever order and however often events come."""
+    """Keep the topics and data items of an exchange catalog event, and which items are
+    personal (masked in the evidence shown to agencies). Items only grow in the exchange's
+    catalog, so the union is right whatever order and however often events come."""
     for topic in topics_of(event):
         items = sorted({item.name for item in topic.items})
+        personal = sorted({item.name for item in topic.items if item.personal})
         await session.execute(
             sa.text(
-                "INSERT INTO alerting.known_topics (topic, fields, source) "
-                "VALUES (:t, CAST(:f AS text[]), 'catalog') ON CONFLICT (topic) DO UPDATE SET "
+                "INSERT INTO alerting.known_topics (topic, fields, personal, source) "
+                "VALUES (:t, CAST(:f AS text[]), CAST(:p AS text[]), 'catalog') "
+                "ON CONFLICT (topic) DO UPDATE SET "
                 "fields = ARRAY(SELECT DISTINCT unnest(known_topics.fields || EXCLUDED.fields) "
-                "ORDER BY 1), source = 'catalog', updated_at = now() "
+                "ORDER BY 1), "
+                "personal = ARRAY(SELECT DISTINCT unnest(known_topics.personal || "
+                "EXCLUDED.personal) ORDER BY 1), source = 'catalog', updated_at = now() "
                 "WHERE NOT known_topics.fields @> EXCLUDED.fields "
+                "OR NOT known_topics.personal @> EXCLUDED.personal "
                 "OR known_topics.source <> 'catalog'"
             ),
-            {"t": topic.code, "f": items},
+            {"t": topic.code, "f": items, "p": personal},
         )
 
 

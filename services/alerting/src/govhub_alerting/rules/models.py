@@ -1,5 +1,5 @@
-"""The rules, their versions and the known topics as models: what migration 0002 leaves them
-as. (The rule language itself, what a rule's definition says, is rules/language.py.)"""
+"""The rules, their versions and the known topics as models: what migrations 0002 and 0009
+leave them as. (The rule language itself, what a rule's definition says, is rules/language.py.)"""
 
 from __future__ import annotations
 
@@ -64,6 +64,12 @@ class KnownTopic(SQLModel, table=True):
 
     topic: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
     fields: list[str] = Field(sa_column=sa.Column(ARRAY(sa.Text), nullable=False))
+    # The data items the catalog marks personal (x-personal; migration 0009): masked in the
+    # evidence shown to agencies (access/evidence.py).
+    personal: list[str] = Field(
+        default_factory=list,
+        sa_column=sa.Column(ARRAY(sa.Text), nullable=False, server_default=sa.text("'{}'")),
+    )
     # catalog (an exchange catalog event named the topic) or seen (only records showed it);
     # the shipped topics (known_topics.yaml) are read from the file, not stored.
     source: str = Field(sa_type=sa.Text)

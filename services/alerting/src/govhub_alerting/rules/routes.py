@@ -169,7 +169,7 @@ async def create_rule(
     fields and registry attributes the hub knows (`unknown_reference`). From now on it
     judges new records, and records received before are judged against it too."""
     rule = await _checked_rule(request, session, settings)
-    return _public(await service.create_rule(session, rule=rule, actor=operator.agency))
+    return _public(await service.create_rule(session, rule=rule, actor=operator.actor))
 
 
 @router.post(
@@ -252,7 +252,7 @@ async def update_rule(
     through the API is not overwritten by the rule files at the next start."""
     rule = await _checked_rule(request, session, settings)
     return _public(
-        await service.update_rule(session, rule_id=rule_id, rule=rule, actor=operator.agency)
+        await service.update_rule(session, rule_id=rule_id, rule=rule, actor=operator.actor)
     )
 
 
@@ -262,7 +262,7 @@ async def disable_rule(rule_id: RuleIdPath, session: SessionDep, operator: Opera
     sets no timer for them until enabled again, and cannot be backfilled. Disabling a
     disabled rule changes nothing."""
     return _public(
-        await service.set_enabled(session, rule_id=rule_id, enabled=False, actor=operator.agency)
+        await service.set_enabled(session, rule_id=rule_id, enabled=False, actor=operator.actor)
     )
 
 
@@ -271,7 +271,7 @@ async def enable_rule(rule_id: RuleIdPath, session: SessionDep, operator: Operat
     """Let the rule judge the records that arrive again (a backfill judges those received
     while it was disabled). Enabling an enabled rule changes nothing."""
     return _public(
-        await service.set_enabled(session, rule_id=rule_id, enabled=True, actor=operator.agency)
+        await service.set_enabled(session, rule_id=rule_id, enabled=True, actor=operator.actor)
     )
 
 

@@ -87,7 +87,10 @@ class RulePublic(BaseModel):
         description="Where the current version came from: a rule file or the API."
     )
     updated_at: datetime
-    updated_by: str = Field(description="The operator agency (or `file`) that changed it last.")
+    updated_by: str = Field(
+        description="The operator agency, or an operator in person "
+        "(`<agency>/<person>`), or `file`, that changed it last."
+    )
     definition: Rule = Field(description="The rule, in the rule language.")
 
     model_config = ConfigDict(

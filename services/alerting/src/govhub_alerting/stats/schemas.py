@@ -26,12 +26,35 @@ class RuleFigures(BaseModel):
                     "false_positives": 5,
                     "follow_up_rate": 0.6087,
                     "compliance_rate": 0.9583,
-                }
+                },
+                {
+                    "rule_id": "tax_registration_missing",
+                    "month": "2026-03",
+                    "kind": "absence",
+                    "title": "应办未办税务登记",
+                    "assigned_agency": "gz-ltax",
+                    "triggers": 410,
+                    "reminders_sent": 102,
+                    "reminders_without_recipient": 1,
+                    "complied_on_time": 372,
+                    "warnings_raised": 38,
+                    "warnings_open": 9,
+                    "complied_late": 25,
+                    "false_positives": 2,
+                    "follow_up_rate": 0.6944,
+                    "compliance_rate": 0.9683,
+                },
             ]
         }
     )
 
     rule_id: str
+    month: str | None = Field(
+        None,
+        pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+        description="With `by=month`: the month (`YYYY-MM`) of the triggers' business dates "
+        "these figures are of; null for the whole period.",
+    )
     kind: str
     title: str
     assigned_agency: str

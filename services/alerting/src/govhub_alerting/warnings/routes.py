@@ -6,11 +6,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
+from govhub_alerting.access.service import shown_warnings
 from govhub_alerting.deps import Context, Reader, Worker
 from govhub_alerting.fields import NO_NUL, Day, WarningIdPath
 from govhub_alerting.warnings import service
 from govhub_alerting.warnings.schemas import (
     HistoryEntry,
+    ReminderPublic,
     SilenceCreate,
     SilencePublic,
     TransitionCreate,
@@ -19,13 +21,26 @@ from govhub_alerting.warnings.schemas import (
 )
 from govhub_common.contract import ProblemCode, problem_responses
 from govhub_common.db import SessionDep
+from govhub_common.identifiers import mask_mobile
 from govhub_common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page
+from govhub_common.problems import Problem
+from govhub_common.security import Principal
 
 router = APIRouter(prefix="/v1", tags=["warnings"])
 
 
-def _warning(row: Any) -> WarningPublic:
-    return WarningPublic.model_validate(dict(row._mapping))
+async def _shown(session: SessionDep, principal: Principal, row: Any) -> dict[str, Any]:
+    """The warning with the evidence the caller may see (access/service.py)."""
+    (shown,) = await shown_warnings(session, principal=principal, rows=[row])
+    return shown
+
+
+def _reminder(row: Any) -> ReminderPublic:
+    return ReminderPublic.model_validate({**row._mapping, "recipient": mask_mobile(row.recipient)})
+
+
+# A newest-first page's cursor says so: a cursor of the other order is refused, not misread.
+_NEWEST = "newest"
 
 
 def _silence(row: Any) -> SilencePublic:
@@ -76,13 +91,34 @@ async def list_warnings(
     raised_to: Annotated[
         Day | None, Query(alias="to", description="Raised on or before this business date.")
     ] = None,
+    order: Annotated[
+        Literal["oldest", "newest"],
+        Query(
+            description="`oldest` first (the queue's order, by when raised) or `newest` first. "
+            "A page's `next` continues in the same order; a cursor of the other order is "
+            "`invalid_cursor`."
+        ),
+    ] = "oldest",
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[WarningPublic]:
-    """The warnings the caller may see, oldest first: an agency sees those assigned to it
-    (naming another agency is `forbidden`), operators see all. Dates are business dates
-    (Asia/Shanghai) of when the warning was raised."""
-    after = decode_cursor(cursor, int)
+    """The warnings the caller may see, oldest first (or newest first, `order=newest`): an
+    agency sees those assigned to it (naming another agency is `forbidden`), operators see
+    all. Dates are business dates (Asia/Shanghai) of when the warning was raised; a warning's
+    age is `raised_at`'s. Each warning's evidence is what the caller may see of it: of
+    another agency's record only the items its grants allow, personal ones masked (as in
+    `GET /warnings/{id}`)."""
+    newest = order == "newest"
+    if newest:
+        after = decode_cursor(cursor, int, str)
+        if after is not None and after[1] != _NEWEST:
+            raise Problem(
+                ProblemCode.INVALID_CURSOR,
+                "cursor is not one this list gave; pass a previous page's `next`, or omit it",
+                errors=[{"path": "query:$.cursor", "message": "not a cursor of this list"}],
+            )
+    else:
+        after = decode_cursor(cursor, int)
     rows = await service.list_warnings(
         session,
         agency=service.visible_agency(principal, agency),
@@ -94,22 +130,39 @@ async def list_warnings(
         subject_key=subject_key,
         after=after[0] if after else None,
         limit=limit + 1,
+        newest_first=newest,
     )
-    return page(rows, limit, key=lambda row: (row.id,), item=_warning)
+    shown = await shown_warnings(session, principal=principal, rows=rows)
+    return page(
+        shown,
+        limit,
+        key=lambda w: (w["id"], _NEWEST) if newest else (w["id"],),
+        item=WarningPublic.model_validate,
+    )
 
 
 @router.get("/warnings/{warning_id}", response_model=WarningDetail, summary="Get a warning")
 async def get_warning(
     warning_id: WarningIdPath, session: SessionDep, principal: Reader
 ) -> WarningDetail:
-    """The warning with its evidence and its history, oldest move first. Another agency's
-    warning answers 404, so ids reveal nothing."""
+    """The warning with its evidence, its history (oldest move first) and the SMS reminders
+    sent before it with their delivery status. Another agency's warning answers 404, so ids
+    reveal nothing.
+
+    **Evidence**: of a record another agency published, the caller's agency sees only the
+    data items of its approved subscriptions to the record's topic (the rest are named in
+    `withheld`), and the items the catalog marks personal masked (named in `masked`); of its
+    own records, everything. Operators see every item, personal ones masked. The subject is
+    always shown. **Reminders**: the recipient masked; `status` as the SMS gateway last
+    reported it (null until it does)."""
     row = await service.get_warning(session, warning_id=warning_id, principal=principal)
     entries = await service.history(session, warning_id=warning_id)
+    sent = await service.reminders(session, warning=row)
     return WarningDetail.model_validate(
         {
-            **row._mapping,
+            **await _shown(session, principal, row),
             "history": [HistoryEntry.model_validate(dict(e._mapping)) for e in entries],
+            "reminders": [_reminder(r) for r in sent],
         }
     )
 
@@ -141,7 +194,7 @@ async def transition_warning(
         note=body.note,
         now=ctx.clock.now(),
     )
-    return _warning(row)
+    return WarningPublic.model_validate(await _shown(session, principal, row))
 
 
 @router.post(

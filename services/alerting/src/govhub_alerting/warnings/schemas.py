@@ -1,4 +1,5 @@
-"""API models of warnings, transitions and silences."""
+"""API models of warnings (with the evidence as the caller may see it and the reminders sent
+before them), transitions and silences."""
 
 from __future__ import annotations
 
@@ -37,10 +38,27 @@ _WARNING_EXAMPLE: dict[str, Any] = {
             "publisher": "gz-amr",
             "subject": "91440101MA5CXXXX1K",
             "business_date": "2026-03-02",
-            "data": {"uscc": "91440101MA5CXXXX1K", "established_date": "2026-03-02"},
+            "data": {
+                "uscc": "91440101MA5CXXXX1K",
+                "name": "广州市天河区示范贸易有限公司",
+                "established_date": "2026-03-02",
+            },
+            "withheld": ["mobile"],
+            "masked": [],
         }
     ],
 }
+_REMINDERS_EXAMPLE: list[Any] = [
+    {
+        "idempotency_key": "tax_registration_missing:91440101MA5CXXXX1K:2026-03-02:P20D",
+        "template": "tax_registration_reminder",
+        "recipient": "+86138****8000",
+        "due_at": "2026-03-21T16:00:00Z",
+        "emitted_at": "2026-03-21T16:00:05Z",
+        "status": "delivered",
+        "status_changed_at": "2026-03-22T01:00:12Z",
+    }
+]
 # (FastAPI drops nulls from the document's examples: a null field is left out of them.)
 _HISTORY_EXAMPLE: list[Any] = [
     {"to_status": "open", "actor": "alerting", "at": "2026-04-01T16:00:00Z"},
@@ -60,6 +78,52 @@ _HISTORY_EXAMPLE: list[Any] = [
         "at": "2026-04-03T07:40:00Z",
     },
 ]
+
+
+class ShownEvidence(Evidence):
+    """A record behind a warning as the caller may see it: of another agency's record only
+    the data items the caller's agency is granted (its approved subscriptions to the topic),
+    personal ones masked; its own records whole. Operators see every item, personal ones
+    masked. The subject is always shown."""
+
+    model_config = ConfigDict(
+        extra="allow", json_schema_extra={"examples": _WARNING_EXAMPLE["evidence"]}
+    )
+
+    data: dict[str, Any] = Field(
+        description="The record's fields the rules read that the caller may see; personal "
+        "ones masked (440106********1234, +86138****8000, 张*)."
+    )
+    withheld: list[str] = Field(
+        description="Fields of the record the caller's agency is not granted, left out of "
+        "`data` (its approved subscriptions to the topic do not hold them)."
+    )
+    masked: list[str] = Field(
+        description="Fields of `data` the exchange's catalog marks personal (`x-personal`), "
+        "shown masked."
+    )
+
+
+class ReminderPublic(BaseModel):
+    """An SMS reminder alerting emitted for the warning's rule, subject and trigger, and what
+    the SMS gateway last reported of it."""
+
+    idempotency_key: str = Field(
+        description="`rule:subject:trigger date:after`, the SMS message's idempotency key."
+    )
+    template: str
+    recipient: str = Field(description="The mobile it was sent to, masked (+86138****8000).")
+    due_at: datetime = Field(description="When it fell due (00:00 of its day, Asia/Shanghai).")
+    emitted_at: datetime = Field(description="When alerting emitted it to the SMS gateway.")
+    status: str | None = Field(
+        description="The message's status as the SMS gateway last reported it (`queued`, "
+        "`deferred`, `sent`, `ambiguous`, `delivered`, `failed`, `expired`); null until it "
+        "reports one."
+    )
+    reason: str | None = Field(None, description="Why it failed or expired, as the gateway said.")
+    status_changed_at: datetime | None = Field(
+        None, description="When the gateway's status last changed."
+    )
 
 
 class WarningPublic(BaseModel):
@@ -83,7 +147,9 @@ class WarningPublic(BaseModel):
     raised_at: datetime
     resolved_at: datetime | None
     updated_at: datetime
-    evidence: list[Evidence] = Field(description="The records the warning is raised on.")
+    evidence: list[ShownEvidence] = Field(
+        description="The records the warning is raised on, as the caller may see them."
+    )
 
 
 class HistoryEntry(BaseModel):
@@ -93,18 +159,33 @@ class HistoryEntry(BaseModel):
     to_status: Status
     resolution: Resolution | None = Field(None, description="Given when resolving.")
     note: str | None = None
-    actor: str = Field(description="`alerting`, or the agency (and client) that moved it.")
+    actor: str = Field(
+        description="`alerting`, or the agency and client that moved it (`<agency>/<client>`), "
+        "or the person acting for the agency through the console (`<agency>/<person>`)."
+    )
     at: datetime
 
 
 class WarningDetail(WarningPublic):
-    """A warning with its history, oldest move first."""
+    """A warning with its history, oldest move first, and the reminders sent before it."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{**_WARNING_EXAMPLE, "history": _HISTORY_EXAMPLE}]}
+        json_schema_extra={
+            "examples": [
+                {
+                    **_WARNING_EXAMPLE,
+                    "history": _HISTORY_EXAMPLE,
+                    "reminders": _REMINDERS_EXAMPLE,
+                }
+            ]
+        }
     )
 
     history: list[HistoryEntry]
+    reminders: list[ReminderPublic] = Field(
+        description="The SMS reminders sent before the deadline for this rule, subject and "
+        "trigger date (absence rules), oldest first, with their delivery status."
+    )
 
 
 class TransitionCreate(BaseModel):

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from govhub_alerting.engine.events import WARNING_COLUMNS, emit_warnings
+from govhub_alerting.engine.models import Reminder, ReminderDelivery
 from govhub_alerting.rules.models import Rule, RuleVersion
 from govhub_alerting.rules.service import get_rule
 from govhub_alerting.warnings.models import Silence, WarningCase, WarningStatusChange
@@ -66,8 +67,11 @@ async def list_warnings(
     after: int | None,
     limit: int,
     subject_key: str | None = None,
+    newest_first: bool = False,
 ) -> list[Any]:
-    """Up to `limit` warnings by id, after the warning `after`, as filtered."""
+    """Up to `limit` warnings by id, after the warning `after`, as filtered: oldest first
+    (ids grow with raised_at), or newest first (then `after` is the last of the page before,
+    and the next page holds lower ids)."""
     statement = sa.select(*_WARNING)
     for column, value in (
         (col(WarningCase.assigned_agency), agency),
@@ -99,9 +103,15 @@ async def list_warnings(
         statement = statement.where(raised_on >= raised_from)
     if raised_to is not None:
         statement = statement.where(raised_on <= raised_to)
-    if after is not None:
-        statement = statement.where(col(WarningCase.id) > after)
-    rows = await session.execute(statement.order_by(col(WarningCase.id)).limit(limit))
+    if newest_first:
+        if after is not None:
+            statement = statement.where(col(WarningCase.id) < after)
+        statement = statement.order_by(col(WarningCase.id).desc())
+    else:
+        if after is not None:
+            statement = statement.where(col(WarningCase.id) > after)
+        statement = statement.order_by(col(WarningCase.id))
+    rows = await session.execute(statement.limit(limit))
     return list(rows)
 
 
@@ -130,6 +140,34 @@ async def history(session: AsyncSession, *, warning_id: int) -> list[Any]:
         )
         .where(col(WarningStatusChange.warning_id) == warning_id)
         .order_by(col(WarningStatusChange.id))
+    )
+    return list(rows)
+
+
+async def reminders(session: AsyncSession, *, warning: Any) -> list[Any]:
+    """The reminders emitted for the warning's rule, subject and trigger date, oldest first,
+    with the SMS gateway's last status of each."""
+    rows: sa.Result[Any] = await session.execute(
+        sa.select(
+            col(Reminder.idempotency_key),
+            col(Reminder.template),
+            col(Reminder.recipient),
+            col(Reminder.due_at),
+            col(Reminder.emitted_at),
+            col(ReminderDelivery.status),
+            col(ReminderDelivery.reason),
+            col(ReminderDelivery.changed_at).label("status_changed_at"),
+        )
+        .outerjoin(
+            ReminderDelivery,
+            col(ReminderDelivery.idempotency_key) == col(Reminder.idempotency_key),
+        )
+        .where(
+            col(Reminder.rule_id) == warning.rule_id,
+            col(Reminder.subject) == warning.subject,
+            col(Reminder.trigger_date) == warning.trigger_date,
+        )
+        .order_by(col(Reminder.due_at), col(Reminder.idempotency_key))
     )
     return list(rows)
 
@@ -163,7 +201,10 @@ async def transition(
             "a resolution is given only when resolving",
             errors=[{"path": "$.resolution", "message": "only with status resolved"}],
         )
-    actor = f"{principal.agency}" + (f"/{principal.client_id}" if principal.client_id else "")
+    # A person acting through the console is named as such; an integration by its client.
+    actor = principal.actor
+    if principal.person is None and principal.client_id:
+        actor = f"{principal.agency}/{principal.client_id}"
     # The warning is locked (get_warning above): its new status, then the history row.
     row = (
         await session.execute(
@@ -220,7 +261,7 @@ async def create_silence(
                 subject=subject,
                 until=until,
                 reason=reason,
-                created_by=principal.agency,
+                created_by=principal.actor,
             )
             .returning(*_SILENCE)
         )

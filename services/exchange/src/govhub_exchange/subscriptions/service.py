@@ -12,9 +12,17 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from govhub_common.outbox import add_events
 from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem, forbidden, not_found
 from govhub_common.security import Principal
+from govhub_common.subscription_events import (
+    ANNOUNCE_SIZE,
+    EVENT_OF_STATUS,
+    SUBSCRIPTIONS_ANNOUNCED,
+    grant_entry,
+    subscription_event,
+)
 from govhub_exchange.audit import service as audit
 from govhub_exchange.catalog import service as catalog
 from govhub_exchange.catalog.models import DataItem, Topic
@@ -161,7 +169,7 @@ async def request(
     assert subscription_id is not None  # an identity column
     await audit.append(
         session,
-        actor=who.agency,
+        actor=who.actor,
         action=f"subscription.{'requested' if status == 'pending' else status}",
         agency=subscriber,
         topic=body.topic,
@@ -172,7 +180,10 @@ async def request(
             "status": status,
         },
     )
-    return _public(await _row(session, subscription_id=subscription_id))
+    row = await _row(session, subscription_id=subscription_id)
+    if status != "pending":  # decided at once: unconditional or not shared
+        await _stage_decision(session, row)
+    return _public(row)
 
 
 async def _update(session: AsyncSession, subscription_id: int, **values: Any) -> None:
@@ -182,6 +193,46 @@ async def _update(session: AsyncSession, subscription_id: int, **values: Any) ->
         .values(**values)
         # The UPDATE as written, no RETURNING added to sync the session (rows, above).
         .execution_options(synchronize_session=False)
+    )
+
+
+def _grant(row: Any) -> dict[str, Any]:
+    return grant_entry(
+        subscription_id=row.id,
+        topic=row.topic_code,
+        subscriber=row.subscriber,
+        status=row.status,
+        items=row.items,
+        at=row.decided_at,
+    )
+
+
+async def _stage_decision(session: AsyncSession, row: Any) -> None:
+    """In the transaction of the decision: services that show an agency only what it is
+    granted (alerting's evidence) learn the grant, or its end (subscription_events)."""
+    await add_events(
+        session, "exchange", [subscription_event(EVENT_OF_STATUS[row.status], [_grant(row)])]
+    )
+
+
+async def announce_grants(session: AsyncSession) -> None:
+    """Every approved subscription, for services that subscribed after they were decided
+    (staged at each start of the exchange; applying it again changes nothing)."""
+    rows = (
+        await session.execute(
+            _SUBSCRIPTION.where(col(Subscription.status) == "approved").order_by(
+                col(Subscription.id)
+            )
+        )
+    ).all()
+    entries = [_grant(row) for row in rows]
+    await add_events(
+        session,
+        "exchange",
+        [
+            subscription_event(SUBSCRIPTIONS_ANNOUNCED, entries[i : i + ANNOUNCE_SIZE])
+            for i in range(0, len(entries), ANNOUNCE_SIZE)
+        ],
     )
 
 
@@ -236,17 +287,19 @@ async def decide(
         status=status,
         reason=decision.reason,
         decided_at=sa.func.now(),
-        decided_by=who.agency,
+        decided_by=who.actor,
     )
     await audit.append(
         session,
-        actor=who.agency,
+        actor=who.actor,
         action=f"subscription.{status}",
         agency=row.subscriber,
         topic=row.topic_code,
         details={"subscription_id": subscription_id, "reason": decision.reason},
     )
-    return _public(await _row(session, subscription_id=subscription_id))
+    decided = await _row(session, subscription_id=subscription_id)
+    await _stage_decision(session, decided)
+    return _public(decided)
 
 
 async def revoke(
@@ -266,7 +319,7 @@ async def revoke(
         status="revoked",
         reason=reason,
         decided_at=sa.func.now(),
-        decided_by=who.agency,
+        decided_by=who.actor,
     )
     # Webhook deliveries not made end with the grant: pending ones are never claimed, dead
     # ones never re-driven (claims and re-drives also look at the status, for the rows a
@@ -281,13 +334,15 @@ async def revoke(
     )
     await audit.append(
         session,
-        actor=who.agency,
+        actor=who.actor,
         action="subscription.revoked",
         agency=row.subscriber,
         topic=row.topic_code,
         details={"subscription_id": subscription_id, "reason": reason},
     )
-    return _public(await _row(session, subscription_id=subscription_id))
+    revoked = await _row(session, subscription_id=subscription_id)
+    await _stage_decision(session, revoked)
+    return _public(revoked)
 
 
 def _may_set(who: Principal, row: Any) -> None:
@@ -330,11 +385,11 @@ async def set_webhook(
     details: dict[str, Any] = {"subscription_id": subscription_id, "url": url}
     if url:
         details["resumed"] = await endpoints.reactivate(
-            session, subscription=row, actor=who.agency, cause="webhook set"
+            session, subscription=row, actor=who.actor, cause="webhook set"
         )
     await audit.append(
         session,
-        actor=who.agency,
+        actor=who.actor,
         action="subscription.webhook_set" if url else "subscription.webhook_removed",
         agency=row.subscriber,
         topic=row.topic_code,
@@ -360,11 +415,11 @@ async def resume_webhook(
             ProblemCode.NO_WEBHOOK, f"subscription {subscription_id} has no webhook to resume"
         )
     was_paused = await endpoints.reactivate(
-        session, subscription=row, actor=who.agency, cause="resumed"
+        session, subscription=row, actor=who.actor, cause="resumed"
     )
     await audit.append(
         session,
-        actor=who.agency,
+        actor=who.actor,
         action="subscription.webhook_resumed",
         agency=row.subscriber,
         topic=row.topic_code,

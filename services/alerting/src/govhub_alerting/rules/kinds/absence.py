@@ -184,7 +184,18 @@ class AbsenceKind(RuleKind[AbsenceRule]):
     async def cohort(
         self, session: AsyncSession, *, rule: AbsenceRule, period_from: date, period_to: date
     ) -> tuple[int, int]:
-        return await _cohort(session, rule=rule, period_from=period_from, period_to=period_to)
+        months = await _cohort(
+            session, rule=rule, period_from=period_from, period_to=period_to, monthly=False
+        )
+        return months.get(None, (0, 0))
+
+    async def cohort_by_month(
+        self, session: AsyncSession, *, rule: AbsenceRule, period_from: date, period_to: date
+    ) -> dict[str, tuple[int, int]]:
+        months = await _cohort(
+            session, rule=rule, period_from=period_from, period_to=period_to, monthly=True
+        )
+        return {month: figures for month, figures in months.items() if month is not None}
 
 
 ABSENCE = AbsenceKind()
@@ -392,32 +403,39 @@ def _candidates(rule: AbsenceRule) -> str:
 
 
 async def _cohort(
-    session: AsyncSession, *, rule: AbsenceRule, period_from: date, period_to: date
-) -> tuple[int, int]:
+    session: AsyncSession,
+    *,
+    rule: AbsenceRule,
+    period_from: date,
+    period_to: date,
+    monthly: bool,
+) -> dict[str | None, tuple[int, int]]:
     """Triggers in the period and those with an expected record dated by the deadline, read
-    from the facts: the truth by business dates, whatever order the records arrived in."""
-    row = (
-        await session.execute(
-            sa.text(
-                """
-                SELECT count(*) AS triggers,
-                    count(*) FILTER (WHERE EXISTS (SELECT 1 FROM alerting.facts x
-                        WHERE x.view = ANY(CAST(:awaited AS text[])) AND x.subject = f.subject
-                          AND x.business_date <= f.business_date + CAST(:within AS int)))
-                        AS on_time
-                FROM alerting.facts f
-                WHERE f.view = :view AND f.data @> CAST(:filter AS jsonb)
-                  AND f.business_date BETWEEN :from AND :to
-                """
-            ),
-            {
-                "awaited": [s.view for s in rule.expected],
-                "within": days_of(rule.within),
-                "view": rule.trigger.view,
-                "filter": dumps(rule.trigger.filter or {}),
-                "from": period_from,
-                "to": period_to,
-            },
-        )
-    ).one()
-    return int(row.triggers), int(row.on_time)
+    from the facts: the truth by business dates, whatever order the records arrived in. One
+    statement: for the whole period (under the month None), or per month of the trigger's
+    business date (`YYYY-MM`, the months with a trigger)."""
+    month = "to_char(f.business_date, 'YYYY-MM')" if monthly else "CAST(NULL AS text)"
+    rows = await session.execute(
+        sa.text(
+            f"""
+            SELECT {month} AS month, count(*) AS triggers,
+                count(*) FILTER (WHERE EXISTS (SELECT 1 FROM alerting.facts x
+                    WHERE x.view = ANY(CAST(:awaited AS text[])) AND x.subject = f.subject
+                      AND x.business_date <= f.business_date + CAST(:within AS int)))
+                    AS on_time
+            FROM alerting.facts f
+            WHERE f.view = :view AND f.data @> CAST(:filter AS jsonb)
+              AND f.business_date BETWEEN :from AND :to
+            GROUP BY 1
+            """
+        ),
+        {
+            "awaited": [s.view for s in rule.expected],
+            "within": days_of(rule.within),
+            "view": rule.trigger.view,
+            "filter": dumps(rule.trigger.filter or {}),
+            "from": period_from,
+            "to": period_to,
+        },
+    )
+    return {row.month: (int(row.triggers), int(row.on_time)) for row in rows}

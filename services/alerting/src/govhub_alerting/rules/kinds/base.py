@@ -151,3 +151,10 @@ class RuleKind(ABC, Generic[R]):
         """Figures: (triggers in the period, those complied with on time). (0, 0) for a kind
         without deadlines."""
         return 0, 0
+
+    async def cohort_by_month(
+        self, session: AsyncSession, *, rule: R, period_from: date, period_to: date
+    ) -> dict[str, tuple[int, int]]:
+        """The cohort figures per month of the trigger's business date (`YYYY-MM`), the
+        months with a trigger only. None for a kind without deadlines."""
+        return {}
