@@ -53,3 +53,40 @@ def hub_client(
     return httpx.Client(
         base_url="http://hub", transport=PrefixRouter(parsed), timeout=timeout, headers=headers
     )
+
+
+class AsyncPrefixRouter(httpx.AsyncBaseTransport):
+    """PrefixRouter's async twin: a service that calls the others' APIs from its event loop
+    (the console in split mode) reaches each at its own process."""
+
+    def __init__(self, bases: dict[str, str]) -> None:
+        self._bases = {prefix: httpx.URL(base) for prefix, base in bases.items()}
+        self._inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        base = self._bases.get(prefix_of(request.url.path))
+        if base is None:
+            known = ", ".join(sorted(self._bases))
+            raise httpx.UnsupportedProtocol(
+                f"no base URL for {request.url.path} (the hub's URL names {known})"
+            )
+        request.url = request.url.copy_with(scheme=base.scheme, host=base.host, port=base.port)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def async_hub_client(
+    url: str, *, timeout: float = 60, headers: dict[str, str] | None = None
+) -> httpx.AsyncClient:
+    """An async HTTP client of the hub at `url` (either form): requests take the hub's paths."""
+    parsed = parse_hub_url(url)
+    if isinstance(parsed, str):
+        return httpx.AsyncClient(base_url=parsed, timeout=timeout, headers=headers)
+    return httpx.AsyncClient(
+        base_url="http://hub",
+        transport=AsyncPrefixRouter(parsed),
+        timeout=timeout,
+        headers=headers,
+    )

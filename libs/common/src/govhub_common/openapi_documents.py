@@ -19,14 +19,17 @@ PROBLEMS_END = "<!-- /problem-codes -->"
 
 def service_documents() -> dict[str, dict[str, Any]]:
     """Each hosted service's document, by service name, from an app that is built but not
-    started (no database is opened)."""
+    started (no database is opened); a service without an API (ServiceSpec.api_docs False:
+    the console) has none."""
     from fastapi import FastAPI
 
     from govhub_common.runtime import ALL, create_app
 
     root = create_app(ALL, database_url="postgresql://unused@127.0.0.1/unused", migrate=False)
     documents: dict[str, dict[str, Any]] = {}
-    names = {spec.prefix: spec.name for spec in root.state.runtime.services.values()}
+    names = {
+        spec.prefix: spec.name for spec in root.state.runtime.services.values() if spec.api_docs
+    }
     for route in root.routes:
         app = getattr(route, "app", None)
         prefix = getattr(route, "path", None)

@@ -117,6 +117,9 @@ class Runtime:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     in_flight: InFlight = field(default_factory=InFlight)
     groups: dict[str, list[str]] = field(default_factory=dict)  # service -> consumer groups
+    # The outermost ASGI app (create_app's), through which a hosted service may call the
+    # others' public APIs in-process (the console), with every middleware on the way.
+    root: Any = None
 
     def context(self, service: str) -> ServiceContext:
         return self.contexts[service]
@@ -207,6 +210,7 @@ def create_app(
         openapi_url=None,
     )
     root.state.runtime = runtime
+    runtime.root = root
     install_problem_handlers(root)
     root.include_router(
         health_router(_readiness(runtime), metrics=runtime.settings.metrics_port is None)
@@ -228,11 +232,12 @@ def create_app(
             "service": "govhub",
             "target": target,
             "services": {
-                s.name: {
-                    "prefix": s.prefix,
-                    "openapi": f"{s.prefix}/openapi.json",
-                    "docs": f"{s.prefix}/docs",
-                }
+                s.name: {"prefix": s.prefix}
+                | (
+                    {"openapi": f"{s.prefix}/openapi.json", "docs": f"{s.prefix}/docs"}
+                    if s.api_docs
+                    else {}
+                )
                 for s in services.values()
             },
         }
@@ -256,6 +261,10 @@ def _service_app(spec: ServiceSpec, runtime: Runtime) -> FastAPI:
         version=spec.version,
         generate_unique_id_function=operation_id,
         separate_input_output_schemas=False,
+        # No API, no API pages: the console's routes are pages for people.
+        docs_url="/docs" if spec.api_docs else None,
+        redoc_url="/redoc" if spec.api_docs else None,
+        openapi_url="/openapi.json" if spec.api_docs else None,
     )
     install_contract(app, prefix=spec.prefix)
     app.state.runtime = runtime
@@ -270,6 +279,8 @@ def _service_app(spec: ServiceSpec, runtime: Runtime) -> FastAPI:
     app.include_router(dead_letters_router(spec))
     for router in spec.routers():
         app.include_router(router)
+    if spec.install is not None:
+        spec.install(app)
     install_options(app)
     for middleware in reversed(spec.middleware):
         app.add_middleware(middleware)

@@ -12,7 +12,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp
 
 from govhub_common.outbox import InboxHandler
@@ -62,6 +62,13 @@ class ServiceSpec:
     # Tables of the schema the application may only read and append to (an audit log):
     # its database role gets no UPDATE, DELETE or TRUNCATE there (govhub_common.roles).
     append_only_tables: Sequence[str] = ()
+    # An HTTP API for integrations, described by OpenAPI (/docs, /openapi.json, the
+    # committed document under docs/openapi/). False for the console, whose pages are for
+    # people and whose routes are no contract.
+    api_docs: bool = True
+    # Adds to the service's app what routers cannot carry (the console's HTML error pages:
+    # exception handlers); called after the routers are included.
+    install: Callable[[FastAPI], None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -71,7 +78,7 @@ def discover_services() -> dict[str, ServiceSpec]:
     for ep in entry_points(group="govhub.services"):
         spec = ep.load()
         found[spec.name] = spec
-    order = ["registry", "exchange", "alerting", "sms-gateway"]
+    order = ["registry", "exchange", "alerting", "sms-gateway", "console"]
     return dict(
         sorted(found.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 99, kv[0]))
     )

@@ -1,0 +1,5 @@
+from alembic import context
+
+from govhub_common.migrations import run_env
+
+run_env(context, None)
