@@ -25,13 +25,17 @@ from tests.deploy.support import (
     render,
 )
 
-SERVICES = {"registry", "exchange", "alerting", "sms-gateway"}
+API_SERVICES = {"registry", "exchange", "alerting", "sms-gateway"}
+SERVICES = API_SERVICES | {"console"}
+# The API's prefixes (<prefix>/v1, its OpenAPI document and docs pages are routed) ...
 PREFIXES = {
     "/registry": "registry",
     "/exchange": "exchange",
     "/alerting": "alerting",
     "/sms": "sms-gateway",
 }
+# ... and the console's, whose pages are routed whole.
+PAGES = {"/console": "console"}
 SELECTOR_KEYS = {
     "app.kubernetes.io/name",
     "app.kubernetes.io/instance",
@@ -160,7 +164,7 @@ def test_microservices_renders_one_deployment_per_service(rendered: dict[str, li
     selectors = [
         json.dumps(d["spec"]["selector"]["matchLabels"], sort_keys=True) for d in deployments
     ]
-    assert len(set(selectors)) == 4, "two Deployments would fight over the same pods"
+    assert len(set(selectors)) == len(SERVICES), "two Deployments would fight over the same pods"
     for d in deployments:
         target = component(d)
         assert container(d)["args"] == [
@@ -212,8 +216,12 @@ def ingress_routes(objects: list[dict]) -> dict[str, str]:
     routes: dict[str, str] = {}
     for rule in ing["spec"]["rules"]:
         for path in rule["http"]["paths"]:
-            prefix, rest = "/" + path["path"].split("/")[1], path["path"].split("/", 2)[2]
-            assert ("/" + rest, path["pathType"]) in ROUTED, path
+            if path["path"] in PAGES:
+                prefix = path["path"]
+                assert path["pathType"] == "Prefix", path
+            else:
+                prefix, rest = "/" + path["path"].split("/")[1], path["path"].split("/", 2)[2]
+                assert ("/" + rest, path["pathType"]) in ROUTED, path
             backend = path["backend"]["service"]
             assert backend["port"] == {"name": "http"}
             target = services[backend["name"]]  # KeyError: no such Service
@@ -310,12 +318,12 @@ def test_ingress_serves_tls_with_a_class_by_default(rendered: dict[str, list[dic
 
 
 def test_ingress_routes_every_prefix_to_its_service(rendered: dict[str, list[dict]]) -> None:
-    assert ingress_routes(rendered["default"]) == PREFIXES
+    assert ingress_routes(rendered["default"]) == PREFIXES | PAGES
 
 
 def test_allinone_ingress_keeps_the_same_urls(rendered: dict[str, list[dict]]) -> None:
     routes = ingress_routes(rendered["allinone"])
-    assert set(routes) == set(PREFIXES)
+    assert set(routes) == set(PREFIXES) | set(PAGES)
     assert set(routes.values()) == {"all"}
 
 
@@ -508,7 +516,12 @@ def test_network_policy_egress_is_limited(rendered: dict[str, list[dict]]) -> No
         assert all(rule.get("ports") for rule in policy["spec"]["egress"]), (
             "an egress rule without ports allows everything"
         )
-        extra = {"sms-gateway": {("TCP", 2775)}, "exchange": {("TCP", 443)}}.get(target, set())
+        extra = {
+            "sms-gateway": {("TCP", 2775)},
+            "exchange": {("TCP", 443)},
+            # The other services' pods, behind their Services (see the console's test).
+            "console": {("TCP", 8000)},
+        }.get(target, set())
         assert egress_ports(policy) == base | extra, target
 
 
@@ -690,7 +703,7 @@ def test_development_may_use_development_providers() -> None:
             "smsc": {"existingSecret": ""},
         }
     )
-    assert len(of_kind(objects, "Deployment")) == 4
+    assert {component(d) for d in of_kind(objects, "Deployment")} == SERVICES
 
 
 def test_default_install_reads_every_credential_from_a_secret(
@@ -715,6 +728,7 @@ def test_notes_name_every_secret_to_create() -> None:
         "govhub-smsc",
         "govhub-tls",
         "govhub-database-owner",
+        "govhub-console",
         "docs/deployment.md",
     ):
         assert secret in text
@@ -836,7 +850,7 @@ def test_the_application_role_and_its_password_reach_every_pod() -> None:
     (job,) = of_kind(objects, "Job")
     (c,) = job["spec"]["template"]["spec"]["containers"]
     pods = [c, *(container(d) for d in of_kind(objects, "Deployment"))]
-    assert len(pods) == 5
+    assert len(pods) == 1 + len(SERVICES)
     for pod in pods:
         e = env(pod)
         # One password for all: else each pod would reset the role's to its own.
@@ -952,12 +966,7 @@ def test_hardened_values_lint_and_validate() -> None:
 def test_a_citys_files_are_mounted_in_every_pod_and_named_to_it() -> None:
     objects = render({"city": {"existingConfigMap": "guangzhou", "mountPath": "/city"}})
     deployments = of_kind(objects, "Deployment")
-    assert {component(d) for d in deployments} == {
-        "exchange",
-        "registry",
-        "alerting",
-        "sms-gateway",
-    }
+    assert {component(d) for d in deployments} == SERVICES
     for d in deployments:
         pod = d["spec"]["template"]["spec"]
         assert {"name": "city", "configMap": {"name": "guangzhou"}} in pod["volumes"]
@@ -970,3 +979,304 @@ def test_a_citys_files_are_mounted_in_every_pod_and_named_to_it() -> None:
     for d in of_kind(render({}), "Deployment"):
         assert "GOVHUB_CITY_FILES" not in env(container(d))
         assert all(v["name"] != "city" for v in d["spec"]["template"]["spec"]["volumes"])
+
+
+# --- the console (issue 19) --------------------------------------------------------------
+
+
+def deployments_by_component(objects: list[dict]) -> dict[str, dict[str, Any]]:
+    return {component(d): d for d in of_kind(objects, "Deployment")}
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a Kubernetes label selector (matchLabels and In expressions) picks labels."""
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expr in selector.get("matchExpressions", []):
+        assert expr["operator"] == "In", expr
+        if labels.get(expr["key"]) not in expr["values"]:
+            return False
+    return True
+
+
+def pod_labels(d: dict[str, Any]) -> dict[str, str]:
+    return d["spec"]["template"]["metadata"]["labels"]
+
+
+def test_the_console_is_a_fifth_deployment_running_its_target(
+    rendered: dict[str, list[dict]],
+) -> None:
+    console = deployments_by_component(rendered["default"])["console"]
+    assert container(console)["args"][:3] == ["run", "--target", "console"]
+    for kind in ("Service", "NetworkPolicy"):
+        assert "console" in {component(o) for o in of_kind(rendered["default"], kind)}, kind
+    # Like every split-mode service: its own schema in the database, the broker for token
+    # revocations, the public key to check tokens, never the signing key.
+    e = env(container(console))
+    assert secret_ref(e, "GOVHUB_DATABASE_URL")["name"] == "govhub-database"
+    assert secret_ref(e, "GOVHUB_AMQP_URL")["name"] == "govhub-rabbitmq"
+    assert "GOVHUB_JWT_PUBLIC_KEY_FILE" in e and "GOVHUB_JWT_PRIVATE_KEY_FILE" not in e
+    assert e["GOVHUB_CONSOLE_COOKIE_SECURE"]["value"] == "true"
+    assert e["GOVHUB_CONSOLE_LOCAL_ACCOUNTS"]["value"] == "true"
+    assert e["GOVHUB_CONSOLE_PUBLIC_URL"]["value"] == "https://govhub.example.org/console"
+
+
+def test_the_console_can_be_left_out() -> None:
+    for mode in ("Microservices", "AllInOne"):
+        objects = render({"deploymentMode": mode, "console": {"enabled": False}})
+        components = {o["metadata"]["labels"].get("app.kubernetes.io/component") for o in objects}
+        assert "console" not in components, mode
+        routes = ingress_routes(objects)
+        assert set(routes) == set(PREFIXES), mode
+        for policy in of_kind(objects, "NetworkPolicy"):
+            assert ("TCP", 8000) not in egress_ports(policy)
+    assert "console account add" not in notes({"console": {"enabled": False}})
+
+
+def test_the_ingress_routes_every_console_page(values_name: str, rendered: dict) -> None:
+    objects = rendered[values_name]
+    (ing,) = of_kind(objects, "Ingress")
+    serving = "all" if values_name == "allinone" else "console"
+    assert ingress_routes(objects)["/console"] == serving
+    for page in ("/console", "/console/", "/console/login", "/console/warnings/w-1"):
+        assert routed(page, ing), page
+    # Only below /console: not a prefix that merely starts alike.
+    assert not routed("/consoles", ing) and not routed("/console-admin/", ing)
+
+
+def test_the_console_client_secret_reaches_only_the_exchange_and_the_console() -> None:
+    values = {"console": {"clientSecret": {"existingSecret": "city-console", "key": "s"}}}
+    for mode, holders in (("Microservices", {"exchange", "console"}), ("AllInOne", {"all"})):
+        objects = render({"deploymentMode": mode, **values})
+        for target, d in deployments_by_component(objects).items():
+            e = env(container(d))
+            if target in holders:
+                assert secret_ref(e, "GOVHUB_CONSOLE_CLIENT_SECRET") == {
+                    "name": "city-console",
+                    "key": "s",
+                }
+            else:
+                assert not {n for n in e if n.startswith("GOVHUB_CONSOLE_")}, target
+        (job,) = of_kind(objects, "Job")
+        assert "GOVHUB_CONSOLE_CLIENT_SECRET" not in env(
+            job["spec"]["template"]["spec"]["containers"][0]
+        )
+    # The default name, as docs/deployment.md tells operators to create it.
+    (exchange,) = [d for d in of_kind(render({}), "Deployment") if component(d) == "exchange"]
+    assert secret_ref(env(container(exchange)), "GOVHUB_CONSOLE_CLIENT_SECRET") == {
+        "name": "govhub-console",
+        "key": "secret",
+    }
+
+
+OIDC: dict[str, Any] = {
+    "issuer": "https://sso.gz.gov.cn/realms/govhub",
+    "clientId": "hub-console",
+    "agencyClaim": "attributes.agency",
+    "roleClaim": "resource_access.hub-console.roles",
+    "nameClaim": "preferred_username",
+    "clientSecret": {"existingSecret": "govhub-console-oidc", "key": "oidc"},
+    "egress": {"ports": [8443], "to": [{"ipBlock": {"cidr": "10.30.0.5/32"}}]},
+}
+
+
+def test_oidc_settings_reach_the_exchange_and_the_console_its_secret_the_console_only() -> None:
+    for mode, exchange, console in (
+        ("Microservices", "exchange", "console"),
+        ("AllInOne", "all", "all"),
+    ):
+        objects = render({"deploymentMode": mode, "console": {"oidc": OIDC}})
+        deployments = deployments_by_component(objects)
+        for target in {exchange, console}:
+            e = env(container(deployments[target]))
+            assert e["GOVHUB_CONSOLE_OIDC_ISSUER"]["value"] == OIDC["issuer"]
+            assert e["GOVHUB_CONSOLE_OIDC_CLIENT_ID"]["value"] == "hub-console"
+            assert e["GOVHUB_CONSOLE_OIDC_AGENCY_CLAIM"]["value"] == "attributes.agency"
+            assert (
+                e["GOVHUB_CONSOLE_OIDC_ROLE_CLAIM"]["value"] == "resource_access.hub-console.roles"
+            )
+            assert e["GOVHUB_CONSOLE_OIDC_NAME_CLAIM"]["value"] == "preferred_username"
+        for target, d in deployments.items():
+            e = env(container(d))
+            if target == console:
+                assert secret_ref(e, "GOVHUB_CONSOLE_OIDC_CLIENT_SECRET") == {
+                    "name": "govhub-console-oidc",
+                    "key": "oidc",
+                }
+            else:
+                assert "GOVHUB_CONSOLE_OIDC_CLIENT_SECRET" not in e, target
+            if target not in {exchange, console}:
+                assert "GOVHUB_CONSOLE_OIDC_ISSUER" not in e, target
+        for obj in of_kind(objects, "Deployment"):
+            kubernetes_validate.validate(manifest(obj), KUBE_VERSION, strict=True)
+    text = notes({"console": {"oidc": OIDC}})
+    assert "govhub-console-oidc" in text and OIDC["issuer"] in text
+    # Without an issuer: no single sign-on settings at all.
+    for d in of_kind(render({}), "Deployment"):
+        assert not {n for n in env(container(d)) if n.startswith("GOVHUB_CONSOLE_OIDC_")}
+
+
+def test_the_console_calls_the_other_services_at_their_in_cluster_services() -> None:
+    from govhub_common.hub_urls import parse_hub_url
+
+    objects = render({})
+    services = {s["metadata"]["name"]: s for s in of_kind(objects, "Service")}
+    console = deployments_by_component(objects)["console"]
+    bases = parse_hub_url(env(container(console))["GOVHUB_CONSOLE_HUB_URL"]["value"])
+    assert isinstance(bases, dict) and set(bases) == set(PREFIXES)
+    for prefix, base in bases.items():
+        assert base.startswith("http://"), base
+        host, port = base.removeprefix("http://").split(":")
+        assert component(services[host]) == PREFIXES[prefix]
+        assert int(port) == services[host]["spec"]["ports"][0]["port"]
+    # A URL of the operator's wins; all-in-one calls the services in-process.
+    given = "/exchange=http://ex:8000,/registry=http://reg:8000,/alerting=http://al:8000,/sms=http://sms:8000"
+    console = deployments_by_component(render({"console": {"hubUrl": given}}))["console"]
+    assert env(container(console))["GOVHUB_CONSOLE_HUB_URL"]["value"] == given
+    (all_,) = of_kind(render({"deploymentMode": "AllInOne"}), "Deployment")
+    assert "GOVHUB_CONSOLE_HUB_URL" not in env(container(all_))
+
+
+def test_the_consoles_public_url_follows_the_ingress() -> None:
+    def public_url(values: dict[str, Any]) -> str | None:
+        console = deployments_by_component(render(values))["console"]
+        e = env(container(console))
+        return e["GOVHUB_CONSOLE_PUBLIC_URL"]["value"] if "GOVHUB_CONSOLE_PUBLIC_URL" in e else None
+
+    one = {"hosts": ["hub.gz.gov.cn"]}
+    assert public_url({"ingress": one}) == "https://hub.gz.gov.cn/console"
+    plain = {"ingress": {**one, "tls": {"enabled": False}}, "environment": "development"}
+    assert public_url(plain) == "http://hub.gz.gov.cn/console"
+    assert public_url({"console": {"publicUrl": "https://console.gz.gov.cn/console/"}}) == (
+        "https://console.gz.gov.cn/console"
+    )
+    # Its forms are accepted from that Origin only: with several hosts, or none, the
+    # console trusts each request's Host rather than refuse every host but one.
+    two = {"hosts": ["hub.gz.gov.cn", "api.gz.gov.cn"]}
+    assert public_url({"ingress": two}) is None
+    assert public_url({"ingress": {"enabled": False}}) is None
+    text = notes({"ingress": two})
+    assert "https://hub.gz.gov.cn/console/" in text and "https://api.gz.gov.cn/console/" in text
+
+
+def test_network_policy_lets_the_console_reach_the_apis_and_nothing_else() -> None:
+    controller = {"namespaceSelector": {"matchLabels": {"name": "ingress-nginx"}}}
+    objects = render({"networkPolicy": {"ingressFrom": [controller]}})
+    deployments = deployments_by_component(objects)
+    policies = {component(p): p for p in of_kind(objects, "NetworkPolicy")}
+    (to_apis,) = [
+        r
+        for r in policies["console"]["spec"]["egress"]
+        if r.get("to") and r["ports"][0]["port"] == 8000
+    ]
+    assert to_apis["ports"] == [{"port": 8000, "protocol": "TCP"}]
+    (peer,) = to_apis["to"]
+    reached = {t for t, d in deployments.items() if selects(peer["podSelector"], pod_labels(d))}
+    assert reached == API_SERVICES
+    # Their ingress lets the console in beside the controller; the console's only the
+    # controller (nobody calls the console but people).
+    console_pods = pod_labels(deployments["console"])
+    for target, policy in policies.items():
+        (http,) = [r for r in policy["spec"]["ingress"] if r["ports"][0]["port"] == "http"]
+        assert controller in http["from"]
+        from_console = [
+            p
+            for p in http["from"]
+            if "podSelector" in p and selects(p["podSelector"], console_pods)
+        ]
+        assert bool(from_console) == (target in API_SERVICES), target
+    # No identity provider configured: nobody may reach one.
+    assert ("TCP", 8443) not in {x for p in policies.values() for x in egress_ports(p)}
+    for obj in of_kind(objects, "NetworkPolicy"):
+        kubernetes_validate.validate(manifest(obj), KUBE_VERSION, strict=True)
+
+
+def test_network_policy_lets_the_exchange_and_the_console_reach_the_identity_provider() -> None:
+    for mode, talkers in (("Microservices", {"exchange", "console"}), ("AllInOne", {"all"})):
+        objects = render(
+            {
+                "deploymentMode": mode,
+                "console": {"oidc": OIDC},
+                "networkPolicy": {"webhooks": {"enabled": False}},
+            }
+        )
+        for policy in of_kind(objects, "NetworkPolicy"):
+            rules = [
+                r
+                for r in policy["spec"]["egress"]
+                if {"port": 8443, "protocol": "TCP"} in r["ports"]
+            ]
+            if component(policy) in talkers:
+                assert [r["to"] for r in rules] == [OIDC["egress"]["to"]], component(policy)
+            else:
+                assert not rules, component(policy)
+            kubernetes_validate.validate(manifest(policy), KUBE_VERSION, strict=True)
+
+
+def test_production_refuses_a_missing_console_client_secret(tmp_path: Path) -> None:
+    values = {"console": {"clientSecret": {"existingSecret": ""}}}
+    message = render_error(values)
+    assert "/console/clientSecret/existingSecret" in message
+    message = template_error(values, tmp_path)
+    assert "console.clientSecret.existingSecret" in message and "no one could sign in" in message
+    with helm.Chart.load(CHART) as chart, pytest.raises(helm.HelmValuesError):
+        chart.validate_schema(values)
+    # Even without the console: the exchange keeps its client and refuses to start without.
+    with helm.Chart.load(CHART) as chart, pytest.raises(helm.HelmValuesError):
+        chart.validate_schema(
+            {"console": {"enabled": False, "clientSecret": {"existingSecret": ""}}}
+        )
+    # Development may let each process generate one, and is warned what that means.
+    development = {"environment": "development", **values}
+    for d in of_kind(render(development), "Deployment"):
+        assert "GOVHUB_CONSOLE_CLIENT_SECRET" not in env(container(d))
+    assert "WARNING: no console.clientSecret.existingSecret" in notes(development)
+
+
+def test_production_refuses_insecure_console_sign_in(tmp_path: Path) -> None:
+    insecure_cookie = {"console": {"cookieSecure": False}}
+    plain_idp = {"console": {"oidc": {"issuer": "http://sso.gz.gov.cn/realms/govhub"}}}
+    for values, words in ((insecure_cookie, "cookieSecure"), (plain_idp, "https")):
+        with helm.Chart.load(CHART) as chart, pytest.raises(helm.HelmValuesError):
+            chart.validate_schema(values)
+        assert words in template_error(values, tmp_path / words)
+        # Development over plain http (a laptop, a local identity provider) is allowed.
+        objects = render({"environment": "development", **values})
+        console = deployments_by_component(objects)["console"]
+        assert (
+            env(container(console))["GOVHUB_CONSOLE_COOKIE_SECURE"]["value"]
+            == str(values["console"].get("cookieSecure", True)).lower()
+        )
+
+
+def test_console_values_are_checked_by_the_schema() -> None:
+    with helm.Chart.load(CHART) as chart:
+        chart.validate_schema({"console": {"enabled": False, "localAccounts": False}})
+        chart.validate_schema({"console": {"oidc": OIDC}})
+        chart.validate_schema({"services": {"console": {"replicas": 2, "extraEnv": {"A": 1}}}})
+        for bad in (
+            {"console": {"enabled": "yes"}},
+            {"console": {"oidc": {"issuerUrl": "https://sso.gz.gov.cn"}}},
+            {"console": {"oidc": {"issuer": "sso.gz.gov.cn"}}},
+            {"console": {"oidc": {"egress": {"ports": [0]}}}},
+            {"console": {"publicUrl": "console.gz.gov.cn"}},
+            {"console": {"clientSecret": {"key": ""}}},
+            {"services": {"console": {"replica": 2}}},
+        ):
+            with pytest.raises(helm.HelmValuesError):
+                chart.validate_schema(bad)
+
+
+def test_notes_say_where_the_console_is_and_how_to_make_the_first_operator() -> None:
+    text = notes()
+    assert "https://govhub.example.org/console/" in text
+    assert (
+        "kubectl -n govhub exec -it deploy/gh-govhub-console -- govhub console account add "
+        "--agency gz-datacenter --role operator --username" in text
+    )
+    allinone = notes({"deploymentMode": "AllInOne", "ingress": {"enabled": False}})
+    assert "deploy/gh-govhub-all -- govhub console account add" in allinone
+    assert "port-forward svc/gh-govhub-all" in allinone and "/console/" in allinone
+    # Sign-in only through the identity provider: no local account to create.
+    sso_only = notes({"console": {"localAccounts": False, "oidc": OIDC}})
+    assert "console account add" not in sso_only and OIDC["issuer"] in sso_only

@@ -23,12 +23,13 @@
 
 {{/*
 The targets this release deploys, as a list of dicts {target, prefixes}.
-AllInOne: one target `all` serving every prefix. Microservices: one per service.
+AllInOne: one target `all` serving every prefix. Microservices: one per service, the
+console (pages for people, /console) when console.enabled.
 */}}
 {{- define "govhub.targets" -}}
 {{- if eq .Values.deploymentMode "AllInOne" }}
 - target: all
-  prefixes: [/registry, /exchange, /alerting, /sms]
+  prefixes: [/registry, /exchange, /alerting, /sms{{ if .Values.console.enabled }}, /console{{ end }}]
 {{- else }}
 - target: registry
   prefixes: [/registry]
@@ -38,7 +39,17 @@ AllInOne: one target `all` serving every prefix. Microservices: one per service.
   prefixes: [/alerting]
 - target: sms-gateway
   prefixes: [/sms]
+{{- if .Values.console.enabled }}
+- target: console
+  prefixes: [/console]
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The prefixes that serve pages to people rather than an API: the Ingress routes the
+whole prefix, not only <prefix>/v1 and the API's documentation. */}}
+{{- define "govhub.pagePrefixes" -}}
+[/console]
 {{- end }}
 
 {{/* Name of one target's objects: <fullname>-<target>. Call with (dict "root" $ "target" "x"). */}}
@@ -159,6 +170,101 @@ and it delivers webhooks)? */}}
 {{- if or (eq . "exchange") (eq . "all") }}true{{ end }}
 {{- end }}
 
+{{/* Does this target run the console (pages for people at /console)? */}}
+{{- define "govhub.runsConsole" -}}
+{{- if or (eq . "console") (eq . "all") }}true{{ end }}
+{{- end }}
+
+{{/*
+GOVHUB_CONSOLE_PUBLIC_URL, where browsers reach the console (the only Origin its forms are
+accepted from): console.publicUrl, else the Ingress's one host's /console. Empty with no
+Ingress or several hosts: the console then trusts the Host each request names.
+*/}}
+{{- define "govhub.consolePublicUrl" -}}
+{{- if .Values.console.publicUrl }}
+{{- .Values.console.publicUrl | trimSuffix "/" }}
+{{- else if and .Values.ingress.enabled (eq (len .Values.ingress.hosts) 1) }}
+{{- printf "%s://%s/console" (ternary "https" "http" .Values.ingress.tls.enabled) (first .Values.ingress.hosts) }}
+{{- end }}
+{{- end }}
+
+{{/*
+GOVHUB_CONSOLE_HUB_URL of a console running apart: console.hubUrl, else each other
+service's prefix pointing at its in-cluster Service (hub_urls form,
+/registry=http://<release>-govhub-registry:80,...). The console calls their public APIs.
+*/}}
+{{- define "govhub.consoleHubUrl" -}}
+{{- if .Values.console.hubUrl }}
+{{- .Values.console.hubUrl }}
+{{- else }}
+{{- $root := . }}
+{{- $parts := list }}
+{{- range $t := include "govhub.targets" . | fromYamlArray }}
+{{- if not (include "govhub.runsConsole" $t.target) }}
+{{- range $prefix := $t.prefixes }}
+{{- $parts = append $parts (printf "%s=http://%s:%v" $prefix (include "govhub.componentName" (dict "root" $root "target" $t.target)) $root.Values.service.port) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- join "," $parts }}
+{{- end }}
+{{- end }}
+
+{{/*
+The console's settings, for the targets that read them: the exchange (it keeps the
+console's client and checks the people the console vouches for) and the console.
+Arguments: dict "root" (the chart's context) and "target".
+*/}}
+{{- define "govhub.consoleEnv" -}}
+{{- $c := .root.Values.console }}
+{{- $oidc := $c.oidc }}
+{{- if or (include "govhub.runsExchange" .target) (include "govhub.runsConsole" .target) }}
+{{- with $c.clientSecret.existingSecret }}
+# Shared by the exchange and the console only: with it the console obtains people's tokens.
+- name: GOVHUB_CONSOLE_CLIENT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $c.clientSecret.key }}
+{{- end }}
+- name: GOVHUB_CONSOLE_LOCAL_ACCOUNTS
+  value: {{ $c.localAccounts | quote }}
+{{- with $oidc.issuer }}
+- name: GOVHUB_CONSOLE_OIDC_ISSUER
+  value: {{ . | quote }}
+- name: GOVHUB_CONSOLE_OIDC_CLIENT_ID
+  value: {{ $oidc.clientId | quote }}
+- name: GOVHUB_CONSOLE_OIDC_AGENCY_CLAIM
+  value: {{ $oidc.agencyClaim | quote }}
+- name: GOVHUB_CONSOLE_OIDC_ROLE_CLAIM
+  value: {{ $oidc.roleClaim | quote }}
+- name: GOVHUB_CONSOLE_OIDC_NAME_CLAIM
+  value: {{ $oidc.nameClaim | quote }}
+{{- end }}
+{{- end }}
+{{- if include "govhub.runsConsole" .target }}
+{{- with include "govhub.consolePublicUrl" .root }}
+- name: GOVHUB_CONSOLE_PUBLIC_URL
+  value: {{ . | quote }}
+{{- end }}
+- name: GOVHUB_CONSOLE_COOKIE_SECURE
+  value: {{ $c.cookieSecure | quote }}
+{{- if or (eq .target "console") $c.hubUrl }}
+- name: GOVHUB_CONSOLE_HUB_URL
+  value: {{ include "govhub.consoleHubUrl" .root | quote }}
+{{- end }}
+{{- if and $oidc.issuer $oidc.clientSecret.existingSecret }}
+# The console's own secret at the identity provider: the console alone talks to its token
+# endpoint.
+- name: GOVHUB_CONSOLE_OIDC_CLIENT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ $oidc.clientSecret.existingSecret }}
+      key: {{ $oidc.clientSecret.key }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/*
 Refuse, in production, what would lose data or mislead (values.schema.json says the same;
 the services' own settings refuse it again at start). Included by every Deployment.
@@ -170,6 +276,17 @@ the services' own settings refuse it again at start). Included by every Deployme
 {{- end }}
 {{- if and (not .Values.smsc.existingSecret) (not .Values.smsc.allowLogProvider) }}
 {{- fail "\n\ngovhub: production needs a real SMS carrier: create a Secret with the SMPP providers JSON (see docs/sms.md) and set smsc.existingSecret. The development `log` provider counts messages delivered though no citizen gets one; smsc.allowLogProvider=true accepts that for staging." }}
+{{- end }}
+{{- if not .Values.console.clientSecret.existingSecret }}
+{{- fail "\n\ngovhub: production needs the console's client secret in a Secret, given to the exchange and the console: create one (kubectl create secret generic govhub-console --from-literal=secret=\"$(openssl rand -base64 32)\") and set console.clientSecret.existingSecret. A generated secret would differ between the exchange's and the console's pods and change on every restart, so no one could sign in." }}
+{{- end }}
+{{- if not .Values.console.cookieSecure }}
+{{- fail "\n\ngovhub: production refuses console.cookieSecure=false: the session cookie would travel over plain http. Serve the console over https (ingress.tls)." }}
+{{- end }}
+{{- with .Values.console.oidc.issuer }}
+{{- if not (hasPrefix "https://" .) }}
+{{- fail "\n\ngovhub: production refuses an identity provider not served over https (console.oidc.issuer)." }}
+{{- end }}
 {{- end }}
 {{- if not .Values.jwt.existingSecret }}
 {{- fail "\n\ngovhub: production needs the token key pair in a Secret (jwt.existingSecret); generated keys would differ per pod." }}
@@ -184,7 +301,7 @@ rolloutToken count). A rotated password or key rolls the pods at the next upgrad
 */}}
 {{- define "govhub.secretsChecksum" -}}
 {{- $root := . }}
-{{- $names := list .Values.database.existingSecret .Values.database.migration.existingSecret .Values.database.appPassword.existingSecret .Values.broker.existingSecret .Values.jwt.existingSecret .Values.operatorBootstrap.existingSecret .Values.smsc.existingSecret }}
+{{- $names := list .Values.database.existingSecret .Values.database.migration.existingSecret .Values.database.appPassword.existingSecret .Values.broker.existingSecret .Values.jwt.existingSecret .Values.operatorBootstrap.existingSecret .Values.smsc.existingSecret .Values.console.clientSecret.existingSecret .Values.console.oidc.clientSecret.existingSecret }}
 {{- $parts := list .Values.rolloutToken }}
 {{- range $name := $names }}
 {{- if $name }}
