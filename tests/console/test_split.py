@@ -5,6 +5,7 @@ person's token."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import uuid
@@ -51,7 +52,8 @@ async def test_a_person_signs_in_to_a_console_running_apart_from_the_services(
     try:
         for process in (exchange, alerting, console):
             await process.start()
-        added = subprocess.run(
+        added = await asyncio.to_thread(
+            subprocess.run,
             [*GOVHUB, "console", "account", "add", "--username", "ops", "--agency",
              "gz-datacenter", "--role", "operator", "--name", "值班员"],
             env=clean_env(GOVHUB_HOME=str(console.home), GOVHUB_DATABASE_URL=fresh_db_url),
