@@ -103,7 +103,7 @@ def test_database_gauges_are_exported_by_one_replica(database_url: str, tmp_path
     try:
         wait(second.ready, 120, "the second replica")
         a, b = first.metrics(), second.metrics()
-        for service in ("registry", "exchange", "alerting", "sms-gateway"):
+        for service in ("registry", "exchange", "alerting", "sms-gateway", "console"):
             assert (exporter(a, service), exporter(b, service)) == ("1.0", "0.0"), service
         for series in DATABASE_GAUGES:
             assert exports(a, series), series
