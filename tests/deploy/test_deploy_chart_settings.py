@@ -90,11 +90,6 @@ def test_every_variable_is_a_setting_of_its_service(mode: str) -> None:
         assert not unknown, (target, unknown)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the console has no GOVHUB_CONSOLE_OIDC_CLIENT_SECRET setting yet (its OpenID "
-    "Connect sign-in is a later stage of issue 19); remove this mark when it has",
-)
 def test_the_oidc_client_secret_is_a_console_setting() -> None:
     values = {
         "console": {

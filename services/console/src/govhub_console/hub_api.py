@@ -19,6 +19,7 @@ from govhub_common.logs import request_id_var
 from govhub_common.persons import (
     ACCESS_TOKEN_TYPE,
     CONSOLE_CLIENT_ID,
+    ID_TOKEN_TYPE,
     LOCAL_PERSON_TOKEN_TYPE,
     TOKEN_EXCHANGE_GRANT,
     PersonClaims,
@@ -40,6 +41,7 @@ class TokenRefused(Exception):
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(f"{status}: {detail}")
         self.status = status
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,11 @@ class HubApi:
         """A person signed in with a local account: the console vouches for them."""
         assertion = encode_local_assertion(person, self._secret)
         return await self._exchange(assertion, LOCAL_PERSON_TOKEN_TYPE)
+
+    async def token_for_id_token(self, id_token: str) -> PersonToken:
+        """A person signed in with the city's identity provider: the exchange verifies the
+        ID token and maps its claims to the agency and role."""
+        return await self._exchange(id_token, ID_TOKEN_TYPE)
 
     async def renew(self, token: str) -> PersonToken:
         return await self._exchange(token, ACCESS_TOKEN_TYPE)

@@ -4,7 +4,7 @@ GOVHUB_CONSOLE_SESSION_MAX_SECONDS) are in CommonSettings."""
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from govhub_common.settings import CommonSettings
 
@@ -28,6 +28,24 @@ class ConsoleSettings(CommonSettings):
         description="Session cookies are `Secure` and named with the `__Host-` prefix. false "
         "only for development over plain http on another host than localhost (browsers treat "
         "http://localhost as secure); production refuses it.",
+    )
+    console_oidc_client_secret: SecretStr | None = Field(
+        None,
+        description="The console's client secret at the city's identity provider "
+        "(GOVHUB_CONSOLE_OIDC_ISSUER), sent with HTTP Basic at its token endpoint. Unset: "
+        "the console is a public client, protected by PKCE alone.",
+    )
+    console_oidc_scopes: str = Field(
+        "openid profile",
+        description="The scopes the console asks the identity provider for (space-separated; "
+        "`openid` is always sent). Add the ones that release the agency and role claims if "
+        "the provider needs them.",
+    )
+    console_grafana_url: str | None = Field(
+        None,
+        description="Grafana's address as operators' browsers reach it (e.g. "
+        "https://grafana.example.gov.cn): the events page links to the dashboards the chart "
+        "ships. Unset: no links.",
     )
     console_session_idle_seconds: int = Field(
         1800, ge=60, description="A session unused for this long ends (sign in again)."

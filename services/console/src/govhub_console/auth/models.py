@@ -1,4 +1,4 @@
-"""Sessions of signed-in people and sign-ins under way (migration 0001)."""
+"""Sessions of signed-in people and sign-ins under way (migrations 0001, 0002)."""
 
 from __future__ import annotations
 
@@ -33,11 +33,16 @@ class ConsoleSession(SQLModel, table=True):
     auth_time: datetime = Field(sa_type=sa.DateTime(timezone=True))
     seen_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
     expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))  # auth_time + maximum
+    # A sign-in through the identity provider: its ID token, the id_token_hint of the
+    # provider's logout (RP-initiated logout); None for local accounts.
+    id_token: str | None = Field(default=None, sa_type=sa.Text, nullable=True)
 
 
 class PendingLogin(SQLModel, table=True):
     """A sign-in through the city's identity provider between the redirect and the callback
-    (authorization code with PKCE)."""
+    (authorization code with PKCE). Keyed by the SHA-256 of a random value that only the
+    browser's short-lived cookie holds, so a callback completes only in the browser that
+    started it; deleted at the callback (one use)."""
 
     __tablename__ = "pending_logins"
     __table_args__ = (sa.Index("pending_logins_expiry", "expires_at"), {"schema": SCHEMA})
@@ -46,6 +51,6 @@ class PendingLogin(SQLModel, table=True):
     state: str = Field(sa_type=sa.Text)
     code_verifier: str = Field(sa_type=sa.Text)
     nonce: str = Field(sa_type=sa.Text)
-    return_to: str = Field(sa_type=sa.Text)
-    csrf: str = Field(sa_type=sa.Text)
+    return_to: str = Field(sa_type=sa.Text)  # a console path (security.return_path)
+    redirect_uri: str = Field(sa_type=sa.Text)  # sent again, identical, with the code
     expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))

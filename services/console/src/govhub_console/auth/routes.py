@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import logging
+from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_common.db import SessionDep
 from govhub_common.persons import PersonClaims, local_person_id
 from govhub_console.accounts.service import Policy, authenticate
-from govhub_console.auth import service
+from govhub_console.auth import oidc, service
 from govhub_console.deps import (
     CheckedPerson,
     CsrfRefused,
+    DatabaseDep,
     OptionalPerson,
     Settings,
     State,
@@ -21,7 +24,7 @@ from govhub_console.deps import (
     submitted_token,
     visitor_locale,
 )
-from govhub_console.hub_api import TokenRefused
+from govhub_console.hub_api import PersonToken, TokenRefused
 from govhub_console.i18n import known_locale
 from govhub_console.pages import prefix_of, render
 from govhub_console.security import (
@@ -40,11 +43,14 @@ from govhub_console.security import (
 )
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger("govhub.console")
 
 # The sign-in form's pre-session cookie lives this long (a form left open longer is
 # refused and shown again).
 LOGIN_COOKIE_SECONDS = 3600
 LOCALE_COOKIE_SECONDS = 365 * 24 * 3600
+# What the provider's answer may carry (RFC 6749 4.1.2, RFC 9207); the rest is ignored.
+CALLBACK_PARAMS = frozenset({"code", "state", "iss", "error"})
 
 
 def _login_page(
@@ -135,6 +141,24 @@ async def login(
         token = await state.hub_api().token_for(person)
     except TokenRefused:
         return _login_page(request, settings, state, error="login.unavailable", status=503, **page)
+    return await _signed_in(
+        request, settings, session, person=person, token=token, next_path=next_path, now=now
+    )
+
+
+async def _signed_in(
+    request: Request,
+    settings: Settings,
+    session: AsyncSession,
+    *,
+    person: PersonClaims,
+    token: PersonToken,
+    next_path: str,
+    now: datetime,
+    id_token: str | None = None,
+) -> Response:
+    """A new session for a person just signed in (either way), and on to where they were
+    going."""
     # A session cookie the browser still had is replaced, its row with it (no fixation).
     old = request.cookies.get(session_cookie(settings))
     if old:
@@ -146,6 +170,7 @@ async def login(
         locale=visitor_locale(request),
         settings=settings,
         now=now,
+        id_token=id_token,
     )
     response = RedirectResponse(next_path, status_code=303)
     set_cookie(
@@ -156,7 +181,82 @@ async def login(
         max_age=settings.console_session_max_seconds,
     )
     delete_cookie(response, settings, login_cookie(settings))
+    delete_cookie(response, settings, oidc.pending_cookie(settings))
     return response
+
+
+def _oidc_error(request: Request, settings: Settings, failed: oidc.SignInFailed) -> Response:
+    log.warning("sign-in through the identity provider failed: %s", failed)
+    response = render(
+        request,
+        "auth/oidc_error.html",
+        locale=visitor_locale(request),
+        csrf="",
+        status=failed.status,
+        message=failed.message,
+        params=failed.params,
+        detail=failed.detail,
+    )
+    delete_cookie(response, settings, oidc.pending_cookie(settings))
+    return response
+
+
+@router.get("/login/oidc")
+async def oidc_login(
+    request: Request,
+    settings: Settings,
+    session: SessionDep,
+    person: OptionalPerson,
+    next: str = "",
+) -> Response:
+    """The link "sign in with the city's account": on to the provider. A link, not a form:
+    browsers apply the CSP form-action to a form's redirects, and the provider is another
+    origin."""
+    prefix = prefix_of(request)
+    next_path = return_path(next, prefix)
+    if person is not None:
+        return RedirectResponse(next_path, status_code=303)
+    try:
+        value, url = await oidc.start(
+            session,
+            settings=settings,
+            base=oidc.console_base(settings, request.url.scheme, request.url.netloc, prefix),
+            return_to=next_path,
+            now=service.wall_now(),
+        )
+    except oidc.SignInFailed as failed:
+        return _oidc_error(request, settings, failed)
+    response = RedirectResponse(url, status_code=303)
+    set_cookie(
+        response, settings, oidc.pending_cookie(settings), value, max_age=oidc.PENDING_SECONDS
+    )
+    return response
+
+
+@router.get("/auth/callback")
+async def oidc_callback(
+    request: Request, settings: Settings, state: State, db: DatabaseDep, session: SessionDep
+) -> Response:
+    """Where the provider sends the browser back, with a code (or an error)."""
+    now = service.wall_now()
+    pending = await oidc.take_pending(db, request.cookies.get(oidc.pending_cookie(settings)))
+    params = {k: v for k, v in request.query_params.items() if k in CALLBACK_PARAMS}
+    try:
+        done = await oidc.finish(
+            pending, settings=settings, api=state.hub_api(), params=params, now=now
+        )
+    except oidc.SignInFailed as failed:
+        return _oidc_error(request, settings, failed)
+    return await _signed_in(
+        request,
+        settings,
+        session,
+        person=done.person,
+        token=done.token,
+        next_path=done.return_to,
+        now=now,
+        id_token=done.id_token,
+    )
 
 
 @router.post("/logout")
@@ -164,7 +264,19 @@ async def logout(
     request: Request, settings: Settings, session: SessionDep, person: CheckedPerson
 ) -> Response:
     await service.close_session(session, id_hash=person.id_hash)
-    response = RedirectResponse(f"{prefix_of(request)}/login", status_code=303)
+    prefix = prefix_of(request)
+    response: Response = RedirectResponse(f"{prefix}/login", status_code=303)
+    if person.id_token and settings.console_oidc_issuer:
+        base = oidc.console_base(settings, request.url.scheme, request.url.netloc, prefix)
+        url = await oidc.logout_url(settings, id_token=person.id_token, after=f"{base}/login")
+        if url is not None:
+            # A page that moves on by itself (the Refresh header, with a link besides), not
+            # a redirect: browsers apply the CSP form-action to the redirects of this form's
+            # POST, and the provider is another origin.
+            response = render(
+                request, "auth/signed_out.html", locale=person.locale, csrf="", logout_url=url
+            )
+            response.headers["Refresh"] = f"0; url={url}"
     delete_cookie(response, settings, session_cookie(settings))
     return response
 

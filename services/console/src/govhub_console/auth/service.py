@@ -42,9 +42,10 @@ async def open_session(
     locale: str,
     settings: ConsoleSettings,
     now: datetime,
+    id_token: str | None = None,
 ) -> tuple[str, ConsoleSession]:
     """A new session for a person just signed in: the cookie value (only ever in the
-    cookie) and the row."""
+    cookie) and the row. `id_token`: the identity provider's, for its logout."""
     value = new_secret()
     auth_time = datetime.fromtimestamp(person.auth_time, UTC)
     row = ConsoleSession(
@@ -60,6 +61,7 @@ async def open_session(
         auth_time=auth_time,
         seen_at=now,
         expires_at=auth_time + timedelta(seconds=settings.console_session_max_seconds),
+        id_token=id_token,
     )
     session.add(row)
     await session.flush()
