@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from datetime import datetime
+
 from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
 
 from govhub_common.contract import ProblemCode, problem_responses
 from govhub_common.db import SessionDep
@@ -10,7 +14,13 @@ from govhub_common.pagination import Page, decode_cursor, page
 from govhub_common.problems import Problem
 from govhub_common.security import Operator
 from govhub_exchange.audit import service
-from govhub_exchange.audit.schemas import AuditCheckpoint, AuditEntry, AuditVerification
+from govhub_exchange.audit.schemas import (
+    EXPORT_MEDIA_TYPE,
+    AuditCheckpoint,
+    AuditEntry,
+    AuditVerification,
+    export_content,
+)
 from govhub_exchange.deps import DEFAULT_LIMIT, Context, Cursor, Limit, Settings
 from govhub_exchange.fields import AgencyQuery, DateTimeQuery, TextQuery, TopicQuery
 
@@ -65,6 +75,43 @@ async def verify_audit_log(
         previous_keys=service.previous_keys(settings),
     )
     return AuditVerification.model_validate(report)
+
+
+@router.get(
+    "/audit/export",
+    response_class=StreamingResponse,
+    summary="Export the audit log (NDJSON)",
+    responses={
+        200: {"description": "The export, a JSON object per line.", "content": export_content()}
+    },
+)
+async def export_audit_log(
+    who: Operator,
+    ctx: Context,
+    since: DateTimeQuery = None,
+    until: DateTimeQuery = None,
+) -> StreamingResponse:
+    """The entries of [`since`, `until`) (all when neither is given) and the checkpoints that
+    sign them, streamed as `govhub exchange audit export` writes them: a header line, then
+    one line per entry (its canonical text included) and per checkpoint, for the offline
+    verifier (`govhub exchange audit verify`). Its lines name who received what: keep it
+    as private as the log."""
+    return StreamingResponse(
+        _export(ctx, since, until),
+        media_type=EXPORT_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{service.export_file_name()}"'},
+    )
+
+
+async def _export(
+    ctx: Context, since: datetime | None, until: datetime | None
+) -> AsyncIterator[bytes]:
+    # A session of its own, open while the body streams (the request's ends before).
+    async with ctx.runtime.db.session() as session:
+        async for line in service.export_lines(
+            session, since=since, until=until, keys=ctx.runtime.keys
+        ):
+            yield line
 
 
 @router.post(

@@ -6,6 +6,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from govhub_exchange.audit.chain import EXPORT_FORMAT
+
+# What `GET /v1/audit/export` streams: one JSON object per line.
+EXPORT_MEDIA_TYPE = "application/x-ndjson"
+
 _AT = "ISO 8601 in UTC with microseconds, exactly as hashed (`2026-03-02T01:15:02.418000+00:00`)."
 
 
@@ -91,3 +96,33 @@ class AuditCheckpoint(BaseModel):
     signed_at: str = Field(description=_AT)
     kid: str = Field(description="The signing key's id in the JWKS.")
     signature: str = Field(description="Compact JWS, RS256.")
+
+
+EXPORT_EXAMPLE = (
+    f'{{"format":"{EXPORT_FORMAT}","exported_at":"2026-03-02T01:20:00.000000+00:00",'
+    '"from":null,"to":null,"kid":"hub-1"}\n'
+    '{"type":"entry","id":1,"at":"2026-03-02T01:15:02.418000+00:00","actor":"gz-amr",'
+    '"action":"records.published","agency":"gz-amr","topic":"enterprise_registered",'
+    '"details":{"accepted":1},"prev_hash":"0000...","hash":"9f2c...","hash_version":2,'
+    '"canonical":"{...}"}\n'
+    '{"type":"checkpoint","id":1,"entry_id":1,"hash":"9f2c...",'
+    '"signed_at":"2026-03-02T01:16:00.000000+00:00","kid":"hub-1","signature":"eyJ..."}\n'
+)
+
+
+def export_content() -> dict[str, Any]:
+    """The export's media type in the OpenAPI document: lines of a header, entries (as
+    AuditEntry with `"type": "entry"`) and checkpoints (as AuditCheckpoint with
+    `"type": "checkpoint"`)."""
+    return {
+        EXPORT_MEDIA_TYPE: {
+            "schema": {
+                "type": "string",
+                "description": "NDJSON: a header line (`format`, `exported_at`, `from`, `to`, "
+                '`kid`), then a line per entry (an AuditEntry with `"type": "entry"`) and '
+                "per checkpoint signing them (an AuditCheckpoint with "
+                '`"type": "checkpoint"`).',
+            },
+            "example": EXPORT_EXAMPLE,
+        }
+    }

@@ -303,6 +303,11 @@ def _checkpoint(row: Any) -> dict[str, Any]:
     }
 
 
+def export_file_name() -> str:
+    """The export's file name, with when it was made (UTC)."""
+    return f"govhub-audit-{utcnow():%Y%m%dT%H%M%SZ}.ndjson"
+
+
 async def export_lines(
     session: AsyncSession,
     *,

@@ -1,0 +1,1 @@
+"""Agencies and their clients (operators)."""

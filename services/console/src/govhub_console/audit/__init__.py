@@ -1,0 +1,1 @@
+"""The audit log: search, verification and export (operators)."""

@@ -1,0 +1,1 @@
+"""Events across the services: status, dead letters and re-drive (operators)."""

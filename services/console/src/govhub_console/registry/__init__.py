@@ -1,0 +1,1 @@
+"""The registry: conflicts between agencies and the review queue (operators)."""

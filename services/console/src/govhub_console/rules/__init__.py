@@ -1,0 +1,1 @@
+"""Alerting rules: read, enable/disable, dry run, backfill (operators)."""

@@ -1,0 +1,1 @@
+"""SMS templates: list, text, preview render (operators)."""
