@@ -112,9 +112,16 @@ async def _main(
 
     server: Any = None
     serving: asyncio.Task[None] | None = None
+    accounts: list[Any] = []
     if url is None:
-        server, serving = await _start_hub(settings, host, port, database)
+        server, serving, demo_url = await _start_hub(settings, host, port, database)
         url = f"http://{host}:{port}"
+        accounts = await _console_accounts(settings, demo_url)
+    else:
+        console.print(
+            "  the console's demo accounts are made only on a hub started here; on this one "
+            "make them with `govhub console account add` (docs/console.md)"
+        )
     # Each agency client's secret, written by `govhub apply` when it creates the client.
     files = CityFiles(city_dir or GUANGZHOU, Path(settings.home) / "demo-secrets")
     hub = HubClient(url, _operator_secret(settings))
@@ -167,6 +174,8 @@ async def _main(
             print(
                 f"curl -H \"Authorization: Bearer $TOKEN\" '{url}/alerting/v1/warnings?limit=5'\n"
             )
+            if accounts:
+                _print_console(url, accounts, settings)
             await serving
         return result.all_exact
     finally:
@@ -175,6 +184,36 @@ async def _main(
             server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
                 await serving
+
+
+async def _console_accounts(settings: CommonSettings, database_url: str) -> list[Any]:
+    """The demo's console accounts on the hub started here (none when local accounts are
+    turned off)."""
+    if not settings.console_local_accounts:
+        console.print(
+            "  GOVHUB_CONSOLE_LOCAL_ACCOUNTS=false: no console demo accounts (sign in with the "
+            "city's account)"
+        )
+        return []
+    from govhub_demo.console_accounts import ensure_demo_accounts
+
+    return await ensure_demo_accounts(database_url, settings.home)
+
+
+def _print_console(url: str, accounts: list[Any], settings: CommonSettings) -> None:
+    from govhub_demo.console_accounts import accounts_path
+
+    console.print(
+        f"[bold]The console[/] (控制台): {url}/console/  "
+        f"(accounts and passwords kept in {accounts_path(settings.home)}):"
+    )
+    # Plain print: a password wrapped or styled by the terminal cannot be copied.
+    for account in accounts:
+        print(
+            f"  {account.username:13} password {account.password}  "
+            f"{account.role} of {account.agency}"
+        )
+    print()
 
 
 def _operator_secret(settings: CommonSettings) -> str:
@@ -190,8 +229,9 @@ def _operator_secret(settings: CommonSettings) -> str:
 
 async def _start_hub(
     settings: CommonSettings, host: str, port: int, database: str
-) -> tuple[Any, asyncio.Task[None]]:
-    """The whole hub in this process on a fresh demo database (embedded by default)."""
+) -> tuple[Any, asyncio.Task[None], str]:
+    """The whole hub in this process on a fresh demo database (embedded by default), and
+    that database's URL."""
     import uvicorn
 
     from govhub_common.db import with_database
@@ -226,7 +266,7 @@ async def _start_hub(
             serving.result()
             raise RuntimeError("the hub did not start")
         await asyncio.sleep(0.05)
-    return server, serving
+    return server, serving, demo_url
 
 
 _keep: list[Any] = []
