@@ -277,12 +277,28 @@ async def test_dead_letters_after_the_last_attempt_and_operator_redrive(hub: Hub
         ).json()["data"]
         assert [(d["record_id"], d["attempts"]) for d in letters] == [("d1", 3)]
 
-        not_operator = await hub.client.post(
-            f"{BASE}/webhooks/redrive",
-            json={"subscription_id": sub["id"]},
+        # A subscriber sees and re-drives its own subscriptions' only: the topic's owner
+        # (not the webhook's) gets a 404 naming it, and nothing of it when naming none.
+        own = await hub.client.get(
+            f"{BASE}/webhooks/dead-letters",
+            params={"subscription_id": sub["id"]},
             headers=agency_headers(hub, reader),
         )
-        assert not_operator.status_code == 403
+        assert [d["record_id"] for d in own.json()["data"]] == ["d1"]
+        not_theirs = await hub.client.post(
+            f"{BASE}/webhooks/redrive",
+            json={"subscription_id": sub["id"]},
+            headers=agency_headers(hub, owner),
+        )
+        assert not_theirs.status_code == 404
+        owners = await hub.client.get(
+            f"{BASE}/webhooks/dead-letters", headers=agency_headers(hub, owner)
+        )
+        assert owners.status_code == 200 and owners.json()["data"] == []
+        owners_all = await hub.client.post(
+            f"{BASE}/webhooks/redrive", json={}, headers=agency_headers(hub, owner)
+        )
+        assert owners_all.json() == {"redriven": 0}
         redriven = await hub.client.post(
             f"{BASE}/webhooks/redrive",
             json={"subscription_id": sub["id"], "seq": letters[0]["seq"]},

@@ -7,12 +7,13 @@ import contextlib
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_common.contract import ProblemCode, problem_responses
 from govhub_common.db import SessionDep
 from govhub_common.pagination import MAX_CURSOR_LENGTH, Page, decode_cursor, page
-from govhub_common.problems import Problem
-from govhub_common.security import Operator, Principal, require_scope
+from govhub_common.problems import Problem, not_found
+from govhub_common.security import Principal, require_scope
 from govhub_exchange.delivery import service, webhooks
 from govhub_exchange.delivery.notify import wake_webhooks
 from govhub_exchange.delivery.schemas import (
@@ -152,25 +153,43 @@ async def list_deliveries(
     )
 
 
+async def _subscriber_of(
+    session: AsyncSession, who: Principal, subscription_id: int | None
+) -> str | None:
+    """Whose dead letters the caller acts on: None (everyone's) for an operator, else its
+    own agency's; a subscription it names must be one of its own (another agency's, even
+    on a topic it owns, answers 404: the webhook is the subscriber's)."""
+    if who.is_operator:
+        return None
+    if subscription_id is not None:
+        found = await subscriptions.get(session, who=who, subscription_id=subscription_id)
+        if found.subscriber != who.agency:
+            raise not_found("subscription", subscription_id)
+    return who.agency
+
+
 @router.get(
     "/webhooks/dead-letters",
     response_model=Page[WebhookDeadLetter],
     summary="List dead webhook deliveries",
-    responses=problem_responses(ProblemCode.INVALID_CURSOR),
+    responses=problem_responses(ProblemCode.INVALID_CURSOR, ProblemCode.NOT_FOUND),
 )
 async def list_webhook_dead_letters(
     session: SessionDep,
-    who: Operator,
+    who: Subscriber,
     subscription_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[WebhookDeadLetter]:
-    """Webhook deliveries given up after their attempts ran out (operators), by
-    subscription and seq; re-drive them with `redriveWebhooks`."""
+    """Webhook deliveries given up after their attempts ran out, by subscription and seq;
+    re-drive them with `redriveWebhooks`. Operators see every subscription's, a subscriber
+    its own (another agency's subscription is a 404)."""
+    subscriber = await _subscriber_of(session, who, subscription_id)
     key = decode_cursor(cursor, int, int)
     rows = await webhooks.dead_letters(
         session,
         subscription_id=subscription_id,
+        subscriber=subscriber,
         after=(key[0], key[1]) if key else (0, 0),
         limit=limit + 1,
     )
@@ -186,20 +205,27 @@ async def list_webhook_dead_letters(
     "/webhooks/redrive",
     response_model=WebhookRedriveResult,
     summary="Re-drive dead webhook deliveries",
+    responses=problem_responses(ProblemCode.NOT_FOUND),
 )
 async def redrive_webhooks(
-    body: WebhookRedrive, session: SessionDep, who: Operator, ctx: Context
+    body: WebhookRedrive, session: SessionDep, who: Subscriber, ctx: Context
 ) -> WebhookRedriveResult:
-    """Put dead webhook deliveries back in the queue (operators): one (subscription and
-    seq), a subscription's, or all; they are attempted again from the first attempt."""
+    """Put dead webhook deliveries back in the queue: one (subscription and seq), a
+    subscription's, or all; they are attempted again from the first attempt. Operators
+    re-drive any subscription's, a subscriber its own (another agency's is a 404)."""
     if body.seq is not None and body.subscription_id is None:
         raise Problem(
             ProblemCode.VALIDATION_FAILED,
             "seq needs subscription_id",
             errors=[{"path": "$.subscription_id", "message": "required with seq"}],
         )
+    subscriber = await _subscriber_of(session, who, body.subscription_id)
     count = await webhooks.redrive(
-        session, actor=who.actor, subscription_id=body.subscription_id, seq=body.seq
+        session,
+        actor=who.actor,
+        subscription_id=body.subscription_id,
+        seq=body.seq,
+        subscriber=subscriber,
     )
     await session.commit()
     wake_webhooks(ctx)

@@ -447,10 +447,16 @@ async def run_webhooks(ctx: ServiceContext) -> None:
 
 
 async def redrive(
-    session: AsyncSession, *, actor: str, subscription_id: int | None, seq: int | None
+    session: AsyncSession,
+    *,
+    actor: str,
+    subscription_id: int | None,
+    seq: int | None,
+    subscriber: str | None = None,
 ) -> int:
-    """Operators: put dead deliveries (one, a subscription's, or all) back in the queue;
-    only an approved subscription's (a revoked one's grant ended with it)."""
+    """Put dead deliveries (one, a subscription's, or all; a subscriber's only, when
+    given) back in the queue; only an approved subscription's (a revoked one's grant ended
+    with it)."""
     # Stays SQL (set-based): it writes WebhookDelivery, joined to its Subscription.
     count = (
         await session.execute(
@@ -459,23 +465,34 @@ async def redrive(
                 "attempts = 0, next_attempt_at = now() FROM exchange.subscriptions s "
                 "WHERE s.id = w.subscription_id AND s.status = 'approved' AND w.status = 'dead' "
                 "AND (CAST(:sub AS bigint) IS NULL OR w.subscription_id = :sub) "
-                "AND (CAST(:seq AS bigint) IS NULL OR w.seq = :seq) RETURNING 1) "
-                "SELECT count(*) FROM moved"
+                "AND (CAST(:seq AS bigint) IS NULL OR w.seq = :seq) "
+                "AND (CAST(:subscriber AS text) IS NULL OR s.subscriber = :subscriber) "
+                "RETURNING 1) SELECT count(*) FROM moved"
             ),
-            {"sub": subscription_id, "seq": seq},
+            {"sub": subscription_id, "seq": seq, "subscriber": subscriber},
         )
     ).scalar_one()
     await audit.append(
         session,
         actor=actor,
         action="webhooks.redriven",
-        details={"subscription_id": subscription_id, "seq": seq, "count": count},
+        details={
+            "subscription_id": subscription_id,
+            "seq": seq,
+            "subscriber": subscriber,
+            "count": count,
+        },
     )
     return int(count)
 
 
 async def dead_letters(
-    session: AsyncSession, *, subscription_id: int | None, after: tuple[int, int], limit: int
+    session: AsyncSession,
+    *,
+    subscription_id: int | None,
+    after: tuple[int, int],
+    limit: int,
+    subscriber: str | None = None,
 ) -> list[dict[str, Any]]:
     # Stays SQL: a read of dead WebhookDelivery rows with their Subscription and record.
     rows = await session.execute(
@@ -485,9 +502,16 @@ async def dead_letters(
             "FROM exchange.webhook_deliveries w JOIN exchange.subscriptions s ON s.id = w.subscription_id "
             "JOIN exchange.records r ON r.topic_code = s.topic_code AND r.seq = w.seq "
             "WHERE w.status = 'dead' AND (CAST(:sub AS bigint) IS NULL OR w.subscription_id = :sub) "
+            "AND (CAST(:subscriber AS text) IS NULL OR s.subscriber = :subscriber) "
             "AND (w.subscription_id, w.seq) > (:a_sub, :a_seq) "
             "ORDER BY w.subscription_id, w.seq LIMIT :limit"
         ),
-        {"sub": subscription_id, "a_sub": after[0], "a_seq": after[1], "limit": limit},
+        {
+            "sub": subscription_id,
+            "subscriber": subscriber,
+            "a_sub": after[0],
+            "a_seq": after[1],
+            "limit": limit,
+        },
     )
     return [dict(row._mapping) for row in rows]
