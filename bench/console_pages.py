@@ -115,11 +115,11 @@ async def measure(url: str, home: Path, rate: int, seconds: int) -> None:
 
 
 def wait_serving(url: str, home: Path, proc: subprocess.Popen[bytes]) -> None:
-    """Until the replay is over: the demo writes its accounts, then keeps serving."""
+    """Until the replay is over (its report written) and the console answers."""
     while True:
         if proc.poll() is not None:
             raise SystemExit(f"govhub demo exited with {proc.returncode}")
-        if (home / "console-demo-accounts").exists():
+        if (home / "demo.json").exists():
             try:
                 if httpx.get(f"{url}/console/login", timeout=5).status_code == 200:
                     return
