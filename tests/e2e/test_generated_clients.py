@@ -121,15 +121,15 @@ def problem(result: Any, service: str, code: str) -> Any:
 async def token(hub: Hub, client_id: str, secret: str, *, basic: bool = False) -> str:
     issue = op("exchange", "identity", "issue_token")
     request = model("exchange", "IssueTokenTokenRequest")
+    # The grant is one of two (client credentials, or the console's token exchange): an enum.
+    client_credentials = model("exchange", "IssueTokenTokenRequestGrantType")("client_credentials")
     if basic:  # RFC 6749 2.3.1: the client authenticates with HTTP Basic
         client = connect(hub, "exchange", auth=(client_id, secret))
-        reply = await issue.asyncio(client=client, body=request(grant_type="client_credentials"))
+        reply = await issue.asyncio(client=client, body=request(grant_type=client_credentials))
     else:
         reply = await issue.asyncio(
             client=connect(hub, "exchange"),
-            body=request(
-                grant_type="client_credentials", client_id=client_id, client_secret=secret
-            ),
+            body=request(grant_type=client_credentials, client_id=client_id, client_secret=secret),
         )
     expect(reply, "exchange", "TokenResponse")
     return str(reply.access_token)

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from govhub_common.hub_urls import hub_client
+from govhub_common.hub_urls import hub_client, serves
 from govhub_common.service import discover_services
 
 events_app = typer.Typer(
@@ -168,11 +168,9 @@ def wait_until_settled(client: httpx.Client, timeout: float) -> str | None:
     settled, else (after `timeout` seconds) the services still busy."""
     deadline = time.monotonic() + timeout
     quiet = 0
+    prefixes = [s.prefix for s in discover_services().values() if serves(client, s.prefix)]
     while True:
-        statuses = [
-            _check(client.get(f"{spec.prefix}/v1/events/status"))
-            for spec in discover_services().values()
-        ]
+        statuses = [_check(client.get(f"{prefix}/v1/events/status")) for prefix in prefixes]
         quiet = quiet + 1 if all(s["idle"] for s in statuses) else 0
         if quiet >= 2:
             return None

@@ -28,6 +28,10 @@ class PrefixRouter(httpx.BaseTransport):
         self._bases = {prefix: httpx.URL(base) for prefix, base in bases.items()}
         self._inner = httpx.HTTPTransport()
 
+    @property
+    def prefixes(self) -> frozenset[str]:
+        return frozenset(self._bases)
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         base = self._bases.get(prefix_of(request.url.path))
         if base is None:
@@ -90,3 +94,11 @@ def async_hub_client(
         timeout=timeout,
         headers=headers,
     )
+
+
+def serves(client: httpx.Client, prefix: str) -> bool:
+    """Does the hub this client talks to serve `prefix`? One base URL serves every prefix;
+    a URL per prefix serves those it names (a split hub may run without a service, e.g.
+    the console)."""
+    transport = client._transport  # httpx keeps the transport it was given here
+    return not isinstance(transport, PrefixRouter) or prefix in transport.prefixes
