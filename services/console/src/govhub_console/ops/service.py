@@ -33,11 +33,14 @@ PAGE_SIZE = 50
 class ApiProblem(Exception):
     """An API answered with a problem: its status and its own words (`detail`)."""
 
-    def __init__(self, status: int, detail: str, code: str | None = None) -> None:
+    def __init__(
+        self, status: int, detail: str, code: str | None = None, errors: list[str] | None = None
+    ) -> None:
         super().__init__(f"{status}: {detail}")
         self.status = status
         self.detail = detail
         self.code = code
+        self.errors = errors or []  # "path: message" of each field the API named
 
 
 def problem_of(reply: httpx.Response) -> ApiProblem:
@@ -47,7 +50,12 @@ def problem_of(reply: httpx.Response) -> ApiProblem:
         body = None
     if isinstance(body, dict):
         detail = str(body.get("detail") or body.get("title") or body.get("code") or "")
-        return ApiProblem(reply.status_code, detail, body.get("code"))
+        errors = [
+            f"{e.get('path', '')}: {e.get('message', '')}"
+            for e in body.get("errors") or []
+            if isinstance(e, dict)
+        ]
+        return ApiProblem(reply.status_code, detail, body.get("code"), errors)
     return ApiProblem(reply.status_code, reply.reason_phrase)
 
 

@@ -10,9 +10,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from govhub_console.deps import CheckedPerson, DatabaseDep, Person, State, form_fields
 from govhub_console.home.service import menu_for
+from govhub_console.ops.service import ApiProblem
 from govhub_console.pages import prefix_of, render
 from govhub_console.warnings import service
-from govhub_console.warnings.service import ApiRefusal, Caller
+from govhub_console.warnings.service import Caller
 
 router = APIRouter(include_in_schema=False)
 
@@ -57,7 +58,7 @@ def page(
     )
 
 
-def refused(request: Request, who: Caller, refusal: ApiRefusal) -> Response:
+def refused(request: Request, who: Caller, refusal: ApiProblem) -> Response:
     """The API's refusal as a page, with its status (403, 404 ...) and its words."""
     return page(request, who, "warnings/refused.html", status=refusal.status, refusal=refusal)
 
@@ -70,7 +71,7 @@ async def queue(request: Request, who: Reader) -> Response:
     try:
         rules = await service.agency_rules(who)
         rows, after = await service.queue(who, filters, cursor=cursor, today=today)
-    except ApiRefusal as refusal:
+    except ApiProblem as refusal:
         return refused(request, who, refusal)
     return page(
         request,
@@ -104,7 +105,7 @@ async def figures(request: Request, who: Reader) -> Response:
         )
     try:
         rules = await service.figures(who, year)
-    except ApiRefusal as refusal:
+    except ApiProblem as refusal:
         return refused(request, who, refusal)
     return page(
         request,
@@ -125,11 +126,11 @@ async def _warning_page(
     warning_id: int,
     *,
     done: str | None = None,
-    problem: ApiRefusal | None = None,
+    problem: ApiProblem | None = None,
 ) -> Response:
     try:
         case = await service.warning(who, warning_id)
-    except ApiRefusal as refusal:
+    except ApiProblem as refusal:
         return refused(request, who, refusal)
     return page(
         request,
@@ -167,7 +168,7 @@ async def _move(request: Request, who: Caller, warning_id: int, status: str) -> 
             resolution=form.get("resolution", ""),
             note=form.get("note", ""),
         )
-    except ApiRefusal as refusal:
+    except ApiProblem as refusal:
         return await _warning_page(request, who, warning_id, problem=refusal)
     return _back(request, warning_id, status)
 
@@ -194,6 +195,6 @@ async def silence(request: Request, who: Worker, warning_id: int) -> Response:
         await service.silence(
             who, warning_id, until=form.get("until", ""), reason=form.get("reason", "")
         )
-    except ApiRefusal as refusal:
+    except ApiProblem as refusal:
         return await _warning_page(request, who, warning_id, problem=refusal)
     return _back(request, warning_id, "silenced")

@@ -12,13 +12,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
-
 from govhub_common.clock import BUSINESS_TZ
 from govhub_common.db import Database
 from govhub_console.auth.models import ConsoleSession
 from govhub_console.auth.service import call_api
 from govhub_console.hub_api import HubApi
+from govhub_console.ops.service import problem_of
 
 ALERTING = "/alerting/v1"
 PAGE_SIZE = 50
@@ -54,32 +53,6 @@ DONE_WORDS = {
 MOVES = {"open": ("investigating", "resolved"), "investigating": ("resolved", "open")}
 
 
-class ApiRefusal(Exception):
-    """The API said no (403, 404, 409, 422 ...): its status and its own words."""
-
-    def __init__(self, status: int, detail: str, errors: list[str] | None = None) -> None:
-        super().__init__(f"{status}: {detail}")
-        self.status = status
-        self.detail = detail
-        self.errors = errors or []
-
-
-def refusal_of(reply: httpx.Response) -> ApiRefusal:
-    try:
-        body = reply.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        return ApiRefusal(reply.status_code, reply.reason_phrase)
-    errors = [
-        f"{e.get('path', '')}: {e.get('message', '')}"
-        for e in body.get("errors") or []
-        if isinstance(e, dict)
-    ]
-    detail = str(body.get("detail") or body.get("title") or body.get("code") or "")
-    return ApiRefusal(reply.status_code, detail, errors)
-
-
 @dataclass(frozen=True)
 class Caller:
     """The signed-in person calling alerting's API."""
@@ -103,7 +76,7 @@ class Caller:
             kwargs["json"] = body
         reply = await call_api(self.db, self.person, self.api, method, ALERTING + path, **kwargs)
         if reply.status_code not in (200, 201):
-            raise refusal_of(reply)
+            raise problem_of(reply)
         return reply.json()
 
 
