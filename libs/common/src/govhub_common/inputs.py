@@ -7,7 +7,11 @@ The services' own input types (their fields.py) are built from these.
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
 from govhub_common.clock import ensure_utc
 
@@ -33,3 +37,56 @@ def business_time(moment: datetime) -> datetime:
             f"must lie between the years {FIRST_BUSINESS_YEAR} and {LAST_BUSINESS_YEAR}"
         )
     return ensure_utc(moment)
+
+
+# Dates and times of a query or body, taken only as the document gives them: a date is a
+# `YYYY-MM-DD` string and a time an ISO 8601 date-time string, never a number read as a
+# Unix timestamp.
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}.*", re.DOTALL)
+
+
+def _a_date_text(value: Any) -> Any:
+    # pydantic would take 0 (or "0") as 1970-01-01, and a date-time string as its date.
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _DATE.fullmatch(value):
+        return value
+    raise ValueError("must be a date as YYYY-MM-DD")
+
+
+def _a_date_time_text(value: Any) -> Any:
+    # pydantic would take 0.5 (or "0.5") as a Unix timestamp, and a bare date as midnight.
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _DATE_TIME.fullmatch(value):
+        return value
+    raise ValueError("must be an ISO 8601 date-time such as 2026-04-01T23:59:59+08:00")
+
+
+def _a_business_time(moment: datetime) -> datetime:
+    # Years 1 and 9999 have times with no UTC or Asia/Shanghai equivalent.
+    if not FIRST_BUSINESS_YEAR <= moment.year <= LAST_BUSINESS_YEAR:
+        raise ValueError(
+            f"must lie between the years {FIRST_BUSINESS_YEAR} and {LAST_BUSINESS_YEAR}"
+        )
+    return moment
+
+
+Day = Annotated[date, BeforeValidator(_a_date_text)]
+# The years _a_business_time takes, as the document states them (the year as written: the
+# check reads the time in the offset it is given in).
+_BUSINESS_YEAR = r"^(19[0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-"
+Moment = Annotated[
+    datetime,
+    BeforeValidator(_a_date_time_text),
+    AfterValidator(_a_business_time),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": _BUSINESS_YEAR,
+            "description": "An ISO 8601 date-time in the years 1900 to 9998.",
+        }
+    ),
+]

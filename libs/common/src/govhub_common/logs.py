@@ -25,8 +25,10 @@ _RIC = re.compile(r"(?<![0-9])[0-9]{15,}[Xx]?")
 # between any two digits, optionally after +86 / 0086 / 86 / (+86): "138-0013-8000",
 # "+86 138 0013 8000". Not the dot, which would take IPv4 addresses for mobiles.
 _SEPARATOR = r"[ \t\u00a0\-]"
+# Not after a digit, unless that digit ends a JSON escape: "\u0007" before a mobile.
+_NOT_AFTER_A_DIGIT = r"(?:(?<![0-9])|(?<=\\u[0-9A-Fa-f]{4}))"
 _MOBILE = re.compile(
-    rf"(?<![0-9])(\(?(?:\+|00)?86\)?{_SEPARATOR}*)?"
+    rf"{_NOT_AFTER_A_DIGIT}(\(?(?:\+|00)?86\)?{_SEPARATOR}*)?"
     rf"(1{_SEPARATOR}?[3-9](?:{_SEPARATOR}?[0-9]){{9}})(?![0-9])"
 )
 _USCC = re.compile(r"(?<![0-9A-Z])([0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10})(?![0-9A-Z])")
