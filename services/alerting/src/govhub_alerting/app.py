@@ -15,6 +15,7 @@ from govhub_alerting.engine.routes import router as engine_router
 from govhub_alerting.engine.sweep import sweep
 from govhub_alerting.rules.routes import router as rules_router
 from govhub_alerting.rules.service import (
+    announce_every_rule,
     city_rules,
     install_city_rules,
     known_city_topics,
@@ -39,22 +40,27 @@ def routers() -> list[APIRouter]:
 async def startup(ctx: ServiceContext) -> None:
     settings: AlertingSettings = ctx.settings
     rules = city_rules(settings.city_files)  # a mistake in the files stops the start here
-    if not rules:
-        return
+    changed: list[str] = []
     async with ctx.db.session() as session:
-        # Replicas starting together install the files once.
-        await session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('alerting.rules'))"))
-        # A changed file updates the rules the hub has; the others come when the hub has
-        # one of their topics (now, or at its catalog event or first records).
-        changed = await update_file_rules(
-            session, rules=rules, contact_attributes=settings.contact_attributes
-        )
-        changed += await install_city_rules(
-            session,
-            rules=rules,
-            topics=await known_city_topics(session),
-            contact_attributes=settings.contact_attributes,
-        )
+        if rules:
+            # Replicas starting together install the files once.
+            await session.execute(
+                sa.text("SELECT pg_advisory_xact_lock(hashtext('alerting.rules'))")
+            )
+            # A changed file updates the rules the hub has; the others come when the hub has
+            # one of their topics (now, or at its catalog event or first records).
+            changed = await update_file_rules(
+                session, rules=rules, contact_attributes=settings.contact_attributes
+            )
+            changed += await install_city_rules(
+                session,
+                rules=rules,
+                topics=await known_city_topics(session),
+                contact_attributes=settings.contact_attributes,
+            )
+        # Services that subscribed after rules were made (the exchange's scorecard) learn
+        # every rule, as alerting learns the catalog from the exchange's start.
+        await announce_every_rule(session)
     if changed:
         log.info("rules installed or updated from the city's files: %s", ", ".join(changed))
 

@@ -11,7 +11,7 @@ from govhub_common.event_contracts.exchange import RecordsPublished
 from govhub_common.events import CloudEvent
 from govhub_common.runtime import ServiceContext
 from govhub_common.service import Consumer
-from govhub_registry.ingest.service import ingest_published
+from govhub_registry.ingest.service import business_times, ingest_published
 from govhub_registry.mappings.service import learn_catalog
 from govhub_registry.state import registry_state
 
@@ -29,12 +29,15 @@ def registry_consumers(ctx: ServiceContext) -> list[Consumer]:
         published, records = read_header(event, RecordsPublished, "records")
         mapping = await store.topic(session, published.topic)
         if mapping is not None:
+            # In simulation mode the conflicts the records raise or close are stamped with
+            # their business time (the replayed moment), not the wall clock's.
             await ingest_published(
                 session,
                 topic=published.topic,
                 publisher=published.publisher,
                 records=records,
                 mapping=mapping,
+                now=ctx.clock.stamp(*business_times(records)),
             )
 
     async def on_catalog(session: AsyncSession, event: CloudEvent) -> None:

@@ -7,6 +7,8 @@ from typing import Literal
 
 SubjectKind = Literal["legal_entity", "person"]
 
+SOURCE = "govhub/registry"  # the source of the registry's events
+
 
 @dataclass(frozen=True)
 class SubjectTable:

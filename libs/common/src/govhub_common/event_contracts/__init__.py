@@ -127,6 +127,13 @@ CONTRACTS: dict[str, EventContract] = {
             "Persons the registry now holds as deceased.",
         ),
         EventContract(
+            registry.CONFLICTS_CHANGED,
+            "registry",
+            registry.ConflictsChanged,
+            "Conflicts between agencies raised, changed, resolved or settled: each one's whole "
+            "current state.",
+        ),
+        EventContract(
             "alerting.warning.raised",
             "alerting",
             alerting.Warnings,
@@ -143,6 +150,13 @@ CONTRACTS: dict[str, EventContract] = {
             "alerting",
             alerting.RemindersDue,
             "SMS reminders due (温馨提示), for the SMS gateway.",
+        ),
+        EventContract(
+            alerting.RULES_ANNOUNCED,
+            "alerting",
+            alerting.RulesAnnounced,
+            "Rules created, given a new version, enabled or disabled (those rules), and every "
+            "rule at each start of alerting: the topics each reads and its window.",
         ),
         EventContract(
             "sms.message.status_changed",

@@ -42,3 +42,29 @@ class Reminder(Contract):
 
 class RemindersDue(Contract):
     reminders: list[Reminder]
+
+
+RULES_ANNOUNCED = "alerting.rules.announced"
+
+
+class AnnouncedRule(Contract):
+    rule_id: str
+    version: int
+    kind: str = Field(description="absence, contradiction or duplicate (the rule kinds).")
+    enabled: bool = Field(description="False when the rule is disabled or deleted.")
+    assigned_agency: str
+    topics: list[str] = Field(
+        description="Every topic the rule reads (trigger and awaited/contradicting/duplicate "
+        "topics), in the rule's order; `registry_person_deceased` stands for the registry's "
+        "deaths (no exchange topic)."
+    )
+    window_days: int | None = Field(
+        description="The rule's deadline or window in days; null for a kind without one."
+    )
+
+
+class RulesAnnounced(Contract):
+    """Each entry is the rule's whole current state: a consumer keeps the highest version per
+    rule, and at an equal version the later event (enabling or disabling keeps the version)."""
+
+    rules: list[AnnouncedRule]

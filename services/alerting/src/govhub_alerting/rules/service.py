@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from govhub_alerting.engine.history import materialize
+from govhub_alerting.rules.announcements import announce_rules
 from govhub_alerting.rules.catalog import (
     DEFAULT_CONTACT_ATTRIBUTES,
     learn_catalog,
@@ -149,7 +150,9 @@ async def create_rule(
         )
     await _store_version(session, rule, version=1, source=source, actor=actor)
     await _complete_facts(session, rule)
-    return await get_rule(session, rule_id=rule.id)
+    stored = await get_rule(session, rule_id=rule.id)
+    await announce_rules(session, [stored])
+    return stored
 
 
 async def _complete_facts(session: AsyncSession, rule: AnyRule) -> None:
@@ -189,24 +192,38 @@ async def update_rule(
         raise not_found("rule", rule_id)
     await _store_version(session, rule, version=row.current_version, source=source, actor=actor)
     await _complete_facts(session, rule)
-    return await get_rule(session, rule_id=rule_id)
+    stored = await get_rule(session, rule_id=rule_id)
+    await announce_rules(session, [stored])
+    return stored
 
 
 async def set_enabled(
     session: AsyncSession, *, rule_id: str, enabled: bool, actor: str
 ) -> StoredRule:
-    row = (
+    # Locked, so of two requests disabling a rule at once only the first announces a change.
+    was_enabled = (
         await session.execute(
-            sa.update(Rule)
-            .where(col(Rule.id) == rule_id)
-            .values(enabled=enabled, updated_at=sa.func.now(), updated_by=actor)
-            .returning(col(Rule.id))
-            .execution_options(synchronize_session=False)
+            select(col(Rule.enabled)).where(col(Rule.id) == rule_id).with_for_update()
         )
-    ).first()
-    if row is None:
+    ).scalar_one_or_none()
+    if was_enabled is None:
         raise not_found("rule", rule_id)
-    return await get_rule(session, rule_id=rule_id)
+    await session.execute(
+        sa.update(Rule)
+        .where(col(Rule.id) == rule_id)
+        .values(enabled=enabled, updated_at=sa.func.now(), updated_by=actor)
+        .execution_options(synchronize_session=False)
+    )
+    stored = await get_rule(session, rule_id=rule_id)
+    if was_enabled != enabled:
+        await announce_rules(session, [stored])
+    return stored
+
+
+async def announce_every_rule(session: AsyncSession) -> None:
+    """Every rule in one event (at each start of alerting), for a consumer that subscribed
+    after the rules were made; it applies the repeat idempotently."""
+    await announce_rules(session, await list_rules(session))
 
 
 # The models' tables, for the reads on the ingest path (list_rules once per event and per

@@ -1,4 +1,4 @@
-"""The conflicts table: attributes on which agencies disagree (migration 0002)."""
+"""The conflicts table: attributes on which agencies disagree (migrations 0002 and 0012)."""
 
 from __future__ import annotations
 
@@ -41,15 +41,18 @@ class Conflict(SQLModel, table=True):
     subject_kind: str = Field(sa_type=sa.Text)
     subject_id: str = Field(sa_type=sa.Text)
     attribute: str = Field(sa_type=sa.Text)
-    # Each agency's claim of the attribute; the fingerprint tells when the claims change.
+    # Each agency's claim of the attribute ({agency, value, seq, valid_from, rank}: the rank
+    # names the authority and the dissenters); the fingerprint tells when the claims change.
     claims: list[dict[str, Any]] = Field(sa_column=sa.Column(JSONB, nullable=False))
     fingerprint: str = Field(sa_type=sa.Text)
     status: str = Field(
         default="open",
         sa_column=sa.Column(sa.Text, nullable=False, server_default="open"),
     )
+    # Times on the business clock (ctx.clock.stamp: the replayed time in simulation).
     detected_at: datetime | None = database_now()
     updated_at: datetime | None = database_now()
+    resolved_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     settled_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     settled_by: str | None = Field(default=None, sa_type=sa.Text)
     note: str | None = Field(default=None, sa_type=sa.Text)

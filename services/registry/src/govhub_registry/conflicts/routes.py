@@ -13,6 +13,7 @@ from govhub_common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_
 from govhub_common.security import Operator
 from govhub_registry.conflicts import service
 from govhub_registry.conflicts.schemas import ConflictPublic, ConflictSettle
+from govhub_registry.deps import Context
 from govhub_registry.fields import SUBJECT_ID
 
 router = APIRouter(prefix="/v1", tags=["conflicts"])
@@ -63,10 +64,15 @@ async def settle_conflict(
     body: ConflictSettle,
     session: SessionDep,
     operator: Operator,
+    ctx: Context,
 ) -> ConflictPublic:
     """Closes an open conflict with the operator's note (e.g. the agency that was wrong has
     been asked to correct its record); 409 `conflict_not_open` when it is not open."""
     row = await service.settle_conflict(
-        session, conflict_id=conflict_id, settled_by=operator.actor, note=body.note
+        session,
+        conflict_id=conflict_id,
+        settled_by=operator.actor,
+        note=body.note,
+        now=ctx.clock.stamp(),
     )
     return ConflictPublic(**row)

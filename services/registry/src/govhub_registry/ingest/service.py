@@ -5,17 +5,19 @@ unmapped records, outbox), never a statement per record."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Container
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from govhub_common.clock import utcnow
 from govhub_common.db import raw_connection
 from govhub_common.events import CloudEvent
 from govhub_common.outbox import add_events
+from govhub_registry.conflicts.service import conflicts_changed, event_columns
 from govhub_registry.ingest.mapping import (
     FactRule,
     MappedRecord,
@@ -25,11 +27,9 @@ from govhub_registry.ingest.mapping import (
     map_record,
 )
 from govhub_registry.metrics import RECORDS_INGESTED
-from govhub_registry.subjects import SUBJECTS, SubjectTable
+from govhub_registry.subjects import SOURCE, SUBJECTS, SubjectTable
 
 log = logging.getLogger("govhub.registry.ingest")
-
-SOURCE = "govhub/registry"
 
 
 @dataclass
@@ -45,6 +45,19 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def business_times(records: Sequence[Any]) -> list[datetime]:
+    """The business times the records state (for the business clock's stamp: clock.py);
+    a record without a readable one is left out. A batch repeats few of them."""
+    times = []
+    for text in {r.get("business_time") for r in records if isinstance(r, dict)}:
+        if isinstance(text, str):
+            try:
+                times.append(datetime.fromisoformat(text.replace("Z", "+00:00")))
+            except ValueError:
+                continue
+    return times
+
+
 async def ingest_published(
     session: AsyncSession,
     *,
@@ -52,8 +65,10 @@ async def ingest_published(
     publisher: str,
     records: list[Any],
     mapping: Mapping,
+    now: datetime | None = None,
 ) -> IngestResult:
-    """Handle the records of one `exchange.record.published` event."""
+    """Handle the records of one `exchange.record.published` event; `now` stamps the
+    conflicts it raises or closes (the business clock's stamp; None: the wall clock)."""
     from govhub_registry.matching.service import match_records
 
     rule = mapping.topics.get(topic)
@@ -91,7 +106,9 @@ async def ingest_published(
         await record_unmapped(session, topic=topic, publisher=publisher, items=unmapped)
         result.unmapped = len(unmapped)
     if mapped:
-        result.events = await apply_records(session, topic=topic, rule=rule, records=mapped)
+        result.events = await apply_records(
+            session, topic=topic, rule=rule, records=mapped, now=now
+        )
         result.applied = len(mapped)
         RECORDS_INGESTED.labels(topic).inc(len(mapped))
     return result
@@ -204,32 +221,41 @@ ON CONFLICT (subject_kind, subject_id, agency, kind) DO UPDATE SET
 """
 
 # Agencies disagree when their current values of an attribute differ. A conflict an
-# operator settled stays settled while the same claims stand.
-_CONFLICTS_SQL = """
+# operator settled stays settled while the same claims stand. Times are the business
+# clock's stamp ($7; a conflict is never closed before it was detected, which a replayed
+# batch dated earlier could do). Every conflict raised, changed or resolved comes back
+# with what its event says (conflicts.service.conflicts_changed).
+_CONFLICTS_SQL = f"""
 WITH disputed AS (
     SELECT * FROM unnest($2::text[], $3::text[], $4::jsonb[], $5::text[])
         AS d(subject_id, attribute, claims, fingerprint)
 ),
 agreed AS (
-    UPDATE registry.conflict c SET status = 'resolved', updated_at = now()
+    UPDATE registry.conflict c SET status = 'resolved',
+        resolved_at = greatest($7::timestamptz, c.detected_at),
+        updated_at = greatest($7::timestamptz, c.detected_at)
     WHERE c.subject_kind = $1 AND c.subject_id = ANY($6::text[]) AND c.status = 'open'
       AND NOT EXISTS (SELECT 1 FROM disputed d
                       WHERE d.subject_id = c.subject_id AND d.attribute = c.attribute)
-    RETURNING c.id
+    RETURNING c.*
 ),
 raised AS (
-    INSERT INTO registry.conflict AS c (subject_kind, subject_id, attribute, claims, fingerprint)
-    SELECT $1, d.subject_id, d.attribute, d.claims, d.fingerprint FROM disputed d
+    INSERT INTO registry.conflict AS c (subject_kind, subject_id, attribute, claims, fingerprint,
+        detected_at, updated_at)
+    SELECT $1, d.subject_id, d.attribute, d.claims, d.fingerprint, $7, $7 FROM disputed d
     WHERE NOT EXISTS (SELECT 1 FROM registry.conflict s
                       WHERE s.subject_kind = $1 AND s.subject_id = d.subject_id
                         AND s.attribute = d.attribute AND s.status = 'settled'
                         AND s.fingerprint = d.fingerprint)
     ON CONFLICT (subject_kind, subject_id, attribute) WHERE status = 'open' DO UPDATE
-        SET claims = excluded.claims, fingerprint = excluded.fingerprint, updated_at = now()
+        SET claims = excluded.claims, fingerprint = excluded.fingerprint,
+            updated_at = greatest(excluded.updated_at, c.detected_at)
         WHERE c.fingerprint IS DISTINCT FROM excluded.fingerprint
-    RETURNING c.id
-)
-SELECT (SELECT count(*) FROM agreed) AS agreed, (SELECT count(*) FROM raised) AS raised
+    RETURNING c.*
+),
+changed AS (SELECT * FROM agreed UNION ALL SELECT * FROM raised)
+SELECT id, subject_kind, attribute, status, detected_at, {event_columns("changed")}
+FROM changed ORDER BY id
 """
 
 DERIVED_AGENCY = "gb11643"
@@ -304,7 +330,7 @@ def disputes(claims: Claims) -> dict[str, list[dict[str, Any]]]:
         values = {_dumps(c[0]) for c in by_agency.values()}
         if len(values) > 1:
             found[name] = [
-                {"agency": a, "value": c[0], "seq": c[3], "valid_from": c[2]}
+                {"agency": a, "value": c[0], "seq": c[3], "valid_from": c[2], "rank": c[1]}
                 for a, c in sorted(by_agency.items(), key=lambda kv: (kv[1][1], kv[0]))
             ]
     return found
@@ -407,10 +433,16 @@ class _Change:
 
 
 async def apply_records(
-    session: AsyncSession, *, topic: str, rule: TopicMapping, records: list[MappedRecord]
+    session: AsyncSession,
+    *,
+    topic: str,
+    rule: TopicMapping,
+    records: list[MappedRecord],
+    now: datetime | None = None,
 ) -> list[CloudEvent]:
     """Assertions, golden records, registrations and conflicts for one batch of one topic;
-    stages the change events in the outbox and returns them."""
+    stages the change events in the outbox and returns them. `now` stamps the conflicts
+    raised or closed (None: the wall clock)."""
     subject = SUBJECTS[rule.subject]
     raw = await raw_connection(session)
     agency = records[0].agency
@@ -498,9 +530,12 @@ async def apply_records(
                 col.append(item)
     if golden[0]:
         await raw.execute(_GOLDEN_SQL.format(table=subject.table, key=subject.key), *golden)
-    if disputed[0] or rechecked:
-        await raw.execute(_CONFLICTS_SQL, subject.kind, *disputed, rechecked)
     events = _change_events(subject, topic, agency, last_seq, changes)
+    if disputed[0] or rechecked:
+        stamp = now or utcnow()
+        conflicts = await raw.fetch(_CONFLICTS_SQL, subject.kind, *disputed, rechecked, stamp)
+        if conflicts:
+            events.append(conflicts_changed(conflicts, subject=topic))
     await add_events(session, "registry", events)
     return events
 

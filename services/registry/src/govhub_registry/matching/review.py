@@ -3,6 +3,7 @@ resolve each (link it to a subject, or reject the match)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -53,8 +54,10 @@ async def resolve_review(
     linked_id: str | None,
     resolved_by: str,
     mapping: Mapping,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Link the record to a subject (and apply it) or reject it; the decision is kept."""
+    """Link the record to a subject (and apply it) or reject it; the decision is kept.
+    `now` stamps the conflicts a link raises or closes (the business clock's)."""
     raw = await raw_connection(session)
     row = await raw.fetchrow(
         f"SELECT {_COLUMNS} FROM registry.match_review WHERE id = $1 FOR UPDATE", review_id
@@ -102,7 +105,7 @@ async def resolve_review(
             )
         except Unmappable as exc:
             raise Problem(ProblemCode.UNMAPPABLE, str(exc)) from None
-        await apply_records(session, topic=review["topic"], rule=rule, records=[mapped])
+        await apply_records(session, topic=review["topic"], rule=rule, records=[mapped], now=now)
         status, outcome = "linked", "operator_link"
     else:
         linked_id = None

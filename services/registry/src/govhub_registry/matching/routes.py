@@ -12,7 +12,7 @@ from govhub_common.db import SessionDep
 from govhub_common.inputs import BIGINT_MAX
 from govhub_common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page
 from govhub_common.security import Operator
-from govhub_registry.deps import MappingDep
+from govhub_registry.deps import Context, MappingDep
 from govhub_registry.fields import TopicFilter
 from govhub_registry.matching import review, service
 from govhub_registry.matching.schemas import (
@@ -68,6 +68,7 @@ async def resolve_review(
     session: SessionDep,
     operator: Operator,
     mapping: MappingDep,
+    ctx: Context,
 ) -> ReviewPublic:
     """`link` applies the record to the subject `id` names (404 `not_found` when there is no
     such subject; 422 `unmappable` when the record then cannot be mapped); `reject` keeps
@@ -81,6 +82,7 @@ async def resolve_review(
         linked_id=decision.id.strip().upper() if isinstance(decision, ReviewLink) else None,
         resolved_by=operator.actor,
         mapping=mapping,
+        now=ctx.clock.stamp(),
     )
     return ReviewPublic(**row)
 

@@ -63,6 +63,9 @@ class AbsenceKind(RuleKind[AbsenceRule]):
             trigger.update(p for p in reminder.params.values() if not p.startswith("$"))
         return fields
 
+    def window_days(self, rule: AbsenceRule) -> int:
+        return days_of(rule.within)
+
     def references(self, rule: AbsenceRule) -> list[Reference]:
         trigger = rule.trigger
         out = spec_references("$.trigger", trigger)

@@ -69,6 +69,15 @@ class RuleKind(ABC, Generic[R]):
             fields.setdefault(spec.topic, set()).update({spec.key, spec.date})
         return fields
 
+    def topics(self, rule: R) -> list[str]:
+        """Every topic the rule reads, once each, in the order the rule names them."""
+        return list(dict.fromkeys(spec.topic for spec in self.record_specs(rule)))
+
+    @abstractmethod
+    def window_days(self, rule: R) -> int | None:
+        """The rule's deadline (absence) or window (duplicate) in days, announced with the
+        rule (rules/announcements.py); None for a kind without one."""
+
     # ----------------------------------------------------- what the rule names (checks)
 
     @abstractmethod

@@ -16,6 +16,10 @@ class ContradictionKind(RuleKind[ContradictionRule]):
     def record_specs(self, rule: ContradictionRule) -> list[RecordSpec]:
         return [*rule.forbidding, *rule.forbidden]
 
+    def window_days(self, rule: ContradictionRule) -> None:
+        # A forbidden record contradicts at any distance from the forbidding one.
+        return None
+
     def references(self, rule: ContradictionRule) -> list[Reference]:
         out: list[Reference] = []
         for i, record in enumerate(rule.forbidding):

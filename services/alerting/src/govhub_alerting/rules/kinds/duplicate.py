@@ -23,6 +23,9 @@ class DuplicateKind(RuleKind[DuplicateRule]):
             fields[spec.topic].update(rule.same)
         return fields
 
+    def window_days(self, rule: DuplicateRule) -> int:
+        return days_of(rule.window)
+
     def references(self, rule: DuplicateRule) -> list[Reference]:
         out: list[Reference] = []
         for i, record in enumerate(rule.records):
