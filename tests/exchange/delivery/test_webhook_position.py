@@ -20,7 +20,9 @@ from govhub_exchange.delivery.webhooks import Outcome, record_outcomes
 from tests.exchange.support import enterprise, make_agency, make_topic, publish, subscribe
 
 
-async def deliveries_awaiting(hub: Hub, records: int, delivered: int) -> tuple[int, str]:
+async def deliveries_awaiting(
+    hub: Hub, records: int, delivered: int
+) -> tuple[int, SimpleNamespace]:
     """A subscription with a delivery per record, the first `delivered` of them delivered
     and its position there; the others in flight (claimed, being posted)."""
     owner, reader = await make_agency(hub), await make_agency(hub)
@@ -46,11 +48,19 @@ async def deliveries_awaiting(hub: Hub, records: int, delivered: int) -> tuple[i
             sa.text("UPDATE exchange.subscriptions SET webhook_delivered_seq = :d WHERE id = :sub"),
             {"sub": sub, "d": delivered},
         )
-    return sub, reader
+    return sub, SimpleNamespace(agency=reader, topic=topic)
 
 
-def success(sub: int, reader: str, seq: int) -> Outcome:
-    row = SimpleNamespace(subscription_id=sub, seq=seq, attempts=1, probe=False, subscriber=reader)
+def success(sub: int, reader: SimpleNamespace, seq: int) -> Outcome:
+    """A delivery's post answered 200, as the claim's row describes it."""
+    row = SimpleNamespace(
+        subscription_id=sub,
+        seq=seq,
+        attempts=1,
+        probe=False,
+        subscriber=reader.agency,
+        topic_code=reader.topic,
+    )
     return Outcome(row, None, 200)
 
 
@@ -149,3 +159,15 @@ async def test_stats_show_the_position_and_the_deliveries_at_one_moment(hub: Hub
     assert stats["head_seq"] == 3
     # And the position did advance with the delivery.
     assert await position(hub, sub) == 3
+    # The post counts in the subscriber's webhook figures of the day (its scorecard).
+    async with hub.runtime.db.session() as session:
+        figures = (
+            await session.execute(
+                sa.text(
+                    "SELECT attempts, failures, dead FROM exchange.quality_webhook_days "
+                    "WHERE subscriber = :s AND topic_code = :t"
+                ),
+                {"s": reader.agency, "t": reader.topic},
+            )
+        ).one()
+    assert tuple(figures) == (1, 0, 0)

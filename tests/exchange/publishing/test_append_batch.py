@@ -91,6 +91,16 @@ async def test_a_call_by_names_writes_the_batch(hub: Hub) -> None:
             q_record_id=["b"],
             q_payload=['{"record_id": "b"}'],
             q_errors=['[{"path": "$.data", "message": "required"}]'],
+            arrived_at=now,
+            delay_buckets=[],
+            delay_records=[],
+            undated=1,
+            same_day=0,
+            filled_items=["uscc"],
+            filled_records=[1],
+            fault_items=["(envelope)"],
+            fault_rules=["envelope"],
+            fault_records=[1],
         )
         assert first == head + 1
         record = await raw.fetchrow(
@@ -117,6 +127,18 @@ async def test_a_call_by_names_writes_the_batch(hub: Hub) -> None:
             batch_id,
         )
         assert tuple(batch) == (1, 1, first, first)
+        # The day's quality figures took the batch's tallies.
+        day = await raw.fetchrow(
+            "SELECT received, accepted, rejected, undated FROM exchange.quality_days "
+            "WHERE topic_code = $1 AND publisher = $2",
+            topic,
+            owner,
+        )
+        assert tuple(day) == (2, 1, 1, 1)
+        assert await raw.fetchval(
+            "SELECT records FROM exchange.quality_filled WHERE topic_code = $1 AND item = 'uscc'",
+            topic,
+        ) == 1
 
 
 async def test_a_call_missing_a_parameter_is_refused_before_the_database(hub: Hub) -> None:

@@ -10,7 +10,12 @@ from fastapi import APIRouter
 from govhub_common.persons import console_client_secret
 from govhub_common.runtime import ServiceContext
 from govhub_common.service import ServiceSpec
-from govhub_exchange.background import audit_exchanges, refresh_gauges, sign_audit_head
+from govhub_exchange.background import (
+    audit_exchanges,
+    publish_scorecards,
+    refresh_gauges,
+    sign_audit_head,
+)
 from govhub_exchange.catalog.service import announce_catalog
 from govhub_exchange.cli import make_cli
 from govhub_exchange.consumers import RETIRED_CONSUMERS, consumers
@@ -18,6 +23,7 @@ from govhub_exchange.delivery.notify import wake_on_publish
 from govhub_exchange.delivery.webhooks import run_webhooks
 from govhub_exchange.hub import ensure_warnings_topic
 from govhub_exchange.identity.service import ensure_console_client, ensure_hub_operator
+from govhub_exchange.quality.publication import ensure_scorecards_topic
 from govhub_exchange.settings import ExchangeSettings
 from govhub_exchange.state import make_state
 from govhub_exchange.subscriptions.service import announce_grants
@@ -31,9 +37,10 @@ def routers() -> list[APIRouter]:
     from govhub_exchange.delivery.routes import router as delivery
     from govhub_exchange.identity.routes import router as identity
     from govhub_exchange.publishing.routes import router as publishing
+    from govhub_exchange.quality.routes import router as scorecards
     from govhub_exchange.subscriptions.routes import router as subscriptions
 
-    return [identity, catalog, subscriptions, publishing, delivery, audit]
+    return [identity, catalog, subscriptions, publishing, delivery, audit, scorecards]
 
 
 async def startup(ctx: ServiceContext) -> None:
@@ -52,6 +59,7 @@ async def startup(ctx: ServiceContext) -> None:
             token_ttl_seconds=settings.longest_token_ttl_seconds,
         )
         await ensure_warnings_topic(session)
+        await ensure_scorecards_topic(session)
         # Services that keep a copy of the catalog learn the topics made before they
         # subscribed (an upgrade); they apply the announcement idempotently.
         await announce_catalog(session)
@@ -72,7 +80,14 @@ SERVICE = ServiceSpec(
     routers=routers,
     consumers=consumers,
     retired_consumers=RETIRED_CONSUMERS,
-    background=[run_webhooks, sign_audit_head, refresh_gauges, audit_exchanges, wake_on_publish],
+    background=[
+        run_webhooks,
+        sign_audit_head,
+        refresh_gauges,
+        audit_exchanges,
+        wake_on_publish,
+        publish_scorecards,
+    ],
     state=make_state,
     startup=startup,
     cli=make_cli,

@@ -27,6 +27,8 @@ from govhub_exchange.metrics import (
     WEBHOOK_PAUSES,
 )
 from govhub_exchange.publishing.service import AUDIT_ROUND, audit_publishes
+from govhub_exchange.quality.publication import close_months, refresh_scorecard_gauges
+from govhub_exchange.quality.routes import targets
 from govhub_exchange.settings import ExchangeSettings
 
 log = logging.getLogger("govhub.exchange.background")
@@ -95,6 +97,24 @@ async def refresh_gauges_once(ctx: ServiceContext) -> None:
         for topic in topics.scalars():
             initialise(RECORDS_PUBLISHED, (topic,))
             initialise(RECORDS_REJECTED, (topic,))
+        await refresh_scorecard_gauges(session)
+
+
+async def publish_scorecards(ctx: ServiceContext) -> None:
+    """Each hour, the scorecards of the months ended and not yet published. A simulation
+    closes months itself (POST /exchange/v1/scorecards/close), as the time it drives."""
+    settings: ExchangeSettings = ctx.settings
+    if ctx.clock.simulated:
+        return
+    while True:
+        try:
+            async with ctx.db.session() as session:
+                await close_months(session, now=ctx.clock.now(), targets=targets(settings))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a lost connection: the next round catches up
+            log.warning("publishing scorecards failed (%s); retrying", exc)
+        await asyncio.sleep(settings.scorecard_check_seconds)
 
 
 # The outcomes of govhub_exchange_webhook_attempts_total (delivery/webhooks.py).

@@ -22,3 +22,11 @@ CatalogReader = Annotated[
     Principal,
     Depends(require_scope("exchange:catalog", "exchange:subscribe", "exchange:publish")),
 ]
+# A scorecard is the agency's (docs/quality.md): its stewards and integrations read it, and
+# its case officers, whose follow-up of warnings it measures.
+ScorecardReader = Annotated[
+    Principal,
+    Depends(
+        require_scope("exchange:catalog", "exchange:subscribe", "exchange:publish", "alerting:read")
+    ),
+]

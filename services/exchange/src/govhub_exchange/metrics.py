@@ -51,3 +51,28 @@ WEBHOOK_PAUSED = Gauge(
 WEBHOOK_PAUSES = Counter(
     "govhub_exchange_webhook_pauses", "Webhooks paused after failing.", ["subscriber"]
 )
+
+# The scorecards of the last month published to hub_scorecards (quality/publication.py).
+SCORECARD_GRADE = Gauge(
+    "govhub_exchange_scorecard_grade",
+    "Grade (0-100) of each agency's scorecard for the last month published.",
+    ["agency"],
+    registry=DATABASE,
+)
+SCORECARD_SCORE = Gauge(
+    "govhub_exchange_scorecard_score",
+    "Score (0-100) of each dimension of each agency's scorecard for the last month published.",
+    ["agency", "dimension"],
+    registry=DATABASE,
+)
+SCORECARD_TOPIC_SCORE = Gauge(
+    "govhub_exchange_scorecard_topic_score",
+    "Score (0-100) of each dimension of each topic's scorecard for the last month published.",
+    ["agency", "topic", "dimension"],
+    registry=DATABASE,
+)
+SCORECARD_MONTH = Gauge(
+    "govhub_exchange_scorecard_month_timestamp_seconds",
+    "The first moment (Asia/Shanghai) of the last month whose scorecards were published.",
+    registry=DATABASE,
+)

@@ -175,6 +175,43 @@ class ExchangeSettings(CommonSettings):
         description="How often publishes and feed deliveries are appended to the audit log.",
     )
     lag_refresh_seconds: float = Field(5, gt=0, description="Refresh of the lag gauges.")
+    scorecard_weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "timeliness": 2.0,
+            "validity": 2.0,
+            "uniqueness": 1.0,
+            "consistency": 2.0,
+            "completeness": 1.0,
+            "responsiveness": 2.0,
+        },
+        description="Weight of each dimension in a scorecard's grade (docs/quality.md), as "
+        'JSON: `{"timeliness": 2, ...}`; a dimension left out weighs nothing.',
+    )
+    scorecard_timeliness_target_seconds: int = Field(
+        86400, gt=0, description="A record arriving later than this after it happened is late."
+    )
+    scorecard_decision_target_seconds: int = Field(
+        7 * 86400,
+        gt=0,
+        description="A subscription request decided later than this after it was made is late.",
+    )
+    scorecard_check_seconds: float = Field(
+        3600,
+        gt=0,
+        description="How often the exchange looks for a month ended whose scorecards are not "
+        "yet published to hub_scorecards (not in simulation: the simulation closes months).",
+    )
+
+    @model_validator(mode="after")
+    def _known_dimensions(self) -> ExchangeSettings:
+        from govhub_exchange.quality.schemas import DIMENSIONS
+
+        unknown = set(self.scorecard_weights) - set(DIMENSIONS)
+        if unknown or any(w < 0 for w in self.scorecard_weights.values()):
+            raise ValueError(
+                f"scorecard_weights: dimensions are {', '.join(DIMENSIONS)}, weights >= 0"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_generated_credentials_in_production(self) -> ExchangeSettings:

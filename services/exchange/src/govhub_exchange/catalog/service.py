@@ -70,6 +70,7 @@ _ITEM = (
 
 # Compiled validators by (topic, version): schemas never change once stored.
 _validators: dict[tuple[str, int], Any] = {}
+_declared: dict[tuple[str, int], frozenset[str]] = {}
 
 
 def _topic(row: Any) -> TopicPublic:
@@ -326,6 +327,17 @@ async def validator(session: AsyncSession, *, code: str, version: int) -> Any | 
             return None
         _validators[key] = compile_validator(orjson.loads(raw))
     return _validators[key]
+
+
+async def declared_items(session: AsyncSession, *, code: str, version: int) -> frozenset[str]:
+    """The data items a topic version declares (its schema's properties); cached like the
+    validators, since a version never changes."""
+    key = (code, version)
+    if key not in _declared:
+        raw = await _schema_text(session, code=code, version=version)
+        schema = orjson.loads(raw) if raw is not None else {}
+        _declared[key] = frozenset(schema.get("properties") or ())
+    return _declared[key]
 
 
 async def get_topic_row(session: AsyncSession, *, code: str) -> TopicPublic:

@@ -29,6 +29,7 @@ from govhub_exchange.delivery.grants import granted_data
 from govhub_exchange.delivery.targets import public_error, webhook_client
 from govhub_exchange.metrics import DELIVERY_LATENCY, WEBHOOK_ATTEMPTS
 from govhub_exchange.publishing.service import EVENT_TYPE
+from govhub_exchange.quality.facts import record_webhook_attempts
 from govhub_exchange.settings import ExchangeSettings
 from govhub_exchange.state import exchange_state
 
@@ -302,6 +303,11 @@ async def record_outcomes(
                 "delays": [_retry_delay(o, health.get(o.subscription_id), settings) for o in items],
             },
         )
+    dead_ids = {id(o) for o in dead}
+    await record_webhook_attempts(
+        session,
+        [(o.row.subscriber, o.row.topic_code, o.failed, id(o) in dead_ids) for o in outcomes],
+    )
     subs = sorted(health)
     changed = (
         await session.execute(

@@ -9,7 +9,9 @@
 -- five round trips and the commit: about 60 ms per 1,000-record batch, which capped one
 -- topic near 16,000 records/s (migration 0007). Here PostgreSQL takes the lock, checks that
 -- nothing appended since the client judged the batch changes that judgement, and writes the
--- records, the webhook deliveries, the outbox event, the quarantine and the batch.
+-- records, the webhook deliveries, the outbox event, the quarantine and the batch, and adds
+-- the batch's tallies to the day's data-quality figures (migration 0012, docs/quality.md):
+-- counted here, in the statement that commits the batch, they are exact whatever fails.
 CREATE OR REPLACE FUNCTION exchange.append_batch(
     p_topic text,
     p_publisher text,
@@ -40,7 +42,21 @@ CREATE OR REPLACE FUNCTION exchange.append_batch(
     p_q_line integer[],
     p_q_record_id text[],
     p_q_payload text[],
-    p_q_errors text[]
+    p_q_errors text[],
+    -- data-quality tallies (quality/tally.py): the business clock's time of arrival, the
+    -- accepted records' delays by bucket (seconds), those without a business time and those
+    -- arrived on their business date, records filling each data item, records faulty by
+    -- data item and rule
+    p_arrived_at timestamptz,
+    p_delay_buckets integer[],
+    p_delay_records integer[],
+    p_undated integer,
+    p_same_day integer,
+    p_filled_items text[],
+    p_filled_records integer[],
+    p_fault_items text[],
+    p_fault_rules text[],
+    p_fault_records integer[]
 ) RETURNS bigint
 LANGUAGE plpgsql AS $fn$
 -- Returns the first sequence number taken (0 when nothing was accepted), or NULL, having
@@ -53,6 +69,9 @@ DECLARE
     n integer := coalesce(cardinality(p_record_ids), 0);
     head bigint;
     first bigint;
+    v_day date := (p_arrived_at AT TIME ZONE 'Asia/Shanghai')::date;
+    v_dups integer := coalesce(cardinality(p_dup_ids), 0);
+    v_rejected integer := coalesce(cardinality(p_q_index), 0);
 BEGIN
     IF n > 0 THEN
         SELECT head_seq INTO head FROM exchange.topics WHERE code = p_topic FOR NO KEY UPDATE;
@@ -104,8 +123,36 @@ BEGIN
         AS q(index, line, record_id, payload, errors);
     INSERT INTO exchange.publish_batches (batch_id, topic_code, publisher, accepted,
         duplicates, rejected, first_seq, last_seq)
-    VALUES (p_batch_id, p_topic, p_publisher, n, coalesce(cardinality(p_dup_ids), 0),
-        coalesce(cardinality(p_q_index), 0), first, first + n - 1);
+    VALUES (p_batch_id, p_topic, p_publisher, n, v_dups, v_rejected, first, first + n - 1);
+    -- The day's figures. Rows are taken in key order, so two batches of one topic that
+    -- both add to several rows (rejections only: no topic lock) cannot deadlock.
+    INSERT INTO exchange.quality_days AS d (day, topic_code, publisher, received, accepted,
+        new_versions, duplicates, rejected, undated, same_day)
+    VALUES (v_day, p_topic, p_publisher, n + v_dups + v_rejected, n,
+        (SELECT count(*) FROM unnest(p_versions) AS v(version) WHERE v.version > 1),
+        v_dups, v_rejected, p_undated, p_same_day)
+    ON CONFLICT (day, topic_code, publisher) DO UPDATE SET
+        received = d.received + excluded.received, accepted = d.accepted + excluded.accepted,
+        new_versions = d.new_versions + excluded.new_versions,
+        duplicates = d.duplicates + excluded.duplicates,
+        rejected = d.rejected + excluded.rejected, undated = d.undated + excluded.undated,
+        same_day = d.same_day + excluded.same_day;
+    INSERT INTO exchange.quality_delays AS d (day, topic_code, publisher, bucket, records)
+    SELECT v_day, p_topic, p_publisher, u.bucket, u.records
+    FROM unnest(p_delay_buckets, p_delay_records) AS u(bucket, records) ORDER BY u.bucket
+    ON CONFLICT (day, topic_code, publisher, bucket) DO UPDATE
+        SET records = d.records + excluded.records;
+    INSERT INTO exchange.quality_filled AS d (day, topic_code, publisher, item, records)
+    SELECT v_day, p_topic, p_publisher, u.item, u.records
+    FROM unnest(p_filled_items, p_filled_records) AS u(item, records) ORDER BY u.item
+    ON CONFLICT (day, topic_code, publisher, item) DO UPDATE
+        SET records = d.records + excluded.records;
+    INSERT INTO exchange.quality_faults AS d (day, topic_code, publisher, item, rule, records)
+    SELECT v_day, p_topic, p_publisher, u.item, u.rule, u.records
+    FROM unnest(p_fault_items, p_fault_rules, p_fault_records) AS u(item, rule, records)
+    ORDER BY u.item, u.rule
+    ON CONFLICT (day, topic_code, publisher, item, rule) DO UPDATE
+        SET records = d.records + excluded.records;
     RETURN coalesce(first, 0);
 END
 $fn$;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -50,6 +51,9 @@ class Incoming:
     data_json: bytes = b""  # the data as stored, keys sorted
     payload_text: str | None = None  # for lines that did not parse
     duplicate_keys: list[str] = field(default_factory=list)  # paths of keys given twice
+    # The JSON Schema keyword each schema fault broke, by the fault's path (format, required
+    # ...): the data-quality figures count faults by item and rule (quality/tally.py).
+    fault_rules: dict[str, str] = field(default_factory=dict)
 
 
 # Parsed by orjson (the hot path); a key given twice (a record's own fault) is looked for
@@ -253,22 +257,35 @@ def canonical_content(item: Incoming) -> None:
     item.content_hash = hashlib.sha256(b"[" + item.data_json + b"," + when + b"]").digest()
 
 
-def schema_faults(validator: Any, data: dict[str, Any], where: str) -> list[dict[str, str]]:
+def schema_faults(
+    validator: Any, data: dict[str, Any], where: str, rules: dict[str, str] | None = None
+) -> list[dict[str, str]]:
+    """Every fault of the data against the topic's schema; `rules`, when given, receives the
+    keyword each fault broke, by path."""
     faults = []
     for error in validator.iter_errors(data):
         path = where + "".join(
             f"[{p}]" if isinstance(p, int) else f".{key_text(p)}" for p in error.instance_path
         )
         kind = error.kind
+        rule = _snake(type(kind).__name__)
         name = getattr(kind, "property", None)
         unexpected = getattr(kind, "unexpected", None)
         if isinstance(name, str):  # a missing required item: point at the item itself
-            faults.append({"path": f"{path}.{name}", "message": error.message})
+            found = [{"path": f"{path}.{name}", "message": error.message}]
         elif isinstance(unexpected, list):  # undeclared items: one fault each
-            faults.extend(
+            found = [
                 {"path": f"{path}.{key_text(extra)}", "message": "not a data item of this topic"}
                 for extra in unexpected
-            )
+            ]
         else:
-            faults.append({"path": path, "message": error.message})
+            found = [{"path": path, "message": error.message}]
+        if rules is not None:
+            rules.update((fault["path"], rule) for fault in found)
+        faults.extend(found)
     return faults
+
+
+def _snake(name: str) -> str:
+    """AdditionalProperties -> additional_properties."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

@@ -96,7 +96,9 @@ async def publish_records(
     content_type = request.headers.get("content-type", "")
     body = await request.body()
     items = split_body(content_type, body, max_records=settings.publish_max_records)
-    result = await service.publish(ctx.db, publisher=who.agency, topic_code=code, items=items)
+    result = await service.publish(
+        ctx.db, publisher=who.agency, topic_code=code, items=items, arrived_at=ctx.clock.now()
+    )
     if result["counts"]["accepted"]:
         records_committed(ctx, code)  # this replica at once; the others by NOTIFY
     # Written as is (a PublishResult): validating thousands of items again costs the rate.

@@ -30,30 +30,50 @@ from govhub_exchange.publishing.parsing import (
     read_envelope,
     schema_faults,
 )
+from govhub_exchange.quality.tally import tally
 
 # The batch event's type (its routing key adds the topic); webhooks carry it too.
 EVENT_TYPE = "exchange.record.published"
 
 
 async def publish(
-    db: Database, *, publisher: str, topic_code: str, items: list[Incoming]
+    db: Database,
+    *,
+    publisher: str,
+    topic_code: str,
+    items: list[Incoming],
+    arrived_at: datetime | None = None,
 ) -> dict[str, Any]:
     """A publish request: judged, then written by one statement that commits on its own
-    (the log, the quarantine, the event, the batch to audit)."""
+    (the log, the quarantine, the event, the batch to audit, the day's quality figures).
+    `arrived_at` is the business clock's time (the wall clock but in simulation)."""
     async with db.session() as session:
         topic, valid, rejected = await _check(session, publisher, topic_code, items)
+        declared = await catalog.declared_items(
+            session, code=topic_code, version=topic.current_version
+        )
     async with db.autocommit() as raw:
-        return await _append(raw, publisher, topic_code, topic.current_version, valid, rejected)
+        return await _append(
+            raw, publisher, topic_code, topic.current_version, valid, rejected, declared, arrived_at
+        )
 
 
 async def publish_in(
-    session: AsyncSession, *, publisher: str, topic_code: str, items: list[Incoming]
+    session: AsyncSession,
+    *,
+    publisher: str,
+    topic_code: str,
+    items: list[Incoming],
+    arrived_at: datetime | None = None,
 ) -> dict[str, Any]:
     """The same in the caller's transaction (a consumer's, with its inbox row): the topic's
     lock is then held until that transaction commits."""
     topic, valid, rejected = await _check(session, publisher, topic_code, items)
+    declared = await catalog.declared_items(session, code=topic_code, version=topic.current_version)
     raw = await raw_connection(session)
-    return await _append(raw, publisher, topic_code, topic.current_version, valid, rejected)
+    return await _append(
+        raw, publisher, topic_code, topic.current_version, valid, rejected, declared, arrived_at
+    )
 
 
 async def _check(
@@ -83,6 +103,8 @@ async def _append(
     topic_version: int,
     valid: list[Incoming],
     rejected: list[Incoming],
+    declared: frozenset[str],
+    arrived_at: datetime | None,
 ) -> dict[str, Any]:
     """Versions and duplicates are judged against the log as of a head read with them;
     exchange.append_batch (publishing/append_batch.sql) appends under the topic's lock unless a record
@@ -115,6 +137,12 @@ async def _append(
             },
         )
         event_head, event_tail = _event_frame(event)
+        tallies = tally(
+            arrived_at=arrived_at or now,
+            accepted=[item for item, _ in accepted],
+            rejected=rejected,
+            declared=declared,
+        )
         first_seq = await append_batch(
             raw,
             topic=topic_code,
@@ -139,6 +167,8 @@ async def _append(
             dup_ids=[item.record_id for item, _, _ in duplicates],
             dup_versions=[version for _, version, _ in duplicates],
             **quarantine,
+            arrived_at=arrived_at or now,
+            **tallies.arguments(),
         )
         if first_seq is not None:
             break
@@ -283,7 +313,9 @@ async def _validate(
                     }
                 )
             elif not validator.is_valid(item.data):
-                item.errors.extend(schema_faults(validator, item.data, f"$[{item.index}].data"))
+                item.errors.extend(
+                    schema_faults(validator, item.data, f"$[{item.index}].data", item.fault_rules)
+                )
             item.schema_version = version
         if item.errors:
             rejected.append(item)
