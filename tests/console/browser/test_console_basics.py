@@ -15,10 +15,12 @@ from tests.console.browser.support import Demo, screenshot, sign_in
 
 # What each role's menu offers, in its order (zh-CN), and what it must not offer.
 MENUS = {
-    "case_officer": ["预警"],
-    "data_steward": ["主题", "订阅", "客户端"],
-    "operator": ["部门", "目录", "审计日志", "事件", "预警规则", "短信模板", "基础库"],
-}
+    "case_officer": ["预警", "数据质量评分卡"],
+    "data_steward": ["主题", "订阅", "客户端", "数据质量评分卡"],
+    "operator": [
+        "部门", "目录", "审计日志", "事件", "预警规则", "短信模板", "基础库", "数据质量评分卡"
+    ],
+}  # fmt: skip
 ROLE_NAMES = {"case_officer": "个案办理人员", "data_steward": "数据管理员", "operator": "运维人员"}
 AGENCIES = {"case_officer": "gz-ltax", "data_steward": "gz-amr", "operator": "gz-datacenter"}
 EVERY_ENTRY = {entry for entries in MENUS.values() for entry in entries}
@@ -132,7 +134,7 @@ async def test_switching_to_english_renders_english(page: Page, demo: Demo) -> N
     await expect(page.get_by_role("heading", level=1)).to_have_text("Hello, 林慧")
     menu = page.get_by_role("navigation", name="Main menu")
     await expect(menu.get_by_role("link")).to_have_text(
-        ["Home", "Topics", "Subscriptions", "Clients"]
+        ["Home", "Topics", "Subscriptions", "Clients", "Quality scorecards"]
     )
     await expect(page.locator("dl.facts dd.role")).to_have_text("Data steward")
     await expect(page.get_by_role("button", name="Sign out")).to_be_visible()

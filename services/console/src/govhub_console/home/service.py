@@ -12,7 +12,7 @@ from govhub_common.persons import ROLE_SCOPES
 class MenuEntry:
     key: str  # the catalog's menu.<key>
     path: str  # under the console's prefix
-    scope: str  # shown to roles granted this scope
+    scope: str | None  # shown to roles granted this scope; None: to every role
 
 
 # In the order the menu shows them. Pages not built yet answer 404 until they are.
@@ -28,11 +28,13 @@ MENU: Final = (
     MenuEntry("rules", "/rules", "operator"),
     MenuEntry("sms_templates", "/sms-templates", "operator"),
     MenuEntry("registry", "/registry", "operator"),
+    # Every role: operators rank the agencies, anyone else reads their own agency's.
+    MenuEntry("scorecards", "/scorecards", None),
 )
 
 
 def menu_for(role: str) -> list[MenuEntry]:
     """The entries of a role: those whose scope the role is granted (persons.ROLE_SCOPES, the
-    table the exchange grants from)."""
+    table the exchange grants from), and those of every role."""
     scopes = ROLE_SCOPES.get(role, frozenset())
-    return [entry for entry in MENU if entry.scope in scopes]
+    return [entry for entry in MENU if entry.scope is None or entry.scope in scopes]
