@@ -17,21 +17,37 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from grafana_foundation_sdk.builders import bargauge, prometheus, stat, table, timeseries
 from grafana_foundation_sdk.builders import dashboard as dash
-from grafana_foundation_sdk.builders import prometheus, stat, timeseries
 from grafana_foundation_sdk.builders.common import (
     ReduceDataOptions,
     StackingConfig,
+    TableSortByFieldState,
     VizLegendOptions,
 )
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.common import LegendDisplayMode, LegendPlacement, StackingMode
+from grafana_foundation_sdk.models.common import (
+    BarGaugeDisplayMode,
+    BigValueGraphMode,
+    LegendDisplayMode,
+    LegendPlacement,
+    LineInterpolation,
+    StackingMode,
+    TableAutoCellOptions,
+    TableColoredBackgroundCellOptions,
+    VizOrientation,
+)
 from grafana_foundation_sdk.models.dashboard import (
     DashboardCursorSync,
     DataSourceRef,
+    DataTransformerConfig,
+    DynamicConfigValue,
+    Threshold,
+    ThresholdsMode,
     VariableRefresh,
     VariableSort,
 )
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 # The SDK version the checked-in JSON was generated with; another version may serialise
 # differently and make --check report stale files.
@@ -47,6 +63,13 @@ TAGS = ["govhub", "generated"]
 
 def q(expr: str, legend: str = "", ref: str = "A") -> prometheus.Dataquery:
     return prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(ref).datasource(DS)
+
+
+def now_q(expr: str, legend: str = "", *, rows: bool = False) -> prometheus.Dataquery:
+    """An instant query: what the gauges say now (sort_desc keeps its order only in one);
+    `rows` answers a table, one row per series with its labels as columns."""
+    query = q(expr, legend).instant()
+    return query.format(PromQueryFormat.TABLE) if rows else query
 
 
 def graph(
@@ -117,18 +140,16 @@ def base(uid: str, title: str, description: str) -> dash.Dashboard:
     )
 
 
-def label_variable(name: str, label: str, query: str) -> dash.QueryVariable:
-    return (
+def label_variable(name: str, label: str, query: str, *, many: bool = True) -> dash.QueryVariable:
+    variable = (
         dash.QueryVariable(name)
         .label(label)
         .datasource(DS)
         .query(query)
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(VariableSort.ALPHABETICAL_ASC)
-        .multi(True)
-        .include_all(True)
-        .all_value(".*")
     )
+    return variable.multi(True).include_all(True).all_value(".*") if many else variable
 
 
 def job_variable() -> dash.QueryVariable:
@@ -700,11 +721,213 @@ def sms() -> dash.Dashboard:
     )
 
 
+# The dimensions of a scorecard (docs/quality.md), in its order; responsiveness is on
+# agency scorecards only.
+DIMENSIONS = ("timeliness", "validity", "uniqueness", "consistency", "completeness")
+AGENCY_DIMENSIONS = (*DIMENSIONS, "responsiveness")
+# A grade's letter (docs/quality.md): A from 90, B from 80, C from 70, D from 60, E below.
+GRADE_COLOURS = ((None, "red"), (60, "orange"), (70, "yellow"), (80, "light-green"), (90, "green"))
+
+
+def grades() -> dash.ThresholdsConfig:
+    return (
+        dash.ThresholdsConfig()
+        .mode(ThresholdsMode.ABSOLUTE)
+        .steps([Threshold(value=value, color=colour) for value, colour in GRADE_COLOURS])
+    )
+
+
+def score_table(
+    title: str,
+    expr: str,
+    row: str,
+    columns: Iterable[str],
+    *,
+    description: str,
+    span: int,
+    highest_first: str | None = None,
+) -> table.Panel:
+    """One row per `row` label value, one column per dimension (and `grade`, if the query
+    gives it as a dimension), each cell coloured by its grade letter; rows by the column
+    `highest_first` (any column sorts on a click)."""
+    heading = row.capitalize()
+    panel = (
+        table.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DS)
+        .span(span)
+        .height(12)
+        .unit("none")
+        .decimals(1)
+        .min(0)
+        .max(100)
+        .thresholds(grades())
+        .cell_options(TableColoredBackgroundCellOptions())
+        .override_by_name(
+            heading, [DynamicConfigValue("custom.cellOptions", TableAutoCellOptions())]
+        )
+        .with_target(now_q(expr, rows=True))
+        # The instant query answers one row per (row, dimension): one row per `row` instead.
+        .with_transformation(
+            DataTransformerConfig(
+                id_val="groupingToMatrix",
+                options={
+                    "columnField": "dimension",
+                    "rowField": row,
+                    "valueField": "Value",
+                    "emptyValue": "null",
+                },
+            )
+        )
+        .with_transformation(
+            DataTransformerConfig(
+                id_val="organize",
+                options={
+                    "indexByName": {
+                        name: i for i, name in enumerate([f"{row}\\dimension", *columns])
+                    },
+                    "renameByName": {f"{row}\\dimension": heading},
+                },
+            )
+        )
+    )
+    if highest_first:
+        panel = panel.sort_by([TableSortByFieldState().display_name(highest_first).desc(True)])
+    return panel
+
+
+def scorecards() -> dash.Dashboard:
+    grade = "max by (agency) (govhub_exchange_scorecard_grade)"
+    # One agency at a time; =~ as in every dashboard (tests/deploy queries with `.*`).
+    one = '{agency=~"$agency"}'
+    return (
+        base(
+            "govhub-scorecards",
+            "govhub / 数据质量评分卡 data-quality scorecards",
+            "Each agency's data-quality scorecard for the last month published to hub_scorecards "
+            "(docs/quality.md): its grade, its dimensions and its topics, month after month.",
+        )
+        # Scorecards are Asia/Shanghai months: the month shown is the one the hub closed,
+        # whatever the browser's time zone; the gauges move once a month.
+        .timezone("Asia/Shanghai")
+        .time("now-1y", "now")
+        .refresh("5m")
+        .with_variable(
+            label_variable(
+                "agency",
+                "Agency",
+                "label_values(govhub_exchange_scorecard_grade, agency)",
+                many=False,
+            )
+        )
+        .with_row(dash.Row("Last month published"))
+        .with_panel(
+            single(
+                "Month shown",
+                "max(govhub_exchange_scorecard_month_timestamp_seconds != 0) * 1000",
+                unit="time:YYYY-MM",
+                description="The month whose scorecards the gauges hold: the hub publishes "
+                "each month's on the 1st of the next (GovhubScorecardNotPublished).",
+            )
+            .graph_mode(BigValueGraphMode.NONE)
+            .thresholds(
+                dash.ThresholdsConfig()
+                .mode(ThresholdsMode.ABSOLUTE)
+                .steps([Threshold(value=None, color="text")])
+            )
+            .no_value("none published yet")
+        )
+        .with_panel(single("Agencies graded", f"count({grade})"))
+        .with_panel(
+            single(
+                "Mean grade",
+                f"avg({grade})",
+                description="The agencies' grades, each agency counting once.",
+            )
+            .decimals(1)
+            .thresholds(grades())
+        )
+        .with_panel(
+            single(
+                "Agencies graded E",
+                f"count({grade} < 60) or vector(0)",
+                description="Agencies whose grade is below 60.",
+            )
+        )
+        .with_panel(
+            bargauge.Panel()
+            .title("Agencies by grade")
+            .description(
+                "Each agency's grade, the weighted mean of its dimensions' scores: "
+                "A from 90, B 80, C 70, D 60, E below."
+            )
+            .datasource(DS)
+            .span(12)
+            .height(12)
+            .unit("none")
+            .decimals(1)
+            .min(0)
+            .max(100)
+            .thresholds(grades())
+            .orientation(VizOrientation.HORIZONTAL)
+            .display_mode(BarGaugeDisplayMode.GRADIENT)
+            .reduce_options(ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+            .with_target(now_q(f"sort_desc({grade})", "{{agency}}"))
+        )
+        .with_panel(
+            score_table(
+                "Agencies' dimensions",
+                "max by (agency, dimension) (govhub_exchange_scorecard_score)"
+                f' or label_replace({grade}, "dimension", "grade", "", "")',
+                "agency",
+                ["grade", *AGENCY_DIMENSIONS],
+                description="Each agency's grade and the score of each dimension (empty: "
+                "no data that month, left out of the grade).",
+                span=12,
+                highest_first="grade",
+            )
+        )
+        .with_row(dash.Row("One agency: $agency"))
+        .with_panel(
+            graph(
+                "Grade and dimensions of $agency",
+                [
+                    (f"max(govhub_exchange_scorecard_grade{one})", "grade"),
+                    (
+                        f"max by (dimension) (govhub_exchange_scorecard_score{one})",
+                        "{{dimension}}",
+                    ),
+                ],
+                unit="none",
+                span=24,
+                description="Month after month: each value holds from the day its month "
+                "was published until the next.",
+            )
+            .max(100)
+            .fill_opacity(0)
+            .line_interpolation(LineInterpolation.STEP_AFTER)
+        )
+        .with_panel(
+            score_table(
+                "Topics of $agency",
+                f"max by (topic, dimension) (govhub_exchange_scorecard_topic_score{one})",
+                "topic",
+                DIMENSIONS,
+                description="The score of each dimension of each topic $agency publishes, "
+                "for the last month published.",
+                span=24,
+            )
+        )
+    )
+
+
 DASHBOARDS: dict[str, Callable[[], dash.Dashboard]] = {
     "overview": overview,
     "exchange": exchange,
     "warnings": warnings,
     "sms": sms,
+    "scorecards": scorecards,
 }
 
 

@@ -613,7 +613,8 @@ def test_dashboards_ship_as_sidecar_configmaps(rendered: dict[str, list[dict]]) 
     files = {p.name for p in (CHART / "dashboards").glob("*.json")}
     assert (
         shipped == files
-        and {"overview.json", "exchange.json", "warnings.json", "sms.json"} <= files
+        and {"overview.json", "exchange.json", "warnings.json", "sms.json", "scorecards.json"}
+        <= files
     )
     for m in maps:
         for key, text in m["data"].items():
@@ -625,7 +626,7 @@ def test_dashboard_label_is_configurable() -> None:
     maps = [
         m for m in of_kind(objects, "ConfigMap") if "grafana-dashboard" in m["metadata"]["labels"]
     ]
-    assert len(maps) == 4 and all(
+    assert len(maps) == len(list((CHART / "dashboards").glob("*.json"))) == 5 and all(
         m["metadata"]["labels"]["grafana-dashboard"] == "govhub" for m in maps
     )
 

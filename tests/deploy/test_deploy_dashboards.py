@@ -90,7 +90,7 @@ def test_check_mode_detects_a_stale_file(tmp_path) -> None:
     assert result.returncode == 1 and "sms.json" in result.stderr
 
 
-@pytest.mark.parametrize("name", ["overview", "exchange", "warnings", "sms"])
+@pytest.mark.parametrize("name", ["overview", "exchange", "warnings", "sms", "scorecards"])
 def test_dashboard_is_importable_anywhere(name: str) -> None:
     board = load(name)
     assert board["uid"] == f"govhub-{name}" and board["title"].startswith("govhub / ")
@@ -143,3 +143,66 @@ def test_sms_dashboard() -> None:
         assert f"sum by (provider) (rate(govhub_sms_messages_{counter}_total" in text
     assert "govhub_sms_delivery_report_seconds_bucket" in text
     assert "govhub_sms_queue_depth" in text
+
+
+def test_scorecards_dashboard() -> None:
+    board = load("scorecards")
+    by_title = {p["title"]: p for p in panels(board)}
+    grades = [
+        (step["value"], step["color"])
+        for step in by_title["Agencies by grade"]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    ]
+    # The letters of docs/quality.md: E below 60, then D, C, B, A from 90.
+    assert [value for value, _ in grades] == [None, 60, 70, 80, 90]
+
+    # The ranking: every agency's grade, best first (sort_desc keeps its order in an
+    # instant query only).
+    ranking = by_title["Agencies by grade"]["targets"][0]
+    assert ranking["expr"] == "sort_desc(max by (agency) (govhub_exchange_scorecard_grade))"
+    assert ranking["instant"] is True
+
+    # Every agency with its grade and six dimensions as columns.
+    table = by_title["Agencies' dimensions"]
+    assert (
+        "max by (agency, dimension) (govhub_exchange_scorecard_score)"
+        in table["targets"][0]["expr"]
+    )
+    matrix, organize = table["transformations"]
+    assert matrix["id"] == "groupingToMatrix"
+    assert (matrix["options"]["rowField"], matrix["options"]["columnField"]) == (
+        "agency",
+        "dimension",
+    )
+    columns = sorted(organize["options"]["indexByName"], key=organize["options"]["indexByName"].get)
+    assert columns == [
+        "agency\\dimension",
+        "grade",
+        "timeliness",
+        "validity",
+        "uniqueness",
+        "consistency",
+        "completeness",
+        "responsiveness",
+    ]
+
+    # One agency at a time, chosen from the agencies graded.
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    agency = variables["agency"]
+    assert agency["query"] == "label_values(govhub_exchange_scorecard_grade, agency)"
+    assert agency["multi"] is False and agency["includeAll"] is False
+    over_time = exprs({"panels": [by_title["Grade and dimensions of $agency"]]})
+    assert 'max by (dimension) (govhub_exchange_scorecard_score{agency=~"$agency"})' in over_time
+    assert 'max(govhub_exchange_scorecard_grade{agency=~"$agency"})' in over_time
+    topics = by_title["Topics of $agency"]["targets"][0]["expr"]
+    assert topics == (
+        'max by (topic, dimension) (govhub_exchange_scorecard_topic_score{agency=~"$agency"})'
+    )
+
+    # The month the gauges hold, as a month (milliseconds for Grafana), in Asia/Shanghai
+    # whatever the browser's zone; 0 (nothing published yet) is no month.
+    month = by_title["Month shown"]
+    assert month["targets"][0]["expr"] == (
+        "max(govhub_exchange_scorecard_month_timestamp_seconds != 0) * 1000"
+    )
+    assert month["fieldConfig"]["defaults"]["unit"] == "time:YYYY-MM"
+    assert board["timezone"] == "Asia/Shanghai"

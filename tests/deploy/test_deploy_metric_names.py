@@ -72,4 +72,5 @@ def test_alert_rules_are_all_parsed() -> None:
         "GovhubSmsFailureRatioHigh",
         "GovhubWarningsBacklogGrowing",
         "GovhubTargetDown",
+        "GovhubScorecardNotPublished",
     } <= alerts

@@ -294,6 +294,7 @@ def test_prometheus_scrapes_the_hub_and_alerts_fire(
     hub_url: str, prometheus: Prometheus, database_url: str, tmp_path: Path
 ) -> None:
     traffic = asyncio.run(city_traffic(hub_url, tmp_path / "secrets"))
+    asyncio.run(last_month_published(database_url, hub_url, traffic["token"]))
 
     # Prometheus has scraped the traffic.
     def scraped() -> bool:
@@ -397,7 +398,8 @@ def test_prometheus_scrapes_the_hub_and_alerts_fire(
     # Nothing else is wrong.
     quiet = {"GovhubHigh5xxRatio", "GovhubBusDeadLetters", "GovhubOutboxBacklogStale",
              "GovhubBrokerDisconnected", "GovhubDatabaseGaugesUnexported",
-             "GovhubTargetsAbsent", "GovhubSmsFailureRatioHigh"}  # fmt: skip
+             "GovhubTargetsAbsent", "GovhubSmsFailureRatioHigh",
+             "GovhubScorecardNotPublished"}  # fmt: skip
     assert not quiet & set(prometheus.firing())
 
     # A database outage: every request that needs it fails, a burst of 5xx.
@@ -408,6 +410,36 @@ def test_prometheus_scrapes_the_hub_and_alerts_fire(
         "GovhubHigh5xxRatio",
     )
     assert "exchange" in {a["service"] for a in firing["GovhubHigh5xxRatio"]}
+
+
+async def last_month_published(database_url: str, hub_url: str, token: str) -> None:
+    """Last month's scorecards published, so that the scorecard gauges have series. In
+    service the hub publishes a month once it has ended, and the traffic arrived today: its
+    quality figures are moved into last month (as if it had arrived then), then the month is
+    closed as the hub closes it each hour."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        async with conn.transaction():
+            # Days of arrival are Asia/Shanghai days. Today lands on the 15th of last month:
+            # a shift of 14 days or more, longer than the traffic, so no row moves onto
+            # another's key.
+            shift = await conn.fetchval(
+                "SELECT d - (date_trunc('month', d) - interval '1 month')::date - 14 "
+                "FROM (SELECT (now() AT TIME ZONE 'Asia/Shanghai')::date AS d) AS today"
+            )
+            for table in ("quality_days", "quality_delays", "quality_filled", "quality_faults",
+                          "quality_webhook_days"):  # fmt: skip
+                await conn.execute(f"UPDATE exchange.{table} SET day = day - $1::integer", shift)
+    finally:
+        await conn.close()
+    async with httpx.AsyncClient(base_url=hub_url, timeout=120) as client:
+        reply = await client.post(
+            "/exchange/v1/scorecards/close",
+            json={},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert reply.status_code == 200, reply.text
+    assert len(reply.json()["months"]) == 1 and reply.json()["scorecards"] > 0, reply.text
 
 
 async def database_outage(database_url: str, hub_url: str, token: str) -> None:
