@@ -152,7 +152,8 @@ class QualityRule(SQLModel, table=True):
 
 
 class ScorecardMonth(SQLModel, table=True):
-    """A month whose scorecards were published to hub_scorecards."""
+    """A month whose scorecards were published to hub_scorecards, and where they are in its
+    log (the gauges read them there)."""
 
     __tablename__ = "scorecard_months"
     __table_args__ = {"schema": SCHEMA}
@@ -160,3 +161,5 @@ class ScorecardMonth(SQLModel, table=True):
     month: date = Field(primary_key=True)
     published_at: datetime | None = database_now()
     scorecards: int
+    first_seq: int | None = Field(default=None, sa_type=sa.BigInteger)
+    last_seq: int | None = Field(default=None, sa_type=sa.BigInteger)

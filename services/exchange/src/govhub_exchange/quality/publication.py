@@ -149,12 +149,19 @@ async def close_months(
             )  # fmt: skip
             if result["counts"]["rejected"]:
                 raise RuntimeError(f"hub_scorecards refused records: {result['rejected'][:1]}")
+            seqs = [r["seq"] for r in result["accepted"]] + [r["seq"] for r in result["duplicates"]]
             await session.execute(
                 sa.text(
-                    "INSERT INTO exchange.scorecard_months (month, published_at, scorecards) "
-                    "VALUES (:m, :at, :n)"
+                    "INSERT INTO exchange.scorecard_months (month, published_at, scorecards, "
+                    "first_seq, last_seq) VALUES (:m, :at, :n, :first, :last)"
                 ),
-                {"m": month, "at": now, "n": len(items)},
+                {
+                    "m": month,
+                    "at": now,
+                    "n": len(items),
+                    "first": min(seqs, default=None),
+                    "last": max(seqs, default=None),
+                },
             )
             months.append(month.strftime("%Y-%m"))
             published += len(items)
@@ -163,20 +170,30 @@ async def close_months(
 
 
 async def refresh_scorecard_gauges(session: AsyncSession) -> None:
-    """The gauges of the last month published, read from its hub_scorecards records (the
-    latest version of each)."""
-    month = (
-        await session.execute(sa.text("SELECT max(month) FROM exchange.scorecard_months"))
-    ).scalar_one()
-    if month is None:
+    """The gauges of the last month published, read from its hub_scorecards records (by
+    their place in the log: a few hundred rows, however long the topic grows)."""
+    last = (
+        await session.execute(
+            sa.text(
+                "SELECT month, first_seq, last_seq FROM exchange.scorecard_months "
+                "ORDER BY month DESC LIMIT 1"
+            )
+        )
+    ).first()
+    if last is None:
         return
+    month = last.month
     rows = await session.execute(
         sa.text(
-            "SELECT DISTINCT ON (record_id) data::text AS data FROM exchange.records "
-            "WHERE topic_code = :t AND record_id LIKE :prefix "
-            "ORDER BY record_id, version DESC"
+            "SELECT data::text AS data FROM exchange.records "
+            "WHERE topic_code = :t AND seq BETWEEN :first AND :last AND data->>'month' = :m"
         ),
-        {"t": SCORECARDS_TOPIC, "prefix": month.strftime("%Y-%m") + "/%"},
+        {
+            "t": SCORECARDS_TOPIC,
+            "first": last.first_seq or 0,
+            "last": last.last_seq or -1,
+            "m": month.strftime("%Y-%m"),
+        },
     )
     SCORECARD_MONTH.set(start_of_business_day(month).timestamp())
     for gauge in (SCORECARD_GRADE, SCORECARD_SCORE, SCORECARD_TOPIC_SCORE):

@@ -102,7 +102,9 @@ CREATE TABLE exchange.quality_rules (
 CREATE TABLE exchange.scorecard_months (
     month date PRIMARY KEY,
     published_at timestamptz NOT NULL DEFAULT now(),
-    scorecards integer NOT NULL
+    scorecards integer NOT NULL,
+    first_seq bigint,
+    last_seq bigint
 );
 """
 
