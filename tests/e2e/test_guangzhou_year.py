@@ -1,7 +1,8 @@
 """The Guangzhou year end to end: `govhub demo` replays a city through the HTTP APIs and its
 report must match the simulator's ground truth exactly (every warning deserved, none
-missed), in split mode (four processes on RabbitMQ, as the Helm chart runs them) and in
-all-in-one mode."""
+missed, and each data-quality fault the simulator injected found again in the agencies'
+scorecards, exactly and nowhere else), in split mode (four processes on RabbitMQ, as the
+Helm chart runs them) and in all-in-one mode."""
 
 from __future__ import annotations
 
@@ -14,14 +15,17 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
 
+from govhub_common.city.format import kind_specs
 from govhub_common.db import asyncpg_dsn, with_database
 from govhub_common.testing import drop_test_database, free_port
+from govhub_demo.city_files import GUANGZHOU
 from govhub_demo.scenario import MEASURED_TOPIC
 
 GOVHUB = [sys.executable, "-m", "govhub_common.cli"]
@@ -102,11 +106,12 @@ async def assert_every_subscriber_was_served_every_record(database_url: str) -> 
 
 
 def assert_matches_ground_truth(figures: dict) -> None:
-    assert figures["records_rejected"] == 0
-    assert figures["records_accepted"] == figures["records_published"]
+    # Every record accepted but the ones sent faulty on purpose.
+    assert figures["records_accepted"] == figures["records_truth"]
+    assert figures["records_accepted"] + figures["records_rejected"] == figures["records_published"]
     for rule, score in figures["rules"].items():
         assert (score["precision"], score["recall"]) == (1.0, 1.0), (rule, score)
-    assert figures["all_exact"] is True
+    assert figures["rules_exact"] is True
     tax = figures["stats"]["tax_registration_missing"]
     assert tax["triggers"] == figures["enterprises"]
     assert tax["warnings_raised"] == figures["rules"]["tax_registration_missing"]["expected"]
@@ -118,6 +123,62 @@ def assert_matches_ground_truth(figures: dict) -> None:
         "sms_reminder_day_20",
     ):
         assert figures["rules"][rule]["expected"] > 0, rule
+    assert_faults_found_again(figures)
+    assert figures["all_exact"] is True
+
+
+def assert_faults_found_again(figures: dict) -> None:
+    """Each injected fault shows in the scorecards of the replayed period with the figure
+    the injection implies, and no other agency or topic has a rejected or late record."""
+    faults = {f["fault"]: f for f in figures["faults"]}
+    assert list(faults) == [
+        "late arrivals",
+        "bad check characters",
+        "conflicting addresses",
+        "no other rejected or late record",
+    ]
+    for fault in faults.values():
+        assert fault["found"] == fault["expected"], fault
+        assert fault["exact"] is True
+    assert figures["faults_exact"] is True
+    late = faults["late arrivals"]
+    assert (late["agency"], late["topic"]) == ("gz-qts", "quality_code_assigned")
+    # Three days and two hours late, in buckets of a day.
+    assert late["found"]["delay_p50_seconds"] == late["found"]["delay_p95_seconds"] == 259_200
+    assert late["found"]["dated"] > 0 and late["found"]["same_day"] == 0
+    bad = faults["bad check characters"]
+    assert (bad["agency"], bad["topic"]) == ("gz-hrss", "pension_paid")
+    assert bad["found"]["rejected"] == figures["records_rejected"] > 0
+    assert abs(bad["found"]["rejected_share"] - 0.05) < 0.005
+    top = bad["found"]["faults"][0]
+    assert (top["item"], top["rule"]) == ("id_number", "format")
+    assert top["records"] == figures["records_rejected"]
+    conflicts = faults["conflicting addresses"]
+    assert conflicts["agency"] == "gz-ltax"
+    assert conflicts["found"]["agency"] == conflicts["found"]["topic"] > 0
+    assert faults["no other rejected or late record"]["found"] == {"rejected": 0, "late": 0}
+
+    # The scorecard table: every agency of the city, best grade first.
+    cards = figures["scorecards"]
+    agencies = {spec["code"] for _, spec in kind_specs(GUANGZHOU, "Agency")}
+    assert {c["agency"] for c in cards} == agencies
+    grades = [c["grade"] if c["grade"] is not None else -1 for c in cards]
+    assert grades == sorted(grades, reverse=True)
+    by_agency = {c["agency"]: c for c in cards}
+    assert by_agency["gz-qts"]["timeliness"] == 0.0  # none of its records within a day
+    # pension_paid is all gz-hrss sends
+    rejected, received = bad["found"]["rejected"], bad["found"]["received"]
+    assert by_agency["gz-hrss"]["validity"] == round(100 * (1 - rejected / received), 2)
+    assert by_agency["gz-amr"]["grade"] == 100.0  # the authority: on time, valid, undisputed
+
+    # Every month that ended by the morning after the last day went to hub_scorecards.
+    assert figures["scorecard_months"] == months_ended(figures["days"])
+
+
+def months_ended(days: int) -> list[str]:
+    """The months of 2008 that ended by the day after a replay of `days` days."""
+    after = date(2008, 1, 1) + timedelta(days=days)
+    return [f"2008-{m:02d}" for m in range(1, 13) if date(2008, m, 1) < after.replace(day=1)]
 
 
 def test_a_year_in_split_mode_on_rabbitmq(

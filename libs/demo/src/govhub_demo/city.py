@@ -3,20 +3,30 @@
 Deterministic for a seed. Besides the records to publish, it keeps the ground truth
 (which enterprises should be reminded and warned, which pensions were paid after death,
 which households were given the same relief twice), so the report can measure each rule's
-precision and recall against it.
+precision and recall against it. It also injects data-quality faults (late reports, wrong
+check characters, addresses that contradict market regulation's) where no warning rule
+looks, and keeps what it injected, so the report can find each again in the agencies'
+scorecards (docs/quality.md).
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
 from faker import Faker
 
-from govhub_demo.identifiers import DISTRICTS, mobile, resident_id, unified_social_credit_code
+from govhub_demo.identifiers import (
+    DISTRICTS,
+    corrupt_check_character,
+    mobile,
+    resident_id,
+    unified_social_credit_code,
+)
 
 # Figures of the founding document (Guangzhou, 2008).
 FULL_SCALE_ENTERPRISES = 34_000
@@ -28,6 +38,19 @@ REMINDER_DAYS = 20
 DEADLINE_DAYS = 30
 RELIEF_WINDOW_DAYS = 90
 
+# The injected faults. Each is on a topic and data item no warning rule decides on, so the
+# rules' ground truth is the same with or without them (tests/demo/test_city.py):
+# quality supervision reports its organisation codes three days late (no rule reads them),
+LATE_TOPIC, LATE_AGENCY, LATE_DAYS = "quality_code_assigned", "gz-qts", 3
+# social security sends one pension payment in twenty with a mistyped resident ID besides the
+# real ones (the exchange rejects them, so the rules never see them),
+BAD_ID_TOPIC, BAD_ID_AGENCY, BAD_ID_ITEM = "pension_paid", "gz-hrss", "id_number"
+BAD_ID_SHARE = 0.05  # of the records sent on the topic
+# and local tax records another address than market regulation's for some enterprises (the
+# registry's address, not a rule's input).
+ADDRESS_TOPIC, ADDRESS_AGENCY = "local_tax_registered", "gz-ltax"
+ADDRESS_SHARE = 0.03  # of the topic's records
+
 INDUSTRIES = ["C39", "F51", "F52", "I65", "L72", "M73", "E47", "H62", "K70", "O80"]
 RELIEF_ITEMS = ["棉被", "大米", "食用油", "慰问金", "冬衣"]
 
@@ -37,6 +60,40 @@ class Record:
     topic: str
     record_id: str
     data: dict[str, Any]
+    # The day it happened, when published later than that (a late report); None: the day
+    # it is published.
+    business_date: date | None = None
+    # Sent with a fault on purpose: the exchange must reject it.
+    invalid: bool = False
+
+
+@dataclass(frozen=True)
+class InjectedFaults:
+    """What the simulation got wrong on purpose, as the scorecards must show it."""
+
+    late_topic: str
+    late_agency: str
+    late_days: int
+    late_records: int  # published late_days after their business date
+    bad_id_topic: str
+    bad_id_agency: str
+    bad_id_item: str
+    bad_id_records: int  # extra records with a wrong check character in bad_id_item
+    bad_id_received: int  # every record sent on the topic, the bad ones included
+    address_topic: str
+    address_agency: str
+    address_conflicts: int  # enterprises whose address differs from market regulation's
+
+    @property
+    def late_delay_seconds(self) -> int:
+        return self.late_days * 86_400
+
+    @property
+    def bad_id_share(self) -> float | None:
+        """Rejected over received, rounded as the scorecard rounds a share."""
+        return (
+            round(self.bad_id_records / self.bad_id_received, 6) if self.bad_id_received else None
+        )
 
 
 @dataclass
@@ -56,6 +113,7 @@ class City:
     days: int
     published: dict[int, list[Record]] = field(default_factory=lambda: defaultdict(list))
     truth: GroundTruth = field(default_factory=GroundTruth)
+    faults: InjectedFaults | None = None
 
     @property
     def end(self) -> date:
@@ -72,6 +130,10 @@ class City:
 
     def records(self) -> int:
         return sum(len(v) for v in self.published.values())
+
+    def valid_records(self) -> int:
+        """The records the exchange must accept: all but the faulty ones sent on purpose."""
+        return sum(1 for v in self.published.values() for r in v if not r.invalid)
 
 
 class Names:
@@ -96,13 +158,19 @@ class Names:
         return rng.choice(self.streets)
 
 
-def simulate(*, seed: int, scale: float, days: int, start: date = date(2008, 1, 1)) -> City:
+def simulate(
+    *, seed: int, scale: float, days: int, start: date = date(2008, 1, 1), faults: bool = True
+) -> City:
+    """The city of a seed; `faults`: with the data-quality faults injected."""
     rng = random.Random(seed)
     fake = Names(seed)
     city = City(start=start, days=days)
     _enterprises(city, rng, fake, round(FULL_SCALE_ENTERPRISES * scale * days / 365))
     _pensioners(city, rng, fake, max(1, round(FULL_SCALE_PENSIONERS * scale)))
     _households(city, rng, fake, max(1, round(FULL_SCALE_HOUSEHOLDS * scale)))
+    if faults:
+        # Their own random stream: the city itself is the same with or without them.
+        city.faults = _inject_faults(city, random.Random(f"{seed}/faults"))
     return city
 
 
@@ -120,23 +188,19 @@ def _enterprises(city: City, rng: random.Random, fake: Names, count: int) -> Non
         licensed = city.start + timedelta(days=rng.randrange(city.days))
         rep_birth = date(rng.randrange(1955, 1998), rng.randrange(1, 13), rng.randrange(1, 29))
         female = rng.random() < 0.4
-        city.publish(
-            licensed,
-            "enterprise_registered",
-            f"ER-{code}",
-            {
-                "uscc": code,
-                "name": fake.company(rng),
-                "legal_rep_id": resident_id(rng, rng.choice(list(DISTRICTS)), rep_birth, female),
-                "legal_rep_name": fake.person(rng, female),
-                "address": f"广州市{DISTRICTS[region]}{fake.street(rng)}{rng.randrange(1, 999)}号",
-                "district": DISTRICTS[region],
-                "industry": rng.choice(INDUSTRIES),
-                "registered_capital": rng.choice([10, 30, 50, 100, 200, 500, 1000]) * 10_000,
-                "established_date": _iso(licensed),
-                "mobile": mobile(rng),
-            },
-        )
+        licence: dict[str, Any] = {
+            "uscc": code,
+            "name": fake.company(rng),
+            "legal_rep_id": resident_id(rng, rng.choice(list(DISTRICTS)), rep_birth, female),
+            "legal_rep_name": fake.person(rng, female),
+            "address": f"广州市{DISTRICTS[region]}{fake.street(rng)}{rng.randrange(1, 999)}号",
+            "district": DISTRICTS[region],
+            "industry": rng.choice(INDUSTRIES),
+            "registered_capital": rng.choice([10, 30, 50, 100, 200, 500, 1000]) * 10_000,
+            "established_date": _iso(licensed),
+            "mobile": mobile(rng),
+        }
+        city.publish(licensed, "enterprise_registered", f"ER-{code}", licence)
         # How long until tax registration: most on time, some after the day-20
         # reminder, some only after the day-30 warning, a few never. Days 20 and 30
         # themselves are avoided so the truth does not hinge on a boundary convention.
@@ -163,12 +227,14 @@ def _enterprises(city: City, rng: random.Random, fake: Names, count: int) -> Non
                 truth.tax_registered_by_end += 1
             offices = rng.choice([("local",), ("national",), ("local", "national")])
             for office in offices:
-                city.publish(
-                    registered,
-                    f"{office}_tax_registered",
-                    f"TR-{office}-{code}",
-                    {"uscc": code, "tax_no": code[2:], "registered_date": _iso(registered)},
-                )
+                tax: dict[str, Any] = {
+                    "uscc": code,
+                    "tax_no": code[2:],
+                    "registered_date": _iso(registered),
+                }
+                if office == "local":  # local tax records the address too
+                    tax["address"] = licence["address"]
+                city.publish(registered, f"{office}_tax_registered", f"TR-{office}-{code}", tax)
             city.publish(
                 licensed + timedelta(days=rng.randrange(1, 15)),
                 "quality_code_assigned",
@@ -298,3 +364,90 @@ def _households(city: City, rng: random.Random, fake: Names, count: int) -> None
                     "given_date": _iso(when),
                 },
             )
+
+
+# --- the injected faults -------------------------------------------------------------------
+
+
+def _inject_faults(city: City, rng: random.Random) -> InjectedFaults:
+    conflicts = _other_addresses(city, rng)
+    bad, received = _bad_check_characters(city, rng)
+    late = _late_reports(city)
+    return InjectedFaults(
+        late_topic=LATE_TOPIC,
+        late_agency=LATE_AGENCY,
+        late_days=LATE_DAYS,
+        late_records=late,
+        bad_id_topic=BAD_ID_TOPIC,
+        bad_id_agency=BAD_ID_AGENCY,
+        bad_id_item=BAD_ID_ITEM,
+        bad_id_records=bad,
+        bad_id_received=received,
+        address_topic=ADDRESS_TOPIC,
+        address_agency=ADDRESS_AGENCY,
+        address_conflicts=conflicts,
+    )
+
+
+def _on(city: City, topic: str) -> list[tuple[int, int]]:
+    """(day, position) of each of the topic's records, in publishing order."""
+    return [
+        (day, i)
+        for day in sorted(city.published)
+        for i, record in enumerate(city.published[day])
+        if record.topic == topic
+    ]
+
+
+def _other_addresses(city: City, rng: random.Random) -> int:
+    """Another house number in some of local tax's addresses: each is one conflict with
+    market regulation's (published earlier: a tax registration follows the licence)."""
+    places = _on(city, ADDRESS_TOPIC)
+    chosen = rng.sample(places, round(len(places) * ADDRESS_SHARE))
+    for day, i in chosen:
+        record = city.published[day][i]
+        address = record.data["address"]
+        number = re.search(r"(\d+)号$", address)
+        assert number is not None, address  # _enterprises writes "...路123号"
+        other = f"{address[: number.start(1)]}{int(number.group(1)) + rng.randrange(1, 100)}号"
+        city.published[day][i] = replace(record, data={**record.data, "address": other})
+    return len(chosen)
+
+
+def _bad_check_characters(city: City, rng: random.Random) -> tuple[int, int]:
+    """Beside some real records, the same record with the ID's check character mistyped, so
+    that BAD_ID_SHARE of what is sent on the topic is bad. Returns (bad, sent)."""
+    places = _on(city, BAD_ID_TOPIC)
+    count = round(len(places) * BAD_ID_SHARE / (1 - BAD_ID_SHARE))
+    for day, i in sorted(rng.sample(places, count)):
+        record = city.published[day][i]
+        good = record.data[BAD_ID_ITEM]
+        bad = corrupt_check_character(rng, good)
+        city.published[day].append(
+            Record(
+                record.topic,
+                record.record_id.replace(good, bad),
+                {**record.data, BAD_ID_ITEM: bad},
+                invalid=True,
+            )
+        )
+    return count, len(places) + count
+
+
+def _late_reports(city: City) -> int:
+    """Every record of LATE_TOPIC published LATE_DAYS after its business date (those that
+    would then fall after the simulated period are never published)."""
+    late: list[tuple[int, Record]] = []
+    for day in sorted(city.published):
+        records = city.published[day]
+        late += [(day, r) for r in records if r.topic == LATE_TOPIC]
+        city.published[day] = [r for r in records if r.topic != LATE_TOPIC]
+    published = 0
+    for day, record in late:
+        if day + LATE_DAYS < city.days:
+            when = city.start + timedelta(days=day)
+            city.published[day + LATE_DAYS].append(replace(record, business_date=when))
+            published += 1
+    for day in [d for d, records in city.published.items() if not records]:
+        del city.published[day]
+    return published

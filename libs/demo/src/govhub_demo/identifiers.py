@@ -52,3 +52,15 @@ def unified_social_credit_code(rng: random.Random, region: str) -> str:
 def mobile(rng: random.Random) -> str:
     prefix = rng.choice(["135", "136", "137", "138", "139", "150", "151", "158", "186", "188"])
     return f"+86{prefix}{rng.randrange(0, 10**8):08d}"
+
+
+# The characters a check character may be: GB 11643 (resident ID) and GB 32100 (USCC).
+_RIC_CHECKS = "0123456789X"
+_USCC_CHECKS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+
+
+def corrupt_check_character(rng: random.Random, code: str) -> str:
+    """The identifier with another check character, as a mistyped one: the rest of it stays
+    valid, so only the check fails."""
+    alphabet = _RIC_CHECKS if len(code) == 18 and code[:17].isdigit() else _USCC_CHECKS
+    return code[:-1] + rng.choice([c for c in alphabet if c != code[-1]])

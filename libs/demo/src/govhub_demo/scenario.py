@@ -11,7 +11,7 @@ from datetime import time as dtime
 from typing import Any
 
 from govhub_common.clock import BUSINESS_TZ
-from govhub_demo.city import City
+from govhub_demo.city import City, Record
 from govhub_demo.city_files import CityFiles
 from govhub_demo.client import HubClient, HubError
 
@@ -24,12 +24,14 @@ MEASURED_TOPIC = "enterprise_registered"
 class Measurements:
     records_published: int = 0
     records_accepted: int = 0
-    records_rejected: int = 0
+    records_rejected: int = 0  # all of them injected faults: any other stops the replay
     publish_calls: int = 0
     delivery_latencies: list[float] = field(default_factory=list)
     elapsed_seconds: float = 0.0
     phase_seconds: dict[str, float] = field(default_factory=dict)
     subscriptions: dict[int, tuple[str, str]] = field(default_factory=dict)  # id -> (agency, topic)
+    agencies: list[str] = field(default_factory=list)  # the city's, from its files
+    scorecard_months: list[str] = field(default_factory=list)  # published to hub_scorecards
 
 
 class PhaseClock:
@@ -72,21 +74,28 @@ async def seed(hub: HubClient, city_files: CityFiles) -> dict[int, tuple[str, st
 async def publish_day(
     hub: HubClient, city: City, owners: dict[str, str], day_index: int, m: Measurements
 ) -> list[tuple[int, float]]:
-    """Publish one day's records, topic by topic, in batches; returns the measured topic's
-    (highest seq, accepted at) pairs."""
+    """Publish one day's records, topic by topic, in batches, each with the time it happened
+    (10:00 on its business date); returns the measured topic's (highest seq, accepted at)
+    pairs. Raises unless the exchange rejects exactly the records sent faulty on purpose."""
     day = city.start + timedelta(days=day_index)
-    by_topic: dict[str, list[dict[str, Any]]] = {}
+    by_topic: dict[str, list[Record]] = {}
     for record in city.published.get(day_index, []):
-        by_topic.setdefault(record.topic, []).append(
-            {"record_id": record.record_id, "data": record.data, "business_time": at(day, 10)}
-        )
+        by_topic.setdefault(record.topic, []).append(record)
     measured: list[tuple[int, float]] = []
     for topic, records in by_topic.items():
         owner = owners[topic]
         for start in range(0, len(records), BATCH):
             chunk = records[start : start + BATCH]
+            body = [
+                {
+                    "record_id": r.record_id,
+                    "data": r.data,
+                    "business_time": at(r.business_date or day, 10),
+                }
+                for r in chunk
+            ]
             reply = (
-                await hub.call("POST", f"/exchange/v1/topics/{topic}/records", owner, json=chunk)
+                await hub.call("POST", f"/exchange/v1/topics/{topic}/records", owner, json=body)
             ).json()
             accepted_at = time.monotonic()
             m.publish_calls += 1
@@ -94,13 +103,26 @@ async def publish_day(
             counts = reply["counts"]
             m.records_accepted += counts["accepted"] + counts["duplicates"]
             m.records_rejected += counts["rejected"]
-            if counts["rejected"]:
+            meant = {r.record_id for r in chunk if r.invalid}
+            refused = {r["record_id"] for r in reply["rejected"]}
+            if counts["rejected"] != len(meant) or refused != meant:
+                unexpected = [r for r in reply["rejected"] if r["record_id"] not in meant]
                 raise HubError(
-                    f"{topic}: {counts['rejected']} records rejected: {reply['rejected'][:3]}"
+                    f"{topic}: {counts['rejected']} records rejected, {len(meant)} expected; "
+                    f"rejected: {unexpected[:3]}, accepted though faulty: "
+                    f"{sorted(meant - refused)[:3]}"
                 )
             if topic == MEASURED_TOPIC and reply["accepted"]:
                 measured.append((max(r["seq"] for r in reply["accepted"]), accepted_at))
     return measured
+
+
+async def close_scorecards(hub: HubClient, m: Measurements, as_of: str) -> None:
+    """The exchange's business clock reads `as_of` (simulation mode): the records published
+    next arrive then, so their delay is `as_of` minus their business time. The months ended
+    by then are published to hub_scorecards."""
+    closed = (await hub.call("POST", "/exchange/v1/scorecards/close", json={"as_of": as_of})).json()
+    m.scorecard_months += closed["months"]
 
 
 async def read_feeds(
@@ -146,6 +168,7 @@ async def replay(
     started = time.monotonic()
     m = Measurements()
     m.subscriptions = await seed(hub, city_files)
+    m.agencies = [spec["code"] for spec in city_files.specs("Agency")]
     owners = city_files.topic_owners()
     cursors: dict[int, tuple[int, str | None]] = {}
     await hub.settle()
@@ -158,6 +181,8 @@ async def replay(
             with clock("dispatch"):
                 await hub.call("POST", "/sms/v1/dispatch", json={"as_of": at(day, 9, 30)})
             reminders_waiting = False
+        with clock("scorecards"):
+            await close_scorecards(hub, m, at(day, 12))
         with clock("publish"):
             measured = await publish_day(hub, city, owners, day_index, m)
         with clock("feeds"):
@@ -176,10 +201,11 @@ async def replay(
                 # reminders reach the SMS gateway, warnings the exchange
                 await hub.settle()
         progress(day_index + 1)
-    # The morning after the last day: the reminders of the last evening go out.
-    await hub.call(
-        "POST", "/sms/v1/dispatch", json={"as_of": at(city.end + timedelta(days=1), 9, 30)}
-    )
+    # The morning after the last day: the reminders of the last evening go out, and every
+    # month ended by then has its scorecards published.
+    following = city.end + timedelta(days=1)
+    await hub.call("POST", "/sms/v1/dispatch", json={"as_of": at(following, 9, 30)})
+    await close_scorecards(hub, m, at(following, 12))
     await hub.settle()
     m.elapsed_seconds = time.monotonic() - started
     return m
