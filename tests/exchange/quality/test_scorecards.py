@@ -288,6 +288,11 @@ async def test_an_agency_reads_only_its_own_scorecards(hub: Hub) -> None:
         assert bad.status_code == 422, (params, bad.text)
         assert bad.headers["content-type"].startswith("application/problem+json")
         assert bad.json()["errors"][0]["path"] == path, bad.json()
+    unknown = await hub.client.get(
+        "/exchange/v1/scorecards", params={"agency": "t-no-such"}, headers=hub.operator()
+    )
+    assert unknown.status_code == 404
+    assert unknown.json()["code"] == "not_found"
     unauthenticated = await hub.client.get("/exchange/v1/scorecards")
     assert unauthenticated.status_code == 401
 

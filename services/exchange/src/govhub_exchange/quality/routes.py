@@ -24,6 +24,7 @@ from govhub_exchange.deps import (
     Settings,
 )
 from govhub_exchange.fields import AgencyQuery, TopicQuery
+from govhub_exchange.identity import service as identity
 from govhub_exchange.quality import service
 from govhub_exchange.quality.publication import close_months, refresh_scorecard_gauges
 from govhub_exchange.quality.schemas import Scorecard, ScorecardClose, ScorecardsClosed
@@ -54,7 +55,10 @@ def _bad_period(detail: str, path: str) -> Problem:
     response_model=Page[Scorecard],
     summary="List data-quality scorecards",
     responses=problem_responses(
-        ProblemCode.INVALID_CURSOR, ProblemCode.FORBIDDEN, ProblemCode.VALIDATION_FAILED
+        ProblemCode.INVALID_CURSOR,
+        ProblemCode.FORBIDDEN,
+        ProblemCode.NOT_FOUND,
+        ProblemCode.VALIDATION_FAILED,
     ),
 )
 async def list_scorecards(
@@ -93,6 +97,8 @@ async def list_scorecards(
         if agency is not None and agency != who.agency:
             raise forbidden("an agency reads only its own scorecards")
         agency = who.agency
+    elif agency is not None:
+        await identity.get_agency(session, code=agency)  # 404 for an agency the hub lacks
     if month is not None and (period_from is not None or period_to is not None):
         raise _bad_period("give either month or from and to", "query:$.month")
     for name, day in (("from", period_from), ("to", period_to)):
