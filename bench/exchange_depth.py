@@ -1,0 +1,286 @@
+"""The exchange log at depth (issue 21): does publishing, duplicate detection and reading a
+feed cost the same with millions of records stored as with none, and what does a stored
+record cost on disk?
+
+    .venv/bin/python bench/exchange_depth.py [--depths 0,1000000,10000000] [--records 50000]
+
+Starts the exchange alone (`govhub run --target exchange`, RabbitMQ as deployed) on a scratch
+database, then for each depth: grows `exchange.records` to that many rows server-side
+(INSERT ... SELECT of the demo's enterprise records over 269 filler topics, 1% of them in the
+measured topic's own history so that an old cursor has something to read), ANALYZE, and
+measures, through the HTTP API:
+- publish -> readable in three feeds, records/s (1,000-record batches, a fresh topic);
+- the same batches published again, every record a duplicate, records/s;
+- feed reads of 1,000 records, p99 over 50 reads: from the head (the page just published)
+  and from an old cursor (the measured topic's first records);
+- bytes per stored record (table, TOAST and indexes) against the JSON of its data.
+
+It checks free disk first (at the bytes per record measured at depth 0) and says how far it
+can go. Env as bench/exchange_publish.py (BENCH_DATABASE_URL, BENCH_AMQP_URL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import exchange_publish as ep
+
+FILLER_TOPICS = 269
+CHUNK = 1_000_000  # rows per INSERT ... SELECT
+READS = 50
+
+# A filler row: the demo's enterprise record, as the hub stores it (data and envelope).
+GROW = """
+INSERT INTO exchange.records (topic_code, seq, record_id, version, topic_version,
+    content_hash, business_time, published_at, publisher, data, envelope)
+SELECT CASE WHEN g % 100 = 0 THEN $3 ELSE 'fill_' || (g % $4) END,
+    CASE WHEN g % 100 = 0 THEN $5 + g / 100 ELSE g END,
+    'F' || g, 1, 1, sha256(g::text::bytea), timestamptz '2008-03-01 09:30+08',
+    now(), 'b-amr',
+    jsonb_build_object('uscc', '91440101MA59ABCD1D', 'name', '广州示例贸易有限公司' || g,
+        'legal_rep_id', '11010519491231002X', 'legal_rep_name', '张三',
+        'address', '广州市天河区体育西路' || (g % 999) || '号', 'district', '天河区',
+        'industry', '批发业', 'registered_capital', 1000000 + g,
+        'established_date', '2008-03-01', 'mobile', '+8613800138000'),
+    '"record_id":"F' || g || '","version":1,"topic_version":1,'
+        || '"business_time":"2008-03-01T01:30:00Z","published_at":"2008-03-01T01:31:00Z","data":'
+FROM generate_series($1::bigint, $2::bigint) g
+"""
+
+
+async def grow(db_url: str, topic: str, have: int, want: int) -> int:
+    """Rows from `have` to `want`; returns the measured topic's new head."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        head = int(
+            await conn.fetchval("SELECT head_seq FROM exchange.topics WHERE code = $1", topic)
+        )
+        for start in range(have + 1, want + 1, CHUNK):
+            end = min(start + CHUNK - 1, want)
+            started = time.perf_counter()
+            # The measured topic's own rows (g % 100 = 0) take seqs after its head.
+            await conn.execute(GROW, start, end, topic, FILLER_TOPICS, head - have // 100)
+            print(f"  grew to {end:,} rows in {time.perf_counter() - started:.0f} s", flush=True)
+        new_head = await conn.fetchval(
+            "SELECT coalesce(max(seq), 0) FROM exchange.records WHERE topic_code = $1", topic
+        )
+        await conn.execute(
+            "UPDATE exchange.topics SET head_seq = $2 WHERE code = $1", topic, new_head
+        )
+        await conn.execute("ANALYZE exchange.records")
+        return int(new_head)
+    finally:
+        await conn.close()
+
+
+async def disk(db_url: str) -> dict[str, float]:
+    conn = await asyncpg.connect(db_url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT count(*) AS n, pg_total_relation_size('exchange.records') AS total, "
+            "pg_relation_size('exchange.records') AS heap, "
+            "pg_indexes_size('exchange.records') AS indexes, "
+            "avg(octet_length(data::text)) AS json FROM exchange.records"
+        )
+        data_dir = await conn.fetchval("SHOW data_directory")
+    finally:
+        await conn.close()
+    n = max(int(row["n"]), 1)
+    # The server is local (it is this machine's): its data directory's disk.
+    free = shutil.disk_usage(data_dir).free if await asyncio.to_thread(Path(data_dir).exists) else 0
+    return {
+        "rows": n,
+        "per_record": row["total"] / n,
+        "heap": row["heap"] / n,
+        "indexes": row["indexes"] / n,
+        "json": float(row["json"] or 0),
+        "free": free,
+    }
+
+
+async def read_p99(hub: ep.Hub, headers: dict[str, str], sub_id: int, cursor: str | None) -> float:
+    """p99 of READS reads of one page of 1,000 records at the same place."""
+    times = []
+    for _ in range(READS):
+        params: dict[str, Any] = {"limit": 1000, "wait": 0}
+        if cursor is not None:
+            params["cursor"] = cursor
+        started = time.perf_counter()
+        page = await hub.call("GET", f"/subscriptions/{sub_id}/records", headers, params=params)
+        times.append(time.perf_counter() - started)
+        assert len(page["data"]) == 1000, len(page["data"])
+    times.sort()
+    return times[int(len(times) * 0.99) - 1]
+
+
+async def stage(
+    hub: ep.Hub,
+    amr: dict[str, str],
+    subscribers: list[dict[str, str]],
+    depth: int,
+    records: int,
+    old_reader: tuple[dict[str, str], int],
+) -> dict[str, float]:
+    topic = f"depth_{depth}"
+    await hub.call(
+        "POST",
+        "/topics",
+        amr,
+        json={
+            "code": topic,
+            "title": "企业开业登记",
+            "sharing_type": "unconditional",
+            "schema": ep.SCHEMA,
+        },
+    )
+    readers: list[ep.Reader] = []
+    for headers, items in zip(subscribers, ep.GRANTS, strict=True):
+        sub = await hub.call(
+            "POST",
+            "/subscriptions",
+            headers,
+            json={"topic": topic, "purpose": "bench", "items": items},
+        )
+        readers.append((headers, sub["id"], set(items)))
+    rate = await ep.throughput(hub, amr, readers, topic, records)
+    # The same batches again: every record a duplicate.
+    started = time.perf_counter()
+    for b in range(0, records, 1000):
+        body = orjson.dumps([ep.record(i) for i in range(b, b + 1000)])
+        r = await hub.client.post(
+            f"{hub.base}/exchange/v1/topics/{topic}/records",
+            content=body,
+            headers={**amr, "content-type": "application/json"},
+        )
+        assert orjson.loads(r.content)["counts"]["duplicates"] == 1000, r.text[:300]
+    duplicates = records / (time.perf_counter() - started)
+    # From the head: a fresh subscription's cursor after all but the last 1,000 records.
+    headers, _, granted = readers[0]
+    sub = await hub.call(
+        "POST",
+        "/subscriptions",
+        headers,
+        json={"topic": topic, "purpose": "head", "items": sorted(granted)},
+    )
+    cursor = None
+    read = 0
+    while read < records - 1000:
+        params: dict[str, Any] = {"limit": min(1000, records - 1000 - read), "wait": 0}
+        if cursor:
+            params["cursor"] = cursor
+        page = await hub.call("GET", f"/subscriptions/{sub['id']}/records", headers, params=params)
+        read += len(page["data"])
+        cursor = page["position"]
+    head_p99 = await read_p99(hub, headers, sub["id"], cursor)
+    old_p99 = await read_p99(hub, old_reader[0], old_reader[1], None)
+    return {"publish": rate, "duplicates": duplicates, "head_p99": head_p99, "old_p99": old_p99}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--depths", default="0,1000000,10000000")
+    parser.add_argument("--records", type=int, default=50_000)
+    args = parser.parse_args()
+    depths = [int(d) for d in args.depths.split(",")]
+    admin = await asyncpg.connect(ep.ADMIN_URL)
+    name = f"govhub_bench_depth_{uuid.uuid4().hex[:8]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    db_url = ep.ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    home = Path(tempfile.mkdtemp(prefix="govhub-bench-depth-"))
+    process = await ep.start_hub(db_url, home, port := ep.free_port(), 1)
+    results: list[tuple[int, dict[str, float], dict[str, float]]] = []
+    try:
+        async with httpx.AsyncClient(
+            timeout=120, limits=httpx.Limits(max_connections=20)
+        ) as client:
+            hub = ep.Hub(f"http://127.0.0.1:{port}", client)
+            op = await hub.token("operator", (home / "operator-secret").read_text().strip())
+            amr = await hub.agency(
+                op, "b-amr", "广州市工商行政管理局", ["exchange:publish", "exchange:catalog"]
+            )
+            subscribers = [
+                await hub.agency(op, code, title, ["exchange:subscribe"])
+                for code, title in (("b-qts", "质监"), ("b-ltax", "地税"), ("b-ntax", "国税"))
+            ]
+            # The measured topic whose history the log's growth adds to (the old cursor's).
+            history = "depth_history"
+            await hub.call(
+                "POST",
+                "/topics",
+                amr,
+                json={
+                    "code": history,
+                    "title": "历史",
+                    "sharing_type": "unconditional",
+                    "schema": ep.SCHEMA,
+                },
+            )
+            body = orjson.dumps([ep.record(i) for i in range(1000)])
+            await hub.client.post(
+                f"{hub.base}/exchange/v1/topics/{history}/records",
+                content=body,
+                headers={**amr, "content-type": "application/json"},
+            )
+            old = await hub.call(
+                "POST",
+                "/subscriptions",
+                subscribers[0],
+                json={"topic": history, "purpose": "old cursor", "items": ep.GRANTS[0]},
+            )
+            old_reader = (subscribers[0], int(old["id"]))
+            have = 0
+            for depth in depths:
+                if depth > have:
+                    measured = await disk(db_url)
+                    need = (depth - have) * max(measured["per_record"], 1500.0)
+                    if measured["free"] and need > measured["free"] * 0.8:
+                        reach = have + int(
+                            measured["free"] * 0.8 / max(measured["per_record"], 1500.0)
+                        )
+                        print(f"depth {depth:,}: needs about {need / 1e9:.0f} GB, "
+                              f"{measured['free'] / 1e9:.0f} GB free: this machine reaches "
+                              f"about {reach:,} rows; stopping")  # fmt: skip
+                        break
+                    print(f"growing the log to {depth:,} rows", flush=True)
+                    await grow(db_url, history, have, depth)
+                    have = depth
+                figures = await stage(hub, amr, subscribers, depth, args.records, old_reader)
+                results.append((depth, figures, await disk(db_url)))
+                print(f"depth {depth:,}: {figures}", flush=True)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await process.wait()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    print(f"\n{'rows stored':>12} {'publish/s':>10} {'dups/s':>8} {'head p99':>9} "
+          f"{'old p99':>8} {'B/record':>9} {'(heap':>7} {'index)':>7} {'JSON B':>7}")  # fmt: skip
+    for _, f, d in results:
+        print(
+            f"{d['rows']:>12,} {f['publish']:>10,.0f} {f['duplicates']:>8,.0f} "
+            f"{f['head_p99'] * 1000:>7.1f}ms {f['old_p99'] * 1000:>6.1f}ms "
+            f"{d['per_record']:>9,.0f} {d['heap']:>7,.0f} {d['indexes']:>7,.0f} {d['json']:>7,.0f}"
+        )
+    if results:
+        base = results[0][1]
+        for depth, f, _ in results[1:]:
+            change = {k: (f[k] / base[k] - 1) * 100 for k in base}
+            print(f"at {depth:,} against {results[0][0]:,}: " + ", ".join(
+                f"{k} {v:+.0f}%" for k, v in change.items()))  # fmt: skip
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
