@@ -5,7 +5,6 @@ the warnings' date filter finds them there."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -82,18 +81,6 @@ async def call(hub: Hub, method: str, path: str, headers: dict[str, str], **kw: 
     return reply.json()
 
 
-async def settle(hub: Hub) -> dict[str, Any]:
-    """The documented wait: every service idle twice in a row (GET /events/status)."""
-    quiet = 0
-    for _ in range(2000):
-        status = await call(hub, "GET", "/events/status", hub.operator())
-        quiet = quiet + 1 if status["idle"] else 0
-        if quiet == 2:
-            return dict(status)
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"the hub did not settle: {status}")
-
-
 async def set_up_city(hub: Hub) -> None:
     for agency in sorted({owner for owner, _ in TOPICS.values()}):
         reply = await hub.client.post(
@@ -127,10 +114,10 @@ async def replay(hub: Hub, first: date, last: date) -> None:
                 hub.auth(owner, "exchange:publish"),
                 json=[record],
             )
-        await settle(hub)
+        await hub.wait_idle()
         evaluate = {"as_of": at(day, 23, 59, 59)}
         await call(hub, "POST", "/alerting/v1/evaluate", operator, json=evaluate)
-        await settle(hub)
+        await hub.wait_idle()
         day += timedelta(days=1)
 
 
@@ -173,7 +160,7 @@ async def test_a_replayed_month_is_stamped_and_filtered_in_business_time(
             }
 
         # A case worker's move is stamped with the business clock: the month's last evaluation.
-        status = await settle(hub)
+        status = await hub.wait_idle()
         assert status["clock"]["simulated"] is True
         end_of_month = utc(at(MONTH_END, 23, 59, 59))
         assert utc(status["clock"]["now"]) == end_of_month

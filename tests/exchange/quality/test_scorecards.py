@@ -6,7 +6,6 @@ figure, and the API, the hub_scorecards topic and the metrics agree."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -72,20 +71,21 @@ async def close(hub: Hub, moment: str) -> dict[str, Any]:
     return dict(await call(hub, "POST", "/exchange/v1/scorecards/close", hub.operator(), json=body))
 
 
-async def replay_march(hub: Hub) -> None:
-    for agency in sorted({owner for owner, _ in TOPICS.values()}):
+async def set_up(hub: Hub, topics: dict[str, tuple[str, dict[str, Any]]]) -> None:
+    """Each topic's owning agency, then the topic."""
+    for topic, (owner, items) in topics.items():
         reply = await hub.client.post(
-            "/exchange/v1/agencies", json={"code": agency, "name": agency}, headers=hub.operator()
+            "/exchange/v1/agencies", json={"code": owner, "name": owner}, headers=hub.operator()
         )
         assert reply.status_code in (201, 409), reply.text
-    for topic, (owner, items) in TOPICS.items():
+        body = {"code": topic, "title": topic, "sharing_type": "unconditional", "schema": items}
         await call(
-            hub,
-            "POST",
-            "/exchange/v1/topics",
-            hub.auth(owner, "exchange:catalog"),
-            json={"code": topic, "title": topic, "sharing_type": "unconditional", "schema": items},
+            hub, "POST", "/exchange/v1/topics", hub.auth(owner, "exchange:catalog"), json=body
         )
+
+
+async def replay_march(hub: Hub) -> None:
+    await set_up(hub, TOPICS)
     day = date(2008, 3, 3)
     # The exchange's clock reads noon: what arrives now arrives at noon.
     await close(hub, at(day, 12))
@@ -297,18 +297,6 @@ async def test_an_agency_reads_only_its_own_scorecards(hub: Hub) -> None:
     assert unauthenticated.status_code == 401
 
 
-async def settle(hub: Hub) -> None:
-    """Every service idle twice in a row (GET /events/status), as a simulation waits."""
-    quiet = 0
-    for _ in range(2000):
-        status = await call(hub, "GET", "/events/status", hub.operator())
-        quiet = quiet + 1 if status["idle"] else 0
-        if quiet == 2:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"the hub did not settle: {status}")
-
-
 def enterprise_number(i: int) -> str:
     return unified_social_credit_code(random.Random(i), "440106")
 
@@ -338,16 +326,8 @@ async def test_late_tax_records_contradict_and_miss_the_rule_deadline(
     }
     async with running_hub(fresh_db_url) as hub:
         operator = hub.operator()
-        for topic, (owner, items) in topics.items():
-            reply = await hub.client.post(
-                "/exchange/v1/agencies", json={"code": owner, "name": owner}, headers=operator
-            )
-            assert reply.status_code in (201, 409), reply.text
-            body = {"code": topic, "title": topic, "sharing_type": "unconditional", "schema": items}
-            await call(
-                hub, "POST", "/exchange/v1/topics", hub.auth(owner, "exchange:catalog"), json=body
-            )
-        await settle(hub)  # the registry and alerting know the topics before naming them
+        await set_up(hub, topics)
+        await hub.wait_idle()  # the registry and alerting know the topics before naming them
         # Market regulation is the authority on an enterprise's address; tax states one too.
         for topic, valid_from, attributes in (
             ("licence_issued", "established_date", {"name": 1, "address": 1}),
@@ -376,7 +356,7 @@ async def test_late_tax_records_contradict_and_miss_the_rule_deadline(
             "within": "P3D",
         }
         await call(hub, "POST", "/alerting/v1/rules", operator, json=rule)
-        await settle(hub)
+        await hub.wait_idle()
 
         licensed = date(2008, 3, 3)
         await close(hub, at(licensed, 12))
@@ -395,12 +375,12 @@ async def test_late_tax_records_contradict_and_miss_the_rule_deadline(
                 for i in range(10)
             ],
         )
-        await settle(hub)
+        await hub.wait_idle()
         # The deadline passes without a tax registration: ten warnings for tax.
         evaluate = {"as_of": at(date(2008, 3, 7), 23, 59)}
         fired = await call(hub, "POST", "/alerting/v1/evaluate", operator, json=evaluate)
         assert fired["warnings_raised"] == 10
-        await settle(hub)
+        await hub.wait_idle()
         # The registrations made on 5 March arrive on the 8th; four addresses differ.
         registered = date(2008, 3, 5)
         await close(hub, at(date(2008, 3, 8), 14))
@@ -422,13 +402,13 @@ async def test_late_tax_records_contradict_and_miss_the_rule_deadline(
                 for i in range(10)
             ],
         )
-        await settle(hub)
+        await hub.wait_idle()
         # On the 10th tax corrects the first address: that conflict is settled.
         await close(hub, at(date(2008, 3, 10), 12))
         await publish(
             hub, "tax_registered", [tax(0, "天河路0号", at(date(2008, 3, 10), 10))], "gz-ltax"
         )
-        await settle(hub)
+        await hub.wait_idle()
 
         card = await scorecard(hub, "gz-ltax")
         timeliness = card["timeliness"]

@@ -144,6 +144,24 @@ class Hub:
     def operator(self) -> dict[str, str]:
         return self.auth("hub", "operator")
 
+    async def wait_idle(self, timeout: float = 40.0) -> dict[str, Any]:
+        """The documented wait of a simulation (docs/operations.md): `GET /events/status`
+        answers idle twice in a row (every outbox published, every consumer queue empty, no
+        handler running); returns that status."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        quiet = 0
+        while True:
+            reply = await self.client.get("/events/status", headers=self.operator())
+            assert reply.status_code == 200, reply.text
+            status: dict[str, Any] = reply.json()
+            quiet = quiet + 1 if status["idle"] else 0
+            if quiet == 2:
+                return status
+            if loop.time() > deadline:
+                raise TimeoutError(f"the hub did not settle in {timeout}s: {status}")
+            await asyncio.sleep(0.02)
+
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait until every service's outbox is published (events handed to the bus)."""
         loop = asyncio.get_running_loop()

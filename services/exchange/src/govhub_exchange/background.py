@@ -28,7 +28,7 @@ from govhub_exchange.metrics import (
 )
 from govhub_exchange.publishing.service import AUDIT_ROUND, audit_publishes
 from govhub_exchange.quality.publication import close_months, refresh_scorecard_gauges
-from govhub_exchange.quality.routes import targets
+from govhub_exchange.quality.service import Targets
 from govhub_exchange.settings import ExchangeSettings
 
 log = logging.getLogger("govhub.exchange.background")
@@ -109,7 +109,7 @@ async def publish_scorecards(ctx: ServiceContext) -> None:
     while True:
         try:
             async with ctx.db.session() as session:
-                await close_months(session, now=ctx.clock.now(), targets=targets(settings))
+                await close_months(session, now=ctx.clock.now(), targets=Targets.of(settings))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a lost connection: the next round catches up

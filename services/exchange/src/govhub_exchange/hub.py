@@ -1,4 +1,5 @@
-"""What the hub itself sets up and feeds: the operator client and the hub_warnings topic."""
+"""What the hub itself sets up and feeds: the hub_warnings topic, and how the hub creates a
+topic of its own."""
 
 from __future__ import annotations
 
@@ -71,7 +72,26 @@ WARNINGS_VERSIONS: list[dict[str, Any]] = [
     },
 ]
 
-_HUB = Principal(HUB_AGENCY, frozenset({"operator"}))
+HUB = Principal(HUB_AGENCY, frozenset({"operator"}))
+
+
+async def create_hub_topic(
+    session: AsyncSession, *, code: str, title: str, description: str, schema: dict[str, Any]
+) -> None:
+    """One of the hub's own topics (conditional: its owner, the hub, grants them)."""
+    await catalog.create_topic(
+        session,
+        who=HUB,
+        body=TopicCreate.model_validate(
+            {
+                "code": code,
+                "title": title,
+                "description": description,
+                "sharing_type": "conditional",
+                "schema": schema,
+            }
+        ),
+    )
 
 
 async def ensure_warnings_topic(session: AsyncSession) -> None:
@@ -84,18 +104,12 @@ async def ensure_warnings_topic(session: AsyncSession) -> None:
         )
     ).first()
     if row is None:
-        await catalog.create_topic(
+        await create_hub_topic(
             session,
-            who=_HUB,
-            body=TopicCreate.model_validate(
-                {
-                    "code": WARNINGS_TOPIC,
-                    "title": "预警信息",
-                    "description": "数据中心发出的预警，各部门按订阅接收",
-                    "sharing_type": "conditional",
-                    "schema": WARNINGS_SCHEMA,
-                }
-            ),
+            code=WARNINGS_TOPIC,
+            title="预警信息",
+            description="数据中心发出的预警，各部门按订阅接收",
+            schema=WARNINGS_SCHEMA,
         )
         current_version = 1
     else:
@@ -106,7 +120,7 @@ async def ensure_warnings_topic(session: AsyncSession) -> None:
         missing = {name: item for name, item in added.items() if name not in schema["properties"]}
         if missing:
             schema = {**schema, "properties": {**schema["properties"], **missing}}
-            await catalog.add_version(session, who=_HUB, code=WARNINGS_TOPIC, schema=schema)
+            await catalog.add_version(session, who=HUB, code=WARNINGS_TOPIC, schema=schema)
 
 
 # The items of a hub_warnings record a warning event's warning gives (besides its id).

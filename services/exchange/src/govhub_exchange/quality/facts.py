@@ -89,10 +89,8 @@ async def record_conflicts(session: AsyncSession, conflicts: Sequence[ConflictCh
     latest: dict[int, ConflictChange] = {}
     for c in conflicts:
         held = latest.get(c.conflict_id)
-        if held is None or (held.closed_at is None and c.closed_at is not None):
+        if held is None or held.closed_at is None:  # the later in the event is the newer
             latest[c.conflict_id] = c
-        elif held.closed_at is None and c.closed_at is None:
-            latest[c.conflict_id] = c  # the later in the event is the newer
     if not latest:
         return
     ids = sorted(latest)

@@ -4,7 +4,6 @@ topic and the metrics show what the API answered for that month when it closed."
 
 from __future__ import annotations
 
-import contextlib
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -14,10 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from govhub_common.clock import business_date, start_of_business_day
-from govhub_common.security import Principal
-from govhub_exchange.catalog import service as catalog
 from govhub_exchange.catalog.models import Topic
-from govhub_exchange.catalog.schemas import TopicCreate
+from govhub_exchange.hub import create_hub_topic
 from govhub_exchange.identity.service import HUB_AGENCY
 from govhub_exchange.metrics import (
     SCORECARD_GRADE,
@@ -58,7 +55,6 @@ SCORECARDS_SCHEMA: dict[str, Any] = {
     "required": ["month", "agency", "topic", "grade", "scorecard"],
 }
 
-_HUB = Principal(HUB_AGENCY, frozenset({"operator"}))
 # One replica closes months at a time.
 _CLOSE_LOCK = "SELECT pg_advisory_xact_lock(hashtext('exchange.scorecards.close'))"
 
@@ -68,18 +64,12 @@ async def ensure_scorecards_topic(session: AsyncSession) -> None:
         await session.execute(sa.select(col(Topic.code)).where(col(Topic.code) == SCORECARDS_TOPIC))
     ).first()
     if exists is None:
-        await catalog.create_topic(
+        await create_hub_topic(
             session,
-            who=_HUB,
-            body=TopicCreate.model_validate(
-                {
-                    "code": SCORECARDS_TOPIC,
-                    "title": "数据质量评分卡",
-                    "description": "数据中心每月发布的各部门、各主题数据质量评分卡",
-                    "sharing_type": "conditional",
-                    "schema": SCORECARDS_SCHEMA,
-                }
-            ),
+            code=SCORECARDS_TOPIC,
+            title="数据质量评分卡",
+            description="数据中心每月发布的各部门、各主题数据质量评分卡",
+            schema=SCORECARDS_SCHEMA,
         )
 
 
@@ -112,9 +102,14 @@ async def month_scorecards(
     start, end = month_period(month)
     label = month.strftime("%Y-%m")
     common: dict[str, Any] = {
-        "start": start, "end": end, "month": label, "agency": None, "topic": None,
-        "now": now, "targets": targets,
-    }  # fmt: skip
+        "start": start,
+        "end": end,
+        "month": label,
+        "agency": None,
+        "topic": None,
+        "now": now,
+        "targets": targets,
+    }
     return [
         *await scorecards(session, by_topic=False, **common),
         *await scorecards(session, by_topic=True, **common),
@@ -144,9 +139,12 @@ async def close_months(
             cards = await month_scorecards(session, month=month, now=now, targets=targets)
             items = [scorecard_record(i, card) for i, card in enumerate(cards)]
             result = await publishing.publish_in(
-                session, publisher=HUB_AGENCY, topic_code=SCORECARDS_TOPIC, items=items,
+                session,
+                publisher=HUB_AGENCY,
+                topic_code=SCORECARDS_TOPIC,
+                items=items,
                 arrived_at=now,
-            )  # fmt: skip
+            )
             if result["counts"]["rejected"]:
                 raise RuntimeError(f"hub_scorecards refused records: {result['rejected'][:1]}")
             seqs = [r["seq"] for r in result["accepted"]] + [r["seq"] for r in result["duplicates"]]
@@ -197,8 +195,7 @@ async def refresh_scorecard_gauges(session: AsyncSession) -> None:
     )
     SCORECARD_MONTH.set(start_of_business_day(month).timestamp())
     for gauge in (SCORECARD_GRADE, SCORECARD_SCORE, SCORECARD_TOPIC_SCORE):
-        with contextlib.suppress(AttributeError):
-            gauge.clear()
+        gauge.clear()
     for row in rows:
         data = orjson.loads(row.data)
         if data["topic"] is None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -11,9 +10,9 @@ from fastapi import APIRouter, Query
 from govhub_common.clock import business_date, ensure_utc
 from govhub_common.contract import ProblemCode, problem_responses
 from govhub_common.db import SessionDep
-from govhub_common.inputs import FIRST_BUSINESS_YEAR, LAST_BUSINESS_YEAR, Day
-from govhub_common.pagination import Page, decode_cursor, encode_cursor
-from govhub_common.problems import Problem, forbidden
+from govhub_common.inputs import Day
+from govhub_common.pagination import Page, decode_cursor, page
+from govhub_common.problems import forbidden
 from govhub_common.security import Operator
 from govhub_exchange.deps import (
     DEFAULT_LIMIT,
@@ -28,26 +27,11 @@ from govhub_exchange.identity import service as identity
 from govhub_exchange.quality import service
 from govhub_exchange.quality.publication import close_months, refresh_scorecard_gauges
 from govhub_exchange.quality.schemas import Scorecard, ScorecardClose, ScorecardsClosed
-from govhub_exchange.settings import ExchangeSettings
 
 router = APIRouter(prefix="/v1", tags=["scorecards"])
 
 # A month of the business years (govhub_common.inputs): 1900-01 to 9998-12.
 MONTH = r"^(19[0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-(0[1-9]|1[0-2])$"
-
-
-def targets(settings: ExchangeSettings) -> service.Targets:
-    return service.Targets(
-        weights=dict(settings.scorecard_weights),
-        timeliness_seconds=settings.scorecard_timeliness_target_seconds,
-        decision_seconds=settings.scorecard_decision_target_seconds,
-    )
-
-
-def _bad_period(detail: str, path: str) -> Problem:
-    return Problem(
-        ProblemCode.VALIDATION_FAILED, detail, errors=[{"path": path, "message": detail}]
-    )
 
 
 @router.get(
@@ -99,46 +83,26 @@ async def list_scorecards(
         agency = who.agency
     elif agency is not None:
         await identity.get_agency(session, code=agency)  # 404 for an agency the hub lacks
-    if month is not None and (period_from is not None or period_to is not None):
-        raise _bad_period("give either month or from and to", "query:$.month")
-    for name, day in (("from", period_from), ("to", period_to)):
-        if day is not None and not FIRST_BUSINESS_YEAR <= day.year <= LAST_BUSINESS_YEAR:
-            raise _bad_period(
-                f"must lie in the years {FIRST_BUSINESS_YEAR} to {LAST_BUSINESS_YEAR}",
-                f"query:$.{name}",
-            )
-    if month is not None:
-        start, end = service.month_period(date(int(month[:4]), int(month[5:]), 1))
-    elif period_from is not None or period_to is not None:
-        # One end alone: the rest of its month (from) or the start of it (to).
-        start = period_from or service.month_period(period_to or date.min)[0]
-        end = period_to or service.month_period(start)[1]
-        if end < start:
-            raise _bad_period("to is before from", "query:$.to")
-        if (end - start).days > 366:
-            raise _bad_period("a period spans at most 367 days", "query:$.to")
-    else:
-        start, end = service.month_period(service.previous_month(business_date(ctx.clock.now())))
-    whole_month = start.day == 1 and service.month_period(start) == (start, end)
+    start, end, whole_month = service.resolve_period(
+        month=month,
+        period_from=period_from,
+        period_to=period_to,
+        today=business_date(ctx.clock.now()),
+    )
     cards = await service.scorecards(
         session,
         start=start,
         end=end,
-        month=start.strftime("%Y-%m") if whole_month else None,
+        month=whole_month,
         agency=agency,
         topic=topic,
         by_topic=by == "topic",
         now=ctx.clock.now(),
-        targets=targets(settings),
+        targets=service.Targets.of(settings),
     )
     after = decode_cursor(cursor, str, str)
     rows = [c for c in cards if after is None or (c.agency, c.topic or "") > (after[0], after[1])]
-    more = len(rows) > limit
-    shown = rows[:limit]
-    return Page[Scorecard](
-        data=shown,
-        next=encode_cursor(shown[-1].agency, shown[-1].topic or "") if more and shown else None,
-    )
+    return page(rows, limit, key=lambda c: (c.agency, c.topic or ""), item=lambda c: c)
 
 
 @router.post(
@@ -160,7 +124,9 @@ async def close_scorecard_months(
     if not ctx.clock.simulated:
         as_of = min(as_of, now)
     async with ctx.db.session() as session:
-        months, records = await close_months(session, now=as_of, targets=targets(settings))
+        months, records = await close_months(
+            session, now=as_of, targets=service.Targets.of(settings)
+        )
     if months:
         async with ctx.db.session() as session:
             await refresh_scorecard_gauges(session)

@@ -10,11 +10,15 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govhub_common.clock import start_of_business_day
+from govhub_common.inputs import FIRST_BUSINESS_YEAR, LAST_BUSINESS_YEAR
+from govhub_common.problem_codes import ProblemCode
+from govhub_common.problems import Problem
 from govhub_exchange.delivery.service import RECEIVED_SEQ
 from govhub_exchange.quality.schemas import (
     DIMENSIONS,
@@ -32,6 +36,7 @@ from govhub_exchange.quality.schemas import (
     Validity,
 )
 from govhub_exchange.quality.tally import DAY
+from govhub_exchange.settings import ExchangeSettings
 
 TOP_FAULTS = 10
 LETTERS = ((90.0, "A"), (80.0, "B"), (70.0, "C"), (60.0, "D"))
@@ -44,6 +49,14 @@ class Targets:
     weights: dict[str, float]
     timeliness_seconds: int
     decision_seconds: int
+
+    @classmethod
+    def of(cls, settings: ExchangeSettings) -> Targets:
+        return cls(
+            weights=dict(settings.scorecard_weights),
+            timeliness_seconds=settings.scorecard_timeliness_target_seconds,
+            decision_seconds=settings.scorecard_decision_target_seconds,
+        )
 
 
 # The counts of exchange.quality_days, summed over a period.
@@ -107,6 +120,42 @@ def month_period(month: date) -> tuple[date, date]:
 
 def previous_month(month: date) -> date:
     return (month.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+def _bad_period(detail: str, parameter: str) -> Problem:
+    path = f"query:$.{parameter}"
+    return Problem(
+        ProblemCode.VALIDATION_FAILED, detail, errors=[{"path": path, "message": detail}]
+    )
+
+
+def resolve_period(
+    *, month: str | None, period_from: date | None, period_to: date | None, today: date
+) -> tuple[date, date, str | None]:
+    """(first day, last day, `YYYY-MM` when a whole calendar month) of what a request names:
+    a `month`, or `from` to `to` (at most 367 days; one end alone: to the end or from the
+    start of its month), or neither: the last month ended by `today`. A 422 names the
+    parameter at fault."""
+    if month is not None and (period_from is not None or period_to is not None):
+        raise _bad_period("give either month or from and to", "month")
+    for name, day in (("from", period_from), ("to", period_to)):
+        if day is not None and not FIRST_BUSINESS_YEAR <= day.year <= LAST_BUSINESS_YEAR:
+            raise _bad_period(
+                f"must lie in the years {FIRST_BUSINESS_YEAR} to {LAST_BUSINESS_YEAR}", name
+            )
+    if month is not None:
+        start, end = month_period(date(int(month[:4]), int(month[5:]), 1))
+    elif period_from is not None or period_to is not None:
+        start = period_from or month_period(period_to or date.min)[0]
+        end = period_to or month_period(start)[1]
+        if end < start:
+            raise _bad_period("to is before from", "to")
+        if (end - start).days > 366:
+            raise _bad_period("a period spans at most 367 days", "to")
+    else:
+        start, end = month_period(previous_month(today))
+    whole_month = start.day == 1 and month_period(start) == (start, end)
+    return start, end, start.strftime("%Y-%m") if whole_month else None
 
 
 def ratio(part: int, whole: int) -> float | None:
@@ -255,62 +304,87 @@ async def _deadlines(session: AsyncSession) -> dict[str, list[tuple[str, int]]]:
     return out
 
 
+# Every agency's conduct in one statement: its requests as a topic owner, its own
+# subscriptions as a subscriber, the webhook posts to it and the warnings assigned to it.
+_WAITING = "(decided_at IS NULL OR decided_at >= :end)"
+_DECIDED = "(decided_at >= :start AND decided_at < :end)"
 _RESPONSIVENESS = f"""
-WITH owned AS (
-    SELECT s.requested_at, s.decided_at FROM exchange.subscriptions s
-    JOIN exchange.topics t ON t.code = s.topic_code
-    WHERE t.owner = :agency AND s.subscriber <> :agency AND s.requested_at < :end
-), waiting AS (
-    SELECT requested_at FROM owned WHERE decided_at IS NULL OR decided_at >= :end
-), decided AS (
-    SELECT extract(epoch FROM decided_at - requested_at) AS seconds FROM owned
-    WHERE decided_at >= :start AND decided_at < :end
+WITH wanted AS (
+    SELECT unnest(CAST(:agencies AS text[])) AS agency
+), owned AS (
+    SELECT t.owner AS agency, s.requested_at, s.decided_at,
+        extract(epoch FROM s.decided_at - s.requested_at) AS seconds
+    FROM exchange.subscriptions s JOIN exchange.topics t ON t.code = s.topic_code
+    WHERE t.owner = ANY(CAST(:agencies AS text[])) AND s.subscriber <> t.owner
+      AND s.requested_at < :end
+), requests AS (
+    SELECT agency,
+        count(*) FILTER (WHERE {_WAITING}) AS waiting,
+        extract(epoch FROM :end - min(requested_at) FILTER (WHERE {_WAITING})) AS oldest,
+        count(*) FILTER (WHERE {_WAITING}
+            AND requested_at < :end - make_interval(secs => :target)) AS overdue,
+        count(*) FILTER (WHERE {_DECIDED}) AS decided,
+        count(*) FILTER (WHERE {_DECIDED} AND seconds <= :target) AS on_time,
+        percentile_disc(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE {_DECIDED})
+            AS median
+    FROM owned GROUP BY agency
+), subscribed AS (
+    SELECT s.subscriber AS agency, count(*) AS subscriptions,
+        sum(greatest(t.head_seq - {RECEIVED_SEQ}, 0)) AS lag
+    FROM exchange.subscriptions s JOIN exchange.topics t ON t.code = s.topic_code
+    WHERE s.subscriber = ANY(CAST(:agencies AS text[])) AND s.status = 'approved'
+    GROUP BY s.subscriber
+), webhooks AS (
+    SELECT subscriber AS agency, sum(attempts) AS attempts, sum(failures) AS failures,
+        sum(dead) AS dead
+    FROM exchange.quality_webhook_days
+    WHERE subscriber = ANY(CAST(:agencies AS text[])) AND day BETWEEN :from AND :to
+    GROUP BY subscriber
+), warnings AS (
+    SELECT agency, count(*) AS warnings, count(resolved_at) AS followed_up
+    FROM exchange.quality_warnings
+    WHERE agency = ANY(CAST(:agencies AS text[])) AND raised_at >= :start AND raised_at < :end
+    GROUP BY agency
 )
-SELECT
-    (SELECT count(*) FROM waiting) AS waiting,
-    (SELECT extract(epoch FROM :end - min(requested_at)) FROM waiting) AS oldest,
-    (SELECT count(*) FROM waiting WHERE requested_at < :end - make_interval(secs => :target))
-        AS overdue,
-    (SELECT count(*) FROM decided) AS decided,
-    (SELECT count(*) FROM decided WHERE seconds <= :target) AS on_time,
-    (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY seconds) FROM decided) AS median,
-    (SELECT count(*) FROM exchange.subscriptions WHERE subscriber = :agency
-        AND status = 'approved') AS subscriptions,
-    (SELECT coalesce(sum(greatest(t.head_seq - {RECEIVED_SEQ}, 0)), 0)
-     FROM exchange.subscriptions s JOIN exchange.topics t ON t.code = s.topic_code
-     WHERE s.subscriber = :agency AND s.status = 'approved') AS lag,
-    (SELECT coalesce(sum(attempts), 0) FROM exchange.quality_webhook_days
-     WHERE subscriber = :agency AND day BETWEEN :from AND :to) AS attempts,
-    (SELECT coalesce(sum(failures), 0) FROM exchange.quality_webhook_days
-     WHERE subscriber = :agency AND day BETWEEN :from AND :to) AS failures,
-    (SELECT coalesce(sum(dead), 0) FROM exchange.quality_webhook_days
-     WHERE subscriber = :agency AND day BETWEEN :from AND :to) AS dead,
-    (SELECT count(*) FROM exchange.quality_warnings
-     WHERE agency = :agency AND raised_at >= :start AND raised_at < :end) AS warnings,
-    (SELECT count(*) FROM exchange.quality_warnings
-     WHERE agency = :agency AND raised_at >= :start AND raised_at < :end
-       AND resolved_at IS NOT NULL) AS followed_up
+SELECT w.agency, coalesce(r.waiting, 0) AS waiting, r.oldest, coalesce(r.overdue, 0) AS overdue,
+    coalesce(r.decided, 0) AS decided, coalesce(r.on_time, 0) AS on_time, r.median,
+    coalesce(s.subscriptions, 0) AS subscriptions, coalesce(s.lag, 0) AS lag,
+    coalesce(h.attempts, 0) AS attempts, coalesce(h.failures, 0) AS failures,
+    coalesce(h.dead, 0) AS dead, coalesce(a.warnings, 0) AS warnings,
+    coalesce(a.followed_up, 0) AS followed_up
+FROM wanted w
+LEFT JOIN requests r ON r.agency = w.agency
+LEFT JOIN subscribed s ON s.agency = w.agency
+LEFT JOIN webhooks h ON h.agency = w.agency
+LEFT JOIN warnings a ON a.agency = w.agency
 """
 
 
 async def _responsiveness(
-    session: AsyncSession, *, agency: str, start: date, end: date, now: datetime, targets: Targets
-) -> Responsiveness:
-    begin = start_of_business_day(start)
-    finish = min(start_of_business_day(end + timedelta(days=1)), now)
-    row = (
-        await session.execute(
-            sa.text(_RESPONSIVENESS),
-            {
-                "agency": agency,
-                "start": begin,
-                "end": finish,
-                "from": start,
-                "to": end,
-                "target": targets.decision_seconds,
-            },
-        )
-    ).one()
+    session: AsyncSession,
+    *,
+    agencies: list[str],
+    start: date,
+    end: date,
+    now: datetime,
+    targets: Targets,
+) -> dict[str, Responsiveness]:
+    """Each agency's responsiveness over the period (until now, for a period not ended)."""
+    rows = await session.execute(
+        sa.text(_RESPONSIVENESS),
+        {
+            "agencies": agencies,
+            "start": start_of_business_day(start),
+            "end": min(start_of_business_day(end + timedelta(days=1)), now),
+            "from": start,
+            "to": end,
+            "target": targets.decision_seconds,
+        },
+    )
+    return {row.agency: _responsiveness_of(row, targets) for row in rows}
+
+
+def _responsiveness_of(row: Any, targets: Targets) -> Responsiveness:
     decided_or_overdue = int(row.decided) + int(row.overdue)
     subscores = [
         ratio(int(row.on_time), decided_or_overdue),
@@ -513,12 +587,12 @@ async def scorecards(
         per_agency: dict[str, Counts] = defaultdict(Counts)
         for (_, publisher), c in pairs.items():
             per_agency[publisher].add(c)
+        conduct = await _responsiveness(
+            session, agencies=agencies, start=start, end=end, now=now, targets=targets
+        )
         for code in agencies:
             c = per_agency.get(code) or Counts()
             c.topics.discard("")
-            resp = await _responsiveness(
-                session, agency=code, start=start, end=end, now=now, targets=targets
-            )
             cards.append(
                 _card(
                     agency=code,
@@ -527,7 +601,7 @@ async def scorecards(
                     c=c,
                     optional=optional,
                     deadlines=deadlines,
-                    responsiveness=resp,
+                    responsiveness=conduct[code],
                     targets=targets,
                 )
             )
