@@ -6,14 +6,15 @@ record cost on disk?
 
 Starts the exchange alone (`govhub run --target exchange`, RabbitMQ as deployed) on a scratch
 database, then for each depth: grows `exchange.records` to that many rows server-side
-(INSERT ... SELECT of the demo's enterprise records over 269 filler topics, 1% of them in the
-measured topic's own history so that an old cursor has something to read), ANALYZE, and
-measures, through the HTTP API:
+(INSERT ... SELECT of the demo's enterprise records over 269 filler topics, in segments as
+a publish makes them, 1% of them in the measured topic's own history so that an old cursor
+has something to read), ANALYZE, and measures, through the HTTP API:
 - publish -> readable in three feeds, records/s (1,000-record batches, a fresh topic);
 - the same batches published again, every record a duplicate, records/s;
 - feed reads of 1,000 records, p99 over 50 reads: from the head (the page just published)
   and from an old cursor (the measured topic's first records);
-- bytes per stored record (table, TOAST and indexes) against the JSON of its data.
+- bytes per stored record (its segment's table, TOAST and indexes, and its head) against
+  the JSON of its data.
 
 It checks free disk first (at the bytes per record measured at depth 0) and says how far it
 can go. Env as bench/exchange_publish.py (BENCH_DATABASE_URL, BENCH_AMQP_URL).
@@ -43,22 +44,36 @@ FILLER_TOPICS = 269
 CHUNK = 1_000_000  # rows per INSERT ... SELECT
 READS = 50
 
-# A filler row: the demo's enterprise record, as the hub stores it (data and envelope).
-GROW = """
+# A filler row: the demo's enterprise record, as the hub stores it (migration 0013: the
+# record in its topic's segment, its head beside it). Row g goes to the measured topic when
+# g % 100 = 0, else to filler topic g % FILLER_TOPICS, each topic's seqs dense.
+ROWS = """
+SELECT CASE WHEN g % 100 = 0 THEN $3 ELSE 'fill_' || (g % $4) END AS topic_code,
+    CASE WHEN g % 100 = 0 THEN $5 + g / 100 ELSE g / $4 + 1 END AS seq,
+    'F' || g AS record_id, g
+FROM generate_series($1::bigint, $2::bigint) g
+"""
+GROW = f"""
+WITH rows AS ({ROWS}), heads AS (
+    INSERT INTO exchange.record_heads (topic_code, record_id, version, content_hash,
+        first_seq, seq)
+    SELECT topic_code, record_id, 1, sha256(g::text::bytea), seq, seq FROM rows
+)
 INSERT INTO exchange.records (topic_code, seq, record_id, version, topic_version,
-    content_hash, business_time, published_at, publisher, data, envelope)
-SELECT CASE WHEN g % 100 = 0 THEN $3 ELSE 'fill_' || (g % $4) END,
-    CASE WHEN g % 100 = 0 THEN $5 + g / 100 ELSE g END,
-    'F' || g, 1, 1, sha256(g::text::bytea), timestamptz '2008-03-01 09:30+08',
-    now(), 'b-amr',
+    business_time, published_at, publisher, data)
+SELECT topic_code, seq, record_id, 1, 1, timestamptz '2008-03-01 09:30+08', now(), 'b-amr',
     jsonb_build_object('uscc', '91440101MA59ABCD1D', 'name', '广州示例贸易有限公司' || g,
         'legal_rep_id', '11010519491231002X', 'legal_rep_name', '张三',
         'address', '广州市天河区体育西路' || (g % 999) || '号', 'district', '天河区',
         'industry', '批发业', 'registered_capital', 1000000 + g,
-        'established_date', '2008-03-01', 'mobile', '+8613800138000'),
-    '"record_id":"F' || g || '","version":1,"topic_version":1,'
-        || '"business_time":"2008-03-01T01:30:00Z","published_at":"2008-03-01T01:31:00Z","data":'
-FROM generate_series($1::bigint, $2::bigint) g
+        'established_date', '2008-03-01', 'mobile', '+8613800138000')
+FROM rows
+"""
+# The segments the chunk's rows need, made as a publish would make them.
+SEGMENTS = f"""
+SELECT coalesce(sum(exchange.add_segments(r.topic_code, r.upto)), 0)
+FROM (SELECT topic_code, max(seq) AS upto FROM ({ROWS}) q GROUP BY topic_code) r
+JOIN exchange.topics t ON t.code = r.topic_code WHERE r.upto >= t.segment_end
 """
 
 
@@ -69,32 +84,53 @@ async def grow(db_url: str, topic: str, have: int, want: int) -> int:
         head = int(
             await conn.fetchval("SELECT head_seq FROM exchange.topics WHERE code = $1", topic)
         )
+        await conn.execute(
+            "INSERT INTO exchange.topics (code, owner, title, sharing_type) "
+            "SELECT 'fill_' || k, 'b-amr', '填充' || k, 'unconditional' "
+            "FROM generate_series(0, $1::int - 1) k ON CONFLICT DO NOTHING",
+            FILLER_TOPICS,
+        )
         for start in range(have + 1, want + 1, CHUNK):
             end = min(start + CHUNK - 1, want)
             started = time.perf_counter()
             # The measured topic's own rows (g % 100 = 0) take seqs after its head.
-            await conn.execute(GROW, start, end, topic, FILLER_TOPICS, head - have // 100)
+            args = (start, end, topic, FILLER_TOPICS, head - have // 100)
+            async with conn.transaction():
+                await conn.fetchval(SEGMENTS, *args)
+                await conn.execute(GROW, *args)
             print(f"  grew to {end:,} rows in {time.perf_counter() - started:.0f} s", flush=True)
-        new_head = await conn.fetchval(
-            "SELECT coalesce(max(seq), 0) FROM exchange.records WHERE topic_code = $1", topic
-        )
         await conn.execute(
-            "UPDATE exchange.topics SET head_seq = $2 WHERE code = $1", topic, new_head
+            "UPDATE exchange.topics t SET head_seq = h.head FROM (SELECT topic_code, max(seq) "
+            "AS head FROM exchange.record_heads GROUP BY topic_code) h WHERE t.code = h.topic_code"
         )
         await conn.execute("ANALYZE exchange.records")
-        return int(new_head)
+        await conn.execute("ANALYZE exchange.record_heads")
+        return int(
+            await conn.fetchval("SELECT head_seq FROM exchange.topics WHERE code = $1", topic)
+        )
     finally:
         await conn.close()
+
+
+# What the log takes on disk: every segment (table, TOAST, indexes) and the heads.
+_LOG_TABLES = (
+    "SELECT inhrelid AS rel FROM pg_inherits WHERE inhparent = 'exchange.records'::regclass "
+    "UNION ALL SELECT 'exchange.record_heads'::regclass"
+)
 
 
 async def disk(db_url: str) -> dict[str, float]:
     conn = await asyncpg.connect(db_url)
     try:
         row = await conn.fetchrow(
-            "SELECT count(*) AS n, pg_total_relation_size('exchange.records') AS total, "
-            "pg_relation_size('exchange.records') AS heap, "
-            "pg_indexes_size('exchange.records') AS indexes, "
-            "avg(octet_length(data::text)) AS json FROM exchange.records"
+            "SELECT (SELECT count(*) FROM exchange.records) AS n, "
+            f"sum(pg_total_relation_size(rel)) AS total, "
+            "sum(pg_total_relation_size(rel) - pg_indexes_size(rel)) AS heap, "
+            "sum(pg_indexes_size(rel)) AS indexes, "
+            "(SELECT count(*) FROM pg_inherits WHERE inhparent = 'exchange.records'::regclass) "
+            "AS segments, "
+            "(SELECT avg(octet_length(data::text)) FROM exchange.records) AS json "
+            f"FROM ({_LOG_TABLES}) t"
         )
         data_dir = await conn.fetchval("SHOW data_directory")
     finally:
@@ -104,9 +140,10 @@ async def disk(db_url: str) -> dict[str, float]:
     free = shutil.disk_usage(data_dir).free if await asyncio.to_thread(Path(data_dir).exists) else 0
     return {
         "rows": n,
-        "per_record": row["total"] / n,
-        "heap": row["heap"] / n,
-        "indexes": row["indexes"] / n,
+        "per_record": float(row["total"] or 0) / n,
+        "heap": float(row["heap"] or 0) / n,
+        "indexes": float(row["indexes"] or 0) / n,
+        "segments": int(row["segments"]),
         "json": float(row["json"] or 0),
         "free": free,
     }
@@ -267,12 +304,14 @@ async def main() -> None:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
     print(f"\n{'rows stored':>12} {'publish/s':>10} {'dups/s':>8} {'head p99':>9} "
-          f"{'old p99':>8} {'B/record':>9} {'(heap':>7} {'index)':>7} {'JSON B':>7}")  # fmt: skip
+          f"{'old p99':>8} {'B/record':>9} {'(heap':>7} {'index)':>7} {'JSON B':>7} "
+          f"{'segments':>8}")  # fmt: skip
     for _, f, d in results:
         print(
             f"{d['rows']:>12,} {f['publish']:>10,.0f} {f['duplicates']:>8,.0f} "
             f"{f['head_p99'] * 1000:>7.1f}ms {f['old_p99'] * 1000:>6.1f}ms "
-            f"{d['per_record']:>9,.0f} {d['heap']:>7,.0f} {d['indexes']:>7,.0f} {d['json']:>7,.0f}"
+            f"{d['per_record']:>9,.0f} {d['heap']:>7,.0f} {d['indexes']:>7,.0f} {d['json']:>7,.0f} "
+            f"{d['segments']:>8,}"
         )
     if results:
         base = results[0][1]

@@ -776,13 +776,14 @@ def test_prometheus_rule_selects_the_configured_job() -> None:
         ), alert["alert"]
 
 
-# --- hardening: database roles, proxies, webhook policy, audit checkpoints -------------
+# --- hardening: database roles, proxies, webhook policy, audit checkpoints, archive ----
 
 # What docs/deployment.md asks of production beside the defaults.
 HARDENED: dict[str, Any] = {
     "database": {"migration": {"existingSecret": "govhub-database-owner"}},
     "ingress": {"trustedProxies": ["10.244.0.0/16"]},
     "audit": {"checkpoints": {"existingClaim": "govhub-audit-checkpoints"}},
+    "archive": {"existingClaim": "govhub-log-archive"},
 }
 
 
@@ -904,10 +905,11 @@ def test_webhook_networks_reach_the_exchange_only() -> None:
         assert "GOVHUB_WEBHOOK_ALLOW_NETWORKS" not in e
 
 
-def checkpoint_volume(d: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def pod_volume(d: dict[str, Any], name: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The pod's volume of this name and the container's mount of it (None if absent)."""
     pod = d["spec"]["template"]["spec"]
-    volumes = [v for v in pod["volumes"] if v["name"] == "audit-checkpoints"]
-    mounts = [m for m in container(d)["volumeMounts"] if m["name"] == "audit-checkpoints"]
+    volumes = [v for v in pod["volumes"] if v["name"] == name]
+    mounts = [m for m in container(d)["volumeMounts"] if m["name"] == name]
     return (volumes[0] if volumes else None, mounts[0] if mounts else None)
 
 
@@ -916,7 +918,7 @@ def test_audit_checkpoints_have_a_volume_on_the_exchange_only(
 ) -> None:
     for name, runs_exchange in (("default", "exchange"), ("allinone", "all")):
         for d in of_kind(rendered[name], "Deployment"):
-            volume, mount = checkpoint_volume(d)
+            volume, mount = pod_volume(d, "audit-checkpoints")
             e = env(container(d))
             if component(d) == runs_exchange:
                 assert volume is not None and mount is not None
@@ -941,7 +943,7 @@ def test_audit_checkpoints_go_to_the_claim_given() -> None:
         }
     )
     (exchange,) = [d for d in of_kind(objects, "Deployment") if component(d) == "exchange"]
-    volume, mount = checkpoint_volume(exchange)
+    volume, mount = pod_volume(exchange, "audit-checkpoints")
     assert volume == {
         "name": "audit-checkpoints",
         "persistentVolumeClaim": {"claimName": "govhub-audit-checkpoints"},
@@ -950,7 +952,49 @@ def test_audit_checkpoints_go_to_the_claim_given() -> None:
     assert env(container(exchange))["GOVHUB_AUDIT_CHECKPOINT_DIR"]["value"] == "/audit-heads"
     kubernetes_validate.validate(manifest(exchange), KUBE_VERSION, strict=True)
     text = notes({"audit": {"checkpoints": {"existingClaim": "govhub-audit-checkpoints"}}})
-    assert "govhub-audit-checkpoints" in text and "emptyDir" not in text
+    assert "govhub-audit-checkpoints" in text
+    assert "WARNING: audit checkpoints go to an emptyDir" not in text
+
+
+def test_log_archive_has_a_volume_on_the_exchange_only(
+    rendered: dict[str, list[dict]],
+) -> None:
+    for name, runs_exchange in (("default", "exchange"), ("allinone", "all")):
+        for d in of_kind(rendered[name], "Deployment"):
+            volume, mount = pod_volume(d, "log-archive")
+            e = env(container(d))
+            if component(d) == runs_exchange:
+                assert volume is not None and mount is not None
+                assert volume["emptyDir"] == {"sizeLimit": "1Gi"}
+                assert mount["mountPath"] == "/var/lib/govhub-archive"
+                assert e["GOVHUB_ARCHIVE_DIR"]["value"] == mount["mountPath"]
+                # The exchange writes segments there and reads them back on import.
+                assert not mount.get("readOnly")
+            else:
+                assert volume is None and mount is None
+                assert "GOVHUB_ARCHIVE_DIR" not in e
+    assert "WARNING: archived log segments go to an emptyDir" in notes()
+
+
+def test_log_archive_goes_to_the_claim_given() -> None:
+    objects = render({"archive": {"existingClaim": "govhub-log-archive", "mountPath": "/archive"}})
+    (exchange,) = [d for d in of_kind(objects, "Deployment") if component(d) == "exchange"]
+    volume, mount = pod_volume(exchange, "log-archive")
+    assert volume == {
+        "name": "log-archive",
+        "persistentVolumeClaim": {"claimName": "govhub-log-archive"},
+    }
+    assert mount == {"name": "log-archive", "mountPath": "/archive"}
+    assert env(container(exchange))["GOVHUB_ARCHIVE_DIR"]["value"] == "/archive"
+    # The audit checkpoints keep their own volume.
+    assert pod_volume(exchange, "audit-checkpoints")[0] == {
+        "name": "audit-checkpoints",
+        "emptyDir": {"sizeLimit": "64Mi"},
+    }
+    kubernetes_validate.validate(manifest(exchange), KUBE_VERSION, strict=True)
+    text = notes({"archive": {"existingClaim": "govhub-log-archive"}})
+    assert "govhub-log-archive" in text
+    assert "WARNING: archived log segments go to an emptyDir" not in text
 
 
 def test_hardened_values_lint_and_validate() -> None:

@@ -135,10 +135,13 @@ async def test_a_call_by_names_writes_the_batch(hub: Hub) -> None:
             owner,
         )
         assert tuple(day) == (2, 1, 1, 1)
-        assert await raw.fetchval(
-            "SELECT records FROM exchange.quality_filled WHERE topic_code = $1 AND item = 'uscc'",
-            topic,
-        ) == 1
+        assert (
+            await raw.fetchval(
+                "SELECT records FROM exchange.quality_filled WHERE topic_code = $1 AND item = 'uscc'",
+                topic,
+            )
+            == 1
+        )
 
 
 async def test_a_call_missing_a_parameter_is_refused_before_the_database(hub: Hub) -> None:

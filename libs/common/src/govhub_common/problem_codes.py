@@ -48,6 +48,7 @@ class ProblemCode(StrEnum):
     NOT_PENDING = "not_pending"
     NOT_ACTIVE = "not_active"
     SUBSCRIPTION_NOT_ACTIVE = "subscription_not_active"
+    RECORDS_ARCHIVED = "records_archived"
     NO_WEBHOOK = "no_webhook"
     # Registry
     UNMAPPABLE = "unmappable"
@@ -151,6 +152,11 @@ CATALOGUE: dict[ProblemCode, tuple[int, str]] = {
         "The subscription is not approved (pending, refused or revoked).",
     ),
     ProblemCode.SUBSCRIPTION_NOT_ACTIVE: (403, "Only approved subscriptions deliver."),
+    ProblemCode.RECORDS_ARCHIVED: (
+        410,
+        "The cursor is before the live log: its records were archived (`archives`); read on "
+        "from `live_from`.",
+    ),
     ProblemCode.NO_WEBHOOK: (409, "The subscription has no webhook."),
     ProblemCode.UNMAPPABLE: (422, "The record cannot be mapped to a registry subject."),
     ProblemCode.CONFLICT_NOT_OPEN: (409, "The registry conflict was already settled."),

@@ -12,6 +12,7 @@ from govhub_common.runtime import ServiceContext
 from govhub_common.service import ServiceSpec
 from govhub_exchange.background import (
     audit_exchanges,
+    maintain_log,
     publish_scorecards,
     refresh_gauges,
     sign_audit_head,
@@ -87,6 +88,7 @@ SERVICE = ServiceSpec(
         audit_exchanges,
         wake_on_publish,
         publish_scorecards,
+        maintain_log,
     ],
     state=make_state,
     startup=startup,

@@ -13,6 +13,7 @@ from sqlmodel import col
 
 from govhub_common.metrics import initialise
 from govhub_common.runtime import ServiceContext
+from govhub_exchange.archive import service as archive
 from govhub_exchange.audit import service as audit
 from govhub_exchange.catalog.models import Topic
 from govhub_exchange.delivery.service import LAG_SECONDS, RECEIVED_SEQ, audit_feed_deliveries
@@ -115,6 +116,34 @@ async def publish_scorecards(ctx: ServiceContext) -> None:
         except Exception as exc:  # a lost connection: the next round catches up
             log.warning("publishing scorecards failed (%s); retrying", exc)
         await asyncio.sleep(settings.scorecard_check_seconds)
+
+
+async def maintain_log(ctx: ServiceContext) -> None:
+    """Each hour, open segments a month old closed and segments past their topic's retention
+    archived (archive/). A simulation's time is its own: `govhub exchange log maintain
+    --as-of` does it there."""
+    settings: ExchangeSettings = ctx.settings
+    if ctx.clock.simulated:
+        return
+    directory = archive.archive_dir(settings, ctx.runtime.database_url)
+    checkpoints = audit.checkpoint_dir(settings, ctx.runtime.database_url)
+    while True:
+        await asyncio.sleep(settings.log_maintenance_seconds)
+        try:
+            done = await archive.maintain(
+                ctx.db,
+                settings,
+                directory=directory,
+                keys=ctx.runtime.keys,
+                checkpoint_dir=checkpoints,
+                now=ctx.clock.now(),
+            )
+            if done.closed or done.archived:
+                log.info("log: closed %s; archived %s", done.closed, done.archived)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a lost connection, a full disk: the next round retries
+            log.warning("log maintenance failed (%s); retrying", exc)
 
 
 # The outcomes of govhub_exchange_webhook_attempts_total (delivery/webhooks.py).

@@ -1,4 +1,5 @@
-"""`govhub exchange audit ...`: exporting the audit log and verifying it offline."""
+"""`govhub exchange audit ...`: exporting the audit log and verifying it offline.
+`govhub exchange log ...`: the log's segments, their retention and archive."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -73,7 +74,94 @@ def make_cli() -> typer.Typer:
         if not report["valid"]:
             sys.exit(1)
 
+    log_app = typer.Typer(
+        name="log", help="The log's segments: archive those past retention, import them back."
+    )
+    app.add_typer(log_app)
+
+    @log_app.command("maintain")
+    def log_maintain(
+        as_of: Annotated[
+            str | None,
+            typer.Option("--as-of", help="The time to judge ages by, ISO 8601 (default: now)."),
+        ] = None,
+    ) -> None:
+        """Close open segments a month old and archive the segments past their topic's
+        retention, as the exchange does each hour (GOVHUB_LOG_MAINTENANCE_SECONDS)."""
+        report = asyncio.run(_log("maintain", as_of=_iso(as_of, "--as-of") if as_of else None))
+        typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+
+    @log_app.command("import")
+    def log_import(
+        topic: Annotated[str, typer.Argument(help="The topic's code.")],
+        from_seq: Annotated[
+            int, typer.Option("--from-seq", min=1, help="The first seq wanted back.")
+        ],
+    ) -> None:
+        """Bring archived records back into the live log, from the segment holding
+        --from-seq up to the live log, for GOVHUB_LOG_IMPORT_KEEP_DAYS."""
+        try:
+            report = asyncio.run(_log("import", topic=topic, from_seq=from_seq))
+        except (OSError, ValueError) as exc:
+            typer.echo(f"cannot import: {exc}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+
+    @log_app.command("segments")
+    def log_segments(topic: Annotated[str, typer.Argument(help="The topic's code.")]) -> None:
+        """A topic's segments: their seqs, whether archived, and where."""
+        report = asyncio.run(_log("segments", topic=topic))
+        typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+
     return app
+
+
+async def _log(
+    command: str,
+    *,
+    as_of: datetime | None = None,
+    topic: str | None = None,
+    from_seq: int | None = None,
+) -> Any:
+    from datetime import timedelta
+
+    from govhub_common.cli import resolve_database
+    from govhub_common.clock import ensure_utc, utcnow
+    from govhub_common.db import Database
+    from govhub_common.security import load_key_pair
+    from govhub_exchange.archive import service as archive
+    from govhub_exchange.audit import service as audit
+    from govhub_exchange.settings import ExchangeSettings
+
+    settings = ExchangeSettings()
+    url, _server = resolve_database(settings)
+    db = Database(url, pool_size=1)
+    directory = archive.archive_dir(settings, url)
+    try:
+        if command == "maintain":
+            done = await archive.maintain(
+                db,
+                settings,
+                directory=directory,
+                keys=load_key_pair(settings),
+                checkpoint_dir=audit.checkpoint_dir(settings, url),
+                now=ensure_utc(as_of) if as_of else utcnow(),
+            )
+            return {"closed": done.closed, "archived": done.archived, "folder": str(directory)}
+        assert topic is not None
+        if command == "import":
+            assert from_seq is not None
+            return await archive.import_segments(
+                db,
+                topic=topic,
+                from_seq=from_seq,
+                directory=directory,
+                keep=timedelta(days=settings.log_import_keep_days),
+                actor="operator (govhub exchange log import)",
+            )
+        return await archive.segments(db, topic=topic)
+    finally:
+        await db.close()
 
 
 def _iso(value: str, option: str) -> datetime:

@@ -202,6 +202,33 @@ class ExchangeSettings(CommonSettings):
         "yet published to hub_scorecards (not in simulation: the simulation closes months).",
     )
 
+    archive_dir: Path | None = Field(
+        None,
+        description="Folder archived log segments are written to (docs/exchange.md, "
+        '"Retention and archive"): a compressed NDJSON file and a manifest per segment, '
+        "under a folder per topic. Put it on durable storage and back it up. Unset: "
+        "GOVHUB_HOME/archive/<database name>.",
+    )
+    log_segment_max_age_days: int = Field(
+        30,
+        ge=1,
+        description="A topic's open log segment whose first record is older than this is "
+        "closed at the next maintenance, so that a retention can take it: how late past its "
+        "retention a record can stay.",
+    )
+    log_maintenance_seconds: float = Field(
+        3600,
+        gt=0,
+        description="How often open segments are closed and segments past their topic's "
+        "retention archived (not in simulation: `govhub exchange log maintain --as-of`).",
+    )
+    log_import_keep_days: int = Field(
+        7,
+        ge=1,
+        description="How long segments brought back by `govhub exchange log import` stay in "
+        "the live log, whatever their topic's retention.",
+    )
+
     @model_validator(mode="after")
     def _known_dimensions(self) -> ExchangeSettings:
         from govhub_exchange.quality.schemas import DIMENSIONS

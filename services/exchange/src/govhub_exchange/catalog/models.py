@@ -26,6 +26,11 @@ class Topic(SQLModel, table=True):
             "sharing_type IN ('unconditional', 'conditional', 'not_shared')",
             name="topics_sharing_type_check",
         ),
+        # A retention names its legal basis (migration 0014).
+        sa.CheckConstraint(
+            "(retention_days IS NULL) = (retention_basis IS NULL) AND retention_days > 0",
+            name="topics_retention_check",
+        ),
         # The catalog's text search (pg_trgm similarity over code, title and description).
         # Expressions are parenthesised as PostgreSQL shows them, for Alembic to compare them.
         sa.Index(
@@ -53,6 +58,10 @@ class Topic(SQLModel, table=True):
     # unconditional, conditional (a subscription needs the owner's approval), not_shared
     sharing_type: str = Field(sa_type=sa.Text)
     legal_basis: str | None = Field(default=None, sa_type=sa.Text)
+    # How long records stay in the live log, and the law that says so (migration 0014);
+    # None: for ever.
+    retention_days: int | None = None
+    retention_basis: str | None = Field(default=None, sa_type=sa.Text)
     current_version: int = Field(
         default=1,
         sa_column=sa.Column(sa.Integer, nullable=False, server_default=sa.text("1")),
@@ -61,6 +70,21 @@ class Topic(SQLModel, table=True):
     head_seq: int = Field(
         default=0,
         sa_column=sa.Column(sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    )
+    # The log's segments (migration 0013): how many seqs each new one spans, and where the
+    # last one made ends (exclusive; 1 before any). exchange.add_segments advances it.
+    segment_records: int = Field(
+        default=1_000_000,
+        sa_column=sa.Column(sa.BigInteger, nullable=False, server_default=sa.text("1000000")),
+    )
+    segment_end: int = Field(
+        default=1,
+        sa_column=sa.Column(sa.BigInteger, nullable=False, server_default=sa.text("1")),
+    )
+    # The first seq still in the live log: segments before it are archived (0014).
+    log_start_seq: int = Field(
+        default=1,
+        sa_column=sa.Column(sa.BigInteger, nullable=False, server_default=sa.text("1")),
     )
     created_at: datetime | None = database_now()
     updated_at: datetime | None = database_now()

@@ -53,6 +53,24 @@ _LEGAL_BASIS_WHEN_NOT_SHARED: dict[str, Any] = {
 }
 
 
+class Retention(BaseModel):
+    """How long a topic's records stay in the live log (保存期限) and the law that says so:
+    older segments are archived to files and leave PostgreSQL (docs/exchange.md,
+    "Retention and archive"). None keeps every record live."""
+
+    days: int = Field(ge=1, le=36_500, description="Records older than this leave the live log.")
+    legal_basis: Text = Field(
+        min_length=1, max_length=2000, description="The rule that sets the period."
+    )
+
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {
+            "examples": [{"days": 1825, "legal_basis": "《企业信息公示暂行条例》第八条"}]
+        },
+    }
+
+
 class TopicCreate(BaseModel):
     code: str = Field(pattern=TOPIC_CODE, max_length=64, examples=["enterprise_registered"])
     title: Text = Field(min_length=1, max_length=200, examples=["企业开业登记"])
@@ -63,6 +81,9 @@ class TopicCreate(BaseModel):
     )
     owner: str | None = Field(
         None, pattern=AGENCY_CODE, description="Operators only: the owning agency."
+    )
+    retention: Retention | None = Field(
+        None, description="How long records stay in the live log; none: for ever."
     )
     json_schema: dict[str, Any] = Field(
         alias="schema",
@@ -98,6 +119,9 @@ class TopicUpdate(BaseModel):
     description: Text | None = Field(None, max_length=4000)
     sharing_type: SharingType | None = None
     legal_basis: Text | None = Field(None, max_length=2000)
+    retention: Retention | None = Field(
+        None, description="How long records stay in the live log; null: for ever."
+    )
 
     model_config = {
         "extra": "forbid",
@@ -149,8 +173,12 @@ class TopicPublic(BaseModel):
     description: str
     sharing_type: str
     legal_basis: str | None
+    retention: Retention | None
     current_version: int
     head_seq: int
+    log_start_seq: int = Field(
+        description="The first seq still in the live log: those before it are archived."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -174,8 +202,10 @@ class TopicDetail(TopicPublic):
                     "description": "市场监管局核准的企业设立登记，供税务、社保比对。",
                     "sharing_type": "conditional",
                     "legal_basis": None,
+                    "retention": {"days": 1825, "legal_basis": "《企业信息公示暂行条例》第八条"},
                     "current_version": 1,
                     "head_seq": 1024,
+                    "log_start_seq": 1,
                     "created_at": "2026-03-02T08:30:00Z",
                     "updated_at": "2026-03-02T08:30:00Z",
                     "schema": EXAMPLE_SCHEMA,

@@ -35,6 +35,7 @@ from govhub_exchange.catalog.schema_rules import (
 )
 from govhub_exchange.catalog.schemas import (
     DataItemPublic,
+    Retention,
     TopicCreate,
     TopicDetail,
     TopicPublic,
@@ -51,8 +52,11 @@ _TOPIC = (
     col(Topic.description),
     col(Topic.sharing_type),
     col(Topic.legal_basis),
+    col(Topic.retention_days),
+    col(Topic.retention_basis),
     col(Topic.current_version),
     col(Topic.head_seq),
+    col(Topic.log_start_seq),
     col(Topic.created_at),
     col(Topic.updated_at),
 )
@@ -74,7 +78,13 @@ _declared: dict[tuple[str, int], frozenset[str]] = {}
 
 
 def _topic(row: Any) -> TopicPublic:
-    return TopicPublic(**{k: getattr(row, k) for k in TopicPublic.model_fields})
+    fields = {k: getattr(row, k) for k in TopicPublic.model_fields if k != "retention"}
+    retention = (
+        Retention(days=row.retention_days, legal_basis=row.retention_basis)
+        if row.retention_days is not None
+        else None
+    )
+    return TopicPublic(**fields, retention=retention)
 
 
 def _searched(*columns: Any) -> sa.ColumnElement[str]:
@@ -140,6 +150,8 @@ async def create_topic(session: AsyncSession, *, who: Principal, body: TopicCrea
                 description=body.description,
                 sharing_type=body.sharing_type,
                 legal_basis=body.legal_basis,
+                retention_days=body.retention.days if body.retention else None,
+                retention_basis=body.retention.legal_basis if body.retention else None,
             )
             .on_conflict_do_nothing()
             .returning(*_TOPIC)
@@ -157,6 +169,7 @@ async def create_topic(session: AsyncSession, *, who: Principal, body: TopicCrea
         topic=body.code,
         details={
             "sharing_type": body.sharing_type,
+            "retention": body.retention.model_dump() if body.retention else None,
             "version": 1,
             "items": sorted(schema["properties"]),
         },
@@ -189,6 +202,18 @@ async def _update_topic(session: AsyncSession, *, code: str, **values: Any) -> N
     )
 
 
+def _retention_columns(changes: dict[str, Any], row: Any) -> dict[str, Any]:
+    """The retention columns with a PATCH's change: an object sets it, null keeps records
+    for ever, absent leaves it."""
+    if "retention" not in changes:
+        return {"retention_days": row.retention_days, "retention_basis": row.retention_basis}
+    retention = changes["retention"]
+    return {
+        "retention_days": retention["days"] if retention else None,
+        "retention_basis": retention["legal_basis"] if retention else None,
+    }
+
+
 async def update_topic(
     session: AsyncSession, *, who: Principal, code: str, body: TopicUpdate
 ) -> TopicDetail:
@@ -210,6 +235,7 @@ async def update_topic(
         description=changes.get("description", row.description),
         sharing_type=sharing,
         legal_basis=basis,
+        **_retention_columns(changes, row),
     )
     await audit.append(
         session,

@@ -47,7 +47,11 @@ AnyExchange = Annotated[
     "/subscriptions/{subscription_id}/records",
     response_model=FeedPage,
     summary="Read a subscription's feed",
-    responses=problem_responses(ProblemCode.SUBSCRIPTION_NOT_ACTIVE, ProblemCode.INVALID_CURSOR),
+    responses=problem_responses(
+        ProblemCode.SUBSCRIPTION_NOT_ACTIVE,
+        ProblemCode.INVALID_CURSOR,
+        ProblemCode.RECORDS_ARCHIVED,
+    ),
 )
 async def read_feed(
     subscription_id: SubscriptionPath,
@@ -59,8 +63,8 @@ async def read_feed(
         Query(
             max_length=MAX_CURSOR_LENGTH,
             description="The `next` or `position` of an earlier page; omit to read from the "
-            "start of the log (or from where the subscription acknowledged, by passing its "
-            "last `position`).",
+            "start of the live log (or from where the subscription acknowledged, by passing its "
+            "last `position`). A cursor before the live log is a 410 `records_archived`.",
         ),
     ] = None,
     limit: Limit = DEFAULT_LIMIT,
@@ -76,8 +80,8 @@ async def read_feed(
     until something is published). Only approved subscriptions deliver (403
     `subscription_not_active`)."""
     key = decode_cursor(cursor, int)
-    after = key[0] if key else 0
-    if after < 0:  # not a position of the log: no feed gave it
+    after = key[0] if key else None
+    if after is not None and after < 0:  # not a position of the log: no feed gave it
         raise Problem(
             ProblemCode.INVALID_CURSOR,
             "cursor is not one this feed gave; pass a previous page's `next` or `position`",
@@ -88,6 +92,8 @@ async def read_feed(
     while True:
         async with ctx.db.session() as session:
             grant = await service.feed_grant(session, who=who, subscription_id=subscription_id)
+            if after is None:  # from the start of the live log
+                after = grant["log_start_seq"] - 1
             # Taken before the query, so a publish committing after it still wakes us.
             woken = exchange_state(ctx).notifier.current(grant["topic"])
             feed = await service.read_and_acknowledge(

@@ -15,6 +15,7 @@ from govhub_common.pagination import encode_cursor
 from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem, not_found
 from govhub_common.security import Principal
+from govhub_exchange.archive.service import archived_problem
 from govhub_exchange.audit import service as audit
 from govhub_exchange.catalog.models import Topic
 from govhub_exchange.delivery.grants import granted_data
@@ -32,7 +33,9 @@ async def feed_grant(
             sa.text(
                 "SELECT s.id, s.topic_code, s.subscriber, s.status, s.items, "
                 "ARRAY(SELECT d.name FROM exchange.data_items d "
-                "WHERE d.topic_code = s.topic_code) AS declared "
+                "WHERE d.topic_code = s.topic_code) AS declared, "
+                "(SELECT t.log_start_seq FROM exchange.topics t WHERE t.code = s.topic_code) "
+                "AS log_start_seq "
                 "FROM exchange.subscriptions s WHERE s.id = :id"
             ),
             {"id": subscription_id},
@@ -52,6 +55,7 @@ async def feed_grant(
         "items": list(row.items),
         "declared": list(row.declared),
         "own": row.subscriber == who.agency,
+        "log_start_seq": row.log_start_seq,
     }
 
 
@@ -68,15 +72,23 @@ class Page:
 
 # The page's JSON is built by PostgreSQL, one statement that also acknowledges: building
 # 5,000 dicts per page in Python took a fifth of the hub's core at full rate. Each record's
-# JSON but for its seq and data was written with it (records.envelope, migration 0007).
+# JSON but for its seq and data is rebuilt from its columns (exchange.record_envelope,
+# migration 0013; written beside it from 0007, which stored it twice).
 # Only the subscriber's own reads ($6) acknowledge and mark delivered, and an acknowledged
 # position never passes the topic's head: an operator reading the feed, or a cursor from
 # nowhere, leaves the subscriber's lag, alerts and audit trail as they were. (A position
 # set past the head before this rule comes back to the head at the subscriber's next read.)
 _READ_AND_ACKNOWLEDGE = f"""
-WITH page AS MATERIALIZED (
-    SELECT seq, published_at, envelope, {granted_data("data", granted="$3::text[]", declared="$7::text[]")} AS data
-    FROM exchange.records WHERE topic_code = $1 AND seq > $2 ORDER BY seq LIMIT $4
+WITH start AS (
+    SELECT log_start_seq FROM exchange.topics WHERE code = $1
+), page AS MATERIALIZED (
+    SELECT seq, published_at,
+        exchange.record_envelope(record_id, version, topic_version, business_time, published_at)
+            AS envelope,
+        {granted_data("data", granted="$3::text[]", declared="$7::text[]")} AS data
+    FROM exchange.records WHERE topic_code = $1 AND seq > $2
+        AND $2 + 1 >= (SELECT log_start_seq FROM start)
+    ORDER BY seq LIMIT $4
 ), previous AS (
     SELECT delivered_seq FROM exchange.subscriptions WHERE id = $5
 ), acknowledged AS (
@@ -85,7 +97,7 @@ WITH page AS MATERIALIZED (
             (SELECT head_seq FROM exchange.topics WHERE code = $1)),
         acked_at = now(),
         delivered_seq = greatest(delivered_seq, coalesce((SELECT max(seq) FROM page), 0))
-    WHERE id = $5 AND $6
+    WHERE id = $5 AND $6 AND $2 + 1 >= (SELECT log_start_seq FROM start)
 )
 SELECT
     (SELECT convert_to(string_agg('{{"seq":' || seq || ',' || envelope || data::text || '}}', ','
@@ -99,7 +111,10 @@ SELECT
     -- The publish batches first delivered by this page (records of a batch share
     -- published_at): one latency observation each.
     ARRAY(SELECT published_at FROM page GROUP BY published_at
-          HAVING $6 AND max(seq) > (SELECT delivered_seq FROM previous)) AS fresh_batches
+          HAVING $6 AND max(seq) > (SELECT delivered_seq FROM previous)) AS fresh_batches,
+    -- Where the live log starts: a cursor before it reads and acknowledges nothing (its
+    -- records were archived meanwhile).
+    (SELECT log_start_seq FROM start) AS log_start_seq
 """
 
 
@@ -122,6 +137,10 @@ async def read_and_acknowledge(
         grant["declared"],
     )
     assert row is not None
+    if after + 1 < row["log_start_seq"]:
+        raise await archived_problem(
+            raw, topic=grant["topic"], after=after, log_start=row["log_start_seq"]
+        )
     if row["fresh_batches"]:
         now = utcnow()
         histogram = DELIVERY_LATENCY.labels(grant["topic"], "feed")

@@ -61,44 +61,50 @@ CREATE OR REPLACE FUNCTION exchange.append_batch(
 LANGUAGE plpgsql AS $fn$
 -- Returns the first sequence number taken (0 when nothing was accepted), or NULL, having
 -- written nothing, when what was appended since p_seen_head changes the caller's judgement
--- (it then judges again and retries):
--- * an accepted record's id and version were taken meanwhile: versions are dense, so any
---   newer version of a record the caller saw collides on records_record_version;
--- * a record judged a duplicate of version v has a version v + 1 now.
+-- (it then judges again and retries): a record it judged, accepted or a duplicate, has had
+-- a version appended since. The topic's row lock orders appends, so record_heads, read
+-- under it, is exact: its seq is that of each record's newest version.
 DECLARE
     n integer := coalesce(cardinality(p_record_ids), 0);
     head bigint;
     first bigint;
+    v_segment_end bigint;
     v_day date := (p_arrived_at AT TIME ZONE 'Asia/Shanghai')::date;
     v_dups integer := coalesce(cardinality(p_dup_ids), 0);
     v_rejected integer := coalesce(cardinality(p_q_index), 0);
 BEGIN
     IF n > 0 THEN
-        SELECT head_seq INTO head FROM exchange.topics WHERE code = p_topic FOR NO KEY UPDATE;
+        SELECT head_seq, segment_end INTO head, v_segment_end FROM exchange.topics
+        WHERE code = p_topic FOR NO KEY UPDATE;
         IF head <> p_seen_head AND EXISTS (
-            SELECT 1 FROM unnest(p_dup_ids, p_dup_versions) AS d(record_id, version)
-            CROSS JOIN LATERAL (
-                SELECT 1 FROM exchange.records r
-                WHERE r.topic_code = p_topic AND r.record_id = d.record_id
-                  AND r.version = d.version + 1
-                LIMIT 1
-            ) AS newer
+            SELECT 1 FROM exchange.record_heads h
+            WHERE h.topic_code = p_topic AND h.seq > p_seen_head
+              AND (h.record_id = ANY(p_record_ids) OR h.record_id = ANY(p_dup_ids))
         ) THEN
             RETURN NULL;
         END IF;
         first := head + 1;
-        BEGIN
-            UPDATE exchange.topics SET head_seq = head + n WHERE code = p_topic;
-            INSERT INTO exchange.records (topic_code, seq, record_id, version, topic_version,
-                content_hash, business_time, published_at, publisher, data, envelope)
-            SELECT p_topic, first + u.i - 1, u.record_id, u.version, u.topic_version, u.hash,
-                u.business_time, p_published_at, p_publisher, u.data::jsonb, u.envelope
-            FROM unnest(p_record_ids, p_versions, p_topic_versions, p_hashes, p_business_times,
-                        p_data, p_envelopes) WITH ORDINALITY
-                AS u(record_id, version, topic_version, hash, business_time, data, envelope, i);
-        EXCEPTION WHEN unique_violation THEN
-            RETURN NULL;
-        END;
+        IF first + n > v_segment_end THEN
+            PERFORM exchange.add_segments(p_topic, first + n - 1);
+        END IF;
+        UPDATE exchange.topics SET head_seq = head + n WHERE code = p_topic;
+        INSERT INTO exchange.records (topic_code, seq, record_id, version, topic_version,
+            business_time, published_at, publisher, data)
+        SELECT p_topic, first + u.i - 1, u.record_id, u.version, u.topic_version,
+            u.business_time, p_published_at, p_publisher, u.data::jsonb
+        FROM unnest(p_record_ids, p_versions, p_topic_versions, p_business_times, p_data)
+            WITH ORDINALITY AS u(record_id, version, topic_version, business_time, data, i);
+        -- Each record's newest version (a batch may carry several versions of a record,
+        -- in order), and where its first version lies for a new one.
+        INSERT INTO exchange.record_heads AS h (topic_code, record_id, version, content_hash,
+            first_seq, seq)
+        SELECT p_topic, u.record_id, max(u.version), (array_agg(u.hash ORDER BY u.i DESC))[1],
+            first + min(u.i) - 1, first + max(u.i) - 1
+        FROM unnest(p_record_ids, p_versions, p_hashes) WITH ORDINALITY
+            AS u(record_id, version, hash, i)
+        GROUP BY u.record_id
+        ON CONFLICT (topic_code, record_id) DO UPDATE SET version = excluded.version,
+            content_hash = excluded.content_hash, seq = excluded.seq;
         -- A delivery row per record for each webhook subscriber.
         INSERT INTO exchange.webhook_deliveries (subscription_id, seq, webhook_id)
         SELECT s.id, q.seq, 'msg_' || s.id || '_' || q.seq

@@ -1,6 +1,6 @@
-"""The exchange log, the quarantine and the publish batches as models: what migrations 0002,
-0006 and 0007 leave them as. All three are written by exchange.append_batch (migration 0007,
-publishing/append_batch.sql)."""
+"""The exchange log, its segments and heads, the quarantine and the publish batches as
+models: what migrations 0006, 0007 and 0013 leave them as. All are written by
+exchange.append_batch (publishing/append_batch.sql)."""
 
 from __future__ import annotations
 
@@ -17,14 +17,11 @@ SCHEMA = "exchange"
 
 
 class PublishedRecord(SQLModel, table=True):
-    """One version of a record in a topic's log, at its sequence number."""
+    """One version of a record in a topic's log, at its sequence number. Partitioned by
+    range of (topic, seq): each partition is a segment of one topic (LogSegment)."""
 
     __tablename__ = "records"
-    __table_args__ = (
-        # A record's versions are dense: a concurrent append of the same version collides here.
-        sa.Index("records_record_version", "topic_code", "record_id", "version", unique=True),
-        {"schema": SCHEMA},
-    )
+    __table_args__ = ({"schema": SCHEMA, "postgresql_partition_by": "RANGE (topic_code, seq)"},)
 
     # No foreign key to topics (as migrated).
     topic_code: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
@@ -33,14 +30,60 @@ class PublishedRecord(SQLModel, table=True):
     version: int
     # The topic's schema version the record was checked against.
     topic_version: int
-    content_hash: bytes = Field(sa_type=sa.LargeBinary)
     business_time: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     published_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
     publisher: str = Field(sa_type=sa.Text)
+    # The record's JSON but for its seq and data is rebuilt from the columns above
+    # (exchange.record_envelope), not stored.
     data: dict[str, Any] = Field(sa_column=sa.Column(JSONB, nullable=False))
-    # The record's JSON as feeds and events show it but for its seq and data, written once
-    # (migration 0007): `"record_id":...,"version":...,...,"data":`.
-    envelope: str = Field(sa_type=sa.Text)
+
+
+class RecordHead(SQLModel, table=True):
+    """A record's newest version: what a publish is judged against (a duplicate repeats its
+    content hash; a change takes the next version), and where its versions lie."""
+
+    __tablename__ = "record_heads"
+    __table_args__ = ({"schema": SCHEMA},)
+
+    topic_code: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    record_id: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    version: int
+    content_hash: bytes = Field(sa_type=sa.LargeBinary)
+    # The seqs of its first and newest versions.
+    first_seq: int = Field(sa_type=sa.BigInteger)
+    seq: int = Field(sa_type=sa.BigInteger)
+
+
+class LogSegment(SQLModel, table=True):
+    """One partition of the log: a topic's seqs from first_seq up to end_seq (exclusive),
+    stored in the table exchange.records_<id>."""
+
+    __tablename__ = "log_segments"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "topic_code", "first_seq", name="log_segments_topic_code_first_seq_key"
+        ),
+        {"schema": SCHEMA},
+    )
+
+    id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    )
+    topic_code: str = Field(sa_type=sa.Text)
+    first_seq: int = Field(sa_type=sa.BigInteger)
+    end_seq: int = Field(sa_type=sa.BigInteger)
+    created_at: datetime | None = database_now()
+    # Set when it is archived (migration 0014, archive/): what it held, and its file.
+    records: int | None = Field(default=None, sa_type=sa.BigInteger)
+    first_published_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    last_published_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    # None while its records are in the live log (never archived, or imported again).
+    archived_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    archive_file: str | None = Field(default=None, sa_type=sa.Text)
+    archive_sha256: str | None = Field(default=None, sa_type=sa.Text)
+    # An imported segment stays live until then, whatever its topic's retention.
+    kept_until: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
 class QuarantinedRecord(SQLModel, table=True):

@@ -330,11 +330,9 @@ async def _latest_versions(
     """The topic's head and, as of that head, the latest (version, content hash, seq) of
     each record id; with after_seq, only versions appended after that sequence number."""
     row = await raw.fetchrow(
-        "WITH latest AS (SELECT DISTINCT ON (r.record_id) r.record_id, r.version, "
-        "r.content_hash, r.seq FROM exchange.records r "
-        "JOIN unnest($2::text[]) AS wanted(record_id) ON wanted.record_id = r.record_id "
-        "WHERE r.topic_code = $1 AND r.seq > coalesce($3::bigint, 0) "
-        "ORDER BY r.record_id, r.version DESC) "
+        "WITH latest AS (SELECT h.record_id, h.version, h.content_hash, h.seq "
+        "FROM exchange.record_heads h WHERE h.topic_code = $1 AND h.record_id = ANY($2::text[]) "
+        "AND h.seq > coalesce($3::bigint, 0)) "
         "SELECT (SELECT head_seq FROM exchange.topics WHERE code = $1) AS head, "
         "(SELECT array_agg(record_id) FROM latest) AS ids, "
         "(SELECT array_agg(version) FROM latest) AS versions, "

@@ -1,0 +1,204 @@
+"""Retention and archive (docs/exchange.md, "Retention and archive"): a topic's retention
+in the catalog; segments past it written to a compressed file with a manifest and the
+signed audit checkpoint covering them, and dropped; a cursor before the live log told where
+they went; the segments imported back and read again byte for byte; the audit chain
+verifying throughout."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from govhub_common.clock import utcnow
+from govhub_common.pagination import encode_cursor
+from govhub_common.testing import Hub
+from govhub_exchange.archive import service as archive
+from govhub_exchange.archive.files import manifest_path
+from govhub_exchange.audit import service as audit
+from govhub_exchange.audit.chain import checkpoint_file_name
+from govhub_exchange.publishing.service import audit_publishes
+from govhub_exchange.settings import ExchangeSettings
+from tests.exchange.support import (
+    BASE,
+    ENTERPRISE_SCHEMA,
+    agency_headers,
+    enterprise,
+    make_agency,
+    publish,
+    subscribe,
+    unique,
+)
+
+RETENTION = {"days": 30, "legal_basis": "《企业信息公示暂行条例》第八条"}
+
+
+async def _read_all(hub: Hub, sub_id: int, headers: dict[str, str], cursor: str) -> list[bytes]:
+    """Each page's body, from the cursor to the head, 4 records a page."""
+    bodies = []
+    while cursor:
+        reply = await hub.client.get(
+            f"{BASE}/subscriptions/{sub_id}/records",
+            params={"cursor": cursor, "limit": 4, "wait": 0},
+            headers=headers,
+        )
+        assert reply.status_code == 200, reply.text
+        bodies.append(reply.content)
+        cursor = reply.json()["next"]
+    return bodies
+
+
+def _checkpoints(hub: Hub) -> Path:
+    return audit.checkpoint_dir(ExchangeSettings(), hub.runtime.database_url)
+
+
+async def _maintain(hub: Hub, directory: Path, *, days_ahead: int) -> archive.Maintenance:
+    async with hub.runtime.db.session() as session:
+        while await audit_publishes(session):  # the publishes' entries, as the hub does
+            pass
+    return await archive.maintain(
+        hub.runtime.db,
+        # Open segments stay open here: only full ones are archived.
+        ExchangeSettings(log_segment_max_age_days=36_500),
+        directory=directory,
+        keys=hub.runtime.keys,
+        checkpoint_dir=_checkpoints(hub),
+        now=utcnow() + timedelta(days=days_ahead),
+    )
+
+
+async def test_a_segment_past_retention_is_archived_and_comes_back(
+    hub: Hub, tmp_path: Path
+) -> None:
+    owner, reader = await make_agency(hub), await make_agency(hub)
+    topic = unique("t_")
+    created = await hub.client.post(
+        f"{BASE}/topics",
+        json={
+            "code": topic,
+            "title": "企业开业登记",
+            "sharing_type": "unconditional",
+            "schema": ENTERPRISE_SCHEMA,
+            "retention": RETENTION,
+        },
+        headers=agency_headers(hub, owner),
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["retention"] == RETENTION
+    async with hub.runtime.db.autocommit() as raw:
+        await raw.execute("UPDATE exchange.topics SET segment_records = 10 WHERE code = $1", topic)
+    sub = await subscribe(hub, reader, topic, ["uscc", "name"])
+    headers = agency_headers(hub, reader)
+    for b in range(0, 25, 5):
+        await publish(
+            hub,
+            owner,
+            topic,
+            [{"record_id": f"R{i}", "data": enterprise(i)} for i in range(b, b + 5)],
+        )
+    before = await _read_all(hub, sub["id"], headers, encode_cursor(0))
+
+    # Within the retention nothing leaves; past it, the two full segments do.
+    assert (await _maintain(hub, tmp_path, days_ahead=29)).archived == []
+    done = await _maintain(hub, tmp_path, days_ahead=31)
+    assert [(a["topic"], a["first_seq"], a["last_seq"], a["records"]) for a in done.archived] == [
+        (topic, 1, 10, 10),
+        (topic, 11, 20, 10),
+    ]
+    for entry in done.archived:
+        path = tmp_path / entry["file"]
+        lines = gzip.decompress(path.read_bytes()).splitlines()
+        assert [orjson.loads(line)["seq"] for line in lines] == list(
+            range(entry["first_seq"], entry["last_seq"] + 1)
+        )
+        assert orjson.loads(lines[0])["publisher"] == owner
+        manifest = orjson.loads(manifest_path(path).read_bytes())
+        assert manifest["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert (manifest["topic"], manifest["records"]) == (topic, 10)
+        assert manifest["retention"] == RETENTION
+        # The signed head covers the records' publish entries.
+        assert manifest["audit"]["publish_entries"]["count"] == 2
+        checkpoint = manifest["audit"]["checkpoint"]
+        assert checkpoint["entry_id"] >= manifest["audit"]["publish_entries"]["last"]
+        assert (_checkpoints(hub) / checkpoint_file_name(checkpoint["entry_id"])).exists()
+    async with hub.runtime.db.autocommit() as raw:
+        partitions = await raw.fetchval(
+            "SELECT count(to_regclass(format('exchange.records_%s', id))) "
+            "FROM exchange.log_segments WHERE topic_code = $1",
+            topic,
+        )
+    assert partitions == 1  # the open segment; the others' tables are gone
+    topic_now = (
+        await hub.client.get(f"{BASE}/topics/{topic}", headers=agency_headers(hub, owner))
+    ).json()
+    assert (topic_now["head_seq"], topic_now["log_start_seq"]) == (25, 21)
+
+    # A cursor before the live log: told where the records went and where to read on.
+    gone = await hub.client.get(
+        f"{BASE}/subscriptions/{sub['id']}/records",
+        params={"cursor": encode_cursor(5), "wait": 0},
+        headers=headers,
+    )
+    assert gone.status_code == 410, gone.text
+    problem: dict[str, Any] = gone.json()
+    assert gone.headers["content-type"].startswith("application/problem+json")
+    assert problem["code"] == "records_archived"
+    assert problem["live_from"] == encode_cursor(20)
+    assert [a["file"] for a in problem["archives"]] == [a["file"] for a in done.archived]
+    assert f"govhub exchange log import {topic} --from-seq 6" in problem["detail"]
+    # Without a cursor a feed starts at the live log.
+    fresh = await hub.client.get(
+        f"{BASE}/subscriptions/{sub['id']}/records", params={"wait": 0}, headers=headers
+    )
+    assert [r["seq"] for r in fresh.json()["data"]] == [21, 22, 23, 24, 25]
+
+    # Brought back: the same pages, byte for byte.
+    imported = await archive.import_segments(
+        hub.runtime.db,
+        topic=topic,
+        from_seq=6,
+        directory=tmp_path,
+        keep=timedelta(days=7),
+        actor="operator",
+    )
+    assert [(i["first_seq"], i["records"]) for i in imported] == [(11, 10), (1, 10)]
+    assert await _read_all(hub, sub["id"], headers, encode_cursor(0)) == before
+
+    # The chain still verifies, and it says what happened.
+    verified = (await hub.client.get(f"{BASE}/audit/verify", headers=hub.operator())).json()
+    assert verified["valid"] is True, verified
+    entries = (
+        await hub.client.get(
+            f"{BASE}/audit", params={"topic": topic, "limit": 100}, headers=hub.operator()
+        )
+    ).json()["data"]
+    actions = [e["action"] for e in entries]
+    assert actions.count("log.archived") == 2 and actions.count("log.imported") == 2
+
+
+async def test_a_retention_names_its_legal_basis(hub: Hub) -> None:
+    owner = await make_agency(hub)
+    body = {
+        "code": unique("t_"),
+        "title": "企业开业登记",
+        "sharing_type": "unconditional",
+        "schema": ENTERPRISE_SCHEMA,
+        "retention": {"days": 30},
+    }
+    refused = await hub.client.post(f"{BASE}/topics", json=body, headers=agency_headers(hub, owner))
+    assert refused.status_code == 422
+    assert [e["path"] for e in refused.json()["errors"]] == ["$.retention.legal_basis"]
+    body["retention"] = RETENTION
+    created = await hub.client.post(f"{BASE}/topics", json=body, headers=agency_headers(hub, owner))
+    assert created.status_code == 201, created.text
+    cleared = await hub.client.patch(
+        f"{BASE}/topics/{body['code']}",
+        json={"retention": None},
+        headers=agency_headers(hub, owner),
+    )
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["retention"] is None
