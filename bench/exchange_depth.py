@@ -227,6 +227,23 @@ async def stage(
     return {"publish": rate, "duplicates": duplicates, "head_p99": head_p99, "old_p99": old_p99}
 
 
+async def _agency(
+    hub: ep.Hub,
+    op: dict[str, str],
+    clients: list[tuple[dict[str, str], str, str]],
+    code: str,
+    name: str,
+    scopes: list[str],
+) -> dict[str, str]:
+    """An agency with a client of these scopes: its token's headers, its credentials kept
+    in `clients` to renew them."""
+    await hub.call("POST", "/agencies", op, json={"code": code, "name": name})
+    client = await hub.call("POST", f"/agencies/{code}/clients", op, json={"scopes": scopes})
+    headers = await hub.token(client["client_id"], client["client_secret"])
+    clients.append((headers, client["client_id"], client["client_secret"]))
+    return headers
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--depths", default="0,1000000,10000000")
@@ -246,11 +263,14 @@ async def main() -> None:
         ) as client:
             hub = ep.Hub(f"http://127.0.0.1:{port}", client)
             op = await hub.token("operator", (home / "operator-secret").read_text().strip())
-            amr = await hub.agency(
-                op, "b-amr", "广州市工商行政管理局", ["exchange:publish", "exchange:catalog"]
-            )
+            # Tokens outlive no growth of the log: each stage starts with fresh ones.
+            clients: list[tuple[dict[str, str], str, str]] = []
+            amr = await _agency(
+                hub, op, clients, "b-amr", "广州市工商行政管理局",
+                ["exchange:publish", "exchange:catalog"],
+            )  # fmt: skip
             subscribers = [
-                await hub.agency(op, code, title, ["exchange:subscribe"])
+                await _agency(hub, op, clients, code, title, ["exchange:subscribe"])
                 for code, title in (("b-qts", "质监"), ("b-ltax", "地税"), ("b-ntax", "国税"))
             ]
             # The measured topic whose history the log's growth adds to (the old cursor's).
@@ -295,6 +315,8 @@ async def main() -> None:
                     print(f"growing the log to {depth:,} rows", flush=True)
                     await grow(db_url, history, have, depth)
                     have = depth
+                for headers, client_id, secret in clients:
+                    headers.update(await hub.token(client_id, secret))
                 figures = await stage(hub, amr, subscribers, depth, args.records, old_reader)
                 results.append((depth, figures, await disk(db_url)))
                 print(f"depth {depth:,}: {figures}", flush=True)
