@@ -8,7 +8,7 @@ Starts the exchange alone (`govhub run --target exchange`, RabbitMQ as deployed)
 database, then for each depth: grows `exchange.records` to that many rows server-side
 (INSERT ... SELECT of the demo's enterprise records over 269 filler topics, in segments as
 a publish makes them, 1% of them in the measured topic's own history so that an old cursor
-has something to read), ANALYZE, and measures, through the HTTP API:
+has something to read), VACUUM (ANALYZE), and measures, through the HTTP API:
 - publish -> readable in three feeds, records/s (1,000-record batches, a fresh topic);
 - the same batches published again, every record a duplicate, records/s;
 - feed reads of 1,000 records, p99 over 50 reads: from the head (the page just published)
@@ -103,8 +103,10 @@ async def grow(db_url: str, topic: str, have: int, want: int) -> int:
             "UPDATE exchange.topics t SET head_seq = h.head FROM (SELECT topic_code, max(seq) "
             "AS head FROM exchange.record_heads GROUP BY topic_code) h WHERE t.code = h.topic_code"
         )
-        await conn.execute("ANALYZE exchange.records")
-        await conn.execute("ANALYZE exchange.record_heads")
+        # Vacuumed as well as analysed: autovacuum's pass over millions of freshly inserted
+        # rows would otherwise run during the measurements on a two-core machine.
+        await conn.execute("VACUUM (ANALYZE) exchange.records")
+        await conn.execute("VACUUM (ANALYZE) exchange.record_heads")
         return int(
             await conn.fetchval("SELECT head_seq FROM exchange.topics WHERE code = $1", topic)
         )
