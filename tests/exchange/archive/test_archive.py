@@ -6,8 +6,11 @@ verifying throughout."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
+import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -52,6 +55,19 @@ async def _read_all(hub: Hub, sub_id: int, headers: dict[str, str], cursor: str)
     return bodies
 
 
+async def _command(db_url: str, archive_dir: Path, *args: str) -> Any:
+    """`govhub <args>` run as a command against the hub's database; its JSON output."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "govhub_common.cli", *args,
+        env={**os.environ, "GOVHUB_DATABASE_URL": db_url, "GOVHUB_ARCHIVE_DIR": str(archive_dir)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()[-2000:]
+    return orjson.loads(out)
+
+
 def _checkpoints(hub: Hub) -> Path:
     return audit.checkpoint_dir(ExchangeSettings(), hub.runtime.database_url)
 
@@ -72,7 +88,7 @@ async def _maintain(hub: Hub, directory: Path, *, days_ahead: int) -> archive.Ma
 
 
 async def test_a_segment_past_retention_is_archived_and_comes_back(
-    hub: Hub, tmp_path: Path
+    hub: Hub, db_url: str, tmp_path: Path
 ) -> None:
     owner, reader = await make_agency(hub), await make_agency(hub)
     topic = unique("t_")
@@ -157,13 +173,9 @@ async def test_a_segment_past_retention_is_archived_and_comes_back(
     assert [r["seq"] for r in fresh.json()["data"]] == [21, 22, 23, 24, 25]
 
     # Brought back: the same pages, byte for byte.
-    imported = await archive.import_segments(
-        hub.runtime.db,
-        topic=topic,
-        from_seq=6,
-        directory=tmp_path,
-        keep=timedelta(days=7),
-        actor="operator",
+    # As an operator does it: the command, on the archive folder.
+    imported = await _command(
+        db_url, tmp_path, "exchange", "log", "import", topic, "--from-seq", "6"
     )
     assert [(i["first_seq"], i["records"]) for i in imported] == [(11, 10), (1, 10)]
     assert await _read_all(hub, sub["id"], headers, encode_cursor(0)) == before

@@ -34,6 +34,7 @@ def make_cli() -> typer.Typer:
         sign them, one JSON line each, for `govhub exchange audit verify`."""
         counted = asyncio.run(
             _export(
+                *_database(),
                 file,
                 _iso(since, "--from") if since else None,
                 _iso(until, "--to") if until else None,
@@ -88,7 +89,8 @@ def make_cli() -> typer.Typer:
     ) -> None:
         """Close open segments a month old and archive the segments past their topic's
         retention, as the exchange does each hour (GOVHUB_LOG_MAINTENANCE_SECONDS)."""
-        report = asyncio.run(_log("maintain", as_of=_iso(as_of, "--as-of") if as_of else None))
+        when = _iso(as_of, "--as-of") if as_of else None
+        report = asyncio.run(_log(*_database(), "maintain", as_of=when))
         typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
 
     @log_app.command("import")
@@ -101,7 +103,7 @@ def make_cli() -> typer.Typer:
         """Bring archived records back into the live log, from the segment holding
         --from-seq up to the live log, for GOVHUB_LOG_IMPORT_KEEP_DAYS."""
         try:
-            report = asyncio.run(_log("import", topic=topic, from_seq=from_seq))
+            report = asyncio.run(_log(*_database(), "import", topic=topic, from_seq=from_seq))
         except (OSError, ValueError) as exc:
             typer.echo(f"cannot import: {exc}", err=True)
             raise typer.Exit(2) from None
@@ -110,13 +112,26 @@ def make_cli() -> typer.Typer:
     @log_app.command("segments")
     def log_segments(topic: Annotated[str, typer.Argument(help="The topic's code.")]) -> None:
         """A topic's segments: their seqs, whether archived, and where."""
-        report = asyncio.run(_log("segments", topic=topic))
+        report = asyncio.run(_log(*_database(), "segments", topic=topic))
         typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
 
     return app
 
 
+def _database() -> tuple[Any, str]:
+    """The exchange's settings and database URL, resolved before any event loop runs: the
+    embedded PostgreSQL of the development default starts with its own."""
+    from govhub_common.cli import resolve_database
+    from govhub_exchange.settings import ExchangeSettings
+
+    settings = ExchangeSettings()
+    url, _server = resolve_database(settings)
+    return settings, url
+
+
 async def _log(
+    settings: Any,
+    url: str,
     command: str,
     *,
     as_of: datetime | None = None,
@@ -125,16 +140,12 @@ async def _log(
 ) -> Any:
     from datetime import timedelta
 
-    from govhub_common.cli import resolve_database
     from govhub_common.clock import ensure_utc, utcnow
     from govhub_common.db import Database
     from govhub_common.security import load_key_pair
     from govhub_exchange.archive import service as archive
     from govhub_exchange.audit import service as audit
-    from govhub_exchange.settings import ExchangeSettings
 
-    settings = ExchangeSettings()
-    url, _server = resolve_database(settings)
     db = Database(url, pool_size=1)
     directory = archive.archive_dir(settings, url)
     try:
@@ -172,17 +183,15 @@ def _iso(value: str, option: str) -> datetime:
         raise typer.BadParameter(f"not an ISO 8601 time: {value!r}", param_hint=option) from None
 
 
-async def _export(file: Path, since: datetime | None, until: datetime | None) -> int:
-    from govhub_common.cli import resolve_database
+async def _export(
+    settings: Any, url: str, file: Path, since: datetime | None, until: datetime | None
+) -> int:
     from govhub_common.clock import ensure_utc
     from govhub_common.db import Database
     from govhub_common.files import open_private
     from govhub_common.security import load_key_pair
-    from govhub_common.settings import CommonSettings
     from govhub_exchange.audit import service as audit
 
-    settings = CommonSettings()
-    url, _server = resolve_database(settings)
     db = Database(url, pool_size=1)
     lines = 0
     try:
