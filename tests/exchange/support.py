@@ -77,6 +77,7 @@ async def make_topic(
     sharing_type: str = "unconditional",
     schema: dict[str, Any] | None = None,
     legal_basis: str | None = None,
+    retention: dict[str, Any] | None = None,
 ) -> str:
     code = unique("t_")
     body: dict[str, Any] = {
@@ -87,6 +88,8 @@ async def make_topic(
     }
     if legal_basis:
         body["legal_basis"] = legal_basis
+    if retention:
+        body["retention"] = retention
     response = await hub.client.post(
         f"{BASE}/topics", json=body, headers=agency_headers(hub, owner)
     )

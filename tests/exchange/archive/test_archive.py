@@ -32,6 +32,7 @@ from tests.exchange.support import (
     agency_headers,
     enterprise,
     make_agency,
+    make_topic,
     publish,
     subscribe,
     unique,
@@ -72,14 +73,16 @@ def _checkpoints(hub: Hub) -> Path:
     return audit.checkpoint_dir(ExchangeSettings(), hub.runtime.database_url)
 
 
-async def _maintain(hub: Hub, directory: Path, *, days_ahead: int) -> archive.Maintenance:
+async def _maintain(
+    hub: Hub, directory: Path, *, days_ahead: int, max_age_days: int = 36_500
+) -> archive.Maintenance:
     async with hub.runtime.db.session() as session:
         while await audit_publishes(session):  # the publishes' entries, as the hub does
             pass
     return await archive.maintain(
         hub.runtime.db,
-        # Open segments stay open here: only full ones are archived.
-        ExchangeSettings(log_segment_max_age_days=36_500),
+        # By default open segments stay open: only full ones are archived.
+        ExchangeSettings(log_segment_max_age_days=max_age_days),
         directory=directory,
         keys=hub.runtime.keys,
         checkpoint_dir=_checkpoints(hub),
@@ -91,20 +94,9 @@ async def test_a_segment_past_retention_is_archived_and_comes_back(
     hub: Hub, db_url: str, tmp_path: Path
 ) -> None:
     owner, reader = await make_agency(hub), await make_agency(hub)
-    topic = unique("t_")
-    created = await hub.client.post(
-        f"{BASE}/topics",
-        json={
-            "code": topic,
-            "title": "企业开业登记",
-            "sharing_type": "unconditional",
-            "schema": ENTERPRISE_SCHEMA,
-            "retention": RETENTION,
-        },
-        headers=agency_headers(hub, owner),
-    )
-    assert created.status_code == 201, created.text
-    assert created.json()["retention"] == RETENTION
+    topic = await make_topic(hub, owner, retention=RETENTION)
+    shown = await hub.client.get(f"{BASE}/topics/{topic}", headers=agency_headers(hub, owner))
+    assert shown.json()["retention"] == RETENTION
     async with hub.runtime.db.autocommit() as raw:
         await raw.execute("UPDATE exchange.topics SET segment_records = 10 WHERE code = $1", topic)
     sub = await subscribe(hub, reader, topic, ["uscc", "name"])
@@ -214,3 +206,33 @@ async def test_a_retention_names_its_legal_basis(hub: Hub) -> None:
     )
     assert cleared.status_code == 200, cleared.text
     assert cleared.json()["retention"] is None
+
+
+async def test_an_open_segment_a_month_old_is_closed_then_archived(
+    hub: Hub, tmp_path: Path
+) -> None:
+    owner = await make_agency(hub)
+    kept_for_ever = await make_topic(hub, owner)
+    topic = await make_topic(hub, owner, retention=RETENTION)
+    for code in (kept_for_ever, topic):
+        await publish(
+            hub, owner, code, [{"record_id": f"R{i}", "data": enterprise(i)} for i in range(3)]
+        )
+    done = await _maintain(hub, tmp_path, days_ahead=40, max_age_days=30)
+    # Only a topic with a retention gets more segments.
+    assert topic in done.closed and kept_for_ever not in done.closed
+    assert [(a["first_seq"], a["last_seq"]) for a in done.archived if a["topic"] == topic] == [
+        (1, 3)
+    ]
+    # The next record starts a new segment after the archived one.
+    (accepted,) = (await publish(hub, owner, topic, [{"record_id": "R9", "data": enterprise(9)}]))[
+        "accepted"
+    ]
+    assert accepted["seq"] == 4
+    async with hub.runtime.db.autocommit() as raw:
+        segments = await raw.fetch(
+            "SELECT first_seq, end_seq, archived_at IS NOT NULL AS archived "
+            "FROM exchange.log_segments WHERE topic_code = $1 ORDER BY first_seq",
+            topic,
+        )
+    assert [tuple(s) for s in segments] == [(1, 4, True), (4, 1_000_004, False)]

@@ -107,13 +107,15 @@ async def maintain(
 
 
 async def close_old_segments(db: Database, *, now: datetime, max_age: timedelta) -> list[str]:
-    """Close each topic's open segment whose first record is older than max_age."""
+    """Close the open segment of each topic with a retention whose first record is older
+    than max_age (a topic that keeps every record gains nothing from more segments)."""
     async with db.autocommit() as raw:
         topics = await raw.fetch(
             "SELECT t.code FROM exchange.topics t "
             "CROSS JOIN LATERAL (SELECT first_seq, end_seq FROM exchange.log_segments s "
             "WHERE s.topic_code = t.code ORDER BY first_seq DESC LIMIT 1) s "
-            "WHERE t.head_seq >= s.first_seq AND t.head_seq + 1 < s.end_seq "
+            "WHERE t.retention_days IS NOT NULL "
+            "AND t.head_seq >= s.first_seq AND t.head_seq + 1 < s.end_seq "
             "AND (SELECT r.published_at FROM exchange.records r "
             "WHERE r.topic_code = t.code AND r.seq = s.first_seq) < $1",
             now - max_age,
