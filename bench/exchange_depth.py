@@ -8,7 +8,7 @@ Starts the exchange alone (`govhub run --target exchange`, RabbitMQ as deployed)
 database, then for each depth: grows `exchange.records` to that many rows server-side
 (INSERT ... SELECT of the demo's enterprise records over 269 filler topics, in segments as
 a publish makes them, 1% of them in the measured topic's own history so that an old cursor
-has something to read), VACUUM (ANALYZE), and measures, through the HTTP API:
+has something to read), VACUUM (ANALYZE), CHECKPOINT, and measures, through the HTTP API:
 - publish -> readable in three feeds, records/s (1,000-record batches, a fresh topic);
 - the same batches published again, every record a duplicate, records/s;
 - feed reads of 1,000 records, p99 over 50 reads: from the head (the page just published)
@@ -107,6 +107,9 @@ async def grow(db_url: str, topic: str, have: int, want: int) -> int:
         # rows would otherwise run during the measurements on a two-core machine.
         await conn.execute("VACUUM (ANALYZE) exchange.records")
         await conn.execute("VACUUM (ANALYZE) exchange.record_heads")
+        # And written out: the checkpoint after gigabytes of new pages would otherwise
+        # spread its writes over the measurements (commits wait on the same disk).
+        await conn.execute("CHECKPOINT")
         return int(
             await conn.fetchval("SELECT head_seq FROM exchange.topics WHERE code = $1", topic)
         )
