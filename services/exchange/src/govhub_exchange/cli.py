@@ -4,15 +4,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
-from datetime import datetime
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 
 from govhub_exchange.audit.chain import PublicKeys, verify_export_lines
+
+if TYPE_CHECKING:
+    from govhub_common.db import Database
+    from govhub_exchange.settings import ExchangeSettings
 
 
 def make_cli() -> typer.Typer:
@@ -90,7 +96,7 @@ def make_cli() -> typer.Typer:
         """Close open segments a month old and archive the segments past their topic's
         retention, as the exchange does each hour (GOVHUB_LOG_MAINTENANCE_SECONDS)."""
         when = _iso(as_of, "--as-of") if as_of else None
-        report = asyncio.run(_log(*_database(), "maintain", as_of=when))
+        report = asyncio.run(_maintain(*_database(), when))
         typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
 
     @log_app.command("import")
@@ -103,7 +109,7 @@ def make_cli() -> typer.Typer:
         """Bring archived records back into the live log, from the segment holding
         --from-seq up to the live log, for GOVHUB_LOG_IMPORT_KEEP_DAYS."""
         try:
-            report = asyncio.run(_log(*_database(), "import", topic=topic, from_seq=from_seq))
+            report = asyncio.run(_import(*_database(), topic, from_seq))
         except (OSError, ValueError) as exc:
             typer.echo(f"cannot import: {exc}", err=True)
             raise typer.Exit(2) from None
@@ -112,13 +118,14 @@ def make_cli() -> typer.Typer:
     @log_app.command("segments")
     def log_segments(topic: Annotated[str, typer.Argument(help="The topic's code.")]) -> None:
         """A topic's segments: their seqs, whether archived, and where."""
-        report = asyncio.run(_log(*_database(), "segments", topic=topic))
+        _settings, url = _database()
+        report = asyncio.run(_segments(url, topic))
         typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
 
     return app
 
 
-def _database() -> tuple[Any, str]:
+def _database() -> tuple[ExchangeSettings, str]:
     """The exchange's settings and database URL, resolved before any event loop runs: the
     embedded PostgreSQL of the development default starts with its own."""
     from govhub_common.cli import resolve_database
@@ -129,50 +136,55 @@ def _database() -> tuple[Any, str]:
     return settings, url
 
 
-async def _log(
-    settings: Any,
-    url: str,
-    command: str,
-    *,
-    as_of: datetime | None = None,
-    topic: str | None = None,
-    from_seq: int | None = None,
-) -> Any:
-    from datetime import timedelta
-
-    from govhub_common.clock import ensure_utc, utcnow
+@contextlib.asynccontextmanager
+async def _opened(url: str) -> AsyncIterator[Database]:
     from govhub_common.db import Database
+
+    db = Database(url, pool_size=1)
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+async def _maintain(settings: ExchangeSettings, url: str, as_of: datetime | None) -> Any:
+    from govhub_common.clock import ensure_utc, utcnow
     from govhub_common.security import load_key_pair
     from govhub_exchange.archive import service as archive
     from govhub_exchange.audit import service as audit
 
-    db = Database(url, pool_size=1)
     directory = archive.archive_dir(settings, url)
-    try:
-        if command == "maintain":
-            done = await archive.maintain(
-                db,
-                settings,
-                directory=directory,
-                keys=load_key_pair(settings),
-                checkpoint_dir=audit.checkpoint_dir(settings, url),
-                now=ensure_utc(as_of) if as_of else utcnow(),
-            )
-            return {"closed": done.closed, "archived": done.archived, "folder": str(directory)}
-        assert topic is not None
-        if command == "import":
-            assert from_seq is not None
-            return await archive.import_segments(
-                db,
-                topic=topic,
-                from_seq=from_seq,
-                directory=directory,
-                keep=timedelta(days=settings.log_import_keep_days),
-                actor="operator (govhub exchange log import)",
-            )
+    async with _opened(url) as db:
+        done = await archive.maintain(
+            db,
+            settings,
+            directory=directory,
+            keys=load_key_pair(settings),
+            checkpoint_dir=audit.checkpoint_dir(settings, url),
+            now=ensure_utc(as_of) if as_of else utcnow(),
+        )
+    return {"closed": done.closed, "archived": done.archived, "folder": str(directory)}
+
+
+async def _import(settings: ExchangeSettings, url: str, topic: str, from_seq: int) -> Any:
+    from govhub_exchange.archive import service as archive
+
+    async with _opened(url) as db:
+        return await archive.import_segments(
+            db,
+            topic=topic,
+            from_seq=from_seq,
+            directory=archive.archive_dir(settings, url),
+            keep=timedelta(days=settings.log_import_keep_days),
+            actor="operator (govhub exchange log import)",
+        )
+
+
+async def _segments(url: str, topic: str) -> Any:
+    from govhub_exchange.archive import service as archive
+
+    async with _opened(url) as db:
         return await archive.segments(db, topic=topic)
-    finally:
-        await db.close()
 
 
 def _iso(value: str, option: str) -> datetime:
@@ -184,28 +196,27 @@ def _iso(value: str, option: str) -> datetime:
 
 
 async def _export(
-    settings: Any, url: str, file: Path, since: datetime | None, until: datetime | None
+    settings: ExchangeSettings,
+    url: str,
+    file: Path,
+    since: datetime | None,
+    until: datetime | None,
 ) -> int:
     from govhub_common.clock import ensure_utc
-    from govhub_common.db import Database
     from govhub_common.files import open_private
     from govhub_common.security import load_key_pair
     from govhub_exchange.audit import service as audit
 
-    db = Database(url, pool_size=1)
     lines = 0
-    try:
-        async with db.session() as session:
-            # Who received what, per agency: readable by the exporting user only.
-            with open_private(file, "w", binary=True) as out:
-                async for line in audit.export_lines(
-                    session,
-                    since=ensure_utc(since) if since else None,
-                    until=ensure_utc(until) if until else None,
-                    keys=load_key_pair(settings),
-                ):
-                    out.write(line)
-                    lines += 1
-    finally:
-        await db.close()
+    async with _opened(url) as db, db.session() as session:
+        # Who received what, per agency: readable by the exporting user only.
+        with open_private(file, "w", binary=True) as out:
+            async for line in audit.export_lines(
+                session,
+                since=ensure_utc(since) if since else None,
+                until=ensure_utc(until) if until else None,
+                keys=load_key_pair(settings),
+            ):
+                out.write(line)
+                lines += 1
     return lines

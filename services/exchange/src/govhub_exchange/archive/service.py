@@ -128,7 +128,9 @@ async def close_old_segments(db: Database, *, now: datetime, max_age: timedelta)
                 if await raw.fetchval("SELECT exchange.close_segment($1)", topic["code"]):
                     closed.append(topic["code"])
         except asyncpg.LockNotAvailableError:
-            log.warning("segment of %s not closed (busy); the next round tries again", topic)
+            log.warning(
+                "segment of %s not closed (busy); the next round tries again", topic["code"]
+            )
     return closed
 
 
@@ -228,14 +230,12 @@ async def archive_segment(
     async with db.session() as session:
         raw = await raw_connection(session)
         await raw.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-        at = await raw.fetchval("SELECT now()")
         await raw.execute(
-            "SELECT exchange.drop_segment($1, $2, $3, $4, $5)",
+            "SELECT exchange.drop_segment($1, $2, $3, $4, now())",
             segment["id"],
             name,
             sha256,
             records,
-            at,
         )
         await audit.append(
             session,

@@ -150,8 +150,7 @@ async def create_topic(session: AsyncSession, *, who: Principal, body: TopicCrea
                 description=body.description,
                 sharing_type=body.sharing_type,
                 legal_basis=body.legal_basis,
-                retention_days=body.retention.days if body.retention else None,
-                retention_basis=body.retention.legal_basis if body.retention else None,
+                **_retention_values(body.retention.model_dump() if body.retention else None),
             )
             .on_conflict_do_nothing()
             .returning(*_TOPIC)
@@ -202,12 +201,8 @@ async def _update_topic(session: AsyncSession, *, code: str, **values: Any) -> N
     )
 
 
-def _retention_columns(changes: dict[str, Any], row: Any) -> dict[str, Any]:
-    """The retention columns with a PATCH's change: an object sets it, null keeps records
-    for ever, absent leaves it."""
-    if "retention" not in changes:
-        return {"retention_days": row.retention_days, "retention_basis": row.retention_basis}
-    retention = changes["retention"]
+def _retention_values(retention: dict[str, Any] | None) -> dict[str, Any]:
+    """The retention columns of a Retention (as a dict), or of none: records kept for ever."""
     return {
         "retention_days": retention["days"] if retention else None,
         "retention_basis": retention["legal_basis"] if retention else None,
@@ -235,7 +230,12 @@ async def update_topic(
         description=changes.get("description", row.description),
         sharing_type=sharing,
         legal_basis=basis,
-        **_retention_columns(changes, row),
+        # A PATCH's retention object sets it, null keeps records for ever, absent leaves it.
+        **(
+            _retention_values(changes["retention"])
+            if "retention" in changes
+            else {"retention_days": row.retention_days, "retention_basis": row.retention_basis}
+        ),
     )
     await audit.append(
         session,
