@@ -215,10 +215,15 @@ async def test_a_changed_file_updates_only_that_thing(hub: HubProcess, tmp_path:
     )
     topics = city / "topics.yaml"
     topics.write_text(
-        topics.read_text(encoding="utf-8").replace(
+        topics.read_text(encoding="utf-8")
+        .replace(
             "      registered_date: {type: string, format: date, title: 登记日期}",
             "      registered_date: {type: string, format: date, title: 登记日期}\n"
             "      tax_office: {type: string, title: 主管税务机关}",
+        )
+        .replace(
+            "  title: 税务登记\n",
+            "  title: 税务登记\n  retention: {days: 3650, legal_basis: 《税收征收管理法》第二十四条}\n",
         ),
         encoding="utf-8",
     )
@@ -226,7 +231,7 @@ async def test_a_changed_file_updates_only_that_thing(hub: HubProcess, tmp_path:
     assert done.returncode == 0, done.stdout + done.stderr
     changes = [line for line in done.stdout.splitlines() if line[:2] in ("+ ", "~ ")]
     assert changes == [
-        "~ Topic hz_tax_registered: schema",
+        "~ Topic hz_tax_registered: retention, schema",
         "~ SmsTemplate hz_tax_reminder: body",
     ]
     assert "0 to create, 2 to update, 8 unchanged" in done.stdout
@@ -235,6 +240,10 @@ async def test_a_changed_file_updates_only_that_thing(hub: HubProcess, tmp_path:
         assert "主管税务机关" in template["body"] and template["version"] == 2
         topic = (await client.get("/exchange/v1/topics/hz_tax_registered")).json()
         assert topic["current_version"] == 2 and "tax_office" in topic["schema"]["properties"]
+        assert topic["retention"] == {
+            "days": 3650,
+            "legal_basis": "《税收征收管理法》第二十四条",
+        }
         other = (await client.get("/exchange/v1/topics/hz_enterprise_registered")).json()
         assert other["current_version"] == 1
     again = await govhub(hub, "apply", "-f", str(city))

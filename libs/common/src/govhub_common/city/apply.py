@@ -119,7 +119,9 @@ def _topic(client: httpx.Client, action: Action, spec: dict[str, Any]) -> int:
         call(client, "POST", "/exchange/v1/topics", json=spec)
         return 1
     calls = 0
-    body = _changed(action, spec, ("title", "description", "sharing_type", "legal_basis"))
+    body = _changed(
+        action, spec, ("title", "description", "sharing_type", "legal_basis", "retention")
+    )
     if body:
         call(client, "PATCH", f"/exchange/v1/topics/{action.key}", json=body)
         calls += 1

@@ -109,6 +109,7 @@ def read_state(client: httpx.Client) -> HubState:
                     "description": topic["description"],
                     "sharing_type": topic["sharing_type"],
                     "legal_basis": topic["legal_basis"],
+                    "retention": topic["retention"],
                     "schema": topic["schema"],
                 }
             )
