@@ -6,9 +6,16 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+from govhub_common.clock import utcnow
 from govhub_common.testing import Hub
+from govhub_exchange.archive import service as archive
+from govhub_exchange.audit import service as audit
+from govhub_exchange.publishing.service import audit_publishes
+from govhub_exchange.settings import ExchangeSettings
 
 BASE = "/exchange/v1"
 ALL_AGENCY_SCOPES = ("exchange:publish", "exchange:subscribe", "exchange:catalog")
@@ -146,3 +153,27 @@ def environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def checkpoints(hub: Hub) -> Path:
+    """Where the hub writes its signed audit checkpoints."""
+    return audit.checkpoint_dir(ExchangeSettings(), hub.runtime.database_url)
+
+
+async def maintain_log(
+    hub: Hub, directory: Path, *, days_ahead: int, max_age_days: int = 36_500
+) -> archive.Maintenance:
+    """The log's maintenance round as of `days_ahead` days from now, archiving to
+    `directory` (every publish audited first, as the hub does before it)."""
+    async with hub.runtime.db.session() as session:
+        while await audit_publishes(session):
+            pass
+    return await archive.maintain(
+        hub.runtime.db,
+        # By default open segments stay open: only full ones are archived.
+        ExchangeSettings(log_segment_max_age_days=max_age_days),
+        directory=directory,
+        keys=hub.runtime.keys,
+        checkpoint_dir=checkpoints(hub),
+        now=utcnow() + timedelta(days=days_ahead),
+    )

@@ -11,26 +11,22 @@ import gzip
 import hashlib
 import os
 import sys
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from govhub_common.clock import utcnow
 from govhub_common.pagination import encode_cursor
 from govhub_common.testing import Hub
-from govhub_exchange.archive import service as archive
 from govhub_exchange.archive.files import manifest_path
-from govhub_exchange.audit import service as audit
 from govhub_exchange.audit.chain import checkpoint_file_name
-from govhub_exchange.publishing.service import audit_publishes
-from govhub_exchange.settings import ExchangeSettings
 from tests.exchange.support import (
     BASE,
     ENTERPRISE_SCHEMA,
     agency_headers,
+    checkpoints,
     enterprise,
+    maintain_log,
     make_agency,
     make_topic,
     publish,
@@ -69,27 +65,6 @@ async def _command(db_url: str, archive_dir: Path, *args: str) -> Any:
     return orjson.loads(out)
 
 
-def _checkpoints(hub: Hub) -> Path:
-    return audit.checkpoint_dir(ExchangeSettings(), hub.runtime.database_url)
-
-
-async def _maintain(
-    hub: Hub, directory: Path, *, days_ahead: int, max_age_days: int = 36_500
-) -> archive.Maintenance:
-    async with hub.runtime.db.session() as session:
-        while await audit_publishes(session):  # the publishes' entries, as the hub does
-            pass
-    return await archive.maintain(
-        hub.runtime.db,
-        # By default open segments stay open: only full ones are archived.
-        ExchangeSettings(log_segment_max_age_days=max_age_days),
-        directory=directory,
-        keys=hub.runtime.keys,
-        checkpoint_dir=_checkpoints(hub),
-        now=utcnow() + timedelta(days=days_ahead),
-    )
-
-
 async def test_a_segment_past_retention_is_archived_and_comes_back(
     hub: Hub, db_url: str, tmp_path: Path
 ) -> None:
@@ -111,8 +86,8 @@ async def test_a_segment_past_retention_is_archived_and_comes_back(
     before = await _read_all(hub, sub["id"], headers, encode_cursor(0))
 
     # Within the retention nothing leaves; past it, the two full segments do.
-    assert (await _maintain(hub, tmp_path, days_ahead=29)).archived == []
-    done = await _maintain(hub, tmp_path, days_ahead=31)
+    assert (await maintain_log(hub, tmp_path, days_ahead=29)).archived == []
+    done = await maintain_log(hub, tmp_path, days_ahead=31)
     assert [(a["topic"], a["first_seq"], a["last_seq"], a["records"]) for a in done.archived] == [
         (topic, 1, 10, 10),
         (topic, 11, 20, 10),
@@ -132,7 +107,7 @@ async def test_a_segment_past_retention_is_archived_and_comes_back(
         assert manifest["audit"]["publish_entries"]["count"] == 2
         checkpoint = manifest["audit"]["checkpoint"]
         assert checkpoint["entry_id"] >= manifest["audit"]["publish_entries"]["last"]
-        assert (_checkpoints(hub) / checkpoint_file_name(checkpoint["entry_id"])).exists()
+        assert (checkpoints(hub) / checkpoint_file_name(checkpoint["entry_id"])).exists()
     async with hub.runtime.db.autocommit() as raw:
         partitions = await raw.fetchval(
             "SELECT count(to_regclass(format('exchange.records_%s', id))) "
@@ -140,6 +115,21 @@ async def test_a_segment_past_retention_is_archived_and_comes_back(
             topic,
         )
     assert partitions == 1  # the open segment; the others' tables are gone
+    # The hub's services are told, in the drop's transaction, what left the live log.
+    async with hub.runtime.db.autocommit() as raw:
+        told = await raw.fetch(
+            "SELECT payload::text AS payload FROM exchange.outbox "
+            "WHERE type = 'exchange.log.archived' AND payload::jsonb ->> 'subject' = $1 "
+            "ORDER BY id",
+            f"topic/{topic}",
+        )
+    segments = [s for row in told for s in orjson.loads(row["payload"])["data"]["segments"]]
+    assert [(s["first_seq"], s["last_seq"], s["live_from"], s["records"]) for s in segments] == [
+        (1, 10, 11, 10),
+        (11, 20, 21, 10),
+    ]
+    assert [s["file"] for s in segments] == [a["file"] for a in done.archived]
+    assert segments[0]["retention"] == RETENTION
     topic_now = (
         await hub.client.get(f"{BASE}/topics/{topic}", headers=agency_headers(hub, owner))
     ).json()
@@ -218,7 +208,7 @@ async def test_an_open_segment_a_month_old_is_closed_then_archived(
         await publish(
             hub, owner, code, [{"record_id": f"R{i}", "data": enterprise(i)} for i in range(3)]
         )
-    done = await _maintain(hub, tmp_path, days_ahead=40, max_age_days=30)
+    done = await maintain_log(hub, tmp_path, days_ahead=40, max_age_days=30)
     # Only a topic with a retention gets more segments.
     assert topic in done.closed and kept_for_ever not in done.closed
     assert [(a["first_seq"], a["last_seq"]) for a in done.archived if a["topic"] == topic] == [

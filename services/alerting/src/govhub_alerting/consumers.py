@@ -1,7 +1,7 @@
 """Bus handlers: record events and deaths become facts, timers and warnings; registry changes
 keep the contacts reminders are sent to; the exchange's catalog and subscription decisions
 say what exists and what each agency is granted; the SMS gateway's status changes say what
-became of the reminders."""
+became of the reminders; its archived segments take alerting's records and facts of them."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from govhub_alerting.access.service import learn_grants
 from govhub_alerting.engine.contacts import CHANGE_EVENTS, ingest_registry_change
 from govhub_alerting.engine.deliveries import STATUS_CHANGED, learn_statuses
 from govhub_alerting.engine.ingest import ingest_incoming, records_of
+from govhub_alerting.engine.retention import forget_archived
 from govhub_alerting.rules.catalog import learn_catalog
 from govhub_alerting.rules.service import city_rules, install_city_rules
 from govhub_alerting.settings import AlertingSettings
 from govhub_common.catalog_events import CATALOG_EVENTS, topics_of
 from govhub_common.events import CloudEvent
+from govhub_common.log_events import LOG_ARCHIVED, live_log_starts
 from govhub_common.runtime import ServiceContext
 from govhub_common.service import Consumer
 from govhub_common.subscription_events import SUBSCRIPTION_EVENTS
@@ -51,6 +53,9 @@ def consumers(ctx: ServiceContext) -> list[Consumer]:
             contact_attributes=contact_attributes,
         )
 
+    async def on_archived(session: AsyncSession, event: CloudEvent) -> None:
+        await forget_archived(session, live_log_starts(event))
+
     async def on_registry_change(session: AsyncSession, event: CloudEvent) -> None:
         await ingest_registry_change(session, event, attributes=contact_attributes)
 
@@ -64,4 +69,6 @@ def consumers(ctx: ServiceContext) -> list[Consumer]:
         Consumer("grants", SUBSCRIPTION_EVENTS, learn_grants),
         # What became of the reminders emitted (only their keys are kept).
         Consumer("deliveries", (STATUS_CHANGED,), learn_statuses),
+        # The exchange's retention: what left its live log leaves alerting's history.
+        Consumer("retention", (LOG_ARCHIVED,), on_archived),
     ]

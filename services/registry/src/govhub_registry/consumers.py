@@ -1,5 +1,6 @@
 """Bus handlers: exchange records of mapped topics feed the golden records; the exchange's
-catalog events keep the registry's copy of the catalog that mappings are checked against."""
+catalog events keep the registry's copy of the catalog that mappings are checked against;
+its archived segments take what the registry kept of their records with them."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from govhub_common.catalog_events import CATALOG_EVENTS
 from govhub_common.event_contracts import read_header
 from govhub_common.event_contracts.exchange import RecordsPublished
 from govhub_common.events import CloudEvent
+from govhub_common.log_events import LOG_ARCHIVED, live_log_starts
 from govhub_common.runtime import ServiceContext
 from govhub_common.service import Consumer
+from govhub_registry.ingest.retention import forget_archived
 from govhub_registry.ingest.service import business_times, ingest_published
 from govhub_registry.mappings.service import learn_catalog
 from govhub_registry.state import registry_state
@@ -43,8 +46,13 @@ def registry_consumers(ctx: ServiceContext) -> list[Consumer]:
     async def on_catalog(session: AsyncSession, event: CloudEvent) -> None:
         await learn_catalog(session, event)
 
+    async def on_archived(session: AsyncSession, event: CloudEvent) -> None:
+        await forget_archived(session, live_log_starts(event))
+
     # Every topic's records: a mapping may be created for any topic at any time.
     return [
         Consumer("records", ["exchange.record.published.*"], on_records),
         Consumer("catalog", list(CATALOG_EVENTS), on_catalog),
+        # The exchange's retention: what left its live log leaves the registry's history.
+        Consumer("retention", [LOG_ARCHIVED], on_archived),
     ]

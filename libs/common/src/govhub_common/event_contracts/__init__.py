@@ -109,6 +109,13 @@ CONTRACTS: dict[str, EventContract] = {
             "A paused webhook was resumed or set again.",
         ),
         EventContract(
+            exchange.LOG_ARCHIVED,
+            "exchange",
+            exchange.LogArchived,
+            "Segments of a topic's log past its retention were archived to files and left the "
+            "live log: the registry and alerting forget what they derived from those records.",
+        ),
+        EventContract(
             "registry.legal_entity.changed",
             "registry",
             registry.LegalEntitiesChanged,

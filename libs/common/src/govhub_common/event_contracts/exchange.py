@@ -9,6 +9,8 @@ from pydantic import Field
 
 from govhub_common.event_contracts._base import Contract
 
+LOG_ARCHIVED = "exchange.log.archived"
+
 
 class PublishedRecord(Contract):
     seq: int = Field(description="The record's position in its topic's log.")
@@ -131,3 +133,29 @@ class ResumedWebhook(Contract):
 
 class WebhooksResumed(Contract):
     webhooks: list[ResumedWebhook]
+
+
+class RetentionPeriod(Contract):
+    days: int = Field(description="How long the topic's records stay in the live log.")
+    legal_basis: str = Field(description="The rule that sets the period.")
+
+
+class ArchivedSegment(Contract):
+    topic: str
+    segment: int = Field(description="The segment's id in the exchange's log.")
+    first_seq: int
+    last_seq: int
+    records: int
+    live_from: int = Field(
+        description="The topic's first seq still in the live log: every record before it is "
+        "archived, and the hub's services forget what they derived from them."
+    )
+    file: str = Field(description="The archive file, relative to the exchange's archive dir.")
+    retention: RetentionPeriod
+    archived_at: datetime
+
+
+class LogArchived(Contract):
+    """Segments of topics' logs past their retention, written to files and dropped."""
+
+    segments: list[ArchivedSegment]

@@ -43,6 +43,8 @@ class Fact(SQLModel, table=True):
         # Named as PostgreSQL named the migration's unnamed UNIQUE constraint.
         sa.UniqueConstraint("view", "seq", name="facts_view_seq_key"),
         sa.Index("facts_by_subject", "view", "subject", "business_date"),
+        # A topic's facts by seq: those of records archived are forgotten (0010).
+        sa.Index("facts_by_record", "topic", "seq"),
         {"schema": SCHEMA},
     )
 

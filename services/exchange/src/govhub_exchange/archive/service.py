@@ -21,6 +21,14 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from govhub_common.db import Database, raw_connection
+from govhub_common.event_contracts.exchange import (
+    LOG_ARCHIVED,
+    ArchivedSegment,
+    LogArchived,
+    RetentionPeriod,
+)
+from govhub_common.events import CloudEvent
+from govhub_common.outbox import add_events
 from govhub_common.pagination import encode_cursor
 from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem
@@ -237,6 +245,12 @@ async def archive_segment(
             sha256,
             records,
         )
+        live = await raw.fetchrow(
+            "SELECT log_start_seq, now() AS at FROM exchange.topics WHERE code = $1", topic
+        )
+        # In the drop's transaction: the registry and alerting forget what they derived
+        # from these records once, and only once they have left the live log.
+        await add_events(session, "exchange", [_archived_event(segment, name, records, live)])
         await audit.append(
             session,
             actor=ACTOR,
@@ -258,6 +272,30 @@ async def archive_segment(
         "records": records,
         "file": name,
     }
+
+
+def _archived_event(
+    segment: asyncpg.Record, file: str, records: int, live: asyncpg.Record
+) -> CloudEvent:
+    archived = ArchivedSegment(
+        topic=segment["topic_code"],
+        segment=segment["id"],
+        first_seq=segment["first_seq"],
+        last_seq=segment["end_seq"] - 1,
+        records=records,
+        live_from=live["log_start_seq"],
+        file=file,
+        retention=RetentionPeriod(
+            days=segment["retention_days"], legal_basis=segment["retention_basis"]
+        ),
+        archived_at=live["at"],
+    )
+    return CloudEvent(
+        source="govhub/exchange",
+        type=LOG_ARCHIVED,
+        subject=f"topic/{archived.topic}",
+        data=LogArchived(segments=[archived]).model_dump(mode="json"),
+    )
 
 
 async def _chunks(raw: Any, query: str, *args: Any) -> Any:

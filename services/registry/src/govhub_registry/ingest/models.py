@@ -103,6 +103,8 @@ class Assertion(SQLModel, table=True):
             "seq",
             name="assertion_source_record_key",
         ),
+        # A topic's assertions by seq: those of records archived are forgotten (0013).
+        sa.Index("assertion_by_record", "source_topic", "seq"),
         {"schema": SCHEMA},
     )
 
