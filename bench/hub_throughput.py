@@ -136,9 +136,58 @@ class Run:
     feed_topic: dict[int, tuple[str, str]] = field(default_factory=dict)  # -> (agency, topic)
     samples: list[Sample] = field(default_factory=list)
     loads: list[float] = field(default_factory=list)  # 1-minute load average at each sample
+    cpu: list[CpuTimes] = field(default_factory=list)  # at the first publish, and at the end
 
     def since_start(self) -> float:
         return time.perf_counter() - self.t0 if self.t0 else 0.0
+
+
+@dataclass
+class CpuTimes:
+    """CPU seconds spent so far: the whole machine (every core, from /proc/stat), each of
+    the hub's processes, and this bench (publishers, feed readers, sampling). The rest of
+    the machine's is PostgreSQL's and RabbitMQ's, on a machine running nothing else."""
+
+    machine: float
+    processes: dict[str, float]
+    bench: float
+
+    @classmethod
+    def now(cls, split: SplitHub) -> CpuTimes:
+        ticks = os.sysconf("SC_CLK_TCK")
+        with open("/proc/stat", encoding="ascii") as stat:
+            # user nice system idle iowait irq softirq steal: busy is all but idle and iowait
+            jiffies = [int(v) for v in stat.readline().split()[1:9]]
+        busy = sum(jiffies) - jiffies[3] - jiffies[4]
+        processes = {}
+        for target, hub_process in split.processes.items():
+            assert hub_process.process is not None
+            stat_line = Path(f"/proc/{hub_process.process.pid}/stat").read_text("ascii")
+            after_name = stat_line.rsplit(")", 1)[1].split()  # fields 3... of proc(5)
+            processes[target] = (int(after_name[11]) + int(after_name[12])) / ticks
+        own = os.times()
+        return cls(busy / ticks, processes, own.user + own.system)
+
+
+def cpu_lines(run: Run, records: int, elapsed: float) -> list[str]:
+    """Where the CPU went between the first publish and the end, per record."""
+    if len(run.cpu) < 2:
+        return []
+    first, last = run.cpu[0], run.cpu[-1]
+    machine = last.machine - first.machine
+    spent = {t: last.processes[t] - first.processes[t] for t in last.processes}
+    bench = last.bench - first.bench
+    rest = machine - sum(spent.values()) - bench
+    cores = os.cpu_count() or 1
+    per_record_ms = 1000 * (machine - bench) / records
+    parts = ", ".join(f"{t} {v:.1f} s" for t, v in spent.items())
+    return [
+        f"- CPU: {machine:.1f} s busy of {cores} cores over {elapsed:.1f} s "
+        f"({100 * machine / (cores * elapsed):.0f}%): {parts}, PostgreSQL and RabbitMQ "
+        f"{rest:.1f} s, this bench {bench:.1f} s. The hub's cost: **{per_record_ms:.2f} ms "
+        f"of CPU a record** fully processed, so 10,000 records/s needs about "
+        f"{per_record_ms * 10:.0f} cores busy at this cost",
+    ]
 
 
 # The hub -------------------------------------------------------------------------------------
@@ -469,6 +518,7 @@ async def stream_mode(
         run.accepted.setdefault(topic, 0)
     await hub.settle()  # the city's catalog events handled before the clock starts
     run.samples.append(await sampler.sample())  # the baseline, at 0 s
+    run.cpu.append(CpuTimes.now(sampler.split))
     run.t0 = time.perf_counter()
     readers_done = asyncio.Event()
     sampling = asyncio.create_task(sampler.until_settled(args.sample_seconds, readers_done))
@@ -479,7 +529,9 @@ async def stream_mode(
     await publish_stream(hub, run, batches, owners, args.publishers)
     await asyncio.gather(*readers)
     readers_done.set()
-    return max(await sampling, *run.feed_done.values())
+    end = max(await sampling, *run.feed_done.values())
+    run.cpu.append(CpuTimes.now(sampler.split))
+    return end
 
 
 # Year mode -----------------------------------------------------------------------------------
@@ -694,6 +746,7 @@ def report(
         f"- fully processed (every feed read to its head, registry applied, alerting's facts and "
         f"timers derived, every outbox and queue empty): **{accepted / end:,.0f} records/s**, "
         f"{end:.1f} s from the first publish",
+        *cpu_lines(run, accepted, end),
         "",
         "Finished (seconds from the first publish):",
         "",
