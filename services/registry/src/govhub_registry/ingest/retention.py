@@ -73,25 +73,16 @@ class Forgotten:
     reviews: int = 0
     decisions: int = 0
 
-    def add(self, other: Forgotten) -> None:
-        self.assertions += other.assertions
-        self.unmapped += other.unmapped
-        self.reviews += other.reviews
-        self.decisions += other.decisions
 
-
-async def forget_archived(session: AsyncSession, live_from: dict[str, int]) -> Forgotten:
+async def forget_archived(session: AsyncSession, live_from: dict[str, int]) -> None:
     """Delete what the registry derived from the records of each topic before its live log
     (`live_from`: topic -> first live seq)."""
     raw = await raw_connection(session)
-    forgotten = Forgotten()
     for topic, boundary in live_from.items():
-        of_topic = Forgotten(
+        forgotten = Forgotten(
             assertions=await raw.fetchval(_ASSERTIONS, topic, boundary),
             unmapped=await raw.fetchval(_UNMAPPED, topic, boundary),
             reviews=await raw.fetchval(_REVIEWS, topic, boundary),
             decisions=await raw.fetchval(_DECISIONS, topic, boundary),
         )
-        log.info("topic %s archived before seq %d, forgotten: %s", topic, boundary, of_topic)
-        forgotten.add(of_topic)
-    return forgotten
+        log.info("topic %s archived before seq %d, forgotten: %s", topic, boundary, forgotten)
