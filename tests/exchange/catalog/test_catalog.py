@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
-from govhub_common.testing import Hub
+from govhub_common.testing import Hub, running_hub
 from tests.exchange.support import (
     BASE,
     ENTERPRISE_SCHEMA,
@@ -13,6 +14,7 @@ from tests.exchange.support import (
     make_agency,
     make_topic,
     publish,
+    subscribe,
     unique,
 )
 
@@ -202,3 +204,65 @@ async def test_catalog_needs_an_exchange_scope(hub: Hub) -> None:
     response = await hub.client.get(f"{BASE}/topics", headers=hub.auth("gz-amr", "sms:send"))
     assert response.status_code == 403
     assert response.json()["code"] == "insufficient_scope"
+
+
+PERMIT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["permit_no"],
+    "properties": {
+        "permit_no": {"type": "string", "title": "许可证编号", "x-sensitivity": "public"},
+        "holder": {"type": "string", "title": "持证人", "x-sensitivity": "public"},
+    },
+}
+
+
+async def _topic_named(hub: Hub, owner: str, code: str, schema: dict[str, Any]) -> None:
+    response = await hub.client.post(
+        f"{BASE}/topics",
+        json={"code": code, "title": "许可", "sharing_type": "unconditional", "schema": schema},
+        headers=agency_headers(hub, owner),
+    )
+    assert response.status_code == 201, response.text
+
+
+async def test_a_topic_is_judged_by_its_own_databases_schema(hub: Hub, fresh_db_url: str) -> None:
+    """Two hubs in one process (as tests and an operator's tools run them) on two databases
+    that each have a topic of the same code and version with different schemas: each hub
+    judges and delivers records by its own database's schema, not the one it saw first."""
+    code = unique("t_")
+    owner = await make_agency(hub)
+    await _topic_named(hub, owner, code, ENTERPRISE_SCHEMA)
+    first = await publish(
+        hub,
+        owner,
+        code,
+        [
+            {"record_id": "e1", "data": enterprise(0)},
+            {"record_id": "p1", "data": {"permit_no": "粤-1"}},
+        ],
+    )
+    assert [r["record_id"] for r in first["accepted"]] == ["e1"]
+
+    async with running_hub(fresh_db_url) as other:
+        other_owner = await make_agency(other)
+        await _topic_named(other, other_owner, code, PERMIT_SCHEMA)
+        reader = await make_agency(other)
+        sub = await subscribe(other, reader, code, ["permit_no", "holder"])
+        result = await publish(
+            other,
+            other_owner,
+            code,
+            [
+                {"record_id": "p2", "data": {"permit_no": "粤-2", "holder": "李四"}},
+                {"record_id": "e2", "data": enterprise(1)},
+            ],
+        )
+        assert [r["record_id"] for r in result["accepted"]] == ["p2"]
+        assert [r["index"] for r in result["rejected"]] == [1]
+        feed = await other.client.get(
+            f"{BASE}/subscriptions/{sub['id']}/records",
+            params={"wait": 0},
+            headers=agency_headers(other, reader),
+        )
+        assert feed.status_code == 200, feed.text
+        assert [r["data"] for r in feed.json()["data"]] == [{"permit_no": "粤-2", "holder": "李四"}]

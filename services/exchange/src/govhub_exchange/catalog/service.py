@@ -3,11 +3,13 @@ models (catalog/models.py)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -72,9 +74,22 @@ _ITEM = (
     col(DataItem.since_version),
 )
 
-# Compiled validators by (topic, version): schemas never change once stored.
-_validators: dict[tuple[str, int], Any] = {}
-_declared: dict[tuple[str, int], frozenset[str]] = {}
+# Compiled validators and declared items by (topic, version): a version's schema never
+# changes once stored, so each is read once per database. Kept with the engine that read
+# it, not per process: one process may serve two databases (tests do, as an operator's
+# tools may), and there one topic code and version can stand for different schemas.
+_Held = TypeVar("_Held")
+_validators: WeakKeyDictionary[Engine, dict[tuple[str, int], Any]] = WeakKeyDictionary()
+_declared: WeakKeyDictionary[Engine, dict[tuple[str, int], frozenset[str]]] = WeakKeyDictionary()
+
+
+def _of_database(
+    caches: WeakKeyDictionary[Engine, dict[tuple[str, int], _Held]], session: AsyncSession
+) -> dict[tuple[str, int], _Held]:
+    """This session's database's part of a cache."""
+    bind = session.bind
+    assert bind is not None, "sessions are made bound to their database's engine"
+    return caches.setdefault(bind.sync_engine, {})
 
 
 def _topic(row: Any) -> TopicPublic:
@@ -347,23 +362,25 @@ async def topic_schema(session: AsyncSession, *, code: str, version: int) -> dic
 async def validator(session: AsyncSession, *, code: str, version: int) -> Any | None:
     """The compiled validator of a topic version, or None when that version does not exist."""
     key = (code, version)
-    if key not in _validators:
+    validators = _of_database(_validators, session)
+    if key not in validators:
         raw = await _schema_text(session, code=code, version=version)
         if raw is None:
             return None
-        _validators[key] = compile_validator(orjson.loads(raw))
-    return _validators[key]
+        validators[key] = compile_validator(orjson.loads(raw))
+    return validators[key]
 
 
 async def declared_items(session: AsyncSession, *, code: str, version: int) -> frozenset[str]:
     """The data items a topic version declares (its schema's properties); cached like the
     validators, since a version never changes."""
     key = (code, version)
-    if key not in _declared:
+    declared = _of_database(_declared, session)
+    if key not in declared:
         raw = await _schema_text(session, code=code, version=version)
         schema = orjson.loads(raw) if raw is not None else {}
-        _declared[key] = frozenset(schema.get("properties") or ())
-    return _declared[key]
+        declared[key] = frozenset(schema.get("properties") or ())
+    return declared[key]
 
 
 async def get_topic_row(session: AsyncSession, *, code: str) -> TopicPublic:
