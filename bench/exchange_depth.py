@@ -40,6 +40,8 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import exchange_publish as ep
 
+from govhub_exchange.delivery.service import READ_AND_ACKNOWLEDGE as READ_STATEMENT
+
 FILLER_TOPICS = 269
 CHUNK = 1_000_000  # rows per INSERT ... SELECT
 # Enough reads that p99 is not one hiccup: of 50 it was the second slowest, and two runs
@@ -173,6 +175,35 @@ async def read_times(
     return times[len(times) // 2], times[int(len(times) * 0.99) - 1]
 
 
+async def statement_times(db_url: str, sub_id: int, after: int) -> tuple[float, float]:
+    """p50 and p99 of READS runs of the feed's read statement itself (delivery/service.py),
+    straight on PostgreSQL as an operator's read (it moves nothing): the log's own cost of a
+    page, without HTTP, tokens and the hub process's share of the two cores."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        sub = await conn.fetchrow(
+            "SELECT topic_code, items, ARRAY(SELECT name FROM exchange.data_items d "
+            "WHERE d.topic_code = s.topic_code) AS declared FROM exchange.subscriptions s "
+            "WHERE id = $1",
+            sub_id,
+        )
+        args = (sub["topic_code"], after, sub["items"], 1000, sub_id, False, sub["declared"])
+        times = []
+        for _ in range(READS):
+            started = time.perf_counter()
+            row = await conn.fetchrow(READ_STATEMENT, *args)
+            times.append(time.perf_counter() - started)
+            assert row["count"] == 1000, row["count"]
+        plan = await conn.fetch(
+            "EXPLAIN (ANALYZE, BUFFERS, SUMMARY) " + READ_STATEMENT.replace("$1", "$1::text"), *args
+        )
+        print("   ", [r[0].strip() for r in plan if "Time:" in r[0]])
+    finally:
+        await conn.close()
+    times.sort()
+    return times[len(times) // 2], times[int(len(times) * 0.99) - 1]
+
+
 async def stage(
     hub: ep.Hub,
     amr: dict[str, str],
@@ -180,6 +211,7 @@ async def stage(
     depth: int,
     records: int,
     old_reader: tuple[dict[str, str], int],
+    db_url: str,
 ) -> dict[str, float]:
     topic = f"depth_{depth}"
     await hub.call(
@@ -233,6 +265,8 @@ async def stage(
         cursor = page["position"]
     head_p50, head_p99 = await read_times(hub, headers, sub["id"], cursor)
     old_p50, old_p99 = await read_times(hub, old_reader[0], old_reader[1], None)
+    sql_head = await statement_times(db_url, sub["id"], records - 1000)
+    sql_old = await statement_times(db_url, old_reader[1], 0)
     return {
         "publish": rate,
         "duplicates": duplicates,
@@ -240,6 +274,10 @@ async def stage(
         "head_p99": head_p99,
         "old_p50": old_p50,
         "old_p99": old_p99,
+        "sql_head_p50": sql_head[0],
+        "sql_head_p99": sql_head[1],
+        "sql_old_p50": sql_old[0],
+        "sql_old_p99": sql_old[1],
     }
 
 
@@ -333,7 +371,9 @@ async def main() -> None:
                     have = depth
                 for headers, client_id, secret in clients:
                     headers.update(await hub.token(client_id, secret))
-                figures = await stage(hub, amr, subscribers, depth, args.records, old_reader)
+                figures = await stage(
+                    hub, amr, subscribers, depth, args.records, old_reader, db_url
+                )
                 results.append((depth, figures, await disk(db_url)))
                 print(f"depth {depth:,}: {figures}", flush=True)
     finally:
@@ -343,14 +383,16 @@ async def main() -> None:
         await admin.close()
     print(f"\n{'rows stored':>12} {'publish/s':>10} {'dups/s':>8} {'head p50/p99':>14} "
           f"{'old p50/p99':>13} {'B/record':>9} {'(heap':>7} {'index)':>7} {'JSON B':>7} "
-          f"{'segments':>8}")  # fmt: skip
+          f"{'segments':>8} {'SQL head':>11} {'SQL old':>11}")  # fmt: skip
     for _, f, d in results:
         print(
             f"{d['rows']:>12,} {f['publish']:>10,.0f} {f['duplicates']:>8,.0f} "
             f"{f['head_p50'] * 1000:>6.1f}/{f['head_p99'] * 1000:>4.1f}ms "
             f"{f['old_p50'] * 1000:>5.1f}/{f['old_p99'] * 1000:>4.1f}ms "
             f"{d['per_record']:>9,.0f} {d['heap']:>7,.0f} {d['indexes']:>7,.0f} {d['json']:>7,.0f} "
-            f"{d['segments']:>8,}"
+            f"{d['segments']:>8,} "
+            f"{f['sql_head_p50'] * 1000:>5.1f}/{f['sql_head_p99'] * 1000:>4.1f}ms "
+            f"{f['sql_old_p50'] * 1000:>5.1f}/{f['sql_old_p99'] * 1000:>4.1f}ms"
         )
     if results:
         base = results[0][1]

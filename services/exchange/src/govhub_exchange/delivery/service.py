@@ -78,7 +78,7 @@ class Page:
 # position never passes the topic's head: an operator reading the feed, or a cursor from
 # nowhere, leaves the subscriber's lag, alerts and audit trail as they were. (A position
 # set past the head before this rule comes back to the head at the subscriber's next read.)
-_READ_AND_ACKNOWLEDGE = f"""
+READ_AND_ACKNOWLEDGE = f"""
 WITH start AS (
     SELECT log_start_seq FROM exchange.topics WHERE code = $1
 ), page AS MATERIALIZED (
@@ -127,7 +127,7 @@ async def read_and_acknowledge(
     audited under the reader's name."""
     raw = await raw_connection(session)
     row = await raw.fetchrow(
-        _READ_AND_ACKNOWLEDGE,
+        READ_AND_ACKNOWLEDGE,
         grant["topic"],
         after,
         grant["items"],
