@@ -15,7 +15,7 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from govhub_common.clock import utcnow
 from govhub_common.metrics import CONSUMERS_WAITING_FOR_DATABASE
@@ -27,6 +27,9 @@ Fault = Literal["database", "broker"]
 # SQLSTATEs that pass by themselves: serialization_failure, deadlock_detected,
 # lock_not_available, query_canceled (a statement or lock timeout).
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014"})
+# Those of them where the transaction met another one: it was rolled back whole, and run
+# again at once it usually passes (the other has committed or given up by then).
+_CONFLICT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
 # Whole classes: 08 connection exception, 53 insufficient resources (too many connections,
 # disk full), 58 system error; 57P01-57P03 are the server shutting down or starting up.
 _TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "58", "57P")
@@ -110,6 +113,40 @@ def transient_fault(exc: BaseException) -> Fault | None:
         if _network_error(item):
             return "database"
     return None
+
+
+def met_another_transaction(exc: BaseException) -> bool:
+    """Whether the work failed on another transaction: a deadlock, a serialization failure,
+    a lock it could not get."""
+    return any(getattr(item, "sqlstate", None) in _CONFLICT_SQLSTATES for item in _chain(exc))
+
+
+_Result = TypeVar("_Result")
+CONFLICT_ATTEMPTS = 5
+
+
+async def run_again_on_conflict(
+    work: Callable[[], Awaitable[_Result]], *, what: str, attempts: int = CONFLICT_ATTEMPTS
+) -> _Result:
+    """Run a unit of work that is one transaction of its own; when it meets another
+    transaction (met_another_transaction) run it again, after a short pause growing each
+    time, up to `attempts` times in all. Another failure, or the last conflict, is raised.
+    Only for work whose transaction holds all its effects: a rolled-back attempt left none."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await work()
+        except Exception as exc:
+            if attempt == attempts or not met_another_transaction(exc):
+                raise
+            log.info(
+                "%s met another transaction (%s); attempt %d of %d",
+                what,
+                exc,
+                attempt + 1,
+                attempts,
+            )
+            await asyncio.sleep(0.02 * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 class DatabaseGate:

@@ -8,6 +8,7 @@ and replicas sweeping at once never fire a timer twice.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from govhub_alerting.rules.kinds import kind_of
 from govhub_alerting.rules.service import list_rules
 from govhub_common.clock import business_date, ensure_utc
 from govhub_common.db import Database
+from govhub_common.faults import run_again_on_conflict
 
 log = logging.getLogger("govhub.alerting.sweep")
 
@@ -142,6 +144,8 @@ class SweepResult:
     reminders_without_recipient: int = 0
     batches: int = 0
     raised_ids: list[int] = field(default_factory=list)
+    # Reminders without a recipient, by rule: counted in the metric once committed.
+    unsent_by_rule: dict[str, int] = field(default_factory=dict)
     # (due_at, id) of the last timer fired: the next batch starts after it.
     last: tuple[datetime, int] | None = None
 
@@ -153,6 +157,8 @@ class SweepResult:
         self.reminders_without_recipient += other.reminders_without_recipient
         self.batches += other.batches
         self.raised_ids += other.raised_ids
+        for rule_id, n in other.unsent_by_rule.items():
+            self.unsent_by_rule[rule_id] = self.unsent_by_rule.get(rule_id, 0) + n
         self.last = other.last or self.last
 
 
@@ -184,8 +190,6 @@ async def fire_batch(
     raised = [_Row(r.body) for r in rows if r.what == "warning"]
     reminders = [r.body for r in rows if r.what == "reminder"]
     unsent = [r.body for r in rows if r.what == "unsent"]
-    for u in unsent:
-        REMINDERS_UNSENT.labels(u["rule_id"], "no_recipient").inc(u["n"])
     count = next(r.body for r in rows if r.what == "count")
     fired = int(count["n"])
     last = (
@@ -212,6 +216,7 @@ async def fire_batch(
         warnings_resolved=len(resolved),
         reminders_due=len(reminders),
         reminders_without_recipient=sum(int(u["n"]) for u in unsent),
+        unsent_by_rule={u["rule_id"]: int(u["n"]) for u in unsent},
         batches=1 if fired else 0,
         raised_ids=[int(w._mapping["id"]) for w in raised],
         last=last,
@@ -223,12 +228,24 @@ async def sweep(db: Database, *, as_of: datetime, batch_size: int, workers: int 
     another worker or replica holds are skipped (SKIP LOCKED), so `workers` loops share the
     work as replicas do; the next sweep takes any timer a failed batch let go."""
 
+    async def committed_batch(after: tuple[datetime, int]) -> SweepResult:
+        async with db.session() as session:
+            result = await fire_batch(session, as_of=as_of, limit=batch_size, after=after)
+        for rule_id, n in result.unsent_by_rule.items():
+            REMINDERS_UNSENT.labels(rule_id, "no_recipient").inc(n)
+        return result
+
     async def worker() -> SweepResult:
         total = SweepResult()
         after = START
         while True:
-            async with db.session() as session:
-                result = await fire_batch(session, as_of=as_of, limit=batch_size, after=after)
+            # Two sweeps at once (the scheduler's and an evaluate call, or two replicas'),
+            # or a sweep beside ingest, may deadlock raising and resolving warnings of the
+            # same subjects: the batch that lost rolled back whole and is simply run again.
+            result = await run_again_on_conflict(
+                functools.partial(committed_batch, after),
+                what=f"sweep batch as of {as_of.isoformat()}",
+            )
             total.add(result)
             if result.timers_fired < batch_size or result.last is None:
                 return total
