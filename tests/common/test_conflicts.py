@@ -32,11 +32,20 @@ async def locked_row(db_url: str) -> AsyncIterator[tuple[str, asyncpg.Connection
         await holder.close()
 
 
+@pytest.fixture
+async def worker(db_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """The connection the work runs on."""
+    connection = await asyncpg.connect(db_url)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
 async def test_work_that_met_a_held_lock_is_run_again_once_it_is_released(
-    db_url: str, locked_row: tuple[str, asyncpg.Connection]
+    locked_row: tuple[str, asyncpg.Connection], worker: asyncpg.Connection
 ) -> None:
     table, holder = locked_row
-    worker = await asyncpg.connect(db_url)
     attempts = 0
     failed_once = asyncio.Event()
 
@@ -54,19 +63,15 @@ async def test_work_that_met_a_held_lock_is_run_again_once_it_is_released(
         await failed_once.wait()
         await holder.execute("ROLLBACK")
 
-    try:
-        result, _ = await asyncio.gather(run_again_on_conflict(work, what="test"), release())
-    finally:
-        await worker.close()
+    result, _ = await asyncio.gather(run_again_on_conflict(work, what="test"), release())
     assert result == "kept"
     assert attempts >= 2  # the first met the held lock
 
 
 async def test_a_conflict_that_lasts_is_raised_after_the_attempts(
-    db_url: str, locked_row: tuple[str, asyncpg.Connection]
+    locked_row: tuple[str, asyncpg.Connection], worker: asyncpg.Connection
 ) -> None:
     table, _ = locked_row
-    worker = await asyncpg.connect(db_url)
     attempts = 0
 
     async def work() -> None:
@@ -74,16 +79,12 @@ async def test_a_conflict_that_lasts_is_raised_after_the_attempts(
         attempts += 1
         await worker.execute(f"SELECT 1 FROM {table} WHERE id = 1 FOR UPDATE NOWAIT")
 
-    try:
-        with pytest.raises(asyncpg.LockNotAvailableError):
-            await run_again_on_conflict(work, what="test", attempts=3)
-    finally:
-        await worker.close()
+    with pytest.raises(asyncpg.LockNotAvailableError):
+        await run_again_on_conflict(work, what="test", attempts=3)
     assert attempts == 3
 
 
-async def test_other_failures_are_raised_at_once(db_url: str) -> None:
-    worker = await asyncpg.connect(db_url)
+async def test_other_failures_are_raised_at_once(worker: asyncpg.Connection) -> None:
     attempts = 0
 
     async def work() -> None:
@@ -91,9 +92,6 @@ async def test_other_failures_are_raised_at_once(db_url: str) -> None:
         attempts += 1
         await worker.execute("SELECT 1 / 0")
 
-    try:
-        with pytest.raises(asyncpg.DivisionByZeroError):
-            await run_again_on_conflict(work, what="test")
-    finally:
-        await worker.close()
+    with pytest.raises(asyncpg.DivisionByZeroError):
+        await run_again_on_conflict(work, what="test")
     assert attempts == 1
