@@ -248,6 +248,22 @@ async def test_a_changed_file_updates_only_that_thing(hub: HubProcess, tmp_path:
         assert other["current_version"] == 1
     again = await govhub(hub, "apply", "-f", str(city))
     assert "0 to create, 0 to update, 10 unchanged" in again.stdout
+    # `retention: null` in the files: the topic's records are kept for ever again.
+    topics.write_text(
+        topics.read_text(encoding="utf-8").replace(
+            "  retention: {days: 3650, legal_basis: 《税收征收管理法》第二十四条}\n",
+            "  retention: null\n",
+        ),
+        encoding="utf-8",
+    )
+    cleared = await govhub(hub, "apply", "-f", str(city))
+    assert cleared.returncode == 0, cleared.stdout + cleared.stderr
+    assert "~ Topic hz_tax_registered: retention" in cleared.stdout.splitlines()
+    async with await operator(hub) as client:
+        topic = (await client.get("/exchange/v1/topics/hz_tax_registered")).json()
+        assert topic["retention"] is None
+    settled = await govhub(hub, "apply", "-f", str(city))
+    assert "0 to create, 0 to update, 10 unchanged" in settled.stdout
 
 
 async def test_an_export_applied_to_another_empty_hub_gives_the_same_export(
