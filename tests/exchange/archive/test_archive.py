@@ -144,7 +144,7 @@ async def test_a_segment_past_retention_is_archived_and_comes_back(
     assert gone.status_code == 410, gone.text
     problem: dict[str, Any] = gone.json()
     assert gone.headers["content-type"].startswith("application/problem+json")
-    assert problem["code"] == "records_archived"
+    assert (problem["code"], problem["title"]) == ("records_archived", "Gone")
     assert problem["live_from"] == encode_cursor(20)
     assert [a["file"] for a in problem["archives"]] == [a["file"] for a in done.archived]
     assert f"govhub exchange log import {topic} --from-seq 6" in problem["detail"]

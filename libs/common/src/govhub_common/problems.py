@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from http import HTTPStatus
 from typing import Any
 
 import orjson
@@ -26,6 +27,7 @@ _TITLES = {
     404: "Not Found",
     405: "Method Not Allowed",
     409: "Conflict",
+    410: "Gone",
     413: "Content Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
@@ -33,6 +35,14 @@ _TITLES = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+
+def _phrase(status: int) -> str:
+    """The status's reason phrase, for one the table above does not name."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 class ProblemResponse(Response):
@@ -61,7 +71,7 @@ class Problem(Exception):
         self.status = status if status is not None else CATALOGUE[code][0]
         self.code = code
         self.detail = detail
-        self.title = title or _TITLES.get(self.status, "Error")
+        self.title = title or _TITLES.get(self.status) or _phrase(self.status)
         self.errors = list(errors) if errors else None
         self.headers = headers
         self.extra = extra
