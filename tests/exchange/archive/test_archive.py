@@ -52,8 +52,9 @@ async def _read_all(hub: Hub, sub_id: int, headers: dict[str, str], cursor: str)
     return bodies
 
 
-async def _command(db_url: str, archive_dir: Path, *args: str) -> Any:
-    """`govhub <args>` run as a command against the hub's database; its JSON output."""
+async def _run(db_url: str, archive_dir: Path, *args: str) -> tuple[int, bytes, str]:
+    """`govhub <args>` run as a command against the hub's database: exit code, output,
+    errors."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "govhub_common.cli", *args,
         env={**os.environ, "GOVHUB_DATABASE_URL": db_url, "GOVHUB_ARCHIVE_DIR": str(archive_dir)},
@@ -61,8 +62,39 @@ async def _command(db_url: str, archive_dir: Path, *args: str) -> Any:
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await process.communicate()
-    assert process.returncode == 0, err.decode()[-2000:]
+    assert process.returncode is not None
+    return process.returncode, out, err.decode()
+
+
+async def _command(db_url: str, archive_dir: Path, *args: str) -> Any:
+    """`govhub <args>` that succeeds; its JSON output."""
+    code, out, err = await _run(db_url, archive_dir, *args)
+    assert code == 0, err[-2000:]
     return orjson.loads(out)
+
+
+async def test_the_log_commands_refuse_what_they_cannot_do(
+    hub: Hub, db_url: str, tmp_path: Path
+) -> None:
+    """A topic the catalog lacks, or a seq no log can hold: exit 2 and a sentence saying so,
+    nothing done."""
+    owner = await make_agency(hub)
+    topic = await make_topic(hub, owner, retention=RETENTION)
+    for args, says in (
+        (("import", "no_such_topic", "--from-seq", "1"), "no topic 'no_such_topic'"),
+        (("segments", "no_such_topic"), "no topic 'no_such_topic'"),
+        (("import", topic, "--from-seq", str(2**63)), "--from-seq"),
+        (("import", topic, "--from-seq", "0"), "--from-seq"),
+    ):
+        code, out, err = await _run(db_url, tmp_path, "exchange", "log", *args)
+        assert code == 2, (args, out, err)
+        assert says in err, (args, err)
+        assert "Traceback" not in err
+    # A topic whose records are all live: nothing to bring back, said as an empty list.
+    assert (
+        await _command(db_url, tmp_path, "exchange", "log", "import", topic, "--from-seq", "1")
+        == []
+    )
 
 
 async def test_a_segment_past_retention_is_archived_and_comes_back(

@@ -103,7 +103,8 @@ def make_cli() -> typer.Typer:
     def log_import(
         topic: Annotated[str, typer.Argument(help="The topic's code.")],
         from_seq: Annotated[
-            int, typer.Option("--from-seq", min=1, help="The first seq wanted back.")
+            int,
+            typer.Option("--from-seq", min=1, max=2**63 - 1, help="The first seq wanted back."),
         ],
     ) -> None:
         """Bring archived records back into the live log, from the segment holding
@@ -119,7 +120,11 @@ def make_cli() -> typer.Typer:
     def log_segments(topic: Annotated[str, typer.Argument(help="The topic's code.")]) -> None:
         """A topic's segments: their seqs, whether archived, and where."""
         _settings, url = _database()
-        report = asyncio.run(_segments(url, topic))
+        try:
+            report = asyncio.run(_segments(url, topic))
+        except ValueError as exc:
+            typer.echo(f"cannot list: {exc}", err=True)
+            raise typer.Exit(2) from None
         typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
 
     return app

@@ -318,6 +318,7 @@ async def import_segments(
     the live log, each checked against its recorded SHA-256 and record count, and kept
     live for `keep`. Each segment is one transaction."""
     async with db.autocommit() as raw:
+        await _known_topic(raw, topic)
         segments = await raw.fetch(
             "SELECT s.id, s.first_seq, s.end_seq, s.records, s.archive_file, s.archive_sha256 "
             "FROM exchange.log_segments s JOIN exchange.topics t ON t.code = s.topic_code "
@@ -391,9 +392,16 @@ async def import_segments(
     return imported
 
 
+async def _known_topic(raw: Any, topic: str) -> None:
+    """An operator's command names a topic the catalog has, or is told it does not."""
+    if not await raw.fetchval("SELECT 1 FROM exchange.topics WHERE code = $1", topic):
+        raise ValueError(f"no topic {topic!r} in the catalog")
+
+
 async def segments(db: Database, *, topic: str) -> list[dict[str, Any]]:
     """A topic's segments, oldest first: their seqs, and their archive when archived."""
     async with db.autocommit() as raw:
+        await _known_topic(raw, topic)
         rows = await raw.fetch(
             "SELECT id, first_seq, end_seq - 1 AS last_seq, created_at, records, archived_at, "
             "archive_file, archive_sha256, kept_until FROM exchange.log_segments "
