@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from govhub_common.pagination import encode_cursor
-from govhub_common.testing import Hub
+from govhub_common.testing import Hub, wait_for
 from govhub_exchange.archive.files import manifest_path
 from govhub_exchange.audit.chain import checkpoint_file_name
 from tests.exchange.support import (
@@ -258,3 +258,52 @@ async def test_an_open_segment_a_month_old_is_closed_then_archived(
             topic,
         )
     assert [tuple(s) for s in segments] == [(1, 4, True), (4, 1_000_004, False)]
+
+
+async def test_records_kept_past_their_retention_show_in_a_gauge_until_archived(
+    hub: Hub, tmp_path: Path
+) -> None:
+    """govhub_exchange_log_retention_overdue_seconds (the GovhubLogRetentionOverdue alert):
+    0 while every record is within its retention plus the segments' maximum age, how far
+    past it the oldest live record is otherwise, and back to 0 once it is archived."""
+    owner = await make_agency(hub)
+    topic = await make_topic(hub, owner, retention=RETENTION)
+    kept_for_ever = await make_topic(hub, owner)
+    for code in (topic, kept_for_ever):
+        await publish(
+            hub, owner, code, [{"record_id": f"R{i}", "data": enterprise(i)} for i in range(3)]
+        )
+
+    async def overdue(code: str) -> float | None:
+        text = (await hub.client.get("/exchange/metrics")).text
+        series = f'govhub_exchange_log_retention_overdue_seconds{{topic="{code}"}} '
+        values = [
+            float(line[len(series) :]) for line in text.splitlines() if line.startswith(series)
+        ]
+        return values[0] if values else None
+
+    async def within() -> bool:
+        return await overdue(topic) == 0.0
+
+    async def past() -> float | None:
+        seconds = await overdue(topic)
+        return seconds if seconds else None
+
+    await wait_for(within, timeout=10)
+    assert await overdue(kept_for_ever) is None  # no retention: no series
+    # Published 62 days ago: 30 days of retention and 30 of the segments' maximum age
+    # (the hub's default) leave it 2 days overdue.
+    async with hub.runtime.db.autocommit() as raw:
+        await raw.execute(
+            "UPDATE exchange.records SET published_at = now() - interval '62 days' "
+            "WHERE topic_code = $1",
+            topic,
+        )
+    late = await wait_for(past, timeout=10)
+    assert 1.9 * 86_400 < late < 2.1 * 86_400
+
+    done = await maintain_log(hub, tmp_path, days_ahead=0, max_age_days=30)
+    assert [(a["first_seq"], a["last_seq"]) for a in done.archived if a["topic"] == topic] == [
+        (1, 3)
+    ]
+    await wait_for(within, timeout=10)

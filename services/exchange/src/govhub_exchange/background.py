@@ -18,6 +18,7 @@ from govhub_exchange.audit import service as audit
 from govhub_exchange.catalog.models import Topic
 from govhub_exchange.delivery.service import LAG_SECONDS, RECEIVED_SEQ, audit_feed_deliveries
 from govhub_exchange.metrics import (
+    LOG_RETENTION_OVERDUE,
     RECORDS_PUBLISHED,
     RECORDS_REJECTED,
     SUBSCRIPTION_LAG_RECORDS,
@@ -42,6 +43,25 @@ async def sign_audit_head(ctx: ServiceContext) -> None:
         await asyncio.sleep(settings.audit_checkpoint_seconds)
         async with ctx.db.session() as session:
             await audit.sign_head(session, keys=ctx.runtime.keys, checkpoint_dir=export_to)
+
+
+# Per topic with a retention: how far its oldest live record (of the first segment not kept
+# live by an import) is past the latest it may stay, its retention plus the segments'
+# maximum age (docs/exchange.md, "Retention and archive"); NULL while the log is empty.
+RETENTION_OVERDUE = """
+SELECT t.code AS topic_code,
+    extract(epoch FROM now() - r.published_at)
+        - (t.retention_days + :max_age_days) * 86400.0 AS overdue
+FROM exchange.topics t
+LEFT JOIN LATERAL (
+    SELECT s.first_seq FROM exchange.log_segments s
+    WHERE s.topic_code = t.code AND s.archived_at IS NULL
+      AND (s.kept_until IS NULL OR s.kept_until <= now())
+    ORDER BY s.first_seq LIMIT 1
+) s ON true
+LEFT JOIN exchange.records r ON r.topic_code = t.code AND r.seq = s.first_seq
+WHERE t.retention_days IS NOT NULL
+"""
 
 
 async def refresh_gauges_once(ctx: ServiceContext) -> None:
@@ -94,6 +114,15 @@ async def refresh_gauges_once(ctx: ServiceContext) -> None:
         )
         for row in dead:
             WEBHOOK_DEAD_LETTERS.labels(row.subscriber).set(row.n)
+        retained: set[tuple[str, ...]] = set()
+        for row in await session.execute(
+            sa.text(RETENTION_OVERDUE), {"max_age_days": ctx.settings.log_segment_max_age_days}
+        ):
+            retained.add((row.topic_code,))
+            LOG_RETENTION_OVERDUE.labels(row.topic_code).set(max(float(row.overdue or 0), 0.0))
+        for labels in series_of(LOG_RETENTION_OVERDUE) - retained:
+            with contextlib.suppress(KeyError):
+                LOG_RETENTION_OVERDUE.remove(*labels)
         topics = await session.execute(sa.select(col(Topic.code)))
         for topic in topics.scalars():
             initialise(RECORDS_PUBLISHED, (topic,))

@@ -27,6 +27,13 @@ SUBSCRIPTION_LAG_SECONDS = Gauge(
     ["subscription", "topic", "subscriber"],
     registry=DATABASE,
 )
+LOG_RETENTION_OVERDUE = Gauge(
+    "govhub_exchange_log_retention_overdue_seconds",
+    "How long past the latest it may stay live (its retention plus the segments' maximum "
+    "age) the oldest live record of a topic with a retention is; 0 while none is.",
+    ["topic"],
+    registry=DATABASE,
+)
 DELIVERY_LATENCY = Histogram(
     "govhub_exchange_delivery_latency_seconds",
     "From publish to first delivery of a record.",
