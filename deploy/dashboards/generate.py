@@ -535,6 +535,22 @@ def exchange() -> dash.Dashboard:
                 span=8,
             )
         )
+        .with_panel(
+            graph(
+                "Records kept past their retention, by topic",
+                [
+                    (
+                        "max by (topic) (govhub_exchange_log_retention_overdue_seconds" + sel + ")",
+                        "{{topic}}",
+                    )
+                ],
+                unit="s",
+                description="How far past its retention plus the segments' maximum age the "
+                "oldest live record of each topic with a retention is (0: none). The "
+                "GovhubLogRetentionOverdue alert fires after two hours above 0.",
+                span=8,
+            )
+        )
     )
 
 

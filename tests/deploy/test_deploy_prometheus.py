@@ -249,6 +249,12 @@ async def city_traffic(url: str, secrets_dir: Path) -> dict[str, Any]:
         city = await asyncio.to_thread(simulate, seed=2008, scale=0.002, days=45)
         files = CityFiles(GUANGZHOU, secrets_dir)
         measurements = await replay(hub, city, files)
+        # A topic with a retention: the log's retention gauge has a series (at 0).
+        await hub.call(
+            "PATCH",
+            f"/exchange/v1/topics/{MEASURED_TOPIC}",
+            json={"retention": {"days": 3650, "legal_basis": "《企业信息公示暂行条例》第八条"}},
+        )
         await hub.call(
             "POST",
             "/sms/v1/messages",
