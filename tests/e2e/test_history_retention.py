@@ -5,7 +5,6 @@ what still stands (a golden record's current claims, a pending timer's trigger f
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
@@ -21,6 +20,7 @@ from govhub_common.event_contracts.exchange import (
 )
 from govhub_common.events import CloudEvent
 from govhub_common.testing import Hub, running_hub, wait_for
+from tests.alerting.support import evaluate
 from tests.conftest import GUANGZHOU
 from tests.exchange.support import BASE, agency_headers, maintain_log, publish
 from tests.registry.support import make_ric, make_uscc, published, record
@@ -54,20 +54,6 @@ async def _known(hub: Hub, usccs: list[str]) -> bool:
         hub, "SELECT count(*) AS n FROM registry.legal_entity WHERE uscc = ANY($1)", usccs
     )
     return bool(rows[0]["n"] == len(usccs))
-
-
-async def _evaluate_now(hub: Hub) -> None:
-    """The timers due by now fire; a 503 (a lock or deadlock the hub gives up on, said to be
-    transient) is retried after its Retry-After, as a client does."""
-    for _ in range(5):
-        reply = await hub.client.post(
-            "/alerting/v1/evaluate", json={"as_of": utcnow().isoformat()}, headers=hub.operator()
-        )
-        if reply.status_code != 503:
-            break
-        await asyncio.sleep(float(reply.headers["Retry-After"]))
-    assert reply.status_code == 200, reply.text
-    await hub.wait_idle()
 
 
 async def _history_seqs(hub: Hub, uscc: str) -> set[int]:
@@ -143,7 +129,8 @@ async def test_the_registry_and_alerting_forget_what_the_exchange_archived(
             return stored[0]["n"] == 25 and await _known(hub, usccs)
 
         await wait_for(applied, timeout=60)
-        await _evaluate_now(hub)
+        await evaluate(hub, utcnow().isoformat())  # the timers due by now fire
+        await hub.wait_idle()
 
         before = {u: await _history_seqs(hub, u) for u in usccs}
         assert before[usccs[0]] == {1, 11} and before[usccs[5]] == {6, 21}

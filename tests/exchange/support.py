@@ -85,8 +85,9 @@ async def make_topic(
     schema: dict[str, Any] | None = None,
     legal_basis: str | None = None,
     retention: dict[str, Any] | None = None,
+    code: str | None = None,
 ) -> str:
-    code = unique("t_")
+    code = code or unique("t_")
     body: dict[str, Any] = {
         "code": code,
         "title": "企业开业登记",

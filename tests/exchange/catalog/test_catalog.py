@@ -216,22 +216,13 @@ PERMIT_SCHEMA: dict[str, Any] = {
 }
 
 
-async def _topic_named(hub: Hub, owner: str, code: str, schema: dict[str, Any]) -> None:
-    response = await hub.client.post(
-        f"{BASE}/topics",
-        json={"code": code, "title": "许可", "sharing_type": "unconditional", "schema": schema},
-        headers=agency_headers(hub, owner),
-    )
-    assert response.status_code == 201, response.text
-
-
 async def test_a_topic_is_judged_by_its_own_databases_schema(hub: Hub, fresh_db_url: str) -> None:
     """Two hubs in one process (as tests and an operator's tools run them) on two databases
     that each have a topic of the same code and version with different schemas: each hub
     judges and delivers records by its own database's schema, not the one it saw first."""
     code = unique("t_")
     owner = await make_agency(hub)
-    await _topic_named(hub, owner, code, ENTERPRISE_SCHEMA)
+    await make_topic(hub, owner, code=code)
     first = await publish(
         hub,
         owner,
@@ -245,7 +236,7 @@ async def test_a_topic_is_judged_by_its_own_databases_schema(hub: Hub, fresh_db_
 
     async with running_hub(fresh_db_url) as other:
         other_owner = await make_agency(other)
-        await _topic_named(other, other_owner, code, PERMIT_SCHEMA)
+        await make_topic(other, other_owner, code=code, schema=PERMIT_SCHEMA)
         reader = await make_agency(other)
         sub = await subscribe(other, reader, code, ["permit_no", "holder"])
         result = await publish(
