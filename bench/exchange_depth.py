@@ -16,6 +16,11 @@ has something to read), VACUUM (ANALYZE), CHECKPOINT, and measures, through the 
 - bytes per stored record (its segment's table, TOAST and indexes, and its head) against
   the JSON of its data.
 
+A second hub on a database of its own, whose log stays empty (the control), is measured the
+same way at every depth, in turn with the grown one (reads interleaved): the machine's own
+drift between depths (10-30% within an hour on a two-core virtual machine) shows in the
+control, and each change is also given against it.
+
 It checks free disk first (at the bytes per record measured at depth 0) and says how far it
 can go. Env as bench/exchange_publish.py (BENCH_DATABASE_URL, BENCH_AMQP_URL).
 """
@@ -30,6 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +53,8 @@ CHUNK = 1_000_000  # rows per INSERT ... SELECT
 # Enough reads that p99 is not one hiccup: of 50 it was the second slowest, and two runs
 # differed by more at one depth than the depths did.
 READS = 500
+# The measured topic whose history the log's growth adds to (the old cursor's).
+HISTORY = "depth_history"
 
 # A filler row: the demo's enterprise record, as the hub stores it (migration 0013: the
 # record in its topic's segment, its head beside it). Row g goes to the measured topic when
@@ -158,61 +166,87 @@ async def disk(db_url: str) -> dict[str, float]:
     }
 
 
-async def read_times(
-    hub: ep.Hub, headers: dict[str, str], sub_id: int, cursor: str | None
-) -> tuple[float, float]:
-    """p50 and p99 of READS reads of one page of 1,000 records at the same place."""
-    times = []
-    for _ in range(READS):
-        params: dict[str, Any] = {"limit": 1000, "wait": 0}
-        if cursor is not None:
-            params["cursor"] = cursor
-        started = time.perf_counter()
-        page = await hub.call("GET", f"/subscriptions/{sub_id}/records", headers, params=params)
-        times.append(time.perf_counter() - started)
-        assert len(page["data"]) == 1000, len(page["data"])
-    times.sort()
-    return times[len(times) // 2], times[int(len(times) * 0.99) - 1]
+@dataclass
+class Side:
+    """One hub on its own database: the log being grown, or the control beside it, whose
+    log stays empty. Measured in turn at every depth, the control shows what the machine
+    itself did meanwhile (a two-core virtual machine drifts by 10-30% within an hour,
+    more than the depths differed), so each figure is also given against it."""
+
+    name: str
+    hub: ep.Hub
+    db_url: str
+    amr: dict[str, str]
+    subscribers: list[dict[str, str]]
+    # Each agency's token headers and credentials: tokens do not outlive the log's growth.
+    clients: list[tuple[dict[str, str], str, str]]
+    old_reader: tuple[dict[str, str], int]
+
+    async def renew_tokens(self) -> None:
+        for headers, client_id, secret in self.clients:
+            headers.update(await self.hub.token(client_id, secret))
 
 
-async def statement_times(db_url: str, sub_id: int, after: int) -> tuple[float, float]:
-    """p50 and p99 of READS runs of the feed's read statement itself (delivery/service.py),
-    straight on PostgreSQL as an operator's read (it moves nothing): the log's own cost of a
-    page, without HTTP, tokens and the hub process's share of the two cores."""
-    conn = await asyncpg.connect(db_url)
-    try:
-        sub = await conn.fetchrow(
-            "SELECT topic_code, items, ARRAY(SELECT name FROM exchange.data_items d "
-            "WHERE d.topic_code = s.topic_code) AS declared FROM exchange.subscriptions s "
-            "WHERE id = $1",
-            sub_id,
-        )
-        args = (sub["topic_code"], after, sub["items"], 1000, sub_id, False, sub["declared"])
-        times = []
-        for _ in range(READS):
-            started = time.perf_counter()
-            row = await conn.fetchrow(READ_STATEMENT, *args)
-            times.append(time.perf_counter() - started)
-            assert row["count"] == 1000, row["count"]
-        plan = await conn.fetch(
-            "EXPLAIN (ANALYZE, BUFFERS, SUMMARY) " + READ_STATEMENT.replace("$1", "$1::text"), *args
-        )
-        print("   ", [r[0].strip() for r in plan if "Time:" in r[0]])
-    finally:
-        await conn.close()
-    times.sort()
-    return times[len(times) // 2], times[int(len(times) * 0.99) - 1]
-
-
-async def stage(
+async def _agency(
     hub: ep.Hub,
-    amr: dict[str, str],
-    subscribers: list[dict[str, str]],
-    depth: int,
-    records: int,
-    old_reader: tuple[dict[str, str], int],
-    db_url: str,
-) -> dict[str, float]:
+    op: dict[str, str],
+    clients: list[tuple[dict[str, str], str, str]],
+    code: str,
+    name: str,
+    scopes: list[str],
+) -> dict[str, str]:
+    """An agency with a client of these scopes: its token's headers, its credentials kept
+    in `clients` to renew them."""
+    await hub.call("POST", "/agencies", op, json={"code": code, "name": name})
+    client = await hub.call("POST", f"/agencies/{code}/clients", op, json={"scopes": scopes})
+    headers = await hub.token(client["client_id"], client["client_secret"])
+    clients.append((headers, client["client_id"], client["client_secret"]))
+    return headers
+
+
+async def set_up(name: str, hub: ep.Hub, db_url: str, home: Path) -> Side:
+    """The agencies, and the topic whose history the log's growth adds to (the old
+    cursor's), with its first 1,000 records and the old cursor's subscription."""
+    op = await hub.token("operator", (home / "operator-secret").read_text().strip())
+    clients: list[tuple[dict[str, str], str, str]] = []
+    amr = await _agency(
+        hub, op, clients, "b-amr", "广州市工商行政管理局",
+        ["exchange:publish", "exchange:catalog"],
+    )  # fmt: skip
+    subscribers = [
+        await _agency(hub, op, clients, code, title, ["exchange:subscribe"])
+        for code, title in (("b-qts", "质监"), ("b-ltax", "地税"), ("b-ntax", "国税"))
+    ]
+    await hub.call(
+        "POST",
+        "/topics",
+        amr,
+        json={
+            "code": HISTORY,
+            "title": "历史",
+            "sharing_type": "unconditional",
+            "schema": ep.SCHEMA,
+        },
+    )
+    body = orjson.dumps([ep.record(i) for i in range(1000)])
+    await hub.client.post(
+        f"{hub.base}/exchange/v1/topics/{HISTORY}/records",
+        content=body,
+        headers={**amr, "content-type": "application/json"},
+    )
+    old = await hub.call(
+        "POST",
+        "/subscriptions",
+        subscribers[0],
+        json={"topic": HISTORY, "purpose": "old cursor", "items": ep.GRANTS[0]},
+    )
+    return Side(name, hub, db_url, amr, subscribers, clients, (subscribers[0], int(old["id"])))
+
+
+async def publish(side: Side, depth: int, records: int) -> tuple[dict[str, float], HeadReader]:
+    """Publish -> three feeds and the same batches again as duplicates, records/s, in a
+    fresh topic; returns them with a reader whose cursor is 1,000 records before its head."""
+    hub, amr = side.hub, side.amr
     topic = f"depth_{depth}"
     await hub.call(
         "POST",
@@ -226,7 +260,7 @@ async def stage(
         },
     )
     readers: list[ep.Reader] = []
-    for headers, items in zip(subscribers, ep.GRANTS, strict=True):
+    for headers, items in zip(side.subscribers, ep.GRANTS, strict=True):
         sub = await hub.call(
             "POST",
             "/subscriptions",
@@ -235,7 +269,6 @@ async def stage(
         )
         readers.append((headers, sub["id"], set(items)))
     rate = await ep.throughput(hub, amr, readers, topic, records)
-    # The same batches again: every record a duplicate.
     started = time.perf_counter()
     for b in range(0, records, 1000):
         body = orjson.dumps([ep.record(i) for i in range(b, b + 1000)])
@@ -263,39 +296,129 @@ async def stage(
         page = await hub.call("GET", f"/subscriptions/{sub['id']}/records", headers, params=params)
         read += len(page["data"])
         cursor = page["position"]
-    head_p50, head_p99 = await read_times(hub, headers, sub["id"], cursor)
-    old_p50, old_p99 = await read_times(hub, old_reader[0], old_reader[1], None)
-    sql_head = await statement_times(db_url, sub["id"], records - 1000)
-    sql_old = await statement_times(db_url, old_reader[1], 0)
-    return {
-        "publish": rate,
-        "duplicates": duplicates,
-        "head_p50": head_p50,
-        "head_p99": head_p99,
-        "old_p50": old_p50,
-        "old_p99": old_p99,
-        "sql_head_p50": sql_head[0],
-        "sql_head_p99": sql_head[1],
-        "sql_old_p50": sql_old[0],
-        "sql_old_p99": sql_old[1],
-    }
+    return {"publish": rate, "duplicates": duplicates}, (headers, int(sub["id"]), cursor)
 
 
-async def _agency(
-    hub: ep.Hub,
-    op: dict[str, str],
-    clients: list[tuple[dict[str, str], str, str]],
-    code: str,
-    name: str,
-    scopes: list[str],
-) -> dict[str, str]:
-    """An agency with a client of these scopes: its token's headers, its credentials kept
-    in `clients` to renew them."""
-    await hub.call("POST", "/agencies", op, json={"code": code, "name": name})
-    client = await hub.call("POST", f"/agencies/{code}/clients", op, json={"scopes": scopes})
-    headers = await hub.token(client["client_id"], client["client_secret"])
-    clients.append((headers, client["client_id"], client["client_secret"]))
-    return headers
+HeadReader = tuple[dict[str, str], int, str | None]  # token headers, subscription, cursor
+
+
+def _percentiles(times: list[float]) -> tuple[float, float]:
+    times = sorted(times)
+    return times[len(times) // 2], times[int(len(times) * 0.99) - 1]
+
+
+async def read_times(sides: list[tuple[Side, HeadReader]]) -> list[dict[str, float]]:
+    """p50 and p99 of READS feed reads of one 1,000-record page, from the head and from the
+    old cursor, through the HTTP API: the sides' reads in turn, so that both see the same
+    machine."""
+    times: list[dict[str, list[float]]] = [{"head": [], "old": []} for _ in sides]
+    for i in range(READS):
+        turn = list(enumerate(sides))
+        for k, (side, (headers, sub_id, cursor)) in turn[i % 2 :] + turn[: i % 2]:
+            for kind, who, sub, at in (
+                ("head", headers, sub_id, cursor),
+                ("old", side.old_reader[0], side.old_reader[1], None),
+            ):
+                params: dict[str, Any] = {"limit": 1000, "wait": 0}
+                if at is not None:
+                    params["cursor"] = at
+                started = time.perf_counter()
+                page = await side.hub.call(
+                    "GET", f"/subscriptions/{sub}/records", who, params=params
+                )
+                times[k][kind].append(time.perf_counter() - started)
+                assert len(page["data"]) == 1000, len(page["data"])
+    figures = []
+    for t in times:
+        head, old = _percentiles(t["head"]), _percentiles(t["old"])
+        figures.append(
+            {"head_p50": head[0], "head_p99": head[1], "old_p50": old[0], "old_p99": old[1]}
+        )
+    return figures
+
+
+async def statement_times(
+    sides: list[tuple[Side, HeadReader]], records: int
+) -> list[dict[str, float]]:
+    """p50 and p99 of READS runs of the feed's read statement itself (delivery/service.py),
+    straight on PostgreSQL as an operator's read (it moves nothing), head and old cursor,
+    the sides in turn: the log's own cost of a page, without HTTP, tokens and the hub
+    process's share of the two cores. Prints each one's plan timing and shared buffers
+    (`hit` from PostgreSQL's cache, `read` from the operating system's)."""
+    runs: list[tuple[int, str, str, asyncpg.Connection, tuple[Any, ...], list[float]]] = []
+    for side, (_, head_sub, _) in sides:
+        conn = await asyncpg.connect(side.db_url)
+        for kind, sub_id, after in (
+            ("head", head_sub, records - 1000),
+            ("old", side.old_reader[1], 0),
+        ):
+            sub = await conn.fetchrow(
+                "SELECT topic_code, items, ARRAY(SELECT name FROM exchange.data_items d "
+                "WHERE d.topic_code = s.topic_code) AS declared FROM exchange.subscriptions s "
+                "WHERE id = $1",
+                sub_id,
+            )
+            args = (sub["topic_code"], after, sub["items"], 1000, sub_id, False, sub["declared"])
+            runs.append((len(runs) // 2, side.name, kind, conn, args, []))
+    try:
+        for i in range(READS):
+            for _, _, _, conn, args, times in runs[i % 2 :] + runs[: i % 2]:
+                started = time.perf_counter()
+                row = await conn.fetchrow(READ_STATEMENT, *args)
+                times.append(time.perf_counter() - started)
+                assert row["count"] == 1000, row["count"]
+        figures: list[dict[str, float]] = [{} for _ in sides]
+        for k, name, kind, conn, args, times in runs:
+            plan = await conn.fetch(
+                "EXPLAIN (ANALYZE, BUFFERS, SUMMARY) " + READ_STATEMENT.replace("$1", "$1::text"),
+                *args,
+            )
+            lines = [r[0].strip() for r in plan]
+            buffers = next((x for x in lines if x.startswith("Buffers:")), "")
+            print(f"    {name} {kind}: {[x for x in lines if 'Time:' in x]} {buffers}")
+            p50, p99 = _percentiles(times)
+            figures[k].update({f"sql_{kind}_p50": p50, f"sql_{kind}_p99": p99})
+        return figures
+    finally:
+        for conn in {id(r[3]): r[3] for r in runs}.values():
+            await conn.close()
+
+
+async def measure(sides: list[Side], depth: int, records: int, turn: int) -> list[dict[str, float]]:
+    """Every figure of one depth for each side: publishing in turn (the side that went
+    first last time goes second), then the reads interleaved."""
+    order = sides if turn % 2 == 0 else sides[::-1]
+    published = {}
+    for side in order:
+        await side.renew_tokens()
+        published[side.name] = await publish(side, depth, records)
+    pairs = [(side, published[side.name][1]) for side in sides]
+    reads = await read_times(pairs)
+    statements = await statement_times(pairs, records)
+    return [
+        {**published[side.name][0], **reads[k], **statements[k]} for k, side in enumerate(sides)
+    ]
+
+
+def _table(title: str, rows: list[tuple[dict[str, float], dict[str, float]]]) -> None:
+    print(f"\n{title}")
+    print(f"{'rows stored':>12} {'publish/s':>10} {'dups/s':>8} {'head p50/p99':>14} "
+          f"{'old p50/p99':>13} {'B/record':>9} {'(heap':>7} {'index)':>7} {'JSON B':>7} "
+          f"{'segments':>8} {'SQL head':>11} {'SQL old':>11}")  # fmt: skip
+    for f, d in rows:
+        print(
+            f"{d['rows']:>12,} {f['publish']:>10,.0f} {f['duplicates']:>8,.0f} "
+            f"{f['head_p50'] * 1000:>6.1f}/{f['head_p99'] * 1000:>4.1f}ms "
+            f"{f['old_p50'] * 1000:>5.1f}/{f['old_p99'] * 1000:>4.1f}ms "
+            f"{d['per_record']:>9,.0f} {d['heap']:>7,.0f} {d['indexes']:>7,.0f} {d['json']:>7,.0f} "
+            f"{d['segments']:>8,} "
+            f"{f['sql_head_p50'] * 1000:>5.1f}/{f['sql_head_p99'] * 1000:>4.1f}ms "
+            f"{f['sql_old_p50'] * 1000:>5.1f}/{f['sql_old_p99'] * 1000:>4.1f}ms"
+        )
+
+
+def _changes(label: str, change: dict[str, float]) -> None:
+    print(f"{label}: " + ", ".join(f"{k} {v:+.0f}%" for k, v in change.items()))
 
 
 async def main() -> None:
@@ -305,58 +428,26 @@ async def main() -> None:
     args = parser.parse_args()
     depths = [int(d) for d in args.depths.split(",")]
     admin = await asyncpg.connect(ep.ADMIN_URL)
-    name = f"govhub_bench_depth_{uuid.uuid4().hex[:8]}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    db_url = ep.ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    home = Path(tempfile.mkdtemp(prefix="govhub-bench-depth-"))
-    process = await ep.start_hub(db_url, home, port := ep.free_port(), 1)
-    results: list[tuple[int, dict[str, float], dict[str, float]]] = []
+    names = [f"govhub_bench_{side}_{uuid.uuid4().hex[:8]}" for side in ("depth", "control")]
+    processes = []
+    results: list[tuple[int, list[dict[str, float]], dict[str, float], dict[str, float]]] = []
     try:
         async with httpx.AsyncClient(
             timeout=120, limits=httpx.Limits(max_connections=20)
         ) as client:
-            hub = ep.Hub(f"http://127.0.0.1:{port}", client)
-            op = await hub.token("operator", (home / "operator-secret").read_text().strip())
-            # Tokens outlive no growth of the log: each stage starts with fresh ones.
-            clients: list[tuple[dict[str, str], str, str]] = []
-            amr = await _agency(
-                hub, op, clients, "b-amr", "广州市工商行政管理局",
-                ["exchange:publish", "exchange:catalog"],
-            )  # fmt: skip
-            subscribers = [
-                await _agency(hub, op, clients, code, title, ["exchange:subscribe"])
-                for code, title in (("b-qts", "质监"), ("b-ltax", "地税"), ("b-ntax", "国税"))
-            ]
-            # The measured topic whose history the log's growth adds to (the old cursor's).
-            history = "depth_history"
-            await hub.call(
-                "POST",
-                "/topics",
-                amr,
-                json={
-                    "code": history,
-                    "title": "历史",
-                    "sharing_type": "unconditional",
-                    "schema": ep.SCHEMA,
-                },
-            )
-            body = orjson.dumps([ep.record(i) for i in range(1000)])
-            await hub.client.post(
-                f"{hub.base}/exchange/v1/topics/{history}/records",
-                content=body,
-                headers={**amr, "content-type": "application/json"},
-            )
-            old = await hub.call(
-                "POST",
-                "/subscriptions",
-                subscribers[0],
-                json={"topic": history, "purpose": "old cursor", "items": ep.GRANTS[0]},
-            )
-            old_reader = (subscribers[0], int(old["id"]))
+            sides = []
+            for name, side in zip(names, ("depth", "control"), strict=True):
+                await admin.execute(f'CREATE DATABASE "{name}"')
+                db_url = ep.ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+                home = Path(tempfile.mkdtemp(prefix=f"govhub-bench-{side}-"))
+                processes.append(await ep.start_hub(db_url, home, port := ep.free_port(), 1))
+                hub = ep.Hub(f"http://127.0.0.1:{port}", client)
+                sides.append(await set_up(side, hub, db_url, home))
+            grown = sides[0]
             have = 0
-            for depth in depths:
+            for turn, depth in enumerate(depths):
                 if depth > have:
-                    measured = await disk(db_url)
+                    measured = await disk(grown.db_url)
                     # A quarter more than measured: indexes deepen, and WAL needs room.
                     per_record = measured["per_record"] * 1.25
                     need = (depth - have) * per_record
@@ -367,39 +458,35 @@ async def main() -> None:
                               f"about {reach:,} rows; stopping")  # fmt: skip
                         break
                     print(f"growing the log to {depth:,} rows", flush=True)
-                    await grow(db_url, history, have, depth)
+                    await grow(grown.db_url, HISTORY, have, depth)
                     have = depth
-                for headers, client_id, secret in clients:
-                    headers.update(await hub.token(client_id, secret))
-                figures = await stage(
-                    hub, amr, subscribers, depth, args.records, old_reader, db_url
+                figures = await measure(sides, depth, args.records, turn)
+                results.append(
+                    (depth, figures, await disk(grown.db_url), await disk(sides[1].db_url))
                 )
-                results.append((depth, figures, await disk(db_url)))
-                print(f"depth {depth:,}: {figures}", flush=True)
+                print(f"depth {depth:,}: {figures[0]}\n  control: {figures[1]}", flush=True)
     finally:
-        process.send_signal(signal.SIGTERM)
-        await process.wait()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+            await process.wait()
+        for name in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
-    print(f"\n{'rows stored':>12} {'publish/s':>10} {'dups/s':>8} {'head p50/p99':>14} "
-          f"{'old p50/p99':>13} {'B/record':>9} {'(heap':>7} {'index)':>7} {'JSON B':>7} "
-          f"{'segments':>8} {'SQL head':>11} {'SQL old':>11}")  # fmt: skip
-    for _, f, d in results:
-        print(
-            f"{d['rows']:>12,} {f['publish']:>10,.0f} {f['duplicates']:>8,.0f} "
-            f"{f['head_p50'] * 1000:>6.1f}/{f['head_p99'] * 1000:>4.1f}ms "
-            f"{f['old_p50'] * 1000:>5.1f}/{f['old_p99'] * 1000:>4.1f}ms "
-            f"{d['per_record']:>9,.0f} {d['heap']:>7,.0f} {d['indexes']:>7,.0f} {d['json']:>7,.0f} "
-            f"{d['segments']:>8,} "
-            f"{f['sql_head_p50'] * 1000:>5.1f}/{f['sql_head_p99'] * 1000:>4.1f}ms "
-            f"{f['sql_old_p50'] * 1000:>5.1f}/{f['sql_old_p99'] * 1000:>4.1f}ms"
-        )
+    _table("the grown log", [(f[0], d) for _, f, d, _ in results])
+    _table("the control (its log stays empty)", [(f[1], c) for _, f, _, c in results])
     if results:
         base = results[0][1]
-        for depth, f, _ in results[1:]:
-            change = {k: (f[k] / base[k] - 1) * 100 for k in base}
-            print(f"at {depth:,} against {results[0][0]:,}: " + ", ".join(
-                f"{k} {v:+.0f}%" for k, v in change.items()))  # fmt: skip
+        for depth, f, _, _ in results[1:]:
+            _changes(
+                f"at {depth:,} against {results[0][0]:,}",
+                {k: (f[0][k] / base[0][k] - 1) * 100 for k in base[0]},
+            )
+            # The machine's drift taken out: each side's figure against the control's at
+            # the same depth, then that ratio against the same ratio at the first depth.
+            _changes(
+                "  and against the control",
+                {k: ((f[0][k] / f[1][k]) / (base[0][k] / base[1][k]) - 1) * 100 for k in base[0]},
+            )
 
 
 if __name__ == "__main__":
