@@ -74,76 +74,49 @@ class Page:
 # 5,000 dicts per page in Python took a fifth of the hub's core at full rate. Each record's
 # JSON but for its seq and data is rebuilt from its columns (exchange.record_envelope,
 # migration 0013; written beside it from 0007, which stored it twice).
-# Only the subscriber's own reads (p_acknowledge) acknowledge and mark delivered, and an
-# acknowledged position never passes the topic's head: an operator reading the feed, or a
-# cursor from nowhere, leaves the subscriber's lag, alerts and audit trail as they were. (A
-# position set past the head before this rule comes back to the head at the subscriber's
-# next read.)
-# Whether the log holds more after the page is the topic's head: a topic's seqs are dense
-# and its head moves in the transaction that appends, so the page's snapshot agrees with it.
-# The page's upper bound (p_after + p_limit, the most a dense log can give) selects the same
-# records as the LIMIT; it is there for the plan (below): a range of seqs, not "every seq
-# after a cursor", whatever the cursor.
-FEED_PAGE = f"""
+# Only the subscriber's own reads ($6) acknowledge and mark delivered, and an acknowledged
+# position never passes the topic's head: an operator reading the feed, or a cursor from
+# nowhere, leaves the subscriber's lag, alerts and audit trail as they were. (A position
+# set past the head before this rule comes back to the head at the subscriber's next read.)
+# The cursor is compared as `$2 >= start - 1`: `$2 + 1` overflows at the greatest cursor.
+READ_AND_ACKNOWLEDGE = f"""
 WITH start AS (
-    SELECT log_start_seq, head_seq FROM exchange.topics WHERE code = p_topic
+    SELECT log_start_seq FROM exchange.topics WHERE code = $1
 ), page AS MATERIALIZED (
     SELECT seq, published_at,
         exchange.record_envelope(record_id, version, topic_version, business_time, published_at)
             AS envelope,
-        {granted_data("data", granted="p_granted", declared="p_declared")} AS data
-    FROM exchange.records WHERE topic_code = p_topic AND seq > p_after
-        AND seq <= p_after + least(p_limit, 9223372036854775807 - greatest(p_after, 0))
-        AND p_after >= (SELECT log_start_seq FROM start) - 1
-    ORDER BY seq LIMIT p_limit
+        {granted_data("data", granted="$3::text[]", declared="$7::text[]")} AS data
+    FROM exchange.records WHERE topic_code = $1 AND seq > $2
+        AND $2 >= (SELECT log_start_seq FROM start) - 1
+    ORDER BY seq LIMIT $4
 ), previous AS (
-    SELECT delivered_seq FROM exchange.subscriptions WHERE id = p_subscription
+    SELECT delivered_seq FROM exchange.subscriptions WHERE id = $5
 ), acknowledged AS (
     UPDATE exchange.subscriptions
-    SET acked_seq = least(greatest(acked_seq, p_after), (SELECT head_seq FROM start)),
+    SET acked_seq = least(greatest(acked_seq, $2),
+            (SELECT head_seq FROM exchange.topics WHERE code = $1)),
         acked_at = now(),
         delivered_seq = greatest(delivered_seq, coalesce((SELECT max(seq) FROM page), 0))
-    WHERE id = p_subscription AND p_acknowledge
-        AND p_after >= (SELECT log_start_seq FROM start) - 1
+    WHERE id = $5 AND $6 AND $2 >= (SELECT log_start_seq FROM start) - 1
 )
 SELECT
     (SELECT convert_to(string_agg('{{"seq":' || seq || ',' || envelope || data::text || '}}', ','
-                                  ORDER BY seq), 'UTF8') FROM page),
-    (SELECT count(*) FROM page),
-    (SELECT min(seq) FROM page),
-    (SELECT max(seq) FROM page),
-    coalesce((SELECT max(seq) FROM page), p_after) < (SELECT head_seq FROM start),
+                                  ORDER BY seq), 'UTF8') FROM page) AS records_json,
+    (SELECT count(*) FROM page) AS count,
+    (SELECT min(seq) FROM page) AS first_seq,
+    (SELECT max(seq) FROM page) AS last_seq,
+    -- Whether the reader has caught up: the same snapshot as the page, one index probe.
+    EXISTS (SELECT 1 FROM exchange.records WHERE topic_code = $1
+            AND seq > coalesce((SELECT max(seq) FROM page), $2)) AS more,
     -- The publish batches first delivered by this page (records of a batch share
     -- published_at): one latency observation each.
     ARRAY(SELECT published_at FROM page GROUP BY published_at
-          HAVING p_acknowledge AND max(seq) > (SELECT delivered_seq FROM previous)),
+          HAVING $6 AND max(seq) > (SELECT delivered_seq FROM previous)) AS fresh_batches,
     -- Where the live log starts: a cursor before it reads and acknowledges nothing (its
     -- records were archived meanwhile).
-    (SELECT log_start_seq FROM start)
+    (SELECT log_start_seq FROM start) AS log_start_seq
 """
-
-# The read is a server-side function (made by migration 0015 from this text; a test holds
-# the two equal) so that PostgreSQL plans it once per connection. Left to choose, it plans a
-# statement on exchange.records again at every read once the log has more than a few
-# segments: the one plan for any topic and cursor, which prunes to the cursor's segment when
-# it runs, looks dearer on paper than one made for that segment. Planning again cost 0.3 ms
-# of a 4 ms read at 270 segments and nothing at 2: reads got dearer with the log's size
-# (bench/exchange_depth.py), and no longer do.
-FEED_PAGE_FUNCTION = f"""
-CREATE OR REPLACE FUNCTION exchange.read_feed_page(p_topic text, p_after bigint,
-    p_granted text[], p_limit integer, p_subscription bigint, p_acknowledge boolean,
-    p_declared text[])
-RETURNS TABLE (records_json bytea, count bigint, first_seq bigint, last_seq bigint,
-    more boolean, fresh_batches timestamptz[], log_start_seq bigint)
-LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $fn$
-#variable_conflict use_column
-BEGIN
-    RETURN QUERY {FEED_PAGE};
-END
-$fn$
-"""
-
-READ_AND_ACKNOWLEDGE = "SELECT * FROM exchange.read_feed_page($1, $2, $3, $4, $5, $6, $7)"
 
 
 async def read_and_acknowledge(
