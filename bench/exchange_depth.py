@@ -192,8 +192,8 @@ async def disk(db_url: str) -> dict[str, float]:
 
 @dataclass
 class Side:
-    """One hub on its own database: the log being grown, or the control beside it, whose
-    log stays empty. Measured in turn at every depth, the control shows what the machine
+    """One hub on its own database: the log being grown, or the control beside it, which
+    has the same topics and segments and no records but the measured ones. Measured in turn at every depth, the control shows what the machine
     itself did meanwhile (a two-core virtual machine drifts by 10-30% within an hour,
     more than the depths differed), so each figure is also given against it."""
 
@@ -369,22 +369,24 @@ async def statement_times(
     the sides in turn: the log's own cost of a page, without HTTP, tokens and the hub
     process's share of the two cores. Prints each one's plan timing and shared buffers
     (`hit` from PostgreSQL's cache, `read` from the operating system's)."""
+    conns: list[asyncpg.Connection] = []
     runs: list[tuple[int, str, str, asyncpg.Connection, tuple[Any, ...], list[float]]] = []
-    for side, (_, head_sub, _) in sides:
-        conn = await asyncpg.connect(side.db_url)
-        for kind, sub_id, after in (
-            ("head", head_sub, records - 1000),
-            ("old", side.old_reader[1], 0),
-        ):
-            sub = await conn.fetchrow(
-                "SELECT topic_code, items, ARRAY(SELECT name FROM exchange.data_items d "
-                "WHERE d.topic_code = s.topic_code) AS declared FROM exchange.subscriptions s "
-                "WHERE id = $1",
-                sub_id,
-            )
-            args = (sub["topic_code"], after, sub["items"], 1000, sub_id, False, sub["declared"])
-            runs.append((len(runs) // 2, side.name, kind, conn, args, []))
     try:
+        for k, (side, (_, head_sub, _)) in enumerate(sides):
+            conn = await asyncpg.connect(side.db_url)
+            conns.append(conn)
+            for kind, sub_id, after in (
+                ("head", head_sub, records - 1000),
+                ("old", side.old_reader[1], 0),
+            ):
+                sub = await conn.fetchrow(
+                    "SELECT topic_code, items, ARRAY(SELECT name FROM exchange.data_items d "
+                    "WHERE d.topic_code = s.topic_code) AS declared "
+                    "FROM exchange.subscriptions s WHERE id = $1",
+                    sub_id,
+                )
+                args = (sub["topic_code"], after, sub["items"], 1000, sub_id, False)
+                runs.append((k, side.name, kind, conn, (*args, sub["declared"]), []))
         for i in range(READS):
             for _, _, _, conn, args, times in runs[i % 2 :] + runs[: i % 2]:
                 started = time.perf_counter()
@@ -404,7 +406,7 @@ async def statement_times(
             figures[k].update({f"sql_{kind}_p50": p50, f"sql_{kind}_p99": p99})
         return figures
     finally:
-        for conn in {id(r[3]): r[3] for r in runs}.values():
+        for conn in conns:
             await conn.close()
 
 

@@ -215,8 +215,8 @@ async def test_only_the_subscribers_own_reads_move_its_position(hub: Hub) -> Non
         url, params={"cursor": encode_cursor(1_000_000)}, headers=hub.operator()
     )
     assert beyond.status_code == 200 and beyond.json()["data"] == []
-    # The greatest cursor a feed could give reads nothing either (its page's bounds stay
-    # within bigint).
+    # The greatest cursor a cursor can hold reads nothing either (compared with the log's
+    # start without overflowing bigint).
     last = await hub.client.get(
         url, params={"cursor": encode_cursor(2**63 - 1)}, headers=hub.operator()
     )
