@@ -8,14 +8,17 @@ Starts the exchange alone (`govhub run --target exchange`, RabbitMQ as deployed)
 database, then for each depth: grows `exchange.records` to that many rows server-side
 (INSERT ... SELECT of the demo's enterprise records over 269 filler topics, in segments as
 a publish makes them, 1% of them in the measured topic's own history so that an old cursor
-has something to read), VACUUM (ANALYZE), CHECKPOINT, and measures, through the HTTP API:
+has something to read), moves every whole block of them into compressed blocks as log
+maintenance does with records a day old (migration 0015; the old cursor then reads blocks,
+the head the rows just published), VACUUM (ANALYZE), CHECKPOINT, and measures, through the
+HTTP API:
 - publish -> readable in three feeds, records/s (1,000-record batches, a fresh topic; the
   median of three rounds);
 - the same batches published again, every record a duplicate, records/s;
 - feed reads of 1,000 records, p50 and p99 over 500 reads: from the head (the page just
   published) and from an old cursor (the measured topic's first records);
-- bytes per stored record (its segment's table, TOAST and indexes, and its head) against
-  the JSON of its data.
+- bytes per stored record (its segment's table, TOAST and indexes, its block, and its
+  head) against the JSON of its data.
 
 Both sides start with the demo's 269 other topics, each with an empty first segment: a
 read's plan depends on how many segments the log has (docs/exchange.md), so the depths
@@ -51,6 +54,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import exchange_publish as ep
 
+from govhub_exchange.archive.blocks import COMPRESS_SHARE
 from govhub_exchange.delivery.service import READ_AND_ACKNOWLEDGE as READ_STATEMENT
 
 FILLER_TOPICS = 269
@@ -134,7 +138,17 @@ async def grow(db_url: str, topic: str, have: int, want: int) -> int:
             async with conn.transaction():
                 await conn.fetchval(SEGMENTS, *args)
                 await conn.execute(GROW, *args)
-            print(f"  grew to {end:,} rows in {time.perf_counter() - started:.0f} s", flush=True)
+            grown = time.perf_counter()
+            # What log maintenance does to records a day old (migration 0015): into blocks,
+            # every whole block of them; vacuumed (autovacuum's part), so that the next
+            # chunk's rows reuse the space the moved ones left.
+            moved = await compress_all(conn)
+            await conn.execute("VACUUM exchange.records")
+            print(
+                f"  grew to {end:,} rows in {grown - started:.0f} s, "
+                f"{moved:,} into blocks in {time.perf_counter() - grown:.0f} s",
+                flush=True,
+            )
         await conn.execute(
             "UPDATE exchange.topics t SET head_seq = h.head FROM (SELECT topic_code, max(seq) "
             "AS head FROM exchange.record_heads GROUP BY topic_code) h WHERE t.code = h.topic_code"
@@ -143,6 +157,7 @@ async def grow(db_url: str, topic: str, have: int, want: int) -> int:
         # rows would otherwise run during the measurements on a two-core machine.
         await conn.execute("VACUUM (ANALYZE) exchange.records")
         await conn.execute("VACUUM (ANALYZE) exchange.record_heads")
+        await conn.execute("VACUUM (ANALYZE) exchange.record_blocks")
         # And written out: the checkpoint after gigabytes of new pages would otherwise
         # spread its writes over the measurements (commits wait on the same disk).
         await conn.execute("CHECKPOINT")
@@ -153,9 +168,25 @@ async def grow(db_url: str, topic: str, have: int, want: int) -> int:
         await conn.close()
 
 
-# What the log takes on disk: every segment (table, TOAST, indexes) and the heads.
+async def compress_all(conn: asyncpg.Connection) -> int:
+    """Every whole block of every topic's records into blocks, as log maintenance moves
+    those a day old (archive/blocks.py, with the same function); returns how many moved."""
+    moved = 0
+    for topic in await conn.fetch("SELECT code FROM exchange.topics"):
+        while n := await conn.fetchval(
+            "SELECT exchange.compress_records($1, 'infinity', $2)",
+            topic["code"],
+            COMPRESS_SHARE,
+        ):
+            moved += n
+    return int(moved)
+
+
+# What the log takes on disk: every segment (table, TOAST, indexes), the blocks and the
+# heads.
 _LOG_TABLES = (
     "SELECT inhrelid AS rel FROM pg_inherits WHERE inhparent = 'exchange.records'::regclass "
+    "UNION ALL SELECT 'exchange.record_blocks'::regclass "
     "UNION ALL SELECT 'exchange.record_heads'::regclass"
 )
 
@@ -164,13 +195,14 @@ async def disk(db_url: str) -> dict[str, float]:
     conn = await asyncpg.connect(db_url)
     try:
         row = await conn.fetchrow(
-            "SELECT (SELECT count(*) FROM exchange.records) AS n, "
+            "SELECT (SELECT count(*) FROM exchange.records) + (SELECT "
+            "coalesce(sum(cardinality(record_ids)), 0) FROM exchange.record_blocks) AS n, "
             f"sum(pg_total_relation_size(rel)) AS total, "
             "sum(pg_total_relation_size(rel) - pg_indexes_size(rel)) AS heap, "
             "sum(pg_indexes_size(rel)) AS indexes, "
             "(SELECT count(*) FROM pg_inherits WHERE inhparent = 'exchange.records'::regclass) "
             "AS segments, "
-            "(SELECT avg(octet_length(data::text)) FROM exchange.records) AS json "
+            "(SELECT avg(octet_length(data::text)) FROM exchange.log) AS json "
             f"FROM ({_LOG_TABLES}) t"
         )
         data_dir = await conn.fetchval("SHOW data_directory")

@@ -75,8 +75,9 @@ async def _autogenerate_diffs(database_url: str, metadata: sa.MetaData, schema: 
         await engine.dispose()
 
 
-# PostgreSQL's own words for a schema's indexes, constraints and columns (but Alembic's own
-# table), the schema's name left out so that two schemas compare.
+# PostgreSQL's own words for a schema's indexes, constraints and table columns (but
+# Alembic's own table), the schema's name left out so that two schemas compare. Views, like
+# functions, are the migrations' alone: they are queries over the modelled tables.
 _CATALOGUE = """
 SELECT 'index ' || tablename || ': ' || replace(indexdef, quote_ident($1) || '.', '')
 FROM pg_indexes WHERE schemaname = $1 AND tablename <> 'alembic_version'
@@ -90,6 +91,8 @@ SELECT 'column ' || table_name || '.' || column_name || ': '
     || concat_ws(' ', udt_name, is_nullable, replace(column_default, quote_ident($1) || '.', ''),
                  is_identity, identity_generation, generation_expression)
 FROM information_schema.columns WHERE table_schema = $1 AND table_name <> 'alembic_version'
+    AND table_name NOT IN (SELECT table_name FROM information_schema.views
+                           WHERE table_schema = $1)
 """
 
 

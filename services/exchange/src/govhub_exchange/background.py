@@ -59,7 +59,7 @@ LEFT JOIN LATERAL (
       AND (s.kept_until IS NULL OR s.kept_until <= now())
     ORDER BY s.first_seq LIMIT 1
 ) s ON true
-LEFT JOIN exchange.records r ON r.topic_code = t.code AND r.seq = s.first_seq
+LEFT JOIN LATERAL exchange.log_range(t.code, s.first_seq, s.first_seq + 1) r ON true
 WHERE t.retention_days IS NOT NULL
 """
 
@@ -148,8 +148,8 @@ async def publish_scorecards(ctx: ServiceContext) -> None:
 
 
 async def maintain_log(ctx: ServiceContext) -> None:
-    """Each hour, open segments a month old closed and segments past their topic's retention
-    archived (archive/). A simulation's time is its own: `govhub exchange log maintain
+    """Each hour, open segments a month old closed, records a day old compressed and
+    segments past their topic's retention archived (archive/). A simulation's time is its own: `govhub exchange log maintain
     --as-of` does it there."""
     settings: ExchangeSettings = ctx.settings
     if ctx.clock.simulated:
@@ -167,8 +167,13 @@ async def maintain_log(ctx: ServiceContext) -> None:
                 checkpoint_dir=checkpoints,
                 now=ctx.clock.now(),
             )
-            if done.closed or done.archived:
-                log.info("log: closed %s; archived %s", done.closed, done.archived)
+            if done.closed or done.compressed or done.archived:
+                log.info(
+                    "log: closed %s; compressed %s; archived %s",
+                    done.closed,
+                    done.compressed,
+                    done.archived,
+                )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a lost connection, a full disk: the next round retries

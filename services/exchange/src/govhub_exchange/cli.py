@@ -93,8 +93,9 @@ def make_cli() -> typer.Typer:
             typer.Option("--as-of", help="The time to judge ages by, ISO 8601 (default: now)."),
         ] = None,
     ) -> None:
-        """Close open segments a month old and archive the segments past their topic's
-        retention, as the exchange does each hour (GOVHUB_LOG_MAINTENANCE_SECONDS)."""
+        """Close open segments a month old, compress records a day old into blocks and
+        archive the segments past their topic's retention, as the exchange does each hour
+        (GOVHUB_LOG_MAINTENANCE_SECONDS)."""
         when = _iso(as_of, "--as-of") if as_of else None
         report = asyncio.run(_maintain(*_database(), when))
         typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
@@ -168,7 +169,12 @@ async def _maintain(settings: ExchangeSettings, url: str, as_of: datetime | None
             checkpoint_dir=audit.checkpoint_dir(settings, url),
             now=ensure_utc(as_of) if as_of else utcnow(),
         )
-    return {"closed": done.closed, "archived": done.archived, "folder": str(directory)}
+    return {
+        "closed": done.closed,
+        "compressed": done.compressed,
+        "archived": done.archived,
+        "folder": str(directory),
+    }
 
 
 async def _import(settings: ExchangeSettings, url: str, topic: str, from_seq: int) -> Any:

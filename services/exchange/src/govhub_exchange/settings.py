@@ -216,11 +216,19 @@ class ExchangeSettings(CommonSettings):
         "closed at the next maintenance, so that a retention can take it: how late past its "
         "retention a record can stay.",
     )
+    log_compress_after_hours: float = Field(
+        24,
+        ge=0,
+        description="Records published longer ago than this are moved, at the next log "
+        'maintenance, into compressed blocks of up to 1,000 (docs/exchange.md, "Blocks: the '
+        "log's old records compressed\"): a third of the disk or less, read as before. Feeds "
+        "and webhooks read younger records from plain rows.",
+    )
     log_maintenance_seconds: float = Field(
         3600,
         gt=0,
-        description="How often open segments are closed and segments past their topic's "
-        "retention archived (not in simulation: `govhub exchange log maintain --as-of`).",
+        description="How often open segments are closed, old records compressed and "
+        "segments past their topic's retention archived (not in simulation: `govhub exchange log maintain --as-of`).",
     )
     log_import_keep_days: int = Field(
         7,

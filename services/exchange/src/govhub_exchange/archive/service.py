@@ -1,5 +1,6 @@
 """Retention and archive of the log (docs/exchange.md, "Retention and archive"): open
-segments closed when their first record is a month old, segments past their topic's
+segments closed when their first record is a month old, old records compressed into
+blocks (blocks.py), segments past their topic's
 retention written to compressed files and dropped whole, the problem a feed cursor before
 the live log gets, and segments brought back from their files.
 
@@ -33,6 +34,7 @@ from govhub_common.pagination import encode_cursor
 from govhub_common.problem_codes import ProblemCode
 from govhub_common.problems import Problem
 from govhub_common.security import KeyPair
+from govhub_exchange.archive.blocks import compress_old_records
 from govhub_exchange.archive.files import (
     FORMAT,
     ArchiveWriter,
@@ -61,7 +63,7 @@ SELECT convert_to('{"seq":' || seq || ',' || exchange.record_envelope(record_id,
     topic_version, business_time, published_at) || data::text
     || ',"publisher":' || to_json(publisher)::text || '}', 'UTF8') AS line,
     published_at
-FROM exchange.records WHERE topic_code = $1 AND seq >= $2 AND seq < $3 ORDER BY seq
+FROM exchange.log_range($1, $2, $3)
 """
 
 
@@ -75,9 +77,11 @@ def archive_dir(settings: ExchangeSettings, database_url: str) -> Path:
 
 @dataclass(frozen=True)
 class Maintenance:
-    """What one round did: topics whose open segment it closed, segments it archived."""
+    """What one round did: topics whose open segment it closed, records it compressed per
+    topic, segments it archived."""
 
     closed: list[str]
+    compressed: dict[str, int]
     archived: list[dict[str, Any]]
 
 
@@ -92,6 +96,9 @@ async def maintain(
 ) -> Maintenance:
     closed = await close_old_segments(
         db, now=now, max_age=timedelta(days=settings.log_segment_max_age_days)
+    )
+    compressed = await compress_old_records(
+        db, before=now - timedelta(hours=settings.log_compress_after_hours)
     )
     archived = []
     # One segment at a time, oldest first: the next of a topic becomes due once the one
@@ -111,7 +118,7 @@ async def maintain(
                 exc,
             )
             break
-    return Maintenance(closed, archived)
+    return Maintenance(closed, compressed, archived)
 
 
 async def close_old_segments(db: Database, *, now: datetime, max_age: timedelta) -> list[str]:
@@ -124,8 +131,8 @@ async def close_old_segments(db: Database, *, now: datetime, max_age: timedelta)
             "WHERE s.topic_code = t.code ORDER BY first_seq DESC LIMIT 1) s "
             "WHERE t.retention_days IS NOT NULL "
             "AND t.head_seq >= s.first_seq AND t.head_seq + 1 < s.end_seq "
-            "AND (SELECT r.published_at FROM exchange.records r "
-            "WHERE r.topic_code = t.code AND r.seq = s.first_seq) < $1",
+            "AND (SELECT r.published_at "
+            "FROM exchange.log_range(t.code, s.first_seq, s.first_seq + 1) r) < $1",
             now - max_age,
         )
     closed = []
@@ -151,8 +158,7 @@ FROM exchange.topics t
 JOIN exchange.log_segments s ON s.topic_code = t.code AND s.first_seq = t.log_start_seq
 WHERE t.retention_days IS NOT NULL AND s.archived_at IS NULL AND s.end_seq <= t.head_seq + 1
   AND (s.kept_until IS NULL OR s.kept_until <= $1)
-  AND (SELECT r.published_at FROM exchange.records r
-       WHERE r.topic_code = t.code AND r.seq = s.end_seq - 1)
+  AND (SELECT r.published_at FROM exchange.log_range(t.code, s.end_seq - 1, s.end_seq) r)
       < $1 - make_interval(days => t.retention_days)
   AND NOT EXISTS (SELECT 1 FROM exchange.webhook_deliveries w
                   JOIN exchange.subscriptions sub ON sub.id = w.subscription_id

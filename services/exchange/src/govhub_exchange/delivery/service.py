@@ -87,9 +87,9 @@ WITH start AS (
         exchange.record_envelope(record_id, version, topic_version, business_time, published_at)
             AS envelope,
         {granted_data("data", granted="$3::text[]", declared="$7::text[]")} AS data
-    FROM exchange.records WHERE topic_code = $1 AND seq > $2
-        AND $2 >= (SELECT log_start_seq FROM start) - 1
-    ORDER BY seq LIMIT $4
+    FROM exchange.log_page($1, $2, $4)
+    WHERE $2 >= (SELECT log_start_seq FROM start) - 1
+    ORDER BY seq
 ), previous AS (
     SELECT delivered_seq FROM exchange.subscriptions WHERE id = $5
 ), acknowledged AS (
@@ -106,9 +106,12 @@ SELECT
     (SELECT count(*) FROM page) AS count,
     (SELECT min(seq) FROM page) AS first_seq,
     (SELECT max(seq) FROM page) AS last_seq,
-    -- Whether the reader has caught up: the same snapshot as the page, one index probe.
-    EXISTS (SELECT 1 FROM exchange.records WHERE topic_code = $1
-            AND seq > coalesce((SELECT max(seq) FROM page), $2)) AS more,
+    -- Whether the reader has caught up: the same snapshot as the page, an index probe of
+    -- the rows and one of the blocks.
+    (EXISTS (SELECT 1 FROM exchange.records WHERE topic_code = $1
+             AND seq > coalesce((SELECT max(seq) FROM page), $2))
+     OR EXISTS (SELECT 1 FROM exchange.record_blocks WHERE topic_code = $1
+                AND last_seq > coalesce((SELECT max(seq) FROM page), $2))) AS more,
     -- The publish batches first delivered by this page (records of a batch share
     -- published_at): one latency observation each.
     ARRAY(SELECT published_at FROM page GROUP BY published_at
@@ -252,7 +255,7 @@ async def delivery_status(
             "WHEN r.seq <= s.delivered_seq THEN 'delivered' ELSE 'pending' END AS feed_status, "
             "w.webhook_id, w.status AS webhook_status, w.attempts AS webhook_attempts, "
             "w.last_error AS webhook_last_error, w.delivered_at AS webhook_delivered_at "
-            "FROM exchange.records r JOIN exchange.subscriptions s "
+            "FROM exchange.log r JOIN exchange.subscriptions s "
             "ON s.topic_code = r.topic_code AND s.status = 'approved' "
             "LEFT JOIN exchange.webhook_deliveries w ON w.subscription_id = s.id AND w.seq = r.seq "
             "WHERE r.topic_code = :topic AND (CAST(:rid AS text) IS NULL OR r.record_id = :rid) "
@@ -280,8 +283,8 @@ async def delivery_status(
 # what its webhooks delivered without a gap, whichever is further.
 RECEIVED_SEQ = "greatest(s.acked_seq, s.webhook_delivered_seq)"
 LAG_SECONDS = (
-    "coalesce((SELECT extract(epoch FROM now() - r.published_at) FROM exchange.records r "
-    f"WHERE r.topic_code = s.topic_code AND r.seq = {RECEIVED_SEQ} + 1), 0)"
+    "coalesce((SELECT extract(epoch FROM now() - r.published_at) "
+    f"FROM exchange.log_range(s.topic_code, {RECEIVED_SEQ} + 1, {RECEIVED_SEQ} + 2) r), 0)"
 )
 
 

@@ -78,7 +78,7 @@ SELECT c.*, s.topic_code, s.subscriber, s.items, s.webhook_url, s.webhook_secret
     {granted_data("r.data", granted="s.items", declared="declared.items")}::text AS data
 FROM claimed c
 JOIN exchange.subscriptions s ON s.id = c.subscription_id
-JOIN exchange.records r ON r.topic_code = s.topic_code AND r.seq = c.seq
+CROSS JOIN LATERAL exchange.log_range(s.topic_code, c.seq, c.seq + 1) r
 CROSS JOIN LATERAL (SELECT ARRAY(SELECT d.name FROM exchange.data_items d
     WHERE d.topic_code = s.topic_code) AS items) declared
 """
@@ -506,7 +506,7 @@ async def dead_letters(
             "SELECT w.subscription_id, s.subscriber, s.topic_code AS topic, w.seq, r.record_id, "
             "w.webhook_id, w.attempts, w.last_error, w.last_status, w.created_at "
             "FROM exchange.webhook_deliveries w JOIN exchange.subscriptions s ON s.id = w.subscription_id "
-            "JOIN exchange.records r ON r.topic_code = s.topic_code AND r.seq = w.seq "
+            "CROSS JOIN LATERAL exchange.log_range(s.topic_code, w.seq, w.seq + 1) r "
             "WHERE w.status = 'dead' AND (CAST(:sub AS bigint) IS NULL OR w.subscription_id = :sub) "
             "AND (CAST(:subscriber AS text) IS NULL OR s.subscriber = :subscriber) "
             "AND (w.subscription_id, w.seq) > (:a_sub, :a_seq) "

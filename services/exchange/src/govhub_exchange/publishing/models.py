@@ -1,6 +1,6 @@
-"""The exchange log, its segments and heads, the quarantine and the publish batches as
-models: what migrations 0006, 0007 and 0013 leave them as. All are written by
-exchange.append_batch (publishing/append_batch.sql)."""
+"""The exchange log, its segments, heads and blocks, the quarantine and the publish batches
+as models: what migrations 0006, 0007, 0013 and 0015 leave them as. All but the blocks are
+written by exchange.append_batch (publishing/append_batch.sql)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlmodel import Field, SQLModel
 
 from govhub_common.model_fields import database_now
@@ -52,6 +52,39 @@ class RecordHead(SQLModel, table=True):
     # The seqs of its first and newest versions.
     first_seq: int = Field(sa_type=sa.BigInteger)
     seq: int = Field(sa_type=sa.BigInteger)
+
+
+class RecordBlock(SQLModel, table=True):
+    """Up to 1,000 consecutive records of one segment, moved out of their rows once old
+    (migration 0015, archive/blocks.py): each column an array, record i at seq
+    first_seq + i - 1, the row compressed by PostgreSQL. Read through exchange.log_page,
+    exchange.log_range and the view exchange.log, never alone."""
+
+    __tablename__ = "record_blocks"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "last_seq - first_seq < 1000 "
+            "AND cardinality(record_ids) = last_seq - first_seq + 1 "
+            "AND cardinality(data) = last_seq - first_seq + 1",
+            name="record_blocks_dense",
+        ),
+        {"schema": SCHEMA},
+    )
+
+    topic_code: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    last_seq: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True, autoincrement=False))
+    first_seq: int = Field(sa_type=sa.BigInteger)
+    record_ids: list[str] = Field(sa_column=sa.Column(ARRAY(sa.Text), nullable=False))
+    versions: list[int] = Field(sa_column=sa.Column(ARRAY(sa.Integer), nullable=False))
+    topic_versions: list[int] = Field(sa_column=sa.Column(ARRAY(sa.Integer), nullable=False))
+    business_times: list[datetime | None] = Field(
+        sa_column=sa.Column(ARRAY(sa.DateTime(timezone=True)), nullable=False)
+    )
+    published_ats: list[datetime] = Field(
+        sa_column=sa.Column(ARRAY(sa.DateTime(timezone=True)), nullable=False)
+    )
+    publishers: list[str] = Field(sa_column=sa.Column(ARRAY(sa.Text), nullable=False))
+    data: list[dict[str, Any]] = Field(sa_column=sa.Column(ARRAY(JSONB), nullable=False))
 
 
 class LogSegment(SQLModel, table=True):

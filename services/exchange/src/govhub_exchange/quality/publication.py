@@ -183,8 +183,8 @@ async def refresh_scorecard_gauges(session: AsyncSession) -> None:
     month = last.month
     rows = await session.execute(
         sa.text(
-            "SELECT data::text AS data FROM exchange.records "
-            "WHERE topic_code = :t AND seq BETWEEN :first AND :last AND data->>'month' = :m"
+            "SELECT data::text AS data FROM exchange.log_range(:t, :first, :last + 1) "
+            "WHERE data->>'month' = :m"
         ),
         {
             "t": SCORECARDS_TOPIC,

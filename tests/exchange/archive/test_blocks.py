@@ -1,0 +1,102 @@
+"""Old records in compressed blocks (docs/exchange.md, "Blocks: the log's old records
+compressed"): log maintenance moves records a day old into blocks of up to 1,000; feeds,
+the delivery list, duplicates and new versions see the log exactly as before."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from govhub_common.pagination import encode_cursor
+from govhub_common.testing import Hub
+from tests.exchange.support import (
+    BASE,
+    agency_headers,
+    enterprise,
+    maintain_log,
+    make_agency,
+    make_topic,
+    publish,
+    subscribe,
+)
+
+
+async def _pages(hub: Hub, sub_id: int, headers: dict[str, str], after: int, limit: int) -> bytes:
+    """Every page from a cursor to the head, their bodies joined."""
+    bodies, cursor = [], encode_cursor(after)
+    while cursor:
+        reply = await hub.client.get(
+            f"{BASE}/subscriptions/{sub_id}/records",
+            params={"cursor": cursor, "limit": limit, "wait": 0},
+            headers=headers,
+        )
+        assert reply.status_code == 200, reply.text
+        bodies.append(reply.content)
+        cursor = reply.json()["next"]
+    return b"\n".join(bodies)
+
+
+async def test_old_records_move_into_blocks_and_read_the_same(hub: Hub, tmp_path: Path) -> None:
+    owner, reader = await make_agency(hub), await make_agency(hub)
+    topic = await make_topic(hub, owner)
+    sub = await subscribe(hub, reader, topic, ["uscc", "name"])
+    # An operator's reads move no position, so the same pages can be read again.
+    operator = hub.operator()
+    for b in range(0, 2_500, 500):
+        sent = [{"record_id": f"R{i}", "data": enterprise(i)} for i in range(b, b + 500)]
+        await publish(hub, owner, topic, sent)
+    reads = [(0, 1000), (0, 333), (995, 10), (1995, 10), (2499, 5)]
+    before = [await _pages(hub, sub["id"], operator, after, limit) for after, limit in reads]
+
+    # A day later, the two whole blocks of 1,000 move; the 500 after them are too few.
+    done = await maintain_log(hub, tmp_path, days_ahead=2)
+    assert done.compressed[topic] == 2_000
+    async with hub.runtime.db.autocommit() as raw:
+        blocks = await raw.fetch(
+            "SELECT first_seq, last_seq, pg_column_size(data) AS stored, "
+            "(SELECT sum(pg_column_size(d)) FROM unnest(data) d) AS plain "
+            "FROM exchange.record_blocks WHERE topic_code = $1 ORDER BY last_seq",
+            topic,
+        )
+        rows = await raw.fetchval(
+            "SELECT count(*) FROM exchange.records WHERE topic_code = $1", topic
+        )
+    assert [(b["first_seq"], b["last_seq"]) for b in blocks] == [(1, 1000), (1001, 2000)]
+    assert rows == 500
+    # Compressed: each block's data in less than half the bytes of its records'.
+    assert all(b["stored"] * 2 < b["plain"] for b in blocks), [tuple(b) for b in blocks]
+    # Moving nothing twice: a second round finds no whole block old enough.
+    assert topic not in (await maintain_log(hub, tmp_path, days_ahead=2)).compressed
+
+    # Every read, across blocks and into the rows, byte for byte as before.
+    after = [await _pages(hub, sub["id"], operator, a, limit) for a, limit in reads]
+    assert after == before
+    # The subscriber's own read from an old cursor: its position moves as before.
+    own = agency_headers(hub, reader)
+    page = await hub.client.get(
+        f"{BASE}/subscriptions/{sub['id']}/records",
+        params={"cursor": encode_cursor(998), "limit": 4, "wait": 0},
+        headers=own,
+    )
+    assert [r["seq"] for r in page.json()["data"]] == [999, 1000, 1001, 1002]
+    assert [r["record_id"] for r in page.json()["data"]] == ["R998", "R999", "R1000", "R1001"]
+    assert page.json()["data"][0]["data"] == {k: enterprise(998)[k] for k in ("uscc", "name")}
+    stats = (await hub.client.get(f"{BASE}/subscriptions/{sub['id']}/stats", headers=own)).json()
+    assert stats["acked_seq"] == 998
+
+    # The delivery list shows a record kept in a block.
+    listed = await hub.client.get(
+        f"{BASE}/deliveries",
+        params={"topic": topic, "record_id": "R17"},
+        headers=agency_headers(hub, owner),
+    )
+    assert listed.status_code == 200, listed.text
+    assert [(d["seq"], d["record_id"]) for d in listed.json()["data"]] == [(18, "R17")]
+
+    # Duplicates of blocked records are still known; a change is the next version.
+    again = await publish(hub, owner, topic, [{"record_id": "R5", "data": enterprise(5)}])
+    assert again["counts"]["duplicates"] == 1
+    changed = await publish(
+        hub, owner, topic, [{"record_id": "R5", "data": enterprise(5, name="广州新名称有限公司")}]
+    )
+    (accepted,) = changed["accepted"]
+    assert (accepted["seq"], accepted["version"]) == (2_501, 2)
