@@ -71,12 +71,13 @@ PUBLISHED = ("publish", "duplicates")
 
 # A filler row: the demo's enterprise record, as the hub stores it (migration 0013: the
 # record in its topic's segment, its head beside it). Row g goes to the measured topic when
-# g % 100 = 0, else to filler topic g % FILLER_TOPICS, each topic's seqs dense.
+# g % 100 = 0, else, as the m-th of the other rows (m = g - 1 - (g - 1) / 100), to filler
+# topic m % FILLER_TOPICS: every topic's seqs dense, as a log's are (blocks rely on it).
 ROWS = """
-SELECT CASE WHEN g % 100 = 0 THEN $3 ELSE 'fill_' || (g % $4) END AS topic_code,
-    CASE WHEN g % 100 = 0 THEN $5 + g / 100 ELSE g / $4 + 1 END AS seq,
+SELECT CASE WHEN g % 100 = 0 THEN $3 ELSE 'fill_' || (m % $4) END AS topic_code,
+    CASE WHEN g % 100 = 0 THEN $5 + g / 100 ELSE m / $4 + 1 END AS seq,
     'F' || g AS record_id, g
-FROM generate_series($1::bigint, $2::bigint) g
+FROM generate_series($1::bigint, $2::bigint) g, LATERAL (SELECT g - 1 - (g - 1) / 100 AS m) q
 """
 GROW = f"""
 WITH rows AS ({ROWS}), heads AS (
