@@ -4,8 +4,15 @@ the delivery list, duplicates and new versions see the log exactly as before."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import asyncpg
+from alembic import command
+
+import govhub_exchange
+from govhub_common.db import asyncpg_dsn
+from govhub_common.migrations import alembic_config, upgrade
 from govhub_common.pagination import encode_cursor
 from govhub_common.testing import Hub
 from tests.exchange.support import (
@@ -17,6 +24,13 @@ from tests.exchange.support import (
     make_topic,
     publish,
     subscribe,
+)
+
+MIGRATIONS = Path(govhub_exchange.__file__).parent / "migrations"
+# Every column of every record of the log, in order, wherever it is stored.
+_COLUMNS = (
+    "SELECT topic_code, seq, record_id, version, topic_version, business_time, published_at, "
+    "publisher, data::text FROM {log} ORDER BY topic_code, seq"
 )
 
 
@@ -100,3 +114,35 @@ async def test_old_records_move_into_blocks_and_read_the_same(hub: Hub, tmp_path
     )
     (accepted,) = changed["accepted"]
     assert (accepted["seq"], accepted["version"]) == (2_501, 2)
+
+
+async def test_blocks_go_back_into_rows_on_downgrade(fresh_db_url: str) -> None:
+    """Migration 0015 moves nothing; its downgrade puts every blocked record back in its row."""
+    await asyncio.to_thread(upgrade, MIGRATIONS, fresh_db_url, "exchange", "head")
+    raw = await asyncpg.connect(asyncpg_dsn(fresh_db_url))
+    try:
+        await raw.execute("INSERT INTO exchange.agencies (code, name) VALUES ('t-owner', '测试局')")
+        await raw.execute(
+            "INSERT INTO exchange.topics (code, owner, title, sharing_type, head_seq) "
+            "VALUES ('t_enterprises', 't-owner', '企业开业登记', 'unconditional', 1200)"
+        )
+        await raw.execute("SELECT exchange.add_segments('t_enterprises', 1200)")
+        await raw.execute(
+            "INSERT INTO exchange.records SELECT 't_enterprises', g, 'E' || g, 1, 1, "
+            "CASE WHEN g % 2 = 0 THEN timestamptz '2008-03-01 09:30+08' END, "
+            "now() - interval '2 days', 't-owner', jsonb_build_object('name', '企业' || g) "
+            "FROM generate_series(1, 1200) g"
+        )
+        stored = [tuple(r) for r in await raw.fetch(_COLUMNS.format(log="exchange.records"))]
+        moved = await raw.fetchval(
+            "SELECT exchange.compress_records('t_enterprises', now() - interval '1 day', 100000)"
+        )
+        assert moved == 1000  # one whole block; the 200 after it are too few
+        assert [tuple(r) for r in await raw.fetch(_COLUMNS.format(log="exchange.log"))] == stored
+        config = alembic_config(MIGRATIONS, fresh_db_url, "exchange")
+        await asyncio.to_thread(command.downgrade, config, "0014")
+        assert [
+            tuple(r) for r in await raw.fetch(_COLUMNS.format(log="exchange.records"))
+        ] == stored
+    finally:
+        await raw.close()

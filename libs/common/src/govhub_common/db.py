@@ -75,6 +75,11 @@ class Database:
             # A failed statement's error text (logged, dead-lettered) names its SQL but not
             # the bound values: they are residents' data (logs.mask_text drops them too).
             hide_parameters=True,
+            # No JIT compilation: the hub's statements are short, and PostgreSQL judges by
+            # estimated cost, which a statement over a log of hundreds of segments passes
+            # easily. A gauge query that ran in 0.05 ms spent 8.8 s compiling 1,942
+            # functions, every 5 seconds (docs/exchange.md, "A read's plan").
+            connect_args={"server_settings": {"jit": "off"}},
         )
         _ping_idle_connections(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
