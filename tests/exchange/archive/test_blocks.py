@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 
 import asyncpg
+import pytest
 from alembic import command
 
 import govhub_exchange
@@ -15,6 +16,7 @@ from govhub_common.db import asyncpg_dsn
 from govhub_common.migrations import alembic_config, upgrade
 from govhub_common.pagination import encode_cursor
 from govhub_common.testing import Hub
+from govhub_exchange.delivery import service as delivery
 from tests.exchange.support import (
     BASE,
     agency_headers,
@@ -49,7 +51,22 @@ async def _pages(hub: Hub, sub_id: int, headers: dict[str, str], after: int, lim
     return b"\n".join(bodies)
 
 
-async def test_old_records_move_into_blocks_and_read_the_same(hub: Hub, tmp_path: Path) -> None:
+async def _deliveries(hub: Hub, headers: dict[str, str], **params: object) -> list[int]:
+    """The seqs of every page of the topic's delivery list, 400 rows a page."""
+    seqs: list[int] = []
+    cursor = None
+    while True:
+        query = {**params, "limit": 400, **({"cursor": cursor} if cursor else {})}
+        reply = await hub.client.get(f"{BASE}/deliveries", params=query, headers=headers)
+        assert reply.status_code == 200, reply.text
+        seqs += [d["seq"] for d in reply.json()["data"]]
+        if not (cursor := reply.json()["next"]):
+            return seqs
+
+
+async def test_old_records_move_into_blocks_and_read_the_same(
+    hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     owner, reader = await make_agency(hub), await make_agency(hub)
     topic = await make_topic(hub, owner)
     sub = await subscribe(hub, reader, topic, ["uscc", "name"])
@@ -114,6 +131,16 @@ async def test_old_records_move_into_blocks_and_read_the_same(hub: Hub, tmp_path
     )
     (accepted,) = changed["accepted"]
     assert (accepted["seq"], accepted["version"]) == (2_501, 2)
+
+    # The delivery list, newest first, read in windows of seqs (here 300: pages and
+    # windows cross each other and the blocks' edges): every record once, in order.
+    monkeypatch.setattr(delivery, "DELIVERY_WINDOW", 300)
+    owners = agency_headers(hub, owner)
+    assert await _deliveries(hub, owners, topic=topic) == list(range(2_501, 0, -1))
+    acknowledged = await _deliveries(hub, owners, topic=topic, status="acknowledged")
+    assert acknowledged == list(range(998, 0, -1))
+    assert await _deliveries(hub, owners, topic=topic, record_id="R5") == [2_501, 6]
+    assert await _deliveries(hub, owners, topic=topic, record_id="nobody") == []
 
 
 async def test_blocks_go_back_into_rows_on_downgrade(fresh_db_url: str) -> None:

@@ -245,6 +245,55 @@ async def delivery_status(
         raise not_found("topic", topic)
     if not who.is_operator and who.agency != owner:
         subscriber = who.agency  # a subscriber sees only its own deliveries
+    # Newest first, a window of seqs at a time down to the live log's start (to the
+    # record's own versions when one is asked for): a window unpacks at most a dozen
+    # blocks (migration 0015), and the page stops at its limit.
+    bounds = (
+        await session.execute(
+            sa.text(
+                "SELECT t.log_start_seq AS low, t.head_seq AS high, h.first_seq, h.seq "
+                "FROM exchange.topics t LEFT JOIN exchange.record_heads h "
+                "ON h.topic_code = t.code AND h.record_id = :rid WHERE t.code = :topic"
+            ),
+            {"topic": topic, "rid": record_id},
+        )
+    ).one()
+    low, high = bounds.low, bounds.high if after is None else min(bounds.high, after[0])
+    if record_id is not None:
+        if bounds.seq is None:
+            return []
+        low, high = max(low, bounds.first_seq), min(high, bounds.seq)
+    found: list[dict[str, Any]] = []
+    while high >= low and len(found) < limit:
+        start = max(low, high - DELIVERY_WINDOW + 1)
+        found += await _delivery_window(
+            session,
+            topic=topic,
+            seqs=(start, high),
+            record_id=record_id,
+            subscriber=subscriber,
+            status=status,
+            after=after,
+            limit=limit - len(found),
+        )
+        high = start - 1
+    return found
+
+
+DELIVERY_WINDOW = 10_000  # seqs of the log a query of the delivery list reads
+
+
+async def _delivery_window(
+    session: AsyncSession,
+    *,
+    topic: str,
+    seqs: tuple[int, int],
+    record_id: str | None,
+    subscriber: str | None,
+    status: str | None,
+    after: tuple[int, int] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
     # Stays SQL: a set-based read of the log, each record against each approved
     # Subscription's positions and its WebhookDelivery, filtered on the derived status.
     rows = await session.execute(
@@ -255,12 +304,11 @@ async def delivery_status(
             "WHEN r.seq <= s.delivered_seq THEN 'delivered' ELSE 'pending' END AS feed_status, "
             "w.webhook_id, w.status AS webhook_status, w.attempts AS webhook_attempts, "
             "w.last_error AS webhook_last_error, w.delivered_at AS webhook_delivered_at "
-            "FROM exchange.log r JOIN exchange.subscriptions s "
+            "FROM exchange.log_range(:topic, :low, :high + 1) r JOIN exchange.subscriptions s "
             "ON s.topic_code = r.topic_code AND s.status = 'approved' "
             "LEFT JOIN exchange.webhook_deliveries w ON w.subscription_id = s.id AND w.seq = r.seq "
-            "WHERE r.topic_code = :topic AND (CAST(:rid AS text) IS NULL OR r.record_id = :rid) "
-            "AND (CAST(:sub AS text) IS NULL OR s.subscriber = :sub) "
-            "AND (CAST(:a_seq AS bigint) IS NULL OR r.seq <= :a_seq)) x "
+            "WHERE (CAST(:rid AS text) IS NULL OR r.record_id = :rid) "
+            "AND (CAST(:sub AS text) IS NULL OR s.subscriber = :sub)) x "
             "WHERE (CAST(:status AS text) IS NULL OR :status IN (feed_status, webhook_status)) "
             "AND (CAST(:a_seq AS bigint) IS NULL OR seq < :a_seq "
             "OR (seq = :a_seq AND subscription_id > :a_sub)) "
@@ -268,6 +316,8 @@ async def delivery_status(
         ),
         {
             "topic": topic,
+            "low": seqs[0],
+            "high": seqs[1],
             "rid": record_id,
             "sub": subscriber,
             "status": status,
