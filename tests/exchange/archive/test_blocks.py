@@ -142,6 +142,17 @@ async def test_old_records_move_into_blocks_and_read_the_same(
     assert await _deliveries(hub, owners, topic=topic, record_id="R5") == [2_501, 6]
     assert await _deliveries(hub, owners, topic=topic, record_id="nobody") == []
 
+    # A week on, the last 501, fewer than a block, go too; the log reads as before.
+    whole = await _pages(hub, sub["id"], operator, 0, 1000)
+    assert (await maintain_log(hub, tmp_path, days_ahead=8)).compressed[topic] == 501
+    async with hub.runtime.db.autocommit() as raw:
+        assert await raw.fetchval(
+            "SELECT array_agg(first_seq || '-' || last_seq ORDER BY last_seq) "
+            "FROM exchange.record_blocks WHERE topic_code = $1",
+            topic,
+        ) == ["1-1000", "1001-2000", "2001-2501"]
+    assert await _pages(hub, sub["id"], operator, 0, 1000) == whole
+
 
 async def test_blocks_go_back_into_rows_on_downgrade(fresh_db_url: str) -> None:
     """Migration 0015 moves nothing; its downgrade puts every blocked record back in its row."""
@@ -162,7 +173,8 @@ async def test_blocks_go_back_into_rows_on_downgrade(fresh_db_url: str) -> None:
         )
         stored = [tuple(r) for r in await raw.fetch(_COLUMNS.format(log="exchange.records"))]
         moved = await raw.fetchval(
-            "SELECT exchange.compress_records('t_enterprises', now() - interval '1 day', 100000)"
+            "SELECT exchange.compress_records('t_enterprises', now() - interval '1 day', "
+            "now() - interval '7 days', 100000)"
         )
         assert moved == 1000  # one whole block; the 200 after it are too few
         assert [tuple(r) for r in await raw.fetch(_COLUMNS.format(log="exchange.log"))] == stored

@@ -25,8 +25,8 @@ branch_labels = None
 depends_on = None
 
 # A block never spans more than BLOCK_RECORDS seqs (the reads below rely on it to bound
-# their index scans) and holds every seq from first_seq to last_seq (a topic's live log has
-# no gaps), record i at first_seq + i - 1.
+# their index scans) nor two segments, and holds every seq from first_seq to last_seq (a
+# topic's live log has no gaps), record i at first_seq + i - 1.
 BLOCK_RECORDS = 1000
 
 STRUCTURE = f"""
@@ -126,47 +126,56 @@ UNION ALL
 {_UNNESTED.format(blocks="exchange.record_blocks")}
 """
 
-# Moves a topic's records published before p_before into blocks, at most p_max_records in
-# one call (the caller commits between calls), and returns how many it moved: 0 when none
-# is left. Blocks are aligned to their segment (seqs first_seq + k * BLOCK_RECORDS on) and
-# made only whole: a block's last seq at most the newest record old enough, or its segment's
-# end. Appends never touch the seqs moved (they write after the head), so only the topic's
-# other compressions are kept out (an advisory lock: a replica busy with it is skipped).
+# Moves a topic's oldest records into blocks and returns how many it moved: 0 when none is
+# ready. One call takes one segment's run of rows from its oldest, at most p_max_records
+# (the caller commits between calls), cut into blocks of BLOCK_RECORDS from there. Of the
+# records published before p_before, whole blocks go, and so does the run's end when it
+# reaches its segment's end (a closed segment) or its first record was published before
+# p_partial_before (a topic that publishes little does not wait for a thousand). Appends
+# never touch the seqs moved (they write after the head), so only the topic's other
+# compressions are kept out (an advisory lock: a replica busy with it is skipped).
 COMPRESS = f"""
 CREATE FUNCTION exchange.compress_records(p_topic text, p_before timestamptz,
-    p_max_records integer) RETURNS integer
+    p_partial_before timestamptz, p_max_records integer) RETURNS integer
 LANGUAGE plpgsql AS $fn$
 DECLARE
-    v_upto bigint;
+    v_share bigint := greatest(p_max_records / {BLOCK_RECORDS}, 1) * {BLOCK_RECORDS};
     v_from bigint;
+    v_first_at timestamptz;
+    v_segment_end bigint;
+    v_upto bigint;
+    v_last bigint;
     v_moved integer;
 BEGIN
     IF NOT pg_try_advisory_xact_lock(hashtext('govhub-compress-records'), hashtext(p_topic)) THEN
         RETURN 0;
     END IF;
     -- The oldest row first: while it is too young (the usual case), that is one probe.
-    SELECT seq INTO v_from FROM exchange.records
+    SELECT seq, published_at INTO v_from, v_first_at FROM exchange.records
     WHERE topic_code = p_topic ORDER BY seq LIMIT 1;
-    IF v_from IS NULL OR (SELECT published_at FROM exchange.records
-                          WHERE topic_code = p_topic AND seq = v_from) >= p_before THEN
+    IF v_from IS NULL OR v_first_at >= p_before THEN
         RETURN 0;
     END IF;
-    -- The newest record old enough, within this call's share (publish times grow with
+    SELECT end_seq INTO v_segment_end FROM exchange.log_segments
+    WHERE topic_code = p_topic AND first_seq <= v_from AND end_seq > v_from;
+    -- The newest record old enough, in this segment and share (publish times grow with
     -- seqs: appends are ordered by the topic's lock).
     SELECT max(seq) INTO v_upto FROM exchange.records
-    WHERE topic_code = p_topic AND seq < v_from + p_max_records AND published_at < p_before;
-    IF v_upto IS NULL THEN
+    WHERE topic_code = p_topic AND seq >= v_from AND seq < least(v_segment_end, v_from + v_share)
+      AND published_at < p_before;
+    v_last := v_from + (v_upto - v_from + 1) / {BLOCK_RECORDS} * {BLOCK_RECORDS} - 1;
+    IF v_last < v_upto AND (v_upto = v_segment_end - 1
+            OR (SELECT published_at FROM exchange.records
+                WHERE topic_code = p_topic AND seq = v_last + 1) < p_partial_before) THEN
+        v_last := v_upto;
+    END IF;
+    IF v_last < v_from THEN
         RETURN 0;
     END IF;
     WITH moved AS (
-        DELETE FROM exchange.records r
-        USING exchange.log_segments s
-        WHERE r.topic_code = p_topic AND s.topic_code = p_topic AND s.archived_at IS NULL
-          AND r.seq >= s.first_seq AND r.seq < s.end_seq AND r.seq <= v_upto
-          AND least(s.end_seq,
-                    s.first_seq + ((r.seq - s.first_seq) / {BLOCK_RECORDS} + 1) * {BLOCK_RECORDS})
-              - 1 <= v_upto
-        RETURNING r.*, s.first_seq AS segment_first
+        DELETE FROM exchange.records
+        WHERE topic_code = p_topic AND seq >= v_from AND seq <= v_last
+        RETURNING *
     ), blocks AS (
         INSERT INTO exchange.record_blocks (topic_code, last_seq, first_seq, record_ids,
             versions, topic_versions, business_times, published_ats, publishers, data)
@@ -174,7 +183,7 @@ BEGIN
             array_agg(version ORDER BY seq), array_agg(topic_version ORDER BY seq),
             array_agg(business_time ORDER BY seq), array_agg(published_at ORDER BY seq),
             array_agg(publisher ORDER BY seq), array_agg(data ORDER BY seq)
-        FROM moved GROUP BY segment_first, (seq - segment_first) / {BLOCK_RECORDS}
+        FROM moved GROUP BY (seq - v_from) / {BLOCK_RECORDS}
         RETURNING cardinality(record_ids) AS n
     )
     SELECT coalesce(sum(n), 0) INTO v_moved FROM blocks;
@@ -243,7 +252,7 @@ def downgrade() -> None:
     for statement in (
         previous.DROP_SEGMENT.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1),
         UNCOMPRESS,
-        "DROP FUNCTION exchange.compress_records(text, timestamptz, integer)",
+        "DROP FUNCTION exchange.compress_records(text, timestamptz, timestamptz, integer)",
         "DROP VIEW exchange.log",
         "DROP FUNCTION exchange.log_page(text, bigint, integer)",
         "DROP FUNCTION exchange.log_range(text, bigint, bigint)",
