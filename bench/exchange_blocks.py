@@ -26,13 +26,13 @@ from pathlib import Path
 
 import asyncpg
 import orjson
+from exchange_depth import compress_all
 
 import govhub_exchange
 from govhub_common.db import asyncpg_dsn
 from govhub_common.migrations import upgrade_async
 from govhub_common.testing import create_test_database, drop_test_database
 from govhub_demo.city import simulate
-from govhub_exchange.archive.blocks import COMPRESS_SHARE
 
 ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 MIGRATIONS = Path(govhub_exchange.__file__).parent / "migrations"
@@ -136,14 +136,7 @@ async def main() -> None:
             # The rows' tables hold nothing else: a fresh log's cost as rows.
             await measure(conn, records, "as rows")
             started = time.perf_counter()
-            moved = 0
-            for topic in await conn.fetch("SELECT code FROM exchange.topics"):
-                while n := await conn.fetchval(
-                    "SELECT exchange.compress_records($1, 'infinity', 'infinity', $2)",
-                    topic["code"],
-                    COMPRESS_SHARE,
-                ):
-                    moved += n
+            moved = await compress_all(conn, partial_before="infinity")
             print(f"{moved:,} moved into blocks in {time.perf_counter() - started:.1f} s")
             blocks = await conn.fetchrow(
                 "SELECT count(*) AS n, avg(cardinality(record_ids)) AS size "

@@ -169,15 +169,17 @@ async def grow(db_url: str, topic: str, have: int, want: int) -> int:
         await conn.close()
 
 
-async def compress_all(conn: asyncpg.Connection) -> int:
+async def compress_all(conn: asyncpg.Connection, *, partial_before: str = "-infinity") -> int:
     """Every topic's records into whole blocks, as log maintenance moves those a day old
     (archive/blocks.py, with the same function; a topic's last few, fewer than a block,
-    stay rows as they would for six days more); returns how many moved."""
+    stay rows as they would for six days more, unless published before `partial_before`);
+    returns how many moved."""
     moved = 0
     for topic in await conn.fetch("SELECT code FROM exchange.topics"):
         while n := await conn.fetchval(
-            "SELECT exchange.compress_records($1, 'infinity', '-infinity', $2)",
+            "SELECT exchange.compress_records($1, 'infinity', $2::text::timestamptz, $3)",
             topic["code"],
+            partial_before,
             COMPRESS_SHARE,
         ):
             moved += n
