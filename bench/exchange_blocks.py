@@ -26,7 +26,7 @@ from pathlib import Path
 
 import asyncpg
 import orjson
-from exchange_depth import compress_all
+from exchange_depth import LOG_SIZES, compress_all
 
 import govhub_exchange
 from govhub_common.db import asyncpg_dsn
@@ -37,17 +37,6 @@ from govhub_demo.city import simulate
 ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 MIGRATIONS = Path(govhub_exchange.__file__).parent / "migrations"
 OWNER = "b-bench"
-
-# The log's tables (every segment, the blocks, the heads): bytes with TOAST and indexes.
-SIZES = """
-SELECT coalesce(sum(pg_total_relation_size(rel)) FILTER (WHERE part = 'rows'), 0) AS rows,
-    coalesce(sum(pg_total_relation_size(rel)) FILTER (WHERE part = 'blocks'), 0) AS blocks,
-    coalesce(sum(pg_total_relation_size(rel)) FILTER (WHERE part = 'heads'), 0) AS heads
-FROM (SELECT inhrelid AS rel, 'rows' AS part FROM pg_inherits
-      WHERE inhparent = 'exchange.records'::regclass
-      UNION ALL SELECT 'exchange.record_blocks'::regclass, 'blocks'
-      UNION ALL SELECT 'exchange.record_heads'::regclass, 'heads') t
-"""
 
 
 async def store_city(conn: asyncpg.Connection, scale: float) -> int:
@@ -108,7 +97,7 @@ async def store_city(conn: asyncpg.Connection, scale: float) -> int:
 async def measure(conn: asyncpg.Connection, records: int, label: str) -> None:
     await conn.execute("VACUUM (ANALYZE) exchange.records")
     await conn.execute("VACUUM (ANALYZE) exchange.record_blocks")
-    sizes = await conn.fetchrow(SIZES)
+    sizes = await conn.fetchrow(LOG_SIZES)
     json = await conn.fetchval("SELECT avg(octet_length(data::text)) FROM exchange.log")
     total = float(sizes["rows"] + sizes["blocks"] + sizes["heads"])
     print(

@@ -195,6 +195,19 @@ _LOG_TABLES = (
 )
 
 
+# The same, by part: the segments' tables, the blocks, the heads (bytes with TOAST and
+# indexes).
+LOG_SIZES = """
+SELECT coalesce(sum(pg_total_relation_size(rel)) FILTER (WHERE part = 'rows'), 0) AS rows,
+    coalesce(sum(pg_total_relation_size(rel)) FILTER (WHERE part = 'blocks'), 0) AS blocks,
+    coalesce(sum(pg_total_relation_size(rel)) FILTER (WHERE part = 'heads'), 0) AS heads
+FROM (SELECT inhrelid AS rel, 'rows' AS part FROM pg_inherits
+      WHERE inhparent = 'exchange.records'::regclass
+      UNION ALL SELECT 'exchange.record_blocks'::regclass, 'blocks'
+      UNION ALL SELECT 'exchange.record_heads'::regclass, 'heads') t
+"""
+
+
 async def disk(db_url: str) -> dict[str, float]:
     conn = await asyncpg.connect(db_url)
     try:
@@ -209,6 +222,7 @@ async def disk(db_url: str) -> dict[str, float]:
             "(SELECT avg(octet_length(data::text)) FROM exchange.log) AS json "
             f"FROM ({_LOG_TABLES}) t"
         )
+        parts = await conn.fetchrow(LOG_SIZES)
         data_dir = await conn.fetchval("SHOW data_directory")
     finally:
         await conn.close()
@@ -220,6 +234,7 @@ async def disk(db_url: str) -> dict[str, float]:
         "per_record": float(row["total"] or 0) / n,
         "heap": float(row["heap"] or 0) / n,
         "indexes": float(row["indexes"] or 0) / n,
+        **{f"{part}_bytes": float(parts[part]) / n for part in ("rows", "blocks", "heads")},
         "segments": int(row["segments"]),
         "json": float(row["json"] or 0),
         "free": free,
@@ -473,7 +488,7 @@ def _table(title: str, rows: list[tuple[dict[str, float], dict[str, float]]]) ->
     print(f"\n{title}")
     print(f"{'rows stored':>12} {'publish/s':>10} {'dups/s':>8} {'head p50/p99':>14} "
           f"{'old p50/p99':>13} {'B/record':>9} {'(heap':>7} {'index)':>7} {'JSON B':>7} "
-          f"{'segments':>8} {'SQL head':>11} {'SQL old':>11}")  # fmt: skip
+          f"{'segments':>8} {'SQL head':>11} {'SQL old':>11} {'rows/blocks/heads B':>20}")  # fmt: skip
     for f, d in rows:
         print(
             f"{d['rows']:>12,} {f['publish']:>10,.0f} {f['duplicates']:>8,.0f} "
@@ -482,7 +497,8 @@ def _table(title: str, rows: list[tuple[dict[str, float], dict[str, float]]]) ->
             f"{d['per_record']:>9,.0f} {d['heap']:>7,.0f} {d['indexes']:>7,.0f} {d['json']:>7,.0f} "
             f"{d['segments']:>8,} "
             f"{f['sql_head_p50'] * 1000:>5.1f}/{f['sql_head_p99'] * 1000:>4.1f}ms "
-            f"{f['sql_old_p50'] * 1000:>5.1f}/{f['sql_old_p99'] * 1000:>4.1f}ms"
+            f"{f['sql_old_p50'] * 1000:>5.1f}/{f['sql_old_p99'] * 1000:>4.1f}ms "
+            f"{d['rows_bytes']:>8,.0f}/{d['blocks_bytes']:,.0f}/{d['heads_bytes']:,.0f}"
         )
 
 
