@@ -149,8 +149,8 @@ async def publish_scorecards(ctx: ServiceContext) -> None:
 
 async def maintain_log(ctx: ServiceContext) -> None:
     """Each hour, open segments a month old closed, records a day old compressed and
-    segments past their topic's retention archived (archive/). A simulation's time is its own: `govhub exchange log maintain
-    --as-of` does it there."""
+    segments past their topic's retention archived (archive/). A simulation's time is its
+    own: `govhub exchange log maintain --as-of` does it there."""
     settings: ExchangeSettings = ctx.settings
     if ctx.clock.simulated:
         return

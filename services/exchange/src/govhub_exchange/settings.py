@@ -221,14 +221,15 @@ class ExchangeSettings(CommonSettings):
         ge=0,
         description="Records published longer ago than this are moved, at the next log "
         'maintenance, into compressed blocks of up to 1,000 (docs/exchange.md, "Blocks: the '
-        "log's old records compressed\"): a third of the disk or less, read as before. Feeds "
+        "log's old records compressed\"): a third to a half of the disk, read as before. Feeds "
         "and webhooks read younger records from plain rows.",
     )
     log_maintenance_seconds: float = Field(
         3600,
         gt=0,
         description="How often open segments are closed, old records compressed and "
-        "segments past their topic's retention archived (not in simulation: `govhub exchange log maintain --as-of`).",
+        "segments past their topic's retention archived (not in simulation: "
+        "`govhub exchange log maintain --as-of`).",
     )
     log_import_keep_days: int = Field(
         7,

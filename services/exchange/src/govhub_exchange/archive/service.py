@@ -1,8 +1,8 @@
 """Retention and archive of the log (docs/exchange.md, "Retention and archive"): open
 segments closed when their first record is a month old, old records compressed into
-blocks (blocks.py), segments past their topic's
-retention written to compressed files and dropped whole, the problem a feed cursor before
-the live log gets, and segments brought back from their files.
+blocks (blocks.py), segments past their topic's retention written to compressed files and
+dropped whole, the problem a feed cursor before the live log gets, and segments brought
+back from their files.
 
 Partitions are changed by the owner-rights functions of migrations 0013-0014; each takes
 the topic's row lock as an append does."""

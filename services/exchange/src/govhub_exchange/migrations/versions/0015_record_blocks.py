@@ -117,8 +117,8 @@ SELECT * FROM (
 $$
 """
 
-# Every record of the log, wherever stored: for the few reads that filter on more than a
-# topic and its seqs (the delivery list). A topic's condition reaches both parts.
+# Every record of the log, wherever stored: for an operator's ad-hoc queries and the
+# benches (it unpacks every block a query touches; the hub reads through the functions).
 LOG_VIEW = f"""
 CREATE VIEW exchange.log AS
 SELECT * FROM exchange.records
