@@ -58,7 +58,7 @@ async def store_city(conn: asyncpg.Connection, scale: float) -> int:
             key = (record.topic, record.record_id)
             version = heads[key][0] + 1 if key in heads else 1
             data = orjson.dumps(record.data).decode()
-            digest = hashlib.sha256(data.encode()).digest()
+            digest = hashlib.sha256(data.encode()).digest()[:16]
             heads[key] = (version, digest, heads[key][2] if key in heads else seq, seq)
             business = (
                 datetime.combine(record.business_date, datetime.min.time(), UTC)
@@ -78,6 +78,7 @@ async def store_city(conn: asyncpg.Connection, scale: float) -> int:
         [(topic, OWNER, head) for topic, head in seqs.items()],
     )
     await conn.execute("SELECT exchange.add_segments(code, head_seq) FROM exchange.topics")
+    numbers = dict(await conn.fetch("SELECT code, number FROM exchange.topics"))
     await conn.copy_records_to_table(
         "records",
         schema_name="exchange",
@@ -88,8 +89,12 @@ async def store_city(conn: asyncpg.Connection, scale: float) -> int:
     await conn.copy_records_to_table(
         "record_heads",
         schema_name="exchange",
-        records=[(t, r, v, h, f, s) for (t, r), (v, h, f, s) in heads.items()],
-        columns=["topic_code", "record_id", "version", "content_hash", "first_seq", "seq"],
+        # first_seq NULL while a record has one version, as append_batch writes it.
+        records=[
+            (numbers[t], r, v, h, f if f != s else None, s)
+            for (t, r), (v, h, f, s) in heads.items()
+        ],
+        columns=["topic_number", "record_id", "version", "content_hash", "first_seq", "seq"],
     )
     return len(rows)
 

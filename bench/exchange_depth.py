@@ -82,9 +82,11 @@ FROM generate_series($1::bigint, $2::bigint) g, LATERAL (SELECT g - 1 - (g - 1) 
 """
 GROW = f"""
 WITH rows AS ({ROWS}), heads AS (
-    INSERT INTO exchange.record_heads (topic_code, record_id, version, content_hash,
+    INSERT INTO exchange.record_heads (topic_number, record_id, version, content_hash,
         first_seq, seq)
-    SELECT topic_code, record_id, 1, sha256(g::text::bytea), seq, seq FROM rows
+    SELECT t.number, rows.record_id, 1, substring(sha256(g::text::bytea) FROM 1 FOR 16), NULL,
+        rows.seq
+    FROM rows JOIN exchange.topics t ON t.code = rows.topic_code
 )
 INSERT INTO exchange.records (topic_code, seq, record_id, version, topic_version,
     business_time, published_at, publisher, data)
@@ -152,8 +154,9 @@ async def grow(db_url: str, topic: str, have: int, want: int) -> int:
                 flush=True,
             )
         await conn.execute(
-            "UPDATE exchange.topics t SET head_seq = h.head FROM (SELECT topic_code, max(seq) "
-            "AS head FROM exchange.record_heads GROUP BY topic_code) h WHERE t.code = h.topic_code"
+            "UPDATE exchange.topics t SET head_seq = h.head FROM (SELECT topic_number, max(seq) "
+            "AS head FROM exchange.record_heads GROUP BY topic_number) h "
+            "WHERE t.number = h.topic_number"
         )
         # Vacuumed as well as analysed: autovacuum's pass over millions of freshly inserted
         # rows would otherwise run during the measurements on a two-core machine.

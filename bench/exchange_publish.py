@@ -256,8 +256,8 @@ async def latency(
 
 
 async def raw_copy(db_url: str, n: int) -> float:
-    """COPY of the rows a publish stores (the record and its head, as migration 0013 lays
-    them out) into plain tables with the same indexes, 1,000 a transaction: the physical
+    """COPY of the rows a publish stores (the record and its head, as migrations 0013 and 0016
+    lay them out) into plain tables with the same indexes, 1,000 a transaction: the physical
     limit the publish path is compared with."""
     conn = await asyncpg.connect(db_url)
     try:
@@ -282,7 +282,7 @@ async def raw_copy(db_url: str, n: int) -> float:
                     orjson.dumps(r["data"]).decode(),
                 )
             )
-            heads.append(("t", r["record_id"], 1, os.urandom(32), i + 1, i + 1))
+            heads.append((1, r["record_id"], 1, os.urandom(16), None, i + 1))
         started = time.perf_counter()
         for b in range(0, n, 1000):
             async with conn.transaction():
@@ -306,7 +306,7 @@ async def raw_copy(db_url: str, n: int) -> float:
                     "bench_copy_heads",
                     schema_name="public",
                     columns=[
-                        "topic_code",
+                        "topic_number",
                         "record_id",
                         "version",
                         "content_hash",

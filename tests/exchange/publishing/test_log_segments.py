@@ -6,6 +6,7 @@ topic's log reaches them."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from govhub_common.outbox import outbox_channel
 from govhub_common.testing import Hub
 from govhub_exchange.delivery.notify import RECORDS_CHANNEL
 from govhub_exchange.publishing.append_batch import append_batch
+from govhub_exchange.publishing.parsing import Incoming, canonical_content
 from tests.exchange.support import (
     BASE,
     agency_headers,
@@ -180,15 +182,16 @@ async def test_a_log_written_before_segments_moves_over_whole(fresh_db_url: str)
         assert all(s["first_seq"] == 1 and s["end_seq"] > s["head_seq"] for s in segments)
         # Each record's head: its newest version, that version's hash and seqs.
         heads = {
-            (h["topic_code"], h["record_id"]): tuple(h)[2:]
+            (h["code"], h["record_id"]): tuple(h)[2:]
             for h in await raw.fetch(
-                "SELECT topic_code, record_id, version, content_hash, first_seq, seq "
-                "FROM exchange.record_heads"
+                "SELECT t.code, h.record_id, h.version, h.content_hash, coalesce(h.first_seq, h.seq), h.seq "
+                "FROM exchange.record_heads h JOIN exchange.topics t ON t.number = h.topic_number"
             )
         }
         assert len(heads) == 42
-        assert heads[("t_licences", 'L"1\\')] == (2, 'L"1\\:{"no": "粤2"}'.encode(), 1, 2)
-        assert heads[("t_enterprises", "E7")] == (3, 'E7:{"name": "企业7-2"}'.encode(), 8, 88)
+        # (Their hashes' first 16 bytes: migration 0016.)
+        assert heads[("t_licences", 'L"1\\')] == (2, 'L"1\\:{"no": "粤2"}'.encode()[:16], 1, 2)
+        assert heads[("t_enterprises", "E7")] == (3, 'E7:{"name": "企业7-2"}'.encode()[:16], 8, 88)
 
         # Appends go on from the migrated head, judged against the heads: a batch judged
         # before one of its records was appended is sent back to be judged again.
@@ -254,3 +257,90 @@ async def test_appends_add_segments_as_the_log_reaches_them(hub: Hub) -> None:
             break
         cursor = page["next"]
     assert read == [(f"R{i}", 1) for i in range(25)] + [("R3", 2)]
+
+
+_HEADS_0015 = (
+    "SELECT topic_code, record_id, version, content_hash, first_seq, seq "
+    "FROM exchange.record_heads ORDER BY topic_code, record_id"
+)
+_HEADS = (
+    "SELECT t.code, h.record_id, h.version, h.content_hash, coalesce(h.first_seq, h.seq), h.seq "
+    "FROM exchange.record_heads h JOIN exchange.topics t ON t.number = h.topic_number "
+    "ORDER BY t.code, h.record_id"
+)
+
+
+async def test_heads_move_to_their_topics_numbers_and_back(fresh_db_url: str) -> None:
+    """Migration 0016 keys the heads by the topic's number: every head stays its topic's,
+    what is published next is judged against them, and the downgrade keys them by code."""
+    await asyncio.to_thread(upgrade, MIGRATIONS, fresh_db_url, "exchange", "0015")
+    raw = await asyncpg.connect(asyncpg_dsn(fresh_db_url))
+    try:
+        await raw.execute("INSERT INTO exchange.agencies (code, name) VALUES ('t-owner', '测试局')")
+        for code in ["t_enterprises", "t_licences", "t_empty"]:
+            await raw.execute(
+                "INSERT INTO exchange.topics (code, owner, title, sharing_type) "
+                "VALUES ($1, 't-owner', '企业开业登记', 'unconditional')",
+                code,
+            )
+        at = datetime(2026, 12, 5, 9, 30, tzinfo=UTC)
+        # The same record ids in two topics, versions in one batch and across batches.
+        for b in range(2):
+            records = [(f"R{i}", b + 1, None, f'{{"name": "企业{i}-{b}"}}') for i in range(30)]
+            assert await _append(raw, "t_enterprises", records, at=at)
+        licences = [("R1", 1, None, '{"no": "粤1"}'), ("R1", 2, None, '{"no": "粤2"}')]
+        assert await _append(raw, "t_licences", licences, at=at)
+        # A head as the code before 0016 wrote it: the whole SHA-256 of the content.
+        sent = Incoming(index=0, line=None, record_id="R1", data={"no": "粤2"})
+        full = hashlib.sha256(orjson.dumps([sent.data, None], option=orjson.OPT_SORT_KEYS))
+        await raw.execute(
+            "UPDATE exchange.record_heads SET content_hash = $1 "
+            "WHERE topic_code = 't_licences' AND record_id = 'R1'",
+            full.digest(),
+        )
+        before = [tuple(r) for r in await raw.fetch(_HEADS_0015)]
+        assert len(before) == 31
+
+        await asyncio.to_thread(upgrade, MIGRATIONS, fresh_db_url, "exchange")
+
+        # Each head its topic's, its hash's first 16 bytes kept, its first seq only where
+        # it has more than one version.
+        assert [tuple(r) for r in await raw.fetch(_HEADS)] == [
+            (*head[:3], head[3][:16], *head[4:]) for head in before
+        ]
+        assert await raw.fetchval(
+            'SELECT array_agg(record_id ORDER BY record_id COLLATE "C") '
+            "FROM exchange.record_heads WHERE first_seq IS NOT NULL"
+        ) == sorted([f"R{i}" for i in range(30)] + ["R1"])
+        # The same content published again is a duplicate: today's hash is what was kept.
+        canonical_content(sent)
+        assert sent.content_hash == await raw.fetchval(
+            "SELECT content_hash FROM exchange.record_heads h JOIN exchange.topics t "
+            "ON t.number = h.topic_number WHERE t.code = 't_licences' AND h.record_id = 'R1'"
+        )
+        numbers = await raw.fetch("SELECT code, number FROM exchange.topics")
+        assert len({n["number"] for n in numbers}) == 3
+        # A topic made after the migration takes a number of its own.
+        fresh = await raw.fetchval(
+            "INSERT INTO exchange.topics (code, owner, title, sharing_type) "
+            "VALUES ('t_new', 't-owner', '新主题', 'unconditional') RETURNING number"
+        )
+        assert fresh not in {n["number"] for n in numbers}
+        # The heads judge what comes next, each topic's its own: a version appended after
+        # a batch was judged sends it back; one appended to another topic does not.
+        assert await _append(raw, "t_licences", [("R1", 3, None, "{}")], at=at, seen_head=1) is None
+        assert await _append(raw, "t_licences", [("L9", 1, None, "{}")], at=at) == 3
+        assert (
+            await _append(raw, "t_enterprises", [("L9", 1, None, "{}")], at=at, seen_head=0) == 61
+        )
+        assert await _append(raw, "t_licences", [("R1", 3, None, "{}")], at=at) == 4
+        after = [tuple(r) for r in await raw.fetch(_HEADS)]
+        assert ("t_licences", "R1", 3, b"R1:{}", 1, 4) in after
+        assert ("t_enterprises", "R1", 2, 'R1:{"name": "企业1-1"}'.encode()[:16], 2, 32) in after
+        assert ("t_enterprises", "L9", 1, b"L9:{}", 61, 61) in after
+
+        config = alembic_config(MIGRATIONS, fresh_db_url, "exchange")
+        await asyncio.to_thread(command.downgrade, config, "0015")
+        assert [tuple(r) for r in await raw.fetch(_HEADS_0015)] == after
+    finally:
+        await raw.close()

@@ -40,6 +40,7 @@ class Topic(SQLModel, table=True):
             postgresql_ops={"text": "gin_trgm_ops"},
         ),
         sa.Index("topics_owner", "owner", "code"),
+        sa.UniqueConstraint("number", name="topics_number_key"),
         {"schema": SCHEMA},
     )
 
@@ -85,6 +86,12 @@ class Topic(SQLModel, table=True):
     log_start_seq: int = Field(
         default=1,
         sa_column=sa.Column(sa.BigInteger, nullable=False, server_default=sa.text("1")),
+    )
+    # A short key for the topic where its code would be repeated for ever: its records'
+    # heads (migration 0016).
+    number: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.Identity(), nullable=False),
     )
     created_at: datetime | None = database_now()
     updated_at: datetime | None = database_now()

@@ -251,9 +251,10 @@ async def delivery_status(
     bounds = (
         await session.execute(
             sa.text(
-                "SELECT t.log_start_seq AS low, t.head_seq AS high, h.first_seq, h.seq "
+                "SELECT t.log_start_seq AS low, t.head_seq AS high, "
+                "coalesce(h.first_seq, h.seq) AS first_seq, h.seq "
                 "FROM exchange.topics t LEFT JOIN exchange.record_heads h "
-                "ON h.topic_code = t.code AND h.record_id = :rid WHERE t.code = :topic"
+                "ON h.topic_number = t.number AND h.record_id = :rid WHERE t.code = :topic"
             ),
             {"topic": topic, "rid": record_id},
         )

@@ -1,5 +1,5 @@
 """The exchange log, its segments, heads and blocks, the quarantine and the publish batches
-as models: what migrations 0006, 0007, 0013 and 0015 leave them as. All but the blocks are
+as models: what migrations 0006, 0007, 0013, 0015 and 0016 leave them as. All but the blocks are
 written by exchange.append_batch (publishing/append_batch.sql)."""
 
 from __future__ import annotations
@@ -45,13 +45,17 @@ class RecordHead(SQLModel, table=True):
     __tablename__ = "record_heads"
     __table_args__ = ({"schema": SCHEMA},)
 
-    topic_code: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
-    record_id: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    # The topic's number (Topic.number), not its code: heads are kept for ever, and the
+    # code's 30-odd bytes in the row and the key were most of a small record's cost on disk
+    # (migration 0016). Fixed-width columns first, so that none is padded.
+    topic_number: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True))
     version: int
-    content_hash: bytes = Field(sa_type=sa.LargeBinary)
-    # The seqs of its first and newest versions.
-    first_seq: int = Field(sa_type=sa.BigInteger)
+    # The seqs of its newest and first versions; first_seq is NULL while they are one.
     seq: int = Field(sa_type=sa.BigInteger)
+    first_seq: int | None = Field(default=None, sa_type=sa.BigInteger)
+    record_id: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    # SHA-256's first 16 bytes (publishing/parsing.py).
+    content_hash: bytes = Field(sa_type=sa.LargeBinary)
 
 
 class RecordBlock(SQLModel, table=True):

@@ -331,7 +331,9 @@ async def _latest_versions(
     each record id; with after_seq, only versions appended after that sequence number."""
     row = await raw.fetchrow(
         "WITH latest AS (SELECT h.record_id, h.version, h.content_hash, h.seq "
-        "FROM exchange.record_heads h WHERE h.topic_code = $1 AND h.record_id = ANY($2::text[]) "
+        "FROM exchange.record_heads h "
+        "WHERE h.topic_number = (SELECT number FROM exchange.topics WHERE code = $1) "
+        "AND h.record_id = ANY($2::text[]) "
         "AND h.seq > coalesce($3::bigint, 0)) "
         "SELECT (SELECT head_seq FROM exchange.topics WHERE code = $1) AS head, "
         "(SELECT array_agg(record_id) FROM latest) AS ids, "
