@@ -551,6 +551,25 @@ def exchange() -> dash.Dashboard:
                 span=8,
             )
         )
+        .with_panel(
+            graph(
+                "Old records not yet compressed, by topic",
+                [
+                    (
+                        "max by (topic) (govhub_exchange_log_compression_overdue_seconds"
+                        + sel
+                        + ")",
+                        "{{topic}}",
+                    )
+                ],
+                unit="s",
+                description="How far past the latest the log maintenance moves it into a "
+                "compressed block the oldest record of each topic still stored as a row is "
+                "(0: none). The GovhubLogCompressionOverdue alert fires after two hours "
+                "above 0.",
+                span=8,
+            )
+        )
     )
 
 

@@ -178,3 +178,11 @@ async def maintain_log(
         checkpoint_dir=checkpoints(hub),
         now=utcnow() + timedelta(days=days_ahead),
     )
+
+
+async def topic_gauge(hub: Hub, metric: str, topic: str) -> float | None:
+    """A per-topic gauge's value as the exchange's /metrics shows it; None without a series."""
+    text = (await hub.client.get("/exchange/metrics")).text
+    series = f'{metric}{{topic="{topic}"}} '
+    values = [float(line[len(series) :]) for line in text.splitlines() if line.startswith(series)]
+    return values[0] if values else None

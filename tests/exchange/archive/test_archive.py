@@ -31,6 +31,7 @@ from tests.exchange.support import (
     make_topic,
     publish,
     subscribe,
+    topic_gauge,
     unique,
 )
 
@@ -275,12 +276,7 @@ async def test_records_kept_past_their_retention_show_in_a_gauge_until_archived(
         )
 
     async def overdue(code: str) -> float | None:
-        text = (await hub.client.get("/exchange/metrics")).text
-        series = f'govhub_exchange_log_retention_overdue_seconds{{topic="{code}"}} '
-        values = [
-            float(line[len(series) :]) for line in text.splitlines() if line.startswith(series)
-        ]
-        return values[0] if values else None
+        return await topic_gauge(hub, "govhub_exchange_log_retention_overdue_seconds", code)
 
     async def within() -> bool:
         return await overdue(topic) == 0.0

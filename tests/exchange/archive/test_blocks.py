@@ -15,8 +15,10 @@ import govhub_exchange
 from govhub_common.db import asyncpg_dsn
 from govhub_common.migrations import alembic_config, upgrade
 from govhub_common.pagination import encode_cursor
-from govhub_common.testing import Hub
+from govhub_common.testing import Hub, wait_for
+from govhub_exchange.archive.blocks import PARTIAL_BLOCK_WAIT
 from govhub_exchange.delivery import service as delivery
+from govhub_exchange.settings import ExchangeSettings
 from tests.exchange.support import (
     BASE,
     agency_headers,
@@ -26,6 +28,7 @@ from tests.exchange.support import (
     make_topic,
     publish,
     subscribe,
+    topic_gauge,
 )
 
 MIGRATIONS = Path(govhub_exchange.__file__).parent / "migrations"
@@ -185,3 +188,52 @@ async def test_blocks_go_back_into_rows_on_downgrade(fresh_db_url: str) -> None:
         ] == stored
     finally:
         await raw.close()
+
+
+async def test_records_left_as_rows_show_in_a_gauge_until_compressed(
+    hub: Hub, tmp_path: Path
+) -> None:
+    """govhub_exchange_log_compression_overdue_seconds (the GovhubLogCompressionOverdue
+    alert): 0 while each topic's oldest row is younger than the compress age, the wait of a
+    block's last few records and one maintenance round; how far past that it is otherwise;
+    0 again once the maintenance has moved it."""
+    owner = await make_agency(hub)
+    topic, empty = await make_topic(hub, owner), await make_topic(hub, owner)
+    await publish(
+        hub, owner, topic, [{"record_id": f"R{i}", "data": enterprise(i)} for i in range(3)]
+    )
+
+    async def overdue(code: str) -> float | None:
+        return await topic_gauge(hub, "govhub_exchange_log_compression_overdue_seconds", code)
+
+    async def within() -> bool:
+        return await overdue(topic) == 0.0
+
+    async def past() -> float | None:
+        return await overdue(topic) or None
+
+    async def both_within() -> bool:
+        # No rows (the empty topic): nothing left behind either.
+        return await within() and await overdue(empty) == 0.0
+
+    await wait_for(both_within, timeout=10)
+    # Published five hours past the latest the maintenance would have moved them.
+    settings = ExchangeSettings()
+    allowed = (
+        settings.log_compress_after_hours * 3600
+        + PARTIAL_BLOCK_WAIT.total_seconds()
+        + settings.log_maintenance_seconds
+    )
+    async with hub.runtime.db.autocommit() as raw:
+        await raw.execute(
+            "UPDATE exchange.records SET published_at = now() - make_interval(secs => $2) "
+            "WHERE topic_code = $1",
+            topic,
+            allowed + 5 * 3600,
+        )
+    late = await wait_for(past, timeout=10)
+    assert 4.9 * 3600 < late < 5.1 * 3600
+
+    done = await maintain_log(hub, tmp_path, days_ahead=0)
+    assert done.compressed[topic] == 3
+    await wait_for(within, timeout=10)

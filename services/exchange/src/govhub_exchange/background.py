@@ -14,10 +14,12 @@ from sqlmodel import col
 from govhub_common.metrics import initialise
 from govhub_common.runtime import ServiceContext
 from govhub_exchange.archive import service as archive
+from govhub_exchange.archive.blocks import PARTIAL_BLOCK_WAIT
 from govhub_exchange.audit import service as audit
 from govhub_exchange.catalog.models import Topic
 from govhub_exchange.delivery.service import LAG_SECONDS, RECEIVED_SEQ, audit_feed_deliveries
 from govhub_exchange.metrics import (
+    LOG_COMPRESSION_OVERDUE,
     LOG_RETENTION_OVERDUE,
     RECORDS_PUBLISHED,
     RECORDS_REJECTED,
@@ -61,6 +63,18 @@ LEFT JOIN LATERAL (
 ) s ON true
 LEFT JOIN LATERAL exchange.log_range(t.code, s.first_seq, s.first_seq + 1) r ON true
 WHERE t.retention_days IS NOT NULL
+"""
+
+# Per topic: the age of its oldest record still stored as a row (migration 0015: log
+# maintenance moves it into a block within the compress age, or the wait of a block's last
+# few records after that); NULL while it has none. Its segments are range partitions in seq
+# order, so this reads the first row of its first segment with rows.
+OLDEST_ROW_AGE = """
+SELECT t.code AS topic_code, extract(epoch FROM now() - r.published_at) AS age
+FROM exchange.topics t
+LEFT JOIN LATERAL (
+    SELECT published_at FROM exchange.records WHERE topic_code = t.code ORDER BY seq LIMIT 1
+) r ON true
 """
 
 
@@ -123,11 +137,30 @@ async def refresh_gauges_once(ctx: ServiceContext) -> None:
         for labels in series_of(LOG_RETENTION_OVERDUE) - retained:
             with contextlib.suppress(KeyError):
                 LOG_RETENTION_OVERDUE.remove(*labels)
+        await _refresh_compression_overdue(session, ctx.settings)
         topics = await session.execute(sa.select(col(Topic.code)))
         for topic in topics.scalars():
             initialise(RECORDS_PUBLISHED, (topic,))
             initialise(RECORDS_REJECTED, (topic,))
         await refresh_scorecard_gauges(session)
+
+
+async def _refresh_compression_overdue(session: Any, settings: ExchangeSettings) -> None:
+    """GovhubLogCompressionOverdue's gauge: a record stays a row at most the compress age,
+    then PARTIAL_BLOCK_WAIT if it is among a block's last few, then until the next round."""
+    allowed = (
+        settings.log_compress_after_hours * 3600
+        + PARTIAL_BLOCK_WAIT.total_seconds()
+        + settings.log_maintenance_seconds
+    )
+    topics: set[tuple[str, ...]] = set()
+    for row in await session.execute(sa.text(OLDEST_ROW_AGE)):
+        topics.add((row.topic_code,))
+        overdue = float(row.age or 0) - allowed
+        LOG_COMPRESSION_OVERDUE.labels(row.topic_code).set(max(overdue, 0.0))
+    for labels in series_of(LOG_COMPRESSION_OVERDUE) - topics:
+        with contextlib.suppress(KeyError):
+            LOG_COMPRESSION_OVERDUE.remove(*labels)
 
 
 async def publish_scorecards(ctx: ServiceContext) -> None:

@@ -34,6 +34,14 @@ LOG_RETENTION_OVERDUE = Gauge(
     ["topic"],
     registry=DATABASE,
 )
+LOG_COMPRESSION_OVERDUE = Gauge(
+    "govhub_exchange_log_compression_overdue_seconds",
+    "How long past the latest the log maintenance moves it into a compressed block (the "
+    "compress age, the wait of a block's last few records and one maintenance interval) "
+    "the oldest record of a topic still stored as a row is; 0 while none is.",
+    ["topic"],
+    registry=DATABASE,
+)
 DELIVERY_LATENCY = Histogram(
     "govhub_exchange_delivery_latency_seconds",
     "From publish to first delivery of a record.",
