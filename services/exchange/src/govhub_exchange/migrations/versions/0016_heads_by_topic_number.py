@@ -1,11 +1,11 @@
-"""Record heads keyed by the topic's number (docs/exchange.md, "The log's layout"): a
-record's head, kept for ever to judge what is published next, spelled out its topic's code
-(about 30 bytes) in its row and again in its primary key, which made the heads most of what
-a small record costs once the record itself is in a compressed block (226 of 283 bytes for
-the simulated city's year, bench/exchange_blocks.py). Each topic gets a number
-(exchange.topics.number, an identity) and the heads are keyed by (topic_number,
-record_id), their columns ordered so that none is padded; the content hash keeps 16 of
-SHA-256's 32 bytes, and first_seq is NULL while a record has one version.
+"""Record heads keyed by the topic's number (docs/exchange.md, "The log's layout"). A
+record's head stays as long as its topic does (it judges what is published next), and it
+spelled out its topic's code (20 to 30 bytes) in its row and again in its primary key: the
+heads were most of what a small record costs once the record itself is in a compressed
+block (226 of 283 bytes for the simulated city's year, bench/exchange_blocks.py). Each topic
+gets a number (exchange.topics.number, an identity) and the heads are keyed by
+(topic_number, record_id), their columns ordered so that none is padded; the content hash
+keeps 16 of SHA-256's 32 bytes, and first_seq is NULL while a record has one version.
 
 Existing heads are copied set-based in key order and the old table dropped;
 exchange.append_batch is replaced to read the topic's number under the lock it already takes.
