@@ -54,6 +54,18 @@ _COLUMNS = (
     "publisher, data::text FROM exchange.records ORDER BY topic_code, seq"
 )
 
+# Each record's head as migration 0015 left them, and as 0016 keys them (by the topic's
+# number, first_seq NULL while a record has one version).
+_HEADS_0015 = (
+    "SELECT topic_code, record_id, version, content_hash, first_seq, seq "
+    "FROM exchange.record_heads ORDER BY topic_code, record_id"
+)
+_HEADS = (
+    "SELECT t.code, h.record_id, h.version, h.content_hash, coalesce(h.first_seq, h.seq), h.seq "
+    "FROM exchange.record_heads h JOIN exchange.topics t ON t.number = h.topic_number "
+    "ORDER BY t.code, h.record_id"
+)
+
 
 def _envelope(record_id: str, version: int, business_time: datetime | None, at: datetime) -> str:
     head = orjson.dumps(
@@ -181,13 +193,7 @@ async def test_a_log_written_before_segments_moves_over_whole(fresh_db_url: str)
         assert [s["topic_code"] for s in segments] == ["t_enterprises", "t_licences"]
         assert all(s["first_seq"] == 1 and s["end_seq"] > s["head_seq"] for s in segments)
         # Each record's head: its newest version, that version's hash and seqs.
-        heads = {
-            (h["code"], h["record_id"]): tuple(h)[2:]
-            for h in await raw.fetch(
-                "SELECT t.code, h.record_id, h.version, h.content_hash, coalesce(h.first_seq, h.seq), h.seq "
-                "FROM exchange.record_heads h JOIN exchange.topics t ON t.number = h.topic_number"
-            )
-        }
+        heads = {(h["code"], h["record_id"]): tuple(h)[2:] for h in await raw.fetch(_HEADS)}
         assert len(heads) == 42
         # (Their hashes' first 16 bytes: migration 0016.)
         assert heads[("t_licences", 'L"1\\')] == (2, 'L"1\\:{"no": "粤2"}'.encode()[:16], 1, 2)
@@ -257,17 +263,6 @@ async def test_appends_add_segments_as_the_log_reaches_them(hub: Hub) -> None:
             break
         cursor = page["next"]
     assert read == [(f"R{i}", 1) for i in range(25)] + [("R3", 2)]
-
-
-_HEADS_0015 = (
-    "SELECT topic_code, record_id, version, content_hash, first_seq, seq "
-    "FROM exchange.record_heads ORDER BY topic_code, record_id"
-)
-_HEADS = (
-    "SELECT t.code, h.record_id, h.version, h.content_hash, coalesce(h.first_seq, h.seq), h.seq "
-    "FROM exchange.record_heads h JOIN exchange.topics t ON t.number = h.topic_number "
-    "ORDER BY t.code, h.record_id"
-)
 
 
 async def test_heads_move_to_their_topics_numbers_and_back(fresh_db_url: str) -> None:

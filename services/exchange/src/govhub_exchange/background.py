@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from govhub_common.metrics import initialise
@@ -145,7 +146,7 @@ async def refresh_gauges_once(ctx: ServiceContext) -> None:
         await refresh_scorecard_gauges(session)
 
 
-async def _refresh_compression_overdue(session: Any, settings: ExchangeSettings) -> None:
+async def _refresh_compression_overdue(session: AsyncSession, settings: ExchangeSettings) -> None:
     """GovhubLogCompressionOverdue's gauge: a record stays a row at most the compress age,
     then PARTIAL_BLOCK_WAIT if it is among a block's last few, then until the next round."""
     allowed = (

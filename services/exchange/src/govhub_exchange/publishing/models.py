@@ -1,6 +1,6 @@
 """The exchange log, its segments, heads and blocks, the quarantine and the publish batches
-as models: what migrations 0006, 0007, 0013, 0015 and 0016 leave them as. All but the blocks are
-written by exchange.append_batch (publishing/append_batch.sql)."""
+as models: what migrations 0006, 0007, 0013, 0015 and 0016 leave them as. All but the
+blocks are written by exchange.append_batch (publishing/append_batch.sql)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class RecordHead(SQLModel, table=True):
     __table_args__ = ({"schema": SCHEMA},)
 
     # The topic's number (Topic.number), not its code: heads are kept for ever, and the
-    # code's 30-odd bytes in the row and the key were most of a small record's cost on disk
+    # code's 20 to 30 bytes in the row and the key were most of a small record's cost on disk
     # (migration 0016). Fixed-width columns first, so that none is padded.
     topic_number: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True))
     version: int

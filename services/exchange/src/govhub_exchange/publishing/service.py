@@ -330,12 +330,11 @@ async def _latest_versions(
     """The topic's head and, as of that head, the latest (version, content hash, seq) of
     each record id; with after_seq, only versions appended after that sequence number."""
     row = await raw.fetchrow(
-        "WITH latest AS (SELECT h.record_id, h.version, h.content_hash, h.seq "
-        "FROM exchange.record_heads h "
-        "WHERE h.topic_number = (SELECT number FROM exchange.topics WHERE code = $1) "
-        "AND h.record_id = ANY($2::text[]) "
-        "AND h.seq > coalesce($3::bigint, 0)) "
-        "SELECT (SELECT head_seq FROM exchange.topics WHERE code = $1) AS head, "
+        "WITH topic AS (SELECT number, head_seq FROM exchange.topics WHERE code = $1), "
+        "latest AS (SELECT h.record_id, h.version, h.content_hash, h.seq "
+        "FROM exchange.record_heads h JOIN topic t ON h.topic_number = t.number "
+        "WHERE h.record_id = ANY($2::text[]) AND h.seq > coalesce($3::bigint, 0)) "
+        "SELECT (SELECT head_seq FROM topic) AS head, "
         "(SELECT array_agg(record_id) FROM latest) AS ids, "
         "(SELECT array_agg(version) FROM latest) AS versions, "
         "(SELECT array_agg(content_hash) FROM latest) AS hashes, "
