@@ -4,7 +4,9 @@ and re-drive, lag figures and delivery status."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import orjson
 from standardwebhooks.webhooks import Webhook
 
 from govhub_common.pagination import encode_cursor
@@ -87,6 +89,40 @@ async def test_feed_pages_by_cursor_and_acknowledges(hub: Hub) -> None:
     # Another agency cannot read this subscription's feed.
     stranger = await make_agency(hub)
     assert (await hub.client.get(url, headers=agency_headers(hub, stranger))).status_code == 404
+
+
+def _scans(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every node of an EXPLAIN (FORMAT JSON) plan that reads the log's rows."""
+    found = [plan] if plan.get("Relation Name", "").startswith("records") else []
+    found += [plan] if plan.get("Index Name", "").startswith("records") else []
+    return found + [node for child in plan.get("Plans", []) for node in _scans(child)]
+
+
+async def test_a_feed_page_reads_no_more_of_the_log_than_it_returns(hub: Hub) -> None:
+    # A reader far behind costs a page, not its backlog: each scan of the rows stops at
+    # the page's last seq (migration 0017; it read every row after the cursor before).
+    owner = await make_agency(hub)
+    topic = await make_topic(hub, owner)
+    for b in range(0, 1_200, 400):
+        sent = [{"record_id": f"b{i}", "data": enterprise(i)} for i in range(b, b + 400)]
+        await publish(hub, owner, topic, sent)
+    async with hub.runtime.db.autocommit() as raw:
+        for after, limit in ((0, 10), (600, 25), (1_190, 50)):
+            explained = await raw.fetchval(
+                "EXPLAIN (ANALYZE, FORMAT JSON) SELECT * FROM exchange.log_page($1, $2, $3)",
+                topic,
+                after,
+                limit,
+            )
+            (plan,) = orjson.loads(explained) if isinstance(explained, str) else explained
+            scans = _scans(plan["Plan"])
+            assert scans, plan
+            page = min(limit, 1_200 - after)
+            read = [
+                (s["Node Type"], s["Actual Rows"], s.get("Rows Removed by Filter", 0))
+                for s in scans
+            ]
+            assert all(rows <= page and removed == 0 for _, rows, removed in read), read
 
 
 async def test_a_feed_read_to_the_end_by_the_generic_pagination_loop(hub: Hub) -> None:

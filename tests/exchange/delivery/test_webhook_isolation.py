@@ -299,7 +299,9 @@ async def test_a_failing_endpoint_is_paused_then_resumed_with_nothing_lost(
                 and f'govhub_exchange_webhook_pauses_total{{subscriber="{reader}"}} 1.0' in text
             )
 
-        await wait_for(paused_metric, timeout=5)
+        # Set at the pause; a gauge refresh that read the subscription just before it sets
+        # it from the database again within one refresh (lag_refresh_seconds, 5).
+        await wait_for(paused_metric, timeout=15)
 
         # Only the subscriber (or an operator) resumes.
         stranger = await make_agency(hub)

@@ -81,7 +81,7 @@ class Page:
 # The cursor is compared as `$2 >= start - 1`: `$2 + 1` overflows at the greatest cursor.
 READ_AND_ACKNOWLEDGE = f"""
 WITH start AS (
-    SELECT log_start_seq FROM exchange.topics WHERE code = $1
+    SELECT log_start_seq, head_seq FROM exchange.topics WHERE code = $1
 ), page AS MATERIALIZED (
     SELECT seq, published_at,
         exchange.record_envelope(record_id, version, topic_version, business_time, published_at)
@@ -106,12 +106,11 @@ SELECT
     (SELECT count(*) FROM page) AS count,
     (SELECT min(seq) FROM page) AS first_seq,
     (SELECT max(seq) FROM page) AS last_seq,
-    -- Whether the reader has caught up: the same snapshot as the page, an index probe of
-    -- the rows and one of the blocks.
-    (EXISTS (SELECT 1 FROM exchange.records WHERE topic_code = $1
-             AND seq > coalesce((SELECT max(seq) FROM page), $2))
-     OR EXISTS (SELECT 1 FROM exchange.record_blocks WHERE topic_code = $1
-                AND last_seq > coalesce((SELECT max(seq) FROM page), $2))) AS more,
+    -- Whether the reader has caught up: the topic's head in the page's snapshot (an
+    -- append moves it in the transaction that writes the records). Probing the log for a
+    -- later seq instead read every row up to the head when the plan was a bitmap scan.
+    coalesce(coalesce((SELECT max(seq) FROM page), $2) < (SELECT head_seq FROM start), false)
+        AS more,
     -- The publish batches first delivered by this page (records of a batch share
     -- published_at): one latency observation each.
     ARRAY(SELECT published_at FROM page GROUP BY published_at
