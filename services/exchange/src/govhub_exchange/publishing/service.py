@@ -293,6 +293,7 @@ async def _validate(
     JSON and content hash."""
     valid: list[Incoming] = []
     rejected: list[Incoming] = []
+    validators: dict[int, Any] = {}  # by version: a batch names one or two
     for item in items:
         if item.index % 100 == 99:
             # Let the event loop run between slices of a large batch: another request's
@@ -304,7 +305,11 @@ async def _validate(
         if not item.errors:
             assert item.data is not None
             version = item.schema_version or current_version
-            validator = await catalog.validator(session, code=topic_code, version=version)
+            if version not in validators:
+                validators[version] = await catalog.validator(
+                    session, code=topic_code, version=version
+                )
+            validator = validators[version]
             if validator is None:
                 item.errors.append(
                     {
