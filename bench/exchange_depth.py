@@ -15,6 +15,10 @@ HTTP API:
 - publish -> readable in three feeds, records/s (1,000-record batches, a fresh topic; the
   median of three rounds);
 - the same batches published again, every record a duplicate, records/s;
+- new records published into the measured topic itself, whose own history the growth adds
+  to (1% of the rows: 500,000 records and heads at 50 M), by three publishers at once and
+  without feeds, records/s accepted (the median of three rounds): what a topic's own size
+  costs a publish (its heads, judged under its lock);
 - feed reads of 1,000 records, p50 and p99 over 2,000 reads: from the head (the page just
   published) and from an old cursor (the measured topic's first records);
 - bytes per stored record (its segment's table, TOAST and indexes, its block, and its
@@ -68,7 +72,7 @@ HISTORY = "depth_history"
 # A publish of 50,000 records takes 3 s: one such figure moved by up to 30% on a machine
 # that did nothing else, with nothing stored. The median of three, the sides in turn.
 PUBLISH_ROUNDS = 3
-PUBLISHED = ("publish", "duplicates")
+PUBLISHED = ("publish", "duplicates", "deep")
 
 # A filler row: the demo's enterprise record, as the hub stores it (migration 0013: the
 # record in its topic's segment, its head beside it). Row g goes to the measured topic when
@@ -381,6 +385,34 @@ async def publish(side: Side, topic: str, records: int) -> tuple[dict[str, float
 HeadReader = tuple[dict[str, str], int, str | None]  # token headers, subscription, cursor
 
 
+async def publish_deep(side: Side, tag: str, records: int) -> float:
+    """New records (ids prefixed by `tag`) into the measured topic, by three publishers at
+    once, records/s accepted: concurrent batches of one topic are judged against its heads
+    and checked again under its lock."""
+    batches = []
+    for b in range(0, records, 1000):
+        batch = [ep.record(i) for i in range(b, b + 1000)]
+        for record in batch:
+            record["record_id"] = f"{tag}-{record['record_id']}"
+        batches.append(orjson.dumps(batch))
+    batches.reverse()
+
+    async def publisher() -> None:
+        while batches:
+            body = batches.pop()
+            r = await side.hub.client.post(
+                f"{side.hub.base}/exchange/v1/topics/{HISTORY}/records",
+                content=body,
+                headers={**side.amr, "content-type": "application/json"},
+            )
+            assert r.status_code == 200, r.text[:300]
+            assert orjson.loads(r.content)["counts"]["accepted"] == 1000, r.text[:300]
+
+    started = time.perf_counter()
+    await asyncio.gather(*(publisher() for _ in range(3)))
+    return records / (time.perf_counter() - started)
+
+
 def _percentiles(times: list[float]) -> tuple[float, float]:
     times = sorted(times)
     return times[len(times) // 2], times[int(len(times) * 0.99) - 1]
@@ -474,7 +506,9 @@ async def measure(sides: list[Side], depth: int, records: int, turn: int) -> lis
     for r in range(PUBLISH_ROUNDS):
         for side in order if r % 2 == 0 else order[::-1]:
             await side.renew_tokens()
-            rounds[side.name].append(await publish(side, f"depth_{depth}_{r}", records))
+            figures, reader = await publish(side, f"depth_{depth}_{r}", records)
+            figures["deep"] = await publish_deep(side, f"D{depth}-{r}", records)
+            rounds[side.name].append((figures, reader))
     pairs = [(side, rounds[side.name][-1][1]) for side in sides]
     reads = await read_times(pairs)
     statements = await statement_times(pairs, records)
@@ -490,12 +524,12 @@ async def measure(sides: list[Side], depth: int, records: int, turn: int) -> lis
 
 def _table(title: str, rows: list[tuple[dict[str, float], dict[str, float]]]) -> None:
     print(f"\n{title}")
-    print(f"{'rows stored':>12} {'publish/s':>10} {'dups/s':>8} {'head p50/p99':>14} "
+    print(f"{'rows stored':>12} {'publish/s':>10} {'dups/s':>8} {'deep/s':>8} {'head p50/p99':>14} "
           f"{'old p50/p99':>13} {'B/record':>9} {'(heap':>7} {'index)':>7} {'JSON B':>7} "
           f"{'segments':>8} {'SQL head':>11} {'SQL old':>11} {'rows/blocks/heads B':>20}")  # fmt: skip
     for f, d in rows:
         print(
-            f"{d['rows']:>12,} {f['publish']:>10,.0f} {f['duplicates']:>8,.0f} "
+            f"{d['rows']:>12,} {f['publish']:>10,.0f} {f['duplicates']:>8,.0f} {f['deep']:>8,.0f} "
             f"{f['head_p50'] * 1000:>6.1f}/{f['head_p99'] * 1000:>4.1f}ms "
             f"{f['old_p50'] * 1000:>5.1f}/{f['old_p99'] * 1000:>4.1f}ms "
             f"{d['per_record']:>9,.0f} {d['heap']:>7,.0f} {d['indexes']:>7,.0f} {d['json']:>7,.0f} "
