@@ -388,4 +388,5 @@ async def test_a_webhook_only_subscription_fully_delivered_shows_no_lag(small_hu
             and f"govhub_exchange_subscription_lag_seconds{{{labels}}} 0.0" in text
         )
 
-    await wait_for(no_lag_exported, timeout=5)
+    # The lag gauges are set by a refresh every lag_refresh_seconds (5): wait for a few.
+    await wait_for(no_lag_exported, timeout=15)
