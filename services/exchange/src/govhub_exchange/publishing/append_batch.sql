@@ -95,8 +95,9 @@ BEGIN
         -- (migration 0016: most records have one version, and the 8 bytes are saved).
         -- A head whose seq passed p_seen_head is left as it is: a version of that record
         -- was appended since the caller judged the batch, which is then judged again
-        -- (migration 0017: the upsert is the check, where a probe of every head before it
-        -- cost as much again). The block's subtransaction undoes the heads written.
+        -- (migration 0017: the upsert is the check; before it, a filter over every head of
+        -- the topic, which cost as much as the topic held). The block's subtransaction
+        -- undoes the heads written.
         BEGIN
             WITH latest AS MATERIALIZED (
                 SELECT u.record_id, max(u.version) AS version,
