@@ -154,20 +154,17 @@ async def list_unmapped(
 
 # Hand-written SQL (as the statements below): one statement per batch over unnest arrays,
 # with conditions (replays, merges, settled conflicts) the models' insert cannot say.
-# A subject the batch creates has no assertions yet (they are written with its golden
-# record, under its lock): its rows are inserted as they are; only rows of subjects already
-# known are checked for a replay. Values stay json text, as the record stated them.
+# A record the registry already holds (a replayed event) is left out by the unique key's own
+# probe, one index lookup a row. (A NOT EXISTS here was planned as a hash of every assertion
+# of the topic: each batch read them all, so ingest slowed as the registry grew.) Values
+# stay json text, as the record stated them.
 _ASSERTIONS_SQL = """
 INSERT INTO registry.assertion (subject_kind, subject_id, source_agency, source_topic, seq,
     valid_from, attributes, ranks)
 SELECT $1, s.subject_id, s.agency, $2, s.seq, s.valid_from, s.attributes::json, s.ranks::json
-FROM unnest($3::text[], $4::text[], $5::bigint[], $6::date[], $7::text[], $8::text[],
-            $9::bool[])
-    AS s(subject_id, agency, seq, valid_from, attributes, ranks, known)
-WHERE NOT s.known OR NOT EXISTS (
-    SELECT 1 FROM registry.assertion a
-    WHERE a.subject_kind = $1 AND a.subject_id = s.subject_id
-      AND a.source_agency = s.agency AND a.source_topic = $2 AND a.seq = s.seq)
+FROM unnest($3::text[], $4::text[], $5::bigint[], $6::date[], $7::text[], $8::text[])
+    AS s(subject_id, agency, seq, valid_from, attributes, ranks)
+ON CONFLICT ON CONSTRAINT assertion_source_record_key DO NOTHING
 RETURNING subject_id, source_agency, seq
 """
 
@@ -343,11 +340,11 @@ def _fingerprint(claims: list[dict[str, Any]]) -> str:
     return hashlib.md5(text.encode()).hexdigest()
 
 
-def _assertion_rows(records: list[MappedRecord], known: Container[str]) -> list[list[Any]]:
+def _assertion_rows(records: list[MappedRecord]) -> list[list[Any]]:
     """Column arrays for _ASSERTIONS_SQL: a row per record, and one for what its ID states;
     a record given twice in the batch once."""
-    cols: list[list[Any]] = [[] for _ in range(7)]
-    subject_ids, agencies, seqs, valid_froms, values, ranks, knowns = cols
+    cols: list[list[Any]] = [[] for _ in range(6)]
+    subject_ids, agencies, seqs, valid_froms, values, ranks = cols
     seen: set[tuple[str | None, str, int]] = set()
     for rec in records:
         for agency, stated in ((rec.agency, rec.attributes), (DERIVED_AGENCY, rec.derived)):
@@ -360,7 +357,6 @@ def _assertion_rows(records: list[MappedRecord], known: Container[str]) -> list[
             valid_froms.append(rec.valid_from)
             values.append(_dumps({k: v for k, (v, _) in stated.items()}))
             ranks.append(_dumps({k: r for k, (_, r) in stated.items()}))
-            knowns.append(rec.key in known)
     return cols
 
 
@@ -467,7 +463,7 @@ async def apply_records(
         )
     }
     ordered = sorted(records, key=lambda r: (r.valid_from, r.seq))
-    cols = _assertion_rows(ordered, previous)
+    cols = _assertion_rows(ordered)
     asserted: set[tuple[str, int]] = set()
     if cols[0]:
         for row in await raw.fetch(_ASSERTIONS_SQL, subject.kind, topic, *cols):
