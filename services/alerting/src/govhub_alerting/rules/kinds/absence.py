@@ -23,7 +23,7 @@ from govhub_alerting.rules.kinds.base import (
     RuleKind,
     spec_references,
 )
-from govhub_alerting.rules.kinds.sql import Candidates, dumps, evidence, only_ids
+from govhub_alerting.rules.kinds.sql import Candidates, arrived_facts, dumps, evidence
 from govhub_alerting.rules.language import (
     REGISTRY_OF_KEY,
     AbsenceRule,
@@ -262,7 +262,7 @@ async def create_timers(
                 CASE WHEN c.complied THEN
                     CASE WHEN s.kind = 'deadline' THEN 'complied_on_time' ELSE 'skipped' END
                 END
-            FROM alerting.facts f
+            FROM {arrived_facts(fact_ids)} f
             CROSS JOIN jsonb_to_recordset(CAST(:steps AS jsonb)) AS s(kind text,
                 offset_days int, after text, template text, recipient_field text, registry text,
                 registry_attribute text, params jsonb)
@@ -274,7 +274,6 @@ async def create_timers(
                        OR x.business_date <= f.business_date + CAST(:within AS int)))
                 AS complied OFFSET 0) c
             WHERE f.view = :view
-              {only_ids(fact_ids)}
               AND f.data @> CAST(:filter AS jsonb)
               {
                 ""

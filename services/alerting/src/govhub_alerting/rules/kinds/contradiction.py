@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from govhub_alerting.rules.kinds.base import Reference, RuleKind, spec_references
-from govhub_alerting.rules.kinds.sql import Candidates, evidence, only_ids
+from govhub_alerting.rules.kinds.sql import Candidates, arrived_facts, evidence
 from govhub_alerting.rules.language import ContradictionRule, RecordSpec
 
 
@@ -47,9 +47,8 @@ def _candidates(fact_ids: Sequence[int] | None) -> str:
     first forbidding one."""
     return f"""
         touched AS (
-            SELECT DISTINCT f.subject FROM alerting.facts f
+            SELECT DISTINCT f.subject FROM {arrived_facts(fact_ids)} f
             WHERE f.view = ANY(CAST(:views AS text[]))
-              {only_ids(fact_ids)}
         ), first_forbidding AS (
             SELECT f.subject, min(f.business_date) AS first_date
             FROM alerting.facts f JOIN touched USING (subject)

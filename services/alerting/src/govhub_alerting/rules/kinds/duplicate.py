@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from govhub_alerting.rules.kinds.base import Reference, RuleKind, spec_references
-from govhub_alerting.rules.kinds.sql import Candidates, evidence, only_ids
+from govhub_alerting.rules.kinds.sql import Candidates, arrived_facts, evidence
 from govhub_alerting.rules.language import DuplicateRule, RecordSpec, days_of
 
 
@@ -62,9 +62,8 @@ def _candidates(rule: DuplicateRule, fact_ids: Sequence[int] | None) -> str:
     )
     return f"""
         touched AS (
-            SELECT DISTINCT f.subject FROM alerting.facts f
+            SELECT DISTINCT f.subject FROM {arrived_facts(fact_ids)} f
             WHERE f.view = ANY(CAST(:views AS text[]))
-              {only_ids(fact_ids)}
         ), groups AS (
             SELECT {_group_key("a", rule.same)} AS subject, a.id AS anchor,
                 count(DISTINCT g.publisher) AS agencies, min(g.business_date) AS first_date,

@@ -29,10 +29,14 @@ EVIDENCE = (
 )
 
 
-def only_ids(fact_ids: Sequence[int] | None) -> str:
-    """The condition to the facts that just arrived; none for all (a planner-friendly form:
-    `:ids IS NULL OR id = ANY(:ids)` would scan every fact)."""
-    return "" if fact_ids is None else "AND f.id = ANY(CAST(:ids AS bigint[]))"
+def arrived_facts(fact_ids: Sequence[int] | None) -> str:
+    """The facts to judge, as a FROM item: those that just arrived, found by their ids, or all
+    stored facts (None). The ids' lookup stands alone (OFFSET 0): beside the statement's own
+    condition on the view, PostgreSQL also read the view's index, every fact of the view,
+    whenever its statistics lagged a table growing fast (a city's first load)."""
+    if fact_ids is None:
+        return "alerting.facts"
+    return "(SELECT * FROM alerting.facts WHERE id = ANY(CAST(:ids AS bigint[])) OFFSET 0)"
 
 
 def evidence(alias: str) -> str:
