@@ -317,15 +317,31 @@ async def apply_compliance(
         "subjects": list(subjects) if subjects is not None else None,
         "now": now,
     }
-    awaited = f"""
+    # Each subject's first expected record, probed subject by subject (the aggregate keeps
+    # the planner from flattening the LATERAL into a join): as one join of the facts with
+    # the subjects, PostgreSQL read every fact of the awaited views for each batch whenever
+    # its statistics lagged a fast load, a cost that grew with the city's history.
+    if subjects is None:
+        awaited = """
         WITH awaited AS (
             SELECT f.subject, min(f.business_date) AS first_date
             FROM alerting.facts f
             WHERE f.view = ANY(CAST(:awaited AS text[]))
-              {"" if subjects is None else "AND f.subject = ANY(CAST(:subjects AS text[]))"}
             GROUP BY f.subject
         )
-    """
+        """
+    else:
+        awaited = """
+        WITH awaited AS (
+            SELECT s.subject, m.first_date
+            FROM (SELECT DISTINCT unnest(CAST(:subjects AS text[]))) AS s(subject)
+            CROSS JOIN LATERAL (
+                SELECT min(f.business_date) AS first_date FROM alerting.facts f
+                WHERE f.view = ANY(CAST(:awaited AS text[])) AND f.subject = s.subject
+            ) m
+            WHERE m.first_date IS NOT NULL
+        )
+        """
     await session.execute(
         sa.text(
             awaited
