@@ -7,6 +7,9 @@ import os
 import uuid
 from datetime import date
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from govhub_common.testing import Hub
 from tests.registry.support import (
@@ -308,3 +311,54 @@ async def test_a_thousand_record_event_is_a_handful_of_statements(hub: Hub) -> N
     # Locks, read, assertions, registrations, golden records, conflicts, outbox, unmapped,
     # matching (candidates, decisions): a fixed number, whatever the batch size.
     assert len(statements) <= 12, statements
+
+
+def _assertion_reads(plan: dict[str, Any]) -> list[tuple[str, int]]:
+    """(node, rows) of every scan of registry.assertion or its indexes in an EXPLAIN plan."""
+    names = plan.get("Relation Name", "") + plan.get("Index Name", "")
+    scan = plan["Node Type"].endswith("Scan") and "assertion" in names
+    found = [(plan["Node Type"], plan["Actual Rows"])] if scan else []
+    return found + [read for child in plan.get("Plans", []) for read in _assertion_reads(child)]
+
+
+async def test_a_replayed_batch_probes_its_own_assertions_not_the_topics(hub: Hub) -> None:
+    # A city's first load: the statistics were taken while the topic's history was small.
+    # Records replayed inside a new event cost an index probe each, whatever the topic holds
+    # (the NOT EXISTS before was planned as a hash of every assertion of the topic).
+    from govhub_registry.ingest.service import _ASSERTIONS_SQL
+
+    await publish(
+        hub, published("enterprise_registered", "gz-amr", [record(enterprise(make_uscc()))])
+    )
+    async with hub.runtime.db.autocommit() as raw:
+        await raw.execute("ANALYZE registry.assertion")
+    usccs = [make_uscc() for _ in range(1_500)]
+    for start in range(0, 1_500, 500):
+        batch = [record(enterprise(u)) for u in usccs[start : start + 500]]
+        await publish(hub, published("enterprise_registered", "gz-amr", batch))
+    replayed = usccs[::5]  # 300 of them, as a new event would carry them again
+    async with hub.runtime.db.autocommit() as raw:
+        held = await raw.fetch(
+            "SELECT subject_id, source_agency, seq, valid_from, attributes::text AS a, "
+            "ranks::text AS r FROM registry.assertion "
+            "WHERE subject_kind = 'legal_entity' AND source_topic = 'enterprise_registered' "
+            "AND subject_id = ANY($1::text[])",
+            replayed,
+        )
+        assert len(held) == len(replayed)
+        columns = [[row[k] for row in held] for k in range(6)]
+        replay = raw.transaction()  # explained by running it, then undone
+        await replay.start()
+        try:
+            explained = await raw.fetchval(
+                "EXPLAIN (ANALYZE, FORMAT JSON) " + _ASSERTIONS_SQL,
+                "legal_entity",
+                "enterprise_registered",
+                *columns,
+            )
+        finally:
+            await replay.rollback()
+    (plan,) = orjson.loads(explained) if isinstance(explained, str) else explained
+    assert plan["Plan"].get("Conflicting Tuples") == len(replayed), plan["Plan"]
+    reads = _assertion_reads(plan["Plan"])
+    assert sum(rows for _, rows in reads) <= len(replayed), reads
