@@ -4,14 +4,13 @@ and re-drive, lag figures and delivery status."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import orjson
 from standardwebhooks.webhooks import Webhook
 
 from govhub_common.pagination import encode_cursor
 from govhub_common.settings import CommonSettings
-from govhub_common.testing import Hub, running_hub, wait_for
+from govhub_common.testing import Hub, plan_scans, running_hub, wait_for
 from govhub_exchange.delivery.schemas import FeedPage
 from govhub_exchange.state import exchange_state
 from tests.exchange.support import (
@@ -91,13 +90,6 @@ async def test_feed_pages_by_cursor_and_acknowledges(hub: Hub) -> None:
     assert (await hub.client.get(url, headers=agency_headers(hub, stranger))).status_code == 404
 
 
-def _scans(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every node of an EXPLAIN (FORMAT JSON) plan that reads the log's rows."""
-    found = [plan] if plan.get("Relation Name", "").startswith("records") else []
-    found += [plan] if plan.get("Index Name", "").startswith("records") else []
-    return found + [node for child in plan.get("Plans", []) for node in _scans(child)]
-
-
 async def test_a_feed_page_reads_no_more_of_the_log_than_it_returns(hub: Hub) -> None:
     # A reader far behind costs a page, not its backlog: each scan of the rows stops at
     # the page's last seq (migration 0017; it read every row after the cursor before).
@@ -115,7 +107,7 @@ async def test_a_feed_page_reads_no_more_of_the_log_than_it_returns(hub: Hub) ->
                 limit,
             )
             (plan,) = orjson.loads(explained) if isinstance(explained, str) else explained
-            scans = _scans(plan["Plan"])
+            scans = plan_scans(plan["Plan"], "records")
             assert scans, plan
             page = min(limit, 1_200 - after)
             read = [

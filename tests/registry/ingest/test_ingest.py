@@ -7,11 +7,10 @@ import os
 import uuid
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import orjson
 
-from govhub_common.testing import Hub
+from govhub_common.testing import Hub, plan_scans
 from tests.registry.support import (
     collect,
     enterprise,
@@ -313,14 +312,6 @@ async def test_a_thousand_record_event_is_a_handful_of_statements(hub: Hub) -> N
     assert len(statements) <= 12, statements
 
 
-def _assertion_reads(plan: dict[str, Any]) -> list[tuple[str, int]]:
-    """(node, rows) of every scan of registry.assertion or its indexes in an EXPLAIN plan."""
-    names = plan.get("Relation Name", "") + plan.get("Index Name", "")
-    scan = plan["Node Type"].endswith("Scan") and "assertion" in names
-    found = [(plan["Node Type"], plan["Actual Rows"])] if scan else []
-    return found + [read for child in plan.get("Plans", []) for read in _assertion_reads(child)]
-
-
 async def test_a_replayed_batch_probes_its_own_assertions_not_the_topics(hub: Hub) -> None:
     # A city's first load: the statistics were taken while the topic's history was small.
     # Records replayed inside a new event cost an index probe each, whatever the topic holds
@@ -360,5 +351,5 @@ async def test_a_replayed_batch_probes_its_own_assertions_not_the_topics(hub: Hu
             await replay.rollback()
     (plan,) = orjson.loads(explained) if isinstance(explained, str) else explained
     assert plan["Plan"].get("Conflicting Tuples") == len(replayed), plan["Plan"]
-    reads = _assertion_reads(plan["Plan"])
+    reads = [(s["Node Type"], s["Actual Rows"]) for s in plan_scans(plan["Plan"], "assertion")]
     assert sum(rows for _, rows in reads) <= len(replayed), reads

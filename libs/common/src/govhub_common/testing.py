@@ -220,6 +220,16 @@ async def every_page(hub: Hub, url: str, headers: dict[str, str], **params: Any)
         assert len(page["data"]) == params["limit"]
 
 
+def plan_scans(plan: dict[str, Any], table: str) -> list[dict[str, Any]]:
+    """Every scan node of an EXPLAIN (FORMAT JSON) plan that reads `table` (a table or a
+    partition whose name starts with it) or one of its indexes: what a statement read there."""
+    names = (plan.get("Relation Name", ""), plan.get("Index Name", ""))
+    reads = plan["Node Type"].endswith("Scan") and any(n.startswith(table) for n in names)
+    return ([plan] if reads else []) + [
+        node for child in plan.get("Plans", []) for node in plan_scans(child, table)
+    ]
+
+
 async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
     """Poll an async or sync predicate until it returns something truthy."""
     loop = asyncio.get_running_loop()
